@@ -1,0 +1,192 @@
+//! The TOML file as written by a person: serde structures, defaults, and no
+//! validation beyond types. `plan.rs` turns this into the runtime form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::duration::Dur;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerSection>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSection>,
+    #[serde(default, rename = "backend")]
+    pub backends: BTreeMap<String, BackendSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Worker threads; `None` means one per CPU the process may run on.
+    pub workers: Option<usize>,
+    /// Listen backlog of every listening socket.
+    pub backlog: u32,
+    /// How long in-flight requests may run on after SIGTERM/SIGINT.
+    pub shutdown_grace: Dur,
+    pub limits: LimitsSection,
+    pub timeouts: TimeoutsSection,
+    pub pool: PoolSection,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            workers: None,
+            backlog: 4096,
+            shutdown_grace: Dur::secs(10),
+            limits: LimitsSection::default(),
+            timeouts: TimeoutsSection::default(),
+            pool: PoolSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_head_bytes: usize,
+    pub max_request_line_bytes: usize,
+    pub max_headers: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_head_bytes: 64 * 1024,
+            max_request_line_bytes: 8 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsSection {
+    pub client_header: Dur,
+    pub client_idle: Dur,
+    pub client: Dur,
+    pub connect: Dur,
+    pub server: Dur,
+    pub tunnel: Dur,
+}
+
+impl Default for TimeoutsSection {
+    fn default() -> Self {
+        TimeoutsSection {
+            client_header: Dur::secs(10),
+            client_idle: Dur::secs(60),
+            client: Dur::secs(60),
+            connect: Dur::secs(5),
+            server: Dur::secs(60),
+            tunnel: Dur::secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSection {
+    /// Idle upstream connections kept per server, per worker.
+    pub max_idle_per_server: usize,
+    pub idle_timeout: Dur,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        PoolSection {
+            max_idle_per_server: 64,
+            idle_timeout: Dur::secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub name: Option<String>,
+    pub bind: OneOrMany,
+}
+
+/// `bind = "a"` or `bind = ["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "an address string or a list of address strings")]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub name: Option<String>,
+    pub path_prefix: Option<String>,
+    pub backend: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSection {
+    pub servers: Vec<ServerEntry>,
+    #[serde(default)]
+    pub timeouts: BackendTimeouts,
+}
+
+/// Per-backend overrides of `[server.timeouts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTimeouts {
+    pub connect: Option<Dur>,
+    pub server: Option<Dur>,
+    pub tunnel: Option<Dur>,
+}
+
+/// A backend server as written in a table: `{ address = "127.0.0.1:9000" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTable {
+    pub address: String,
+}
+
+/// A backend server: `"127.0.0.1:9000"` or a [`ServerTable`].
+#[derive(Debug)]
+pub struct ServerEntry(pub ServerTable);
+
+/// Accepts the short string form as well as the table, keeping serde's own
+/// error messages for the table (an untagged enum would hide them).
+impl<'de> Deserialize<'de> for ServerEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = ServerEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"host:port\" or { address = \"host:port\" }")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ServerEntry, E> {
+                Ok(ServerEntry(ServerTable {
+                    address: text.to_owned(),
+                }))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ServerEntry, M::Error> {
+                ServerTable::deserialize(MapAccessDeserializer::new(map)).map(ServerEntry)
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
+}

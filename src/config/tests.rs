@@ -1,0 +1,74 @@
+use super::*;
+
+fn error_of(text: &str) -> ConfigError {
+    from_str(text, "tern.toml").expect_err("config should be refused")
+}
+
+const MINIMAL: &str = r#"
+[[listener]]
+bind = "127.0.0.1:8080"
+[[route]]
+backend = "app"
+[backend.app]
+servers = ["127.0.0.1:9000"]
+"#;
+
+#[test]
+fn accepts_the_minimal_config_with_defaults() {
+    let plan = from_str(MINIMAL, "tern.toml").expect("valid");
+    assert_eq!(plan.listeners[0].addrs[0].port(), 8080);
+    assert_eq!(plan.backends[0].servers[0].address.port(), 9000);
+    assert_eq!(plan.backends[0].timeouts.connect, std::time::Duration::from_secs(5));
+    assert_eq!(plan.limits.max_headers, 100);
+}
+
+#[test]
+fn accepts_server_tables_and_backend_timeouts() {
+    let text = MINIMAL.replace(
+        "servers = [\"127.0.0.1:9000\"]",
+        "servers = [{ address = \"127.0.0.1:9000\" }]\ntimeouts = { server = \"5m\" }",
+    );
+    let plan = from_str(&text, "tern.toml").expect("valid");
+    assert_eq!(plan.backends[0].timeouts.server, std::time::Duration::from_secs(300));
+}
+
+#[test]
+fn unknown_key_names_its_path() {
+    let err = error_of(&format!("{MINIMAL}\n[server]\nworkerz = 2\n"));
+    assert_eq!(err.key, "server.workerz");
+    assert!(err.message.contains("unknown field `workerz`"), "{err}");
+    assert!(err.to_string().starts_with("tern.toml: server.workerz: "), "{err}");
+}
+
+#[test]
+fn bad_address_names_the_server() {
+    let err = error_of(&MINIMAL.replace("127.0.0.1:9000", "nope:xx"));
+    assert_eq!(err.key, "backend.app.servers[0].address");
+    assert!(err.message.contains("invalid address \"nope:xx\""), "{err}");
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let err = error_of(&format!("{MINIMAL}\n[server.timeouts]\nconnect = \"5 seconds\"\n"));
+    assert_eq!(err.key, "server.timeouts.connect");
+    assert!(err.message.contains("invalid duration"), "{err}");
+}
+
+#[test]
+fn missing_backend_is_named() {
+    let err = error_of(&MINIMAL.replace("backend = \"app\"", "backend = \"ghost\""));
+    assert_eq!(err.key, "route[0].backend");
+    assert!(err.message.contains("no backend named \"ghost\""), "{err}");
+}
+
+#[test]
+fn zero_workers_and_empty_listeners_are_refused() {
+    assert_eq!(error_of(&format!("[server]\nworkers = 0\n{MINIMAL}")).key, "server.workers");
+    assert_eq!(error_of("").key, "listener");
+}
+
+#[test]
+fn toml_syntax_errors_give_a_line() {
+    let err = error_of("[[listener]\nbind = 1");
+    assert!(err.message.contains("line 1"), "{err}");
+}

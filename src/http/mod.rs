@@ -1,0 +1,33 @@
+//! HTTP/1.1 message syntax (RFC 9112): head scanning and parsing, header
+//! rules, the chunked codec and the responses tern writes itself.
+
+pub mod chunked;
+pub mod headers;
+pub mod request;
+pub mod response;
+pub mod scan;
+pub mod status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body at all.
+    None,
+    /// Exactly this many bytes (may be 0 when a Content-Length said so).
+    Length(u64),
+    Chunked,
+    /// Until the sender closes (responses only).
+    UntilClose,
+}
+
+impl BodyKind {
+    pub fn is_empty(self) -> bool {
+        matches!(self, BodyKind::None | BodyKind::Length(0))
+    }
+}

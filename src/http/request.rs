@@ -1,0 +1,289 @@
+//! Request heads: parsed in place with httparse, then held to RFC 9112's
+//! framing rules before a byte of them is forwarded.
+
+use httparse::{Header, Status};
+
+use super::headers::{classify, has_token, ContentLength, FieldKind};
+use super::{BodyKind, Version};
+use crate::config::Limits;
+
+/// A parsed, validated request head. Everything borrows the read buffer.
+#[derive(Debug)]
+pub struct RequestHead<'b, 'h> {
+    pub method: &'b str,
+    pub version: Version,
+    /// The request target in origin-form (for absolute-form, the part after
+    /// the authority; may be empty or start with '?').
+    pub origin_target: &'b [u8],
+    /// Authority of an absolute-form target; it replaces Host upstream.
+    pub target_authority: Option<&'b [u8]>,
+    /// The effective host: target authority, else the Host field, else empty.
+    pub host: &'b [u8],
+    pub body: BodyKind,
+    /// The client asked to keep the connection open after this exchange.
+    pub keep_alive: bool,
+    /// `Upgrade` + `Connection: upgrade` on HTTP/1.1.
+    pub upgrade: bool,
+    pub expect_continue: bool,
+    /// A `Connection` field is present, so fields it names must be dropped.
+    pub has_connection_field: bool,
+    pub headers: &'h [Header<'b>],
+}
+
+impl RequestHead<'_, '_> {
+    /// The path of the target, without the query, for routing.
+    pub fn path(&self) -> &[u8] {
+        let end = memchr::memchr(b'?', self.origin_target).unwrap_or(self.origin_target.len());
+        match &self.origin_target[..end] {
+            b"" => b"/",
+            path => path,
+        }
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+
+    /// Safe to send twice (RFC 9110 §9.2.2).
+    pub fn is_idempotent(&self) -> bool {
+        matches!(self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+    }
+}
+
+/// Why a request head was refused; each maps to one status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    BadRequest(&'static str),
+    /// 414
+    UriTooLong,
+    /// 431
+    HeadTooLarge,
+    /// 501: a transfer coding tern does not implement.
+    NotImplemented,
+    /// 505
+    VersionNotSupported,
+    /// 405: CONNECT and other authority-form requests.
+    MethodNotAllowed,
+}
+
+/// Parses `head` (exactly the head, ending with the empty line, line endings
+/// already proven clean by `scan`) into `headers`.
+pub fn parse<'b, 'h>(
+    head: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    limits: &Limits,
+) -> Result<RequestHead<'b, 'h>, RequestError> {
+    let field_slots = limits.max_headers.min(headers.len());
+    let mut request = httparse::Request::new(&mut headers[..field_slots]);
+    match request.parse(head) {
+        Ok(Status::Complete(_)) => {}
+        Ok(Status::Partial) => return Err(RequestError::BadRequest("incomplete head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
+        Err(httparse::Error::Version) => return Err(version_error(head)),
+        Err(_) => return Err(RequestError::BadRequest("malformed request head")),
+    }
+    let method = request.method.unwrap_or_default();
+    let target = request.path.unwrap_or_default().as_bytes();
+    let version = match request.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let fields = FieldSummary::collect(request.headers, version)?;
+    let (origin_target, target_authority) = split_target(method, target)?;
+    let host = match target_authority {
+        Some(authority) => authority,
+        None => fields.host.unwrap_or_default(),
+    };
+    if version == Version::Http11 && fields.host_count == 0 {
+        return Err(RequestError::BadRequest("HTTP/1.1 request without Host"));
+    }
+    Ok(RequestHead {
+        method,
+        version,
+        origin_target,
+        target_authority,
+        host,
+        body: fields.body()?,
+        keep_alive: fields.keep_alive(version),
+        upgrade: version == Version::Http11 && fields.upgrade && fields.connection_upgrade,
+        expect_continue: fields.expect_continue,
+        has_connection_field: fields.connection_count > 0,
+        headers: request.headers,
+    })
+}
+
+/// httparse refuses anything but HTTP/1.0 and 1.1. A well-formed other
+/// version deserves 505; anything else is a bad request.
+fn version_error(head: &[u8]) -> RequestError {
+    let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
+    let line = &head[..line_end];
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            RequestError::VersionNotSupported
+        }
+        _ => RequestError::BadRequest("malformed request line"),
+    }
+}
+
+/// Splits the target into origin-form and, for absolute-form, its authority
+/// (RFC 9112 §3.2).
+fn split_target<'b>(
+    method: &str,
+    target: &'b [u8],
+) -> Result<(&'b [u8], Option<&'b [u8]>), RequestError> {
+    if method == "CONNECT" {
+        return Err(RequestError::MethodNotAllowed);
+    }
+    if target.starts_with(b"/") || (target == b"*" && method == "OPTIONS") {
+        return Ok((target, None));
+    }
+    let rest = strip_prefix_ignore_case(target, b"http://")
+        .or_else(|| strip_prefix_ignore_case(target, b"https://"))
+        .ok_or(RequestError::BadRequest("unsupported request target"))?;
+    let authority_end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || !is_valid_host(authority) {
+        return Err(RequestError::BadRequest("invalid authority in request target"));
+    }
+    Ok((&rest[authority_end..], Some(authority)))
+}
+
+fn strip_prefix_ignore_case<'b>(bytes: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {
+    let head = bytes.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &bytes[prefix.len()..])
+}
+
+/// RFC 3986 host[:port] characters: no spaces, slashes, '@' or controls.
+fn is_valid_host(host: &[u8]) -> bool {
+    host.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
+                    | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' | b'%'
+            )
+    })
+}
+
+/// What the header fields say about framing and the connection.
+#[derive(Default)]
+struct FieldSummary<'b> {
+    host: Option<&'b [u8]>,
+    host_count: usize,
+    content_length: ContentLength,
+    has_content_length: bool,
+    transfer_encoding: TransferCoding,
+    connection_count: usize,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    connection_upgrade: bool,
+    upgrade: bool,
+    expect_continue: bool,
+}
+
+/// The Transfer-Encoding fields seen so far.
+#[derive(Default, PartialEq, Eq)]
+enum TransferCoding {
+    #[default]
+    Absent,
+    Chunked,
+    /// Codings tern does not implement, or chunked not last: 501.
+    Unsupported,
+    /// chunked applied twice: 400.
+    Invalid,
+}
+
+impl<'b> FieldSummary<'b> {
+    fn collect(headers: &[Header<'b>], version: Version) -> Result<Self, RequestError> {
+        let mut s = FieldSummary::default();
+        for field in headers {
+            let value = field.value;
+            match classify(field.name.as_bytes()) {
+                FieldKind::Host => {
+                    if !is_valid_host(value) {
+                        return Err(RequestError::BadRequest("invalid Host"));
+                    }
+                    s.host_count += 1;
+                    if s.host_count > 1 {
+                        return Err(RequestError::BadRequest("more than one Host"));
+                    }
+                    s.host = Some(value);
+                }
+                FieldKind::ContentLength => {
+                    s.has_content_length = true;
+                    s.content_length
+                        .add(value)
+                        .map_err(|()| RequestError::BadRequest("invalid Content-Length"))?;
+                }
+                FieldKind::TransferEncoding => s.add_transfer_encoding(value),
+                FieldKind::Connection => {
+                    s.connection_count += 1;
+                    s.connection_close |= has_token(value, b"close");
+                    s.connection_keep_alive |= has_token(value, b"keep-alive");
+                    s.connection_upgrade |= has_token(value, b"upgrade");
+                }
+                FieldKind::Upgrade => s.upgrade = true,
+                FieldKind::Expect => {
+                    s.expect_continue |= version == Version::Http11
+                        && value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+                }
+                _ => {}
+            }
+        }
+        if s.transfer_encoding != TransferCoding::Absent && version == Version::Http10 {
+            return Err(RequestError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        Ok(s)
+    }
+
+    fn add_transfer_encoding(&mut self, value: &[u8]) {
+        for coding in super::headers::list_tokens(value) {
+            self.transfer_encoding = match self.transfer_encoding {
+                TransferCoding::Absent if coding.eq_ignore_ascii_case(b"chunked") => {
+                    TransferCoding::Chunked
+                }
+                TransferCoding::Chunked if coding.eq_ignore_ascii_case(b"chunked") => {
+                    TransferCoding::Invalid
+                }
+                TransferCoding::Invalid => TransferCoding::Invalid,
+                _ => TransferCoding::Unsupported,
+            };
+        }
+        if value.trim_ascii().is_empty() {
+            self.transfer_encoding = TransferCoding::Invalid;
+        }
+    }
+
+    fn body(&self) -> Result<BodyKind, RequestError> {
+        match (&self.transfer_encoding, self.has_content_length) {
+            (TransferCoding::Absent, false) => Ok(BodyKind::None),
+            (TransferCoding::Absent, true) => {
+                Ok(BodyKind::Length(self.content_length.get().unwrap_or(0)))
+            }
+            (_, true) => Err(RequestError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            )),
+            (TransferCoding::Chunked, false) => Ok(BodyKind::Chunked),
+            (TransferCoding::Unsupported, false) => Err(RequestError::NotImplemented),
+            (TransferCoding::Invalid, false) => {
+                Err(RequestError::BadRequest("invalid Transfer-Encoding"))
+            }
+        }
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.connection_close,
+            Version::Http10 => self.connection_keep_alive && !self.connection_close,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

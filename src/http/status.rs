@@ -1,0 +1,49 @@
+//! Responses tern writes itself: errors, 100 Continue, and the no-route 404.
+
+/// `HTTP/1.1 100 Continue`, sent when tern answers `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// A complete response with a short text body and `Connection: close` when
+/// `close` is set.
+pub fn error_response(status: u16, close: bool) -> Vec<u8> {
+    let reason = reason(status);
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n{reason}\n",
+        reason.len() + 1
+    )
+    .into_bytes()
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_responses_are_complete_messages() {
+        let text = String::from_utf8(error_response(502, true)).expect("ascii");
+        assert!(text.starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
+        assert!(text.contains("Content-Length: 12\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\nBad Gateway\n"));
+    }
+}
