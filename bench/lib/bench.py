@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""bench/run.sh's engine: runs wrk against the origin, tern, nginx and HAProxy in rotation
+and writes bench/results/latest.{md,svg}. See bench/README.md."""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pinning  # noqa: E402
+import procs  # noqa: E402
+import report  # noqa: E402
+import svgchart  # noqa: E402
+import targets as tg  # noqa: E402
+import wrkrun  # noqa: E402
+
+ALL_TARGETS = ["origin", "tern", "nginx", "haproxy"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: --duration 2s --rounds 2 --warmup 1s --workers 1 (explicit flags win)")
+    p.add_argument("--duration", help="length of each measured wrk run (default 10s)")
+    p.add_argument("--rounds", type=int, help="rounds of A B C D rotation per scenario (default 3)")
+    p.add_argument("--warmup", help="unrecorded wrk run per target and scenario before the rounds (default 2s, 0 = none)")
+    p.add_argument("--scenarios", default=",".join(wrkrun.SCENARIOS),
+                   help=f"comma list from: {','.join(wrkrun.SCENARIOS)} (default all)")
+    p.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list (default all four)")
+    p.add_argument("--workers", help="comma list of worker counts, one full pass each (default 1,2)")
+    p.add_argument("--origin", choices=["auto", "loadtest", "nginx"], default="auto",
+                   help="origin server: tern-loadtest origin, or a second nginx (auto: loadtest, else nginx)")
+    p.add_argument("--wrk-threads", type=int, help="wrk -t (default: number of CPUs wrk is pinned to)")
+    p.add_argument("--timeout", default="5s", help="wrk --timeout per request (default 5s)")
+    p.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
+    p.add_argument("--out", help="results directory (default bench/results)")
+    a = p.parse_args(argv)
+    a.duration = a.duration or ("2s" if a.quick else "10s")
+    a.rounds = a.rounds or (2 if a.quick else 3)
+    a.warmup = a.warmup or ("1s" if a.quick else "2s")
+    a.workers = [int(w) for w in (a.workers or ("1" if a.quick else "1,2")).split(",")]
+    a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
+    bad = [s for s in a.scenarios if s not in wrkrun.SCENARIOS] + [t for t in a.targets if t not in ALL_TARGETS]
+    if bad:
+        p.error(f"unknown scenario/target: {', '.join(bad)}")
+    wrkrun._seconds(a.duration)
+    a.out = a.out or os.path.join(a.root, "bench", "results")
+    return a
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def start_origin(a, base, workers, cpus, sizes):
+    kinds = ["loadtest", "nginx"] if a.origin == "auto" else [a.origin]
+    last = None
+    for kind in kinds:
+        try:
+            return tg.start_origin(kind, a.root, base, workers, cpus, sizes)
+        except tg.TargetError as e:
+            last = e
+            say(f"  origin ({kind}) unavailable: {e}")
+    raise SystemExit(f"no origin could be started: {last}")
+
+
+def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, samples):
+    scenarios = [wrkrun.SCENARIOS[s] for s in a.scenarios]
+    sizes = sorted({s.body_size for s in scenarios if s.body_size})
+    say(f"\n=== {workers} worker(s) ===")
+    origin = start_origin(a, base, workers, server_cpus, sizes)
+    say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid})")
+    running, dead = {}, {}
+    for name in a.targets:
+        if name == "origin":
+            running[name] = origin
+            continue
+        try:
+            running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port)
+            say(f"  {name}: {running[name].addr} (pids {running[name].pids()})")
+        except tg.TargetError as e:
+            dead[name] = str(e).splitlines()[0]
+            say(f"  {name}: SKIPPED — {e}")
+    try:
+        for sc in scenarios:
+            say(f"\n  -- {sc.name}: {sc.title}")
+            if wrkrun._seconds(a.warmup) > 0:
+                for name, t in running.items():
+                    try:
+                        wrkrun.run(sc, t, origin, a.warmup, wrk_cpus, threads, a.timeout)
+                    except (RuntimeError, ValueError) as e:
+                        say(f"     warmup {name}: {e}")
+            for rnd in range(1, a.rounds + 1):
+                for name in a.targets:
+                    base_s = {"workers": workers, "scenario": sc.name, "target": name, "round": rnd}
+                    if name in dead:
+                        samples.append(dict(base_s, error=dead[name]))
+                        continue
+                    t = running[name]
+                    raw = os.path.join(raw_dir, f"w{workers}-{sc.name}-{name}-r{rnd}.txt")
+                    try:
+                        r = wrkrun.run(sc, t, origin, a.duration, wrk_cpus, threads, a.timeout, raw)
+                        samples.append(dict(base_s, **r))
+                        say(f"     r{rnd} {name:8s} {r['rps']:>10.0f} req/s  p50 {report.fmt_lat(r['p50_us']):>9s}  "
+                            f"p99 {report.fmt_lat(r['p99_us']):>9s}  p99.9 {report.fmt_lat(r['p999_us']):>9s}  "
+                            f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}")
+                    except (RuntimeError, ValueError) as e:
+                        samples.append(dict(base_s, error=str(e)))
+                        say(f"     r{rnd} {name:8s} FAILED: {e}")
+                    if not t.proc.alive():
+                        dead[name] = f"{name} exited (see {t.proc.log_path})"
+                        say(f"     {name} died: {t.proc.tail(4)}")
+    finally:
+        for name, t in running.items():
+            if t is not origin:
+                t.stop()
+        origin.stop()
+    return origin.note
+
+
+def tool_version(cmd):
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (cp.stdout + cp.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def git_rev(root):
+    try:
+        rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev + (" (+ uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def main(argv):
+    a = parse_args(argv)
+    wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)
+    threads = a.wrk_threads or (len(wrk_cpus.split(",")) if wrk_cpus else 2)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    raw_dir = os.path.join(a.out, "raw", stamp)
+    base = os.path.join("/tmp", f"tern-bench-{os.getpid()}")
+    os.makedirs(raw_dir, exist_ok=True)
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    say(f"pinning: {pin_desc}; wrk -t {threads}")
+    say(f"duration {a.duration} x {a.rounds} rounds (+{a.warmup} warmup), workers {a.workers}, "
+        f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
+    say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
+    samples, origin_notes = [], set()
+    started = time.time()
+    for w in a.workers:
+        origin_notes.add(run_workers(a, w, wrk_cpus, server_cpus, threads, base, raw_dir, samples))
+    with open(os.path.join(raw_dir, "samples.json"), "w") as f:
+        json.dump(samples, f, indent=1)
+
+    agg = report.aggregate(samples)
+    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", git_rev(a.root)),
+            ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
+            ("pinning", pin_desc), ("origin", ", ".join(sorted(origin_notes))),
+            ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "
+                    f"{a.duration} per run, {a.rounds} rounds rotating {' '.join(a.targets)}, {a.warmup} warmup"),
+            ("nginx", tool_version(["nginx", "-v"])), ("HAProxy", tool_version(["haproxy", "-v"])),
+            ("command", "bench/run.sh " + " ".join(argv)),
+            ("wall time", f"{(time.time() - started) / 60:.1f} min")]
+    md = report.markdown(agg, wrkrun.SCENARIOS, meta)
+    svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)",
+                          f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds")
+    suffix = "-quick" if a.quick else ""
+    for path, text in ((os.path.join(a.out, "latest.md"), md), (os.path.join(a.out, f"{stamp}{suffix}.md"), md),
+                       (os.path.join(a.out, "latest.svg"), svg), (os.path.join(raw_dir, "report.md"), md)):
+        with open(path, "w") as f:
+            f.write(text)
+    say("\n" + report.console_table(agg, wrkrun.SCENARIOS))
+    say(f"\nwrote {a.out}/latest.md, {a.out}/{stamp}{suffix}.md, {a.out}/latest.svg; raw: {raw_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

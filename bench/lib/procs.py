@@ -1,0 +1,199 @@
+"""Starting, watching and stopping the processes a benchmark owns.
+
+Every process is started in its own session (process group) and stopped by that
+group id, so nginx's master and workers go together; nothing is ever looked up or
+killed by name. Only 127.0.0.1 is used.
+"""
+import atexit
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+_OWNED = []  # every Proc started, stopped at exit
+
+
+def free_port():
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cmd, cpus):
+    """Prefix cmd with taskset when a CPU list is given."""
+    return (["taskset", "-c", cpus] + cmd) if cpus else cmd
+
+
+class Proc:
+    """A child process whose stdout/stderr lines are copied to a log file and can be waited for."""
+
+    def __init__(self, name, cmd, log_path, cpus=None, env=None, nofile=None):
+        self.name = name
+        self.cmd = pinned(cmd, cpus)
+        self.log_path = log_path
+        self._lines = []
+        self._cond = threading.Condition()
+        self._log = open(log_path, "a", buffering=1)
+        self._log.write("$ " + " ".join(self.cmd) + "\n")
+
+        def limits():
+            if nofile:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.popen = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=env, preexec_fn=limits if nofile else None)
+        self.pid = self.popen.pid
+        _OWNED.append(self)
+        for stream, tag in ((self.popen.stdout, "out"), (self.popen.stderr, "err")):
+            threading.Thread(target=self._pump, args=(stream, tag), daemon=True).start()
+
+    def _pump(self, stream, tag):
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self._lines.append((tag, line))
+                self._cond.notify_all()
+            try:
+                self._log.write(f"[{tag}] {line}\n")
+            except ValueError:
+                pass  # log closed
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def wait_for(self, pattern, stream=None, timeout=20.0):
+        """Wait for a line matching the regex; returns the match or None (exit or timeout)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for tag, line in self._lines[seen:]:
+                    if (stream is None or tag == stream) and (m := rx.search(line)):
+                        return m
+                seen = len(self._lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.alive():
+                    return None
+                self._cond.wait(min(left, 0.2))
+
+    def tail(self, n=8):
+        with self._cond:
+            return "\n".join(line for _, line in self._lines[-n:])
+
+    def stop(self, grace=5.0):
+        """SIGTERM the process group this process leads, then SIGKILL after grace seconds."""
+        if self.popen.poll() is None:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        # Workers left behind in the group (e.g. nginx workers after a master crash).
+        _signal_group(self.pid, signal.SIGKILL)
+        try:
+            self._log.close()
+        except Exception:
+            pass
+        if self in _OWNED:
+            _OWNED.remove(self)
+
+
+def _signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_all():
+    for p in list(reversed(_OWNED)):
+        p.stop(grace=3.0)
+
+
+atexit.register(stop_all)
+
+
+def _on_signal(signum, _frame):
+    stop_all()
+    raise SystemExit(128 + signum)
+
+
+for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_s, _on_signal)
+
+
+# ---------------------------------------------------------------- /proc readings
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    # comm may contain spaces and parentheses: split after the last ')'.
+    return data[data.rindex(")") + 2:].split()
+
+
+def descendants(root):
+    """root and all its descendant PIDs (scans /proc for parent links)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(_stat_fields(entry)[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_ticks(pids):
+    """utime+stime clock ticks summed over pids (threads are included in a process's stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            f = _stat_fields(pid)
+            total += int(f[11]) + int(f[12])  # fields 14 and 15 of /proc/PID/stat
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def rss_bytes(pids):
+    """VmRSS summed over pids, in bytes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def wait_port(port, timeout=15.0, proc=None):
+    """Wait until 127.0.0.1:port accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False

@@ -1,0 +1,150 @@
+"""Turns samples (one per wrk run) into medians with min–max, ratios and a Markdown report."""
+import statistics
+
+TARGET_ORDER = ["origin", "tern", "nginx", "haproxy"]
+LABEL = {"origin": "origin (direct)", "tern": "tern", "nginx": "nginx", "haproxy": "HAProxy"}
+
+
+def aggregate(samples):
+    """{(workers, scenario): {target: summary}} from the list of per-run samples."""
+    groups = {}
+    for s in samples:
+        groups.setdefault((s["workers"], s["scenario"]), {}).setdefault(s["target"], []).append(s)
+    out = {}
+    for key, by_target in groups.items():
+        out[key] = {}
+        for target, runs in by_target.items():
+            ok = [r for r in runs if "error" not in r]
+            summ = {"runs": len(runs), "failed": len(runs) - len(ok),
+                    "failure": next((r["error"] for r in runs if "error" in r), None)}
+            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us"):
+                vals = [r[metric] for r in ok if r.get(metric) is not None]
+                if vals:
+                    summ[metric] = (statistics.median(vals), min(vals), max(vals))
+            summ["errors"] = sum(r["errors"] for r in ok)
+            summ["non2xx"] = sum(r["non2xx"] for r in ok)
+            summ["requests"] = sum(r["requests"] for r in ok)
+            out[key][target] = summ
+    return out
+
+
+def ratio(agg_group, a, b, metric):
+    try:
+        return agg_group[a][metric][0] / agg_group[b][metric][0]
+    except (KeyError, ZeroDivisionError, TypeError):
+        return None
+
+
+def fmt_num(x):
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.1f}k"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_lat(us):
+    if us is None:
+        return "–"
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e3:
+        return f"{us / 1e3:.2f} ms"
+    return f"{us:.0f} µs"
+
+
+def fmt_ratio(x):
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def fmt_range(t, fmt=fmt_num):
+    if t is None:
+        return "–"
+    med, lo, hi = t
+    return f"**{fmt(med)}** ({fmt(lo)}–{fmt(hi)})"
+
+
+def ordered_targets(group):
+    return [t for t in TARGET_ORDER if t in group] + sorted(t for t in group if t not in TARGET_ORDER)
+
+
+def markdown(agg, scenarios, meta):
+    """The whole report. scenarios: {name: Scenario}; meta: list of (key, value) lines."""
+    lines = ["# tern vs nginx vs HAProxy — wrk side by side", ""]
+    lines += [f"- **{k}**: {v}" for k, v in meta]
+    lines += ["", "Medians over rounds, (min–max) across rounds. CPU µs/req = user+sys time of all "
+              "the proxy's processes during the run ÷ requests completed (lower is better). "
+              "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400.", ""]
+    lines += ["## Ratios (tern ÷ other, medians)", "",
+              "| workers | scenario | req/s tern/nginx | req/s tern/HAProxy | CPU/req tern/nginx | CPU/req tern/HAProxy |",
+              "|---:|---|---:|---:|---:|---:|"]
+    keys = sorted(agg, key=lambda k: (k[0], _scenario_index(scenarios, k[1])))
+    for w, sc in keys:
+        g = agg[(w, sc)]
+        lines.append(f"| {w} | {sc} | {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))} | "
+                     f"{fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))} | "
+                     f"{fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))} | "
+                     f"{fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))} |")
+    lines.append("")
+    for w, sc in keys:
+        g = agg[(w, sc)]
+        title = scenarios[sc].title if sc in scenarios else sc
+        lines += [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''}", "",
+                  "| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for t in ordered_targets(g):
+            s = g[t]
+            if "rps" not in s:
+                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | |")
+                continue
+            failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
+            lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
+                         f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
+                         f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} |")
+        rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
+              f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
+              f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "
+              f"CPU/req {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
+        lines += ["", "Ratios: " + "; ".join(rn) + ".", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _scenario_index(scenarios, name):
+    names = list(scenarios)
+    return names.index(name) if name in names else len(names)
+
+
+def console_table(agg, scenarios):
+    """A compact plain-text table for the terminal."""
+    rows = [("w", "scenario", "target", "req/s (min-max)", "p50", "p99", "p99.9", "err", "non2xx", "CPU us/req")]
+    keys = sorted(agg, key=lambda k: (k[0], _scenario_index(scenarios, k[1])))
+    for w, sc in keys:
+        g = agg[(w, sc)]
+        for t in ordered_targets(g):
+            s = g[t]
+            if "rps" not in s:
+                rows.append((str(w), sc, t, "FAILED: " + (s["failure"] or "?")[:40], "", "", "", "", "", ""))
+                continue
+            med, lo, hi = s["rps"]
+            cpu = s.get("cpu_us_per_req")
+            rows.append((str(w), sc, t, f"{fmt_num(med)} ({fmt_num(lo)}-{fmt_num(hi)})",
+                         fmt_lat(s["p50_us"][0]), fmt_lat(s["p99_us"][0]), fmt_lat(s["p999_us"][0]),
+                         str(int(s["errors"])), str(int(s["non2xx"])),
+                         f"{fmt_num(cpu[0])} ({fmt_num(cpu[1])}-{fmt_num(cpu[2])})" if cpu else "-"))
+        r = [f"tern/nginx rps {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))} cpu {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
+             f"tern/haproxy rps {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))} cpu {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
+        rows.append(("", "", "", "  ".join(r), "", "", "", "", "", ""))
+    widths = [max(len(r[i]) for r in rows if not (i == 3 and r[0] == "")) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        if r[0] == "" and r[3]:
+            out.append(" " * (widths[0] + widths[1] + widths[2] + 6) + r[3])
+        else:
+            out.append("  ".join(c.ljust(widths[i]) if i < 3 else c.rjust(widths[i]) for i, c in enumerate(r)))
+    return "\n".join(out)

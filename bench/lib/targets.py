@@ -1,0 +1,170 @@
+"""The things under test: the origin, tern, nginx and HAProxy, each started from a template
+in bench/templates/ with the same worker count, listening on 127.0.0.1 only."""
+import http.client
+import os
+import re
+import shutil
+
+import procs
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "templates")
+ORIGIN_BODY = 100  # bytes of GET /
+NOFILE = 20000     # the most files one process may open here
+
+
+class TargetError(Exception):
+    pass
+
+
+def render(template, dest, **values):
+    """Fill {{NAME}} placeholders; every placeholder must be given a value."""
+    with open(os.path.join(TEMPLATES, template)) as f:
+        text = f.read()
+    missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
+    if missing:
+        raise TargetError(f"{template}: no value for {sorted(missing)}")
+    for key, val in values.items():
+        text = text.replace("{{" + key + "}}", str(val))
+    with open(dest, "w") as f:
+        f.write(text)
+    return dest
+
+
+class Target:
+    """A started server: name, port, its Proc (whose process group holds all its processes)."""
+
+    def __init__(self, name, port, proc, config=None, note=""):
+        self.name, self.port, self.proc, self.config, self.note = name, port, proc, config, note
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def pids(self):
+        return procs.descendants(self.proc.pid)
+
+    def stop(self):
+        self.proc.stop()
+
+
+def check_http(port, path="/", expect_len=None, timeout=5.0):
+    """One GET through the target; raises TargetError unless it answers 200 (and the length matches)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+    except (OSError, http.client.HTTPException) as e:
+        raise TargetError(f"GET {path} on :{port} failed: {e}") from e
+    if resp.status != 200:
+        raise TargetError(f"GET {path} on :{port} answered {resp.status}")
+    if expect_len is not None and len(body) != expect_len:
+        raise TargetError(f"GET {path} on :{port} returned {len(body)} bytes, expected {expect_len}")
+
+
+def _fail(proc, why):
+    tail = proc.tail()
+    proc.stop()
+    raise TargetError(f"{proc.name}: {why}" + (f"\n    last output:\n    {tail}" if tail else ""))
+
+
+def _workdir(base, name):
+    d = os.path.join(base, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    return d
+
+
+# ------------------------------------------------------------------ origins
+
+def start_origin(kind, root, base, workers, cpus, body_sizes=()):
+    """kind: 'loadtest' (tern-loadtest origin) or 'nginx' (fallback serving fixed files)."""
+    if kind == "loadtest":
+        return _start_loadtest_origin(root, base, workers, cpus)
+    if kind == "nginx":
+        return _start_nginx_origin(base, workers, cpus, body_sizes)
+    raise TargetError(f"unknown origin kind {kind!r}")
+
+
+def _start_loadtest_origin(root, base, workers, cpus):
+    binary = os.path.join(root, "target", "release", "tern-loadtest")
+    if not os.access(binary, os.X_OK):
+        raise TargetError(f"{binary} not built")
+    d = _workdir(base, "origin")
+    port = procs.free_port()
+    cmd = [binary, "origin", "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
+           "--body-size", str(ORIGIN_BODY)]
+    p = procs.Proc("origin", cmd, os.path.join(d, "origin.log"), cpus=cpus)
+    if not p.wait_for(r"listening on \S+:(\d+)", stream="out", timeout=15):
+        _fail(p, "did not print 'listening on'")
+    check_http(port, "/", ORIGIN_BODY)
+    return Target("origin", port, p, note="tern-loadtest origin")
+
+
+def _start_nginx_origin(base, workers, cpus, body_sizes):
+    d = _workdir(base, "origin")
+    www = os.path.join(d, "www")
+    os.makedirs(os.path.join(www, "bytes"))
+    with open(os.path.join(www, "index.bin"), "wb") as f:
+        f.write(b"x" * ORIGIN_BODY)
+    for n in body_sizes:
+        with open(os.path.join(www, "bytes", str(n)), "wb") as f:
+            f.write(b"x" * n)
+    for dirpath, dirnames, filenames in os.walk(d):
+        os.chmod(dirpath, 0o755)
+        for fn in filenames:
+            os.chmod(os.path.join(dirpath, fn), 0o644)
+    port = procs.free_port()
+    conf = render("nginx-origin.conf.tmpl", os.path.join(d, "nginx.conf"), WORKERS=workers,
+                  NOFILE=NOFILE, MAXCONN=9000, DIR=d, PORT=port, TIMEOUT="600s")
+    p = procs.Proc("origin", ["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
+                   os.path.join(d, "stdout.log"), cpus=cpus)
+    if not procs.wait_port(port, proc=p):
+        _fail(p, "nginx origin did not listen")
+    check_http(port, "/", ORIGIN_BODY)
+    return Target("origin", port, p, config=conf, note="nginx fallback origin")
+
+
+# ------------------------------------------------------------------ proxies
+
+def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000):
+    starter = {"tern": _start_tern, "nginx": _start_nginx, "haproxy": _start_haproxy}[name]
+    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn)
+    check_http(t.port, "/", ORIGIN_BODY)
+    return t
+
+
+def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn):
+    binary = os.path.join(root, "target", "release", "tern")
+    if not os.access(binary, os.X_OK):
+        raise TargetError(f"{binary} not built")
+    port = procs.free_port()
+    conf = render("tern.toml.tmpl", os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
+                  ORIGIN_PORT=origin_port)
+    p = procs.Proc("tern", [binary, "--config", conf], os.path.join(d, "tern.log"), cpus=cpus)
+    if not p.wait_for(r" started:", stream="err", timeout=15):
+        _fail(p, "did not print ' started:' (exited or not ready in 15 s)")
+    return Target("tern", port, p, config=conf)
+
+
+def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn):
+    port = procs.free_port()
+    conf = render("nginx.conf.tmpl", os.path.join(d, "nginx.conf"), WORKERS=workers, NOFILE=NOFILE,
+                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout)
+    p = procs.Proc("nginx", ["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
+                   os.path.join(d, "stdout.log"), cpus=cpus)
+    if not procs.wait_port(port, proc=p):
+        _fail(p, "did not listen")
+    return Target("nginx", port, p, config=conf)
+
+
+def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn):
+    port = procs.free_port()
+    conf = render("haproxy.cfg.tmpl", os.path.join(d, "haproxy.cfg"), WORKERS=workers,
+                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout)
+    p = procs.Proc("haproxy", ["haproxy", "-db", "-f", conf], os.path.join(d, "haproxy.log"), cpus=cpus)
+    if not procs.wait_port(port, proc=p):
+        _fail(p, "did not listen")
+    return Target("haproxy", port, p, config=conf)
