@@ -5,7 +5,7 @@
 #   bench/run.sh --duration 10s --rounds 5   full run
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$PATH:/usr/sbin:/sbin"
+export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1
 # shellcheck source=bench/lib/common.sh
 source "$ROOT/bench/lib/common.sh"
 

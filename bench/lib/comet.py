@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""loadtest/run.sh's engine: holds N long-poll (then WebSocket) connections through tern,
+nginx and HAProxy in turn, in front of one tern-loadtest origin, and compares them:
+established, errors, delivery latency, proxy RSS before/at load and bytes per held connection.
+Writes bench/results/comet-latest.md."""
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pinning  # noqa: E402
+import procs  # noqa: E402
+import targets as tg  # noqa: E402
+from report import fmt_num  # noqa: E402
+
+PROXIES = ["tern", "nginx", "haproxy"]
+FD_LIMIT = tg.NOFILE  # one process may open at most this many files
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="loadtest/run.sh", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--connections", type=int, default=5000, help="held connections per proxy (default 5000)")
+    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    p.add_argument("--workers", type=int, default=1, help="proxy workers (default 1)")
+    p.add_argument("--timeout", default="600s", help="proxy idle/server timeout (default 600s: requests are held)")
+    p.add_argument("--max-seconds", type=int, default=300, help="longpoll --max-seconds (default 300)")
+    p.add_argument("--ramp", help="longpoll/websocket --ramp (connections per second)")
+    p.add_argument("--ws-duration", type=int, default=10, help="websocket --duration seconds (default 10)")
+    p.add_argument("--no-websocket", action="store_true", help="skip the WebSocket pass")
+    p.add_argument("--longpoll-args", default="", help="extra arguments for 'tern-loadtest longpoll'")
+    p.add_argument("--websocket-args", default="", help="extra arguments for 'tern-loadtest websocket'")
+    p.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
+    p.add_argument("--out", help="results directory (default bench/results)")
+    a = p.parse_args(argv)
+    a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
+    if any(x not in PROXIES for x in a.proxies):
+        p.error(f"--proxies: choose from {PROXIES}")
+    # Two fds per held connection (client side + origin side) in one proxy process.
+    if 2 * a.connections + 200 > FD_LIMIT:
+        p.error(f"--connections {a.connections}: a proxy needs 2 fds per connection and one process "
+                f"may open at most {FD_LIMIT} files; use at most {(FD_LIMIT - 200) // 2}")
+    a.out = a.out or os.path.join(a.root, "bench", "results")
+    return a
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+class RssSampler:
+    """Samples the summed RSS of a process tree every interval until stopped; keeps the peak."""
+
+    def __init__(self, target, interval=0.25):
+        self.target, self.interval, self.peak = target, interval, 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, procs.rss_bytes(self.target.pids()))
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def pick(d, *patterns):
+    """First value in d whose key matches one of the regexes (the tool's key names may evolve)."""
+    if not d:
+        return None
+    for pat in patterns:
+        for k, v in d.items():
+            if re.search(pat, k):
+                return v
+    return None
+
+
+def run_tool(a, kind, cmd, wrk_cpus, target, raw_path, limit):
+    """Runs one tern-loadtest pass, sampling the proxy's RSS meanwhile."""
+    sampler = RssSampler(target)
+    t0 = time.monotonic()
+    try:
+        cp = subprocess.run(procs.pinned(cmd, wrk_cpus), capture_output=True, text=True, timeout=limit)
+        out, err, rc = cp.stdout, cp.stderr, cp.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err, rc = f"killed after {limit}s", -1
+    peak = sampler.stop()
+    with open(raw_path, "w") as f:
+        f.write("$ " + " ".join(cmd) + f"\n[exit {rc}, {time.monotonic() - t0:.1f}s]\n{out}\n[stderr]\n{err}\n")
+    data = last_json(out)
+    if data is None:
+        say(f"    {kind}: no JSON result (exit {rc}): {(err or out).strip()[-300:]}")
+    return data, peak, rc, err.strip()[-200:]
+
+
+def run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
+    n = a.connections
+    maxconn = {"nginx": min(2 * n + 200, FD_LIMIT - 100), "haproxy": n + 100}.get(name, n + 100)
+    try:
+        t = tg.start_proxy(name, a.root, base, a.workers, server_cpus, origin.port,
+                           timeout=a.timeout, maxconn=maxconn)
+    except tg.TargetError as e:
+        say(f"  {name}: SKIPPED — {e}")
+        return {"proxy": name, "skipped": str(e).splitlines()[0]}
+    row = {"proxy": name}
+    try:
+        time.sleep(0.5)
+        pids = t.pids()
+        row["rss_before"] = procs.rss_bytes(pids)
+        say(f"  {name}: {t.addr}, pids {pids}, RSS {row['rss_before'] / 2**20:.1f} MiB idle")
+        lp = [binary, "longpoll", "--target", t.addr, "--connections", str(n), "--publish", origin.addr,
+              "--proxy-pid", ",".join(map(str, pids)), "--max-seconds", str(a.max_seconds), "--json"]
+        if a.ramp:
+            lp += ["--ramp", a.ramp]
+        lp += shlex.split(a.longpoll_args)
+        data, peak, rc, err = run_tool(a, "longpoll", lp, wrk_cpus, t, os.path.join(raw_dir, f"{name}-longpoll.txt"),
+                                       a.max_seconds + 60)
+        row.update(lp_json=data, lp_rc=rc, lp_err=err, rss_peak=peak)
+        if not t.proc.alive():
+            row["died"] = t.proc.tail(3)
+            return row
+        if not a.no_websocket:
+            time.sleep(1.0)
+            row["rss_before_ws"] = procs.rss_bytes(t.pids())
+            ws = [binary, "websocket", "--target", t.addr, "--connections", str(n),
+                  "--duration", str(a.ws_duration), "--json"]
+            if a.ramp:
+                ws += ["--ramp", a.ramp]
+            ws += shlex.split(a.websocket_args)
+            data, peak, rc, err = run_tool(a, "websocket", ws, wrk_cpus, t, os.path.join(raw_dir, f"{name}-websocket.txt"),
+                                           a.ws_duration + a.max_seconds + 60)
+            row.update(ws_json=data, ws_rc=rc, ws_err=err, ws_rss_peak=peak)
+    finally:
+        t.stop()
+    return row
+
+
+def summarize(row):
+    """Flattens one proxy's results into the table's columns."""
+    lp, ws = row.get("lp_json") or {}, row.get("ws_json") or {}
+    est = pick(lp, r"^established$", r"established")
+    rss_load = pick(lp, r"rss.*(load|peak|held)", r"proxy_rss_kib$") or None
+    if isinstance(rss_load, (int, float)) and re.search(r"kib", next((k for k in lp if lp[k] == rss_load), ""), re.I):
+        rss_load *= 1024
+    rss_load = max(rss_load or 0, row.get("rss_peak") or 0) or None
+    before = row.get("rss_before")
+    per_conn = (rss_load - before) / est if (rss_load and before is not None and est) else None
+    ws_est = pick(ws, r"^established$", r"established")
+    ws_rss = row.get("ws_rss_peak")
+    ws_before = row.get("rss_before_ws")
+    return {
+        "established": est, "errors": pick(lp, r"^errors$", r"error"),
+        "p50": pick(lp, r"deliver.*p50"), "p99": pick(lp, r"deliver.*p99(_ms)?$", r"deliver.*p99_"),
+        "max": pick(lp, r"deliver.*max"), "rss_before": before, "rss_load": rss_load, "per_conn": per_conn,
+        "ws_established": ws_est, "ws_errors": pick(ws, r"^errors$", r"error"),
+        "ws_p50": pick(ws, r"(rtt|echo|latency).*p50", r"p50"), "ws_p99": pick(ws, r"(rtt|echo|latency).*p99_ms$", r"p99_ms$"),
+        "ws_max": pick(ws, r"(rtt|echo|latency).*max", r"max_ms$"), "ws_rss_load": ws_rss,
+        "ws_per_conn": (ws_rss - ws_before) / ws_est if (ws_rss and ws_before is not None and ws_est) else None,
+    }
+
+
+def _mib(b):
+    return "–" if b is None else f"{b / 2**20:.1f} MiB"
+
+
+def _b(x):
+    return "–" if x is None else f"{x / 1024:.1f} KiB"
+
+
+def _v(x):
+    return "–" if x is None else (fmt_num(x) if isinstance(x, (int, float)) else str(x))
+
+
+def _ms(x):
+    return "–" if x is None else f"{x} ms"
+
+
+def markdown(a, rows, meta):
+    lines = [f"# Comet scale: {a.connections} held connections through each proxy", ""]
+    lines += [f"- **{k}**: {v}" for k, v in meta] + [""]
+    lines += ["Long-poll: `tern-loadtest longpoll` holds the connections, then publishes one message "
+              "through the origin; delivery = publish → response at the client. RSS = VmRSS summed over "
+              "the proxy's processes: idle after start, and the peak sampled every 250 ms during the run; "
+              "per connection = (peak − idle) ÷ established.", "",
+              "| proxy | established | errors | delivery p50 | p99 | max | RSS idle | RSS at load | per held conn |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['proxy']} | skipped: {r['skipped'][:90]} | | | | | | | |")
+            continue
+        s = r["s"]
+        died = " (died)" if "died" in r else ""
+        lines.append(f"| {r['proxy']}{died} | {_v(s['established'])} | {_v(s['errors'])} | {_ms(s['p50'])} | "
+                     f"{_ms(s['p99'])} | {_ms(s['max'])} | {_mib(s['rss_before'])} | {_mib(s['rss_load'])} | "
+                     f"{_b(s['per_conn'])} |")
+    if not a.no_websocket:
+        lines += ["", "WebSocket: `tern-loadtest websocket` upgrades the connections to the origin's `/ws` echo "
+                  f"and exchanges messages for {a.ws_duration} s.", "",
+                  "| proxy | established | errors | echo p50 | p99 | max | RSS at load | per held conn |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            if "skipped" in r:
+                continue
+            s = r["s"]
+            lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_ms(s['ws_p50'])} | "
+                         f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} |")
+    lines += ["", "<details><summary>Raw JSON from tern-loadtest</summary>", ""]
+    for r in rows:
+        for k in ("lp_json", "ws_json"):
+            if r.get(k) is not None:
+                lines.append(f"- {r['proxy']} {k[:2]}: `{json.dumps(r[k])}`")
+            elif k in ("lp_json",) and "skipped" not in r:
+                lines.append(f"- {r['proxy']} {k[:2]}: no JSON (exit {r.get(k[:2] + '_rc')}: {r.get(k[:2] + '_err', '')})")
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def main(argv):
+    a = parse_args(argv)
+    binary = os.path.join(a.root, "target", "release", "tern-loadtest")
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"{binary} not built (cargo build --release -p tern-loadtest)")
+    wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    raw_dir = os.path.join(a.out, "raw", f"comet-{stamp}")
+    base = f"/tmp/tern-comet-{os.getpid()}"
+    os.makedirs(raw_dir, exist_ok=True)
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    say(f"pinning: {pin_desc}; {a.connections} connections; proxies {','.join(a.proxies)}; logs in {base}")
+    origin = tg.start_origin("loadtest", a.root, base, 1, server_cpus)
+    say(f"origin: {origin.addr} (pid {origin.proc.pid})")
+    rows = []
+    try:
+        for name in a.proxies:
+            row = run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary)
+            if "skipped" not in row:
+                row["s"] = summarize(row)
+                s = row["s"]
+                say(f"    longpoll: established {_v(s['established'])}, errors {_v(s['errors'])}, "
+                    f"delivery p50 {_ms(s['p50'])} p99 {_ms(s['p99'])} max {_ms(s['max'])}, "
+                    f"RSS {_mib(s['rss_before'])} -> {_mib(s['rss_load'])} ({_b(s['per_conn'])}/conn)")
+                if not a.no_websocket:
+                    say(f"    websocket: established {_v(s['ws_established'])}, errors {_v(s['ws_errors'])}, "
+                        f"RSS at load {_mib(s['ws_rss_load'])} ({_b(s['ws_per_conn'])}/conn)")
+            rows.append(row)
+            time.sleep(2)  # let the previous proxy's sockets close before the next one starts
+    finally:
+        origin.stop()
+    import bench  # reuse environment helpers
+    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.git_rev(a.root)),
+            ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs"), ("pinning", pin_desc),
+            ("proxies", f"{a.workers} worker each, server timeout {a.timeout}, configs from bench/templates/"),
+            ("nginx", bench.tool_version(["nginx", "-v"])), ("HAProxy", bench.tool_version(["haproxy", "-v"])),
+            ("command", "loadtest/run.sh " + " ".join(argv))]
+    md = markdown(a, rows, meta)
+    for path in (os.path.join(a.out, "comet-latest.md"), os.path.join(raw_dir, "comet.md")):
+        with open(path, "w") as f:
+            f.write(md)
+    with open(os.path.join(raw_dir, "rows.json"), "w") as f:
+        json.dump(rows, f, indent=1, default=str)
+    say("\n" + md)
+    say(f"wrote {os.path.join(a.out, 'comet-latest.md')}; raw: {raw_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
