@@ -30,14 +30,16 @@ SYSCTL_FILE=/etc/sysctl.d/90-tern.conf
 LIMITS_FILE=/etc/security/limits.d/90-tern.conf
 PERSISTED=()
 
-# sysctl_set KEY VALUE WHY — prints current -> proposed; applies with --apply.
+# sysctl_set KEY VALUE WHY [floor] — prints current -> proposed; applies with --apply.
 sysctl_set() {
     local key=$1 want=$2 why=$3 path cur
     path=/proc/sys/${key//./\/}
     if [ -r "$path" ]; then cur=$(tr -s '\t ' ' ' <"$path"); else cur="(not available)"; fi
     # A single number already above the proposal is kept: never lower a limit someone raised.
-    if [[ $cur =~ ^[0-9]+$ && $want =~ ^[0-9]+$ ]] && [ "$cur" -gt "$want" ] \
-        && [ "$key" != net.ipv4.tcp_fin_timeout ]; then want=$cur; fi
+    # (Only for limits, marked by a 4th argument "floor"; flags like tcp_tw_reuse are set as given.)
+    if [ "${4:-}" = floor ] && [[ $cur =~ ^[0-9]+$ && $want =~ ^[0-9]+$ ]] && [ "$cur" -gt "$want" ]; then
+        want=$cur
+    fi
     local mark=" "; [ "$cur" != "$want" ] && mark="*"
     printf '%s %-34s %-24s -> %-24s # %s\n' "$mark" "$key" "$cur" "$want" "$why"
     PERSISTED+=("# $why" "$key = $want")
@@ -49,11 +51,11 @@ sysctl_set() {
 echo "== sysctl ($MODE; * = would change)"
 # Accept queue per listening socket; listen(backlog) is capped by this. Bursts of new
 # connections at 10k+/s overflow the default 4096 and show up as SYN retries.
-sysctl_set net.core.somaxconn 65535 "cap on listen() backlog (accept queue)"
+sysctl_set net.core.somaxconn 65535 "cap on listen() backlog (accept queue)" floor
 # Half-open (SYN_RECV) connections remembered per listener before SYN cookies kick in.
-sysctl_set net.ipv4.tcp_max_syn_backlog 65535 "SYN queue length per listener"
+sysctl_set net.ipv4.tcp_max_syn_backlog 65535 "SYN queue length per listener" floor
 # Packets queued per CPU when the NIC delivers faster than the kernel processes them.
-sysctl_set net.core.netdev_max_backlog 65536 "per-CPU input queue before packets drop"
+sysctl_set net.core.netdev_max_backlog 65536 "per-CPU input queue before packets drop" floor
 # Ephemeral ports for outgoing connections (proxy -> origin, load generators): ~64k per
 # (source IP, destination) pair instead of ~28k.
 sysctl_set net.ipv4.ip_local_port_range "1024 65535" "ephemeral ports for upstream connections"
@@ -68,20 +70,20 @@ sysctl_set net.ipv4.tcp_mem "786432 1048576 1572864" "TCP memory pages: low, pre
 sysctl_set net.ipv4.tcp_rmem "4096 16384 16777216" "per-socket receive buffer min/default/max"
 sysctl_set net.ipv4.tcp_wmem "4096 16384 16777216" "per-socket send buffer min/default/max"
 # Caps for buffers set explicitly with SO_RCVBUF/SO_SNDBUF.
-sysctl_set net.core.rmem_max 16777216 "max SO_RCVBUF"
-sysctl_set net.core.wmem_max 16777216 "max SO_SNDBUF"
+sysctl_set net.core.rmem_max 16777216 "max SO_RCVBUF" floor
+sysctl_set net.core.wmem_max 16777216 "max SO_SNDBUF" floor
 # Orphaned sockets (closed by us, peer not yet done) allowed before they are reset.
-sysctl_set net.ipv4.tcp_max_orphans 262144 "orphaned sockets before resets"
+sysctl_set net.ipv4.tcp_max_orphans 262144 "orphaned sockets before resets" floor
 # TIME_WAIT buckets; beyond this TIME_WAIT sockets are destroyed early with a warning.
-sysctl_set net.ipv4.tcp_max_tw_buckets 2000000 "TIME_WAIT sockets kept"
+sysctl_set net.ipv4.tcp_max_tw_buckets 2000000 "TIME_WAIT sockets kept" floor
 # Free FIN_WAIT_2 sockets after 15 s instead of 60 s.
 sysctl_set net.ipv4.tcp_fin_timeout 15 "seconds in FIN_WAIT_2"
 # Don't shrink cwnd after an idle period: held connections answer a burst at full speed.
 sysctl_set net.ipv4.tcp_slow_start_after_idle 0 "keep cwnd across idle periods"
 # Open files in the whole system; every connection is one fd (two for a proxied one).
-sysctl_set fs.file-max 4194304 "open files system-wide"
+sysctl_set fs.file-max 4194304 "open files system-wide" floor
 # Per-process ceiling for RLIMIT_NOFILE; nofile below cannot exceed it.
-sysctl_set fs.nr_open 4194304 "max RLIMIT_NOFILE a process may get"
+sysctl_set fs.nr_open 4194304 "max RLIMIT_NOFILE a process may get" floor
 # io_uring: allow unprivileged users to create rings (0 = all, 2 = none) where the kernel has it.
 [ -e /proc/sys/kernel/io_uring_disabled ] && sysctl_set kernel.io_uring_disabled 0 "io_uring allowed"
 
