@@ -1,0 +1,196 @@
+//! Command line: --help, --version, --check, -c, and refusing a bad config
+//! at start (exit non-zero, one-line error naming the file and the key).
+
+mod common;
+
+use common::*;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const GOOD: &str = r#"
+[server]
+workers = 1
+
+[[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+
+[[route]]
+path_prefix = "/"
+backend = "app"
+
+[backend.app]
+servers = [{ address = "127.0.0.1:9000" }]
+"#;
+
+#[test]
+fn help_prints_usage_and_exits_0() {
+    let out = run_tern(&["--help"]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "--help exit {:?}: {}",
+        out.status,
+        all
+    );
+    assert!(
+        all.contains("--config"),
+        "usage should mention --config: {}",
+        all
+    );
+    assert!(
+        all.contains("--check"),
+        "usage should mention --check: {}",
+        all
+    );
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let out = run_tern(&["--version"]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "--version exit {:?}: {}",
+        out.status,
+        all
+    );
+    let expected = format!("tern {}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        all.contains(&expected),
+        "expected {:?} in {:?}",
+        expected,
+        all
+    );
+}
+
+#[test]
+fn check_good_file_exits_0() {
+    let f = TempFile::new("good.toml", GOOD);
+    let out = run_tern(&["--check", "--config", &f.path_str()]);
+    assert!(
+        out.status.success(),
+        "--check of a valid file: {:?} stderr={}",
+        out.status,
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_with_short_flag() {
+    let f = TempFile::new("good-short.toml", GOOD);
+    let out = run_tern(&["--check", "-c", &f.path_str()]);
+    assert!(
+        out.status.success(),
+        "--check -c FILE: {:?} stderr={}",
+        out.status,
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_bad_address_exits_1_with_one_line_naming_file_and_key() {
+    let bad = GOOD.replace("127.0.0.1:9000", "nope:xx");
+    let f = TempFile::new("badaddr.toml", &bad);
+    let out = run_tern(&["--check", "--config", &f.path_str()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr={}", err);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected a one-line error, got: {:?}",
+        lines
+    );
+    assert!(lines[0].contains("badaddr.toml"), "file not named: {}", err);
+    assert!(
+        lines[0].contains("backend.app.servers[0].address"),
+        "key path not named: {}",
+        err
+    );
+    assert!(lines[0].contains("nope:xx"), "bad value not shown: {}", err);
+}
+
+/// Runs `tern --config FILE` (no --check) on `contents`; it must exit
+/// non-zero quickly with a message naming the file and `must_mention`.
+fn refuses_at_start(file: &str, contents: &str, must_mention: &[&str]) {
+    let f = TempFile::new(file, contents);
+    let out = run_tern(&["--config", &f.path_str()]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "tern started with a bad config ({}); stderr={}",
+        file,
+        err
+    );
+    assert!(
+        err.contains(file),
+        "error doesn't name the file {}: {}",
+        file,
+        err
+    );
+    for m in must_mention {
+        assert!(err.contains(m), "error doesn't mention {:?}: {}", m, err);
+    }
+}
+
+#[test]
+fn start_refuses_unknown_key() {
+    let bad = GOOD.replace("workers = 1", "workers = 1\nworkerz = 3");
+    refuses_at_start("unknownkey.toml", &bad, &["workerz"]);
+}
+
+#[test]
+fn start_refuses_bad_duration() {
+    let bad = GOOD.replace(
+        "workers = 1",
+        "workers = 1\n[server.timeouts]\nconnect = \"5 parsecs\"",
+    );
+    refuses_at_start("baddur.toml", &bad, &["server.timeouts.connect"]);
+}
+
+#[test]
+fn start_refuses_unknown_backend() {
+    let bad = GOOD.replace("backend = \"app\"", "backend = \"nosuchbackend\"");
+    refuses_at_start("unknownbackend.toml", &bad, &["nosuchbackend", "route"]);
+}
+
+#[test]
+fn start_refuses_missing_file() {
+    let f = TempFile::new("exists.toml", GOOD);
+    let missing = f.path.with_file_name("does-not-exist.toml");
+    let out = run_tern(&["--config", &missing.to_string_lossy()]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started without a config file: {}",
+        err
+    );
+    assert!(
+        err.contains("does-not-exist.toml"),
+        "file not named: {}",
+        err
+    );
+}
+
+#[test]
+fn no_arguments_is_an_error_or_usage() {
+    // Without --config there is nothing to run: must not hang or start
+    // serving; either usage + exit 0 or an error exit. run_tern bounds it
+    // to 10 s and fails if it keeps running.
+    let out = run_tern(&[]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.is_empty(), "no output at all without arguments");
+}
+
+#[test]
+fn unknown_flag_is_refused() {
+    let out = run_tern(&["--frobnicate"]);
+    assert!(
+        !out.status.success(),
+        "unknown flag accepted: {}",
+        text(&out.stderr)
+    );
+}

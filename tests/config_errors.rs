@@ -1,0 +1,214 @@
+//! Config validation through `tern --check --config FILE`: every refused
+//! config exits 1 with a one-line error naming the file and the key path;
+//! every accepted variant exits 0.
+
+mod common;
+
+use common::*;
+
+const BASE: &str = r#"
+[server]
+workers = 2
+shutdown_grace = "10s"
+
+[server.limits]
+max_head_bytes = 65536
+max_request_line_bytes = 8192
+max_headers = 100
+
+[server.timeouts]
+client_header = "10s"
+client_idle = "60s"
+client = "60s"
+connect = "5s"
+server = "60s"
+tunnel = "1h"
+
+[server.pool]
+max_idle_per_server = 64
+idle_timeout = "60s"
+
+[[listener]]
+name = "web"
+bind = "127.0.0.1:0"
+
+[[route]]
+path_prefix = "/"
+backend = "app"
+
+[backend.app]
+servers = [{ address = "127.0.0.1:9000" }]
+timeouts = { connect = "5s", server = "60s" }
+"#;
+
+fn check(file: &str, contents: &str) -> (Option<i32>, String) {
+    let f = TempFile::new(file, contents);
+    let out = run_tern(&["--check", "--config", &f.path_str()]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn accepted(file: &str, contents: &str) {
+    let (code, err) = check(file, contents);
+    assert_eq!(
+        code,
+        Some(0),
+        "{} should be valid; stderr={}\n{}",
+        file,
+        err,
+        contents
+    );
+}
+
+/// Must exit 1 with exactly one non-empty stderr line that names the file
+/// and contains every string in `mentions`.
+fn refused(file: &str, contents: &str, mentions: &[&str]) {
+    let (code, err) = check(file, contents);
+    assert_eq!(
+        code,
+        Some(1),
+        "{} should be refused with 1; stderr={}",
+        file,
+        err
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line: {:?}", lines);
+    assert!(lines[0].contains(file), "file name missing: {}", lines[0]);
+    for m in mentions {
+        assert!(lines[0].contains(m), "{:?} missing from: {}", m, lines[0]);
+    }
+}
+
+fn replace_once(s: &str, from: &str, to: &str) -> String {
+    assert!(s.contains(from), "test bug: {:?} not in base", from);
+    s.replacen(from, to, 1)
+}
+
+#[test]
+fn full_example_is_valid() {
+    accepted("full.toml", BASE);
+}
+
+#[test]
+fn minimal_config_is_valid() {
+    accepted(
+        "minimal.toml",
+        "[[listener]]\nbind = \"127.0.0.1:0\"\n\n[[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [\"127.0.0.1:9000\"]\n",
+    );
+}
+
+#[test]
+fn server_as_plain_string_is_valid() {
+    let c = replace_once(
+        BASE,
+        "{ address = \"127.0.0.1:9000\" }",
+        "\"127.0.0.1:9000\"",
+    );
+    accepted("plainserver.toml", &c);
+}
+
+#[test]
+fn bind_list_is_valid() {
+    let c = replace_once(
+        BASE,
+        "bind = \"127.0.0.1:0\"",
+        "bind = [\"127.0.0.1:0\", \"127.0.0.1:0\"]",
+    );
+    accepted("bindlist.toml", &c);
+}
+
+#[test]
+fn all_duration_units_are_valid() {
+    let c = replace_once(BASE, "client_header = \"10s\"", "client_header = \"500ms\"");
+    let c = replace_once(&c, "client = \"60s\"", "client = \"5m\"");
+    let c = replace_once(&c, "tunnel = \"1h\"", "tunnel = \"2h\"");
+    accepted("units.toml", &c);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let c = format!("frobnicate = true\n{}", BASE);
+    refused("topkey.toml", &c, &["frobnicate"]);
+}
+
+#[test]
+fn unknown_key_in_timeouts() {
+    let c = replace_once(BASE, "tunnel = \"1h\"", "tunnel = \"1h\"\nbogus = \"1s\"");
+    refused("timeoutkey.toml", &c, &["bogus", "timeouts"]);
+}
+
+#[test]
+fn unknown_key_in_backend() {
+    let c = replace_once(
+        BASE,
+        "timeouts = { connect = \"5s\", server = \"60s\" }",
+        "timeouts = { connect = \"5s\", server = \"60s\" }\nweight = 3",
+    );
+    refused("backendkey.toml", &c, &["weight", "backend.app"]);
+}
+
+#[test]
+fn bad_server_address() {
+    let c = replace_once(BASE, "127.0.0.1:9000", "nope:xx");
+    refused(
+        "badaddr.toml",
+        &c,
+        &["backend.app.servers[0].address", "nope:xx"],
+    );
+}
+
+#[test]
+fn bad_listener_bind() {
+    let c = replace_once(BASE, "bind = \"127.0.0.1:0\"", "bind = \"127.0.0.1\"");
+    refused("badbind.toml", &c, &["listener", "bind"]);
+}
+
+#[test]
+fn bad_duration_in_server_timeouts() {
+    let c = replace_once(BASE, "connect = \"5s\"", "connect = \"5 parsecs\"");
+    refused("baddur.toml", &c, &["server.timeouts.connect"]);
+}
+
+#[test]
+fn duration_without_unit_is_refused() {
+    let c = replace_once(BASE, "client_idle = \"60s\"", "client_idle = \"60\"");
+    refused("nounit.toml", &c, &["server.timeouts.client_idle"]);
+}
+
+#[test]
+fn bad_duration_in_backend_timeouts() {
+    let c = replace_once(
+        BASE,
+        "timeouts = { connect = \"5s\", server = \"60s\" }",
+        "timeouts = { connect = \"5s\", server = \"forever\" }",
+    );
+    refused("backenddur.toml", &c, &["backend.app.timeouts.server"]);
+}
+
+#[test]
+fn route_naming_missing_backend() {
+    let c = replace_once(BASE, "backend = \"app\"", "backend = \"ghost\"");
+    refused("ghost.toml", &c, &["ghost", "route"]);
+}
+
+#[test]
+fn zero_workers() {
+    let c = replace_once(BASE, "workers = 2", "workers = 0");
+    refused("zeroworkers.toml", &c, &["workers"]);
+}
+
+#[test]
+fn wrong_type_for_limit() {
+    let c = replace_once(BASE, "max_headers = 100", "max_headers = \"lots\"");
+    refused("limittype.toml", &c, &["server.limits.max_headers"]);
+}
+
+#[test]
+fn toml_syntax_error() {
+    let c = format!("{}\n[server\n", BASE);
+    let (code, err) = check("syntax.toml", &c);
+    assert_eq!(code, Some(1), "syntax error accepted: {}", err);
+    assert!(err.contains("syntax.toml"), "file not named: {}", err);
+}

@@ -1,0 +1,255 @@
+//! Upstream connection reuse (keep-alive pool), stale pooled connections,
+//! the single retry of idempotent requests, pool idle timeout, and load
+//! balancing across the servers of a backend.
+
+mod common;
+
+use common::*;
+use std::thread;
+use std::time::Duration;
+
+/// Fails if tern opens a new upstream connection per request (no pool) or
+/// sends `Connection: close` upstream.
+#[test]
+fn sequential_requests_share_one_upstream_connection() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    for p in ["/1", "/2", "/3"] {
+        let r = c.roundtrip(&get(p));
+        assert_eq!(r.body_str(), p);
+    }
+    let reqs = up.requests();
+    assert_eq!(
+        up.conn_count(),
+        1,
+        "upstream connections used: {} (requests on: {:?})",
+        up.conn_count(),
+        reqs.iter().map(|r| r.conn).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        reqs.iter().map(|r| r.nth).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+}
+
+#[test]
+fn pooled_connection_is_shared_across_client_connections() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).workers(1).start();
+    for p in ["/a", "/b", "/c"] {
+        let mut c = tern.connect();
+        assert_eq!(c.roundtrip(&get(p)).body_str(), p);
+        drop(c);
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        up.conn_count(),
+        1,
+        "pool not reused across client connections"
+    );
+}
+
+#[test]
+fn connection_closed_by_upstream_while_idle_is_not_reused() {
+    // Answers one request per connection (keep-alive framing, no
+    // Connection: close) and closes right after.
+    let up = RecordingUpstream::start(|c| {
+        if let Some(req) = c.read_request() {
+            c.respond(200, &[], req.head.target().as_bytes());
+        }
+    });
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/first")).body_str(), "/first");
+    thread::sleep(Duration::from_millis(200)); // let the FIN arrive
+    let r = c.roundtrip(&get("/second"));
+    assert_eq!(r.status, 200, "{}", show(&r.raw));
+    assert_eq!(r.body_str(), "/second");
+    assert_eq!(up.conn_count(), 2);
+}
+
+/// Upstream: answers the first request of each connection; on a later
+/// request it reads it fully and closes without answering (the classic
+/// keep-alive race).
+fn answers_first_only() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        let Some(req) = c.read_request() else { return };
+        c.respond(200, &[], req.head.target().as_bytes());
+        let _ = c.read_request();
+        // Return: the connection is closed without an answer.
+    })
+}
+
+/// Fails if tern returns 502 instead of retrying the GET on a fresh
+/// connection.
+#[test]
+fn get_is_retried_once_on_fresh_connection() {
+    let up = answers_first_only();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/one")).body_str(), "/one");
+    let r = c.roundtrip(&get("/two"));
+    assert_eq!(r.status, 200, "{}", show(&r.raw));
+    assert_eq!(r.body_str(), "/two");
+    let seen: Vec<(usize, usize, String)> = up
+        .requests()
+        .iter()
+        .map(|r| (r.conn, r.nth, r.head.target().to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (0, 0, "/one".to_string()),
+            (0, 1, "/two".to_string()),
+            (1, 0, "/two".to_string())
+        ]
+    );
+}
+
+#[test]
+fn post_is_not_retried_automatically() {
+    // RFC 9110 §9.2.2: a proxy MUST NOT automatically retry non-idempotent
+    // requests. The POST reaches the upstream once; the client gets a 502.
+    let up = answers_first_only();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/one")).body_str(), "/one");
+    c.send(&post("/pay", b"once"));
+    let r = c.read_response_to("POST");
+    thread::sleep(Duration::from_millis(200));
+    let posts = up
+        .requests()
+        .iter()
+        .filter(|r| r.head.method() == "POST")
+        .count();
+    assert_eq!(posts, 1, "POST sent {} times upstream", posts);
+    if let Ok(r) = r {
+        assert_eq!(r.status, 502, "{}", show(&r.raw));
+    }
+}
+
+#[test]
+fn retry_happens_at_most_once() {
+    // First request answered (so the connection is pooled); every later
+    // request on any connection is read and dropped without an answer.
+    let up = RecordingUpstream::start({
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        move |c| {
+            while let Some(req) = c.read_request() {
+                if answered.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                c.respond(200, &[], req.head.target().as_bytes());
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/one")).body_str(), "/one");
+    c.send(&get("/two"));
+    let r = c.read_response();
+    thread::sleep(Duration::from_millis(200));
+    let tries = up
+        .requests()
+        .iter()
+        .filter(|r| r.head.target() == "/two")
+        .count();
+    assert!((1..=2).contains(&tries), "GET /two sent {} times", tries);
+    match r {
+        Ok(r) => assert_eq!(r.status, 502, "{}", show(&r.raw)),
+        Err(e) => panic!("expected a 502, got {:?}", e),
+    }
+}
+
+#[test]
+fn pool_idle_timeout_closes_upstream_connection() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).pool("idle_timeout", "\"300ms\"").start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/x")).body_str(), "/x");
+    assert!(
+        wait_until(Duration::from_secs(3), || up.conn_peer_eof(0)),
+        "idle pooled connection not closed after idle_timeout"
+    );
+    // And a later request works on a new connection.
+    assert_eq!(c.roundtrip(&get("/y")).body_str(), "/y");
+    assert_eq!(up.conn_count(), 2);
+}
+
+#[test]
+fn max_idle_per_server_zero_disables_reuse() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).pool("max_idle_per_server", "0").start();
+    let mut c = tern.connect();
+    for p in ["/1", "/2", "/3"] {
+        assert_eq!(c.roundtrip(&get(p)).body_str(), p);
+    }
+    assert_eq!(
+        up.conn_count(),
+        3,
+        "connections reused with max_idle_per_server = 0"
+    );
+    assert!(
+        wait_until(Duration::from_secs(3), || (0..3)
+            .all(|i| up.conn_peer_eof(i))),
+        "unpooled upstream connections not closed"
+    );
+}
+
+// --- load balancing -----------------------------------------------------------
+
+#[test]
+fn round_robin_across_servers() {
+    let a = RecordingUpstream::echo();
+    let b = RecordingUpstream::echo();
+    let tern = Cfg::servers(&[a.addr, b.addr]).workers(1).start();
+    for i in 0..4 {
+        let mut c = tern.connect();
+        let p = format!("/rr{}", i);
+        assert_eq!(c.roundtrip(&get(&p)).body_str(), p);
+    }
+    assert_eq!(
+        (a.request_count(), b.request_count()),
+        (2, 2),
+        "requests per server"
+    );
+}
+
+#[test]
+fn round_robin_on_one_client_connection() {
+    let a = RecordingUpstream::echo();
+    let b = RecordingUpstream::echo();
+    let tern = Cfg::servers(&[a.addr, b.addr]).workers(1).start();
+    let mut c = tern.connect();
+    for i in 0..4 {
+        let p = format!("/rr{}", i);
+        assert_eq!(c.roundtrip(&get(&p)).body_str(), p);
+    }
+    assert_eq!((a.request_count(), b.request_count()), (2, 2));
+}
+
+/// Fails if tern returns 502 for requests that land on the dead server
+/// instead of trying the next one.
+#[test]
+fn refusing_server_is_skipped() {
+    let dead = dead_addr();
+    let live = RecordingUpstream::echo();
+    let tern = Cfg::servers(&[dead, live.addr]).workers(1).start();
+    for i in 0..6 {
+        let mut c = tern.connect();
+        let p = format!("/s{}", i);
+        let r = c.roundtrip(&get(&p));
+        assert_eq!(r.status, 200, "request {}: {}", i, show(&r.raw));
+        assert_eq!(r.body_str(), p);
+    }
+    assert_eq!(live.request_count(), 6);
+}
+
+#[test]
+fn all_servers_refusing_is_502() {
+    let tern = Cfg::servers(&[dead_addr(), dead_addr()]).start();
+    let mut c = tern.connect();
+    let r = c.roundtrip(&get("/"));
+    assert_eq!(r.status, 502, "{}", show(&r.raw));
+}

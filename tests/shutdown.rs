@@ -1,0 +1,139 @@
+//! Graceful stop on SIGTERM: in-flight responses complete, new connections
+//! are refused, tern exits 0 within the grace period.
+
+mod common;
+
+use common::*;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn slow_upstream(delay: Duration) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
+        while let Some(req) = c.read_request() {
+            thread::sleep(delay);
+            if !c.respond(200, &[], req.head.target().as_bytes()) {
+                return;
+            }
+        }
+    })
+}
+
+fn refused(addr: std::net::SocketAddr) -> bool {
+    match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        Ok(_) => false,
+    }
+}
+
+/// Fails if SIGTERM kills in-flight requests, if the listener keeps
+/// accepting, or if tern exits non-zero / hangs past the grace period.
+#[test]
+fn sigterm_completes_in_flight_request_then_exits_0() {
+    let up = slow_upstream(Duration::from_secs(1));
+    let mut tern = Cfg::new(up.addr).grace("5s").start();
+    let addr = tern.addr();
+    let mut c = tern.connect();
+    c.send(&get("/inflight"));
+    // The request is at the upstream (which answers 1 s later).
+    assert!(
+        wait_until(Duration::from_secs(3), || up.conn_count() >= 1
+            && !up.conn_bytes(0).is_empty()),
+        "request never reached the upstream"
+    );
+    let sent_at = Instant::now();
+    tern.sigterm();
+    let r = c.read_response().expect("in-flight response after SIGTERM");
+    assert_eq!(r.status, 200, "{}", show(&r.raw));
+    assert_eq!(r.body_str(), "/inflight");
+    assert!(
+        wait_until(Duration::from_secs(2), || refused(addr)),
+        "new connections still accepted after SIGTERM"
+    );
+    let status = tern.wait_exit(Duration::from_secs(7));
+    let status = status.unwrap_or_else(|| panic!("tern still running 7 s after SIGTERM"));
+    assert!(
+        status.success(),
+        "exit status {:?}; stderr: {:?}",
+        status,
+        tern.stderr()
+    );
+    assert!(sent_at.elapsed() < Duration::from_secs(6));
+}
+
+#[test]
+fn sigterm_with_no_connections_exits_0_quickly() {
+    let up = RecordingUpstream::echo();
+    let mut tern = Cfg::new(up.addr).grace("5s").start();
+    tern.sigterm();
+    let status = tern
+        .wait_exit(Duration::from_secs(3))
+        .expect("tern still running 3 s after SIGTERM with no connections");
+    assert!(status.success(), "exit status {:?}", status);
+}
+
+#[test]
+fn sigterm_closes_idle_keep_alive_connections() {
+    // An idle keep-alive client must not hold the process up until the
+    // grace period (or client_idle) runs out.
+    let up = RecordingUpstream::echo();
+    let mut tern = Cfg::new(up.addr)
+        .grace("8s")
+        .timeout("client_idle", "30s")
+        .start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/x")).status, 200);
+    let start = Instant::now();
+    tern.sigterm();
+    assert!(
+        c.expect_close(Duration::from_secs(5)).is_ok(),
+        "idle keep-alive connection not closed on SIGTERM"
+    );
+    let status = tern
+        .wait_exit(Duration::from_secs(5))
+        .expect("tern not exited");
+    assert!(status.success(), "exit status {:?}", status);
+    assert!(start.elapsed() < Duration::from_secs(6));
+}
+
+#[test]
+fn keep_alive_client_in_flight_gets_close_after_response() {
+    // A request in flight on a keep-alive connection completes, and the
+    // connection is then closed (not kept for more requests).
+    let up = slow_upstream(Duration::from_millis(700));
+    let mut tern = Cfg::new(up.addr).grace("5s").start();
+    let mut c = tern.connect();
+    c.send(&get("/ka"));
+    assert!(wait_until(Duration::from_secs(3), || up.conn_count() >= 1
+        && !up.conn_bytes(0).is_empty()));
+    tern.sigterm();
+    let r = c.read_response().expect("response");
+    assert_eq!(r.status, 200);
+    assert!(
+        c.expect_close(Duration::from_secs(4)).is_ok(),
+        "connection kept open"
+    );
+    assert!(tern.wait_exit(Duration::from_secs(5)).is_some());
+}
+
+#[test]
+fn grace_period_bounds_shutdown() {
+    // The upstream would take 20 s; with a 1 s grace tern must not wait.
+    let up = slow_upstream(Duration::from_secs(20));
+    let mut tern = Cfg::new(up.addr)
+        .grace("1s")
+        .timeout("server", "60s")
+        .start();
+    let mut c = tern.connect();
+    c.send(&get("/forever"));
+    assert!(wait_until(Duration::from_secs(3), || up.conn_count() >= 1
+        && !up.conn_bytes(0).is_empty()));
+    let start = Instant::now();
+    tern.sigterm();
+    let status = tern.wait_exit(Duration::from_secs(5));
+    assert!(
+        status.is_some(),
+        "tern still running {:?} after SIGTERM with a 1 s grace",
+        start.elapsed()
+    );
+}
