@@ -5,12 +5,17 @@ mod args;
 mod buf;
 mod chunked;
 mod clock;
+mod gate;
 mod http;
+mod httpclient;
+mod longpoll;
 mod net;
 mod origin;
 mod procstat;
 mod report;
+mod rng;
 mod runtime;
+mod tally;
 mod wsframe;
 
 use std::process::ExitCode;
@@ -32,6 +37,8 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "origin" => origin::run(rest).map(|()| ExitCode::SUCCESS),
+        "longpoll" => longpoll::run(rest),
+        "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
         "rss" => rss(rest).map(|()| ExitCode::SUCCESS),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -24,13 +24,21 @@ impl Report {
         self.rows.push((key.to_string(), v.clone(), v));
     }
 
+    /// A number that may be unknown: `null` in JSON, `-` in the table.
+    pub fn opt(&mut self, key: &str, value: Option<impl std::fmt::Display>) {
+        match value {
+            Some(v) => self.num(key, v),
+            None => self.rows.push((key.to_string(), "-".into(), "null".into())),
+        }
+    }
+
     /// A float field, shown with `decimals` places.
     pub fn float(&mut self, key: &str, value: f64, decimals: usize) {
-        let v = if value.is_finite() {
-            format!("{value:.decimals$}")
-        } else {
-            "null".to_string()
-        };
+        if !value.is_finite() {
+            self.rows.push((key.to_string(), "-".into(), "null".into()));
+            return;
+        }
+        let v = format!("{value:.decimals$}");
         self.rows.push((key.to_string(), v.clone(), v));
     }
 
