@@ -2,7 +2,7 @@
 CPU µs/request on the right, a horizontal bar per target (median) with a min–max whisker."""
 from xml.sax.saxutils import escape
 
-from report import LABEL, fmt_num, ordered_targets, _scenario_index
+from report import LABEL, fmt_num, fmt_ratio, ordered_targets, ratio, _scenario_index
 
 COLORS = {"origin": "#9e9e9e", "tern": "#e6550d", "nginx": "#31a354", "haproxy": "#3182bd"}
 W = 980
@@ -44,7 +44,13 @@ def render(agg, scenarios, title, subtitle=""):
         targets = ordered_targets(g)
         head = f"{sc} — {scenarios[sc].title if sc in scenarios else ''} — {w} worker{'s' if w != 1 else ''}"
         body.append(f"<text x='10' y='{y}' font-size='13' font-weight='bold' fill='#111' {FONT}>{escape(head)}</text>")
-        y0 = y + 20
+        ratios = [f"tern/{LABEL[o]}: req/s {fmt_ratio(ratio(g, 'tern', o, 'rps'))}, CPU/req "
+                  f"{fmt_ratio(ratio(g, 'tern', o, 'cpu_us_per_req'))}" for o in ("nginx", "haproxy")
+                  if ratio(g, 'tern', o, 'rps') is not None]
+        if ratios:
+            body.append(f"<text x='10' y='{y + 15}' font-size='11' fill='#a63603' "
+                        f"{FONT}>{escape('  ·  '.join(ratios))}</text>")
+        y0 = y + (36 if ratios else 20)
         for i, t in enumerate(targets):
             ty = y0 + i * (BAR_H + BAR_GAP) + BAR_H - 3
             body.append(f"<text x='{LABEL_W - 8}' y='{ty}' font-size='11' text-anchor='end' fill='#222' {FONT}>{escape(LABEL.get(t, t))}</text>")
