@@ -1,6 +1,21 @@
 //! tern: an HTTP/1.1 reverse proxy and edge server on io_uring, one pinned
-//! worker per core. See DESIGN.md in the shared notes for the shape.
+//! worker per core. The shape: `server` starts `worker`s; each accepts and
+//! runs `proxy::serve` per connection, which parses with `http`, routes with
+//! `route` and talks to `upstream`s, all configured by a `config::Plan`.
 
+pub mod buffer;
+pub mod cli;
 pub mod config;
 pub mod http;
+pub mod listen;
+pub mod log;
+pub mod proxy;
+pub mod rlimit;
 pub mod route;
+pub mod runtime;
+pub mod server;
+pub mod shutdown;
+pub mod signals;
+pub mod upstream;
+pub mod worker;
+pub mod worker_ctx;

@@ -85,8 +85,16 @@ mod tests {
     #[test]
     fn first_matching_route_wins() {
         let routes = vec![
-            Route { name: "a".into(), path_prefix: Some(prefix("/api")), backend: 0 },
-            Route { name: "b".into(), path_prefix: None, backend: 1 },
+            Route {
+                name: "a".into(),
+                path_prefix: Some(prefix("/api")),
+                backend: 0,
+            },
+            Route {
+                name: "b".into(),
+                path_prefix: None,
+                backend: 1,
+            },
         ];
         let pick = |p: &[u8]| select(&routes, &RouteInput { path: p }).map(|r| r.backend);
         assert_eq!(pick(b"/api/x"), Some(0));

@@ -22,9 +22,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let expected = || {
-        format!("invalid duration {text:?}: expected a whole number followed by ms, s, m or h")
-    };
+    let expected =
+        || format!("invalid duration {text:?}: expected a whole number followed by ms, s, m or h");
     let value: u64 = number.parse().map_err(|_| expected())?;
     let millis_per_unit: u64 = match unit {
         "ms" => 1,
@@ -69,7 +68,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_durations() {
-        for bad in ["", "5", "s", "5 s", "-5s", "1.5s", "5x", "5sec", "99999999999999999999h"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "5 s",
+            "-5s",
+            "1.5s",
+            "5x",
+            "5sec",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -2,7 +2,7 @@
 //! runtime form (`plan`). Every error names the file, the key and the problem.
 
 mod duration;
-mod plan;
+pub mod plan;
 mod schema;
 
 use std::fmt;
@@ -75,7 +75,11 @@ fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]

@@ -89,7 +89,10 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         .map(|(i, l)| build_listener(i, l))
         .collect::<Result<Vec<_>, _>>()?;
     if listeners.is_empty() {
-        return Err(err("listener", "at least one [[listener]] with a bind address is needed"));
+        return Err(err(
+            "listener",
+            "at least one [[listener]] with a bind address is needed",
+        ));
     }
     let (backends, server_count) = build_backends(file)?;
     let routes = file
@@ -181,7 +184,10 @@ fn build_backend(
     file: &ConfigFile,
 ) -> Result<Backend, PlanError> {
     if section.servers.is_empty() {
-        return Err(err(format!("backend.{name}.servers"), "needs at least one server"));
+        return Err(err(
+            format!("backend.{name}.servers"),
+            "needs at least one server",
+        ));
     }
     let mut servers = Vec::new();
     for (i, entry) in section.servers.iter().enumerate() {
@@ -206,14 +212,21 @@ fn build_backend(
     })
 }
 
-fn build_route(index: usize, section: &RouteSection, backends: &[Backend]) -> Result<Route, PlanError> {
+fn build_route(
+    index: usize,
+    section: &RouteSection,
+    backends: &[Backend],
+) -> Result<Route, PlanError> {
     let backend = backends
         .iter()
         .position(|b| b.name == section.backend)
         .ok_or_else(|| {
             err(
                 format!("route[{index}].backend"),
-                format!("no backend named {:?} (add a [backend.{}] table)", section.backend, section.backend),
+                format!(
+                    "no backend named {:?} (add a [backend.{}] table)",
+                    section.backend, section.backend
+                ),
             )
         })?;
     let path_prefix = match &section.path_prefix {
@@ -223,7 +236,10 @@ fn build_route(index: usize, section: &RouteSection, backends: &[Backend]) -> Re
         ),
     };
     Ok(Route {
-        name: section.name.clone().unwrap_or_else(|| format!("route{index}")),
+        name: section
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("route{index}")),
         path_prefix,
         backend,
     })

@@ -18,7 +18,10 @@ fn accepts_the_minimal_config_with_defaults() {
     let plan = from_str(MINIMAL, "tern.toml").expect("valid");
     assert_eq!(plan.listeners[0].addrs[0].port(), 8080);
     assert_eq!(plan.backends[0].servers[0].address.port(), 9000);
-    assert_eq!(plan.backends[0].timeouts.connect, std::time::Duration::from_secs(5));
+    assert_eq!(
+        plan.backends[0].timeouts.connect,
+        std::time::Duration::from_secs(5)
+    );
     assert_eq!(plan.limits.max_headers, 100);
 }
 
@@ -29,7 +32,10 @@ fn accepts_server_tables_and_backend_timeouts() {
         "servers = [{ address = \"127.0.0.1:9000\" }]\ntimeouts = { server = \"5m\" }",
     );
     let plan = from_str(&text, "tern.toml").expect("valid");
-    assert_eq!(plan.backends[0].timeouts.server, std::time::Duration::from_secs(300));
+    assert_eq!(
+        plan.backends[0].timeouts.server,
+        std::time::Duration::from_secs(300)
+    );
 }
 
 #[test]
@@ -37,7 +43,10 @@ fn unknown_key_names_its_path() {
     let err = error_of(&format!("{MINIMAL}\n[server]\nworkerz = 2\n"));
     assert_eq!(err.key, "server.workerz");
     assert!(err.message.contains("unknown field `workerz`"), "{err}");
-    assert!(err.to_string().starts_with("tern.toml: server.workerz: "), "{err}");
+    assert!(
+        err.to_string().starts_with("tern.toml: server.workerz: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -49,7 +58,9 @@ fn bad_address_names_the_server() {
 
 #[test]
 fn bad_duration_names_the_key() {
-    let err = error_of(&format!("{MINIMAL}\n[server.timeouts]\nconnect = \"5 seconds\"\n"));
+    let err = error_of(&format!(
+        "{MINIMAL}\n[server.timeouts]\nconnect = \"5 seconds\"\n"
+    ));
     assert_eq!(err.key, "server.timeouts.connect");
     assert!(err.message.contains("invalid duration"), "{err}");
 }
@@ -63,7 +74,10 @@ fn missing_backend_is_named() {
 
 #[test]
 fn zero_workers_and_empty_listeners_are_refused() {
-    assert_eq!(error_of(&format!("[server]\nworkers = 0\n{MINIMAL}")).key, "server.workers");
+    assert_eq!(
+        error_of(&format!("[server]\nworkers = 0\n{MINIMAL}")).key,
+        "server.workers"
+    );
     assert_eq!(error_of("").key, "listener");
 }
 

@@ -70,7 +70,8 @@ impl ChunkedReframer {
         let mut at = 0;
         while at < input.len() && self.state != State::Done {
             if self.state == State::Data {
-                let take = (input.len() - at).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                let take =
+                    (input.len() - at).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                 out.extend_from_slice(&input[at..at + take]);
                 at += take;
                 self.remaining -= take as u64;

@@ -141,7 +141,16 @@ mod tests {
 
     #[test]
     fn content_length_rejects_conflicts_and_junk() {
-        for bad in [&b"abc"[..], b"-1", b"+5", b"5 5", b"", b" ", b"0x10", b"99999999999999999999"] {
+        for bad in [
+            &b"abc"[..],
+            b"-1",
+            b"+5",
+            b"5 5",
+            b"",
+            b" ",
+            b"0x10",
+            b"99999999999999999999",
+        ] {
             assert!(ContentLength::default().add(bad).is_err(), "{:?}", bad);
         }
         let mut cl = ContentLength::default();

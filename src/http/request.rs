@@ -46,7 +46,10 @@ impl RequestHead<'_, '_> {
 
     /// Safe to send twice (RFC 9110 §9.2.2).
     pub fn is_idempotent(&self) -> bool {
-        matches!(self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        matches!(
+            self.method,
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        )
     }
 }
 
@@ -149,14 +152,17 @@ fn split_target<'b>(
         .unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     if authority.is_empty() || !is_valid_host(authority) {
-        return Err(RequestError::BadRequest("invalid authority in request target"));
+        return Err(RequestError::BadRequest(
+            "invalid authority in request target",
+        ));
     }
     Ok((&rest[authority_end..], Some(authority)))
 }
 
 fn strip_prefix_ignore_case<'b>(bytes: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {
     let head = bytes.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &bytes[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &bytes[prefix.len()..])
 }
 
 /// RFC 3986 host[:port] characters: no spaces, slashes, '@' or controls.
@@ -165,8 +171,24 @@ fn is_valid_host(host: &[u8]) -> bool {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-                    | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' | b'%'
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
             )
     })
 }
@@ -237,7 +259,9 @@ impl<'b> FieldSummary<'b> {
             }
         }
         if s.transfer_encoding != TransferCoding::Absent && version == Version::Http10 {
-            return Err(RequestError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
+            return Err(RequestError::BadRequest(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
         }
         Ok(s)
     }

@@ -150,7 +150,10 @@ mod tests {
     fn frames_by_length_chunked_or_close() {
         let cl = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
         assert_eq!(cl, Ok((200, BodyKind::Length(5), true)));
-        let chunked = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false);
+        let chunked = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
         assert_eq!(chunked, Ok((200, BodyKind::Chunked, true)));
         let close = parse_head(b"HTTP/1.1 200 OK\r\n\r\n", false);
         assert_eq!(close, Ok((200, BodyKind::UntilClose, false)));
@@ -180,7 +183,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
             b"SSH-2.0-OpenSSH\r\n\r\n",
         ] {
-            assert!(parse_head(head, false).is_err(), "{}", String::from_utf8_lossy(head));
+            assert!(
+                parse_head(head, false).is_err(),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 

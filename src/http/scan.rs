@@ -26,6 +26,11 @@ pub struct HeadScanner {
 }
 
 impl HeadScanner {
+    /// Nothing scanned yet, so leading empty lines may still be skipped.
+    pub fn is_fresh(&self) -> bool {
+        self.resume_at == 0
+    }
+
     /// Scans `data` (the whole head so far, starting at the request line).
     pub fn scan(&mut self, data: &[u8]) -> Scan {
         let mut from = self.resume_at;
@@ -58,7 +63,9 @@ impl HeadScanner {
             from = i + 2;
         }
         self.resume_at = data.len();
-        Scan::Partial { resume_at: data.len() }
+        Scan::Partial {
+            resume_at: data.len(),
+        }
     }
 }
 
@@ -83,7 +90,12 @@ mod tests {
     #[test]
     fn finds_the_end_of_a_clean_head() {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
-        assert_eq!(scan_all(head), Scan::Complete { head_len: head.len() - 4 });
+        assert_eq!(
+            scan_all(head),
+            Scan::Complete {
+                head_len: head.len() - 4
+            }
+        );
     }
 
     #[test]
@@ -92,17 +104,37 @@ mod tests {
         for split in 1..head.len() {
             let mut scanner = HeadScanner::default();
             let first = scanner.scan(&head[..split]);
-            assert!(matches!(first, Scan::Partial { .. }), "split {split}: {first:?}");
-            assert_eq!(scanner.scan(head), Scan::Complete { head_len: head.len() });
+            assert!(
+                matches!(first, Scan::Partial { .. }),
+                "split {split}: {first:?}"
+            );
+            assert_eq!(
+                scanner.scan(head),
+                Scan::Complete {
+                    head_len: head.len()
+                }
+            );
         }
     }
 
     #[test]
     fn rejects_bare_lf_and_bare_cr() {
-        assert_eq!(scan_all(b"GET / HTTP/1.1\nHost: a\r\n\r\n"), Scan::BareLineEnding);
-        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nHost: a\n\n"), Scan::BareLineEnding);
-        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"), Scan::BareLineEnding);
-        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nX: \r\r\n\r\n"), Scan::BareLineEnding);
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\nHost: a\r\n\r\n"),
+            Scan::BareLineEnding
+        );
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nHost: a\n\n"),
+            Scan::BareLineEnding
+        );
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"),
+            Scan::BareLineEnding
+        );
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nX: \r\r\n\r\n"),
+            Scan::BareLineEnding
+        );
     }
 
     #[test]

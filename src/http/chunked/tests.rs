@@ -17,7 +17,10 @@ fn reframes_a_body_split_at_every_byte() {
     let body = b"5\r\nhello\r\nA\r\n0123456789\r\n0\r\n\r\n";
     for step in 1..=body.len() {
         let (out, consumed, done) = reframe(body, step).expect("valid body");
-        assert_eq!(out, b"5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n", "step {step}");
+        assert_eq!(
+            out, b"5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n",
+            "step {step}"
+        );
         assert_eq!(consumed, body.len());
         assert!(done);
     }
@@ -54,27 +57,51 @@ fn refuses_malformed_sizes() {
 #[test]
 fn refuses_missing_or_bare_line_endings() {
     // Data longer than its size: the CR after the data is missing.
-    assert_eq!(reframe(b"3\r\nhello\r\n", 64).err(), Some(ChunkError::BadLineEnding));
+    assert_eq!(
+        reframe(b"3\r\nhello\r\n", 64).err(),
+        Some(ChunkError::BadLineEnding)
+    );
     // Bare LF after the size.
-    assert_eq!(reframe(b"5\nhello\r\n", 64).err(), Some(ChunkError::BadLineEnding));
+    assert_eq!(
+        reframe(b"5\nhello\r\n", 64).err(),
+        Some(ChunkError::BadLineEnding)
+    );
     // Bare LF after the data.
-    assert_eq!(reframe(b"5\r\nhello\n0\r\n\r\n", 64).err(), Some(ChunkError::BadLineEnding));
+    assert_eq!(
+        reframe(b"5\r\nhello\n0\r\n\r\n", 64).err(),
+        Some(ChunkError::BadLineEnding)
+    );
     // Bare LF ending the trailer section.
     assert_eq!(reframe(b"0\r\n\n", 64).err(), Some(ChunkError::BadTrailer));
 }
 
 #[test]
 fn refuses_control_bytes_in_extensions_and_folded_trailers() {
-    assert_eq!(reframe(b"5;a\0b\r\n", 64).err(), Some(ChunkError::BadExtension));
-    assert_eq!(reframe(b"5;a\nb\r\n", 64).err(), Some(ChunkError::BadExtension));
-    assert_eq!(reframe(b"0\r\nX: 1\r\n folded\r\n\r\n", 64).err(), Some(ChunkError::BadTrailer));
-    assert_eq!(reframe(b"0\r\nNo colon\r\n\r\n", 64).err(), Some(ChunkError::BadTrailer));
+    assert_eq!(
+        reframe(b"5;a\0b\r\n", 64).err(),
+        Some(ChunkError::BadExtension)
+    );
+    assert_eq!(
+        reframe(b"5;a\nb\r\n", 64).err(),
+        Some(ChunkError::BadExtension)
+    );
+    assert_eq!(
+        reframe(b"0\r\nX: 1\r\n folded\r\n\r\n", 64).err(),
+        Some(ChunkError::BadTrailer)
+    );
+    assert_eq!(
+        reframe(b"0\r\nNo colon\r\n\r\n", 64).err(),
+        Some(ChunkError::BadTrailer)
+    );
 }
 
 #[test]
 fn accepts_whitespace_before_an_extension_only() {
     assert!(reframe(b"5 ;e\r\nhello\r\n0\r\n\r\n", 64).is_ok());
-    assert_eq!(reframe(b"5 \r\nhello\r\n", 64).err(), Some(ChunkError::BadExtension));
+    assert_eq!(
+        reframe(b"5 \r\nhello\r\n", 64).err(),
+        Some(ChunkError::BadExtension)
+    );
 }
 
 #[test]

@@ -62,7 +62,11 @@ fn refuses_ambiguous_framing() {
 fn transfer_coding_other_than_final_chunked_is_not_implemented() {
     for te in ["gzip", "chunked, gzip", "gzip, chunked"] {
         let head = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
-        assert_eq!(status_of(head.as_bytes()), Some(RequestError::NotImplemented), "{te}");
+        assert_eq!(
+            status_of(head.as_bytes()),
+            Some(RequestError::NotImplemented),
+            "{te}"
+        );
     }
 }
 
@@ -91,7 +95,11 @@ fn host_is_required_once_on_http11() {
 fn other_versions_get_505() {
     for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
         let head = format!("GET / {version}\r\nHost: a\r\n\r\n");
-        assert_eq!(status_of(head.as_bytes()), Some(RequestError::VersionNotSupported), "{version}");
+        assert_eq!(
+            status_of(head.as_bytes()),
+            Some(RequestError::VersionNotSupported),
+            "{version}"
+        );
     }
     bad(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n");
 }
@@ -109,9 +117,15 @@ fn too_many_fields_is_431() {
 #[test]
 fn keep_alive_follows_version_and_connection() {
     let keep = |head: &[u8]| check(head).map(|p| p.1);
-    assert_eq!(keep(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), Ok(false));
+    assert_eq!(
+        keep(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        Ok(false)
+    );
     assert_eq!(keep(b"GET / HTTP/1.0\r\n\r\n"), Ok(false));
-    assert_eq!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), Ok(true));
+    assert_eq!(
+        keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
+        Ok(true)
+    );
 }
 
 #[test]

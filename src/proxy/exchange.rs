@@ -1,0 +1,243 @@
+//! One request/response exchange with an upstream: pick a server, send the
+//! request, relay the response; retry once on a fresh connection when a
+//! pooled one turns out dead before answering and a retry is safe.
+
+use std::time::Duration;
+
+use monoio::time::timeout;
+
+use super::conn::Conn;
+use super::prepare::Prepared;
+use super::relay::{relay_response, Relay};
+use super::session::refuse;
+use super::Next;
+use crate::buffer::BUF_SIZE;
+use crate::config::Backend;
+use crate::http::{chunked::ChunkedReframer, status, BodyKind};
+use crate::upstream::connect::{connect, ConnectError};
+use crate::worker_ctx::WorkerCtx;
+
+/// A body no larger than this that is already buffered goes out with the head.
+const INLINE_BODY_MAX: u64 = 64 * 1024;
+
+enum SendError {
+    Upstream,
+    Client,
+    Malformed,
+}
+
+struct Upstream {
+    conn: Conn,
+    server: usize,
+    reused: bool,
+}
+
+pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
+    let backend = &ctx.plan.backends[req.backend];
+    let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
+    if continue_sent
+        && client
+            .write_owned(status::CONTINUE.to_vec())
+            .await
+            .0
+            .is_err()
+    {
+        return Next::Close;
+    }
+    let retry_safe = req.body.is_empty() && req.idempotent;
+    let mut fresh_only = false;
+    loop {
+        let mut upstream = match acquire(ctx, req.backend, backend, fresh_only).await {
+            Ok(upstream) => upstream,
+            Err(status) => return fail(client, status).await,
+        };
+        let may_retry = retry_safe && upstream.reused && !fresh_only;
+        match send_request(client, &mut upstream.conn, &mut req, backend, ctx).await {
+            Ok(()) => {}
+            Err(SendError::Upstream) if may_retry => {
+                fresh_only = true;
+                continue;
+            }
+            Err(SendError::Upstream) => return fail(client, 502).await,
+            Err(SendError::Client) => return Next::Close,
+            Err(SendError::Malformed) => return fail(client, 400).await,
+        }
+        match relay_response(
+            client,
+            &mut upstream.conn,
+            &req,
+            backend,
+            ctx,
+            continue_sent,
+        )
+        .await
+        {
+            Relay::Done { reusable, next } => {
+                if reusable {
+                    ctx.pool.put(upstream.server, upstream.conn.stream);
+                }
+                return next;
+            }
+            Relay::NoResponse if may_retry => fresh_only = true,
+            Relay::NoResponse => return fail(client, 502).await,
+            Relay::Failed(status) => return fail(client, status).await,
+            Relay::Aborted => return Next::Close,
+        }
+    }
+}
+
+/// Answers an upstream failure; the connection closes because the request
+/// body may not have been read to its end.
+async fn fail(client: &mut Conn, status: u16) -> Next {
+    refuse(client, status).await;
+    Next::Close
+}
+
+/// A pooled connection if one is idle, else a new one; servers that refuse
+/// are skipped in favour of the next. 502 when all fail, 504 when the last
+/// one timed out.
+async fn acquire(
+    ctx: &WorkerCtx,
+    backend_index: usize,
+    backend: &Backend,
+    fresh_only: bool,
+) -> Result<Upstream, u16> {
+    let mut status = 502;
+    for position in ctx.balancer.order(backend_index, backend) {
+        let server = &backend.servers[position];
+        if !fresh_only {
+            if let Some(stream) = ctx.pool.take(server.id) {
+                return Ok(Upstream {
+                    conn: Conn::new(stream),
+                    server: server.id,
+                    reused: true,
+                });
+            }
+        }
+        match connect(server.address, backend.timeouts.connect).await {
+            Ok(stream) => {
+                return Ok(Upstream {
+                    conn: Conn::new(stream),
+                    server: server.id,
+                    reused: false,
+                })
+            }
+            Err(ConnectError::TimedOut) => status = 504,
+            Err(ConnectError::Failed(err)) => {
+                crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
+                status = 502;
+            }
+        }
+    }
+    Err(status)
+}
+
+async fn send_request(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    req: &mut Prepared,
+    backend: &Backend,
+    ctx: &WorkerCtx,
+) -> Result<(), SendError> {
+    let mut head = std::mem::take(&mut req.upstream_head);
+    let inline = match req.body {
+        BodyKind::Length(n) if n <= INLINE_BODY_MAX && n as usize <= client.buffered().len() => {
+            head.extend_from_slice(&client.buffered()[..n as usize]);
+            client.consume(n as usize);
+            true
+        }
+        _ => req.body.is_empty(),
+    };
+    let written = timeout(backend.timeouts.server, upstream.write_owned(head)).await;
+    let Ok((result, head)) = written else {
+        return Err(SendError::Upstream);
+    };
+    req.upstream_head = head;
+    result.map_err(|_| SendError::Upstream)?;
+    if inline {
+        return Ok(());
+    }
+    let waits = Waits {
+        client: ctx.plan.client_timeouts.inflight,
+        upstream: backend.timeouts.server,
+    };
+    match req.body {
+        BodyKind::Length(n) => send_length(client, upstream, n, waits).await,
+        BodyKind::Chunked => send_chunked(client, upstream, waits).await,
+        BodyKind::None | BodyKind::UntilClose => Ok(()),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Waits {
+    client: Duration,
+    upstream: Duration,
+}
+
+/// Streams exactly `remaining` bytes from the client to the upstream.
+async fn send_length(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    mut remaining: u64,
+    waits: Waits,
+) -> Result<(), SendError> {
+    while remaining > 0 {
+        if client.buffered().is_empty() {
+            read_more(client, waits.client).await?;
+        }
+        let take = client
+            .buffered()
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        timeout(
+            waits.upstream,
+            client.forward_buffered(take, &mut upstream.stream),
+        )
+        .await
+        .map_err(|_| SendError::Upstream)?
+        .map_err(|_| SendError::Upstream)?;
+        remaining -= take as u64;
+    }
+    Ok(())
+}
+
+/// Streams a chunked body, decoded strictly and re-framed on the way.
+async fn send_chunked(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    waits: Waits,
+) -> Result<(), SendError> {
+    let mut decoder = ChunkedReframer::default();
+    let mut out = crate::buffer::take();
+    loop {
+        if client.buffered().is_empty() {
+            read_more(client, waits.client).await?;
+        }
+        let consumed = decoder
+            .feed(client.buffered(), &mut out)
+            .map_err(|_| SendError::Malformed)?;
+        client.consume(consumed);
+        let done = decoder.is_done();
+        let flush = done || out.len() >= BUF_SIZE / 2 || client.buffered().is_empty();
+        if flush && !out.is_empty() {
+            let written = timeout(waits.upstream, upstream.write_owned(out)).await;
+            let Ok((result, mut flushed)) = written else {
+                return Err(SendError::Upstream);
+            };
+            result.map_err(|_| SendError::Upstream)?;
+            flushed.clear();
+            out = flushed;
+        }
+        if done {
+            crate::buffer::give(out);
+            return Ok(());
+        }
+    }
+}
+
+async fn read_more(client: &mut Conn, wait: Duration) -> Result<(), SendError> {
+    match timeout(wait, client.fill(BUF_SIZE)).await {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        _ => Err(SendError::Client),
+    }
+}

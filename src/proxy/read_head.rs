@@ -1,0 +1,89 @@
+//! Waiting for and reading one request head, within the limits and timeouts.
+
+use monoio::time::{timeout, timeout_at, Instant};
+
+use super::conn::Conn;
+use crate::config::Limits;
+use crate::http::scan::{leading_empty_lines, HeadScanner, Scan};
+use crate::worker_ctx::WorkerCtx;
+
+pub enum HeadEnd {
+    /// The client went away, idled out, or the worker is draining: close
+    /// without a response.
+    Closed,
+    /// Refuse with this status and close.
+    Reject(u16),
+}
+
+/// Reads until a complete head is buffered and returns its length.
+pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Result<usize, HeadEnd> {
+    let limits = ctx.plan.limits;
+    let timeouts = ctx.plan.client_timeouts;
+    skip_empty_lines(client);
+    if client.buffered().is_empty() {
+        // Wait without a buffer: this is where idle connections spend their life.
+        client.release();
+        let wait = if first {
+            timeouts.header
+        } else {
+            timeouts.idle
+        };
+        let ready = monoio::select! {
+            ready = timeout(wait, client.readable()) => ready,
+            _ = ctx.drain.wait() => return Err(HeadEnd::Closed),
+        };
+        if !matches!(ready, Ok(Ok(()))) {
+            return Err(HeadEnd::Closed);
+        }
+    }
+    let deadline = Instant::now() + timeouts.header;
+    let mut scanner = HeadScanner::default();
+    loop {
+        if scanner.is_fresh() {
+            skip_empty_lines(client);
+        }
+        match scanner.scan(client.buffered()) {
+            Scan::Complete { head_len } => return check_complete(&scanner, head_len, &limits),
+            Scan::BareLineEnding => return Err(HeadEnd::Reject(400)),
+            Scan::Partial { .. } => check_partial(&scanner, client.buffered().len(), &limits)?,
+        }
+        match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
+            Ok(Ok(_)) => {}
+            Err(_elapsed) if client.buffered().is_empty() => return Err(HeadEnd::Closed),
+            Err(_elapsed) => return Err(HeadEnd::Reject(408)),
+        }
+    }
+}
+
+fn skip_empty_lines(client: &mut Conn) {
+    let n = leading_empty_lines(client.buffered());
+    if n > 0 {
+        client.consume(n);
+    }
+}
+
+fn check_complete(
+    scanner: &HeadScanner,
+    head_len: usize,
+    limits: &Limits,
+) -> Result<usize, HeadEnd> {
+    if scanner.first_line_end.unwrap_or(0) > limits.max_request_line_bytes {
+        return Err(HeadEnd::Reject(414));
+    }
+    if head_len > limits.max_head_bytes {
+        return Err(HeadEnd::Reject(431));
+    }
+    Ok(head_len)
+}
+
+fn check_partial(scanner: &HeadScanner, buffered: usize, limits: &Limits) -> Result<(), HeadEnd> {
+    let line_len = scanner.first_line_end.unwrap_or(buffered);
+    if line_len > limits.max_request_line_bytes {
+        return Err(HeadEnd::Reject(414));
+    }
+    if buffered > limits.max_head_bytes {
+        return Err(HeadEnd::Reject(431));
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Reading the upstream's response and relaying it to the client: interim
+//! responses, the final head, and the body by length, chunks or close.
+
+use std::time::Duration;
+
+use monoio::time::{timeout, timeout_at, Instant};
+
+use super::conn::Conn;
+use super::prepare::Prepared;
+use super::rewrite_response::{write_client_head, ClientSide};
+use super::tunnel;
+use super::Next;
+use crate::buffer::{self, BUF_SIZE};
+use crate::config::Backend;
+use crate::http::chunked::ChunkedReframer;
+use crate::http::scan::{HeadScanner, Scan};
+use crate::http::{response, BodyKind, Version};
+use crate::worker_ctx::WorkerCtx;
+
+/// The largest response head accepted from an upstream.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Response header fields accepted from an upstream.
+const MAX_RESPONSE_FIELDS: usize = 128;
+
+pub enum Relay {
+    /// The response reached the client whole.
+    Done { reusable: bool, next: Next },
+    /// The upstream closed or reset before sending a byte.
+    NoResponse,
+    /// Nothing reached the client yet; answer with this status.
+    Failed(u16),
+    /// The response started but could not finish: close the client.
+    Aborted,
+}
+
+enum HeadFail {
+    NoBytes,
+    TimedOut,
+    Bad,
+}
+
+/// What the rest of the relay needs from a parsed response head.
+struct Meta {
+    status: u16,
+    body: BodyKind,
+    interim: bool,
+    reusable: bool,
+    client_keep_alive: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Waits {
+    client: Duration,
+    upstream: Duration,
+}
+
+pub async fn relay_response(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    req: &Prepared,
+    backend: &Backend,
+    ctx: &WorkerCtx,
+    continue_sent: bool,
+) -> Relay {
+    let waits = Waits {
+        client: ctx.plan.client_timeouts.inflight,
+        upstream: backend.timeouts.server,
+    };
+    let mut first_head = true;
+    loop {
+        let head_len = match read_response_head(upstream, waits.upstream).await {
+            Ok(len) => len,
+            Err(HeadFail::NoBytes) if first_head => return Relay::NoResponse,
+            Err(HeadFail::TimedOut) => return Relay::Failed(504),
+            Err(_) => return Relay::Failed(502),
+        };
+        first_head = false;
+        let draining = ctx.drain.is_draining();
+        let head = &upstream.buffered()[..head_len];
+        let Some((out, meta)) = client_head(head, req, draining) else {
+            return Relay::Failed(502);
+        };
+        upstream.consume(head_len);
+        if meta.interim {
+            // A 100 the client already had from tern is not repeated, and
+            // HTTP/1.0 clients get no interim responses (RFC 9110 §15.2).
+            let skip = (meta.status == 100 && (continue_sent || req.body.is_empty()))
+                || req.client.version == Version::Http10;
+            if !skip && write_out(client, out, waits.client).await.is_err() {
+                return Relay::Aborted;
+            }
+            continue;
+        }
+        if meta.status == 101 {
+            if !req.upgrade {
+                return Relay::Failed(502);
+            }
+            if write_out(client, out, waits.client).await.is_err() {
+                return Relay::Aborted;
+            }
+            tunnel::run(client, upstream, backend.timeouts.tunnel).await;
+            return Relay::Aborted;
+        }
+        return relay_body(client, upstream, out, &meta, waits).await;
+    }
+}
+
+/// Parses the head and writes the client's version of it into a pooled
+/// buffer. `None` when the upstream's head is unacceptable.
+fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, Meta)> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_FIELDS];
+    let resp = match response::parse(head, &mut fields, req.is_head) {
+        Ok(resp) => resp,
+        Err(bad) => {
+            crate::log::debug(format_args!("bad upstream response: {}", bad.0));
+            return None;
+        }
+    };
+    let client_keep_alive = req.client.keep_alive && resp.body != BodyKind::UntilClose && !draining;
+    let side = ClientSide {
+        version: req.client.version,
+        keep_alive: client_keep_alive,
+    };
+    let mut out = buffer::take();
+    write_client_head(&resp, head, side, &mut out);
+    let meta = Meta {
+        status: resp.status,
+        body: resp.body,
+        interim: resp.is_interim(),
+        reusable: resp.reusable,
+        client_keep_alive,
+    };
+    Some((out, meta))
+}
+
+async fn read_response_head(upstream: &mut Conn, wait: Duration) -> Result<usize, HeadFail> {
+    let deadline = Instant::now() + wait;
+    let mut scanner = HeadScanner::default();
+    let mut received = !upstream.buffered().is_empty();
+    loop {
+        if received {
+            match scanner.scan(upstream.buffered()) {
+                Scan::Complete { head_len } => return Ok(head_len),
+                Scan::BareLineEnding => return Err(HeadFail::Bad),
+                Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
+                    return Err(HeadFail::Bad)
+                }
+                Scan::Partial { .. } => {}
+            }
+        } else {
+            // A long-poll waits here for minutes: without a buffer.
+            upstream.release();
+            match timeout_at(deadline, upstream.readable()).await {
+                Err(_) => return Err(HeadFail::TimedOut),
+                Ok(Err(_)) => return Err(HeadFail::NoBytes),
+                Ok(Ok(())) => {}
+            }
+        }
+        match timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await {
+            Err(_) => return Err(HeadFail::TimedOut),
+            Ok(Ok(0)) | Ok(Err(_)) if !received => return Err(HeadFail::NoBytes),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::Bad),
+            Ok(Ok(_)) => received = true,
+        }
+    }
+}
+
+async fn relay_body(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    out: Vec<u8>,
+    meta: &Meta,
+    waits: Waits,
+) -> Relay {
+    let relayed = match meta.body {
+        BodyKind::None | BodyKind::Length(0) => write_out(client, out, waits.client).await,
+        BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
+        BodyKind::Chunked => relay_chunked(client, upstream, out, waits).await,
+        BodyKind::UntilClose => relay_until_close(client, upstream, out, waits).await,
+    };
+    match relayed {
+        Err(()) => Relay::Aborted,
+        Ok(()) => Relay::Done {
+            reusable: meta.reusable && upstream.buffered().is_empty(),
+            next: if meta.client_keep_alive {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            },
+        },
+    }
+}
+
+/// Writes a pooled buffer to the client and returns it to the pool.
+async fn write_out(client: &mut Conn, out: Vec<u8>, wait: Duration) -> Result<(), ()> {
+    match timeout(wait, client.write_owned(out)).await {
+        Ok((Ok(()), out)) => {
+            buffer::give(out);
+            Ok(())
+        }
+        _ => Err(()),
+    }
+}
+
+async fn relay_length(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    mut out: Vec<u8>,
+    n: u64,
+    waits: Waits,
+) -> Result<(), ()> {
+    // The head and what is already buffered of the body go out in one write.
+    let room = BUF_SIZE.saturating_sub(out.len());
+    let inline = upstream
+        .buffered()
+        .len()
+        .min(room)
+        .min(usize::try_from(n).unwrap_or(usize::MAX));
+    out.extend_from_slice(&upstream.buffered()[..inline]);
+    upstream.consume(inline);
+    write_out(client, out, waits.client).await?;
+    let mut remaining = n - inline as u64;
+    while remaining > 0 {
+        if upstream.buffered().is_empty() {
+            fill_from_upstream(upstream, waits.upstream).await?;
+        }
+        let take = upstream
+            .buffered()
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        forward(upstream, take, client, waits.client).await?;
+        remaining -= take as u64;
+    }
+    Ok(())
+}
+
+async fn relay_chunked(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    mut out: Vec<u8>,
+    waits: Waits,
+) -> Result<(), ()> {
+    let mut decoder = ChunkedReframer::default();
+    loop {
+        let consumed = decoder
+            .feed(upstream.buffered(), &mut out)
+            .map_err(|_| ())?;
+        upstream.consume(consumed);
+        if decoder.is_done() {
+            return write_out(client, out, waits.client).await;
+        }
+        // Flush before waiting, so streamed responses reach the client promptly.
+        if !out.is_empty() && (upstream.buffered().is_empty() || out.len() >= BUF_SIZE) {
+            let (result, mut flushed) = timeout(waits.client, client.write_owned(out))
+                .await
+                .map_err(|_| ())?;
+            result.map_err(|_| ())?;
+            flushed.clear();
+            out = flushed;
+        }
+        if upstream.buffered().is_empty() {
+            fill_from_upstream(upstream, waits.upstream).await?;
+        }
+    }
+}
+
+async fn relay_until_close(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    out: Vec<u8>,
+    waits: Waits,
+) -> Result<(), ()> {
+    write_out(client, out, waits.client).await?;
+    loop {
+        if upstream.buffered().is_empty() {
+            match timeout(waits.upstream, upstream.fill(BUF_SIZE)).await {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                _ => return Err(()),
+            }
+        }
+        let take = upstream.buffered().len();
+        forward(upstream, take, client, waits.client).await?;
+    }
+}
+
+async fn fill_from_upstream(upstream: &mut Conn, wait: Duration) -> Result<(), ()> {
+    match timeout(wait, upstream.fill(BUF_SIZE)).await {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn forward(from: &mut Conn, n: usize, to: &mut Conn, wait: Duration) -> Result<(), ()> {
+    match timeout(wait, from.forward_buffered(n, &mut to.stream)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}

@@ -1,0 +1,162 @@
+//! The head sent upstream: the client's header lines copied as raw runs of
+//! bytes (they were proven clean by the scanner and parser), minus hop-by-hop
+//! fields, plus the forwarding fields and freshly derived framing.
+
+use std::net::IpAddr;
+
+use httparse::Header;
+
+use crate::http::headers::{classify, list_tokens, push_decimal, push_field, FieldKind};
+use crate::http::request::RequestHead;
+use crate::http::BodyKind;
+
+/// What the forwarded head needs to know besides the request itself.
+pub struct ForwardInfo {
+    pub client_ip: IpAddr,
+    /// "http" or "https": the scheme the client used.
+    pub proto: &'static str,
+    /// tern answers `Expect: 100-continue` itself, so the field is dropped.
+    pub strip_expect: bool,
+    /// The address the client connected to: the Host sent upstream for an
+    /// HTTP/1.0 request that had none (HTTP/1.1 upstreams require one).
+    pub local_addr: std::net::SocketAddr,
+}
+
+/// Appends the upstream request head for `req` (parsed from `head`) to `out`.
+pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, out: &mut Vec<u8>) {
+    write_request_line(req, out);
+    let named = connection_named_fields(req.headers, req.has_connection_field);
+    let mut runs = LineRuns::new(head);
+    let mut forwarded_for: Vec<&[u8]> = Vec::new();
+    for field in req.headers {
+        let keep = match classify(field.name.as_bytes()) {
+            FieldKind::Other => !is_named(&named, field.name),
+            FieldKind::Host => req.target_authority.is_none(),
+            FieldKind::Upgrade => req.upgrade,
+            FieldKind::Expect => !(info.strip_expect && req.expect_continue),
+            FieldKind::XForwardedFor => {
+                forwarded_for.push(field.value);
+                false
+            }
+            _ => false,
+        };
+        if keep {
+            runs.keep(field, out);
+        } else {
+            runs.skip(out);
+        }
+    }
+    runs.skip(out);
+    write_added_fields(req, info, &forwarded_for, out);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_request_line(req: &RequestHead, out: &mut Vec<u8>) {
+    out.extend_from_slice(req.method.as_bytes());
+    out.push(b' ');
+    if !req.origin_target.starts_with(b"/") && req.origin_target != b"*" {
+        out.push(b'/');
+    }
+    out.extend_from_slice(req.origin_target);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+fn write_added_fields(req: &RequestHead, info: &ForwardInfo, prior: &[&[u8]], out: &mut Vec<u8>) {
+    if let Some(authority) = req.target_authority {
+        push_field(out, b"Host", authority);
+    } else if !req
+        .headers
+        .iter()
+        .any(|f| classify(f.name.as_bytes()) == FieldKind::Host)
+    {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "Host: {}\r\n", info.local_addr);
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    for value in prior {
+        out.extend_from_slice(value);
+        out.extend_from_slice(b", ");
+    }
+    push_ip(out, info.client_ip);
+    out.extend_from_slice(b"\r\nX-Forwarded-Proto: ");
+    out.extend_from_slice(info.proto.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !req.host.is_empty() {
+        push_field(out, b"X-Forwarded-Host", req.host);
+    }
+    match req.body {
+        BodyKind::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyKind::None | BodyKind::UntilClose => {}
+    }
+    if req.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    }
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{ip}");
+}
+
+/// The field names listed in `Connection` (RFC 9110 §7.6.1), which are
+/// hop-by-hop too. Rare, so only collected when a Connection field exists.
+pub fn connection_named_fields<'b>(headers: &[Header<'b>], present: bool) -> Vec<&'b [u8]> {
+    if !present {
+        return Vec::new();
+    }
+    headers
+        .iter()
+        .filter(|f| classify(f.name.as_bytes()) == FieldKind::Connection)
+        .flat_map(|f| list_tokens(f.value))
+        .collect()
+}
+
+pub fn is_named(named: &[&[u8]], name: &str) -> bool {
+    named
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// Copies kept header lines as contiguous runs of the original bytes, so a
+/// head with nothing to drop costs one copy for all its fields.
+pub struct LineRuns<'b> {
+    head: &'b [u8],
+    run: Option<(usize, usize)>,
+}
+
+impl<'b> LineRuns<'b> {
+    pub fn new(head: &'b [u8]) -> Self {
+        LineRuns { head, run: None }
+    }
+
+    /// Adds the whole line of `field` (name through CRLF) to the current run.
+    pub fn keep(&mut self, field: &Header<'b>, out: &mut Vec<u8>) {
+        let start = field.name.as_ptr() as usize - self.head.as_ptr() as usize;
+        let end =
+            memchr::memchr(b'\n', &self.head[start..]).map_or(self.head.len(), |i| start + i + 1);
+        match self.run {
+            Some((run_start, run_end)) if run_end == start => self.run = Some((run_start, end)),
+            _ => {
+                self.skip(out);
+                self.run = Some((start, end));
+            }
+        }
+    }
+
+    /// Ends the current run, copying it out.
+    pub fn skip(&mut self, out: &mut Vec<u8>) {
+        if let Some((start, end)) = self.run.take() {
+            out.extend_from_slice(&self.head[start..end]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

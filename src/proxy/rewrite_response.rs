@@ -1,0 +1,153 @@
+//! The head sent back to the client: the upstream's status and fields minus
+//! hop-by-hop ones, with framing and connection handling re-derived for the
+//! client's side of the exchange.
+
+use crate::http::headers::{classify, push_decimal, FieldKind};
+use crate::http::response::ResponseHead;
+use crate::http::{BodyKind, Version};
+
+use super::rewrite_request::{connection_named_fields, is_named, LineRuns};
+
+/// How the client side of the exchange ends.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSide {
+    pub version: Version,
+    /// The client connection stays open after this response.
+    pub keep_alive: bool,
+}
+
+/// Appends the client-facing head for `resp` (parsed from `head`) to `out`.
+pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(resp.status_text);
+    out.extend_from_slice(b"\r\n");
+    let named = connection_named_fields(resp.headers, resp.has_connection_field);
+    let switching = resp.status == 101;
+    let mut runs = LineRuns::new(head);
+    for field in resp.headers {
+        let keep = match classify(field.name.as_bytes()) {
+            FieldKind::Connection | FieldKind::HopByHop => false,
+            FieldKind::Upgrade => switching,
+            // Framing fields are re-derived below, except where the response
+            // has no body: then they describe the representation (HEAD, 304).
+            FieldKind::ContentLength => resp.body == BodyKind::None,
+            FieldKind::TransferEncoding => {
+                resp.body == BodyKind::None || resp.keep_transfer_encoding
+            }
+            _ => !is_named(&named, field.name),
+        };
+        if keep {
+            runs.keep(field, out);
+        } else {
+            runs.skip(out);
+        }
+    }
+    runs.skip(out);
+    write_framing(resp, out);
+    if resp.is_interim() {
+        // Interim responses carry no connection handling of their own.
+    } else if switching {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+    } else if !client.keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if client.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_framing(resp: &ResponseHead, out: &mut Vec<u8>) {
+    match resp.body {
+        BodyKind::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Chunked if !resp.keep_transfer_encoding => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::response;
+
+    fn relay(head: &[u8], is_head: bool, client: ClientSide) -> String {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let resp = response::parse(head, &mut headers, is_head).expect("valid response");
+        let mut out = Vec::new();
+        write_client_head(&resp, head, client, &mut out);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    const KEEP: ClientSide = ClientSide {
+        version: Version::Http11,
+        keep_alive: true,
+    };
+
+    #[test]
+    fn drops_hop_by_hop_fields() {
+        let out = relay(
+            b"HTTP/1.1 200 OK\r\nConnection: X-Bar\r\nX-Bar: 1\r\nKeep-Alive: t=5\r\nTrailer: X\r\n\
+              Proxy-Connection: k\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\n",
+            false,
+            KEEP,
+        );
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_response_keeps_its_content_length() {
+        let out = relay(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, KEEP);
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+    }
+
+    #[test]
+    fn says_close_or_keep_alive_as_the_client_needs() {
+        let closing = ClientSide {
+            version: Version::Http11,
+            keep_alive: false,
+        };
+        let out = relay(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            false,
+            closing,
+        );
+        assert!(out.ends_with("Connection: close\r\n\r\n"), "{out}");
+        let old = ClientSide {
+            version: Version::Http10,
+            keep_alive: true,
+        };
+        let out = relay(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, old);
+        assert!(out.ends_with("Connection: keep-alive\r\n\r\n"), "{out}");
+    }
+
+    #[test]
+    fn switching_protocols_keeps_upgrade() {
+        let out = relay(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            false,
+            KEEP,
+        );
+        assert_eq!(
+            out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn http10_upstream_status_line_is_relayed_as_http11() {
+        let out = relay(
+            b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            false,
+            KEEP,
+        );
+        assert!(out.starts_with("HTTP/1.1 404 Not Found\r\n"), "{out}");
+    }
+}

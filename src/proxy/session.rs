@@ -1,0 +1,89 @@
+//! The life of one client connection.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+
+use super::conn::Conn;
+use super::exchange;
+use super::prepare::{prepare, Peer};
+use super::read_head::{read_head, HeadEnd};
+use super::Next;
+use crate::http::status::error_response;
+use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
+
+/// How long a refused client gets to stop sending before the socket closes.
+const LINGER: Duration = Duration::from_millis(500);
+/// How much unread input is drained at most before closing.
+const LINGER_BYTES: usize = 256 * 1024;
+
+pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
+    let _counted = ConnectionGuard::new(&ctx);
+    let local = stream.local_addr().unwrap_or(addr);
+    let peer = Peer { addr, local };
+    let mut client = Conn::new(stream);
+    let mut first = true;
+    loop {
+        let head_len = match read_head(&mut client, &ctx, first).await {
+            Ok(len) => len,
+            Err(HeadEnd::Closed) => return,
+            Err(HeadEnd::Reject(status)) => return refuse(&mut client, status).await,
+        };
+        first = false;
+        let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
+            Ok(prepared) => {
+                client.consume(head_len);
+                exchange::proxy(&mut client, prepared, &ctx).await
+            }
+            Err(refusal) if refusal.close => return refuse(&mut client, refusal.status).await,
+            Err(refusal) => {
+                client.consume(head_len);
+                answer(&mut client, refusal.status).await
+            }
+        };
+        if next == Next::Close || ctx.drain.is_draining() {
+            return;
+        }
+    }
+}
+
+/// Answers with an error and keeps the connection.
+async fn answer(client: &mut Conn, status: u16) -> Next {
+    let (result, _) = client.write_owned(error_response(status, false)).await;
+    if result.is_ok() {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+/// Answers with an error, then closes without resetting the response away.
+pub async fn refuse(client: &mut Conn, status: u16) {
+    let (result, _) = client.write_owned(error_response(status, true)).await;
+    if result.is_ok() {
+        linger_close(client).await;
+    }
+}
+
+/// Closing a socket with unread input makes the kernel send a reset, which
+/// can destroy the response still in flight. Half-close, then read and drop
+/// what the client is still sending, briefly.
+async fn linger_close(client: &mut Conn) {
+    let _ = client.stream.shutdown().await;
+    let drain = async {
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            let consumed = client.buffered().len();
+            client.consume(consumed);
+            drained += consumed;
+            match client.fill(crate::buffer::BUF_SIZE).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = monoio::time::timeout(LINGER, drain).await;
+}

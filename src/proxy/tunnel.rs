@@ -1,0 +1,86 @@
+//! After `101 Switching Protocols`: bytes flow both ways until both sides
+//! have closed, or nothing moved for the tunnel timeout.
+//!
+//! One task serves both directions, waiting for readiness on both sockets
+//! and taking a buffer only when bytes are there, so an idle WebSocket holds
+//! no buffer. A side's EOF is passed on as a half-close (shutdown of the
+//! other side's write half); the other direction keeps flowing.
+
+use std::time::Duration;
+
+use monoio::io::AsyncWriteRent;
+
+use super::conn::Conn;
+use crate::buffer::BUF_SIZE;
+
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Upstream,
+}
+
+pub async fn run(client: &mut Conn, upstream: &mut Conn, idle: Duration) {
+    if flush_leftovers(client, upstream).await.is_err() {
+        return;
+    }
+    let mut client_open = true;
+    let mut upstream_open = true;
+    while client_open || upstream_open {
+        let ready = monoio::select! {
+            r = client.readable(), if client_open => r.map(|()| Side::Client),
+            r = upstream.readable(), if upstream_open => r.map(|()| Side::Upstream),
+            _ = monoio::time::sleep(idle) => return,
+        };
+        let moved = match ready {
+            Ok(Side::Client) => pass(client, upstream).await,
+            Ok(Side::Upstream) => pass(upstream, client).await,
+            Err(_) => return,
+        };
+        match (ready, moved) {
+            (_, Err(())) => return,
+            (Ok(Side::Client), Ok(false)) => client_open = false,
+            (Ok(Side::Upstream), Ok(false)) => upstream_open = false,
+            _ => {}
+        }
+    }
+}
+
+/// Bytes that arrived with the heads: the client's first frames, or the
+/// upstream's, read together with the 101.
+async fn flush_leftovers(client: &mut Conn, upstream: &mut Conn) -> Result<(), ()> {
+    let from_upstream = upstream.buffered().len();
+    if from_upstream > 0 {
+        upstream
+            .forward_buffered(from_upstream, &mut client.stream)
+            .await
+            .map_err(|_| ())?;
+    }
+    let from_client = client.buffered().len();
+    if from_client > 0 {
+        client
+            .forward_buffered(from_client, &mut upstream.stream)
+            .await
+            .map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+/// Moves one read's worth from `from` to `to`. `Ok(false)` on EOF, after
+/// passing the half-close on.
+async fn pass(from: &mut Conn, to: &mut Conn) -> Result<bool, ()> {
+    match from.fill(BUF_SIZE).await {
+        Ok(0) => {
+            from.release();
+            let _ = to.stream.shutdown().await;
+            Ok(false)
+        }
+        Ok(_) => {
+            let buffered = from.buffered().len();
+            from.forward_buffered(buffered, &mut to.stream)
+                .await
+                .map_err(|_| ())?;
+            Ok(true)
+        }
+        Err(_) => Err(()),
+    }
+}

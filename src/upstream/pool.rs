@@ -1,0 +1,85 @@
+//! Each worker's idle upstream connections, per server. Nothing here is
+//! shared between threads.
+
+use std::cell::RefCell;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+
+use crate::config::PoolSettings;
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+pub struct UpstreamPool {
+    settings: PoolSettings,
+    /// Indexed by `Server::id`; most recently used last.
+    idle: RefCell<Vec<Vec<Idle>>>,
+}
+
+impl UpstreamPool {
+    pub fn new(server_count: usize, settings: PoolSettings) -> Self {
+        UpstreamPool {
+            settings,
+            idle: RefCell::new((0..server_count).map(|_| Vec::new()).collect()),
+        }
+    }
+
+    /// A live idle connection to `server`, if there is one. Connections that
+    /// idled too long, or that the upstream closed, are discarded here.
+    pub fn take(&self, server: usize) -> Option<TcpStream> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(server)?;
+        while let Some(conn) = list.pop() {
+            if conn.since.elapsed() < self.settings.idle_timeout && is_quiet(&conn.stream) {
+                return Some(conn.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps `stream` for reuse if there is room.
+    pub fn put(&self, server: usize, stream: TcpStream) {
+        let mut idle = self.idle.borrow_mut();
+        if let Some(list) = idle.get_mut(server) {
+            if list.len() < self.settings.max_idle_per_server {
+                list.push(Idle {
+                    stream,
+                    since: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// Closes connections idle longer than the timeout, so they don't hold
+    /// descriptors until the next request to their server.
+    pub fn sweep(&self) {
+        let limit = self.settings.idle_timeout;
+        for list in self.idle.borrow_mut().iter_mut() {
+            list.retain(|conn| conn.since.elapsed() < limit);
+        }
+    }
+
+    pub fn sweep_interval(&self) -> Duration {
+        (self.settings.idle_timeout / 2).max(Duration::from_millis(100))
+    }
+}
+
+/// An idle upstream connection must have nothing to read: EOF means the
+/// upstream closed it, and unexpected bytes mean it can't be trusted.
+fn is_quiet(stream: &TcpStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a valid local, on a descriptor we own.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}

@@ -1,0 +1,113 @@
+//! One worker: an OS thread pinned to a CPU, running its own monoio runtime,
+//! accepting on its own listeners and serving every connection it accepts.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use crate::config::Plan;
+use crate::listen::Bound;
+use crate::proxy;
+use crate::runtime::{self, Driver};
+use crate::worker_ctx::WorkerCtx;
+
+/// How often a worker looks at the process-wide stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// Pause after a failed accept (e.g. out of descriptors) before retrying.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub struct WorkerSpec {
+    pub id: usize,
+    pub core: Option<core_affinity::CoreId>,
+    pub listeners: Vec<Bound>,
+    pub plan: Arc<Plan>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts the worker thread; it reports the driver in use (or why it could
+/// not start) on `ready`.
+pub fn spawn(
+    spec: WorkerSpec,
+    ready: Sender<Result<Driver, String>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("tern-worker-{}", spec.id))
+        .spawn(move || {
+            if let Some(core) = spec.core {
+                core_affinity::set_for_current(core);
+            }
+            let (mut rt, driver) = match runtime::build() {
+                Ok(built) => built,
+                Err(err) => {
+                    let _ = ready.send(Err(format!(
+                        "worker {}: cannot start a runtime: {err}",
+                        spec.id
+                    )));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(driver));
+            rt.block_on(run(spec));
+        })
+}
+
+async fn run(spec: WorkerSpec) {
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.plan));
+    for bound in spec.listeners {
+        match TcpListener::from_std(bound.socket) {
+            Ok(listener) => {
+                monoio::spawn(accept_loop(listener, ctx.clone()));
+            }
+            Err(err) => crate::log::error(format_args!(
+                "listener {} on {}: {err}",
+                bound.name, bound.addr
+            )),
+        }
+    }
+    monoio::spawn(sweep_pool(ctx.clone()));
+    while !spec.stop.load(Ordering::Relaxed) {
+        monoio::time::sleep(STOP_POLL).await;
+    }
+    drain(&ctx).await;
+}
+
+/// Stops accepting, lets connections finish up to the grace period.
+async fn drain(ctx: &WorkerCtx) {
+    ctx.drain.start();
+    let deadline = std::time::Instant::now() + ctx.plan.shutdown_grace;
+    while ctx.connections.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Rc<WorkerCtx>) {
+    loop {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => accepted,
+            _ = ctx.drain.wait() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(proxy::serve(stream, peer, ctx.clone()));
+            }
+            Err(err) => {
+                crate::log::warn(format_args!("worker {}: accept failed: {err}", ctx.id));
+                monoio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+async fn sweep_pool(ctx: Rc<WorkerCtx>) {
+    let interval = ctx.pool.sweep_interval();
+    while !ctx.drain.is_draining() {
+        monoio::time::sleep(interval).await;
+        ctx.pool.sweep();
+    }
+}
