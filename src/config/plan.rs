@@ -138,15 +138,16 @@ fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
     if l.max_head_bytes < 256 {
         return Err(err("server.limits.max_head_bytes", "must be at least 256"));
     }
-    if l.max_request_line_bytes < 16 || l.max_request_line_bytes > l.max_head_bytes {
+    if l.max_request_line_bytes < 16 {
         return Err(err(
             "server.limits.max_request_line_bytes",
-            "must be at least 16 and at most max_head_bytes",
+            "must be at least 16",
         ));
     }
     Ok(Limits {
         max_head_bytes: l.max_head_bytes,
-        max_request_line_bytes: l.max_request_line_bytes,
+        // The request line is part of the head, so the head limit caps it too.
+        max_request_line_bytes: l.max_request_line_bytes.min(l.max_head_bytes),
         max_headers: l.max_headers,
     })
 }

@@ -42,6 +42,9 @@ enum State {
 /// Decodes one chunked body, writing a clean re-framed copy to `out`.
 #[derive(Debug)]
 pub struct ChunkedReframer {
+    /// Write chunk framing to `out`; when false, only the decoded data (for
+    /// HTTP/1.0 clients, which must not receive chunked).
+    reframe: bool,
     state: State,
     remaining: u64,
     line_len: usize,
@@ -51,6 +54,7 @@ pub struct ChunkedReframer {
 impl Default for ChunkedReframer {
     fn default() -> Self {
         ChunkedReframer {
+            reframe: true,
             state: State::Size { digits: 0 },
             remaining: 0,
             line_len: 0,
@@ -60,6 +64,14 @@ impl Default for ChunkedReframer {
 }
 
 impl ChunkedReframer {
+    /// A decoder that writes only the body's data, without framing.
+    pub fn decode_only() -> Self {
+        ChunkedReframer {
+            reframe: false,
+            ..ChunkedReframer::default()
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
@@ -103,7 +115,9 @@ impl ChunkedReframer {
             State::Data => unreachable!("data is copied in bulk by feed"),
             State::DataCr => expect(byte, b'\r', State::DataLf)?,
             State::DataLf => {
-                out.extend_from_slice(b"\r\n");
+                if self.reframe {
+                    out.extend_from_slice(b"\r\n");
+                }
                 expect(byte, b'\n', State::Size { digits: 0 })?
             }
             State::TrailerLineStart => match byte {
@@ -123,7 +137,9 @@ impl ChunkedReframer {
             },
             State::TrailerLf => expect(byte, b'\n', State::TrailerLineStart)?,
             State::EndLf => {
-                out.extend_from_slice(b"0\r\n\r\n");
+                if self.reframe {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
                 expect(byte, b'\n', State::Done)?
             }
             State::Done => State::Done,
@@ -159,8 +175,10 @@ impl ChunkedReframer {
         if self.remaining == 0 {
             return Ok(State::TrailerLineStart);
         }
-        push_hex(out, self.remaining);
-        out.extend_from_slice(b"\r\n");
+        if self.reframe {
+            push_hex(out, self.remaining);
+            out.extend_from_slice(b"\r\n");
+        }
         Ok(State::Data)
     }
 

@@ -9,7 +9,7 @@ use monoio::time::timeout;
 use super::conn::Conn;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
-use super::session::refuse;
+use super::session::{answer, refuse};
 use super::Next;
 use crate::buffer::BUF_SIZE;
 use crate::config::Backend;
@@ -49,7 +49,16 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     loop {
         let mut upstream = match acquire(ctx, req.backend, backend, fresh_only).await {
             Ok(upstream) => upstream,
-            Err(status) => return fail(client, status).await,
+            Err(status) => {
+                // Nothing of the body was read yet: only an empty one lets
+                // the connection go on to the next request.
+                let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
+                return if keep {
+                    answer(client, status).await
+                } else {
+                    fail(client, status).await
+                };
+            }
         };
         let may_retry = retry_safe && upstream.reused && !fresh_only;
         match send_request(client, &mut upstream.conn, &mut req, backend, ctx).await {

@@ -47,11 +47,14 @@ pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Resul
             Scan::BareLineEnding => return Err(HeadEnd::Reject(400)),
             Scan::Partial { .. } => check_partial(&scanner, client.buffered().len(), &limits)?,
         }
+        // Checked before the read: a read cut short by the timeout takes the
+        // buffer with it.
+        let started = !client.buffered().is_empty();
         match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}
-            Err(_elapsed) if client.buffered().is_empty() => return Err(HeadEnd::Closed),
-            Err(_elapsed) => return Err(HeadEnd::Reject(408)),
+            Err(_elapsed) if started => return Err(HeadEnd::Reject(408)),
+            Err(_elapsed) => return Err(HeadEnd::Closed),
         }
     }
 }

@@ -7,7 +7,7 @@ use monoio::time::{timeout, timeout_at, Instant};
 
 use super::conn::Conn;
 use super::prepare::Prepared;
-use super::rewrite_response::{write_client_head, ClientSide};
+use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::tunnel;
 use super::Next;
 use crate::buffer::{self, BUF_SIZE};
@@ -46,6 +46,8 @@ struct Meta {
     interim: bool,
     reusable: bool,
     client_keep_alive: bool,
+    /// The body goes to the client chunked (else decoded, close-delimited).
+    client_chunked: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -116,7 +118,9 @@ fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, 
             return None;
         }
     };
-    let client_keep_alive = req.client.keep_alive && resp.body != BodyKind::UntilClose && !draining;
+    let close_delimited = resp.body == BodyKind::UntilClose
+        || (resp.body == BodyKind::Chunked && !chunked_to_client(resp.body, req.client.version));
+    let client_keep_alive = req.client.keep_alive && !close_delimited && !draining;
     let side = ClientSide {
         version: req.client.version,
         keep_alive: client_keep_alive,
@@ -129,6 +133,7 @@ fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, 
         interim: resp.is_interim(),
         reusable: resp.reusable,
         client_keep_alive,
+        client_chunked: chunked_to_client(resp.body, req.client.version),
     };
     Some((out, meta))
 }
@@ -175,7 +180,14 @@ async fn relay_body(
     let relayed = match meta.body {
         BodyKind::None | BodyKind::Length(0) => write_out(client, out, waits.client).await,
         BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
-        BodyKind::Chunked => relay_chunked(client, upstream, out, waits).await,
+        BodyKind::Chunked => {
+            let decoder = if meta.client_chunked {
+                ChunkedReframer::default()
+            } else {
+                ChunkedReframer::decode_only()
+            };
+            relay_chunked(client, upstream, out, decoder, waits).await
+        }
         BodyKind::UntilClose => relay_until_close(client, upstream, out, waits).await,
     };
     match relayed {
@@ -238,9 +250,9 @@ async fn relay_chunked(
     client: &mut Conn,
     upstream: &mut Conn,
     mut out: Vec<u8>,
+    mut decoder: ChunkedReframer,
     waits: Waits,
 ) -> Result<(), ()> {
-    let mut decoder = ChunkedReframer::default();
     loop {
         let consumed = decoder
             .feed(upstream.buffered(), &mut out)

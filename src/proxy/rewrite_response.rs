@@ -32,7 +32,8 @@ pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, o
             // has no body: then they describe the representation (HEAD, 304).
             FieldKind::ContentLength => resp.body == BodyKind::None,
             FieldKind::TransferEncoding => {
-                resp.body == BodyKind::None || resp.keep_transfer_encoding
+                resp.body == BodyKind::None
+                    || (resp.keep_transfer_encoding && client.version == Version::Http11)
             }
             _ => !is_named(&named, field.name),
         };
@@ -43,7 +44,7 @@ pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, o
         }
     }
     runs.skip(out);
-    write_framing(resp, out);
+    write_framing(resp, client, out);
     if resp.is_interim() {
         // Interim responses carry no connection handling of their own.
     } else if switching {
@@ -56,14 +57,22 @@ pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, o
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_framing(resp: &ResponseHead, out: &mut Vec<u8>) {
+/// Whether the client gets the body chunked. HTTP/1.0 clients must not
+/// (RFC 9112 §7): they get it decoded and delimited by closing.
+pub fn chunked_to_client(body: BodyKind, client: Version) -> bool {
+    body == BodyKind::Chunked && client == Version::Http11
+}
+
+fn write_framing(resp: &ResponseHead, client: ClientSide, out: &mut Vec<u8>) {
     match resp.body {
         BodyKind::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
             push_decimal(out, n);
             out.extend_from_slice(b"\r\n");
         }
-        BodyKind::Chunked if !resp.keep_transfer_encoding => {
+        BodyKind::Chunked
+            if !resp.keep_transfer_encoding && chunked_to_client(resp.body, client.version) =>
+        {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
         _ => {}

@@ -51,7 +51,7 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
 }
 
 /// Answers with an error and keeps the connection.
-async fn answer(client: &mut Conn, status: u16) -> Next {
+pub async fn answer(client: &mut Conn, status: u16) -> Next {
     let (result, _) = client.write_owned(error_response(status, false)).await;
     if result.is_ok() {
         Next::KeepAlive

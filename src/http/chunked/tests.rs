@@ -118,3 +118,13 @@ fn hex_is_lower_case_and_minimal() {
     push_hex(&mut out, 0xABC);
     assert_eq!(out, b"0abc");
 }
+
+#[test]
+fn decode_only_writes_just_the_data() {
+    let mut decoder = ChunkedReframer::decode_only();
+    let mut out = Vec::new();
+    let body = b"5;x=y\r\nhello\r\n1\r\n!\r\n0\r\nT: 1\r\n\r\n";
+    assert_eq!(decoder.feed(body, &mut out), Ok(body.len()));
+    assert!(decoder.is_done());
+    assert_eq!(out, b"hello!");
+}
