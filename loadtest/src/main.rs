@@ -16,6 +16,7 @@ mod report;
 mod rng;
 mod runtime;
 mod tally;
+mod websocket;
 mod wsframe;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         "origin" => origin::run(rest).map(|()| ExitCode::SUCCESS),
         "longpoll" => longpoll::run(rest),
         "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
+        "websocket" => websocket::run(rest),
         "rss" => rss(rest).map(|()| ExitCode::SUCCESS),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -24,7 +24,7 @@ pub fn loopback_addr(addr: &str) -> Result<SocketAddr, String> {
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-pub fn raise_nofile() -> io::Result<u64> {
+pub fn raise_nofile() -> io::Result<libc::rlim_t> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -39,7 +39,7 @@ pub fn raise_nofile() -> io::Result<u64> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// A non-blocking listener. The backlog is large because a load generator

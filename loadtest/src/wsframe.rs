@@ -45,10 +45,6 @@ impl Header {
     pub fn frame_len(&self) -> usize {
         self.header_len + self.payload_len
     }
-
-    pub fn is_control(&self) -> bool {
-        self.opcode & 0x8 != 0
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::time::Instant;
 
 /// A line from child `index`, or `None` when its stdout closed.
@@ -56,10 +56,8 @@ impl Children {
     /// The next line from any child, or `None` once `deadline` passes.
     pub fn next_line(&self, deadline: Instant) -> Option<Line> {
         let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok(line) => Some(line),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        // Timeout and "all children gone" both mean: nothing more to read.
+        self.lines.recv_timeout(wait).ok()
     }
 
     /// Sends `line` to every child still listening.
