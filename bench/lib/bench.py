@@ -77,7 +77,8 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
     sizes = sorted({s.body_size for s in scenarios if s.body_size})
     say(f"\n=== {workers} worker(s) ===")
     origin = start_origin(a, base, workers, server_cpus, sizes)
-    say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid})")
+    say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid}, "
+        f"threads on CPUs {procs.cpus_allowed(origin.pids())})")
     running, dead = {}, {}
     for name in a.targets:
         if name == "origin":
@@ -85,7 +86,8 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
             continue
         try:
             running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port)
-            say(f"  {name}: {running[name].addr} (pids {running[name].pids()})")
+            pids = running[name].pids()
+            say(f"  {name}: {running[name].addr} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})")
         except tg.TargetError as e:
             dead[name] = str(e).splitlines()[0]
             say(f"  {name}: SKIPPED — {e}")

@@ -185,6 +185,25 @@ def rss_bytes(pids):
     return total
 
 
+def cpus_allowed(pids):
+    """The distinct Cpus_allowed_list values over all threads of pids (checks the pinning held)."""
+    seen = set()
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("Cpus_allowed_list:"):
+                            seen.add(line.split(":", 1)[1].strip())
+            except OSError:
+                pass
+    return sorted(seen)
+
+
 def wait_port(port, timeout=15.0, proc=None):
     """Wait until 127.0.0.1:port accepts connections."""
     deadline = time.monotonic() + timeout

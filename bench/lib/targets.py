@@ -142,7 +142,7 @@ def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn):
         raise TargetError(f"{binary} not built")
     port = procs.free_port()
     conf = render("tern.toml.tmpl", os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
-                  ORIGIN_PORT=origin_port)
+                  ORIGIN_PORT=origin_port, TIMEOUT=timeout)
     p = procs.Proc("tern", [binary, "--config", conf], os.path.join(d, "tern.log"), cpus=cpus)
     if not p.wait_for(r" started:", stream="err", timeout=15):
         _fail(p, "did not print ' started:' (exited or not ready in 15 s)")
