@@ -128,10 +128,23 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
     return origin.note
 
 
+def _shown_args(argv):
+    """argv without the --root PATH that run.sh adds."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x == "--root":
+            skip = True
+        elif not x.startswith("--root="):
+            out.append(x)
+    return out
+
+
 def tool_version(cmd):
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-        return (cp.stdout + cp.stderr).strip().splitlines()[0]
+        return (cp.stdout + cp.stderr).strip().splitlines()[0].split(" Copyright")[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
 
@@ -172,6 +185,7 @@ def main(argv):
     say(f"duration {a.duration} x {a.rounds} rounds (+{a.warmup} warmup), workers {a.workers}, "
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
     say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     samples, origin_notes = [], set()
     started = time.time()
     for w in a.workers:
@@ -186,7 +200,9 @@ def main(argv):
             ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "
                     f"{a.duration} per run, {a.rounds} rounds rotating {' '.join(a.targets)}, {a.warmup} warmup"),
             ("nginx", tool_version(["nginx", "-v"])), ("HAProxy", tool_version(["haproxy", "-v"])),
-            ("command", "bench/run.sh " + " ".join(argv)),
+            ("command", "bench/run.sh " + " ".join(_shown_args(argv))),
+            ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
+                             "(work outside the benchmark adds noise)"),
             ("wall time", f"{(time.time() - started) / 60:.1f} min")]
     md = report.markdown(agg, wrkrun.SCENARIOS, meta)
     svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)",

@@ -277,7 +277,7 @@ def main(argv):
             ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs"), ("pinning", pin_desc),
             ("proxies", f"{a.workers} worker each, server timeout {a.timeout}, configs from bench/templates/"),
             ("nginx", bench.tool_version(["nginx", "-v"])), ("HAProxy", bench.tool_version(["haproxy", "-v"])),
-            ("command", "loadtest/run.sh " + " ".join(argv))]
+            ("command", "loadtest/run.sh " + " ".join(bench._shown_args(argv)))]
     md = markdown(a, rows, meta)
     for path in (os.path.join(a.out, "comet-latest.md"), os.path.join(raw_dir, "comet.md")):
         with open(path, "w") as f:
