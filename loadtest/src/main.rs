@@ -27,7 +27,7 @@ const USAGE: &str = "usage:
       [--path-prefix /poll/] [--publish ADDR] [--settle SECS] [--proxy-pid PID[,PID...]]
       [--sources K] [--processes P] [--max-seconds S] [--json]
   tern-loadtest websocket --target ADDR --connections N [--rate MSGS_PER_SEC] [--duration SECS]
-      [--size BYTES] [--path /ws] [--ramp PER_SEC] [--sources K] [--json]
+      [--size BYTES] [--path /ws] [--ramp PER_SEC] [--sources K] [--max-seconds S] [--json]
   tern-loadtest rss --pid PID[,PID...]";
 
 fn main() -> ExitCode {

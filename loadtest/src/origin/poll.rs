@@ -48,7 +48,7 @@ pub async fn wait(
             },
         };
         let Some(outcome) = event else { continue };
-        if !matches!(outcome, Outcome::Gone) {
+        if watch && !matches!(outcome, Outcome::Gone) {
             // Reclaim the buffer from the in-flight read before moving on.
             let _ = canceller.cancel();
             let _ = read.await;
