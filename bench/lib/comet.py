@@ -161,25 +161,30 @@ def run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
 
 
 def summarize(row):
-    """Flattens one proxy's results into the table's columns."""
+    """Flattens one proxy's results into the table's columns. Prefers tern-loadtest's own
+    figures (taken when all connections are established); falls back to our RSS sampling."""
     lp, ws = row.get("lp_json") or {}, row.get("ws_json") or {}
-    est = pick(lp, r"^established$", r"established")
-    rss_load = pick(lp, r"rss.*(load|peak|held)", r"proxy_rss_kib$") or None
-    if isinstance(rss_load, (int, float)) and re.search(r"kib", next((k for k in lp if lp[k] == rss_load), ""), re.I):
-        rss_load *= 1024
-    rss_load = max(rss_load or 0, row.get("rss_peak") or 0) or None
-    before = row.get("rss_before")
-    per_conn = (rss_load - before) / est if (rss_load and before is not None and est) else None
-    ws_est = pick(ws, r"^established$", r"established")
-    ws_rss = row.get("ws_rss_peak")
-    ws_before = row.get("rss_before_ws")
+
+    def kib(d, key):
+        v = d.get(key)
+        return v * 1024 if isinstance(v, (int, float)) else None
+
+    est = pick(lp, r"^established$")
+    before = kib(lp, "proxy_rss_before_kib") or row.get("rss_before")
+    load = kib(lp, "proxy_rss_load_kib") or row.get("rss_peak")
+    per_conn = lp.get("proxy_bytes_per_conn")
+    if not isinstance(per_conn, (int, float)):
+        per_conn = (load - before) / est if (load and before is not None and est) else None
+    ws_est = pick(ws, r"^established$")
+    ws_rss, ws_before = row.get("ws_rss_peak"), row.get("rss_before_ws")
     return {
-        "established": est, "errors": pick(lp, r"^errors$", r"error"),
-        "p50": pick(lp, r"deliver.*p50"), "p99": pick(lp, r"deliver.*p99(_ms)?$", r"deliver.*p99_"),
-        "max": pick(lp, r"deliver.*max"), "rss_before": before, "rss_load": rss_load, "per_conn": per_conn,
-        "ws_established": ws_est, "ws_errors": pick(ws, r"^errors$", r"error"),
-        "ws_p50": pick(ws, r"(rtt|echo|latency).*p50", r"p50"), "ws_p99": pick(ws, r"(rtt|echo|latency).*p99_ms$", r"p99_ms$"),
-        "ws_max": pick(ws, r"(rtt|echo|latency).*max", r"max_ms$"), "ws_rss_load": ws_rss,
+        "established": est, "errors": pick(lp, r"^errors$"),
+        "p50": pick(lp, r"^delivery_p50_ms$", r"deliver.*p50"),
+        "p99": pick(lp, r"^delivery_p99_ms$"), "max": pick(lp, r"^delivery_max_ms$", r"deliver.*max"),
+        "rss_before": before, "rss_load": load, "rss_peak": row.get("rss_peak"), "per_conn": per_conn,
+        "ws_established": ws_est, "ws_errors": pick(ws, r"^errors$"), "ws_lost": pick(ws, r"^messages_lost$"),
+        "ws_p50": pick(ws, r"^rtt_p50_ms$"), "ws_p99": pick(ws, r"^rtt_p99_ms$"), "ws_max": pick(ws, r"^rtt_max_ms$"),
+        "ws_rss_load": ws_rss,
         "ws_per_conn": (ws_rss - ws_before) / ws_est if (ws_rss and ws_before is not None and ws_est) else None,
     }
 
@@ -193,7 +198,11 @@ def _b(x):
 
 
 def _v(x):
-    return "–" if x is None else (fmt_num(x) if isinstance(x, (int, float)) else str(x))
+    if x is None:
+        return "–"
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    return f"{x:,}" if isinstance(x, int) else (fmt_num(x) if isinstance(x, float) else str(x))
 
 
 def _ms(x):
@@ -205,29 +214,30 @@ def markdown(a, rows, meta):
     lines += [f"- **{k}**: {v}" for k, v in meta] + [""]
     lines += ["Long-poll: `tern-loadtest longpoll` holds the connections, then publishes one message "
               "through the origin; delivery = publish → response at the client. RSS = VmRSS summed over "
-              "the proxy's processes: idle after start, and the peak sampled every 250 ms during the run; "
-              "per connection = (peak − idle) ÷ established.", "",
-              "| proxy | established | errors | delivery p50 | p99 | max | RSS idle | RSS at load | per held conn |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "the proxy's processes, as tern-loadtest reports it: before connecting and once all "
+              "connections are held; per held conn = (at load − before) ÷ established. "
+              "Peak = the highest RSS sampled every 250 ms during the whole run.", "",
+              "| proxy | established | errors | delivery p50 | p99 | max | RSS before | RSS at load | peak | per held conn |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['proxy']} | skipped: {r['skipped'][:90]} | | | | | | | |")
+            lines.append(f"| {r['proxy']} | skipped: {r['skipped'][:90]} | | | | | | | | |")
             continue
         s = r["s"]
         died = " (died)" if "died" in r else ""
         lines.append(f"| {r['proxy']}{died} | {_v(s['established'])} | {_v(s['errors'])} | {_ms(s['p50'])} | "
                      f"{_ms(s['p99'])} | {_ms(s['max'])} | {_mib(s['rss_before'])} | {_mib(s['rss_load'])} | "
-                     f"{_b(s['per_conn'])} |")
+                     f"{_mib(s['rss_peak'])} | {_b(s['per_conn'])} |")
     if not a.no_websocket:
         lines += ["", "WebSocket: `tern-loadtest websocket` upgrades the connections to the origin's `/ws` echo "
                   f"and exchanges messages for {a.ws_duration} s.", "",
-                  "| proxy | established | errors | echo p50 | p99 | max | RSS at load | per held conn |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| proxy | established | errors | lost msgs | echo p50 | p99 | max | RSS at load (peak) | per held conn |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             if "skipped" in r:
                 continue
             s = r["s"]
-            lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_ms(s['ws_p50'])} | "
+            lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_v(s['ws_lost'])} | {_ms(s['ws_p50'])} | "
                          f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} |")
     lines += ["", "<details><summary>Raw JSON from tern-loadtest</summary>", ""]
     for r in rows:
