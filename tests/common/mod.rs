@@ -28,6 +28,12 @@ use std::time::{Duration, Instant};
 /// Path of the binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tern");
 
+/// The binary to run: `TERN_TEST_BIN` if set (e.g. to check that the suite
+/// catches a deliberately broken build), else the one cargo built.
+pub fn bin() -> String {
+    std::env::var("TERN_TEST_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// Default read timeout for client sockets.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -376,14 +382,14 @@ impl Tern {
 
     pub fn try_start(toml: &str) -> Result<Tern, String> {
         let cfg = TempFile::new("tern.toml", toml);
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .arg("--config")
             .arg(&cfg.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot spawn {}: {}", BIN, e))?;
+            .map_err(|e| format!("cannot spawn {}: {}", bin(), e))?;
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
@@ -521,7 +527,7 @@ impl Drop for Tern {
 /// Runs the binary with `args` (no stdin) and a 10 s bound; kills it if it
 /// runs longer and panics.
 pub fn run_tern(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
