@@ -62,6 +62,17 @@ impl Flags {
         }
     }
 
+    /// A float flag that must lie in `lo..=hi`. Rejecting NaN, infinity
+    /// and absurd values here keeps `Duration::from_secs_f64` from panicking.
+    pub fn number(&self, name: &str, default: f64, lo: f64, hi: f64) -> Result<f64, String> {
+        let v: f64 = self.get(name, default)?;
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("--{name} must be between {lo} and {hi}"))
+        }
+    }
+
     pub fn required<T: FromStr>(&self, name: &str) -> Result<T, String> {
         let v = self
             .values
@@ -104,6 +115,10 @@ mod tests {
         let f = Flags::parse(&argv("--a x"), &[], &["a"]).unwrap();
         assert!(f.get("a", 0u32).is_err());
         assert!(f.required::<u32>("b").is_err());
+        let f = Flags::parse(&argv("--r inf --s 5"), &[], &["r", "s"]).unwrap();
+        assert!(f.number("r", 1.0, 0.0, 10.0).is_err());
+        assert_eq!(f.number("s", 1.0, 0.0, 10.0), Ok(5.0));
+        assert!(f.number("s", 1.0, 0.0, 4.0).is_err());
     }
 
     #[test]

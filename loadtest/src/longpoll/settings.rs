@@ -46,11 +46,11 @@ impl Settings {
         let s = Settings {
             target,
             connections,
-            ramp: f.get("ramp", 2000.0)?,
+            ramp: f.number("ramp", 2000.0, 0.001, 1e7)?,
             channel: f.get("channel", "loadtest".to_string())?,
             path_prefix: f.get("path-prefix", "/poll/".to_string())?,
             publish,
-            settle: f.get("settle", 2.0)?,
+            settle: f.number("settle", 2.0, 0.0, 86_400.0)?,
             proxy_pids: f
                 .str("proxy-pid")
                 .map(parse_pids)
@@ -58,7 +58,7 @@ impl Settings {
                 .unwrap_or_default(),
             sources: f.get("sources", 1)?,
             processes: f.get("processes", 1)?,
-            max_seconds: f.get("max-seconds", 120.0)?,
+            max_seconds: f.number("max-seconds", 120.0, 0.001, 864_000.0)?,
             json: f.has("json"),
         };
         s.validate()?;
@@ -74,9 +74,6 @@ impl Settings {
         }
         if self.processes == 0 || self.processes > self.connections.min(256) {
             return Err("--processes must be 1..=min(connections, 256)".into());
-        }
-        if !(self.ramp > 0.0 && self.settle >= 0.0 && self.max_seconds > 0.0) {
-            return Err("--ramp and --max-seconds must be positive, --settle not negative".into());
         }
         if self.channel.is_empty()
             || self

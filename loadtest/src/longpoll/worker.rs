@@ -66,11 +66,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let config = Config {
         target,
         connections: flags.required("connections")?,
-        ramp: flags.get("ramp", 2000.0f64)?.max(1.0),
+        ramp: flags.number("ramp", 2000.0, 0.000_001, 1e7)?,
         request: Rc::new(request.into_bytes()),
         sources: flags.get("sources", 1)?,
         first_index: flags.get("first-index", 0)?,
-        deadline: Instant::now() + Duration::from_secs_f64(flags.required("max-seconds")?),
+        deadline: Instant::now()
+            + Duration::from_secs_f64(flags.number("max-seconds", 120.0, 0.0, 864_000.0)?),
     };
     crate::net::raise_nofile().map_err(|e| format!("raising RLIMIT_NOFILE: {e}"))?;
     let command = listen_to_parent();
