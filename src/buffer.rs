@@ -11,7 +11,7 @@ use std::cell::RefCell;
 /// efficient body copies.
 pub const BUF_SIZE: usize = 16 * 1024;
 /// Buffers kept per worker for reuse; beyond that they are freed.
-const MAX_POOLED: usize = 1024;
+const MAX_POOLED: usize = 128;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };

@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod server;
 pub mod shutdown;
 pub mod signals;
+pub mod timer;
 pub mod upstream;
 pub mod worker;
 pub mod worker_ctx;

@@ -2,7 +2,6 @@
 //! waiting between requests close. Single-threaded, so plain cells suffice.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -10,8 +9,10 @@ use std::task::{Context, Poll, Waker};
 #[derive(Default)]
 pub struct Drain {
     draining: Cell<bool>,
-    next_id: Cell<u64>,
-    waiters: RefCell<HashMap<u64, Waker>>,
+    /// Waiting tasks by slot; free slots are listed in `free`, so
+    /// registering and deregistering cost no hashing or allocation.
+    waiters: RefCell<Vec<Option<Waker>>>,
+    free: RefCell<Vec<usize>>,
 }
 
 impl Drain {
@@ -23,16 +24,41 @@ impl Drain {
     pub fn start(&self) {
         self.draining.set(true);
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for waker in waiters.into_values() {
+        self.free.borrow_mut().clear();
+        for waker in waiters.into_iter().flatten() {
             waker.wake();
         }
     }
 
     /// Resolves once the signal is raised.
     pub fn wait(&self) -> DrainWait<'_> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        DrainWait { drain: self, id }
+        DrainWait {
+            drain: self,
+            slot: None,
+        }
+    }
+
+    fn register(&self, slot: &mut Option<usize>, waker: &Waker) {
+        let mut waiters = self.waiters.borrow_mut();
+        match *slot {
+            Some(index) if index < waiters.len() => waiters[index] = Some(waker.clone()),
+            _ => {
+                let index = self.free.borrow_mut().pop().unwrap_or_else(|| {
+                    waiters.push(None);
+                    waiters.len() - 1
+                });
+                waiters[index] = Some(waker.clone());
+                *slot = Some(index);
+            }
+        }
+    }
+
+    fn deregister(&self, slot: usize) {
+        let mut waiters = self.waiters.borrow_mut();
+        if let Some(entry) = waiters.get_mut(slot) {
+            *entry = None;
+            self.free.borrow_mut().push(slot);
+        }
     }
 }
 
@@ -40,27 +66,29 @@ impl Drain {
 /// that waits many times leaves nothing behind.
 pub struct DrainWait<'a> {
     drain: &'a Drain,
-    id: u64,
+    slot: Option<usize>,
 }
 
 impl Future for DrainWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.drain.is_draining() {
+        let this = self.get_mut();
+        if this.drain.is_draining() {
             return Poll::Ready(());
         }
-        self.drain
-            .waiters
-            .borrow_mut()
-            .insert(self.id, cx.waker().clone());
+        this.drain.register(&mut this.slot, cx.waker());
         Poll::Pending
     }
 }
 
 impl Drop for DrainWait<'_> {
     fn drop(&mut self) {
-        self.drain.waiters.borrow_mut().remove(&self.id);
+        if let Some(slot) = self.slot {
+            if !self.drain.is_draining() {
+                self.drain.deregister(slot);
+            }
+        }
     }
 }
 
@@ -77,7 +105,8 @@ mod tests {
             let mut wait = Box::pin(drain.wait());
             assert!(wait.as_mut().poll(&mut cx).is_pending());
         }
-        assert!(drain.waiters.borrow().is_empty());
+        assert!(drain.waiters.borrow().iter().all(Option::is_none));
+        assert_eq!(drain.waiters.borrow().len(), 1, "the slot is reused");
     }
 
     #[test]

@@ -70,6 +70,7 @@ async fn run(spec: WorkerSpec) {
         }
     }
     monoio::spawn(sweep_pool(ctx.clone()));
+    monoio::spawn(crate::timer::ticker());
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
     }

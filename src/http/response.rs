@@ -1,7 +1,9 @@
 //! Upstream response heads, held to the same framing rules as requests
 //! (RFC 9112 §6.3): anything ambiguous is refused, never relayed.
 
-use httparse::{Header, Status};
+use std::mem::MaybeUninit;
+
+use httparse::{Header, ParserConfig, Status};
 
 use super::headers::{classify, has_token, list_tokens, ContentLength, FieldKind};
 use super::{BodyKind, Version};
@@ -34,11 +36,11 @@ pub struct BadResponse(pub &'static str);
 
 pub fn parse<'b, 'h>(
     head: &'b [u8],
-    headers: &'h mut [Header<'b>],
+    headers: &'h mut [MaybeUninit<Header<'b>>],
     request_is_head: bool,
 ) -> Result<ResponseHead<'b, 'h>, BadResponse> {
-    let mut response = httparse::Response::new(headers);
-    match response.parse(head) {
+    let mut response = httparse::Response::new(&mut []);
+    match ParserConfig::default().parse_response_with_uninit_headers(&mut response, head, headers) {
         Ok(Status::Complete(_)) => {}
         Ok(Status::Partial) => return Err(BadResponse("incomplete response head")),
         Err(httparse::Error::TooManyHeaders) => return Err(BadResponse("too many header fields")),
@@ -142,7 +144,7 @@ mod tests {
     use super::*;
 
     fn parse_head(head: &[u8], is_head: bool) -> Result<(u16, BodyKind, bool), BadResponse> {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = crate::http::request::field_slots::<32>();
         parse(head, &mut headers, is_head).map(|r| (r.status, r.body, r.reusable))
     }
 

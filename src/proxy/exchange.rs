@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use monoio::time::timeout;
+use crate::timer::timeout;
 
 use super::conn::Conn;
 use super::prepare::Prepared;
@@ -33,6 +33,7 @@ struct Upstream {
 }
 
 pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
+    let req = &mut req;
     let backend = &ctx.plan.backends[req.backend];
     let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
     if continue_sent
@@ -47,7 +48,7 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut fresh_only = false;
     loop {
-        let mut upstream = match acquire(ctx, req.backend, backend, fresh_only).await {
+        let mut upstream = match Box::pin(acquire(ctx, req.backend, backend, fresh_only)).await {
             Ok(upstream) => upstream,
             Err(status) => {
                 // Nothing of the body was read yet: only an empty one lets
@@ -61,7 +62,7 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
             }
         };
         let may_retry = retry_safe && upstream.reused && !fresh_only;
-        match send_request(client, &mut upstream.conn, &mut req, backend, ctx).await {
+        match send_request(client, &mut upstream.conn, req, backend, ctx).await {
             Ok(()) => {}
             Err(SendError::Upstream) if may_retry => {
                 fresh_only = true;
@@ -71,16 +72,7 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
             Err(SendError::Client) => return Next::Close,
             Err(SendError::Malformed) => return fail(client, 400).await,
         }
-        match relay_response(
-            client,
-            &mut upstream.conn,
-            &req,
-            backend,
-            ctx,
-            continue_sent,
-        )
-        .await
-        {
+        match relay_response(client, &mut upstream.conn, req, backend, ctx, continue_sent).await {
             Relay::Done { reusable, next } => {
                 if reusable {
                     ctx.pool.put(upstream.server, upstream.conn.stream);
@@ -171,8 +163,8 @@ async fn send_request(
         upstream: backend.timeouts.server,
     };
     match req.body {
-        BodyKind::Length(n) => send_length(client, upstream, n, waits).await,
-        BodyKind::Chunked => send_chunked(client, upstream, waits).await,
+        BodyKind::Length(n) => Box::pin(send_length(client, upstream, n, waits)).await,
+        BodyKind::Chunked => Box::pin(send_chunked(client, upstream, waits)).await,
         BodyKind::None | BodyKind::UntilClose => Ok(()),
     }
 }

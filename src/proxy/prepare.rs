@@ -38,7 +38,7 @@ pub struct Peer {
 
 pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Refusal> {
     let plan = &ctx.plan;
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
         status: status_of(err),
         close: true,
@@ -56,7 +56,9 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
         strip_expect: true,
         local_addr: peer.local,
     };
-    let mut upstream_head = Vec::with_capacity(head.len() + 128);
+    // Exact size, not a pooled buffer: it is kept for a possible retry while
+    // the request waits upstream, which for a long-poll is minutes.
+    let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(&req, head, &info, &mut upstream_head);
     Ok(Prepared {
         upstream_head,

@@ -1,6 +1,8 @@
 //! Waiting for and reading one request head, within the limits and timeouts.
 
-use monoio::time::{timeout, timeout_at, Instant};
+use std::time::Instant;
+
+use crate::timer::{timeout, timeout_at};
 
 use super::conn::Conn;
 use crate::config::Limits;
@@ -20,6 +22,8 @@ pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Resul
     let limits = ctx.plan.limits;
     let timeouts = ctx.plan.client_timeouts;
     skip_empty_lines(client);
+    // Right after readiness a read returns at once, so it needs no timer.
+    let mut ready = false;
     if client.buffered().is_empty() {
         // Wait without a buffer: this is where idle connections spend their life.
         client.release();
@@ -28,13 +32,14 @@ pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Resul
         } else {
             timeouts.idle
         };
-        let ready = monoio::select! {
-            ready = timeout(wait, client.readable()) => ready,
+        let waited = monoio::select! {
+            waited = timeout(wait, client.readable()) => waited,
             _ = ctx.drain.wait() => return Err(HeadEnd::Closed),
         };
-        if !matches!(ready, Ok(Ok(()))) {
+        if !matches!(waited, Ok(Ok(()))) {
             return Err(HeadEnd::Closed);
         }
+        ready = true;
     }
     let deadline = Instant::now() + timeouts.header;
     let mut scanner = HeadScanner::default();
@@ -50,7 +55,12 @@ pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Resul
         // Checked before the read: a read cut short by the timeout takes the
         // buffer with it.
         let started = !client.buffered().is_empty();
-        match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
+        let read = if std::mem::take(&mut ready) {
+            Ok(client.fill(limits.max_head_bytes + 1).await)
+        } else {
+            timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await
+        };
+        match read {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}
             Err(_elapsed) if started => return Err(HeadEnd::Reject(408)),

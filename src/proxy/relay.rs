@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use monoio::time::{timeout, timeout_at, Instant};
+use std::time::Instant;
+
+use crate::timer::{timeout, timeout_at};
 
 use super::conn::Conn;
 use super::prepare::Prepared;
@@ -100,17 +102,17 @@ pub async fn relay_response(
             if write_out(client, out, waits.client).await.is_err() {
                 return Relay::Aborted;
             }
-            tunnel::run(client, upstream, backend.timeouts.tunnel).await;
+            Box::pin(tunnel::run(client, upstream, backend.timeouts.tunnel)).await;
             return Relay::Aborted;
         }
-        return relay_body(client, upstream, out, &meta, waits).await;
+        return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;
     }
 }
 
 /// Parses the head and writes the client's version of it into a pooled
 /// buffer. `None` when the upstream's head is unacceptable.
 fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, Meta)> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_FIELDS];
+    let mut fields = crate::http::request::field_slots::<MAX_RESPONSE_FIELDS>();
     let resp = match response::parse(head, &mut fields, req.is_head) {
         Ok(resp) => resp,
         Err(bad) => {
@@ -142,6 +144,8 @@ async fn read_response_head(upstream: &mut Conn, wait: Duration) -> Result<usize
     let deadline = Instant::now() + wait;
     let mut scanner = HeadScanner::default();
     let mut received = !upstream.buffered().is_empty();
+    // Right after readiness a read returns at once, so it needs no timer.
+    let mut ready = false;
     loop {
         if received {
             match scanner.scan(upstream.buffered()) {
@@ -158,10 +162,15 @@ async fn read_response_head(upstream: &mut Conn, wait: Duration) -> Result<usize
             match timeout_at(deadline, upstream.readable()).await {
                 Err(_) => return Err(HeadFail::TimedOut),
                 Ok(Err(_)) => return Err(HeadFail::NoBytes),
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => ready = true,
             }
         }
-        match timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await {
+        let read = if std::mem::take(&mut ready) {
+            Ok(upstream.fill(MAX_RESPONSE_HEAD + 1).await)
+        } else {
+            timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await
+        };
+        match read {
             Err(_) => return Err(HeadFail::TimedOut),
             Ok(Ok(0)) | Ok(Err(_)) if !received => return Err(HeadFail::NoBytes),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::Bad),

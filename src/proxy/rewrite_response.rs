@@ -85,7 +85,7 @@ mod tests {
     use crate::http::response;
 
     fn relay(head: &[u8], is_head: bool, client: ClientSide) -> String {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = crate::http::request::field_slots::<32>();
         let resp = response::parse(head, &mut headers, is_head).expect("valid response");
         let mut out = Vec::new();
         write_client_head(&resp, head, client, &mut out);

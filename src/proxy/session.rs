@@ -85,5 +85,5 @@ async fn linger_close(client: &mut Conn) {
             }
         }
     };
-    let _ = monoio::time::timeout(LINGER, drain).await;
+    let _ = crate::timer::timeout(LINGER, drain).await;
 }

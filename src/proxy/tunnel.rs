@@ -29,7 +29,7 @@ pub async fn run(client: &mut Conn, upstream: &mut Conn, idle: Duration) {
         let ready = monoio::select! {
             r = client.readable(), if client_open => r.map(|()| Side::Client),
             r = upstream.readable(), if upstream_open => r.map(|()| Side::Upstream),
-            _ = monoio::time::sleep(idle) => return,
+            _ = crate::timer::sleep(idle) => return,
         };
         let moved = match ready {
             Ok(Side::Client) => pass(client, upstream).await,

@@ -15,7 +15,7 @@ pub enum ConnectError {
 }
 
 pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, ConnectError> {
-    match monoio::time::timeout(limit, TcpStream::connect_addr(addr)).await {
+    match crate::timer::timeout(limit, TcpStream::connect_addr(addr)).await {
         Err(_elapsed) => Err(ConnectError::TimedOut),
         Ok(Err(err)) => Err(ConnectError::Failed(err)),
         Ok(Ok(stream)) => {

@@ -14,7 +14,7 @@ fn check(head: &[u8]) -> Result<(BodyKind, bool, Vec<u8>), RequestError> {
         Scan::BareLineEnding => return Err(RequestError::BadRequest("bare line ending")),
         Scan::Partial { .. } => panic!("test head is incomplete"),
     }
-    let mut headers = [httparse::EMPTY_HEADER; 256];
+    let mut headers = field_slots::<256>();
     let parsed = parse(head, &mut headers, &LIMITS)?;
     Ok((parsed.body, parsed.keep_alive, parsed.host.to_vec()))
 }
@@ -131,7 +131,7 @@ fn keep_alive_follows_version_and_connection() {
 #[test]
 fn absolute_form_authority_is_the_host() {
     let head = b"GET http://Example.test:8080/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n";
-    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut headers = field_slots::<8>();
     let parsed = parse(head, &mut headers, &LIMITS).expect("valid");
     assert_eq!(parsed.host, b"Example.test:8080");
     assert_eq!(parsed.origin_target, b"/p?q=1");
@@ -147,9 +147,9 @@ fn connect_is_refused() {
 #[test]
 fn upgrade_needs_connection_upgrade() {
     let head = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut headers = field_slots::<8>();
     assert!(parse(head, &mut headers, &LIMITS).expect("valid").upgrade);
     let head = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
-    let mut headers = [httparse::EMPTY_HEADER; 8];
+    let mut headers = field_slots::<8>();
     assert!(!parse(head, &mut headers, &LIMITS).expect("valid").upgrade);
 }

@@ -9,7 +9,7 @@ const LIMITS: Limits = Limits {
 };
 
 fn forward(head: &[u8]) -> String {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut headers = request::field_slots::<64>();
     let req = request::parse(head, &mut headers, &LIMITS).expect("valid head");
     let info = ForwardInfo {
         client_ip: "10.0.0.9".parse().expect("ip"),

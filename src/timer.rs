@@ -1,0 +1,187 @@
+//! Coarse per-worker timeouts for connection I/O.
+//!
+//! monoio's timer entries are cache-padded and take about 650 bytes inside
+//! every future that waits with a timeout; a held long-poll or WebSocket
+//! would carry several. Connection timeouts are seconds long and need no
+//! millisecond precision, so each worker keeps a plain slab of deadlines and
+//! one ticker task wakes the expired ones every `TICK`. A wait costs a slot
+//! in the slab and a few words in the future.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Resolution of every timeout in this module.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The deadline passed before the wrapped future finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+struct Slot {
+    deadline: Instant,
+    waker: Waker,
+}
+
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+}
+
+thread_local! {
+    static SLAB: RefCell<Slab> = RefCell::new(Slab::default());
+}
+
+/// Runs for the life of a worker, waking waits whose deadline has passed.
+pub async fn ticker() {
+    loop {
+        monoio::time::sleep(TICK).await;
+        wake_expired(Instant::now());
+    }
+}
+
+fn wake_expired(now: Instant) {
+    let expired: Vec<Waker> = SLAB.with(|slab| {
+        let slab = slab.borrow();
+        slab.slots
+            .iter()
+            .flatten()
+            .filter(|slot| slot.deadline <= now)
+            .map(|slot| slot.waker.clone())
+            .collect()
+    });
+    for waker in expired {
+        waker.wake();
+    }
+}
+
+/// `future`, or `Err(Elapsed)` once `limit` has passed.
+pub fn timeout<F: Future>(limit: Duration, future: F) -> Timeout<F> {
+    timeout_at(Instant::now() + limit, future)
+}
+
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        deadline,
+        slot: None,
+    }
+}
+
+/// Completes after `limit` (to the resolution of `TICK`).
+pub fn sleep(limit: Duration) -> Timeout<std::future::Pending<()>> {
+    timeout(limit, std::future::pending())
+}
+
+pub struct Timeout<F> {
+    future: F,
+    deadline: Instant,
+    slot: Option<usize>,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is never moved out of the pinned struct; the other
+        // fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(output) = future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if Instant::now() >= this.deadline {
+            return Poll::Ready(Err(Elapsed));
+        }
+        register(&mut this.slot, this.deadline, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<F> Drop for Timeout<F> {
+    fn drop(&mut self) {
+        if let Some(index) = self.slot.take() {
+            let _ = SLAB.try_with(|slab| {
+                let mut slab = slab.borrow_mut();
+                slab.slots[index] = None;
+                slab.free.push(index);
+            });
+        }
+    }
+}
+
+fn register(slot: &mut Option<usize>, deadline: Instant, waker: &Waker) {
+    SLAB.with(|slab| {
+        let mut slab = slab.borrow_mut();
+        let entry = Slot {
+            deadline,
+            waker: waker.clone(),
+        };
+        match *slot {
+            Some(index) => slab.slots[index] = Some(entry),
+            None => {
+                let index = match slab.free.pop() {
+                    Some(index) => index,
+                    None => {
+                        slab.slots.push(None);
+                        slab.slots.len() - 1
+                    }
+                };
+                slab.slots[index] = Some(entry);
+                *slot = Some(index);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn ready_future_wins_over_an_expired_deadline() {
+        let mut done = Box::pin(timeout(Duration::ZERO, std::future::ready(7)));
+        assert_eq!(poll_once(done.as_mut()), Poll::Ready(Ok(7)));
+    }
+
+    #[test]
+    fn pending_future_times_out_after_the_deadline() {
+        let mut waiting = Box::pin(timeout(
+            Duration::from_millis(1),
+            std::future::pending::<()>(),
+        ));
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(poll_once(waiting.as_mut()), Poll::Ready(Err(Elapsed)));
+    }
+
+    #[test]
+    fn dropped_waits_free_their_slot() {
+        for _ in 0..3 {
+            let mut waiting = Box::pin(sleep(Duration::from_secs(60)));
+            assert!(poll_once(waiting.as_mut()).is_pending());
+        }
+        SLAB.with(|slab| {
+            let slab = slab.borrow();
+            assert_eq!(slab.slots.len(), 1, "the slot is reused");
+            assert!(slab.slots.iter().all(Option::is_none));
+        });
+    }
+
+    #[test]
+    fn a_timeout_future_is_small() {
+        let wait = timeout(Duration::from_secs(1), std::future::pending::<()>());
+        assert!(
+            std::mem::size_of_val(&wait) <= 48,
+            "{}",
+            std::mem::size_of_val(&wait)
+        );
+    }
+}
