@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pinning  # noqa: E402
 import procs  # noqa: E402
 import targets as tg  # noqa: E402
-from report import fmt_num  # noqa: E402
+from report import fmt_lat, fmt_num  # noqa: E402
 
 PROXIES = ["tern", "nginx", "haproxy"]
 FD_LIMIT = tg.NOFILE  # one process may open at most this many files
@@ -118,45 +118,65 @@ def run_tool(a, kind, cmd, wrk_cpus, target, raw_path, limit):
     return data, peak, rc, err.strip()[-200:]
 
 
-def run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
+def proxy_maxconn(name, n):
+    """nginx counts client and upstream connections (plus idle cached upstream ones) against
+    worker_connections: give it all a process may open. HAProxy's maxconn counts client
+    connections (it reserves the upstream fds itself)."""
+    return {"nginx": FD_LIMIT - 100}.get(name, n + 100)
+
+
+def one_pass(a, name, kind, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
+    """Starts the proxy fresh, notes its idle RSS, runs one tern-loadtest pass, stops it."""
     n = a.connections
-    maxconn = {"nginx": min(2 * n + 200, FD_LIMIT - 100), "haproxy": n + 100}.get(name, n + 100)
     try:
         t = tg.start_proxy(name, a.root, base, a.workers, server_cpus, origin.port,
-                           timeout=a.timeout, maxconn=maxconn)
+                           timeout=a.timeout, maxconn=proxy_maxconn(name, n))
     except tg.TargetError as e:
         say(f"  {name}: SKIPPED — {e}")
-        return {"proxy": name, "skipped": str(e).splitlines()[0]}
-    row = {"proxy": name}
+        return {"skipped": str(e).splitlines()[0]}
     try:
         time.sleep(0.5)
         pids = t.pids()
-        row["rss_before"] = procs.rss_bytes(pids)
-        say(f"  {name}: {t.addr}, pids {pids}, RSS {row['rss_before'] / 2**20:.1f} MiB idle")
-        lp = [binary, "longpoll", "--target", t.addr, "--connections", str(n), "--publish", origin.addr,
-              "--proxy-pid", ",".join(map(str, pids)), "--max-seconds", str(a.max_seconds), "--json"]
+        res = {"rss_idle": procs.rss_bytes(pids)}
+        say(f"  {name} ({kind}): {t.addr}, pids {pids}, RSS {res['rss_idle'] / 2**20:.1f} MiB idle")
+        if kind == "longpoll":
+            cmd = [binary, "longpoll", "--target", t.addr, "--connections", str(n), "--publish", origin.addr,
+                   "--proxy-pid", ",".join(map(str, pids)), "--max-seconds", str(a.max_seconds), "--json"]
+            extra, limit = a.longpoll_args, a.max_seconds + 60
+        else:
+            cmd = [binary, "websocket", "--target", t.addr, "--connections", str(n),
+                   "--duration", str(a.ws_duration), "--json"]
+            extra, limit = a.websocket_args, a.ws_duration + a.max_seconds + 60
         if a.ramp:
-            lp += ["--ramp", a.ramp]
-        lp += shlex.split(a.longpoll_args)
-        data, peak, rc, err = run_tool(a, "longpoll", lp, wrk_cpus, t, os.path.join(raw_dir, f"{name}-longpoll.txt"),
-                                       a.max_seconds + 60)
-        row.update(lp_json=data, lp_rc=rc, lp_err=err, rss_peak=peak)
+            cmd += ["--ramp", a.ramp]
+        cmd += shlex.split(extra)
+        data, peak, rc, err = run_tool(a, kind, cmd, wrk_cpus, t, os.path.join(raw_dir, f"{name}-{kind}.txt"), limit)
+        res.update(json=data, rc=rc, err=err, rss_peak=peak)
         if not t.proc.alive():
-            row["died"] = t.proc.tail(3)
-            return row
-        if not a.no_websocket:
-            time.sleep(1.0)
-            row["rss_before_ws"] = procs.rss_bytes(t.pids())
-            ws = [binary, "websocket", "--target", t.addr, "--connections", str(n),
-                  "--duration", str(a.ws_duration), "--json"]
-            if a.ramp:
-                ws += ["--ramp", a.ramp]
-            ws += shlex.split(a.websocket_args)
-            data, peak, rc, err = run_tool(a, "websocket", ws, wrk_cpus, t, os.path.join(raw_dir, f"{name}-websocket.txt"),
-                                           a.ws_duration + a.max_seconds + 60)
-            row.update(ws_json=data, ws_rc=rc, ws_err=err, ws_rss_peak=peak)
+            res["died"] = t.proc.tail(3)
+            say(f"    {name} died: {res['died']}")
+        return res
     finally:
         t.stop()
+        time.sleep(1)  # let its sockets close before the next start
+
+
+def run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
+    """Long-poll pass, then (with a fresh proxy) the WebSocket pass."""
+    lp = one_pass(a, name, "longpoll", origin, wrk_cpus, server_cpus, base, raw_dir, binary)
+    if "skipped" in lp:
+        return {"proxy": name, "skipped": lp["skipped"]}
+    row = {"proxy": name, "rss_before": lp["rss_idle"], "lp_json": lp.get("json"), "lp_rc": lp.get("rc"),
+           "lp_err": lp.get("err"), "rss_peak": lp.get("rss_peak")}
+    if "died" in lp:
+        row["died"] = lp["died"]
+    if not a.no_websocket:
+        ws = one_pass(a, name, "websocket", origin, wrk_cpus, server_cpus, base, raw_dir, binary)
+        if "skipped" not in ws:
+            row.update(rss_before_ws=ws["rss_idle"], ws_json=ws.get("json"), ws_rc=ws.get("rc"),
+                       ws_err=ws.get("err"), ws_rss_peak=ws.get("rss_peak"))
+            if "died" in ws:
+                row["died"] = ws["died"]
     return row
 
 
@@ -206,7 +226,7 @@ def _v(x):
 
 
 def _ms(x):
-    return "–" if x is None else f"{x} ms"
+    return "–" if not isinstance(x, (int, float)) else fmt_lat(x * 1000)
 
 
 def markdown(a, rows, meta):
@@ -230,7 +250,8 @@ def markdown(a, rows, meta):
                      f"{_mib(s['rss_peak'])} | {_b(s['per_conn'])} |")
     if not a.no_websocket:
         lines += ["", "WebSocket: `tern-loadtest websocket` upgrades the connections to the origin's `/ws` echo "
-                  f"and exchanges messages for {a.ws_duration} s.", "",
+                  f"and exchanges messages for {a.ws_duration} s. RSS at load = the peak sampled every 250 ms; "
+                  "per held conn = (peak − idle after start) ÷ established.", "",
                   "| proxy | established | errors | lost msgs | echo p50 | p99 | max | RSS at load (peak) | per held conn |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
@@ -239,6 +260,9 @@ def markdown(a, rows, meta):
             s = r["s"]
             lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_v(s['ws_lost'])} | {_ms(s['ws_p50'])} | "
                          f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} |")
+    lines += ["", "Each pass starts the proxy afresh. nginx gets `worker_connections` "
+              f"{FD_LIMIT - 100} (it counts client, upstream and idle cached upstream connections), "
+              f"HAProxy `maxconn` N+100, nginx `worker_rlimit_nofile` {FD_LIMIT}."]
     lines += ["", "<details><summary>Raw JSON from tern-loadtest</summary>", ""]
     for r in rows:
         for k in ("lp_json", "ws_json"):
@@ -279,7 +303,6 @@ def main(argv):
                     say(f"    websocket: established {_v(s['ws_established'])}, errors {_v(s['ws_errors'])}, "
                         f"RSS at load {_mib(s['ws_rss_load'])} ({_b(s['ws_per_conn'])}/conn)")
             rows.append(row)
-            time.sleep(2)  # let the previous proxy's sockets close before the next one starts
     finally:
         origin.stop()
     import bench  # reuse environment helpers
