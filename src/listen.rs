@@ -16,12 +16,15 @@ pub struct Bound {
     pub socket: TcpListener,
 }
 
-/// Binds every listener address once per worker. Returns the sockets of each
-/// worker, and the bound addresses in config order.
-pub fn bind_all(
-    plan: &Plan,
-    workers: usize,
-) -> Result<(Vec<Vec<Bound>>, Vec<(String, SocketAddr)>), String> {
+pub struct Listeners {
+    /// The sockets of each worker.
+    pub per_worker: Vec<Vec<Bound>>,
+    /// Every bound address with its listener's name, in config order.
+    pub addresses: Vec<(String, SocketAddr)>,
+}
+
+/// Binds every listener address once per worker.
+pub fn bind_all(plan: &Plan, workers: usize) -> Result<Listeners, String> {
     let mut per_worker: Vec<Vec<Bound>> = (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     for listener in &plan.listeners {
@@ -45,7 +48,10 @@ pub fn bind_all(
             bound.push((listener.name.clone(), addr));
         }
     }
-    Ok((per_worker, bound))
+    Ok(Listeners {
+        per_worker,
+        addresses: bound,
+    })
 }
 
 fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {

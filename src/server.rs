@@ -22,7 +22,10 @@ pub fn run(plan: Plan) -> Result<(), String> {
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
-    let (sockets, bound) = listen::bind_all(&plan, workers)?;
+    let listen::Listeners {
+        per_worker: sockets,
+        addresses: bound,
+    } = listen::bind_all(&plan, workers)?;
     for (name, addr) in &bound {
         eprintln!("listening on {addr} ({name})");
     }

@@ -52,18 +52,22 @@ pub fn has_token(value: &[u8], token: &[u8]) -> bool {
     list_tokens(value).any(|t| t.eq_ignore_ascii_case(token))
 }
 
+/// A Content-Length value that is not 1*DIGIT, or disagrees with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidContentLength;
+
 /// Accumulates Content-Length fields: every value (and every element of a
 /// list value such as `5, 5`) must be 1*DIGIT and all must agree.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ContentLength(Option<u64>);
 
 impl ContentLength {
-    pub fn add(&mut self, value: &[u8]) -> Result<(), ()> {
+    pub fn add(&mut self, value: &[u8]) -> Result<(), InvalidContentLength> {
         let mut any = false;
         for element in value.split(|&b| b == b',').map(|e| e.trim_ascii()) {
-            let n = parse_decimal(element).ok_or(())?;
+            let n = parse_decimal(element).ok_or(InvalidContentLength)?;
             match self.0 {
-                Some(previous) if previous != n => return Err(()),
+                Some(previous) if previous != n => return Err(InvalidContentLength),
                 _ => self.0 = Some(n),
             }
             any = true;
@@ -71,7 +75,7 @@ impl ContentLength {
         if any {
             Ok(())
         } else {
-            Err(())
+            Err(InvalidContentLength)
         }
     }
 

@@ -249,7 +249,7 @@ impl<'b> FieldSummary<'b> {
                     s.has_content_length = true;
                     s.content_length
                         .add(value)
-                        .map_err(|()| RequestError::BadRequest("invalid Content-Length"))?;
+                        .map_err(|_| RequestError::BadRequest("invalid Content-Length"))?;
                 }
                 FieldKind::TransferEncoding => s.add_transfer_encoding(value),
                 FieldKind::Connection => {

@@ -97,7 +97,7 @@ impl ResponseFields {
                     f.has_content_length = true;
                     f.content_length
                         .add(field.value)
-                        .map_err(|()| BadResponse("invalid Content-Length"))?;
+                        .map_err(|_| BadResponse("invalid Content-Length"))?;
                 }
                 FieldKind::TransferEncoding => {
                     f.has_transfer_encoding = true;
