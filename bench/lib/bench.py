@@ -109,11 +109,12 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
                     t = running[name]
                     raw = os.path.join(raw_dir, f"w{workers}-{sc.name}-{name}-r{rnd}.txt")
                     try:
-                        r = wrkrun.run(sc, t, origin, a.duration, wrk_cpus, threads, a.timeout, raw)
+                        r = wrkrun.run(sc, t, origin, a.duration, wrk_cpus, threads, a.timeout, raw, server_cpus)
                         samples.append(dict(base_s, **r))
                         say(f"     r{rnd} {name:8s} {r['rps']:>10.0f} req/s  p50 {report.fmt_lat(r['p50_us']):>9s}  "
                             f"p99 {report.fmt_lat(r['p99_us']):>9s}  p99.9 {report.fmt_lat(r['p999_us']):>9s}  "
-                            f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}")
+                            f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}  "
+                            f"other load {r['foreign_cpu_pct']:.0f}%")
                     except (RuntimeError, ValueError) as e:
                         samples.append(dict(base_s, error=str(e)))
                         say(f"     r{rnd} {name:8s} FAILED: {e}")

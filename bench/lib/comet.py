@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -104,12 +103,9 @@ def run_tool(a, kind, cmd, wrk_cpus, target, raw_path, limit):
     sampler = RssSampler(target)
     t0 = time.monotonic()
     try:
-        cp = subprocess.run(procs.pinned(cmd, wrk_cpus), capture_output=True, text=True, timeout=limit)
-        out, err, rc = cp.stdout, cp.stderr, cp.returncode
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err, rc = f"killed after {limit}s", -1
-    peak = sampler.stop()
+        out, err, rc = procs.run_bounded(procs.pinned(cmd, wrk_cpus), limit)
+    finally:
+        peak = sampler.stop()
     with open(raw_path, "w") as f:
         f.write("$ " + " ".join(cmd) + f"\n[exit {rc}, {time.monotonic() - t0:.1f}s]\n{out}\n[stderr]\n{err}\n")
     data = last_json(out)

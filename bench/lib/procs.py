@@ -131,6 +131,25 @@ for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(_s, _on_signal)
 
 
+def run_bounded(cmd, timeout, env=None):
+    """Runs a load generator to completion in its own process group; kills the whole group
+    (children included) on timeout or interruption. Returns (stdout, stderr, returncode);
+    returncode is None after a timeout."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         text=True, env=env, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return out, err, p.returncode
+    except subprocess.TimeoutExpired:
+        _signal_group(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return out, (err or "") + f"\n[killed after {timeout:.0f}s]", None
+    except BaseException:
+        _signal_group(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+
+
 # ---------------------------------------------------------------- /proc readings
 
 def _stat_fields(pid):
@@ -158,15 +177,31 @@ def descendants(root):
     return out
 
 
-def cpu_ticks(pids):
+def cpu_ticks(pids, user_only=False):
     """utime+stime clock ticks summed over pids (threads are included in a process's stat)."""
     total = 0
     for pid in pids:
         try:
             f = _stat_fields(pid)
-            total += int(f[11]) + int(f[12])  # fields 14 and 15 of /proc/PID/stat
+            total += int(f[11]) + (0 if user_only else int(f[12]))  # fields 14 and 15 of /proc/PID/stat
         except (OSError, ValueError, IndexError):
             pass
+    return total
+
+
+def cpu_user_ticks(cpus):
+    """User-mode (user + nice) ticks of the given CPUs from /proc/stat; cpus is a taskset-style
+    list "1" or "1,2,3" (None = all CPUs). Kernel time is left out on purpose: loopback
+    networking runs partly in softirq context that no process is charged for."""
+    want = None if cpus is None else {f"cpu{c}" for c in cpus.split(",")}
+    total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if not name.startswith("cpu") or name == "cpu" or (want is not None and name not in want):
+                continue
+            v = [int(x) for x in vals[:8]]
+            total += v[0] + v[1]  # user nice
     return total
 
 

@@ -17,7 +17,7 @@ def aggregate(samples):
             ok = [r for r in runs if "error" not in r]
             summ = {"runs": len(runs), "failed": len(runs) - len(ok),
                     "failure": next((r["error"] for r in runs if "error" in r), None)}
-            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us"):
+            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us", "foreign_cpu_pct"):
                 vals = [r[metric] for r in ok if r.get(metric) is not None]
                 if vals:
                     summ[metric] = (statistics.median(vals), min(vals), max(vals))
@@ -59,6 +59,10 @@ def fmt_lat(us):
     return f"{us:.0f} µs"
 
 
+def _pct(t):
+    return "–" if t is None else f"{t[2]:.0f}%"
+
+
 def fmt_ratio(x):
     return "–" if x is None else f"{x:.2f}×"
 
@@ -80,7 +84,9 @@ def markdown(agg, scenarios, meta):
     lines += [f"- **{k}**: {v}" for k, v in meta]
     lines += ["", "Medians over rounds, (min–max) across rounds. CPU µs/req = user+sys time of all "
               "the proxy's processes during the run ÷ requests completed (lower is better). "
-              "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400.", ""]
+              "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400. "
+              "Other load = user CPU time on the server CPU(s) used by anything but the target and the origin "
+              "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed.", ""]
     lines += ["## Ratios (tern ÷ other, medians)", "",
               "| workers | scenario | req/s tern/nginx | req/s tern/HAProxy | CPU/req tern/nginx | CPU/req tern/HAProxy |",
               "|---:|---|---:|---:|---:|---:|"]
@@ -96,17 +102,18 @@ def markdown(agg, scenarios, meta):
         g = agg[(w, sc)]
         title = scenarios[sc].title if sc in scenarios else sc
         lines += [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''}", "",
-                  "| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | other load |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for t in ordered_targets(g):
             s = g[t]
             if "rps" not in s:
-                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | |")
+                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | |")
                 continue
             failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
             lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
                          f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
-                         f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} |")
+                         f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
+                         f"{_pct(s.get('foreign_cpu_pct'))} |")
         rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
               f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
               f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "

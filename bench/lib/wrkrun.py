@@ -1,7 +1,6 @@
 """Scenarios and one wrk run: command line, CPU accounting around it, parsing its output."""
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 
 import procs
@@ -55,7 +54,7 @@ def parse(output):
     return r
 
 
-def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", raw_path=None):
+def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", raw_path=None, server_cpus=None):
     """Runs wrk once against target; returns the parsed result with CPU µs/request of the
     target's processes (and of the origin's, when the target is a proxy)."""
     cmd = procs.pinned(wrk_command(scenario, target.addr, duration, threads, timeout), wrk_cpus)
@@ -63,13 +62,11 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     tpids = target.pids()
     opids = origin.pids() if origin is not target else []
     t0, o0 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
+    u0 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
     secs = _seconds(duration)
-    try:
-        cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=secs + 60)
-        out, err, rc = cp.stdout, cp.stderr, cp.returncode
-    except subprocess.TimeoutExpired as e:
-        out, err, rc = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), "timeout", -1
+    out, err, rc = procs.run_bounded(cmd, secs + 60, env=env)
     t1, o1 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
+    u1 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
     if raw_path:
         with open(raw_path, "w") as f:
             f.write("$ " + " ".join(cmd) + "\n" + out + ("\n[stderr]\n" + err if err else ""))
@@ -80,6 +77,11 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     r["cpu_us_per_req"] = (t1 - t0) / procs.CLK_TCK * 1e6 / n
     r["origin_cpu_us_per_req"] = (o1 - o0) / procs.CLK_TCK * 1e6 / n if opids else None
     r["cpu_ticks"] = t1 - t0
+    # User-mode CPU time on the server CPUs spent by anything but the target and the origin
+    # (other tenants, compilers), in % of the server CPUs: the run's noise indicator.
+    ncpu = len(server_cpus.split(",")) if server_cpus else (os.cpu_count() or 1)
+    foreign = u1 - u0
+    r["foreign_cpu_pct"] = max(foreign, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / ncpu
     return r
 
 
