@@ -5,7 +5,7 @@
 //! keeps memory per held connection small. Each worker thread has its own
 //! pool, so taking and returning a buffer needs no lock.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// Size of a pooled buffer: large enough for most request heads and for
 /// efficient body copies.
@@ -13,8 +13,35 @@ pub const BUF_SIZE: usize = 16 * 1024;
 /// Buffers kept per worker for reuse; beyond that they are freed.
 const MAX_POOLED: usize = 128;
 
+/// Reads posted with a buffer while waiting, per worker (see [`try_arm`]).
+const MAX_ARMED: usize = 256;
+
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static ARMED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Permission to wait for bytes with a read already posted (and its buffer
+/// held): one io_uring operation instead of a readiness poll and a read,
+/// which is worth ~15% of the CPU of a small proxied request. Only for waits
+/// expected to be short, and at most `MAX_ARMED` per worker, so held
+/// long-polls and idle keep-alives never pin buffers: memory stays bounded
+/// by `MAX_ARMED * BUF_SIZE` per worker whatever the traffic.
+pub fn try_arm() -> Option<Armed> {
+    ARMED.with(|armed| {
+        (armed.get() < MAX_ARMED).then(|| {
+            armed.set(armed.get() + 1);
+            Armed(())
+        })
+    })
+}
+
+pub struct Armed(());
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        ARMED.with(|armed| armed.set(armed.get() - 1));
+    }
 }
 
 /// An empty buffer with `BUF_SIZE` capacity.
@@ -50,6 +77,14 @@ mod tests {
         let again = take();
         assert_eq!(again.as_ptr(), ptr);
         assert!(again.is_empty());
+    }
+
+    #[test]
+    fn armed_reads_are_capped_and_released() {
+        let guards: Vec<Armed> = std::iter::from_fn(try_arm).take(MAX_ARMED + 1).collect();
+        assert_eq!(guards.len(), MAX_ARMED);
+        drop(guards);
+        assert!(try_arm().is_some());
     }
 
     #[test]

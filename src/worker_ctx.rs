@@ -17,7 +17,16 @@ pub struct WorkerCtx {
     pub drain: Drain,
     /// Client connections open on this worker.
     pub connections: Cell<usize>,
+    /// Per backend: a moving average of how long responses take to start,
+    /// in microseconds; it decides whether waits for them are quick.
+    response_wait_us: Vec<Cell<u32>>,
 }
+
+/// A backend whose responses start within this, on average, is waited for
+/// with a posted read (see `Conn::wait_and_fill`).
+const QUICK_RESPONSE_US: u32 = 5_000;
+/// Where the average starts: slow, so long-poll backends never pin buffers.
+const INITIAL_RESPONSE_US: u32 = 1_000_000;
 
 impl WorkerCtx {
     pub fn new(id: usize, plan: Arc<Plan>) -> Self {
@@ -27,7 +36,27 @@ impl WorkerCtx {
             balancer: RoundRobin::new(plan.backends.len()),
             drain: Drain::default(),
             connections: Cell::new(0),
+            response_wait_us: (0..plan.backends.len())
+                .map(|_| Cell::new(INITIAL_RESPONSE_US))
+                .collect(),
             plan,
+        }
+    }
+}
+
+impl WorkerCtx {
+    pub fn backend_is_quick(&self, backend: usize) -> bool {
+        self.response_wait_us
+            .get(backend)
+            .is_some_and(|avg| avg.get() < QUICK_RESPONSE_US)
+    }
+
+    /// Folds one response's wait into the backend's average (weight 1/8).
+    pub fn note_response_wait(&self, backend: usize, waited: std::time::Duration) {
+        if let Some(avg) = self.response_wait_us.get(backend) {
+            let sample = u32::try_from(waited.as_micros()).unwrap_or(u32::MAX);
+            let old = avg.get();
+            avg.set(old - old / 8 + sample / 8);
         }
     }
 }

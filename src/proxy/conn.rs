@@ -52,6 +52,22 @@ impl Conn {
         self.stream.readable(false).await
     }
 
+    /// Waits for bytes and reads them; 0 means the peer closed. With
+    /// `quick`, and while the worker's budget allows, the read is posted at
+    /// once with a buffer; otherwise the wait holds no buffer (readiness
+    /// first), which is what keeps idle and held connections cheap.
+    pub async fn wait_and_fill(&mut self, quick: bool, limit: usize) -> io::Result<usize> {
+        let _armed = match quick.then(buffer::try_arm).flatten() {
+            Some(armed) => armed,
+            None => {
+                self.release();
+                self.readable().await?;
+                return self.fill(limit).await;
+            }
+        };
+        self.fill(limit).await
+    }
+
     /// Reads more bytes after those buffered. The buffer grows as needed up
     /// to `limit` unconsumed bytes; past that it fails with `InvalidData`.
     /// Returns the number of bytes read; 0 means the peer closed.

@@ -1,6 +1,6 @@
 //! Waiting for and reading one request head, within the limits and timeouts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::timer::{timeout, timeout_at};
 
@@ -17,29 +17,38 @@ pub enum HeadEnd {
     Reject(u16),
 }
 
-/// Reads until a complete head is buffered and returns its length.
-pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Result<usize, HeadEnd> {
+/// A wait shorter than this counts as quick (see `Conn::wait_and_fill`).
+pub const QUICK_WAIT: Duration = Duration::from_millis(5);
+
+/// Reads until a complete head is buffered and returns its length. `quick`
+/// says whether this client's last wait between requests was short; it is
+/// updated with this one.
+pub async fn read_head(
+    client: &mut Conn,
+    ctx: &WorkerCtx,
+    first: bool,
+    quick: &mut bool,
+) -> Result<usize, HeadEnd> {
     let limits = ctx.plan.limits;
     let timeouts = ctx.plan.client_timeouts;
     skip_empty_lines(client);
-    // Right after readiness a read returns at once, so it needs no timer.
-    let mut ready = false;
     if client.buffered().is_empty() {
-        // Wait without a buffer: this is where idle connections spend their life.
-        client.release();
+        // This is where idle keep-alive connections spend their life.
         let wait = if first {
             timeouts.header
         } else {
             timeouts.idle
         };
+        let started = Instant::now();
+        let read = client.wait_and_fill(*quick && !first, limits.max_head_bytes + 1);
         let waited = monoio::select! {
-            waited = timeout(wait, client.readable()) => waited,
+            waited = timeout(wait, read) => waited,
             _ = ctx.drain.wait() => return Err(HeadEnd::Closed),
         };
-        if !matches!(waited, Ok(Ok(()))) {
+        if !matches!(waited, Ok(Ok(n)) if n > 0) {
             return Err(HeadEnd::Closed);
         }
-        ready = true;
+        *quick = started.elapsed() < QUICK_WAIT;
     }
     let deadline = Instant::now() + timeouts.header;
     let mut scanner = HeadScanner::default();
@@ -55,12 +64,7 @@ pub async fn read_head(client: &mut Conn, ctx: &WorkerCtx, first: bool) -> Resul
         // Checked before the read: a read cut short by the timeout takes the
         // buffer with it.
         let started = !client.buffered().is_empty();
-        let read = if std::mem::take(&mut ready) {
-            Ok(client.fill(limits.max_head_bytes + 1).await)
-        } else {
-            timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await
-        };
-        match read {
+        match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}
             Err(_elapsed) if started => return Err(HeadEnd::Reject(408)),

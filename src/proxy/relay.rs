@@ -72,8 +72,12 @@ pub async fn relay_response(
     };
     let mut first_head = true;
     loop {
-        let head_len = match read_response_head(upstream, waits.upstream).await {
-            Ok(len) => len,
+        let quick = ctx.backend_is_quick(req.backend);
+        let head_len = match read_response_head(upstream, waits.upstream, quick).await {
+            Ok((len, waited)) => {
+                ctx.note_response_wait(req.backend, waited);
+                len
+            }
             Err(HeadFail::NoBytes) if first_head => return Relay::NoResponse,
             Err(HeadFail::TimedOut) => return Relay::Failed(504),
             Err(_) => return Relay::Failed(502),
@@ -140,41 +144,44 @@ fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, 
     Some((out, meta))
 }
 
-async fn read_response_head(upstream: &mut Conn, wait: Duration) -> Result<usize, HeadFail> {
-    let deadline = Instant::now() + wait;
+/// Reads one response head. `quick`: this backend usually answers fast, so
+/// the first read may be posted with a buffer (see `Conn::wait_and_fill`).
+/// Returns the head's length and how long the first bytes took.
+async fn read_response_head(
+    upstream: &mut Conn,
+    wait: Duration,
+    quick: bool,
+) -> Result<(usize, Duration), HeadFail> {
+    let started = Instant::now();
+    let deadline = started + wait;
     let mut scanner = HeadScanner::default();
-    let mut received = !upstream.buffered().is_empty();
-    // Right after readiness a read returns at once, so it needs no timer.
-    let mut ready = false;
-    loop {
-        if received {
-            match scanner.scan(upstream.buffered()) {
-                Scan::Complete { head_len } => return Ok(head_len),
-                Scan::BareLineEnding => return Err(HeadFail::Bad),
-                Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
-                    return Err(HeadFail::Bad)
-                }
-                Scan::Partial { .. } => {}
-            }
-        } else {
-            // A long-poll waits here for minutes: without a buffer.
-            upstream.release();
-            match timeout_at(deadline, upstream.readable()).await {
-                Err(_) => return Err(HeadFail::TimedOut),
-                Ok(Err(_)) => return Err(HeadFail::NoBytes),
-                Ok(Ok(())) => ready = true,
-            }
-        }
-        let read = if std::mem::take(&mut ready) {
-            Ok(upstream.fill(MAX_RESPONSE_HEAD + 1).await)
-        } else {
-            timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await
-        };
-        match read {
+    let mut waited = Duration::ZERO;
+    if upstream.buffered().is_empty() {
+        // A long-poll waits here for minutes, holding no buffer unless quick.
+        match timeout_at(
+            deadline,
+            upstream.wait_and_fill(quick, MAX_RESPONSE_HEAD + 1),
+        )
+        .await
+        {
             Err(_) => return Err(HeadFail::TimedOut),
-            Ok(Ok(0)) | Ok(Err(_)) if !received => return Err(HeadFail::NoBytes),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::NoBytes),
+            Ok(Ok(_)) => waited = started.elapsed(),
+        }
+    }
+    loop {
+        match scanner.scan(upstream.buffered()) {
+            Scan::Complete { head_len } => return Ok((head_len, waited)),
+            Scan::BareLineEnding => return Err(HeadFail::Bad),
+            Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
+                return Err(HeadFail::Bad)
+            }
+            Scan::Partial { .. } => {}
+        }
+        match timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await {
+            Err(_) => return Err(HeadFail::TimedOut),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::Bad),
-            Ok(Ok(_)) => received = true,
+            Ok(Ok(_)) => {}
         }
     }
 }

@@ -26,8 +26,9 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
     let peer = Peer { addr, local };
     let mut client = Conn::new(stream);
     let mut first = true;
+    let mut quick = false;
     loop {
-        let head_len = match read_head(&mut client, &ctx, first).await {
+        let head_len = match read_head(&mut client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
             Err(HeadEnd::Reject(status)) => return refuse(&mut client, status).await,
