@@ -121,6 +121,10 @@ def proxy_maxconn(name, n):
     return {"nginx": FD_LIMIT - 100}.get(name, n + 100)
 
 
+def _foreign_user(cpus, pids):
+    return procs.cpu_user_ticks(cpus) - procs.cpu_ticks(pids, user_only=True)
+
+
 def one_pass(a, name, kind, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
     """Starts the proxy fresh, notes its idle RSS, runs one tern-loadtest pass, stops it."""
     n = a.connections
@@ -146,8 +150,11 @@ def one_pass(a, name, kind, origin, wrk_cpus, server_cpus, base, raw_dir, binary
         if a.ramp:
             cmd += ["--ramp", a.ramp]
         cmd += shlex.split(extra)
+        c0, u0 = procs.cpu_ticks(pids), _foreign_user(server_cpus, pids + origin.pids())
         data, peak, rc, err = run_tool(a, kind, cmd, wrk_cpus, t, os.path.join(raw_dir, f"{name}-{kind}.txt"), limit)
-        res.update(json=data, rc=rc, err=err, rss_peak=peak)
+        c1, u1 = procs.cpu_ticks(pids), _foreign_user(server_cpus, pids + origin.pids())
+        res.update(json=data, rc=rc, err=err, rss_peak=peak, cpu_s=(c1 - c0) / procs.CLK_TCK,
+                   other_cpu_s=max(u1 - u0, 0) / procs.CLK_TCK)
         if not t.proc.alive():
             res["died"] = t.proc.tail(3)
             say(f"    {name} died: {res['died']}")
@@ -163,14 +170,16 @@ def run_proxy(a, name, origin, wrk_cpus, server_cpus, base, raw_dir, binary):
     if "skipped" in lp:
         return {"proxy": name, "skipped": lp["skipped"]}
     row = {"proxy": name, "rss_before": lp["rss_idle"], "lp_json": lp.get("json"), "lp_rc": lp.get("rc"),
-           "lp_err": lp.get("err"), "rss_peak": lp.get("rss_peak")}
+           "lp_err": lp.get("err"), "rss_peak": lp.get("rss_peak"), "lp_cpu_s": lp.get("cpu_s"),
+           "lp_other_cpu_s": lp.get("other_cpu_s")}
     if "died" in lp:
         row["died"] = lp["died"]
     if not a.no_websocket:
         ws = one_pass(a, name, "websocket", origin, wrk_cpus, server_cpus, base, raw_dir, binary)
         if "skipped" not in ws:
             row.update(rss_before_ws=ws["rss_idle"], ws_json=ws.get("json"), ws_rc=ws.get("rc"),
-                       ws_err=ws.get("err"), ws_rss_peak=ws.get("rss_peak"))
+                       ws_err=ws.get("err"), ws_rss_peak=ws.get("rss_peak"), ws_cpu_s=ws.get("cpu_s"),
+                       ws_other_cpu_s=ws.get("other_cpu_s"))
             if "died" in ws:
                 row["died"] = ws["died"]
     return row
@@ -198,6 +207,10 @@ def summarize(row):
         "p50": pick(lp, r"^delivery_p50_ms$", r"deliver.*p50"),
         "p99": pick(lp, r"^delivery_p99_ms$"), "max": pick(lp, r"^delivery_max_ms$", r"deliver.*max"),
         "rss_before": before, "rss_load": load, "rss_peak": row.get("rss_peak"), "per_conn": per_conn,
+        "per_conn_peak": ((row["rss_peak"] - row["rss_before"]) / est
+                          if (row.get("rss_peak") and row.get("rss_before") is not None and est) else None),
+        "cpu_s": row.get("lp_cpu_s"), "other_cpu_s": row.get("lp_other_cpu_s"),
+        "ws_cpu_s": row.get("ws_cpu_s"), "ws_other_cpu_s": row.get("ws_other_cpu_s"),
         "ws_established": ws_est, "ws_errors": pick(ws, r"^errors$"), "ws_lost": pick(ws, r"^messages_lost$"),
         "ws_p50": pick(ws, r"^rtt_p50_ms$"), "ws_p99": pick(ws, r"^rtt_p99_ms$"), "ws_max": pick(ws, r"^rtt_max_ms$"),
         "ws_rss_load": ws_rss,
@@ -207,6 +220,10 @@ def summarize(row):
 
 def _mib(b):
     return "–" if b is None else f"{b / 2**20:.1f} MiB"
+
+
+def _secs(x):
+    return "–" if x is None else f"{x:.2f} s"
 
 
 def _b(x):
@@ -232,30 +249,35 @@ def markdown(a, rows, meta):
               "through the origin; delivery = publish → response at the client. RSS = VmRSS summed over "
               "the proxy's processes, as tern-loadtest reports it: before connecting and once all "
               "connections are held; per held conn = (at load − before) ÷ established. "
-              "Peak = the highest RSS sampled every 250 ms during the whole run.", "",
-              "| proxy | established | errors | delivery p50 | p99 | max | RSS before | RSS at load | peak | per held conn |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "Peak = the highest RSS sampled every 250 ms during the whole run, also divided by the "
+              "connections. Proxy CPU = user+sys seconds the proxy used during the pass; other CPU = "
+              "user seconds something else (not proxy, not origin) used on the server CPU meanwhile — "
+              "a noise indicator.", "",
+              "| proxy | established | errors | delivery p50 | p99 | max | RSS before | RSS at load | per held conn | RSS peak | per conn at peak | proxy CPU | other CPU |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['proxy']} | skipped: {r['skipped'][:90]} | | | | | | | | |")
+            lines.append(f"| {r['proxy']} | skipped: {r['skipped'][:90]} | | | | | | | | | | | |")
             continue
         s = r["s"]
         died = " (died)" if "died" in r else ""
         lines.append(f"| {r['proxy']}{died} | {_v(s['established'])} | {_v(s['errors'])} | {_ms(s['p50'])} | "
                      f"{_ms(s['p99'])} | {_ms(s['max'])} | {_mib(s['rss_before'])} | {_mib(s['rss_load'])} | "
-                     f"{_mib(s['rss_peak'])} | {_b(s['per_conn'])} |")
+                     f"{_b(s['per_conn'])} | {_mib(s['rss_peak'])} | {_b(s['per_conn_peak'])} | "
+                     f"{_secs(s['cpu_s'])} | {_secs(s['other_cpu_s'])} |")
     if not a.no_websocket:
         lines += ["", "WebSocket: `tern-loadtest websocket` upgrades the connections to the origin's `/ws` echo "
                   f"and exchanges messages for {a.ws_duration} s. RSS at load = the peak sampled every 250 ms; "
                   "per held conn = (peak − idle after start) ÷ established.", "",
-                  "| proxy | established | errors | lost msgs | echo p50 | p99 | max | RSS at load (peak) | per held conn |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| proxy | established | errors | lost msgs | echo p50 | p99 | max | RSS at load (peak) | per held conn | proxy CPU | other CPU |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             if "skipped" in r:
                 continue
             s = r["s"]
             lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_v(s['ws_lost'])} | {_ms(s['ws_p50'])} | "
-                         f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} |")
+                         f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} | "
+                         f"{_secs(s['ws_cpu_s'])} | {_secs(s['ws_other_cpu_s'])} |")
     lines += ["", "Each pass starts the proxy afresh. nginx gets `worker_connections` "
               f"{FD_LIMIT - 100} (it counts client, upstream and idle cached upstream connections), "
               f"HAProxy `maxconn` N+100, nginx `worker_rlimit_nofile` {FD_LIMIT}."]
