@@ -14,4 +14,5 @@ if wants_flag --help "$@" || wants_flag -h "$@"; then
 fi
 ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux
 if ! wants_flag --no-build "$@"; then build_release; fi
+bench_lock
 exec python3 "$ROOT/bench/lib/bench.py" --root "$ROOT" "$@"

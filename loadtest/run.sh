@@ -15,4 +15,5 @@ if wants_flag --help "$@" || wants_flag -h "$@"; then
 fi
 ensure_tools nginx:nginx haproxy:haproxy taskset:util-linux
 if ! wants_flag --no-build "$@"; then build_release; fi
+bench_lock
 exec python3 "$ROOT/bench/lib/comet.py" --root "$ROOT" "$@"

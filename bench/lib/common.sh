@@ -37,3 +37,14 @@ wants_flag() {
     local a; for a in "$@"; do [ "$a" = "$f" ] && return 0; done
     return 1
 }
+
+# bench_lock — one benchmark at a time on this machine: two runs side by side would disturb
+# each other's numbers. Waits up to BENCH_LOCK_WAIT seconds (default 1800) for the other one.
+bench_lock() {
+    local lock=/tmp/tern-bench.lock wait=${BENCH_LOCK_WAIT:-1800}
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+        log "another bench/run.sh or loadtest/run.sh is running; waiting up to ${wait}s for it"
+        flock -w "$wait" 9 || { log "gave up waiting for $lock"; return 1; }
+    fi
+}
