@@ -194,3 +194,31 @@ fn unknown_flag_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn startup_lines_name_every_bound_address() {
+    let up = RecordingUpstream::echo();
+    let mut cfg = Cfg::new(up.addr);
+    cfg.binds = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    let tern = cfg.start();
+    assert_eq!(tern.listeners.len(), 2, "stderr: {:?}", tern.stderr());
+    for (addr, name) in &tern.listeners {
+        assert_ne!(addr.port(), 0, "port 0 not resolved: {:?}", tern.stderr());
+        assert_eq!(name, "web", "listener name: {:?}", tern.stderr());
+        let mut c = Conn::connect(*addr);
+        let r = c.roundtrip(&get("/via"));
+        assert_eq!(r.body_str(), "/via");
+    }
+    assert_ne!(tern.listeners[0].0, tern.listeners[1].0);
+    let started: Vec<String> = tern
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains(" started:"))
+        .collect();
+    assert_eq!(started.len(), 1, "{:?}", tern.stderr());
+    assert!(
+        started[0].contains(env!("CARGO_PKG_VERSION")),
+        "{:?}",
+        started
+    );
+}
