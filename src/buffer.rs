@@ -10,14 +10,19 @@ use std::cell::{Cell, RefCell};
 /// Size of a pooled buffer: large enough for most request heads and for
 /// efficient body copies.
 pub const BUF_SIZE: usize = 16 * 1024;
+/// Size of the buffers that stream large bodies: fewer, larger reads and
+/// writes than `BUF_SIZE` (a 256 KiB response moves in 2 reads, not 16).
+pub const BIG_BUF_SIZE: usize = 128 * 1024;
 /// Buffers kept per worker for reuse; beyond that they are freed.
 const MAX_POOLED: usize = 128;
+const MAX_POOLED_BIG: usize = 16;
 
 /// Reads posted with a buffer while waiting, per worker (see [`try_arm`]).
 const MAX_ARMED: usize = 256;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_BIG: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static ARMED: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -50,15 +55,24 @@ pub fn take() -> Vec<u8> {
         .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
 }
 
+/// An empty buffer with `BIG_BUF_SIZE` capacity, for streaming bodies.
+pub fn take_big() -> Vec<u8> {
+    FREE_BIG
+        .with(|free| free.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
+}
+
 /// Returns a buffer to this worker's pool (grown or shrunk ones are freed).
 pub fn give(mut buf: Vec<u8>) {
-    if buf.capacity() != BUF_SIZE {
-        return;
-    }
+    let (pool, max) = match buf.capacity() {
+        BUF_SIZE => (&FREE, MAX_POOLED),
+        BIG_BUF_SIZE => (&FREE_BIG, MAX_POOLED_BIG),
+        _ => return,
+    };
     buf.clear();
-    FREE.with(|free| {
+    pool.with(|free| {
         let mut free = free.borrow_mut();
-        if free.len() < MAX_POOLED {
+        if free.len() < max {
             free.push(buf);
         }
     });
@@ -85,6 +99,15 @@ mod tests {
         assert_eq!(guards.len(), MAX_ARMED);
         drop(guards);
         assert!(try_arm().is_some());
+    }
+
+    #[test]
+    fn big_buffers_have_their_own_pool() {
+        let big = take_big();
+        let ptr = big.as_ptr();
+        give(big);
+        assert_eq!(take().capacity(), BUF_SIZE);
+        assert_eq!(take_big().as_ptr(), ptr);
     }
 
     #[test]

@@ -94,7 +94,7 @@ async fn accept_loop(listener: TcpListener, ctx: Rc<WorkerCtx>) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY is inherited from the listener (listen.rs).
                 monoio::spawn(proxy::serve(stream, peer, ctx.clone()));
             }
             Err(err) => {

@@ -29,6 +29,8 @@ pub struct RequestHead<'b, 'h> {
     pub expect_continue: bool,
     /// A `Connection` field is present, so fields it names must be dropped.
     pub has_connection_field: bool,
+    /// A Host field was sent (possibly empty).
+    pub has_host_field: bool,
     pub headers: &'h [Header<'b>],
 }
 
@@ -119,6 +121,7 @@ pub fn parse<'b, 'h>(
         upgrade: version == Version::Http11 && fields.upgrade && fields.connection_upgrade,
         expect_continue: fields.expect_continue,
         has_connection_field: fields.connection_count > 0,
+        has_host_field: fields.host_count > 0,
         headers: request.headers,
     })
 }

@@ -14,6 +14,8 @@ pub struct Conn {
     /// Capacity 0 when nothing is buffered; `start..len` is unconsumed.
     buf: Vec<u8>,
     start: usize,
+    /// Take big buffers: set while a large body streams through.
+    large_reads: bool,
 }
 
 impl Conn {
@@ -22,7 +24,14 @@ impl Conn {
             stream,
             buf: Vec::new(),
             start: 0,
+            large_reads: false,
         }
+    }
+
+    /// While set, reads use `BIG_BUF_SIZE` buffers (from the next buffer
+    /// taken on): for streaming bodies larger than a normal buffer.
+    pub fn set_large_reads(&mut self, large: bool) {
+        self.large_reads = large;
     }
 
     /// Bytes read but not yet consumed.
@@ -83,7 +92,11 @@ impl Conn {
 
     fn make_room(&mut self, limit: usize) -> io::Result<()> {
         if self.buf.capacity() == 0 {
-            self.buf = buffer::take();
+            self.buf = if self.large_reads {
+                buffer::take_big()
+            } else {
+                buffer::take()
+            };
             self.start = 0;
         }
         let spare = self.buf.capacity() - self.buf.len();

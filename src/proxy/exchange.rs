@@ -11,7 +11,11 @@ use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
 use super::session::{answer, refuse};
 use super::Next;
-use crate::buffer::BUF_SIZE;
+use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
+
+/// Input fed to a chunked decoder at once, so its re-framed output stays
+/// within one big buffer.
+pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::Backend;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
 use crate::upstream::connect::{connect, ConnectError};
@@ -162,10 +166,22 @@ async fn send_request(
         client: ctx.plan.client_timeouts.inflight,
         upstream: backend.timeouts.server,
     };
-    match req.body {
+    client.set_large_reads(is_large(req.body));
+    let sent = match req.body {
         BodyKind::Length(n) => Box::pin(send_length(client, upstream, n, waits)).await,
         BodyKind::Chunked => Box::pin(send_chunked(client, upstream, waits)).await,
         BodyKind::None | BodyKind::UntilClose => Ok(()),
+    };
+    client.set_large_reads(false);
+    sent
+}
+
+/// Bodies that may not fit one normal buffer stream through big ones.
+pub fn is_large(body: BodyKind) -> bool {
+    match body {
+        BodyKind::Length(n) => n > BUF_SIZE as u64,
+        BodyKind::Chunked | BodyKind::UntilClose => true,
+        BodyKind::None => false,
     }
 }
 
@@ -209,17 +225,18 @@ async fn send_chunked(
     waits: Waits,
 ) -> Result<(), SendError> {
     let mut decoder = ChunkedReframer::default();
-    let mut out = crate::buffer::take();
+    let mut out = crate::buffer::take_big();
     loop {
         if client.buffered().is_empty() {
             read_more(client, waits.client).await?;
         }
+        let input = &client.buffered()[..client.buffered().len().min(FEED_MAX)];
         let consumed = decoder
-            .feed(client.buffered(), &mut out)
+            .feed(input, &mut out)
             .map_err(|_| SendError::Malformed)?;
         client.consume(consumed);
         let done = decoder.is_done();
-        let flush = done || out.len() >= BUF_SIZE / 2 || client.buffered().is_empty();
+        let flush = done || out.len() >= BIG_BUF_SIZE / 2 || client.buffered().is_empty();
         if flush && !out.is_empty() {
             let written = timeout(waits.upstream, upstream.write_owned(out)).await;
             let Ok((result, mut flushed)) = written else {

@@ -31,9 +31,10 @@ pub struct Refusal {
     pub close: bool,
 }
 
-pub struct Peer {
+/// The client's connection, as far as forwarding needs it.
+pub struct Peer<'s> {
     pub addr: SocketAddr,
-    pub local: SocketAddr,
+    pub stream: &'s monoio::net::TcpStream,
 }
 
 pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Refusal> {
@@ -54,7 +55,10 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
         client_ip: peer.addr.ip(),
         proto: "http",
         strip_expect: true,
-        local_addr: peer.local,
+        // A system call, so only for the rare request that needs it.
+        local_addr: (!req.has_host_field && req.target_authority.is_none())
+            .then(|| peer.stream.local_addr().ok())
+            .flatten(),
     };
     // Exact size, not a pooled buffer: it is kept for a possible retry while
     // the request waits upstream, which for a long-poll is minutes.

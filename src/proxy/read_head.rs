@@ -40,7 +40,8 @@ pub async fn read_head(
             timeouts.idle
         };
         let started = Instant::now();
-        let read = client.wait_and_fill(*quick && !first, limits.max_head_bytes + 1);
+        // A new client sends its request at once, so its first wait is quick too.
+        let read = client.wait_and_fill(*quick || first, limits.max_head_bytes + 1);
         let waited = monoio::select! {
             waited = timeout(wait, read) => waited,
             _ = ctx.drain.wait() => return Err(HeadEnd::Closed),

@@ -8,11 +8,12 @@ use std::time::Instant;
 use crate::timer::{timeout, timeout_at};
 
 use super::conn::Conn;
+use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::tunnel;
 use super::Next;
-use crate::buffer::{self, BUF_SIZE};
+use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::scan::{HeadScanner, Scan};
@@ -193,6 +194,7 @@ async fn relay_body(
     meta: &Meta,
     waits: Waits,
 ) -> Relay {
+    upstream.set_large_reads(super::exchange::is_large(meta.body));
     let relayed = match meta.body {
         BodyKind::None | BodyKind::Length(0) => write_out(client, out, waits.client).await,
         BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
@@ -270,21 +272,20 @@ async fn relay_chunked(
     waits: Waits,
 ) -> Result<(), ()> {
     loop {
-        let consumed = decoder
-            .feed(upstream.buffered(), &mut out)
-            .map_err(|_| ())?;
+        let input = &upstream.buffered()[..upstream.buffered().len().min(FEED_MAX)];
+        let consumed = decoder.feed(input, &mut out).map_err(|_| ())?;
         upstream.consume(consumed);
         if decoder.is_done() {
             return write_out(client, out, waits.client).await;
         }
         // Flush before waiting, so streamed responses reach the client promptly.
-        if !out.is_empty() && (upstream.buffered().is_empty() || out.len() >= BUF_SIZE) {
-            let (result, mut flushed) = timeout(waits.client, client.write_owned(out))
+        if !out.is_empty() && (upstream.buffered().is_empty() || out.len() >= BIG_BUF_SIZE / 2) {
+            let (result, flushed) = timeout(waits.client, client.write_owned(out))
                 .await
                 .map_err(|_| ())?;
             result.map_err(|_| ())?;
-            flushed.clear();
-            out = flushed;
+            buffer::give(flushed);
+            out = buffer::take_big();
         }
         if upstream.buffered().is_empty() {
             fill_from_upstream(upstream, waits.upstream).await?;

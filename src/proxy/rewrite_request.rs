@@ -19,7 +19,8 @@ pub struct ForwardInfo {
     pub strip_expect: bool,
     /// The address the client connected to: the Host sent upstream for an
     /// HTTP/1.0 request that had none (HTTP/1.1 upstreams require one).
-    pub local_addr: std::net::SocketAddr,
+    /// Only looked up for such requests.
+    pub local_addr: Option<std::net::SocketAddr>,
 }
 
 /// Appends the upstream request head for `req` (parsed from `head`) to `out`.
@@ -64,14 +65,10 @@ fn write_request_line(req: &RequestHead, out: &mut Vec<u8>) {
 fn write_added_fields(req: &RequestHead, info: &ForwardInfo, prior: &[&[u8]], out: &mut Vec<u8>) {
     if let Some(authority) = req.target_authority {
         push_field(out, b"Host", authority);
-    } else if !req
-        .headers
-        .iter()
-        .any(|f| classify(f.name.as_bytes()) == FieldKind::Host)
-    {
+    } else if let (false, Some(local)) = (req.has_host_field, info.local_addr) {
         use std::io::Write;
         // Writing into a Vec cannot fail.
-        let _ = write!(out, "Host: {}\r\n", info.local_addr);
+        let _ = write!(out, "Host: {local}\r\n");
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
     for value in prior {

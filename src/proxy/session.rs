@@ -22,8 +22,6 @@ const LINGER_BYTES: usize = 256 * 1024;
 
 pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
     let _counted = ConnectionGuard::new(&ctx);
-    let local = stream.local_addr().unwrap_or(addr);
-    let peer = Peer { addr, local };
     let mut client = Conn::new(stream);
     let mut first = true;
     let mut quick = false;
@@ -34,6 +32,10 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
             Err(HeadEnd::Reject(status)) => return refuse(&mut client, status).await,
         };
         first = false;
+        let peer = Peer {
+            addr,
+            stream: &client.stream,
+        };
         let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
             Ok(prepared) => {
                 client.consume(head_len);

@@ -15,7 +15,7 @@ fn forward(head: &[u8]) -> String {
         client_ip: "10.0.0.9".parse().expect("ip"),
         proto: "http",
         strip_expect: true,
-        local_addr: "127.0.0.1:8080".parse().expect("addr"),
+        local_addr: Some("127.0.0.1:8080".parse().expect("addr")),
     };
     let mut out = Vec::new();
     write_upstream_head(&req, head, &info, &mut out);
