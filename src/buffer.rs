@@ -107,7 +107,8 @@ mod tests {
         let ptr = big.as_ptr();
         give(big);
         assert_eq!(take().capacity(), BUF_SIZE);
-        assert_eq!(take_big().as_ptr(), ptr);
+        let again = take_big();
+        assert_eq!(again.as_ptr(), ptr);
     }
 
     #[test]
