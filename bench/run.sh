@@ -12,6 +12,9 @@ source "$ROOT/bench/lib/common.sh"
 if wants_flag --help "$@" || wants_flag -h "$@"; then
     exec python3 "$ROOT/bench/lib/bench.py" --help
 fi
+if wants_flag --render "$@"; then  # only rewrites reports from saved samples
+    exec python3 "$ROOT/bench/lib/bench.py" --root "$ROOT" "$@"
+fi
 ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux
 if ! wants_flag --no-build "$@"; then build_release; fi
 bench_lock

@@ -41,6 +41,8 @@ def parse_args(argv):
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
     p.add_argument("--out", help="results directory (default bench/results)")
+    p.add_argument("--render", metavar="RAW_DIR",
+                   help="run nothing: rewrite latest.md/latest.svg from a previous run's results/raw/<stamp>/")
     a = p.parse_args(argv)
     a.duration = a.duration or ("2s" if a.quick else "10s")
     a.rounds = a.rounds or (2 if a.quick else 3)
@@ -172,8 +174,35 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
+    agg = report.aggregate(samples)
+    md = report.markdown(agg, wrkrun.SCENARIOS, meta)
+    svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)", subtitle)
+    dated = os.path.join(out, f"{stamp}{'-quick' if quick else ''}.md")
+    for path, text in ((os.path.join(out, "latest.md"), md), (dated, md),
+                       (os.path.join(out, "latest.svg"), svg), (os.path.join(raw_dir, "report.md"), md),
+                       (os.path.join(raw_dir, "report.svg"), svg)):
+        with open(path, "w") as f:
+            f.write(text)
+    say("\n" + report.console_table(agg, wrkrun.SCENARIOS))
+    say(f"\nwrote {out}/latest.md, {dated}, {out}/latest.svg; raw: {raw_dir}")
+
+
+def render_only(a):
+    """--render: the reports again from a run's saved samples (e.g. after another run overwrote latest.*)."""
+    raw_dir = os.path.abspath(a.render)
+    with open(os.path.join(raw_dir, "samples.json")) as f:
+        samples = json.load(f)
+    with open(os.path.join(raw_dir, "meta.json")) as f:
+        m = json.load(f)
+    write_reports(a.out, raw_dir, m["stamp"], samples, [tuple(x) for x in m["meta"]], m["subtitle"], m["quick"])
+    return 0
+
+
 def main(argv):
     a = parse_args(argv)
+    if a.render:
+        return render_only(a)
     wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)
     threads = a.wrk_threads or (len(wrk_cpus.split(",")) if wrk_cpus else 2)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -194,7 +223,6 @@ def main(argv):
     with open(os.path.join(raw_dir, "samples.json"), "w") as f:
         json.dump(samples, f, indent=1)
 
-    agg = report.aggregate(samples)
     meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", git_rev(a.root)),
             ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
             ("pinning", pin_desc), ("origin", ", ".join(sorted(origin_notes))),
@@ -205,16 +233,10 @@ def main(argv):
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
                              "(work outside the benchmark adds noise)"),
             ("wall time", f"{(time.time() - started) / 60:.1f} min")]
-    md = report.markdown(agg, wrkrun.SCENARIOS, meta)
-    svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)",
-                          f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds")
-    suffix = "-quick" if a.quick else ""
-    for path, text in ((os.path.join(a.out, "latest.md"), md), (os.path.join(a.out, f"{stamp}{suffix}.md"), md),
-                       (os.path.join(a.out, "latest.svg"), svg), (os.path.join(raw_dir, "report.md"), md)):
-        with open(path, "w") as f:
-            f.write(text)
-    say("\n" + report.console_table(agg, wrkrun.SCENARIOS))
-    say(f"\nwrote {a.out}/latest.md, {a.out}/{stamp}{suffix}.md, {a.out}/latest.svg; raw: {raw_dir}")
+    subtitle = f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds"
+    with open(os.path.join(raw_dir, "meta.json"), "w") as f:
+        json.dump({"stamp": stamp, "meta": meta, "subtitle": subtitle, "quick": a.quick}, f, indent=1)
+    write_reports(a.out, raw_dir, stamp, samples, meta, subtitle, a.quick)
     return 0
 
 
