@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for bench/run.sh and loadtest/run.sh.
 # Sourced, not executed. Expects ROOT to be the repository root.
 
