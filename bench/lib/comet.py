@@ -278,6 +278,12 @@ def markdown(a, rows, meta):
             lines.append(f"| {r['proxy']} | {_v(s['ws_established'])} | {_v(s['ws_errors'])} | {_v(s['ws_lost'])} | {_ms(s['ws_p50'])} | "
                          f"{_ms(s['ws_p99'])} | {_ms(s['ws_max'])} | {_mib(s['ws_rss_load'])} | {_b(s['ws_per_conn'])} | "
                          f"{_secs(s['ws_cpu_s'])} | {_secs(s['ws_other_cpu_s'])} |")
+        lines += ["", "Note: `tern-loadtest websocket` half-closes (`shutdown(SHUT_WR)`) right after sending "
+                  "its Close frame. nginx ends an upgraded connection as soon as the client's FIN arrives, "
+                  "dropping the echo and Close still in flight, so through nginx most connections end with "
+                  "a reset and about one lost message each; tern and HAProxy keep the half-closed "
+                  "connection until the origin's Close. Judge nginx's WebSocket column by established and "
+                  "RSS, not by errors."]
     lines += ["", "Each pass starts the proxy afresh. nginx gets `worker_connections` "
               f"{FD_LIMIT - 100} (it counts client, upstream and idle cached upstream connections), "
               f"HAProxy `maxconn` N+100, nginx `worker_rlimit_nofile` {FD_LIMIT}."]
