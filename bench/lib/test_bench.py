@@ -1,0 +1,116 @@
+"""Self-tests for the benchmark machinery (no servers, no network):
+    python3 -m unittest discover -s bench/lib -p 'test_*.py'"""
+import os
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import comet  # noqa: E402
+import report  # noqa: E402
+import svgchart  # noqa: E402
+import targets  # noqa: E402
+import wrkrun  # noqa: E402
+
+WRK_OUT = """Running 2s test @ http://127.0.0.1:1/
+  1 threads and 64 connections
+  179990 requests in 2.00s, 34.85MB read
+Requests/sec:  89995.00
+TERN_BENCH requests=179990 duration_us=2000000 bytes=36543210 p50_us=640 p90_us=900 p99_us=1500 p999_us=4000 max_us=9000 mean_us=700.5 connect=1 read=2 write=3 status=4 timeout=5
+"""
+
+
+def sample(target, rnd, rps, cpu, scenario="small", workers=1):
+    return {"workers": workers, "scenario": scenario, "target": target, "round": rnd, "rps": rps,
+            "cpu_us_per_req": cpu, "p50_us": 500, "p99_us": 900, "p999_us": 2000, "errors": 0, "non2xx": 0,
+            "requests": rps * 2, "foreign_cpu_pct": 1.0}
+
+
+class WrkParse(unittest.TestCase):
+    def test_summary_line(self):
+        r = wrkrun.parse(WRK_OUT)
+        self.assertEqual(r["requests"], 179990)
+        self.assertAlmostEqual(r["rps"], 89995.0)
+        self.assertEqual(r["p999_us"], 4000)
+        self.assertEqual(r["errors"], 1 + 2 + 3 + 5)
+        self.assertEqual(r["non2xx"], 4)
+
+    def test_missing_line(self):
+        with self.assertRaises(ValueError):
+            wrkrun.parse("Requests/sec: 1\n")
+
+    def test_command(self):
+        sc = wrkrun.SCENARIOS["close"]
+        cmd = wrkrun.wrk_command(sc, "127.0.0.1:9", "2s", 1, "5s")
+        self.assertIn("Connection: close", cmd)
+        self.assertEqual(cmd[-1], "http://127.0.0.1:9/")
+        self.assertEqual(wrkrun._seconds("2m"), 120)
+
+
+class Report(unittest.TestCase):
+    def setUp(self):
+        self.samples = [sample("tern", r, 120.0 + r, 4.0) for r in (1, 2, 3)] + \
+                       [sample("nginx", r, 100.0, 5.0 + r) for r in (1, 2, 3)] + \
+                       [{"workers": 1, "scenario": "small", "target": "haproxy", "round": 1, "error": "not built"}]
+        self.agg = report.aggregate(self.samples)
+
+    def test_median_and_range(self):
+        g = self.agg[(1, "small")]
+        self.assertEqual(g["tern"]["rps"], (122.0, 121.0, 123.0))
+        self.assertEqual(g["nginx"]["cpu_us_per_req"], (7.0, 6.0, 8.0))
+        self.assertAlmostEqual(report.ratio(g, "tern", "nginx", "rps"), 1.22)
+        self.assertIsNone(report.ratio(g, "tern", "haproxy", "rps"))
+
+    def test_markdown(self):
+        md = report.markdown(self.agg, wrkrun.SCENARIOS, [("date", "today")])
+        self.assertIn("| 1 | small | 1.22× | – |", md)
+        self.assertIn("failed: not built", md)
+
+    def test_svg_is_xml(self):
+        svg = svgchart.render(self.agg, wrkrun.SCENARIOS, "t", "s")
+        root = ET.fromstring(svg)
+        self.assertTrue(root.tag.endswith("svg"))
+        self.assertIn("tern/nginx: req/s 1.22×", svg)
+
+
+class Templates(unittest.TestCase):
+    def test_all_placeholders_filled(self):
+        values = dict(WORKERS=2, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s")
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("tern.toml.tmpl", "nginx.conf.tmpl", "haproxy.cfg.tmpl", "nginx-origin.conf.tmpl"):
+                out = targets.render(name, os.path.join(d, name), **values)
+                with open(out) as f:
+                    text = f.read()
+                self.assertNotIn("{{", text, name)
+                self.assertIn("127.0.0.1:", text, name)
+
+    def test_missing_value_is_an_error(self):
+        with tempfile.TemporaryDirectory() as d, self.assertRaises(targets.TargetError):
+            targets.render("tern.toml.tmpl", os.path.join(d, "t"), WORKERS=1)
+
+
+class Comet(unittest.TestCase):
+    def test_summarize_prefers_tool_figures(self):
+        row = {"proxy": "tern", "rss_before": 1 << 20, "rss_peak": 3 << 20,
+               "lp_json": {"established": 1000, "errors": 2, "delivery_p50_ms": 1.5, "delivery_p99_ms": 3.0,
+                           "delivery_p999_ms": 9.0, "delivery_max_ms": 4.0, "proxy_rss_before_kib": 1024,
+                           "proxy_rss_load_kib": 2048, "proxy_bytes_per_conn": 1048.6},
+               "ws_json": {"established": 1000, "errors": 0, "rtt_p50_ms": 0.1, "rtt_p99_ms": 0.5,
+                           "rtt_max_ms": 0.9, "messages_lost": 0},
+               "rss_before_ws": 1 << 20, "ws_rss_peak": 2 << 20}
+        s = comet.summarize(row)
+        self.assertEqual((s["established"], s["errors"], s["p99"], s["max"]), (1000, 2, 3.0, 4.0))
+        self.assertEqual(s["rss_load"], 2048 * 1024)
+        self.assertEqual(s["per_conn"], 1048.6)
+        self.assertAlmostEqual(s["per_conn_peak"], (2 << 20) / 1000)
+        self.assertAlmostEqual(s["ws_per_conn"], (1 << 20) / 1000)
+
+    def test_fd_budget(self):
+        with self.assertRaises(SystemExit):
+            comet.parse_args(["--connections", "9950"])
+        self.assertEqual(comet.parse_args(["--connections", "9500"]).connections, 9500)
+
+
+if __name__ == "__main__":
+    unittest.main()
