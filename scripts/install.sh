@@ -71,7 +71,7 @@ SVC_USER=tern
 say() { echo "install.sh: $*"; }
 # run CMD...: print it, then run it unless --dry-run.
 run() {
-    echo "+ $*"
+    printf '+'; printf ' %q' "$@"; printf '\n'
     [ "$DRY" = 1 ] || "$@"
 }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -95,7 +95,7 @@ do_install() {
 
     say "systemd unit -> $UNIT (binary $PREFIX/bin/tern)"
     run install -d -m 0755 "$(dirname "$UNIT")"
-    echo "+ sed 's|/usr/local/bin/tern|$PREFIX/bin/tern|g' $REPO/scripts/tern.service > $UNIT"
+    printf "+ sed 's|/usr/local/bin/tern|%s/bin/tern|g' %q > %q\n" "$PREFIX" "$REPO/scripts/tern.service" "$UNIT"
     if [ "$DRY" = 0 ]; then
         local tmp="$UNIT.tmp.$$"
         sed "s|/usr/local/bin/tern|$PREFIX/bin/tern|g" "$REPO/scripts/tern.service" >"$tmp"
@@ -169,8 +169,12 @@ do_uninstall() {
         say "purging config $CONF_DIR and logs $LOG_DIR"
         run rm -rf "$CONF_DIR" "$LOG_DIR"
         if [ "$REAL" = 1 ]; then
-            if id -u "$SVC_USER" >/dev/null 2>&1 && have userdel; then
+            if ! id -u "$SVC_USER" >/dev/null 2>&1; then
+                say "no user $SVC_USER to remove"
+            elif have userdel; then
                 run userdel "$SVC_USER"
+            else
+                say "userdel not found: remove the user $SVC_USER yourself"
             fi
             if getent group "$SVC_USER" >/dev/null 2>&1 && have groupdel; then
                 run groupdel "$SVC_USER"
