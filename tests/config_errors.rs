@@ -211,4 +211,8 @@ fn toml_syntax_error() {
     let (code, err) = check("syntax.toml", &c);
     assert_eq!(code, Some(1), "syntax error accepted: {}", err);
     assert!(err.contains("syntax.toml"), "file not named: {}", err);
+    // The contract wants a one-line error for every invalid config; the
+    // toml crate's syntax messages span lines unless tern flattens them.
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line: {:?}", lines);
 }

@@ -324,8 +324,11 @@ fn upstream_closing_mid_content_length_body_closes_client() {
             thread::sleep(Duration::from_millis(100));
         }
     });
-    let tern = Cfg::new(up.addr).start();
+    // A long client_idle, so that a connection kept open after a
+    // truncated body isn't closed by the idle timeout instead.
+    let tern = Cfg::new(up.addr).timeout("client_idle", "30s").start();
     let mut c = tern.connect();
+    c.set_read_timeout(Duration::from_secs(3));
     c.send(&get("/half"));
     match c.read_response() {
         Ok(r) => assert_eq!(
@@ -355,8 +358,11 @@ fn upstream_closing_mid_chunked_body_closes_client() {
             thread::sleep(Duration::from_millis(100));
         }
     });
-    let tern = Cfg::new(up.addr).start();
+    // A long client_idle, so that a connection kept open after a
+    // truncated body isn't closed by the idle timeout instead.
+    let tern = Cfg::new(up.addr).timeout("client_idle", "30s").start();
     let mut c = tern.connect();
+    c.set_read_timeout(Duration::from_secs(3));
     c.send(&get("/halfchunk"));
     match c.read_response() {
         Ok(r) => assert_eq!(

@@ -132,7 +132,7 @@ fn stalled_request_body_closes_connection() {
     let tern = Cfg::new(up.addr).timeout("client", "1s").start();
     let mut c = tern.connect();
     c.send(b"POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
-    match c.expect_close(Duration::from_secs(5)) {
+    match c.expect_close(Duration::from_secs(3)) {
         Ok(bytes) => assert!(
             bytes.is_empty() || matches!(status_of(&bytes), Some(408) | Some(400)),
             "{}",

@@ -193,8 +193,9 @@ impl Cfg {
             limits: vec![],
             timeouts: vec![
                 ("client_header".into(), quoted("5s")),
-                ("client_idle".into(), quoted("5s")),
-                ("client".into(), quoted("5s")),
+                // Long enough never to be the reason a test sees a close.
+                ("client_idle".into(), quoted("20s")),
+                ("client".into(), quoted("20s")),
                 ("connect".into(), quoted("2s")),
                 ("server".into(), quoted("5s")),
                 ("tunnel".into(), quoted("10s")),
