@@ -17,6 +17,7 @@ pub mod server;
 pub mod shutdown;
 pub mod signals;
 pub mod timer;
+pub mod tls;
 pub mod upstream;
 pub mod worker;
 pub mod worker_ctx;

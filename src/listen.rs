@@ -4,16 +4,21 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Plan;
 
 pub struct Bound {
+    /// Index of the `[[listener]]` in the plan.
+    pub index: usize,
     pub name: String,
     /// The address actually bound (port 0 resolved).
     pub addr: SocketAddr,
     pub socket: TcpListener,
+    /// Set on listeners that terminate TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub struct Listeners {
@@ -27,7 +32,7 @@ pub struct Listeners {
 pub fn bind_all(plan: &Plan, workers: usize) -> Result<Listeners, String> {
     let mut per_worker: Vec<Vec<Bound>> = (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
-    for listener in &plan.listeners {
+    for (index, listener) in plan.listeners.iter().enumerate() {
         for &configured in &listener.addrs {
             let mut addr = configured;
             for sockets in per_worker.iter_mut() {
@@ -40,9 +45,11 @@ pub fn bind_all(plan: &Plan, workers: usize) -> Result<Listeners, String> {
                 // Port 0: the first bind picks the port, the others share it.
                 addr = socket.local_addr().map_err(|err| err.to_string())?;
                 sockets.push(Bound {
+                    index,
                     name: listener.name.clone(),
                     addr,
                     socket,
+                    tls: listener.tls.clone(),
                 });
             }
             bound.push((listener.name.clone(), addr));

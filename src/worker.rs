@@ -12,7 +12,7 @@ use monoio::net::TcpListener;
 
 use crate::config::Plan;
 use crate::listen::Bound;
-use crate::proxy;
+use crate::proxy::{self, ListenerInfo};
 use crate::runtime::{self, Driver};
 use crate::worker_ctx::WorkerCtx;
 
@@ -59,9 +59,13 @@ pub fn spawn(
 async fn run(spec: WorkerSpec) {
     let ctx = Rc::new(WorkerCtx::new(spec.id, spec.plan));
     for bound in spec.listeners {
+        let info = Rc::new(ListenerInfo {
+            index: bound.index,
+            tls: bound.tls,
+        });
         match TcpListener::from_std(bound.socket) {
             Ok(listener) => {
-                monoio::spawn(accept_loop(listener, ctx.clone()));
+                monoio::spawn(accept_loop(listener, info, ctx.clone()));
             }
             Err(err) => crate::log::error(format_args!(
                 "listener {} on {}: {err}",
@@ -86,7 +90,7 @@ async fn drain(ctx: &WorkerCtx) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Rc<WorkerCtx>) {
+async fn accept_loop(listener: TcpListener, info: Rc<ListenerInfo>, ctx: Rc<WorkerCtx>) {
     loop {
         let accepted = monoio::select! {
             accepted = listener.accept() => accepted,
@@ -95,7 +99,7 @@ async fn accept_loop(listener: TcpListener, ctx: Rc<WorkerCtx>) {
         match accepted {
             Ok((stream, peer)) => {
                 // TCP_NODELAY is inherited from the listener (listen.rs).
-                monoio::spawn(proxy::serve(stream, peer, ctx.clone()));
+                monoio::spawn(proxy::serve(stream, peer, info.clone(), ctx.clone()));
             }
             Err(err) => {
                 crate::log::warn(format_args!("worker {}: accept failed: {err}", ctx.id));

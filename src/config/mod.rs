@@ -68,9 +68,19 @@ fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
             file: file.to_owned(),
             // serde_path_to_error prints "." for the root.
             key: if key == "." { String::new() } else { key },
-            message: format!("{}{line}", inner.message().trim_end()),
+            // One line a person can act on: toml's messages may span several.
+            message: format!("{}{line}", one_line(inner.message())),
         }
     })
+}
+
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -4,8 +4,11 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::schema::{BackendSection, ConfigFile, ListenerSection, RouteSection};
+use std::sync::Arc;
+
+use super::schema::{BackendSection, ConfigFile, ListenerSection, ListenerTls, RouteSection};
 use crate::route::{PathPrefix, Route};
+use crate::tls::CertPaths;
 
 /// Where a validation error is, and what is wrong.
 pub type PlanError = (String, String);
@@ -53,10 +56,21 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
 }
 
-#[derive(Debug)]
 pub struct ListenerPlan {
     pub name: String,
     pub addrs: Vec<SocketAddr>,
+    /// Present on listeners that terminate TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for ListenerPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerPlan")
+            .field("name", &self.name)
+            .field("addrs", &self.addrs)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -165,7 +179,28 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
     if addrs.is_empty() {
         return Err(err(format!("listener[{index}].bind"), "is empty"));
     }
-    Ok(ListenerPlan { name, addrs })
+    let tls = section
+        .tls
+        .as_ref()
+        .map(|tls| build_tls(index, tls))
+        .transpose()?;
+    Ok(ListenerPlan { name, addrs, tls })
+}
+
+fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, PlanError> {
+    let key = format!("listener[{index}].tls.certificates");
+    if tls.certificates.is_empty() {
+        return Err(err(key, "needs at least one { cert, key }"));
+    }
+    let paths: Vec<CertPaths> = tls
+        .certificates
+        .iter()
+        .map(|c| CertPaths {
+            cert: &c.cert,
+            key: &c.key,
+        })
+        .collect();
+    crate::tls::server_config(&paths).map_err(|e| err(key, e.to_string()))
 }
 
 fn build_backends(file: &ConfigFile) -> Result<(Vec<Backend>, usize), PlanError> {

@@ -113,6 +113,24 @@ impl Default for PoolSection {
 pub struct ListenerSection {
     pub name: Option<String>,
     pub bind: OneOrMany,
+    /// Terminate TLS on this listener.
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// The first is the default for clients that send no (or an unknown) SNI name.
+    pub certificates: Vec<CertificateFiles>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    /// PEM: the certificate, then its chain.
+    pub cert: String,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 /// `bind = "a"` or `bind = ["a", "b"]`.

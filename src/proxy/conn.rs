@@ -1,21 +1,26 @@
-//! A TCP connection with a read buffer that exists only while bytes are
-//! buffered: between exchanges the buffer goes back to the worker's pool.
+//! A client or upstream connection, plain or TLS, with a read buffer that
+//! exists only while bytes are buffered: between exchanges the buffer goes
+//! back to the worker's pool.
 
 use std::io;
 
 use monoio::buf::{IoBuf, IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::buffer;
+use crate::tls::session::{Plain, TlsSession};
 
 pub struct Conn {
     pub stream: TcpStream,
-    /// Capacity 0 when nothing is buffered; `start..len` is unconsumed.
+    /// Capacity 0 when nothing is buffered; `start..len` is unconsumed
+    /// (decrypted, on a TLS connection).
     buf: Vec<u8>,
     start: usize,
     /// Take big buffers: set while a large body streams through.
     large_reads: bool,
+    /// Boxed so plain connections stay small.
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Conn {
@@ -25,7 +30,23 @@ impl Conn {
             buf: Vec::new(),
             start: 0,
             large_reads: false,
+            tls: None,
         }
+    }
+
+    pub fn with_tls(stream: TcpStream, session: TlsSession) -> Self {
+        Conn {
+            tls: Some(Box::new(session)),
+            ..Conn::new(stream)
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn tls_mut(&mut self) -> Option<&mut TlsSession> {
+        self.tls.as_deref_mut()
     }
 
     /// While set, reads use `BIG_BUF_SIZE` buffers (from the next buffer
@@ -56,8 +77,11 @@ impl Conn {
         }
     }
 
-    /// Waits until the socket has bytes (or EOF) without holding a buffer.
-    pub async fn readable(&self) -> io::Result<()> {
+    /// Waits until a read would find bytes (or EOF) without holding a buffer.
+    pub async fn readable(&mut self) -> io::Result<()> {
+        if self.tls.as_mut().is_some_and(|tls| tls.has_plain()) {
+            return Ok(());
+        }
         self.stream.readable(false).await
     }
 
@@ -82,12 +106,68 @@ impl Conn {
     /// Returns the number of bytes read; 0 means the peer closed.
     pub async fn fill(&mut self, limit: usize) -> io::Result<usize> {
         self.make_room(limit)?;
+        if self.tls.is_some() {
+            // Boxed, like the other TLS paths: plain connections' futures
+            // (and so every held connection) stay small.
+            return Box::pin(self.fill_tls()).await;
+        }
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let (result, slice): (io::Result<usize>, SliceMut<Vec<u8>>) =
             self.stream.read(buf.slice_mut(len..cap)).await;
         self.buf = slice.into_inner();
         result
+    }
+
+    /// Decrypts into the buffer, reading ciphertext through a pooled buffer
+    /// until some plaintext (or the end) comes out.
+    async fn fill_tls(&mut self) -> io::Result<usize> {
+        loop {
+            let Some(tls) = self.tls.as_deref_mut() else {
+                return Ok(0);
+            };
+            match tls.read_plain(&mut self.buf)? {
+                Plain::Bytes(n) => return Ok(n),
+                Plain::Closed => return Ok(0),
+                Plain::NeedMore => {}
+            }
+            let raw = buffer::take();
+            let (result, raw) = self.stream.read(raw).await;
+            let fed = match result {
+                Ok(0) => Ok(0),
+                Ok(n) => self.feed_tls(&raw[..n]).map(|()| n),
+                Err(err) => Err(err),
+            };
+            buffer::give(raw);
+            if fed? == 0 {
+                return Ok(0);
+            }
+            // Handshake messages or key updates may need answering.
+            self.flush_tls().await?;
+        }
+    }
+
+    fn feed_tls(&mut self, ciphertext: &[u8]) -> io::Result<()> {
+        match self.tls.as_deref_mut() {
+            Some(tls) => tls.feed(ciphertext),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends whatever records the TLS session has queued.
+    pub async fn flush_tls(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(());
+        };
+        let mut out = buffer::take();
+        let queued = tls.records(&mut out);
+        if queued.is_ok() && !out.is_empty() {
+            let (written, back) = self.stream.write_all(out).await;
+            out = back;
+            written?;
+        }
+        buffer::give(out);
+        queued
     }
 
     fn make_room(&mut self, limit: usize) -> io::Result<()> {
@@ -119,19 +199,54 @@ impl Conn {
     }
 
     /// Writes the first `n` buffered bytes to `dst` and consumes them.
-    pub async fn forward_buffered(&mut self, n: usize, dst: &mut TcpStream) -> io::Result<()> {
-        let buf = std::mem::take(&mut self.buf);
+    pub async fn forward_buffered(&mut self, n: usize, dst: &mut Conn) -> io::Result<()> {
         let range = self.start..self.start + n;
-        let (result, slice) = dst.write_all(buf.slice(range)).await;
-        self.buf = slice.into_inner();
-        result?;
+        if dst.is_tls() {
+            Box::pin(dst.write_tls(&self.buf[range])).await?;
+        } else {
+            let buf = std::mem::take(&mut self.buf);
+            let (result, slice) = dst.stream.write_all(buf.slice(range)).await;
+            self.buf = slice.into_inner();
+            result?;
+        }
         self.consume(n);
         Ok(())
     }
 
     /// Writes `bytes` (an owned buffer) to this connection and hands it back.
     pub async fn write_owned(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        if self.is_tls() {
+            let result = Box::pin(self.write_tls(&bytes)).await;
+            return (result, bytes);
+        }
         let (result, bytes) = self.stream.write_all(bytes).await;
         (result.map(|_| ()), bytes)
+    }
+
+    /// Encrypts `plain` into a pooled buffer and sends it.
+    async fn write_tls(&mut self, plain: &[u8]) -> io::Result<()> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(());
+        };
+        let mut out = buffer::take_big();
+        let result = match tls.encrypt(plain, &mut out) {
+            Ok(()) => {
+                let (written, back) = self.stream.write_all(out).await;
+                out = back;
+                written.map(|_| ())
+            }
+            Err(err) => Err(err),
+        };
+        buffer::give(out);
+        result
+    }
+
+    /// Ends this side's writing: close_notify on TLS, then a TCP half-close.
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.close();
+            self.flush_tls().await?;
+        }
+        self.stream.shutdown().await
     }
 }

@@ -206,13 +206,10 @@ async fn send_length(
             .buffered()
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        timeout(
-            waits.upstream,
-            client.forward_buffered(take, &mut upstream.stream),
-        )
-        .await
-        .map_err(|_| SendError::Upstream)?
-        .map_err(|_| SendError::Upstream)?;
+        timeout(waits.upstream, client.forward_buffered(take, upstream))
+            .await
+            .map_err(|_| SendError::Upstream)?
+            .map_err(|_| SendError::Upstream)?;
         remaining -= take as u64;
     }
     Ok(())

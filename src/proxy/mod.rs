@@ -3,6 +3,7 @@
 
 pub mod conn;
 mod exchange;
+mod handshake;
 mod prepare;
 mod read_head;
 mod relay;
@@ -12,6 +13,14 @@ mod session;
 mod tunnel;
 
 pub use session::serve;
+
+/// The listener a connection arrived on.
+pub struct ListenerInfo {
+    /// Index of its `[[listener]]` in the plan.
+    pub index: usize,
+    /// Set when the listener terminates TLS.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
 
 /// What happens to the client connection after an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +58,11 @@ mod size_tests {
             let stream = monoio::net::TcpStream::connect_addr(addr)
                 .await
                 .expect("connect");
-            std::mem::size_of_val(&super::serve(stream, addr, ctx))
+            let info = Rc::new(super::ListenerInfo {
+                index: 0,
+                tls: None,
+            });
+            std::mem::size_of_val(&super::serve(stream, addr, info, ctx))
         });
         assert!(
             size <= SESSION_FUTURE_MAX,

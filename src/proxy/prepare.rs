@@ -35,6 +35,8 @@ pub struct Refusal {
 pub struct Peer<'s> {
     pub addr: SocketAddr,
     pub stream: &'s monoio::net::TcpStream,
+    /// The client speaks TLS to tern: `X-Forwarded-Proto: https`.
+    pub tls: bool,
 }
 
 pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Refusal> {
@@ -53,7 +55,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
     };
     let info = ForwardInfo {
         client_ip: peer.addr.ip(),
-        proto: "http",
+        proto: if peer.tls { "https" } else { "http" },
         strip_expect: true,
         // A system call, so only for the rare request that needs it.
         local_addr: (!req.has_host_field && req.target_authority.is_none())

@@ -321,7 +321,7 @@ async fn fill_from_upstream(upstream: &mut Conn, wait: Duration) -> Result<(), (
 }
 
 async fn forward(from: &mut Conn, n: usize, to: &mut Conn, wait: Duration) -> Result<(), ()> {
-    match timeout(wait, from.forward_buffered(n, &mut to.stream)).await {
+    match timeout(wait, from.forward_buffered(n, to)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }

@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::exchange;
+use super::handshake::accept_tls;
 use super::prepare::{prepare, Peer};
 use super::read_head::{read_head, HeadEnd};
+use super::ListenerInfo;
 use super::Next;
 use crate::http::status::error_response;
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
@@ -20,9 +21,23 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How much unread input is drained at most before closing.
 const LINGER_BYTES: usize = 256 * 1024;
 
-pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
+pub async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    listener: Rc<ListenerInfo>,
+    ctx: Rc<WorkerCtx>,
+) {
     let _counted = ConnectionGuard::new(&ctx);
-    let mut client = Conn::new(stream);
+    let mut client = match &listener.tls {
+        None => Conn::new(stream),
+        Some(config) => {
+            let limit = ctx.plan.client_timeouts.header;
+            match Box::pin(accept_tls(stream, config.clone(), limit)).await {
+                Some(conn) => conn,
+                None => return,
+            }
+        }
+    };
     let mut first = true;
     let mut quick = false;
     loop {
@@ -35,6 +50,7 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
         let peer = Peer {
             addr,
             stream: &client.stream,
+            tls: client.is_tls(),
         };
         let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
             Ok(prepared) => {
@@ -75,7 +91,7 @@ pub async fn refuse(client: &mut Conn, status: u16) {
 /// can destroy the response still in flight. Half-close, then read and drop
 /// what the client is still sending, briefly.
 async fn linger_close(client: &mut Conn) {
-    let _ = client.stream.shutdown().await;
+    let _ = client.shutdown_write().await;
     let drain = async {
         let mut drained = 0;
         while drained < LINGER_BYTES {

@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use monoio::io::AsyncWriteRent;
-
 use super::conn::Conn;
 use crate::buffer::BUF_SIZE;
 
@@ -51,14 +49,14 @@ async fn flush_leftovers(client: &mut Conn, upstream: &mut Conn) -> Result<(), (
     let from_upstream = upstream.buffered().len();
     if from_upstream > 0 {
         upstream
-            .forward_buffered(from_upstream, &mut client.stream)
+            .forward_buffered(from_upstream, client)
             .await
             .map_err(|_| ())?;
     }
     let from_client = client.buffered().len();
     if from_client > 0 {
         client
-            .forward_buffered(from_client, &mut upstream.stream)
+            .forward_buffered(from_client, upstream)
             .await
             .map_err(|_| ())?;
     }
@@ -71,14 +69,12 @@ async fn pass(from: &mut Conn, to: &mut Conn) -> Result<bool, ()> {
     match from.fill(BUF_SIZE).await {
         Ok(0) => {
             from.release();
-            let _ = to.stream.shutdown().await;
+            let _ = to.shutdown_write().await;
             Ok(false)
         }
         Ok(_) => {
             let buffered = from.buffered().len();
-            from.forward_buffered(buffered, &mut to.stream)
-                .await
-                .map_err(|_| ())?;
+            from.forward_buffered(buffered, to).await.map_err(|_| ())?;
             Ok(true)
         }
         Err(_) => Err(()),

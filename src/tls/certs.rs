@@ -1,0 +1,119 @@
+//! Loading a certificate chain and its key, refusing what would only fail
+//! later: unreadable or empty files, a key that doesn't match, an expired
+//! or not-yet-valid certificate. Errors name the file.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::CertPaths;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertError {
+    /// The file (or setting) the problem is in.
+    pub file: String,
+    pub message: String,
+}
+
+impl CertError {
+    pub fn new(file: &str, message: impl Into<String>) -> Self {
+        CertError {
+            file: file.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+/// A certificate ready to serve, with the DNS names it is valid for.
+pub struct LoadedCert {
+    pub key: Arc<CertifiedKey>,
+    /// Lower-case names from subjectAltName (or the CN when there are none);
+    /// wildcards keep their `*.` prefix.
+    pub names: Vec<String>,
+}
+
+pub fn load_certified_key(
+    paths: &CertPaths,
+    provider: &CryptoProvider,
+) -> Result<LoadedCert, CertError> {
+    let chain = load_chain(paths.cert)?;
+    let key = PrivateKeyDer::from_pem_file(paths.key)
+        .map_err(|err| CertError::new(paths.key, format!("no usable private key: {err}")))?;
+    let names = check_end_entity(paths.cert, &chain[0])?;
+    let certified = CertifiedKey::from_der(chain, key, provider).map_err(|err| {
+        CertError::new(
+            paths.key,
+            format!("key does not fit the certificate {}: {err}", paths.cert),
+        )
+    })?;
+    Ok(LoadedCert {
+        key: Arc::new(certified),
+        names,
+    })
+}
+
+fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|err| CertError::new(path, format!("cannot read certificates: {err}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| CertError::new(path, format!("malformed PEM: {err}")))?;
+    if chain.is_empty() {
+        return Err(CertError::new(path, "no certificate in the file"));
+    }
+    Ok(chain)
+}
+
+/// Checks the validity period and returns the names the certificate covers.
+fn check_end_entity(path: &str, der: &CertificateDer) -> Result<Vec<String>, CertError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|err| CertError::new(path, format!("not an X.509 certificate: {err}")))?;
+    let validity = cert.validity();
+    if !validity.is_valid() {
+        return Err(CertError::new(
+            path,
+            format!(
+                "certificate is not valid now (valid from {} to {})",
+                validity.not_before, validity.not_after
+            ),
+        ));
+    }
+    Ok(dns_names(&cert))
+}
+
+fn dns_names(cert: &X509Certificate) -> Vec<String> {
+    let from_san: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !from_san.is_empty() {
+        return from_san;
+    }
+    cert.subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! TLS termination: certificates loaded and checked at start, chosen by SNI,
+//! and a small rustls driver for tern's own connections (`session`).
+
+mod certs;
+mod resolver;
+pub mod session;
+
+use std::sync::Arc;
+
+use rustls::crypto::ring;
+use rustls::ServerConfig;
+
+pub use certs::{load_certified_key, CertError, LoadedCert};
+pub use resolver::SniResolver;
+
+/// One `{ cert = "...", key = "..." }` of a listener.
+pub struct CertPaths<'a> {
+    pub cert: &'a str,
+    pub key: &'a str,
+}
+
+/// Builds a listener's server config: TLS 1.2 and 1.3, the certificate by
+/// SNI (the first one for clients that send no name), ALPN http/1.1, and
+/// session resumption by tickets and by a session cache.
+pub fn server_config(certificates: &[CertPaths]) -> Result<Arc<ServerConfig>, CertError> {
+    let provider = Arc::new(ring::default_provider());
+    let mut resolver = SniResolver::default();
+    for paths in certificates {
+        resolver.add(load_certified_key(paths, &provider)?);
+    }
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| CertError::new("tls", err.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.ticketer =
+        ring::Ticketer::new().map_err(|err| CertError::new("tls", err.to_string()))?;
+    Ok(Arc::new(config))
+}

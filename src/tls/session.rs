@@ -1,0 +1,121 @@
+//! A rustls connection driven by tern's own buffers.
+//!
+//! monoio-rustls keeps two 16 KiB buffers in every connection for its whole
+//! life; tern's rule is that a waiting connection holds no buffer, so this
+//! small driver moves ciphertext through the worker's pooled buffers
+//! instead: rustls keeps only its own state between reads.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::{ServerConfig, ServerConnection};
+
+pub struct TlsSession {
+    conn: ServerConnection,
+}
+
+/// What reading decrypted bytes found.
+pub enum Plain {
+    /// This many bytes were appended.
+    Bytes(usize),
+    /// Nothing decrypted yet: read more ciphertext.
+    NeedMore,
+    /// The peer sent close_notify.
+    Closed,
+}
+
+impl TlsSession {
+    pub fn server(config: Arc<ServerConfig>) -> io::Result<Self> {
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(TlsSession { conn })
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    pub fn wants_read(&self) -> bool {
+        self.conn.wants_read()
+    }
+
+    /// The SNI name the client asked for, if any.
+    pub fn server_name(&self) -> Option<&str> {
+        self.conn.server_name()
+    }
+
+    /// Takes in ciphertext read from the socket. A TLS error is returned
+    /// after the alert for it has been queued (send it with `records`).
+    pub fn feed(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
+        while !ciphertext.is_empty() {
+            if self.conn.read_tls(&mut ciphertext as &mut dyn Read)? == 0 {
+                break;
+            }
+            self.conn
+                .process_new_packets()
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        }
+        Ok(())
+    }
+
+    /// Appends decrypted bytes to `out`, up to its spare capacity.
+    pub fn read_plain(&mut self, out: &mut Vec<u8>) -> io::Result<Plain> {
+        let len = out.len();
+        let spare = out.capacity() - len;
+        out.resize(len + spare, 0);
+        let result = self.conn.reader().read(&mut out[len..]);
+        match result {
+            Ok(0) => {
+                out.truncate(len);
+                Ok(Plain::Closed)
+            }
+            Ok(n) => {
+                out.truncate(len + n);
+                Ok(Plain::Bytes(n))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                out.truncate(len);
+                Ok(Plain::NeedMore)
+            }
+            Err(err) => {
+                out.truncate(len);
+                Err(err)
+            }
+        }
+    }
+
+    /// Decrypted bytes are waiting inside rustls (so the socket's readiness
+    /// says nothing about whether a read would find data).
+    pub fn has_plain(&mut self) -> bool {
+        self.conn
+            .process_new_packets()
+            .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
+    }
+
+    /// Encrypts `plain` and appends the records to `out`. rustls takes at
+    /// most its buffer limit (64 KiB) at a time, so records are drained as
+    /// it goes.
+    pub fn encrypt(&mut self, mut plain: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        while !plain.is_empty() {
+            let taken = self.conn.writer().write(plain)?;
+            self.records(out)?;
+            if taken == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            plain = &plain[taken..];
+        }
+        Ok(())
+    }
+
+    /// Appends every record rustls wants sent (handshake, alerts, data).
+    pub fn records(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(out)?;
+        }
+        Ok(())
+    }
+
+    /// Queues close_notify; send it with `records`.
+    pub fn close(&mut self) {
+        self.conn.send_close_notify();
+    }
+}

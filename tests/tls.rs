@@ -1,0 +1,419 @@
+//! TLS termination: a real rustls client (and curl) against tern with
+//! certificates the tests make themselves.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
+
+/// A self-signed certificate and its key, written to temp files.
+struct TestCert {
+    der: CertificateDer<'static>,
+    cert_file: TempFile,
+    key_file: TempFile,
+}
+
+fn make_cert(tag: &str, names: &[&str]) -> TestCert {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
+    TestCert {
+        der: made.cert.der().clone(),
+        cert_file: TempFile::new(&format!("{tag}.crt"), &made.cert.pem()),
+        key_file: TempFile::new(&format!("{tag}.key"), &made.signing_key.serialize_pem()),
+    }
+}
+
+fn tls_config(upstream: std::net::SocketAddr, certs: &[&TestCert]) -> String {
+    let entries: Vec<String> = certs
+        .iter()
+        .map(|c| {
+            format!(
+                "{{ cert = \"{}\", key = \"{}\" }}",
+                c.cert_file.path_str(),
+                c.key_file.path_str()
+            )
+        })
+        .collect();
+    format!(
+        "[server]\nworkers = 1\n[server.timeouts]\nclient_header = \"2s\"\n\
+         [[listener]]\nname = \"secure\"\nbind = \"127.0.0.1:0\"\ntls = {{ certificates = [{}] }}\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{upstream}\"]\n",
+        entries.join(", ")
+    )
+}
+
+fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in trusted {
+        roots.add(cert.der.clone()).expect("trust anchor");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+fn connect(tern: &Tern, config: &Arc<ClientConfig>, name: &str) -> Tls {
+    let tcp = TcpStream::connect(tern.addr()).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let server_name = ServerName::try_from(name.to_owned()).expect("server name");
+    let conn = ClientConnection::new(config.clone(), server_name).expect("client");
+    let mut tls = StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).expect("handshake");
+    }
+    tls
+}
+
+/// Sends one request and reads one Content-Length response.
+fn roundtrip(tls: &mut Tls, request: &[u8]) -> (String, Vec<u8>) {
+    tls.write_all(request).expect("write");
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).expect("response head");
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tls.read_exact(&mut body).expect("response body");
+    (head, body)
+}
+
+fn peer_cert(tls: &Tls) -> CertificateDer<'static> {
+    tls.conn.peer_certificates().expect("server certificate")[0]
+        .clone()
+        .into_owned()
+}
+
+#[test]
+fn https_is_proxied_as_http_with_forwarded_proto_https() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("site", &["site.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tls = connect(&tern, &client_config(&[&cert]), "site.test");
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (head, body) = roundtrip(&mut tls, b"GET /hello HTTP/1.1\r\nHost: site.test\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"/hello");
+    let seen = up.requests();
+    assert_eq!(
+        seen[0].head.header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
+    assert_eq!(seen[0].head.header("host").as_deref(), Some("site.test"));
+    // The upstream got plain HTTP: the request line is readable bytes.
+    assert!(up.conn_bytes(0).starts_with(b"GET /hello HTTP/1.1\r\n"));
+    // Keep-alive works over TLS.
+    let (_, body) = roundtrip(&mut tls, b"GET /again HTTP/1.1\r\nHost: site.test\r\n\r\n");
+    assert_eq!(body, b"/again");
+}
+
+#[test]
+fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
+    let up = RecordingUpstream::echo();
+    let first = make_cert("first", &["first.test"]);
+    let exact = make_cert("exact", &["exact.test"]);
+    let wild = make_cert("wild", &["*.wild.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&first, &exact, &wild]));
+    // Trust all three; then check which one each name got.
+    let config = client_config(&[&first, &exact, &wild]);
+    assert_eq!(peer_cert(&connect(&tern, &config, "exact.test")), exact.der);
+    assert_eq!(peer_cert(&connect(&tern, &config, "a.wild.test")), wild.der);
+    // Clients that send no SNI name (an IP address) get the first one.
+    let no_sni = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let tcp = TcpStream::connect(tern.addr()).expect("connect");
+    let mut conn = ClientConnection::new(insecure_config(), no_sni).expect("client");
+    let mut sock = tcp;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    assert_eq!(conn.peer_certificates().expect("cert")[0], first.der);
+}
+
+/// Accepts any server certificate: only for looking at which one is sent.
+fn insecure_config() -> Arc<ClientConfig> {
+    #[derive(Debug)]
+    struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AcceptAll {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAll(provider)))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[test]
+fn second_connection_resumes_the_session() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("resume", &["resume.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let config = client_config(&[&cert]);
+    let mut first = connect(&tern, &config, "resume.test");
+    // TLS 1.3 tickets arrive after the handshake: one exchange collects them.
+    roundtrip(&mut first, b"GET / HTTP/1.1\r\nHost: resume.test\r\n\r\n");
+    assert_eq!(first.conn.handshake_kind(), Some(HandshakeKind::Full));
+    let second = connect(&tern, &config, "resume.test");
+    assert_eq!(second.conn.handshake_kind(), Some(HandshakeKind::Resumed));
+}
+
+#[test]
+fn chunked_upload_over_tls_reaches_the_upstream_whole() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("upload", &["upload.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tls = connect(&tern, &client_config(&[&cert]), "upload.test");
+    let data = pattern(200_000, 7);
+    let mut request =
+        b"POST /up HTTP/1.1\r\nHost: upload.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in data.chunks(30_000) {
+        request.extend_from_slice(format!("{:x};ext=1\r\n", piece.len()).as_bytes());
+        request.extend_from_slice(piece);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let (head, body) = roundtrip(&mut tls, &request);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, data, "the echo of the decoded body");
+    assert_eq!(up.requests()[0].body, data);
+}
+
+#[test]
+fn websocket_tunnel_works_over_tls() {
+    let up = RecordingUpstream::start(|c| {
+        let Some(_) = c.read_head() else { return };
+        c.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        // Echo raw bytes until the client closes.
+        let mut buf = [0u8; 4096];
+        loop {
+            match c.conn.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if c.conn.stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let cert = make_cert("ws", &["ws.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tls = connect(&tern, &client_config(&[&cert]), "ws.test");
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .expect("upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).expect("101 head");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", show(&head));
+    let frame = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"; // masked "Hello"
+    tls.write_all(frame).expect("frame");
+    let mut echoed = vec![0u8; frame.len()];
+    tls.read_exact(&mut echoed).expect("echo");
+    assert_eq!(&echoed[..], &frame[..]);
+}
+
+#[test]
+fn plain_http_on_a_tls_listener_gets_400_and_is_closed() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("plain", &["plain.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut c = tern.connect();
+    c.send(b"GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n");
+    let rest = c
+        .expect_close(Duration::from_secs(5))
+        .expect("tern closes the connection");
+    assert!(rest.starts_with(b"HTTP/1.1 400"), "{}", show(&rest));
+    assert_eq!(up.total_bytes(), 0);
+}
+
+#[test]
+fn tls_on_a_plain_listener_gets_400_and_is_closed() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    // The start of a TLS ClientHello record.
+    c.send(&[
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03, b'\r', b'\n', b'\r',
+        b'\n',
+    ]);
+    let rest = c
+        .expect_close(Duration::from_secs(5))
+        .expect("tern closes the connection");
+    assert!(rest.starts_with(b"HTTP/1.1 400"), "{}", show(&rest));
+    assert_eq!(up.total_bytes(), 0);
+}
+
+#[test]
+fn a_failed_handshake_does_not_disturb_other_connections() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("robust", &["robust.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let config = client_config(&[&cert]);
+    let mut good = connect(&tern, &config, "robust.test");
+    // A client that trusts nothing fails its handshake; another sends junk.
+    let tcp = TcpStream::connect(tern.addr()).expect("connect");
+    let name = ServerName::try_from("robust.test").expect("name");
+    let mut distrustful = ClientConnection::new(client_config(&[]), name).expect("client");
+    let mut sock = tcp;
+    let mut failed = false;
+    for _ in 0..10 {
+        if distrustful.complete_io(&mut sock).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "a client without the trust anchor must fail");
+    let mut junk = TcpStream::connect(tern.addr()).expect("connect");
+    let _ = junk.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0, 0]);
+    let (_, body) = roundtrip(
+        &mut good,
+        b"GET /still HTTP/1.1\r\nHost: robust.test\r\n\r\n",
+    );
+    assert_eq!(body, b"/still");
+}
+
+#[test]
+fn curl_with_cacert_gets_the_proxied_answer() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is needed for this test (.ci/run installs it)");
+    }
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("curl", &["curl.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let port = tern.addr().port();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "--cacert",
+            &cert.cert_file.path_str(),
+        ])
+        .args(["--resolve", &format!("curl.test:{port}:127.0.0.1")])
+        .arg(format!("https://curl.test:{port}/via-curl"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/via-curl");
+}
+
+fn refused(config: &str) -> String {
+    let file = TempFile::new("tls.toml", config);
+    let out = run_tern(&["--check", "--config", &file.path_str()]);
+    assert!(!out.status.success(), "the config should be refused");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn missing_certificate_file_is_named() {
+    let cert = make_cert("missing", &["m.test"]);
+    let config = tls_config(dead_addr(), &[&cert])
+        .replace(&cert.cert_file.path_str(), "/nonexistent/site.crt");
+    let err = refused(&config);
+    assert!(err.contains("/nonexistent/site.crt"), "{err}");
+    assert!(err.contains("listener[0].tls.certificates"), "{err}");
+}
+
+#[test]
+fn key_that_does_not_match_is_named() {
+    let one = make_cert("one", &["one.test"]);
+    let other = make_cert("other", &["other.test"]);
+    let config = tls_config(dead_addr(), &[&one])
+        .replace(&one.key_file.path_str(), &other.key_file.path_str());
+    let err = refused(&config);
+    assert!(err.contains(&other.key_file.path_str()), "{err}");
+    assert!(err.contains("does not fit"), "{err}");
+}
+
+#[test]
+fn expired_certificate_is_refused() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["old.test".to_string()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let cert = params.self_signed(&key).expect("certificate");
+    let old = TestCert {
+        der: cert.der().clone(),
+        cert_file: TempFile::new("old.crt", &cert.pem()),
+        key_file: TempFile::new("old.key", &key.serialize_pem()),
+    };
+    let err = refused(&tls_config(dead_addr(), &[&old]));
+    assert!(err.contains(&old.cert_file.path_str()), "{err}");
+    assert!(err.contains("not valid now"), "{err}");
+}
