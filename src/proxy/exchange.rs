@@ -67,6 +67,9 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
         };
         let may_retry = retry_safe && upstream.reused && !fresh_only;
         match send_request(client, &mut upstream.conn, req, backend, ctx).await {
+            // The head is only kept for a retry; a long-poll may wait for
+            // minutes, so free it now when there can be none.
+            Ok(()) if !may_retry => req.upstream_head = Vec::new(),
             Ok(()) => {}
             Err(SendError::Upstream) if may_retry => {
                 fresh_only = true;
