@@ -241,3 +241,50 @@ fn bodies_on_one_connection_keep_framing() {
     }
     assert_eq!(up.request_count(), 5);
 }
+
+/// Fails if tern buffers the whole request body before forwarding: the
+/// client only sends the rest after the upstream has seen the first part.
+#[test]
+fn request_body_is_streamed_not_buffered() {
+    for chunked in [false, true] {
+        let up = RecordingUpstream::echo();
+        let tern = Cfg::new(up.addr).start();
+        let mut c = tern.connect();
+        let first = pattern(1000, 21);
+        let rest = pattern(9000, 22);
+        let (head, part1, part2): (String, Vec<u8>, Vec<u8>) = if chunked {
+            let mut p1 = format!("{:x}\r\n", first.len()).into_bytes();
+            p1.extend_from_slice(&first);
+            p1.extend_from_slice(b"\r\n");
+            let mut p2 = format!("{:x}\r\n", rest.len()).into_bytes();
+            p2.extend_from_slice(&rest);
+            p2.extend_from_slice(b"\r\n0\r\n\r\n");
+            (
+                "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+                p1,
+                p2,
+            )
+        } else {
+            (
+                "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n".into(),
+                first.clone(),
+                rest.clone(),
+            )
+        };
+        c.send(head.as_bytes());
+        c.send(&part1);
+        let streamed = wait_until(Duration::from_secs(3), || {
+            up.conn_count() > 0 && contains(&up.conn_bytes(0), &first)
+        });
+        assert!(
+            streamed,
+            "(chunked: {}) upstream didn't get the first part of the body before the rest was sent",
+            chunked
+        );
+        c.send(&part2);
+        let r = c.read_response_to("POST").expect("response");
+        let mut whole = first.clone();
+        whole.extend_from_slice(&rest);
+        assert!(r.body == whole, "(chunked: {}) body differs", chunked);
+    }
+}

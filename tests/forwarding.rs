@@ -42,6 +42,12 @@ fn absolute_form_target_is_rewritten_to_origin_form_and_host() {
         "{}",
         show(&raw)
     );
+    assert_eq!(
+        req.head.header_all("x-forwarded-host"),
+        vec!["example.test"],
+        "{}",
+        show(&raw)
+    );
 }
 
 #[test]

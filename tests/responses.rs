@@ -381,3 +381,56 @@ fn upstream_closing_mid_chunked_body_closes_client() {
         Err(e) => panic!("client connection not closed: {:?}", e),
     }
 }
+
+/// Fails if tern buffers the whole response before relaying it: the
+/// upstream only sends the second half after the client got the first.
+#[test]
+fn response_body_is_streamed_not_buffered() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for chunked in [false, true] {
+        let go = Arc::new(AtomicBool::new(false));
+        let go2 = go.clone();
+        let up = RecordingUpstream::start(move |c| {
+            if c.read_request().is_none() {
+                return;
+            }
+            if chunked {
+                c.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+            } else {
+                c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nfirst");
+            }
+            wait_until(Duration::from_secs(5), || go2.load(Ordering::SeqCst));
+            if chunked {
+                c.write(b"7\r\n second\r\n0\r\n\r\n");
+            } else {
+                c.write(b" second");
+            }
+        });
+        let tern = Cfg::new(up.addr).start();
+        let mut c = tern.connect();
+        c.send(&get("/"));
+        c.set_read_timeout(Duration::from_secs(3));
+        let got_first = (|| {
+            for _ in 0..100 {
+                if contains(&c.buf, b"first") {
+                    return true;
+                }
+                if !matches!(c.fill(), Ok(n) if n > 0) {
+                    return false;
+                }
+            }
+            false
+        })();
+        go.store(true, Ordering::SeqCst);
+        assert!(
+            got_first,
+            "(chunked: {}) first half not relayed before the rest arrived: {}",
+            chunked,
+            show(&c.buf)
+        );
+        c.set_read_timeout(Duration::from_secs(5));
+        let r = c.read_response().expect("response");
+        assert_eq!(r.body_str(), "first second");
+    }
+}
