@@ -135,3 +135,38 @@ fn thousand_connections_held_at_once() {
         &failures[..failures.len().min(10)]
     );
 }
+
+/// Fails if anything blocks a worker thread while a request waits for its
+/// upstream (e.g. a blocking connect or read): with one worker, the fast
+/// requests would queue behind the slow one.
+#[test]
+fn slow_upstream_does_not_block_other_requests_on_the_worker() {
+    let up = RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            if req.head.target() == "/slow" {
+                thread::sleep(Duration::from_millis(2000));
+            }
+            if !c.respond(200, &[], req.head.target().as_bytes()) {
+                return;
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).workers(1).start();
+    let mut slow = tern.connect();
+    slow.send(&get("/slow"));
+    assert!(up.wait_conns(1, Duration::from_secs(3)));
+    let start = std::time::Instant::now();
+    for i in 0..20 {
+        let mut c = tern.connect();
+        let p = format!("/fast/{}", i);
+        assert_eq!(c.roundtrip(&get(&p)).body_str(), p);
+    }
+    let fast_time = start.elapsed();
+    assert!(
+        fast_time < Duration::from_millis(1500),
+        "20 fast requests took {:?} behind one slow request",
+        fast_time
+    );
+    let r = slow.read_response().expect("slow response");
+    assert_eq!(r.body_str(), "/slow");
+}

@@ -417,3 +417,29 @@ fn tern_keeps_serving_after_rejections() {
     assert_eq!(up.request_count(), 1);
     assert!(!contains(&up.all_bytes(), b"Content-Length: 2"));
 }
+
+#[test]
+fn rejection_after_a_good_request_on_the_same_connection() {
+    // The parser state is per request: a good request, then a smuggling
+    // attempt on the same connection → 400 + close; only the first request
+    // reaches the upstream.
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/good")).body_str(), "/good");
+    c.send(b"POST /evil HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG");
+    let r = c.read_response_to("POST").expect("error response");
+    assert_eq!(r.status, 400, "{}", show(&r.raw));
+    assert!(
+        c.expect_close(Duration::from_secs(3)).is_ok(),
+        "not closed after 400"
+    );
+    thread::sleep(Duration::from_millis(100));
+    let all = up.all_bytes();
+    assert!(
+        !contains(&all, b"/evil"),
+        "smuggled request forwarded: {}",
+        show(&all)
+    );
+    assert_eq!(up.request_count(), 1);
+}

@@ -253,3 +253,38 @@ fn all_servers_refusing_is_502() {
     let r = c.roundtrip(&get("/"));
     assert_eq!(r.status, 502, "{}", show(&r.raw));
 }
+
+/// Fails if tern pools an upstream connection that still has response
+/// bytes in flight after the client went away: the next request would get
+/// the rest of the old body as its response.
+#[test]
+fn client_abort_mid_response_does_not_poison_the_pool() {
+    let up = RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            if req.head.target() == "/big" {
+                let body = vec![b'x'; 4 * 1024 * 1024];
+                if !c.respond(200, &[], &body) {
+                    return;
+                }
+            } else if !c.respond(200, &[], req.head.target().as_bytes()) {
+                return;
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).workers(1).start();
+    {
+        let mut c = tern.connect();
+        c.send(&get("/big"));
+        c.read_size = 1024;
+        let _ = c.fill(); // a little of the response, then go away
+        drop(c);
+    }
+    thread::sleep(Duration::from_millis(200));
+    for i in 0..3 {
+        let mut c = tern.connect();
+        let p = format!("/after/{}", i);
+        let r = c.roundtrip(&get(&p));
+        assert_eq!(r.status, 200, "{}", show(&r.raw));
+        assert_eq!(r.body_str(), p);
+    }
+}
