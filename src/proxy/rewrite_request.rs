@@ -19,7 +19,7 @@ pub struct ForwardInfo {
     pub strip_expect: bool,
     /// The address the client connected to: the Host sent upstream for an
     /// HTTP/1.0 request that had none (HTTP/1.1 upstreams require one).
-    /// Only looked up for such requests.
+    /// Only looked up for such requests; `localhost` when unknown.
     pub local_addr: Option<std::net::SocketAddr>,
 }
 
@@ -65,10 +65,16 @@ fn write_request_line(req: &RequestHead, out: &mut Vec<u8>) {
 fn write_added_fields(req: &RequestHead, info: &ForwardInfo, prior: &[&[u8]], out: &mut Vec<u8>) {
     if let Some(authority) = req.target_authority {
         push_field(out, b"Host", authority);
-    } else if let (false, Some(local)) = (req.has_host_field, info.local_addr) {
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "Host: {local}\r\n");
+    } else if !req.has_host_field {
+        // HTTP/1.1 requires a Host upstream; an HTTP/1.0 client may send none.
+        match info.local_addr {
+            Some(local) => {
+                use std::io::Write;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "Host: {local}\r\n");
+            }
+            None => out.extend_from_slice(b"Host: localhost\r\n"),
+        }
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
     for value in prior {
