@@ -895,8 +895,15 @@ impl Conn {
 
     /// Reads a chunked body; returns (decoded body, raw framed bytes).
     pub fn read_chunked(&mut self) -> io::Result<(Vec<u8>, Vec<u8>)> {
-        let mut body = Vec::new();
         let mut raw = Vec::new();
+        let body = self.read_chunked_into(&mut raw)?;
+        Ok((body, raw))
+    }
+
+    /// Reads a chunked body, appending the framed bytes to `raw` as they
+    /// are consumed (so they are kept when it fails); returns the body.
+    pub fn read_chunked_into(&mut self, raw: &mut Vec<u8>) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
         loop {
             let line = self.read_until(b"\r\n")?;
             raw.extend_from_slice(&line);
@@ -914,7 +921,7 @@ impl Conn {
                     let t = self.read_until(b"\r\n")?;
                     raw.extend_from_slice(&t);
                     if t.len() == 2 {
-                        return Ok((body, raw));
+                        return Ok(body);
                     }
                 }
             }
@@ -981,11 +988,8 @@ impl Conn {
         if no_body {
         } else if head.has("transfer-encoding") && head.is_chunked() {
             resp.chunked = true;
-            match self.read_chunked() {
-                Ok((body, framed)) => {
-                    raw.extend_from_slice(&framed);
-                    resp.body = body;
-                }
+            match self.read_chunked_into(&mut raw) {
+                Ok(body) => resp.body = body,
                 Err(e) => return Err(err(&raw, &self.buf, e)),
             }
         } else if let Some(cl) = head.content_length() {
