@@ -27,19 +27,37 @@ fn refused(addr: std::net::SocketAddr) -> bool {
 }
 
 /// Fails if SIGTERM kills in-flight requests, if the listener keeps
-/// accepting, or if tern exits non-zero / hangs past the grace period.
+/// accepting while tern drains, or if tern exits non-zero / hangs past the
+/// grace period.
 #[test]
 fn sigterm_completes_in_flight_request_then_exits_0() {
-    let up = slow_upstream(Duration::from_secs(1));
-    let mut tern = Cfg::new(up.addr).grace("5s").start();
+    // "/inflight" is answered after 1 s; "/longer" after 2.5 s keeps tern
+    // draining (alive) while the refusal of new connections is checked.
+    let up = RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            let ms = if req.head.target() == "/longer" {
+                2500
+            } else {
+                1000
+            };
+            thread::sleep(Duration::from_millis(ms));
+            if !c.respond(200, &[], req.head.target().as_bytes()) {
+                return;
+            }
+        }
+    });
+    let mut tern = Cfg::new(up.addr).grace("6s").start();
     let addr = tern.addr();
     let mut c = tern.connect();
     c.send(&get("/inflight"));
-    // The request is at the upstream (which answers 1 s later).
+    let mut c2 = tern.connect();
+    c2.send(&get("/longer"));
+    // Both requests are at the upstream.
     assert!(
-        wait_until(Duration::from_secs(3), || up.conn_count() >= 1
-            && !up.conn_bytes(0).is_empty()),
-        "request never reached the upstream"
+        wait_until(Duration::from_secs(3), || up.conn_count() >= 2
+            && !up.conn_bytes(0).is_empty()
+            && !up.conn_bytes(1).is_empty()),
+        "requests never reached the upstream"
     );
     let sent_at = Instant::now();
     tern.sigterm();
@@ -47,9 +65,12 @@ fn sigterm_completes_in_flight_request_then_exits_0() {
     assert_eq!(r.status, 200, "{}", show(&r.raw));
     assert_eq!(r.body_str(), "/inflight");
     assert!(
-        wait_until(Duration::from_secs(2), || refused(addr)),
+        wait_until(Duration::from_secs(1), || refused(addr)),
         "new connections still accepted after SIGTERM"
     );
+    assert!(tern.is_running(), "tern exited before /longer was answered");
+    let r2 = c2.read_response().expect("second in-flight response");
+    assert_eq!(r2.body_str(), "/longer");
     let status = tern.wait_exit(Duration::from_secs(7));
     let status = status.unwrap_or_else(|| panic!("tern still running 7 s after SIGTERM"));
     assert!(
