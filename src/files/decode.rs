@@ -9,16 +9,9 @@
 
 use super::deny::Deny;
 
-/// A path under the root, ready for `openat2`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct RelativePath {
-    /// Segments joined by '/', without a leading one; empty for the root.
-    pub path: Vec<u8>,
-    /// The URL path ended with '/' (it names a directory).
-    pub trailing_slash: bool,
-}
-
-pub fn relative_path(url_path: &[u8]) -> Result<RelativePath, Deny> {
+/// The path under the root, ready for `openat2`: segments joined by '/',
+/// without a leading one; empty for the root itself.
+pub fn relative_path(url_path: &[u8]) -> Result<Vec<u8>, Deny> {
     let mut path = Vec::with_capacity(url_path.len());
     for raw in url_path.split(|&b| b == b'/') {
         let segment = decode_segment(raw)?;
@@ -31,10 +24,7 @@ pub fn relative_path(url_path: &[u8]) -> Result<RelativePath, Deny> {
         }
         path.extend_from_slice(&segment);
     }
-    Ok(RelativePath {
-        path,
-        trailing_slash: url_path.ends_with(b"/"),
-    })
+    Ok(path)
 }
 
 fn check_segment(segment: &[u8]) -> Result<(), Deny> {
@@ -92,7 +82,7 @@ mod tests {
 
     fn resolved(url: &str) -> String {
         let rel = relative_path(url.as_bytes()).expect("allowed");
-        String::from_utf8(rel.path).expect("utf-8")
+        String::from_utf8(rel).expect("utf-8")
     }
 
     fn refused(url: &str) -> Deny {
@@ -116,12 +106,6 @@ mod tests {
     #[test]
     fn single_dots_and_empty_segments_are_dropped() {
         assert_eq!(resolved("/./a//b/%2e/c"), "a/b/c");
-    }
-
-    #[test]
-    fn trailing_slash_is_reported() {
-        assert!(relative_path(b"/dir/").expect("ok").trailing_slash);
-        assert!(!relative_path(b"/dir").expect("ok").trailing_slash);
     }
 
     #[test]

@@ -24,29 +24,27 @@ pub enum Found {
 }
 
 /// `url_path` is what follows the route's prefix; `shown_path` is the whole
-/// request path, for a listing's title.
+/// request path: whether it ends with '/' (the prefix may hold the slash),
+/// and a listing's title.
 pub fn find(site: &StaticSite, url_path: &[u8], shown_path: &[u8]) -> Result<Found, Deny> {
     let rel = relative_path(url_path)?;
-    let file = open_beneath(site, &rel.path)?;
+    let trailing_slash = shown_path.ends_with(b"/");
+    let file = open_beneath(site, &rel)?;
     let meta = file.metadata().map_err(|_| Deny::NotFound)?;
     if meta.is_file() {
         // `a.css/` names a directory that isn't one.
-        if rel.trailing_slash {
+        if trailing_slash {
             return Err(Deny::NotFound);
         }
-        return Ok(Found::File {
-            file,
-            meta,
-            rel: rel.path,
-        });
+        return Ok(Found::File { file, meta, rel });
     }
     if !meta.is_dir() {
         return Err(Deny::Forbidden("not a regular file"));
     }
-    if !rel.trailing_slash {
+    if !trailing_slash {
         return Ok(Found::AddSlash);
     }
-    index_or_listing(site, &file, rel.path, shown_path)
+    index_or_listing(site, &file, rel, shown_path)
 }
 
 fn index_or_listing(
