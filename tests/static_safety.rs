@@ -36,7 +36,7 @@ fn assert_refused(tern: &Tern, path: &str, status: u16) {
 fn the_setup_reaches_files_inside_the_root() {
     let (_base, tern) = escape_site();
     assert_eq!(raw_get(&tern, "/static/sub/ok.txt").body, b"inside");
-    assert_eq!(raw_get(&tern, "/static/sub/../sub/./ok.txt").status, 403);
+    assert_eq!(raw_get(&tern, "/static/./sub//ok.txt").body, b"inside");
 }
 
 #[test]

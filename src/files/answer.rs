@@ -68,20 +68,8 @@ fn serve_file(
     };
     let size = meta.len();
     let validators = Validators::of(size, meta.modified().unwrap_or(UNIX_EPOCH));
-    let validated_head = |status| {
-        let mut head = ResponseHead::new(status);
-        head.bytes_field("ETag", validators.etag.as_bytes())
-            .field("Last-Modified", http_date(validators.last_modified()));
-        if let Some(cache_control) = &site.cache_control {
-            head.field("Cache-Control", cache_control);
-        }
-        if site.gzip_static {
-            head.field("Vary", "Accept-Encoding");
-        }
-        head
-    };
     if not_modified(req.headers, &validators) {
-        return Reply::with_no_body(validated_head(304), persist);
+        return Reply::with_no_body(validated_head(site, &validators, 304), persist);
     }
     let (status, start, len) = match ranged(req, &validators, size) {
         Ranged::Whole => (200, 0, size),
@@ -92,7 +80,7 @@ fn serve_file(
             return Reply::status_with(head, 416, req.is_head(), persist);
         }
     };
-    let mut head = validated_head(status);
+    let mut head = validated_head(site, &validators, status);
     head.field("Content-Type", content_type)
         .field("Content-Length", len)
         .field("Accept-Ranges", "bytes");
@@ -109,6 +97,21 @@ fn serve_file(
         body,
         persist,
     }
+}
+
+/// The fields a 200, 206 and 304 share: validators, caching, Vary (the
+/// answer depends on Accept-Encoding wherever a `.gz` may be chosen).
+fn validated_head(site: &StaticSite, validators: &Validators, status: u16) -> ResponseHead {
+    let mut head = ResponseHead::new(status);
+    head.bytes_field("ETag", validators.etag.as_bytes())
+        .field("Last-Modified", http_date(validators.last_modified()));
+    if let Some(cache_control) = &site.cache_control {
+        head.field("Cache-Control", cache_control);
+    }
+    if site.gzip_static {
+        head.field("Vary", "Accept-Encoding");
+    }
+    head
 }
 
 /// `file.gz` beside `file`, when the site serves them and the client takes gzip.
