@@ -1,6 +1,10 @@
 //! Routes: conditions on a request and the backend that serves it. Routes are
 //! tried in order and the first whose conditions all hold wins.
 
+use std::sync::Arc;
+
+use crate::files::StaticSite;
+
 /// What routing looks at, borrowed from the parsed request head.
 pub struct RouteInput<'a> {
     /// The path of the target, without the query.
@@ -11,8 +15,16 @@ pub struct RouteInput<'a> {
 pub struct Route {
     pub name: String,
     pub path_prefix: Option<PathPrefix>,
-    /// Index into `Plan::backends`.
-    pub backend: usize,
+    pub action: Action,
+}
+
+/// What a matching route does with the request.
+#[derive(Debug)]
+pub enum Action {
+    /// Proxy to this backend (an index into `Plan::backends`).
+    Proxy(usize),
+    /// Serve files from this site.
+    Static(Arc<StaticSite>),
 }
 
 impl Route {
@@ -20,6 +32,14 @@ impl Route {
         self.path_prefix
             .as_ref()
             .is_none_or(|prefix| prefix.matches(input.path))
+    }
+
+    /// The path with this route's prefix removed (all of it without one):
+    /// what a static route resolves under its root.
+    pub fn strip_prefix<'p>(&self, path: &'p [u8]) -> &'p [u8] {
+        self.path_prefix
+            .as_ref()
+            .map_or(path, |prefix| prefix.strip(path))
     }
 }
 
@@ -47,6 +67,11 @@ impl PathPrefix {
             return false;
         }
         prefix.ends_with(b"/") || matches!(path.get(prefix.len()), None | Some(b'/'))
+    }
+
+    /// The rest of a path this prefix matched.
+    pub fn strip<'p>(&self, path: &'p [u8]) -> &'p [u8] {
+        path.get(self.0.len()..).unwrap_or_default()
     }
 }
 
@@ -78,6 +103,13 @@ mod tests {
     }
 
     #[test]
+    fn strip_removes_exactly_the_prefix() {
+        assert_eq!(prefix("/static/").strip(b"/static/a/b.css"), b"a/b.css");
+        assert_eq!(prefix("/static").strip(b"/static/a.css"), b"/a.css");
+        assert_eq!(prefix("/static").strip(b"/static"), b"");
+    }
+
+    #[test]
     fn prefix_must_be_absolute() {
         assert!(PathPrefix::new("app").is_err());
     }
@@ -88,15 +120,20 @@ mod tests {
             Route {
                 name: "a".into(),
                 path_prefix: Some(prefix("/api")),
-                backend: 0,
+                action: Action::Proxy(0),
             },
             Route {
                 name: "b".into(),
                 path_prefix: None,
-                backend: 1,
+                action: Action::Proxy(1),
             },
         ];
-        let pick = |p: &[u8]| select(&routes, &RouteInput { path: p }).map(|r| r.backend);
+        let pick = |p: &[u8]| {
+            select(&routes, &RouteInput { path: p }).map(|r| match r.action {
+                Action::Proxy(backend) => backend,
+                Action::Static(_) => usize::MAX,
+            })
+        };
         assert_eq!(pick(b"/api/x"), Some(0));
         assert_eq!(pick(b"/apix"), Some(1));
     }

@@ -79,6 +79,7 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
     sizes = sorted({s.body_size for s in scenarios if s.body_size})
     say(f"\n=== {workers} worker(s) ===")
     origin = start_origin(a, base, workers, server_cpus, sizes)
+    static_root = tg.make_static_root(base)
     say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid}, "
         f"threads on CPUs {procs.cpus_allowed(origin.pids())})")
     running, dead = {}, {}
@@ -87,7 +88,8 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
             running[name] = origin
             continue
         try:
-            running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port)
+            running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port,
+                                           static_root=static_root)
             pids = running[name].pids()
             say(f"  {name}: {running[name].addr} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})")
         except tg.TargetError as e:
@@ -98,12 +100,16 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
             say(f"\n  -- {sc.name}: {sc.title}")
             if wrkrun._seconds(a.warmup) > 0:
                 for name, t in running.items():
+                    if not wrkrun.runs_on(sc, name):
+                        continue
                     try:
                         wrkrun.run(sc, t, origin, a.warmup, wrk_cpus, threads, a.timeout)
                     except (RuntimeError, ValueError) as e:
                         say(f"     warmup {name}: {e}")
             for rnd in range(1, a.rounds + 1):
                 for name in a.targets:
+                    if not wrkrun.runs_on(sc, name):
+                        continue
                     base_s = {"workers": workers, "scenario": sc.name, "target": name, "round": rnd}
                     if name in dead:
                         samples.append(dict(base_s, error=dead[name]))

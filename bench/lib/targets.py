@@ -10,6 +10,8 @@ import procs
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "templates")
 ORIGIN_BODY = 100  # bytes of GET /
 NOFILE = 20000     # the most files one process may open here
+# Files that tern and nginx both serve under /static/ (the static-* scenarios).
+STATIC_FILES = {"small.bin": 1024, "1m.bin": 1 << 20}
 
 
 class TargetError(Exception):
@@ -77,6 +79,17 @@ def _workdir(base, name):
     return d
 
 
+def make_static_root(base):
+    """A directory with STATIC_FILES, readable by nginx's workers; returns its path."""
+    d = _workdir(base, "static-www")
+    for name, size in STATIC_FILES.items():
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(bytes(i % 251 for i in range(size)))
+        os.chmod(path, 0o644)
+    return d
+
+
 # ------------------------------------------------------------------ origins
 
 def start_origin(kind, root, base, workers, cpus, body_sizes=()):
@@ -129,30 +142,34 @@ def _start_nginx_origin(base, workers, cpus, body_sizes):
 
 # ------------------------------------------------------------------ proxies
 
-def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000):
+def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None):
     starter = {"tern": _start_tern, "nginx": _start_nginx, "haproxy": _start_haproxy}[name]
-    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn)
+    static_root = static_root or make_static_root(base)
+    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn, static_root)
     check_http(t.port, "/", ORIGIN_BODY)
+    if name in ("tern", "nginx"):
+        check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
     return t
 
 
-def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn):
+def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
     binary = os.path.join(root, "target", "release", "tern")
     if not os.access(binary, os.X_OK):
         raise TargetError(f"{binary} not built")
     port = procs.free_port()
     conf = render("tern.toml.tmpl", os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
-                  ORIGIN_PORT=origin_port, TIMEOUT=timeout)
+                  ORIGIN_PORT=origin_port, TIMEOUT=timeout, STATIC_ROOT=static_root)
     p = procs.Proc("tern", [binary, "--config", conf], os.path.join(d, "tern.log"), cpus=cpus)
     if not p.wait_for(r" started:", stream="err", timeout=15):
         _fail(p, "did not print ' started:' (exited or not ready in 15 s)")
     return Target("tern", port, p, config=conf)
 
 
-def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn):
+def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
     port = procs.free_port()
     conf = render("nginx.conf.tmpl", os.path.join(d, "nginx.conf"), WORKERS=workers, NOFILE=NOFILE,
-                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout)
+                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout,
+                  STATIC_ROOT=static_root)
     p = procs.Proc("nginx", ["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
                    os.path.join(d, "stdout.log"), cpus=cpus)
     if not procs.wait_port(port, proc=p):
@@ -160,7 +177,7 @@ def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn):
     return Target("nginx", port, p, config=conf)
 
 
-def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn):
+def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
     port = procs.free_port()
     conf = render("haproxy.cfg.tmpl", os.path.join(d, "haproxy.cfg"), WORKERS=workers,
                   MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout)

@@ -18,6 +18,7 @@ class Scenario:
     script: str = "report.lua"
     env: dict = field(default_factory=dict)
     body_size: int = 0  # for the nginx fallback origin: which /bytes/N file to create
+    only: tuple = ()    # the targets that run it (empty: all); files are served by tern and nginx only
 
 
 SCENARIOS = {s.name: s for s in [
@@ -28,7 +29,15 @@ SCENARIOS = {s.name: s for s in [
     Scenario("close", "GET 100 B, new connection per request, 64 conns", headers=["Connection: close"]),
     Scenario("post64k", "POST 64 KiB chunked upload, 64 conns", path="/anything",
              script="chunked_post.lua", env={"BENCH_POST_BYTES": "65536", "BENCH_CHUNK_BYTES": "4096"}),
+    Scenario("static-small", "GET a 1 KiB file from disk, keep-alive, 64 conns", path="/static/small.bin",
+             only=("tern", "nginx")),
+    Scenario("static-1m", "GET a 1 MiB file from disk, keep-alive, 64 conns", path="/static/1m.bin",
+             only=("tern", "nginx")),
 ]}
+
+
+def runs_on(scenario, target):
+    return not scenario.only or target in scenario.only
 
 SUMMARY_RX = re.compile(r"^TERN_BENCH (.*)$", re.M)
 

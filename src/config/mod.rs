@@ -3,7 +3,9 @@
 
 mod duration;
 pub mod plan;
+mod route_action;
 mod schema;
+mod static_files;
 
 use std::fmt;
 use std::path::Path;

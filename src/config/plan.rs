@@ -253,18 +253,7 @@ fn build_route(
     section: &RouteSection,
     backends: &[Backend],
 ) -> Result<Route, PlanError> {
-    let backend = backends
-        .iter()
-        .position(|b| b.name == section.backend)
-        .ok_or_else(|| {
-            err(
-                format!("route[{index}].backend"),
-                format!(
-                    "no backend named {:?} (add a [backend.{}] table)",
-                    section.backend, section.backend
-                ),
-            )
-        })?;
+    let action = super::route_action::build(index, section, backends)?;
     let path_prefix = match &section.path_prefix {
         None => None,
         Some(prefix) => Some(
@@ -277,7 +266,7 @@ fn build_route(
             .clone()
             .unwrap_or_else(|| format!("route{index}")),
         path_prefix,
-        backend,
+        action,
     })
 }
 

@@ -155,7 +155,10 @@ impl OneOrMany {
 pub struct RouteSection {
     pub name: Option<String>,
     pub path_prefix: Option<String>,
-    pub backend: String,
+    /// Either `backend` or `static`; `plan.rs` insists on exactly one.
+    pub backend: Option<String>,
+    #[serde(rename = "static")]
+    pub static_files: Option<super::static_files::StaticSection>,
 }
 
 #[derive(Debug, Deserialize)]

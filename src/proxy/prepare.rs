@@ -9,7 +9,7 @@ use super::rewrite_response::ClientSide;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::http::request::{self, RequestError};
 use crate::http::BodyKind;
-use crate::route::{self, RouteInput};
+use crate::route::{self, Action, RouteInput};
 use crate::worker_ctx::WorkerCtx;
 
 /// A request ready to be proxied.
@@ -22,6 +22,13 @@ pub struct Prepared {
     pub idempotent: bool,
     pub upgrade: bool,
     pub expect_continue: bool,
+}
+
+/// What to do with an accepted request.
+pub enum Dispatch {
+    Proxy(Prepared),
+    /// A static route's answer, already decided; only sending remains.
+    Static(crate::files::Reply),
 }
 
 /// A request tern answers itself.
@@ -39,7 +46,7 @@ pub struct Peer<'s> {
     pub tls: bool,
 }
 
-pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Refusal> {
+pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Dispatch, Refusal> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
@@ -52,6 +59,13 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
             status: 404,
             close: !req.body.is_empty() || !req.keep_alive,
         });
+    };
+    let backend = match &route.action {
+        Action::Proxy(backend) => *backend,
+        Action::Static(site) => {
+            let url_path = route.strip_prefix(req.path());
+            return Ok(Dispatch::Static(crate::files::answer(site, &req, url_path)));
+        }
     };
     let info = ForwardInfo {
         client_ip: peer.addr.ip(),
@@ -66,9 +80,9 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(&req, head, &info, &mut upstream_head);
-    Ok(Prepared {
+    Ok(Dispatch::Proxy(Prepared {
         upstream_head,
-        backend: route.backend,
+        backend,
         body: req.body,
         client: ClientSide {
             version: req.version,
@@ -78,7 +92,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
         expect_continue: req.expect_continue,
-    })
+    }))
 }
 
 fn status_of(err: RequestError) -> u16 {

@@ -9,7 +9,7 @@ use monoio::net::TcpStream;
 use super::conn::Conn;
 use super::exchange;
 use super::handshake::accept_tls;
-use super::prepare::{prepare, Peer};
+use super::prepare::{prepare, Dispatch, Peer};
 use super::read_head::{read_head, HeadEnd};
 use super::ListenerInfo;
 use super::Next;
@@ -53,9 +53,20 @@ pub async fn serve(
             tls: client.is_tls(),
         };
         let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
-            Ok(prepared) => {
+            Ok(Dispatch::Proxy(prepared)) => {
                 client.consume(head_len);
                 exchange::proxy(&mut client, prepared, &ctx).await
+            }
+            Ok(Dispatch::Static(reply)) => {
+                client.consume(head_len);
+                // Boxed: a file transfer's state stays out of every
+                // connection's future.
+                let next = Box::pin(crate::files::send(&mut client, reply, &ctx)).await;
+                if next == Next::Close {
+                    // An unread request body must not reset the response.
+                    linger_close(&mut client).await;
+                }
+                next
             }
             Err(refusal) if refusal.close => return refuse(&mut client, refusal.status).await,
             Err(refusal) => {

@@ -1,0 +1,177 @@
+//! The decision for one request on a static route, made synchronously
+//! (opening and `fstat` included) so the async part only sends bytes.
+
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::time::UNIX_EPOCH;
+
+use super::conditional::{not_modified, range_applies, Validators};
+use super::date::http_date;
+use super::deny::Deny;
+use super::find::{find, Found};
+use super::gzip::accepts_gzip;
+use super::head::{Persist, ResponseHead};
+use super::open::open_beneath;
+use super::range::{self, Ranged};
+use super::reply::{FileBody, Reply};
+use super::site::StaticSite;
+use crate::http::request::RequestHead;
+use crate::http::Version;
+
+/// Answers `req`, whose path after the route's prefix is `url_path`.
+pub fn answer(site: &StaticSite, req: &RequestHead, url_path: &[u8]) -> Reply {
+    let persist = persist_of(req);
+    let is_head = req.is_head();
+    if !matches!(req.method, "GET" | "HEAD") {
+        let mut head = ResponseHead::new(405);
+        head.field("Allow", "GET, HEAD");
+        return Reply::status_with(head, 405, is_head, persist);
+    }
+    match find(site, url_path, req.path()) {
+        Ok(Found::File { file, meta, rel }) => serve_file(site, req, file, meta, &rel, persist),
+        Ok(Found::Listing(page)) => {
+            let head = ResponseHead::new(200);
+            Reply::with_body(head, "text/html; charset=utf-8", &page, is_head, persist)
+        }
+        Ok(Found::AddSlash) => add_slash(req, persist),
+        Err(deny) => {
+            log_denied(site, req, deny);
+            Reply::status(deny.status(), is_head, persist)
+        }
+    }
+}
+
+/// A request body was not read: the connection can't carry another request.
+fn persist_of(req: &RequestHead) -> Persist {
+    match (req.keep_alive && req.body.is_empty(), req.version) {
+        (false, _) => Persist::Close,
+        (true, Version::Http10) => Persist::KeepAliveHttp10,
+        (true, Version::Http11) => Persist::KeepAlive,
+    }
+}
+
+fn serve_file(
+    site: &StaticSite,
+    req: &RequestHead,
+    file: File,
+    meta: Metadata,
+    rel: &[u8],
+    persist: Persist,
+) -> Reply {
+    let content_type = mime_guess::from_path(OsStr::from_bytes(rel))
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    let (file, meta, gzipped) = match gzip_variant(site, req, rel) {
+        Some((gz, gz_meta)) => (gz, gz_meta, true),
+        None => (file, meta, false),
+    };
+    let size = meta.len();
+    let validators = Validators::of(size, meta.modified().unwrap_or(UNIX_EPOCH));
+    if not_modified(req.headers, &validators) {
+        return Reply::with_no_body(validated_head(site, &validators, 304), persist);
+    }
+    let (status, start, len) = match ranged(req, &validators, size) {
+        Ranged::Whole => (200, 0, size),
+        Ranged::Part { start, end } => (206, start, end - start + 1),
+        Ranged::Unsatisfiable => {
+            let mut head = ResponseHead::new(416);
+            head.field("Content-Range", format_args!("bytes */{size}"));
+            return Reply::status_with(head, 416, req.is_head(), persist);
+        }
+    };
+    let mut head = validated_head(site, &validators, status);
+    head.field("Content-Type", content_type)
+        .field("Content-Length", len)
+        .field("Accept-Ranges", "bytes");
+    if status == 206 {
+        let end = start + len - 1;
+        head.field("Content-Range", format_args!("bytes {start}-{end}/{size}"));
+    }
+    if gzipped {
+        head.field("Content-Encoding", "gzip");
+    }
+    let body = (!req.is_head() && len > 0).then_some(FileBody { file, start, len });
+    Reply {
+        head: head.finish(persist),
+        body,
+        persist,
+    }
+}
+
+/// The fields a 200, 206 and 304 share: validators, caching, Vary (the
+/// answer depends on Accept-Encoding wherever a `.gz` may be chosen).
+fn validated_head(site: &StaticSite, validators: &Validators, status: u16) -> ResponseHead {
+    let mut head = ResponseHead::new(status);
+    head.bytes_field("ETag", validators.etag.as_bytes())
+        .field("Last-Modified", http_date(validators.last_modified()));
+    if let Some(cache_control) = &site.cache_control {
+        head.field("Cache-Control", cache_control);
+    }
+    if site.gzip_static {
+        head.field("Vary", "Accept-Encoding");
+    }
+    head
+}
+
+/// `file.gz` beside `file`, when the site serves them and the client takes gzip.
+fn gzip_variant(site: &StaticSite, req: &RequestHead, rel: &[u8]) -> Option<(File, Metadata)> {
+    if !site.gzip_static || !accepts_gzip(req.headers) {
+        return None;
+    }
+    let mut gz = rel.to_vec();
+    gz.extend_from_slice(b".gz");
+    let file = open_beneath(site, &gz).ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some((file, meta))
+}
+
+/// The Range to serve: one `Range` field, for the version the client has.
+fn ranged(req: &RequestHead, validators: &Validators, size: u64) -> Ranged {
+    let mut ranges = req
+        .headers
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case("range"));
+    let (Some(range), None) = (ranges.next(), ranges.next()) else {
+        return Ranged::Whole;
+    };
+    let if_range = req
+        .headers
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("if-range"))
+        .map(|f| f.value);
+    if !range_applies(if_range, validators) {
+        return Ranged::Whole;
+    }
+    range::select(range.value, size)
+}
+
+/// 301 to the same path with '/' added, the query kept.
+fn add_slash(req: &RequestHead, persist: Persist) -> Reply {
+    let path = req.path();
+    let query =
+        memchr::memchr(b'?', req.origin_target).map_or(&b""[..], |at| &req.origin_target[at..]);
+    let mut location = Vec::with_capacity(path.len() + 1 + query.len());
+    location.extend_from_slice(path);
+    location.push(b'/');
+    location.extend_from_slice(query);
+    let mut head = ResponseHead::new(301);
+    head.bytes_field("Location", &location);
+    Reply::status_with(head, 301, req.is_head(), persist)
+}
+
+/// Refusals of paths that try to leave the root or name what isn't served
+/// are worth a warning; a missing file is ordinary traffic.
+fn log_denied(site: &StaticSite, req: &RequestHead, deny: Deny) {
+    let path = String::from_utf8_lossy(req.path());
+    match deny {
+        Deny::Forbidden(why) => crate::log::warn(format_args!(
+            "static {:?}: {path:?} refused ({why}): 403",
+            site.root
+        )),
+        Deny::BadRequest(why) => {
+            crate::log::debug(format_args!("static: {path:?} refused ({why}): 400"))
+        }
+        Deny::NotFound => crate::log::debug(format_args!("static: {path:?} not found: 404")),
+    }
+}

@@ -1,0 +1,20 @@
+//! Why a file is not served, and the status that says so.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deny {
+    /// A URL that can't be decoded.
+    BadRequest(&'static str),
+    /// A path that tries to leave the root, or a file tern may not serve.
+    Forbidden(&'static str),
+    NotFound,
+}
+
+impl Deny {
+    pub fn status(self) -> u16 {
+        match self {
+            Deny::BadRequest(_) => 400,
+            Deny::Forbidden(_) => 403,
+            Deny::NotFound => 404,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! From a URL path to what is there under the root: a file, a directory's
+//! index file or listing, or the need for a trailing slash.
+
+use std::fs::{File, Metadata};
+
+use super::decode::relative_path;
+use super::deny::Deny;
+use super::listing;
+use super::open::open_beneath;
+use super::site::StaticSite;
+
+pub enum Found {
+    File {
+        file: File,
+        meta: Metadata,
+        /// Its path under the root: the name gives the Content-Type.
+        rel: Vec<u8>,
+    },
+    /// A generated directory listing (HTML).
+    Listing(Vec<u8>),
+    /// A directory named without its trailing slash: redirect, so that
+    /// relative links in its index resolve inside it.
+    AddSlash,
+}
+
+/// `url_path` is what follows the route's prefix; `shown_path` is the whole
+/// request path: whether it ends with '/' (the prefix may hold the slash),
+/// and a listing's title.
+pub fn find(site: &StaticSite, url_path: &[u8], shown_path: &[u8]) -> Result<Found, Deny> {
+    let rel = relative_path(url_path)?;
+    let trailing_slash = shown_path.ends_with(b"/");
+    let file = open_beneath(site, &rel)?;
+    let meta = file.metadata().map_err(|_| Deny::NotFound)?;
+    if meta.is_file() {
+        // `a.css/` names a directory that isn't one.
+        if trailing_slash {
+            return Err(Deny::NotFound);
+        }
+        return Ok(Found::File { file, meta, rel });
+    }
+    if !meta.is_dir() {
+        return Err(Deny::Forbidden("not a regular file"));
+    }
+    if !trailing_slash {
+        return Ok(Found::AddSlash);
+    }
+    index_or_listing(site, &file, rel, shown_path)
+}
+
+fn index_or_listing(
+    site: &StaticSite,
+    dir: &File,
+    mut rel: Vec<u8>,
+    shown_path: &[u8],
+) -> Result<Found, Deny> {
+    if let Some(index) = &site.index {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(index.as_bytes());
+        match open_beneath(site, &rel) {
+            Ok(file) => {
+                let meta = file.metadata().map_err(|_| Deny::NotFound)?;
+                if meta.is_file() {
+                    return Ok(Found::File { file, meta, rel });
+                }
+            }
+            Err(Deny::NotFound) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    if site.listing {
+        return listing::render(dir, shown_path)
+            .map(Found::Listing)
+            .map_err(|_| Deny::Forbidden("directory can't be read"));
+    }
+    Err(Deny::Forbidden("directory without index"))
+}

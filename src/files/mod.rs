@@ -1,0 +1,33 @@
+//! Static files (Apache's Alias, nginx's location + alias): a route with
+//! `static = { root = ... }` serves the files under `root`, the route's
+//! path prefix stripped from the request path.
+//!
+//! The work is split in two. `answer` runs synchronously while the request
+//! head is parsed: it resolves the path safely beneath the root (`decode`,
+//! `open`, `find`), evaluates conditional and range requests and picks a
+//! precompressed variant, and writes the response head (`Reply`). `send`
+//! is the only async part: it writes the head and streams the file
+//! (`splice`, or `copy` where splice can't be used).
+
+mod answer;
+mod conditional;
+mod copy;
+mod date;
+mod decode;
+mod deny;
+mod find;
+mod gzip;
+mod head;
+mod listing;
+mod open;
+mod range;
+mod reply;
+mod send;
+mod send_error;
+mod site;
+mod splice;
+
+pub use answer::answer;
+pub use reply::Reply;
+pub use send::send;
+pub use site::{SiteSettings, StaticSite};

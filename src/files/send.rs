@@ -1,0 +1,90 @@
+//! Sending a decided reply: the head, then the file bytes — joined to the
+//! head in one write when the file is small, else spliced (copied where
+//! splice isn't available). A file that ends early closes the connection:
+//! a short body is never passed off as complete.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::copy;
+use super::head::Persist;
+use super::reply::{FileBody, Reply};
+use super::send_error::SendError;
+use super::splice;
+use crate::buffer::{self, BUF_SIZE};
+use crate::proxy::conn::Conn;
+use crate::proxy::Next;
+use crate::timer::timeout;
+use crate::worker_ctx::WorkerCtx;
+
+pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
+    let wait = ctx.plan.client_timeouts.inflight;
+    let Reply {
+        mut head,
+        body,
+        persist,
+    } = reply;
+    let rest = match body {
+        // Small enough to share the head's pooled buffer: one write, and
+        // cheaper than a pipe's two splices.
+        Some(body) if head.len() as u64 + body.len <= BUF_SIZE as u64 => {
+            if let Err(err) = copy::append(&mut head, &body) {
+                log_short(&body, &err);
+                return Next::Close;
+            }
+            None
+        }
+        other => other,
+    };
+    if !write_head(client, head, wait).await {
+        return Next::Close;
+    }
+    if let Some(body) = rest {
+        if let Err(err) = send_body(client, &body, wait).await {
+            log_short(&body, &err);
+            return Next::Close;
+        }
+    }
+    match persist {
+        Persist::Close => Next::Close,
+        Persist::KeepAlive | Persist::KeepAliveHttp10 => Next::KeepAlive,
+    }
+}
+
+/// Writes the head (and a joined body) and returns its buffer to the pool.
+async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
+    match timeout(wait, client.write_owned(head)).await {
+        Ok((Ok(()), head)) => {
+            buffer::give(head);
+            true
+        }
+        _ => false,
+    }
+}
+
+async fn send_body(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
+    match splice::send(&mut client.stream, body, wait).await {
+        Ok(sent) => sent,
+        Err(splice::Unavailable) => copy::send(&mut client.stream, body, wait).await,
+    }
+}
+
+/// A client that went away is ordinary; a file that changed under a
+/// response, or can't be read, is worth a warning.
+fn log_short(body: &FileBody, err: &SendError) {
+    if matches!(err, SendError::Client) {
+        return;
+    }
+    // The name is looked up only now, on this rare path.
+    let fd_link = format!("/proc/self/fd/{}", body.file.as_raw_fd());
+    let name = std::fs::read_link(fd_link).unwrap_or_default();
+    match err {
+        SendError::Truncated => crate::log::warn(format_args!(
+            "static {name:?}: the file shrank or vanished while being sent; connection closed"
+        )),
+        SendError::File(io) => crate::log::warn(format_args!(
+            "static {name:?}: read failed while being sent ({io}); connection closed"
+        )),
+        SendError::Client => {}
+    }
+}

@@ -1,0 +1,92 @@
+//! Helpers for the static-file tests: a temporary document root filled by
+//! the test, and a tern serving it on a route.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::common::{Cfg, Conn, Response, Tern};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory under the temp dir, removed with its contents on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("tern-static-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// Writes `contents` at `rel` (parents created).
+    pub fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        let path = self.path.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    pub fn mkdir(&self, rel: &str) {
+        std::fs::create_dir_all(self.path.join(rel)).expect("mkdir");
+    }
+
+    pub fn symlink(&self, target: &Path, rel: &str) {
+        std::os::unix::fs::symlink(target, self.path.join(rel)).expect("symlink");
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A config with one static route: `settings` is extra `key = value` text
+/// for the static table (e.g. `, listing = true`).
+pub fn config(prefix: Option<&str>, root: &Path, settings: &str) -> String {
+    let mut toml = Cfg::empty().render();
+    toml.push_str("\n[[route]]\n");
+    if let Some(prefix) = prefix {
+        toml.push_str(&format!("path_prefix = \"{prefix}\"\n"));
+    }
+    toml.push_str(&format!(
+        "static = {{ root = \"{}\"{settings} }}\n",
+        root.display()
+    ));
+    toml
+}
+
+/// tern serving `root` below `/static/`.
+pub fn serve(root: &TempDir, settings: &str) -> Tern {
+    Tern::start(&config(Some("/static/"), &root.path, settings))
+}
+
+/// A GET with extra header lines (each ending in CRLF).
+pub fn get_with(path: &str, headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test.local\r\n{headers}\r\n").into_bytes()
+}
+
+/// Sends `request` on a new connection and reads the response.
+pub fn fetch(tern: &Tern, request: &[u8]) -> Response {
+    let mut conn: Conn = tern.connect();
+    conn.roundtrip(request)
+}
+
+/// Whether tern logged a line containing every one of `parts`, waiting
+/// briefly (the line may trail the response).
+pub fn logged(tern: &Tern, parts: &[&str]) -> bool {
+    crate::common::wait_until(std::time::Duration::from_secs(2), || {
+        tern.stderr()
+            .iter()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+    })
+}
