@@ -1,6 +1,7 @@
 //! One worker: an OS thread pinned to a CPU, running its own monoio runtime,
 //! accepting on its own listeners and serving every connection it accepts.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -85,8 +86,15 @@ async fn run(spec: WorkerSpec) {
 async fn drain(ctx: &WorkerCtx) {
     ctx.drain.start();
     let deadline = std::time::Instant::now() + ctx.plan.shutdown_grace;
-    while ctx.connections.get() > 0 && std::time::Instant::now() < deadline {
+    // Always yield at least once: the accept loops must run to shut their
+    // listeners down. A runtime that is simply dropped never submits the
+    // io_uring close of its sockets, and the kernel would go on queueing
+    // connections for a listener nobody accepts on.
+    loop {
         monoio::time::sleep(Duration::from_millis(20)).await;
+        if ctx.connections.get() == 0 || std::time::Instant::now() >= deadline {
+            return;
+        }
     }
 }
 
@@ -94,7 +102,7 @@ async fn accept_loop(listener: TcpListener, info: Rc<ListenerInfo>, ctx: Rc<Work
     loop {
         let accepted = monoio::select! {
             accepted = listener.accept() => accepted,
-            _ = ctx.drain.wait() => return,
+            _ = ctx.drain.wait() => return stop_listening(&listener),
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -106,6 +114,16 @@ async fn accept_loop(listener: TcpListener, info: Rc<ListenerInfo>, ctx: Rc<Work
                 monoio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
+    }
+}
+
+/// Stops the kernel from queueing connections for this socket at once.
+/// Dropping the listener is not enough under io_uring: its close waits for
+/// the cancelled accept, and new clients would still be queued meanwhile.
+fn stop_listening(listener: &TcpListener) {
+    // SAFETY: shutdown on a descriptor this listener owns.
+    unsafe {
+        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RD);
     }
 }
 
