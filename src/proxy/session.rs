@@ -9,7 +9,7 @@ use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::exchange;
-use super::prepare::{prepare, Peer};
+use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use super::Next;
 use crate::http::status::error_response;
@@ -23,6 +23,13 @@ const LINGER_BYTES: usize = 256 * 1024;
 pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = Conn::new(stream);
+    // Only after `stream` moved into `client`: borrowing it before would
+    // keep a second copy of it in this future.
+    let listener = if ctx.plan.uses_listener {
+        listener_of(&client.stream, &ctx.plan)
+    } else {
+        0
+    };
     let mut first = true;
     let mut quick = false;
     loop {
@@ -35,11 +42,18 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
         let peer = Peer {
             addr,
             stream: &client.stream,
+            listener: usize::from(listener),
         };
-        let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
-            Ok(prepared) => {
+        // A statement of its own, so `peer` is not held across the awaits.
+        let prepared = prepare(&client.buffered()[..head_len], &peer, &ctx);
+        let next = match prepared {
+            Ok(Outcome::Proxy(prepared)) => {
                 client.consume(head_len);
                 exchange::proxy(&mut client, prepared, &ctx).await
+            }
+            Ok(Outcome::Answer { response, close }) => {
+                client.consume(head_len);
+                send_answer(&mut client, response, close).await
             }
             Err(refusal) if refusal.close => return refuse(&mut client, refusal.status).await,
             Err(refusal) => {
@@ -50,6 +64,36 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Rc<WorkerCtx>) {
         if next == Next::Close || ctx.drain.is_draining() {
             return;
         }
+    }
+}
+
+/// Which listener (index into `Plan::listeners`) accepted the connection:
+/// the one bound to its local address. Port 0 binds were resolved at start.
+/// A u16 because it is held for the connection's life.
+fn listener_of(stream: &TcpStream, plan: &crate::config::Plan) -> u16 {
+    let Ok(local) = stream.local_addr() else {
+        return 0;
+    };
+    let bound_to = |addr: &SocketAddr| {
+        addr.port() == local.port() && (addr.ip() == local.ip() || addr.ip().is_unspecified())
+    };
+    plan.listeners
+        .iter()
+        .position(|l| l.addrs.iter().any(bound_to))
+        .and_then(|index| u16::try_from(index).ok())
+        .unwrap_or(0)
+}
+
+/// Writes a response tern made itself; closes after it when asked to.
+async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
+    let (result, _) = client.write_owned(response).await;
+    match (result, close) {
+        (Ok(()), false) => Next::KeepAlive,
+        (Ok(()), true) => {
+            linger_close(client).await;
+            Next::Close
+        }
+        (Err(_), _) => Next::Close,
     }
 }
 
