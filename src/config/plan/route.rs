@@ -240,6 +240,21 @@ fn edits(
     let pairs = |map: &BTreeMap<String, String>| -> Vec<(String, String)> {
         map.clone().into_iter().collect()
     };
+    let reserved = ["host", "content-length", "transfer-encoding", "connection"];
+    let names = section
+        .set
+        .keys()
+        .chain(section.add.keys())
+        .chain(&section.remove);
+    if let Some(name) = names
+        .into_iter()
+        .find(|n| reserved.contains(&n.to_ascii_lowercase().as_str()))
+    {
+        return Err(err(
+            key,
+            format!("{name} is tern's to write (framing and connection handling; use `upstream_host` for Host)"),
+        ));
+    }
     for (name, value) in section.set.iter().chain(&section.add) {
         let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
         if name.is_empty() || !name.bytes().all(token) {
