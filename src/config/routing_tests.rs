@@ -185,6 +185,11 @@ fn conflicting_options_are_refused() {
             "route[0].host[0]",
             "invalid host pattern",
         ),
+        (
+            "request_headers = { set = { Host = \"x\" } }\nbackend = \"app\"",
+            "route[0].request_headers",
+            "upstream_host",
+        ),
     ];
     for (route, key, message) in cases {
         let err = error_of(&with(&format!("[[route]]\n{route}\n")));
