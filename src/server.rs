@@ -14,7 +14,7 @@ use crate::worker::{self, WorkerSpec};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
-pub fn run(plan: Plan) -> Result<(), String> {
+pub fn run(mut plan: Plan) -> Result<(), String> {
     let nofile = crate::rlimit::raise_nofile();
     if let Some(warning) = crate::rlimit::low_limit_warning(nofile) {
         crate::log::warn(format_args!("{warning}"));
@@ -29,9 +29,12 @@ pub fn run(plan: Plan) -> Result<(), String> {
     for (name, addr) in &bound {
         eprintln!("listening on {addr} ({name})");
     }
+    plan.worker_count = workers;
     signals::block();
     let stop = Arc::new(AtomicBool::new(false));
     let plan = Arc::new(plan);
+    let checker = crate::upstream::checker::spawn(plan.clone(), stop.clone())
+        .map_err(|err| format!("cannot start the health checker: {err}"))?;
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
     for (id, listeners) in sockets.into_iter().enumerate() {
@@ -54,7 +57,7 @@ pub fn run(plan: Plan) -> Result<(), String> {
     );
     wait_for_stop(&plan);
     stop.store(true, Ordering::Relaxed);
-    for handle in handles {
+    for handle in handles.into_iter().chain(checker) {
         let _ = handle.join();
     }
     crate::log::info(format_args!("stopped"));

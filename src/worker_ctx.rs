@@ -1,19 +1,20 @@
 //! What every connection task of one worker shares: the plan, the upstream
-//! pool, the balancer state, the drain signal. Lives on one thread (`Rc`).
+//! pool, the upstream state (balancing, in-flight counts, passive health),
+//! the drain signal. Lives on one thread (`Rc`).
 
 use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::config::Plan;
 use crate::shutdown::Drain;
-use crate::upstream::balance::RoundRobin;
 use crate::upstream::pool::UpstreamPool;
+use crate::upstream::state::WorkerUpstreams;
 
 pub struct WorkerCtx {
     pub id: usize,
     pub plan: Arc<Plan>,
     pub pool: UpstreamPool,
-    pub balancer: RoundRobin,
+    pub upstreams: WorkerUpstreams,
     pub drain: Drain,
     /// Client connections open on this worker.
     pub connections: Cell<usize>,
@@ -33,7 +34,7 @@ impl WorkerCtx {
         WorkerCtx {
             id,
             pool: UpstreamPool::new(plan.server_count, plan.pool),
-            balancer: RoundRobin::new(plan.backends.len()),
+            upstreams: WorkerUpstreams::new(&plan, id),
             drain: Drain::default(),
             connections: Cell::new(0),
             response_wait_us: (0..plan.backends.len())
@@ -45,6 +46,14 @@ impl WorkerCtx {
 }
 
 impl WorkerCtx {
+    /// `backend_up`: the backend has a live server, as this worker sees it.
+    pub fn backend_live(&self, backend: usize) -> bool {
+        self.plan
+            .backends
+            .get(backend)
+            .is_some_and(|b| self.upstreams.backend_live(&self.plan, b))
+    }
+
     pub fn backend_is_quick(&self, backend: usize) -> bool {
         self.response_wait_us
             .get(backend)

@@ -109,6 +109,7 @@ fn forward(head: &[u8]) -> Option<(Vec<u8>, BodyKind, String)> {
         proto: "http",
         strip_expect: true,
         local_addr: None,
+        edit: None,
     };
     let mut out = Vec::new();
     write_upstream_head(&req, head, &info, &mut out);

@@ -43,14 +43,14 @@ fn a_route_with_both_backend_and_static_is_refused() {
         listener(),
         root.path.display()
     );
-    refused(&toml, &["route[0]", "both backend and static"]);
+    refused(&toml, &["route[0]", "more than one action"]);
 }
 
 #[test]
 fn a_route_with_neither_is_refused() {
     refused(
         &format!("{}[[route]]\npath_prefix = \"/\"\n", listener()),
-        &["route[0]", "needs backend"],
+        &["route[0]", "needs an action"],
     );
 }
 

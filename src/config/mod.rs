@@ -3,7 +3,6 @@
 
 mod duration;
 pub mod plan;
-mod route_action;
 mod schema;
 mod static_files;
 
@@ -94,5 +93,7 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+#[cfg(test)]
+mod routing_tests;
 #[cfg(test)]
 mod tests;

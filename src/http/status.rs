@@ -1,4 +1,5 @@
-//! Responses tern writes itself: errors, 100 Continue, and the no-route 404.
+//! Responses tern writes itself: errors, 100 Continue, and reason phrases
+//! for the statuses routes answer with.
 
 /// `HTTP/1.1 100 Continue`, sent when tern answers `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -17,12 +18,25 @@ pub fn error_response(status: u16, close: bool) -> Vec<u8> {
 
 pub fn reason(status: u16) -> &'static str {
     match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        410 => "Gone",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",

@@ -1,11 +1,12 @@
-//! One request/response exchange with an upstream: pick a server, send the
-//! request, relay the response; retry once on a fresh connection when a
+//! One request/response exchange with an upstream: get a connection
+//! (`acquire`), send the request, relay the response; retry once on a fresh connection when a
 //! pooled one turns out dead before answering and a retry is safe.
 
 use std::time::Duration;
 
 use crate::timer::timeout;
 
+use super::acquire::acquire;
 use super::conn::Conn;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
@@ -18,7 +19,6 @@ use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::Backend;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
-use crate::upstream::connect::{connect, ConnectError};
 use crate::worker_ctx::WorkerCtx;
 
 /// A body no larger than this that is already buffered goes out with the head.
@@ -28,12 +28,6 @@ enum SendError {
     Upstream,
     Client,
     Malformed,
-}
-
-struct Upstream {
-    conn: Conn,
-    server: usize,
-    reused: bool,
 }
 
 pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
@@ -52,7 +46,7 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut fresh_only = false;
     loop {
-        let mut upstream = match Box::pin(acquire(ctx, req.backend, backend, fresh_only)).await {
+        let mut upstream = match Box::pin(acquire(ctx, req, fresh_only)).await {
             Ok(upstream) => upstream,
             Err(status) => {
                 // Nothing of the body was read yet: only an empty one lets
@@ -79,10 +73,28 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
             Err(SendError::Client) => return Next::Close,
             Err(SendError::Malformed) => return fail(client, 400).await,
         }
-        match relay_response(client, &mut upstream.conn, req, backend, ctx, continue_sent).await {
-            Relay::Done { reusable, next } => {
+        let answering = (backend, upstream.position);
+        let relayed = relay_response(
+            client,
+            &mut upstream.conn,
+            req,
+            answering,
+            ctx,
+            continue_sent,
+        )
+        .await;
+        note_outcome(
+            ctx,
+            req.backend,
+            usize::from(upstream.position),
+            &relayed,
+            may_retry,
+        );
+        match relayed {
+            Relay::Done { reusable, next, .. } => {
                 if reusable {
-                    ctx.pool.put(upstream.server, upstream.conn.stream);
+                    ctx.pool
+                        .put(upstream.in_flight.server_id(), upstream.conn.stream);
                 }
                 return next;
             }
@@ -94,50 +106,26 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     }
 }
 
+/// Passive checks: a 5xx or no answer counts against the server, a good
+/// answer clears its count; a pooled connection that died is no verdict.
+fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Relay, retrying: bool) {
+    let backend = &ctx.plan.backends[backend];
+    let Some(server) = backend.servers.get(position) else {
+        return;
+    };
+    match relayed {
+        Relay::Done { status, .. } if *status < 500 => ctx.upstreams.note_success(server),
+        Relay::NoResponse if retrying => {}
+        Relay::Aborted => {}
+        _ => ctx.upstreams.note_failure(backend, server),
+    }
+}
+
 /// Answers an upstream failure; the connection closes because the request
 /// body may not have been read to its end.
 async fn fail(client: &mut Conn, status: u16) -> Next {
     refuse(client, status).await;
     Next::Close
-}
-
-/// A pooled connection if one is idle, else a new one; servers that refuse
-/// are skipped in favour of the next. 502 when all fail, 504 when the last
-/// one timed out.
-async fn acquire(
-    ctx: &WorkerCtx,
-    backend_index: usize,
-    backend: &Backend,
-    fresh_only: bool,
-) -> Result<Upstream, u16> {
-    let mut status = 502;
-    for position in ctx.balancer.order(backend_index, backend) {
-        let server = &backend.servers[position];
-        if !fresh_only {
-            if let Some(stream) = ctx.pool.take(server.id) {
-                return Ok(Upstream {
-                    conn: Conn::new(stream),
-                    server: server.id,
-                    reused: true,
-                });
-            }
-        }
-        match connect(server.address, backend.timeouts.connect).await {
-            Ok(stream) => {
-                return Ok(Upstream {
-                    conn: Conn::new(stream),
-                    server: server.id,
-                    reused: false,
-                })
-            }
-            Err(ConnectError::TimedOut) => status = 504,
-            Err(ConnectError::Failed(err)) => {
-                crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
-                status = 502;
-            }
-        }
-    }
-    Err(status)
 }
 
 async fn send_request(

@@ -1,15 +1,18 @@
 //! One client connection: read a request head, route it, and proxy the
 //! exchange to an upstream, as many times as keep-alive allows.
 
+mod acquire;
 pub mod conn;
 mod exchange;
 mod handshake;
 mod prepare;
 mod read_head;
 mod relay;
+mod response_edit;
 pub mod rewrite_request;
 pub mod rewrite_response;
 mod session;
+mod steer;
 mod tunnel;
 
 pub use session::serve;

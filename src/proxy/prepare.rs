@@ -1,21 +1,41 @@
 //! The synchronous step between reading a head and talking to an upstream:
-//! parse, validate, route, and write the upstream head. Kept out of the async
-//! code so the parser's header array never lives in a connection's future.
+//! parse, validate, route, and write the upstream head (or the answer, for
+//! routes tern answers itself). Kept out of the async code so the parser's
+//! header array never lives in a connection's future.
 
 use std::net::SocketAddr;
 
-use super::rewrite_request::{write_upstream_head, ForwardInfo};
+use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
 use super::rewrite_response::ClientSide;
+use super::steer::{response_needs, steer, ResponseNeeds};
 use crate::config::plan::MAX_HEADERS_CAP;
-use crate::http::request::{self, RequestError};
-use crate::http::BodyKind;
-use crate::route::{self, Action, RouteInput};
+use crate::http::request::{self, RequestError, RequestHead};
+use crate::http::{BodyKind, Version};
+use crate::route::answer::RequestUrl;
+use crate::route::{Action, Proxy, RouteInput};
+use crate::upstream::pick::Steer;
 use crate::worker_ctx::WorkerCtx;
+
+/// What to do with a request.
+pub enum Outcome {
+    Proxy(Prepared),
+    /// tern answers itself (redirect, respond, no route); `close` when the
+    /// connection can't go on (a request body unread, or the client's wish).
+    Answer {
+        response: Vec<u8>,
+        close: bool,
+    },
+    /// A static route's answer, already decided; only sending remains.
+    Static(crate::files::Reply),
+}
 
 /// A request ready to be proxied.
 pub struct Prepared {
     pub upstream_head: Vec<u8>,
     pub backend: usize,
+    pub steer: Steer,
+    /// For routes that change responses, or insert sticky cookies.
+    pub response: Option<Box<ResponseNeeds>>,
     pub body: BodyKind,
     pub client: ClientSide,
     pub is_head: bool,
@@ -24,14 +44,7 @@ pub struct Prepared {
     pub expect_continue: bool,
 }
 
-/// What to do with an accepted request.
-pub enum Dispatch {
-    Proxy(Prepared),
-    /// A static route's answer, already decided; only sending remains.
-    Static(crate::files::Reply),
-}
-
-/// A request tern answers itself.
+/// A request tern refuses.
 pub struct Refusal {
     pub status: u16,
     /// The connection can't continue (framing unknown, or a body unread).
@@ -42,47 +55,119 @@ pub struct Refusal {
 pub struct Peer<'s> {
     pub addr: SocketAddr,
     pub stream: &'s monoio::net::TcpStream,
+    /// Index of the listener it arrived on.
+    pub listener: usize,
     /// The client speaks TLS to tern: `X-Forwarded-Proto: https`.
     pub tls: bool,
 }
 
-pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Dispatch, Refusal> {
+impl Peer<'_> {
+    /// The scheme the client used.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Refusal> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
         status: status_of(err),
         close: true,
     })?;
-    let input = RouteInput { path: req.path() };
-    let Some(route) = route::select(&plan.routes, &input) else {
-        return Err(Refusal {
-            status: 404,
-            close: !req.body.is_empty() || !req.keep_alive,
-        });
+    let input = RouteInput {
+        method: req.method,
+        target: req.origin_target,
+        path: req.path(),
+        host: req.host,
+        headers: req.headers,
+        client_ip: peer.addr.ip(),
+        listener: peer.listener,
     };
-    let backend = match &route.action {
-        Action::Proxy(backend) => *backend,
+    let live = |backend: usize| ctx.backend_live(backend);
+    let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
+    // An answer leaves the body unread; an HTTP/1.0 client would need an
+    // explicit keep-alive, which tern's own answers don't give.
+    let close = !req.body.is_empty() || !req.keep_alive || req.version == Version::Http10;
+    let Some(route_index) = route_index else {
+        let response = plan.no_route.response(req.is_head(), close);
+        return Ok(Outcome::Answer { response, close });
+    };
+    match &plan.routes[route_index].action {
+        Action::Proxy(proxy) => Ok(Outcome::Proxy(forward(
+            &req,
+            head,
+            peer,
+            ctx,
+            (route_index, proxy),
+        ))),
         Action::Static(site) => {
-            let url_path = route.strip_prefix(req.path());
-            return Ok(Dispatch::Static(crate::files::answer(site, &req, url_path)));
+            let url_path = plan.routes[route_index].strip_prefix(req.path());
+            Ok(Outcome::Static(crate::files::answer(site, &req, url_path)))
         }
-    };
+        Action::Respond(respond) => Ok(Outcome::Answer {
+            response: respond.response(req.is_head(), close),
+            close,
+        }),
+        Action::Redirect(redirect) => {
+            let local = peer.stream.local_addr().ok().map(|a| a.to_string());
+            let host = match (req.host, &local) {
+                (b"", Some(local)) => local.as_bytes(),
+                (host, _) => host,
+            };
+            let url = RequestUrl {
+                scheme: peer.scheme(),
+                host,
+                target: req.origin_target,
+            };
+            let response = redirect.response(&url, close);
+            Ok(Outcome::Answer { response, close })
+        }
+    }
+}
+
+/// `route`: the matched route's index and its proxy action.
+fn forward(
+    req: &RequestHead,
+    head: &[u8],
+    peer: &Peer,
+    ctx: &WorkerCtx,
+    (route, proxy): (usize, &Proxy),
+) -> Prepared {
+    let backend = &ctx.plan.backends[proxy.backend];
+    let rewritten = proxy.rewrite.as_ref().and_then(|rewrite| {
+        let target = req.origin_target;
+        let query = memchr::memchr(b'?', target).map_or(&b""[..], |at| &target[at..]);
+        rewrite.target(req.path(), query)
+    });
+    let edit = proxy.edits_request().then_some(RequestEdit {
+        target: rewritten.as_deref(),
+        host: proxy.upstream_host.as_deref(),
+        headers: proxy.request_edits.as_ref(),
+    });
     let info = ForwardInfo {
         client_ip: peer.addr.ip(),
-        proto: if peer.tls { "https" } else { "http" },
+        proto: peer.scheme(),
         strip_expect: true,
         // A system call, so only for the rare request that needs it.
         local_addr: (!req.has_host_field && req.target_authority.is_none())
             .then(|| peer.stream.local_addr().ok())
             .flatten(),
+        edit,
     };
     // Exact size, not a pooled buffer: it is kept for a possible retry while
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
-    write_upstream_head(&req, head, &info, &mut upstream_head);
-    Ok(Dispatch::Proxy(Prepared {
+    write_upstream_head(req, head, &info, &mut upstream_head);
+    Prepared {
         upstream_head,
-        backend,
+        backend: proxy.backend,
+        steer: steer(backend, req, peer.addr.ip()),
+        response: response_needs(route, proxy, backend, req, peer.scheme()),
         body: req.body,
         client: ClientSide {
             version: req.version,
@@ -92,7 +177,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Dispatch, Re
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
         expect_continue: req.expect_continue,
-    }))
+    }
 }
 
 fn status_of(err: RequestError) -> u16 {

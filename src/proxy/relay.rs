@@ -11,6 +11,7 @@ use super::conn::Conn;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
+use super::steer::response_edit;
 use super::tunnel;
 use super::Next;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
@@ -27,7 +28,11 @@ const MAX_RESPONSE_FIELDS: usize = 128;
 
 pub enum Relay {
     /// The response reached the client whole.
-    Done { reusable: bool, next: Next },
+    Done {
+        status: u16,
+        reusable: bool,
+        next: Next,
+    },
     /// The upstream closed or reset before sending a byte.
     NoResponse,
     /// Nothing reached the client yet; answer with this status.
@@ -59,11 +64,13 @@ struct Waits {
     upstream: Duration,
 }
 
+/// `position`: the answering server's place in the backend, for the
+/// route's changes to the response head.
 pub async fn relay_response(
     client: &mut Conn,
     upstream: &mut Conn,
     req: &Prepared,
-    backend: &Backend,
+    (backend, position): (&Backend, u16),
     ctx: &WorkerCtx,
     continue_sent: bool,
 ) -> Relay {
@@ -86,7 +93,7 @@ pub async fn relay_response(
         first_head = false;
         let draining = ctx.drain.is_draining();
         let head = &upstream.buffered()[..head_len];
-        let Some((out, meta)) = client_head(head, req, draining) else {
+        let Some((out, meta)) = client_head(head, req, draining, (ctx, backend, position)) else {
             return Relay::Failed(502);
         };
         upstream.consume(head_len);
@@ -116,7 +123,17 @@ pub async fn relay_response(
 
 /// Parses the head and writes the client's version of it into a pooled
 /// buffer. `None` when the upstream's head is unacceptable.
-fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, Meta)> {
+/// The route's changes are worked out here, synchronously, so that they
+/// never live in the relay's future.
+fn client_head(
+    head: &[u8],
+    req: &Prepared,
+    draining: bool,
+    (ctx, backend, position): (&WorkerCtx, &Backend, u16),
+) -> Option<(Vec<u8>, Meta)> {
+    let edit = req.response.as_deref().and_then(|needs| {
+        response_edit(&ctx.plan, needs, backend, req.steer, usize::from(position))
+    });
     let mut fields = crate::http::request::field_slots::<MAX_RESPONSE_FIELDS>();
     let resp = match response::parse(head, &mut fields, req.is_head) {
         Ok(resp) => resp,
@@ -133,7 +150,7 @@ fn client_head(head: &[u8], req: &Prepared, draining: bool) -> Option<(Vec<u8>, 
         keep_alive: client_keep_alive,
     };
     let mut out = buffer::take();
-    write_client_head(&resp, head, side, &mut out);
+    write_client_head(&resp, head, side, edit.as_ref(), &mut out);
     let meta = Meta {
         status: resp.status,
         body: resp.body,
@@ -211,6 +228,7 @@ async fn relay_body(
     match relayed {
         Err(()) => Relay::Aborted,
         Ok(()) => Relay::Done {
+            status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),
             next: if meta.client_keep_alive {
                 Next::KeepAlive

@@ -9,9 +9,10 @@ use httparse::Header;
 use crate::http::headers::{classify, list_tokens, push_decimal, push_field, FieldKind};
 use crate::http::request::RequestHead;
 use crate::http::BodyKind;
+use crate::route::HeaderEdits;
 
 /// What the forwarded head needs to know besides the request itself.
-pub struct ForwardInfo {
+pub struct ForwardInfo<'a> {
     pub client_ip: IpAddr,
     /// "http" or "https": the scheme the client used.
     pub proto: &'static str,
@@ -21,18 +22,36 @@ pub struct ForwardInfo {
     /// HTTP/1.0 request that had none (HTTP/1.1 upstreams require one).
     /// Only looked up for such requests; `localhost` when unknown.
     pub local_addr: Option<std::net::SocketAddr>,
+    /// The route's changes; `None` on the plain path.
+    pub edit: Option<RequestEdit<'a>>,
+}
+
+/// What a route changes in the request it forwards.
+#[derive(Default)]
+pub struct RequestEdit<'a> {
+    /// Replaces the origin-form target (path rewriting).
+    pub target: Option<&'a [u8]>,
+    /// Replaces the Host sent upstream.
+    pub host: Option<&'a str>,
+    pub headers: Option<&'a HeaderEdits>,
 }
 
 /// Appends the upstream request head for `req` (parsed from `head`) to `out`.
 pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, out: &mut Vec<u8>) {
-    write_request_line(req, out);
+    let edit = info.edit.as_ref();
+    write_request_line(req, edit.and_then(|e| e.target), out);
+    let host_replaced = req.target_authority.is_some() || edit.is_some_and(|e| e.host.is_some());
+    let removes = |name: &str| {
+        edit.and_then(|e| e.headers)
+            .is_some_and(|h| h.removes(name))
+    };
     let named = connection_named_fields(req.headers, req.has_connection_field);
     let mut runs = LineRuns::new(head);
     let mut forwarded_for: Vec<&[u8]> = Vec::new();
     for field in req.headers {
         let keep = match classify(field.name.as_bytes()) {
-            FieldKind::Other => !is_named(&named, field.name),
-            FieldKind::Host => req.target_authority.is_none(),
+            FieldKind::Other => !is_named(&named, field.name) && !removes(field.name),
+            FieldKind::Host => !host_replaced,
             FieldKind::Upgrade => req.upgrade,
             FieldKind::Expect => !(info.strip_expect && req.expect_continue),
             FieldKind::XForwardedFor => {
@@ -49,21 +68,27 @@ pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, o
     }
     runs.skip(out);
     write_added_fields(req, info, &forwarded_for, out);
+    if let Some(headers) = edit.and_then(|e| e.headers) {
+        out.extend_from_slice(headers.added_lines());
+    }
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_request_line(req: &RequestHead, out: &mut Vec<u8>) {
+fn write_request_line(req: &RequestHead, rewritten: Option<&[u8]>, out: &mut Vec<u8>) {
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
-    if !req.origin_target.starts_with(b"/") && req.origin_target != b"*" {
+    let target = rewritten.unwrap_or(req.origin_target);
+    if !target.starts_with(b"/") && target != b"*" {
         out.push(b'/');
     }
-    out.extend_from_slice(req.origin_target);
+    out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
 }
 
 fn write_added_fields(req: &RequestHead, info: &ForwardInfo, prior: &[&[u8]], out: &mut Vec<u8>) {
-    if let Some(authority) = req.target_authority {
+    if let Some(host) = info.edit.as_ref().and_then(|e| e.host) {
+        push_field(out, b"Host", host.as_bytes());
+    } else if let Some(authority) = req.target_authority {
         push_field(out, b"Host", authority);
     } else if !req.has_host_field {
         // HTTP/1.1 requires a Host upstream; an HTTP/1.0 client may send none.

@@ -6,6 +6,7 @@ use crate::http::headers::{classify, push_decimal, FieldKind};
 use crate::http::response::ResponseHead;
 use crate::http::{BodyKind, Version};
 
+use super::response_edit::{FieldEdit, ResponseEdit};
 use super::rewrite_request::{connection_named_fields, is_named, LineRuns};
 
 /// How the client side of the exchange ends.
@@ -16,8 +17,15 @@ pub struct ClientSide {
     pub keep_alive: bool,
 }
 
-/// Appends the client-facing head for `resp` (parsed from `head`) to `out`.
-pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, out: &mut Vec<u8>) {
+/// Appends the client-facing head for `resp` (parsed from `head`) to `out`,
+/// with the route's changes when there are any.
+pub fn write_client_head(
+    resp: &ResponseHead,
+    head: &[u8],
+    client: ClientSide,
+    edit: Option<&ResponseEdit>,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(resp.status_text);
     out.extend_from_slice(b"\r\n");
@@ -37,13 +45,23 @@ pub fn write_client_head(resp: &ResponseHead, head: &[u8], client: ClientSide, o
             }
             _ => !is_named(&named, field.name),
         };
-        if keep {
-            runs.keep(field, out);
-        } else {
-            runs.skip(out);
+        let edited = match edit {
+            Some(edit) if keep => edit.field(field),
+            _ => FieldEdit::Keep,
+        };
+        match edited {
+            FieldEdit::Keep if keep => runs.keep(field, out),
+            FieldEdit::Replace(value) => {
+                runs.skip(out);
+                crate::http::headers::push_field(out, field.name.as_bytes(), &value);
+            }
+            _ => runs.skip(out),
         }
     }
     runs.skip(out);
+    if let Some(edit) = edit.filter(|_| !resp.is_interim()) {
+        edit.append(out);
+    }
     write_framing(resp, client, out);
     if resp.is_interim() {
         // Interim responses carry no connection handling of their own.
@@ -88,7 +106,7 @@ mod tests {
         let mut headers = crate::http::request::field_slots::<32>();
         let resp = response::parse(head, &mut headers, is_head).expect("valid response");
         let mut out = Vec::new();
-        write_client_head(&resp, head, client, &mut out);
+        write_client_head(&resp, head, client, None, &mut out);
         String::from_utf8(out).expect("ascii")
     }
 

@@ -9,7 +9,7 @@ use monoio::net::TcpStream;
 use super::conn::Conn;
 use super::exchange;
 use super::handshake::accept_tls;
-use super::prepare::{prepare, Dispatch, Peer};
+use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use super::ListenerInfo;
 use super::Next;
@@ -50,14 +50,21 @@ pub async fn serve(
         let peer = Peer {
             addr,
             stream: &client.stream,
+            listener: listener.index,
             tls: client.is_tls(),
         };
-        let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
-            Ok(Dispatch::Proxy(prepared)) => {
+        // A statement of its own, so `peer` is not held across the awaits.
+        let prepared = prepare(&client.buffered()[..head_len], &peer, &ctx);
+        let next = match prepared {
+            Ok(Outcome::Proxy(prepared)) => {
                 client.consume(head_len);
                 exchange::proxy(&mut client, prepared, &ctx).await
             }
-            Ok(Dispatch::Static(reply)) => {
+            Ok(Outcome::Answer { response, close }) => {
+                client.consume(head_len);
+                send_answer(&mut client, response, close).await
+            }
+            Ok(Outcome::Static(reply)) => {
                 client.consume(head_len);
                 // Boxed: a file transfer's state stays out of every
                 // connection's future.
@@ -77,6 +84,19 @@ pub async fn serve(
         if next == Next::Close || ctx.drain.is_draining() {
             return;
         }
+    }
+}
+
+/// Writes a response tern made itself; closes after it when asked to.
+async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
+    let (result, _) = client.write_owned(response).await;
+    match (result, close) {
+        (Ok(()), false) => Next::KeepAlive,
+        (Ok(()), true) => {
+            linger_close(client).await;
+            Next::Close
+        }
+        (Err(_), _) => Next::Close,
     }
 }
 

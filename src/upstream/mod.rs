@@ -1,6 +1,14 @@
-//! Upstream servers: connecting, the per-worker idle pool, and choosing a
-//! server of a backend.
+//! Upstream servers: connecting, the per-worker idle pool, choosing a
+//! server (balance, sticky, health, limits) and the health checker.
 
 pub mod balance;
+pub mod checker;
 pub mod connect;
+pub mod hash;
+pub mod health;
+pub mod pick;
 pub mod pool;
+pub mod queue;
+pub mod rng;
+pub mod state;
+pub mod sticky;

@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub mod routing;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

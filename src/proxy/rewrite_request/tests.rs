@@ -9,6 +9,10 @@ const LIMITS: Limits = Limits {
 };
 
 fn forward(head: &[u8]) -> String {
+    forward_edited(head, None)
+}
+
+fn forward_edited(head: &[u8], edit: Option<RequestEdit>) -> String {
     let mut headers = request::field_slots::<64>();
     let req = request::parse(head, &mut headers, &LIMITS).expect("valid head");
     let info = ForwardInfo {
@@ -16,6 +20,7 @@ fn forward(head: &[u8]) -> String {
         proto: "http",
         strip_expect: true,
         local_addr: Some("127.0.0.1:8080".parse().expect("addr")),
+        edit,
     };
     let mut out = Vec::new();
     write_upstream_head(&req, head, &info, &mut out);
@@ -111,4 +116,28 @@ fn http10_request_goes_upstream_as_http11() {
         "{out}"
     );
     assert!(out.contains("Host: 127.0.0.1:8080\r\n"), "{out}");
+}
+
+#[test]
+fn route_edits_change_target_host_and_fields() {
+    let edits = HeaderEdits::new(
+        &[("X-Env".into(), "prod".into())],
+        &[("X-Added".into(), "1".into())],
+        &["X-Secret".into()],
+    );
+    let edit = RequestEdit {
+        target: Some(b"/other/x?q"),
+        host: Some("backend.internal"),
+        headers: Some(&edits),
+    };
+    let out = forward_edited(
+        b"GET /app/x?q HTTP/1.1\r\nHost: public.example\r\nX-Env: dev\r\nX-Secret: s\r\nAccept: */*\r\n\r\n",
+        Some(edit),
+    );
+    assert_eq!(
+        out,
+        "GET /other/x?q HTTP/1.1\r\nAccept: */*\r\nHost: backend.internal\r\n\
+         X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: public.example\r\n\
+         X-Env: prod\r\nX-Added: 1\r\n\r\n"
+    );
 }

@@ -1,13 +1,16 @@
 //! The TOML file as written by a person: serde structures, defaults, and no
 //! validation beyond types. `plan.rs` turns this into the runtime form.
 
-use std::collections::BTreeMap;
-use std::fmt;
+mod backend;
+mod route;
 
-use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::duration::Dur;
+pub use backend::{BackendSection, BalanceName, HealthCheckSection, StickyModeName};
+pub use route::{ConditionsSection, HeaderEditsSection, RespondSection, RouteSection};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +37,8 @@ pub struct ServerSection {
     pub limits: LimitsSection,
     pub timeouts: TimeoutsSection,
     pub pool: PoolSection,
+    /// The answer when no route matches; default 404.
+    pub no_route: Option<RespondSection>,
 }
 
 impl Default for ServerSection {
@@ -45,6 +50,7 @@ impl Default for ServerSection {
             limits: LimitsSection::default(),
             timeouts: TimeoutsSection::default(),
             pool: PoolSection::default(),
+            no_route: None,
         }
     }
 }
@@ -150,64 +156,19 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteSection {
-    pub name: Option<String>,
-    pub path_prefix: Option<String>,
-    /// Either `backend` or `static`; `plan.rs` insists on exactly one.
-    pub backend: Option<String>,
-    #[serde(rename = "static")]
-    pub static_files: Option<super::static_files::StaticSection>,
+/// `key = "a"` or `key = ["a", "b"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub enum Strings {
+    One(String),
+    Many(Vec<String>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendSection {
-    pub servers: Vec<ServerEntry>,
-    #[serde(default)]
-    pub timeouts: BackendTimeouts,
-}
-
-/// Per-backend overrides of `[server.timeouts]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackendTimeouts {
-    pub connect: Option<Dur>,
-    pub server: Option<Dur>,
-    pub tunnel: Option<Dur>,
-}
-
-/// A backend server as written in a table: `{ address = "127.0.0.1:9000" }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerTable {
-    pub address: String,
-}
-
-/// A backend server: `"127.0.0.1:9000"` or a [`ServerTable`].
-#[derive(Debug)]
-pub struct ServerEntry(pub ServerTable);
-
-/// Accepts the short string form as well as the table, keeping serde's own
-/// error messages for the table (an untagged enum would hide them).
-impl<'de> Deserialize<'de> for ServerEntry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntryVisitor;
-        impl<'de> Visitor<'de> for EntryVisitor {
-            type Value = ServerEntry;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"host:port\" or { address = \"host:port\" }")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<ServerEntry, E> {
-                Ok(ServerEntry(ServerTable {
-                    address: text.to_owned(),
-                }))
-            }
-            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ServerEntry, M::Error> {
-                ServerTable::deserialize(MapAccessDeserializer::new(map)).map(ServerEntry)
-            }
+impl Strings {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Strings::One(one) => vec![one.clone()],
+            Strings::Many(many) => many.clone(),
         }
-        d.deserialize_any(EntryVisitor)
     }
 }

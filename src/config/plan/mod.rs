@@ -6,9 +6,16 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use super::schema::{BackendSection, ConfigFile, ListenerSection, ListenerTls, RouteSection};
-use crate::route::{PathPrefix, Route};
+mod backend;
+mod conditions;
+mod route;
+
+use super::schema::{ConfigFile, ListenerSection, ListenerTls};
+use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
+use crate::upstream::health::Health;
+pub use backend::{Backend, Server};
+use conditions::Names;
 
 /// Where a validation error is, and what is wrong.
 pub type PlanError = (String, String);
@@ -27,6 +34,12 @@ pub struct Plan {
     pub backends: Vec<Backend>,
     /// Every server of every backend, so per-worker state can be a flat Vec.
     pub server_count: usize,
+    /// Health of each distinct server address, and what to probe.
+    pub health: Health,
+    /// Workers running this plan (set at start; shares of `max_connections`).
+    pub worker_count: usize,
+    /// The answer when no route matches.
+    pub no_route: Respond,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +61,8 @@ pub struct UpstreamTimeouts {
     pub connect: Duration,
     pub server: Duration,
     pub tunnel: Duration,
+    /// Waiting for a server under `max_connections`, then 503.
+    pub queue: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,20 +88,6 @@ impl std::fmt::Debug for ListenerPlan {
     }
 }
 
-#[derive(Debug)]
-pub struct Backend {
-    pub name: String,
-    pub servers: Vec<Server>,
-    pub timeouts: UpstreamTimeouts,
-}
-
-#[derive(Debug)]
-pub struct Server {
-    /// Index over all servers of the plan.
-    pub id: usize,
-    pub address: SocketAddr,
-}
-
 /// The largest `max_headers` accepted: the parser's header array lives on the stack.
 pub const MAX_HEADERS_CAP: usize = 256;
 
@@ -102,19 +103,34 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         .enumerate()
         .map(|(i, l)| build_listener(i, l))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some((i, l)) = listeners
+        .iter()
+        .enumerate()
+        .find(|(i, l)| listeners[..*i].iter().any(|o| o.name == l.name))
+    {
+        return Err(err(
+            format!("listener[{i}].name"),
+            format!("another listener is already named {:?}", l.name),
+        ));
+    }
     if listeners.is_empty() {
         return Err(err(
             "listener",
             "at least one [[listener]] with a bind address is needed",
         ));
     }
-    let (backends, server_count) = build_backends(file)?;
-    let routes = file
-        .routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| build_route(i, r, &backends))
-        .collect::<Result<Vec<_>, _>>()?;
+    let built = backend::build_backends(file)?;
+    let routes = build_routes(file, &listeners, &built.backends)?;
+    let no_route = match &server.no_route {
+        Some(section) => {
+            route::build_respond(section).map_err(|m| err("server.no_route.status", m))?
+        }
+        None => Respond::new(
+            404,
+            &[("Content-Type".into(), "text/plain".into())],
+            "Not Found\n",
+        ),
+    };
     let t = &server.timeouts;
     Ok(Plan {
         workers: server.workers,
@@ -132,13 +148,39 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         },
         listeners,
         routes,
-        backends,
-        server_count,
+        backends: built.backends,
+        server_count: built.server_count,
+        health: built.health,
+        worker_count: server.workers.unwrap_or(1),
+        no_route,
     })
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> PlanError {
     (key.into(), message.into())
+}
+
+fn build_routes(
+    file: &ConfigFile,
+    listeners: &[ListenerPlan],
+    backends: &[Backend],
+) -> Result<Vec<Route>, PlanError> {
+    let names = Names {
+        backends: &backends.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
+        listeners: &listeners.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+    };
+    let mut routes: Vec<Route> = Vec::new();
+    for (index, section) in file.routes.iter().enumerate() {
+        let built = route::build_route(index, section, &names, backends)?;
+        if routes.iter().any(|r| r.name == built.name) {
+            return Err(err(
+                format!("route[{index}].name"),
+                format!("another route is already named {:?}", built.name),
+            ));
+        }
+        routes.push(built);
+    }
+    Ok(routes)
 }
 
 fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
@@ -201,73 +243,6 @@ fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig
         })
         .collect();
     crate::tls::server_config(&paths).map_err(|e| err(key, e.to_string()))
-}
-
-fn build_backends(file: &ConfigFile) -> Result<(Vec<Backend>, usize), PlanError> {
-    let mut backends = Vec::new();
-    let mut next_id = 0;
-    for (name, section) in &file.backends {
-        let backend = build_backend(name, section, &mut next_id, file)?;
-        backends.push(backend);
-    }
-    Ok((backends, next_id))
-}
-
-fn build_backend(
-    name: &str,
-    section: &BackendSection,
-    next_id: &mut usize,
-    file: &ConfigFile,
-) -> Result<Backend, PlanError> {
-    if section.servers.is_empty() {
-        return Err(err(
-            format!("backend.{name}.servers"),
-            "needs at least one server",
-        ));
-    }
-    let mut servers = Vec::new();
-    for (i, entry) in section.servers.iter().enumerate() {
-        let key = format!("backend.{name}.servers[{i}].address");
-        let address = resolve_one(&entry.0.address).map_err(|message| err(key, message))?;
-        servers.push(Server {
-            id: *next_id,
-            address,
-        });
-        *next_id += 1;
-    }
-    let defaults = &file.server.timeouts;
-    let overrides = &section.timeouts;
-    Ok(Backend {
-        name: name.to_owned(),
-        servers,
-        timeouts: UpstreamTimeouts {
-            connect: overrides.connect.unwrap_or(defaults.connect).0,
-            server: overrides.server.unwrap_or(defaults.server).0,
-            tunnel: overrides.tunnel.unwrap_or(defaults.tunnel).0,
-        },
-    })
-}
-
-fn build_route(
-    index: usize,
-    section: &RouteSection,
-    backends: &[Backend],
-) -> Result<Route, PlanError> {
-    let action = super::route_action::build(index, section, backends)?;
-    let path_prefix = match &section.path_prefix {
-        None => None,
-        Some(prefix) => Some(
-            PathPrefix::new(prefix).map_err(|m| err(format!("route[{index}].path_prefix"), m))?,
-        ),
-    };
-    Ok(Route {
-        name: section
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("route{index}")),
-        path_prefix,
-        action,
-    })
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).

@@ -1,0 +1,312 @@
+//! Backends: servers resolved and numbered, balancing, stickiness, and the
+//! health slots and probes shared by the whole process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{err, resolve_one, PlanError, UpstreamTimeouts};
+use crate::config::schema::{
+    BackendSection, BalanceName, ConfigFile, HealthCheckSection, StickyModeName,
+};
+use crate::upstream::balance::Balance;
+use crate::upstream::hash::fnv1a;
+use crate::upstream::health::{Health, HealthCheck, Passive, Probe};
+use crate::upstream::pick::MAX_SERVERS;
+use crate::upstream::sticky::{Sticky, StickyMode};
+
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    pub servers: Vec<Server>,
+    pub timeouts: UpstreamTimeouts,
+    pub balance: Balance,
+    /// Connect attempts after a failed one.
+    pub retries: u32,
+    pub redispatch: bool,
+    pub sticky: Option<Sticky>,
+    pub passive: Option<Passive>,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    /// Index over all servers of the plan.
+    pub id: usize,
+    pub address: SocketAddr,
+    /// The address as written, for logs and reverse rewriting.
+    pub label: String,
+    pub weight: u32,
+    pub max_connections: Option<u32>,
+    /// Sticky-session name: as configured, else `s1`, `s2`, ... by position.
+    pub route: String,
+    pub backup: bool,
+    /// Index into `Plan::health`: one per distinct address.
+    pub health: usize,
+    /// Hash of `label`, for rendezvous hashing.
+    pub hash: u64,
+}
+
+/// What building the backends produces besides the backends.
+pub struct Built {
+    pub backends: Vec<Backend>,
+    pub server_count: usize,
+    pub health: Health,
+}
+
+/// Health slots by address, and the probe (with its backend) of each.
+#[derive(Default)]
+struct Slots {
+    by_address: HashMap<SocketAddr, usize>,
+    probes: Vec<Probe>,
+}
+
+pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
+    let mut backends = Vec::new();
+    let mut next_id = 0;
+    let mut slots = Slots::default();
+    for (name, section) in &file.backends {
+        backends.push(build_backend(
+            name,
+            section,
+            &mut next_id,
+            &mut slots,
+            file,
+        )?);
+    }
+    Ok(Built {
+        backends,
+        server_count: next_id,
+        health: Health::new(slots.by_address.len(), slots.probes),
+    })
+}
+
+fn build_backend(
+    name: &str,
+    section: &BackendSection,
+    next_id: &mut usize,
+    slots: &mut Slots,
+    file: &ConfigFile,
+) -> Result<Backend, PlanError> {
+    let key = |rest: &str| format!("backend.{name}.{rest}");
+    let servers = build_servers(name, section, next_id, slots)?;
+    check_servers(name, &servers, section)?;
+    if let Some(check) = &section.health_check {
+        let check =
+            build_check(check).map_err(|(k, m)| err(key(&format!("health_check.{k}")), m))?;
+        add_probes(name, &servers, check, slots)?;
+    }
+    let passive = match &section.passive {
+        Some(p) if p.failures == 0 => {
+            return Err(err(key("passive.failures"), "must be at least 1"))
+        }
+        Some(p) => Some(Passive {
+            failures: p.failures,
+            down_for: p.down_for.0,
+        }),
+        None => None,
+    };
+    Ok(Backend {
+        name: name.to_owned(),
+        servers,
+        timeouts: timeouts(section, file),
+        balance: balance(section.balance),
+        retries: section.retries,
+        redispatch: section.redispatch,
+        sticky: build_sticky(name, section)?,
+        passive,
+    })
+}
+
+fn build_servers(
+    name: &str,
+    section: &BackendSection,
+    next_id: &mut usize,
+    slots: &mut Slots,
+) -> Result<Vec<Server>, PlanError> {
+    if section.servers.is_empty() {
+        return Err(err(
+            format!("backend.{name}.servers"),
+            "needs at least one server",
+        ));
+    }
+    if section.servers.len() > MAX_SERVERS {
+        return Err(err(
+            format!("backend.{name}.servers"),
+            format!("has more than {MAX_SERVERS} servers"),
+        ));
+    }
+    let mut servers = Vec::new();
+    for (i, entry) in section.servers.iter().enumerate() {
+        let table = &entry.0;
+        let key = format!("backend.{name}.servers[{i}]");
+        let address = resolve_one(&table.address).map_err(|m| err(format!("{key}.address"), m))?;
+        if table.max_connections == Some(0) {
+            return Err(err(format!("{key}.max_connections"), "must be at least 1"));
+        }
+        let next_slot = slots.by_address.len();
+        servers.push(Server {
+            id: *next_id,
+            address,
+            label: table.address.clone(),
+            weight: table.weight,
+            max_connections: table.max_connections,
+            route: table.route.clone().unwrap_or_else(|| format!("s{}", i + 1)),
+            backup: table.backup,
+            health: *slots.by_address.entry(address).or_insert(next_slot),
+            hash: fnv1a(table.address.as_bytes()),
+        });
+        *next_id += 1;
+    }
+    Ok(servers)
+}
+
+fn check_servers(
+    name: &str,
+    servers: &[Server],
+    section: &BackendSection,
+) -> Result<(), PlanError> {
+    let key = format!("backend.{name}.servers");
+    if servers.iter().all(|s| s.weight == 0) {
+        return Err(err(
+            key,
+            "every server has weight 0, so none would get requests",
+        ));
+    }
+    if servers.iter().all(|s| s.backup) {
+        return Err(err(
+            key,
+            "every server is a backup; at least one must be a primary",
+        ));
+    }
+    if section.sticky.is_some() {
+        for (i, server) in servers.iter().enumerate() {
+            if servers[..i].iter().any(|s| s.route == server.route) {
+                return Err(err(
+                    format!("{key}[{i}].route"),
+                    format!(
+                        "route {:?} is used by two servers; sticky sessions need distinct routes",
+                        server.route
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn timeouts(section: &BackendSection, file: &ConfigFile) -> UpstreamTimeouts {
+    let defaults = &file.server.timeouts;
+    let overrides = &section.timeouts;
+    UpstreamTimeouts {
+        connect: overrides.connect.unwrap_or(defaults.connect).0,
+        server: overrides.server.unwrap_or(defaults.server).0,
+        tunnel: overrides.tunnel.unwrap_or(defaults.tunnel).0,
+        queue: overrides.queue.map_or(DEFAULT_QUEUE, |d| d.0),
+    }
+}
+
+/// How long a request waits for a server at `max_connections` by default.
+const DEFAULT_QUEUE: Duration = Duration::from_secs(5);
+
+fn balance(name: BalanceName) -> Balance {
+    match name {
+        BalanceName::RoundRobin => Balance::RoundRobin,
+        BalanceName::LeastConn => Balance::LeastConn,
+        BalanceName::RandomTwo => Balance::RandomTwo,
+        BalanceName::SourceHash => Balance::SourceHash,
+        BalanceName::UriHash => Balance::UriHash,
+    }
+}
+
+fn build_sticky(name: &str, section: &BackendSection) -> Result<Option<Sticky>, PlanError> {
+    let Some(sticky) = &section.sticky else {
+        return Ok(None);
+    };
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if sticky.cookie.is_empty() || !sticky.cookie.bytes().all(token) {
+        return Err(err(
+            format!("backend.{name}.sticky.cookie"),
+            format!("{:?} is not a valid cookie name", sticky.cookie),
+        ));
+    }
+    Ok(Some(Sticky {
+        cookie: sticky.cookie.clone(),
+        mode: match sticky.mode {
+            StickyModeName::Route => StickyMode::Route,
+            StickyModeName::Insert => StickyMode::Insert,
+        },
+    }))
+}
+
+/// Errors are (key below `health_check`, message).
+fn build_check(section: &HealthCheckSection) -> Result<HealthCheck, PlanError> {
+    if section.rise == 0 {
+        return Err(err("rise", "must be at least 1"));
+    }
+    if section.fall == 0 {
+        return Err(err("fall", "must be at least 1"));
+    }
+    if section.interval.0 < Duration::from_millis(10) {
+        return Err(err("interval", "must be at least 10ms"));
+    }
+    if section.timeout.0.is_zero() {
+        return Err(err("timeout", "must be more than 0"));
+    }
+    if !section.path.starts_with('/') || section.path.bytes().any(|b| b <= b' ') {
+        return Err(err(
+            "path",
+            format!("{:?} must start with '/' and hold no spaces", section.path),
+        ));
+    }
+    if section.method.is_empty() || !section.method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(err(
+            "method",
+            format!("{:?} is not a method such as \"GET\"", section.method),
+        ));
+    }
+    if let Some(bad) = section.status.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(err("status", format!("{bad} is not an HTTP status")));
+    }
+    Ok(HealthCheck {
+        method: section.method.clone(),
+        path: section.path.clone(),
+        host: section.host.clone(),
+        statuses: section.status.clone(),
+        interval: section.interval.0,
+        timeout: section.timeout.0,
+        rise: section.rise,
+        fall: section.fall,
+    })
+}
+
+/// One probe per address: a second backend checking the same address must
+/// check it the same way, or the shared state would flip between them.
+fn add_probes(
+    name: &str,
+    servers: &[Server],
+    check: HealthCheck,
+    slots: &mut Slots,
+) -> Result<(), PlanError> {
+    for server in servers {
+        match slots.probes.iter().find(|p| p.slot == server.health) {
+            Some(probe) if probe.check != check => {
+                return Err(err(
+                    format!("backend.{name}.health_check"),
+                    format!(
+                        "server {} is also checked by {} with other settings; one address has one health state, so its checks must agree",
+                        server.label,
+                        probe.label
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => slots.probes.push(Probe {
+                slot: server.health,
+                address: server.address,
+                label: format!("{name}/{}", server.label),
+                check: check.clone(),
+            }),
+        }
+    }
+    Ok(())
+}

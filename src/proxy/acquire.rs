@@ -1,0 +1,94 @@
+//! Getting an upstream connection for one request: pick a server (sticky,
+//! balance, health, limits), wait in the queue while every live server is
+//! at `max_connections`, reuse a pooled connection or connect, and retry a
+//! failed connect up to `retries` times, on another server with
+//! `redispatch`. Nothing has been sent when a connect fails, so retrying
+//! it is always safe.
+
+use std::time::Instant;
+
+use super::conn::Conn;
+use super::prepare::Prepared;
+use crate::upstream::connect::{connect, ConnectError};
+use crate::upstream::pick::{pick, Pick, Tried};
+use crate::upstream::state::InFlight;
+use crate::worker_ctx::WorkerCtx;
+
+pub struct Upstream<'c> {
+    pub conn: Conn,
+    /// Position in the backend's servers (a backend has at most 256).
+    pub position: u16,
+    pub reused: bool,
+    /// Counts this request against the server until the exchange ends;
+    /// knows the server's id.
+    pub in_flight: InFlight<'c>,
+}
+
+/// 503 when no server is live or the queue wait ran out; else, when every
+/// attempt failed, 502 (refused) or 504 (the last one timed out).
+pub async fn acquire<'c>(
+    ctx: &'c WorkerCtx,
+    req: &Prepared,
+    fresh_only: bool,
+) -> Result<Upstream<'c>, u16> {
+    let backend = &ctx.plan.backends[req.backend];
+    let mut tried = Tried::default();
+    let mut attempts_left = backend.retries.saturating_add(1);
+    let mut status = 503;
+    let mut failed: Option<usize> = None;
+    let mut queue_deadline: Option<Instant> = None;
+    loop {
+        let position = match failed.filter(|_| !backend.redispatch) {
+            Some(same) => same,
+            None => match pick(&ctx.plan, &ctx.upstreams, req.backend, req.steer, &tried) {
+                Pick::Server(position) => position,
+                Pick::Exhausted if tried.is_empty() => return Err(503),
+                Pick::Exhausted => return Err(status),
+                Pick::Full => {
+                    let deadline = *queue_deadline
+                        .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
+                    let wait = ctx.upstreams.waiters[req.backend].wait();
+                    if crate::timer::timeout_at(deadline, wait).await.is_err() {
+                        return Err(503);
+                    }
+                    continue;
+                }
+            },
+        };
+        let server = &backend.servers[position];
+        let in_flight = InFlight::new(&ctx.upstreams, server.id, req.backend);
+        if !fresh_only {
+            if let Some(stream) = ctx.pool.take(server.id) {
+                return Ok(Upstream {
+                    conn: Conn::new(stream),
+                    position: position as u16,
+                    reused: true,
+                    in_flight,
+                });
+            }
+        }
+        match connect(server.address, backend.timeouts.connect).await {
+            Ok(stream) => {
+                return Ok(Upstream {
+                    conn: Conn::new(stream),
+                    position: position as u16,
+                    reused: false,
+                    in_flight,
+                })
+            }
+            Err(ConnectError::TimedOut) => status = 504,
+            Err(ConnectError::Failed(err)) => {
+                crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
+                status = 502;
+            }
+        }
+        drop(in_flight);
+        ctx.upstreams.note_failure(backend, server);
+        tried.add(position);
+        failed = Some(position);
+        attempts_left -= 1;
+        if attempts_left == 0 {
+            return Err(status);
+        }
+    }
+}

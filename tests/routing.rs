@@ -1,0 +1,376 @@
+//! Routing and load balancing through the real binary: every action,
+//! conditions, rewrites, health transitions, retries and redispatch,
+//! max_connections queueing and sticky sessions across two tern nodes.
+
+mod common;
+
+use common::routing::*;
+use common::*;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A config with one worker (so per-worker state is exact), short
+/// timeouts, one listener, and `body` (routes and backends).
+fn config(body: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[server.timeouts]\nconnect = \"1s\"\nserver = \"5s\"\n\
+         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n{body}"
+    )
+}
+
+#[test]
+fn respond_answers_without_touching_an_upstream() {
+    let app = named("app");
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\npath_prefix = \"/health\"\n\
+         respond = {{ status = 200, headers = {{ Content-Type = \"text/plain\" }}, body = \"ok\\n\" }}\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n",
+        app.addr
+    )));
+    let mut c = tern.connect();
+    let r = c.roundtrip(&get("/health"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok\n"));
+    assert_eq!(r.header("content-type").as_deref(), Some("text/plain"));
+    // The connection stays usable, and HEAD gets the length but no body.
+    let head = c.roundtrip(b"HEAD /health HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(head.header("content-length").as_deref(), Some("3"));
+    assert!(head.body.is_empty());
+    assert_eq!(who(tern.addr(), &get("/other")), "app");
+    assert!(app.requests().iter().all(|r| r.head.target() == "/other"));
+}
+
+#[test]
+fn no_route_gets_404_or_the_configured_answer() {
+    let tern = Tern::start(&config(
+        "[[route]]\npath_prefix = \"/only\"\nrespond = { status = 204 }\n",
+    ));
+    let r = fetch(tern.addr(), &get("/elsewhere"));
+    assert_eq!((r.status, r.body_str().as_str()), (404, "Not Found\n"));
+    let custom = config("[[route]]\npath_prefix = \"/only\"\nrespond = { status = 204 }\n")
+        .replace(
+            "[server]\n",
+            "[server]\nno_route = { status = 421, body = \"unknown site\" }\n",
+        );
+    let tern = Tern::start(&custom);
+    let r = fetch(tern.addr(), &get("/elsewhere"));
+    assert_eq!((r.status, r.body_str().as_str()), (421, "unknown site"));
+}
+
+#[test]
+fn redirect_keeps_host_path_and_query_unless_told() {
+    let tern = Tern::start(&config(
+        "[[route]]\npath_prefix = \"/old\"\nredirect = { path = \"/new\", status = 308 }\n\
+         [[route]]\nredirect = { scheme = \"https\", status = 301 }\n",
+    ));
+    let r = fetch(tern.addr(), &get_with("site.test:8080", "/old?q=1", &[]));
+    assert_eq!(r.status, 308);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("http://site.test:8080/new?q=1")
+    );
+    let r = fetch(tern.addr(), &get_with("site.test:8080", "/a/b?c", &[]));
+    assert_eq!(r.status, 301);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("https://site.test/a/b?c")
+    );
+}
+
+#[test]
+fn prefix_rewrite_host_override_and_header_edits_reach_the_upstream() {
+    let up = RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            let location = req.head.target().to_string();
+            let ok = c.respond(
+                200,
+                &[
+                    ("Location", &location),
+                    ("Server", "secret"),
+                    ("X-Keep", "1"),
+                ],
+                b"x",
+            );
+            if !ok {
+                return;
+            }
+        }
+    });
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\npath_prefix = \"/api\"\nupstream_prefix = \"/v2\"\nupstream_host = \"backend.internal\"\n\
+         request_headers = {{ set = {{ X-Env = \"prod\" }}, remove = [\"X-Debug\"] }}\n\
+         response_headers = {{ add = {{ X-Served-By = \"tern\" }}, remove = [\"Server\"] }}\n\
+         backend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n",
+        up.addr
+    )));
+    let r = fetch(
+        tern.addr(),
+        &get_with(
+            "public.test",
+            "/api/users?id=7",
+            &["X-Debug: 1", "X-Env: dev"],
+        ),
+    );
+    let seen = &up.requests()[0];
+    assert_eq!(seen.head.target(), "/v2/users?id=7");
+    assert_eq!(
+        seen.head.header("host").as_deref(),
+        Some("backend.internal")
+    );
+    assert_eq!(seen.head.header("x-env").as_deref(), Some("prod"));
+    assert!(!seen.head.has("x-debug"));
+    assert_eq!(
+        seen.head.header("x-forwarded-host").as_deref(),
+        Some("public.test")
+    );
+    // Location under the upstream prefix is mapped back (reverse rewriting
+    // is on because the path is rewritten).
+    assert_eq!(r.header("location").as_deref(), Some("/api/users?id=7"));
+    assert_eq!(r.header("x-served-by").as_deref(), Some("tern"));
+    assert!(!r.has("server"));
+    assert_eq!(r.header("x-keep").as_deref(), Some("1"));
+}
+
+#[test]
+fn conditions_on_method_header_query_and_source_pick_the_route() {
+    let a = named("a");
+    let b = named("b");
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\nmethod = \"GET\"\nheader = [{{ name = \"X-Beta\", equals = \"on\" }}]\nquery = [\"v=2\"]\n\
+         source = [\"127.0.0.0/8\"]\nnot = {{ path_prefix = \"/stable\" }}\nbackend = \"b\"\n\
+         [[route]]\nbackend = \"a\"\n[backend.a]\nservers = [\"{}\"]\n[backend.b]\nservers = [\"{}\"]\n",
+        a.addr, b.addr
+    )));
+    let addr = tern.addr();
+    assert_eq!(who(addr, &get_with("h", "/x?v=2", &["X-Beta: on"])), "b");
+    assert_eq!(who(addr, &get_with("h", "/x?v=2", &["X-Beta: off"])), "a");
+    assert_eq!(who(addr, &get_with("h", "/x?v=3", &["X-Beta: on"])), "a");
+    assert_eq!(
+        who(addr, &get_with("h", "/stable?v=2", &["X-Beta: on"])),
+        "a"
+    );
+    let post = b"POST /x?v=2 HTTP/1.1\r\nHost: h\r\nX-Beta: on\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(who(addr, post), "a");
+}
+
+fn backend_of(servers: &[SocketAddr], extra: &str) -> String {
+    let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[[route]]\nbackend = \"app\"\n[backend.app]\nservers = [{}]\n{extra}\n",
+        list.join(", ")
+    )
+}
+
+#[test]
+fn no_live_server_gets_a_quick_503() {
+    let dead = dead_addr();
+    let tern = Tern::start(&config(&backend_of(
+        &[dead],
+        "health_check = { interval = \"100ms\", timeout = \"100ms\", fall = 1 }",
+    )));
+    assert!(
+        wait_log(&tern, &["is down"], Duration::from_secs(5)),
+        "{:?}",
+        tern.stderr()
+    );
+    let started = Instant::now();
+    let r = fetch(tern.addr(), &get("/"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (503, "Service Unavailable\n")
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn health_checks_take_a_server_out_and_bring_it_back() {
+    let a = named("a");
+    let b = named("b");
+    let a_addr = a.addr;
+    let tern = Tern::start(&config(&backend_of(
+        &[a.addr, b.addr],
+        "health_check = { path = \"/ping\", interval = \"100ms\", timeout = \"200ms\", rise = 2, fall = 2 }",
+    )));
+    assert!(
+        a.wait_requests(1, Duration::from_secs(2)),
+        "no health check seen"
+    );
+    assert_eq!(a.requests()[0].head.target(), "/ping");
+    drop(a);
+    assert!(wait_log(
+        &tern,
+        &[&format!("app/{a_addr} is down")],
+        Duration::from_secs(5)
+    ));
+    for _ in 0..4 {
+        assert_eq!(who(tern.addr(), &get("/")), "b");
+    }
+    let _a = named_on("a", rebind(a_addr));
+    assert!(wait_log(
+        &tern,
+        &[&format!("app/{a_addr} is up")],
+        Duration::from_secs(5)
+    ));
+    let seen: Vec<String> = (0..4).map(|_| who(tern.addr(), &get("/"))).collect();
+    assert!(seen.iter().any(|s| s == "a"), "{seen:?}");
+}
+
+#[test]
+fn failed_connects_are_redispatched_to_another_server() {
+    let live = named("live");
+    let tern = Tern::start(&config(&backend_of(
+        &[dead_addr(), live.addr],
+        "retries = 1",
+    )));
+    for _ in 0..4 {
+        assert_eq!(who(tern.addr(), &get("/")), "live");
+    }
+}
+
+#[test]
+fn without_redispatch_the_same_server_is_retried() {
+    let live = named("live");
+    let tern = Tern::start(&config(&backend_of(
+        &[dead_addr(), live.addr],
+        "retries = 2\nredispatch = false",
+    )));
+    let seen: Vec<String> = (0..4).map(|_| who(tern.addr(), &get("/"))).collect();
+    assert_eq!(
+        seen.iter().filter(|s| *s == "status 502").count(),
+        2,
+        "{seen:?}"
+    );
+    assert_eq!(seen.iter().filter(|s| *s == "live").count(), 2, "{seen:?}");
+}
+
+#[test]
+fn passive_checks_mark_a_failing_server_down() {
+    let failing = RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            if !c.respond(500, &[("X-Upstream", "failing")], b"") {
+                return;
+            }
+        }
+    });
+    let good = named("good");
+    let tern = Tern::start(&config(&backend_of(
+        &[failing.addr, good.addr],
+        "passive = { failures = 1, down_for = \"10s\" }",
+    )));
+    let seen: Vec<String> = (0..6).map(|_| who(tern.addr(), &get("/"))).collect();
+    assert_eq!(
+        seen.iter().filter(|s| *s == "failing").count(),
+        1,
+        "{seen:?}"
+    );
+    assert!(wait_log(
+        &tern,
+        &["marked down", "passive"],
+        Duration::from_secs(2)
+    ));
+}
+
+/// An upstream that holds each request for `hold`, and counts how many it
+/// held at once at most.
+fn slow_upstream(
+    hold: Duration,
+) -> (
+    RecordingUpstream,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (now2, peak2) = (now.clone(), peak.clone());
+    let up = RecordingUpstream::start(move |c| {
+        while c.read_request().is_some() {
+            let current = now2.fetch_add(1, Ordering::SeqCst) + 1;
+            peak2.fetch_max(current, Ordering::SeqCst);
+            std::thread::sleep(hold);
+            now2.fetch_sub(1, Ordering::SeqCst);
+            if !c.respond(200, &[], b"done") {
+                return;
+            }
+        }
+    });
+    (up, peak)
+}
+
+#[test]
+fn max_connections_queues_requests_then_serves_them() {
+    let (up, peak) = slow_upstream(Duration::from_millis(400));
+    let list = format!(
+        "servers = [{{ address = \"{}\", max_connections = 1 }}]",
+        up.addr
+    );
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\nbackend = \"app\"\n[backend.app]\n{list}\ntimeouts = {{ queue = \"5s\" }}\n"
+    )));
+    let addr = tern.addr();
+    let clients: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || fetch(addr, &get("/")).status))
+        .collect();
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
+    assert_eq!(statuses, vec![200, 200, 200]);
+    assert_eq!(
+        peak.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the limit was exceeded"
+    );
+}
+
+#[test]
+fn a_queue_wait_that_runs_out_gets_503() {
+    let (up, _peak) = slow_upstream(Duration::from_millis(1500));
+    let list = format!(
+        "servers = [{{ address = \"{}\", max_connections = 1 }}]",
+        up.addr
+    );
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\nbackend = \"app\"\n[backend.app]\n{list}\ntimeouts = {{ queue = \"300ms\" }}\n"
+    )));
+    let addr = tern.addr();
+    let first = std::thread::spawn(move || fetch(addr, &get("/")).status);
+    assert!(up.wait_requests(0, Duration::from_secs(1)));
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(fetch(addr, &get("/")).status, 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.join().expect("first"), 200);
+}
+
+#[test]
+fn sticky_insert_cookie_is_honoured_by_a_second_tern_node() {
+    let a = named("a");
+    let b = named("b");
+    let body = format!(
+        "[[route]]\nbackend = \"app\"\n[backend.app]\nsticky = {{ cookie = \"SRV\", mode = \"insert\" }}\n\
+         servers = [{{ address = \"{}\", route = \"ra\" }}, {{ address = \"{}\", route = \"rb\" }}]\n",
+        a.addr, b.addr
+    );
+    let node1 = Tern::start(&config(&body));
+    let node2 = Tern::start(&config(&body));
+    let first = fetch(node1.addr(), &get("/"));
+    let set = first.header("set-cookie").expect("a sticky cookie");
+    let value = set.split(';').next().expect("name=value").to_string();
+    let server = first.header("x-upstream").expect("who");
+    assert_eq!(value, format!("SRV=r{server}"));
+    for _ in 0..5 {
+        let r = fetch(
+            node2.addr(),
+            &get_with("h", "/", &[&format!("Cookie: {value}")]),
+        );
+        assert_eq!(r.header("x-upstream").as_deref(), Some(server.as_str()));
+        assert!(
+            !r.has("set-cookie"),
+            "a request that names its server gets no new cookie"
+        );
+    }
+}
