@@ -3,9 +3,12 @@
 //! page describes.
 
 mod common;
+mod static_site;
 
 use common::routing::*;
+use common::tls_client::*;
 use common::*;
+use static_site::TempDir;
 use std::time::Duration;
 
 /// Seed 000 (Kitto, full proxy): /hellokitto goes to Kitto with its path,
@@ -44,41 +47,103 @@ fn seed_000_kitto_full_proxy_passes_the_path_and_rewrites_redirects() {
     assert_eq!(kitto.request_count(), 1);
 }
 
-/// Seed 001 (nginx, Kalgan), the plain-HTTP part: the `web` listener only
-/// redirects to https://mywebsite.com with the request URI; the app
-/// listener (plain here: TLS lands with the edge issue) proxies with Host
-/// passed through.
+/// Seed 000 (Kitto, mixed mode): /hellokitto/app goes to Kitto, and
+/// /hellokitto/res/ is served from the directory by tern (Apache's Alias):
+/// Kitto never sees those requests.
 #[test]
-fn seed_001_kalgan_redirects_plain_http_and_proxies_with_host() {
-    let kalgan = named("kalgan");
-    let mut config = seed_config(
-        "seed-001-nginx-kalgan.toml",
-        &[("127.0.0.1:7878", kalgan.addr.to_string())],
-    );
-    config = config
-        .lines()
-        .filter(|l| !l.starts_with("tls = ") && !l.starts_with("static = "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    // Without `static`, the static route would need an action: drop it.
-    config = config.replace(
-        "[[route]]\nname = \"static\"\nlistener = [\"websecure\"]\npath_prefix = \"/static/\"\n",
-        "",
+fn seed_000_kitto_mixed_serves_resources_itself_and_proxies_the_app() {
+    let kitto = named("kitto");
+    let resources = TempDir::new("kitto-res");
+    resources.write("ext/ext-all.js", b"Ext.define('App');");
+    let config = seed_config(
+        "seed-000-kitto-mixed.toml",
+        &[
+            ("127.0.0.1:2601", kitto.addr.to_string()),
+            (
+                "/srv/hellokitto/Home/Resources",
+                resources.path.display().to_string(),
+            ),
+        ],
     );
     let tern = Tern::start(&config);
-    let web = listener(&tern, "web");
-    let r = fetch(web, &get_with("mywebsite.com", "/page?a=1", &[]));
+    let js = fetch(
+        tern.addr(),
+        &get_with("app.example", "/hellokitto/res/ext/ext-all.js", &[]),
+    );
+    assert_eq!(js.status, 200);
+    assert_eq!(js.body_str(), "Ext.define('App');");
+    assert!(js
+        .header("content-type")
+        .is_some_and(|t| t.contains("javascript")));
+    let app = fetch(
+        tern.addr(),
+        &get_with("app.example", "/hellokitto/app/home", &[]),
+    );
+    assert_eq!(app.header("x-upstream").as_deref(), Some("kitto"));
+    assert_eq!(
+        kitto.request_count(),
+        1,
+        "only the app request reached Kitto"
+    );
+    assert_eq!(kitto.requests()[0].head.target(), "/hellokitto/app/home");
+}
+
+/// Seed 001 (nginx, Kalgan) whole: plain HTTP only redirects to https with
+/// the request URI; over TLS, /static/ is served by tern (no listing) and
+/// the rest reaches Kalgan as HTTP with Host passed through and
+/// X-Forwarded-Proto: https.
+#[test]
+fn seed_001_kalgan_https_with_redirect_static_files_and_proxy() {
+    let kalgan = named("kalgan");
+    let cert = make_cert("mywebsite", &["mywebsite.com"]);
+    let assets = TempDir::new("kalgan-static");
+    assets.write("css/site.css", b"body{}");
+    let config = seed_config(
+        "seed-001-nginx-kalgan.toml",
+        &[
+            ("127.0.0.1:7878", kalgan.addr.to_string()),
+            ("/etc/tern/mywebsite.com.crt", cert.cert_file.path_str()),
+            ("/etc/tern/mywebsite.com.key", cert.key_file.path_str()),
+            (
+                "/path/to/my/project/static",
+                assets.path.display().to_string(),
+            ),
+        ],
+    );
+    let tern = Tern::start(&config);
+    let r = fetch(
+        listener(&tern, "web"),
+        &get_with("mywebsite.com", "/page?a=1", &[]),
+    );
     assert_eq!(r.status, 301);
     assert_eq!(
         r.header("location").as_deref(),
         Some("https://mywebsite.com/page?a=1")
     );
-    assert_eq!(kalgan.request_count(), 0);
-    let app = listener(&tern, "websecure");
-    let r = fetch(app, &get_with("mywebsite.com", "/page", &[]));
-    assert_eq!(r.header("x-upstream").as_deref(), Some("kalgan"));
+
+    let client = client_config(&[&cert]);
+    let mut tls = connect_tls(listener(&tern, "websecure"), &client, "mywebsite.com");
+    let (head, body) = tls_roundtrip(
+        &mut tls,
+        &get_with("mywebsite.com", "/static/css/site.css", &[]),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"body{}");
+    let (head, _) = tls_roundtrip(&mut tls, &get_with("mywebsite.com", "/static/css/", &[]));
+    assert!(
+        head.starts_with("HTTP/1.1 403"),
+        "no directory listing: {head}"
+    );
+    let (head, _) = tls_roundtrip(&mut tls, &get_with("mywebsite.com", "/page", &[]));
+    assert_eq!(head_value(&head, "x-upstream").as_deref(), Some("kalgan"));
+
+    assert_eq!(kalgan.request_count(), 1, "static files never reach Kalgan");
     let seen = &kalgan.requests()[0];
     assert_eq!(seen.head.header("host").as_deref(), Some("mywebsite.com"));
+    assert_eq!(
+        seen.head.header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
 }
 
 fn wt_config(one: &RecordingUpstream, two: &RecordingUpstream) -> String {
@@ -302,10 +367,11 @@ fn seed_004_path_and_host_domain_select_the_comet_backend() {
     assert_eq!(held.header("x-upstream").as_deref(), Some("twisted"));
 }
 
-/// The seed files are valid as shipped, except the parts waiting for TLS
-/// and static files, which are refused at exactly those keys.
+/// The seed files are valid as shipped; the two that name files on the
+/// target machine (certificates, a static root) are refused only for
+/// those missing files, naming them.
 #[test]
-fn seed_configs_pass_check_except_tls_and_static() {
+fn seed_configs_pass_check_but_for_missing_files() {
     let check = |file: &str| {
         let path = format!("{}/config/{file}", env!("CARGO_MANIFEST_DIR"));
         let out = run_tern(&["--check", "--config", &path]);
@@ -325,8 +391,14 @@ fn seed_configs_pass_check_except_tls_and_static() {
     }
     let (code, err) = check("seed-000-kitto-mixed.toml");
     assert_eq!(code, Some(1));
-    assert!(err.contains("route[1].static"), "{err}");
+    assert!(
+        err.contains("route[1].static.root") && err.contains("/srv/hellokitto"),
+        "{err}"
+    );
     let (code, err) = check("seed-001-nginx-kalgan.toml");
     assert_eq!(code, Some(1));
-    assert!(err.contains("listener[0].tls"), "{err}");
+    assert!(
+        err.contains("listener[0].tls") && err.contains("/etc/tern/mywebsite.com.crt"),
+        "{err}"
+    );
 }

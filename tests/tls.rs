@@ -9,26 +9,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::tls_client::*;
 use common::*;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
-
-/// A self-signed certificate and its key, written to temp files.
-struct TestCert {
-    der: CertificateDer<'static>,
-    cert_file: TempFile,
-    key_file: TempFile,
-}
-
-fn make_cert(tag: &str, names: &[&str]) -> TestCert {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
-    TestCert {
-        der: made.cert.der().clone(),
-        cert_file: TempFile::new(&format!("{tag}.crt"), &made.cert.pem()),
-        key_file: TempFile::new(&format!("{tag}.key"), &made.signing_key.serialize_pem()),
-    }
-}
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 fn tls_config(upstream: std::net::SocketAddr, certs: &[&TestCert]) -> String {
     let entries: Vec<String> = certs
@@ -49,58 +33,12 @@ fn tls_config(upstream: std::net::SocketAddr, certs: &[&TestCert]) -> String {
     )
 }
 
-fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in trusted {
-        roots.add(cert.der.clone()).expect("trust anchor");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-
 fn connect(tern: &Tern, config: &Arc<ClientConfig>, name: &str) -> Tls {
-    let tcp = TcpStream::connect(tern.addr()).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let server_name = ServerName::try_from(name.to_owned()).expect("server name");
-    let conn = ClientConnection::new(config.clone(), server_name).expect("client");
-    let mut tls = StreamOwned::new(conn, tcp);
-    while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock).expect("handshake");
-    }
-    tls
+    connect_tls(tern.addr(), config, name)
 }
 
-/// Sends one request and reads one Content-Length response.
 fn roundtrip(tls: &mut Tls, request: &[u8]) -> (String, Vec<u8>) {
-    tls.write_all(request).expect("write");
-    let mut raw = Vec::new();
-    let mut byte = [0u8; 1];
-    while !raw.ends_with(b"\r\n\r\n") {
-        tls.read_exact(&mut byte).expect("response head");
-        raw.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&raw).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().to_string())
-        })
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    tls.read_exact(&mut body).expect("response body");
-    (head, body)
+    tls_roundtrip(tls, request)
 }
 
 fn peer_cert(tls: &Tls) -> CertificateDer<'static> {
@@ -270,13 +208,8 @@ fn websocket_tunnel_works_over_tls() {
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     )
     .expect("upgrade request");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tls.read_exact(&mut byte).expect("101 head");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", show(&head));
+    let head = read_tls_head(&mut tls);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let frame = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"; // masked "Hello"
     tls.write_all(frame).expect("frame");
     let mut echoed = vec![0u8; frame.len()];

@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod routing;
+pub mod tls_client;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -1,0 +1,98 @@
+//! A blocking rustls client and test certificates made with rcgen, for
+//! the tests that talk to tern over TLS.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::TempFile;
+
+/// A self-signed certificate and its key, written to temp files.
+pub struct TestCert {
+    pub der: CertificateDer<'static>,
+    pub cert_file: TempFile,
+    pub key_file: TempFile,
+}
+
+pub fn make_cert(tag: &str, names: &[&str]) -> TestCert {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let made = rcgen::generate_simple_self_signed(names).expect("certificate");
+    TestCert {
+        der: made.cert.der().clone(),
+        cert_file: TempFile::new(&format!("{tag}.crt"), &made.cert.pem()),
+        key_file: TempFile::new(&format!("{tag}.key"), &made.signing_key.serialize_pem()),
+    }
+}
+
+/// A client that trusts exactly `trusted` and offers ALPN http/1.1.
+pub fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in trusted {
+        roots.add(cert.der.clone()).expect("trust anchor");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+pub type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// Connects and completes the handshake for server name `name`.
+pub fn connect_tls(addr: SocketAddr, config: &Arc<ClientConfig>, name: &str) -> Tls {
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let server_name = ServerName::try_from(name.to_owned()).expect("server name");
+    let conn = ClientConnection::new(config.clone(), server_name).expect("client");
+    let mut tls = StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).expect("handshake");
+    }
+    tls
+}
+
+/// Reads a response head, through its empty line.
+pub fn read_tls_head(tls: &mut Tls) -> String {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).expect("response head");
+        raw.push(byte[0]);
+    }
+    String::from_utf8_lossy(&raw).to_string()
+}
+
+/// Sends one request and reads one Content-Length response: (head, body).
+pub fn tls_roundtrip(tls: &mut Tls, request: &[u8]) -> (String, Vec<u8>) {
+    tls.write_all(request).expect("write");
+    let head = read_tls_head(tls);
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tls.read_exact(&mut body).expect("response body");
+    (head, body)
+}
+
+/// The value of a header in a response head, if present.
+pub fn head_value(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
