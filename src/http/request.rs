@@ -130,10 +130,10 @@ pub fn parse<'b, 'h>(
 /// version deserves 505; anything else is a bad request.
 fn version_error(head: &[u8]) -> RequestError {
     let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
-    let line = &head[..line_end];
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+    let parts: Vec<&[u8]> = head[..line_end].split(|&b| b == b' ').collect();
+    match parts[..] {
+        // Only a well-formed line (method SP target SP version) names a version.
+        [_, _, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             RequestError::VersionNotSupported

@@ -102,6 +102,8 @@ fn other_versions_get_505() {
         );
     }
     bad(b"GET / HTTX/1.1\r\nHost: a\r\n\r\n");
+    // A space in the target is a malformed line, not a version problem.
+    bad(b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n");
 }
 
 #[test]
