@@ -27,6 +27,7 @@ pub struct Plan {
     pub backends: Vec<Backend>,
     /// Every server of every backend, so per-worker state can be a flat Vec.
     pub server_count: usize,
+    pub admin: Option<super::admin::AdminPlan>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +135,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         routes,
         backends,
         server_count,
+        admin: super::admin::build_admin(file.admin.as_ref())?,
     })
 }
 
