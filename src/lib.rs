@@ -3,12 +3,14 @@
 //! runs `proxy::serve` per connection, which parses with `http`, routes with
 //! `route` and talks to `upstream`s, all configured by a `config::Plan`.
 
+pub mod admin;
 pub mod buffer;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod listen;
 pub mod log;
+pub mod metrics;
 pub mod proxy;
 pub mod rlimit;
 pub mod route;

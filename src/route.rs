@@ -28,6 +28,15 @@ pub fn select<'r>(routes: &'r [Route], input: &RouteInput) -> Option<&'r Route> 
     routes.iter().find(|route| route.matches(input))
 }
 
+/// The position of `route`, a reference into `routes` (`routes.len()` if
+/// it is not one): routes are few, so a scan by address is cheap.
+pub fn index_of(routes: &[Route], route: &Route) -> usize {
+    routes
+        .iter()
+        .position(|r| std::ptr::eq(r, route))
+        .unwrap_or(routes.len())
+}
+
 /// A path prefix matched on segment boundaries: `/app` matches `/app` and
 /// `/app/x` but not `/apple`, as a user expects; `/app/` matches `/app/x` only.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! request, relay the response; retry once on a fresh connection when a
 //! pooled one turns out dead before answering and a retry is safe.
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::timer::timeout;
@@ -52,19 +53,22 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut fresh_only = false;
     loop {
+        req.meter.upstream_begins();
         let mut upstream = match Box::pin(acquire(ctx, req.backend, backend, fresh_only)).await {
             Ok(upstream) => upstream,
             Err(status) => {
+                req.meter.answered(status);
                 // Nothing of the body was read yet: only an empty one lets
                 // the connection go on to the next request.
                 let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
                 return if keep {
                     answer(client, status).await
                 } else {
-                    fail(client, status).await
+                    fail(client, req, status).await
                 };
             }
         };
+        req.meter.using_server(upstream.server);
         let may_retry = retry_safe && upstream.reused && !fresh_only;
         match send_request(client, &mut upstream.conn, req, backend, ctx).await {
             // The head is only kept for a retry; a long-poll may wait for
@@ -75,9 +79,9 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
                 fresh_only = true;
                 continue;
             }
-            Err(SendError::Upstream) => return fail(client, 502).await,
+            Err(SendError::Upstream) => return fail(client, req, 502).await,
             Err(SendError::Client) => return Next::Close,
-            Err(SendError::Malformed) => return fail(client, 400).await,
+            Err(SendError::Malformed) => return fail(client, req, 400).await,
         }
         match relay_response(client, &mut upstream.conn, req, backend, ctx, continue_sent).await {
             Relay::Done { reusable, next } => {
@@ -87,34 +91,42 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
                 return next;
             }
             Relay::NoResponse if may_retry => fresh_only = true,
-            Relay::NoResponse => return fail(client, 502).await,
-            Relay::Failed(status) => return fail(client, status).await,
+            Relay::NoResponse => return fail(client, req, 502).await,
+            Relay::Failed(status) => return fail(client, req, status).await,
             Relay::Aborted => return Next::Close,
         }
     }
 }
 
 /// Answers an upstream failure; the connection closes because the request
-/// body may not have been read to its end.
-async fn fail(client: &mut Conn, status: u16) -> Next {
-    refuse(client, status).await;
-    Next::Close
+/// body may not have been read to its end. Not `async fn`: the request is
+/// metered at once, and the future doesn't carry `req`.
+fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Output = Next> + 'c {
+    req.meter.answered(status);
+    async move {
+        refuse(client, status).await;
+        Next::Close
+    }
 }
 
 /// A pooled connection if one is idle, else a new one; servers that refuse
 /// are skipped in favour of the next. 502 when all fail, 504 when the last
-/// one timed out.
+/// one timed out, 503 when every server is drained or disabled.
 async fn acquire(
     ctx: &WorkerCtx,
     backend_index: usize,
     backend: &Backend,
     fresh_only: bool,
 ) -> Result<Upstream, u16> {
-    let mut status = 502;
+    let mut status = 503;
     for position in ctx.balancer.order(backend_index, backend) {
         let server = &backend.servers[position];
+        if !ctx.server_states.accepts(server.id) {
+            continue;
+        }
         if !fresh_only {
             if let Some(stream) = ctx.pool.take(server.id) {
+                ctx.stats.upstream_reused(server.id);
                 return Ok(Upstream {
                     conn: Conn::new(stream),
                     server: server.id,
@@ -124,14 +136,19 @@ async fn acquire(
         }
         match connect(server.address, backend.timeouts.connect).await {
             Ok(stream) => {
+                ctx.stats.upstream_connected(server.id);
                 return Ok(Upstream {
                     conn: Conn::new(stream),
                     server: server.id,
                     reused: false,
-                })
+                });
             }
-            Err(ConnectError::TimedOut) => status = 504,
+            Err(ConnectError::TimedOut) => {
+                ctx.stats.upstream_connect_failed(server.id);
+                status = 504;
+            }
             Err(ConnectError::Failed(err)) => {
+                ctx.stats.upstream_connect_failed(server.id);
                 crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
                 status = 502;
             }

@@ -9,6 +9,7 @@ use super::rewrite_response::ClientSide;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::http::request::{self, RequestError};
 use crate::http::BodyKind;
+use crate::metrics::RequestMeter;
 use crate::route::{self, RouteInput};
 use crate::worker_ctx::WorkerCtx;
 
@@ -22,6 +23,8 @@ pub struct Prepared {
     pub idempotent: bool,
     pub upgrade: bool,
     pub expect_continue: bool,
+    /// Counts the request into the worker's metrics when the exchange ends.
+    pub meter: RequestMeter,
 }
 
 /// A request tern answers itself.
@@ -37,6 +40,8 @@ pub struct Peer<'s> {
     pub stream: &'s monoio::net::TcpStream,
     /// The client speaks TLS to tern: `X-Forwarded-Proto: https`.
     pub tls: bool,
+    /// Index of the listener it arrived on.
+    pub listener: usize,
 }
 
 pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Refusal> {
@@ -78,6 +83,12 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Prepared, Re
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
         expect_continue: req.expect_continue,
+        meter: RequestMeter::start(
+            &ctx.stats,
+            peer.listener,
+            route::index_of(&plan.routes, route),
+            route.backend,
+        ),
     })
 }
 

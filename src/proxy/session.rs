@@ -29,7 +29,7 @@ pub async fn serve(
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = match &listener.tls {
-        None => Conn::new(stream),
+        None => Conn::client(stream),
         Some(config) => {
             let limit = ctx.plan.client_timeouts.header;
             match Box::pin(accept_tls(stream, config.clone(), limit)).await {
@@ -44,21 +44,29 @@ pub async fn serve(
         let head_len = match read_head(&mut client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
-            Err(HeadEnd::Reject(status)) => return refuse(&mut client, status).await,
+            Err(HeadEnd::Reject(status)) => {
+                ctx.stats.answered_locally(listener.index, status);
+                return refuse(&mut client, status).await;
+            }
         };
         first = false;
         let peer = Peer {
             addr,
             stream: &client.stream,
             tls: client.is_tls(),
+            listener: listener.index,
         };
         let next = match prepare(&client.buffered()[..head_len], &peer, &ctx) {
             Ok(prepared) => {
                 client.consume(head_len);
                 exchange::proxy(&mut client, prepared, &ctx).await
             }
-            Err(refusal) if refusal.close => return refuse(&mut client, refusal.status).await,
+            Err(refusal) if refusal.close => {
+                ctx.stats.answered_locally(listener.index, refusal.status);
+                return refuse(&mut client, refusal.status).await;
+            }
             Err(refusal) => {
+                ctx.stats.answered_locally(listener.index, refusal.status);
                 client.consume(head_len);
                 answer(&mut client, refusal.status).await
             }
