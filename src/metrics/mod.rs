@@ -5,6 +5,7 @@
 
 pub mod bytes;
 pub mod class;
+pub mod clock;
 pub mod inflight;
 pub mod latency;
 pub mod listen_queue;

@@ -4,8 +4,8 @@
 //! asks the worker for a copy (see `snapshot`).
 
 use std::cell::Cell;
-use std::time::Instant;
 
+use super::clock::Clock;
 use super::inflight::{InFlight, Record, UNSET};
 use super::latency::Latency;
 use super::table::{ClassTable, Counts};
@@ -13,8 +13,8 @@ use super::waiting::Waiting;
 use crate::config::Plan;
 
 pub struct WorkerStats {
-    /// Times in this module are microseconds since this instant.
-    epoch: Instant,
+    /// Times in this module are microseconds on this clock.
+    clock: Clock,
     pub(super) listeners: ClassTable,
     /// One row per route, then one for requests no route matched.
     pub(super) routes: ClassTable,
@@ -39,7 +39,7 @@ impl WorkerStats {
     pub fn new(plan: &Plan) -> Self {
         let backends = plan.backends.len();
         WorkerStats {
-            epoch: Instant::now(),
+            clock: Clock::default(),
             listeners: ClassTable::new(plan.listeners.len()),
             routes: ClassTable::new(plan.routes.len() + 1),
             no_route: plan.routes.len(),
@@ -59,7 +59,7 @@ impl WorkerStats {
     }
 
     pub fn now_us(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+        self.clock.now_us()
     }
 
     pub fn connection_accepted(&self) {

@@ -1,4 +1,6 @@
 //! Talking to tern's admin endpoint from the integration tests.
+// Each test binary uses only some of these.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,14 +47,6 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-}
-
-/// The sum of every series of a family whose labels contain `filter`.
-pub fn metric_sum(text: &str, family: &str, filter: &str) -> f64 {
-    text.lines()
-        .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(filter))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Scrapes until `series` has `want` (the numbers of a request are counted
