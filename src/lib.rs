@@ -3,6 +3,7 @@
 //! runs `proxy::serve` per connection, which parses with `http`, routes with
 //! `route` and talks to `upstream`s, all configured by a `config::Plan`.
 
+pub mod admin;
 pub mod buffer;
 pub mod cli;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod listen;
 pub mod log;
+pub mod metrics;
 pub mod proxy;
 pub mod rlimit;
 pub mod route;

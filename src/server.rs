@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use crate::admin;
+use crate::admin::link::{self, Inbox};
+use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen;
 use crate::runtime::Driver;
@@ -35,6 +38,8 @@ pub fn run(mut plan: Plan) -> Result<(), String> {
     let plan = Arc::new(plan);
     let checker = crate::upstream::checker::spawn(plan.clone(), stop.clone())
         .map_err(|err| format!("cannot start the health checker: {err}"))?;
+    let server_states = Arc::new(ServerStates::new(plan.server_count));
+    let mut inboxes = start_admin(&plan, &server_states, workers)?.into_iter();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
     for (id, listeners) in sockets.into_iter().enumerate() {
@@ -44,6 +49,8 @@ pub fn run(mut plan: Plan) -> Result<(), String> {
             listeners,
             plan: plan.clone(),
             stop: stop.clone(),
+            server_states: server_states.clone(),
+            inbox: inboxes.next().ok_or("no inbox for a worker")?,
         };
         let handle = worker::spawn(spec, ready_tx.clone())
             .map_err(|err| format!("cannot start worker {id}: {err}"))?;
@@ -62,6 +69,21 @@ pub fn run(mut plan: Plan) -> Result<(), String> {
     }
     crate::log::info(format_args!("stopped"));
     Ok(())
+}
+
+/// Starts the admin endpoint if configured; returns each worker's inbox
+/// (which nobody writes to when there is no endpoint).
+fn start_admin(
+    plan: &Arc<Plan>,
+    states: &Arc<ServerStates>,
+    workers: usize,
+) -> Result<Vec<Inbox>, String> {
+    let (links, inboxes) = link::channels(workers);
+    if let Some(config) = plan.admin {
+        let addr = admin::start(config, plan.clone(), states.clone(), links)?;
+        eprintln!("listening on {addr} (admin)");
+    }
+    Ok(inboxes)
 }
 
 /// Every worker reports its driver; a worker that failed stops the start.

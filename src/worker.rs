@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
+use crate::admin::link::Inbox;
+use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::Bound;
 use crate::proxy::{self, ListenerInfo};
@@ -28,6 +30,10 @@ pub struct WorkerSpec {
     pub listeners: Vec<Bound>,
     pub plan: Arc<Plan>,
     pub stop: Arc<AtomicBool>,
+    /// Shared with the admin endpoint, which drains and enables servers.
+    pub server_states: Arc<ServerStates>,
+    /// Where the admin endpoint asks for this worker's numbers.
+    pub inbox: Inbox,
 }
 
 /// Starts the worker thread; it reports the driver in use (or why it could
@@ -58,8 +64,11 @@ pub fn spawn(
 }
 
 async fn run(spec: WorkerSpec) {
-    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.plan));
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.plan).with_server_states(spec.server_states));
+    let mut inbox = spec.inbox;
+    let mut listener_fds = Vec::new();
     for bound in spec.listeners {
+        listener_fds.push((bound.index, bound.socket.as_raw_fd()));
         let info = Rc::new(ListenerInfo {
             index: bound.index,
             tls: bound.tls,
@@ -74,10 +83,12 @@ async fn run(spec: WorkerSpec) {
             )),
         }
     }
+    inbox.set_listeners(listener_fds);
     monoio::spawn(sweep_pool(ctx.clone()));
     monoio::spawn(crate::timer::ticker());
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
+        inbox.answer(&ctx);
     }
     drain(&ctx).await;
 }

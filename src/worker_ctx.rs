@@ -3,9 +3,12 @@
 //! the drain signal. Lives on one thread (`Rc`).
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
+use crate::metrics::WorkerStats;
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
 use crate::upstream::state::WorkerUpstreams;
@@ -18,6 +21,10 @@ pub struct WorkerCtx {
     pub drain: Drain,
     /// Client connections open on this worker.
     pub connections: Cell<usize>,
+    /// This worker's counters (`Rc`: each request's meter holds it).
+    pub stats: Rc<WorkerStats>,
+    /// Drained or disabled servers, set from the admin endpoint.
+    pub server_states: Arc<ServerStates>,
     /// Per backend: a moving average of how long responses take to start,
     /// in microseconds; it decides whether waits for them are quick.
     response_wait_us: Vec<Cell<u32>>,
@@ -37,6 +44,8 @@ impl WorkerCtx {
             upstreams: WorkerUpstreams::new(&plan, id),
             drain: Drain::default(),
             connections: Cell::new(0),
+            stats: Rc::new(WorkerStats::new(&plan)),
+            server_states: Arc::new(ServerStates::new(plan.server_count)),
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
@@ -52,6 +61,12 @@ impl WorkerCtx {
             .backends
             .get(backend)
             .is_some_and(|b| self.upstreams.backend_live(&self.plan, b))
+    }
+
+    /// Shares the process's admin state table instead of a private one.
+    pub fn with_server_states(mut self, states: Arc<ServerStates>) -> Self {
+        self.server_states = states;
+        self
     }
 
     pub fn backend_is_quick(&self, backend: usize) -> bool {
@@ -76,6 +91,7 @@ pub struct ConnectionGuard<'a>(&'a WorkerCtx);
 impl<'a> ConnectionGuard<'a> {
     pub fn new(ctx: &'a WorkerCtx) -> Self {
         ctx.connections.set(ctx.connections.get() + 1);
+        ctx.stats.connection_accepted();
         ConnectionGuard(ctx)
     }
 }

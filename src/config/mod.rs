@@ -1,6 +1,7 @@
 //! Configuration: the TOML schema (`schema`), durations, and the validated
 //! runtime form (`plan`). Every error names the file, the key and the problem.
 
+pub mod admin;
 mod duration;
 pub mod plan;
 mod schema;

@@ -37,10 +37,18 @@ pub async fn acquire<'c>(
     let mut status = 503;
     let mut failed: Option<usize> = None;
     let mut queue_deadline: Option<Instant> = None;
+    let admitted = |server: usize| ctx.server_states.accepts(server);
     loop {
         let position = match failed.filter(|_| !backend.redispatch) {
             Some(same) => same,
-            None => match pick(&ctx.plan, &ctx.upstreams, req.backend, req.steer, &tried) {
+            None => match pick(
+                &ctx.plan,
+                &ctx.upstreams,
+                req.backend,
+                req.steer,
+                &tried,
+                &admitted,
+            ) {
                 Pick::Server(position) => position,
                 Pick::Exhausted if tried.is_empty() => return Err(503),
                 Pick::Exhausted => return Err(status),
@@ -59,6 +67,7 @@ pub async fn acquire<'c>(
         let in_flight = InFlight::new(&ctx.upstreams, server.id, req.backend);
         if !fresh_only {
             if let Some(stream) = ctx.pool.take(server.id) {
+                ctx.stats.upstream_reused(server.id);
                 return Ok(Upstream {
                     conn: Conn::new(stream),
                     position: position as u16,
@@ -69,12 +78,13 @@ pub async fn acquire<'c>(
         }
         match connect(server.address, backend.timeouts.connect).await {
             Ok(stream) => {
+                ctx.stats.upstream_connected(server.id);
                 return Ok(Upstream {
                     conn: Conn::new(stream),
                     position: position as u16,
                     reused: false,
                     in_flight,
-                })
+                });
             }
             Err(ConnectError::TimedOut) => status = 504,
             Err(ConnectError::Failed(err)) => {
@@ -83,6 +93,7 @@ pub async fn acquire<'c>(
             }
         }
         drop(in_flight);
+        ctx.stats.upstream_connect_failed(server.id);
         ctx.upstreams.note_failure(backend, server);
         tried.add(position);
         failed = Some(position);

@@ -9,6 +9,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::buffer;
+use crate::metrics::bytes as wire;
 use crate::tls::session::{Plain, TlsSession};
 
 pub struct Conn {
@@ -19,6 +20,8 @@ pub struct Conn {
     start: usize,
     /// Take big buffers: set while a large body streams through.
     large_reads: bool,
+    /// A client's connection (else an upstream's): which bytes it counts.
+    client: bool,
     /// Boxed so plain connections stay small.
     tls: Option<Box<TlsSession>>,
 }
@@ -30,14 +33,24 @@ impl Conn {
             buf: Vec::new(),
             start: 0,
             large_reads: false,
+            client: false,
             tls: None,
         }
     }
 
+    /// A client's connection: its bytes count as the client side's.
+    pub fn client(stream: TcpStream) -> Self {
+        Conn {
+            client: true,
+            ..Conn::new(stream)
+        }
+    }
+
+    /// Only clients speak TLS to tern.
     pub fn with_tls(stream: TcpStream, session: TlsSession) -> Self {
         Conn {
             tls: Some(Box::new(session)),
-            ..Conn::new(stream)
+            ..Conn::client(stream)
         }
     }
 
@@ -116,6 +129,9 @@ impl Conn {
         let (result, slice): (io::Result<usize>, SliceMut<Vec<u8>>) =
             self.stream.read(buf.slice_mut(len..cap)).await;
         self.buf = slice.into_inner();
+        if let Ok(n) = result {
+            wire::read(self.client, n);
+        }
         result
     }
 
@@ -135,7 +151,10 @@ impl Conn {
             let (result, raw) = self.stream.read(raw).await;
             let fed = match result {
                 Ok(0) => Ok(0),
-                Ok(n) => self.feed_tls(&raw[..n]).map(|()| n),
+                Ok(n) => {
+                    wire::read(self.client, n);
+                    self.feed_tls(&raw[..n]).map(|()| n)
+                }
                 Err(err) => Err(err),
             };
             buffer::give(raw);
@@ -164,7 +183,7 @@ impl Conn {
         if queued.is_ok() && !out.is_empty() {
             let (written, back) = self.stream.write_all(out).await;
             out = back;
-            written?;
+            wire::written(self.client, written?);
         }
         buffer::give(out);
         queued
@@ -207,7 +226,7 @@ impl Conn {
             let buf = std::mem::take(&mut self.buf);
             let (result, slice) = dst.stream.write_all(buf.slice(range)).await;
             self.buf = slice.into_inner();
-            result?;
+            wire::written(dst.client, result?);
         }
         self.consume(n);
         Ok(())
@@ -220,6 +239,9 @@ impl Conn {
             return (result, bytes);
         }
         let (result, bytes) = self.stream.write_all(bytes).await;
+        if let Ok(n) = result {
+            wire::written(self.client, n);
+        }
         (result.map(|_| ()), bytes)
     }
 
@@ -233,7 +255,7 @@ impl Conn {
             Ok(()) => {
                 let (written, back) = self.stream.write_all(out).await;
                 out = back;
-                written.map(|_| ())
+                written.map(|n| wire::written(self.client, n))
             }
             Err(err) => Err(err),
         };

@@ -2,6 +2,7 @@
 //! (`acquire`), send the request, relay the response; retry once on a fresh connection when a
 //! pooled one turns out dead before answering and a retry is safe.
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::timer::timeout;
@@ -46,19 +47,22 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut fresh_only = false;
     loop {
+        req.meter.upstream_begins();
         let mut upstream = match Box::pin(acquire(ctx, req, fresh_only)).await {
             Ok(upstream) => upstream,
             Err(status) => {
+                req.meter.answered(status);
                 // Nothing of the body was read yet: only an empty one lets
                 // the connection go on to the next request.
                 let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
                 return if keep {
                     answer(client, status).await
                 } else {
-                    fail(client, status).await
+                    fail(client, req, status).await
                 };
             }
         };
+        req.meter.using_server(upstream.in_flight.server_id());
         let may_retry = retry_safe && upstream.reused && !fresh_only;
         match send_request(client, &mut upstream.conn, req, backend, ctx).await {
             // The head is only kept for a retry; a long-poll may wait for
@@ -69,9 +73,9 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
                 fresh_only = true;
                 continue;
             }
-            Err(SendError::Upstream) => return fail(client, 502).await,
+            Err(SendError::Upstream) => return fail(client, req, 502).await,
             Err(SendError::Client) => return Next::Close,
-            Err(SendError::Malformed) => return fail(client, 400).await,
+            Err(SendError::Malformed) => return fail(client, req, 400).await,
         }
         let answering = (backend, upstream.position);
         let relayed = relay_response(
@@ -99,8 +103,8 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
                 return next;
             }
             Relay::NoResponse if may_retry => fresh_only = true,
-            Relay::NoResponse => return fail(client, 502).await,
-            Relay::Failed(status) => return fail(client, status).await,
+            Relay::NoResponse => return fail(client, req, 502).await,
+            Relay::Failed(status) => return fail(client, req, status).await,
             Relay::Aborted => return Next::Close,
         }
     }
@@ -122,10 +126,14 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
 }
 
 /// Answers an upstream failure; the connection closes because the request
-/// body may not have been read to its end.
-async fn fail(client: &mut Conn, status: u16) -> Next {
-    refuse(client, status).await;
-    Next::Close
+/// body may not have been read to its end. Not `async fn`: the request is
+/// metered at once, and the future doesn't carry `req`.
+fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Output = Next> + 'c {
+    req.meter.answered(status);
+    async move {
+        refuse(client, status).await;
+        Next::Close
+    }
 }
 
 async fn send_request(

@@ -11,6 +11,7 @@ use super::steer::{response_needs, steer, ResponseNeeds};
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::http::request::{self, RequestError, RequestHead};
 use crate::http::{BodyKind, Version};
+use crate::metrics::RequestMeter;
 use crate::route::answer::RequestUrl;
 use crate::route::{Action, Proxy, RouteInput};
 use crate::upstream::pick::Steer;
@@ -42,6 +43,8 @@ pub struct Prepared {
     pub idempotent: bool,
     pub upgrade: bool,
     pub expect_continue: bool,
+    /// Counts the request into the worker's metrics when the exchange ends.
+    pub meter: RequestMeter,
 }
 
 /// A request tern refuses.
@@ -177,6 +180,7 @@ fn forward(
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
         expect_continue: req.expect_continue,
+        meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
     }
 }
 

@@ -107,6 +107,7 @@ pub async fn relay_response(
             }
             continue;
         }
+        req.meter.response_head(meta.status);
         if meta.status == 101 {
             if !req.upgrade {
                 return Relay::Failed(502);
@@ -114,7 +115,12 @@ pub async fn relay_response(
             if write_out(client, out, waits.client).await.is_err() {
                 return Relay::Aborted;
             }
-            Box::pin(tunnel::run(client, upstream, backend.timeouts.tunnel)).await;
+            // The guard lives in the boxed future, not in every connection's.
+            let tunnel = async {
+                let _open = ctx.stats.tunnel_opened();
+                tunnel::run(client, upstream, backend.timeouts.tunnel).await
+            };
+            Box::pin(tunnel).await;
             return Relay::Aborted;
         }
         return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;

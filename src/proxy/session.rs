@@ -29,7 +29,7 @@ pub async fn serve(
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = match &listener.tls {
-        None => Conn::new(stream),
+        None => Conn::client(stream),
         Some(config) => {
             let limit = ctx.plan.client_timeouts.header;
             match Box::pin(accept_tls(stream, config.clone(), limit)).await {
@@ -44,7 +44,10 @@ pub async fn serve(
         let head_len = match read_head(&mut client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
-            Err(HeadEnd::Reject(status)) => return refuse(&mut client, status).await,
+            Err(HeadEnd::Reject(status)) => {
+                ctx.stats.answered_locally(listener.index, status);
+                return refuse(&mut client, status).await;
+            }
         };
         first = false;
         let peer = Peer {
@@ -61,6 +64,8 @@ pub async fn serve(
                 exchange::proxy(&mut client, prepared, &ctx).await
             }
             Ok(Outcome::Answer { response, close }) => {
+                ctx.stats
+                    .answered_locally(listener.index, answer_status(&response));
                 client.consume(head_len);
                 send_answer(&mut client, response, close).await
             }
@@ -75,8 +80,12 @@ pub async fn serve(
                 }
                 next
             }
-            Err(refusal) if refusal.close => return refuse(&mut client, refusal.status).await,
+            Err(refusal) if refusal.close => {
+                ctx.stats.answered_locally(listener.index, refusal.status);
+                return refuse(&mut client, refusal.status).await;
+            }
             Err(refusal) => {
+                ctx.stats.answered_locally(listener.index, refusal.status);
                 client.consume(head_len);
                 answer(&mut client, refusal.status).await
             }
@@ -85,6 +94,15 @@ pub async fn serve(
             return;
         }
     }
+}
+
+/// The status of a response tern wrote itself ("HTTP/1.1 301 ...").
+fn answer_status(response: &[u8]) -> u16 {
+    response
+        .get(9..12)
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Writes a response tern made itself; closes after it when asked to.

@@ -51,16 +51,18 @@ pub enum Pick {
     Exhausted,
 }
 
+/// `admitted`: the admin endpoint has not drained or disabled the server.
 pub fn pick(
     plan: &Plan,
     upstreams: &WorkerUpstreams,
     backend_index: usize,
     steer: Steer,
     tried: &Tried,
+    admitted: &dyn Fn(usize) -> bool,
 ) -> Pick {
     let backend = &plan.backends[backend_index];
     let servers = &backend.servers;
-    let live = |pos: usize| upstreams.is_live(plan, &servers[pos]);
+    let live = |pos: usize| admitted(servers[pos].id) && upstreams.is_live(plan, &servers[pos]);
     let slot = |pos: usize| upstreams.has_slot(servers[pos].id);
     let sticky = steer.sticky.map(usize::from);
     if let Some(pos) = sticky.filter(|&p| p < servers.len() && !tried.has(p) && live(p)) {

@@ -63,6 +63,11 @@ impl UpstreamPool {
         }
     }
 
+    /// Idle connections kept per server (for the metrics).
+    pub fn idle_counts(&self) -> Vec<u64> {
+        self.idle.borrow().iter().map(|l| l.len() as u64).collect()
+    }
+
     pub fn sweep_interval(&self) -> Duration {
         (self.settings.idle_timeout / 2).max(Duration::from_millis(100))
     }

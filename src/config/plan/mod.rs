@@ -40,6 +40,7 @@ pub struct Plan {
     pub worker_count: usize,
     /// The answer when no route matches.
     pub no_route: Respond,
+    pub admin: Option<super::admin::AdminPlan>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +154,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         health: built.health,
         worker_count: server.workers.unwrap_or(1),
         no_route,
+        admin: super::admin::build_admin(file.admin.as_ref())?,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct ConfigFile {
     pub routes: Vec<RouteSection>,
     #[serde(default, rename = "backend")]
     pub backends: BTreeMap<String, BackendSection>,
+    /// The admin endpoint; off unless configured.
+    pub admin: Option<super::admin::AdminSection>,
 }
 
 #[derive(Debug, Deserialize)]

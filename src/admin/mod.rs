@@ -1,0 +1,76 @@
+//! The admin endpoint (`[admin] bind`): metrics, status and run-time server
+//! states, served by a thread of its own with blocking sockets (it sees a
+//! scrape every few seconds, not traffic), one connection at a time. It
+//! reaches the workers only through their inboxes (`link`) and the shared
+//! server-state table.
+
+pub mod endpoints;
+pub mod guard;
+pub mod http;
+pub mod link;
+pub mod page;
+pub mod prometheus;
+pub mod rates;
+pub mod server_state;
+pub mod status;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::admin::AdminPlan;
+use crate::config::Plan;
+use endpoints::Admin;
+use http::{read_request, write_response, Response, IO_TIMEOUT};
+use link::Workers;
+use server_state::ServerStates;
+
+/// Binds the endpoint and starts its thread; returns the bound address.
+pub fn start(
+    config: AdminPlan,
+    plan: Arc<Plan>,
+    states: Arc<ServerStates>,
+    workers: Workers,
+) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(config.bind)
+        .map_err(|err| format!("cannot listen on {} (admin): {err}", config.bind))?;
+    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+    let admin = Admin {
+        plan,
+        states,
+        workers,
+        started: Instant::now(),
+        rates: Default::default(),
+    };
+    let loopback_only = config.bind.ip().is_loopback();
+    std::thread::Builder::new()
+        .name("tern-admin".into())
+        .spawn(move || serve(listener, admin, loopback_only))
+        .map_err(|err| format!("cannot start the admin thread: {err}"))?;
+    Ok(addr)
+}
+
+fn serve(listener: TcpListener, mut admin: Admin, loopback_only: bool) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => answer(stream, &mut admin, loopback_only),
+            Err(err) => {
+                crate::log::warn(format_args!("admin: accept failed: {err}"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, admin: &mut Admin, loopback_only: bool) {
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let response = match read_request(&mut stream) {
+        Ok(req) => match guard::check(&req, loopback_only) {
+            Ok(()) => admin.handle(&req),
+            Err(reason) => Response::text(403, reason),
+        },
+        Err(status) => Response::text(status, crate::http::status::reason(status)),
+    };
+    let _ = write_response(&mut stream, &response);
+}

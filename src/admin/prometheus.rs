@@ -1,0 +1,391 @@
+//! `/metrics`: the Prometheus text format (version 0.0.4). Counters are
+//! summed over the workers; gauges about connections are also given per
+//! worker; histograms are the workers' hdrhistograms merged, cut at fixed
+//! bucket bounds.
+
+use std::fmt::Write;
+
+use super::server_state::{AdminState, ServerStates};
+use crate::config::Plan;
+use crate::metrics::bytes::FLOW_LABELS;
+use crate::metrics::class::{CLASSES, CLASS_NAMES};
+use crate::metrics::latency::LatencyCopy;
+use crate::metrics::{Merged, WorkerSnapshot};
+
+/// Histogram bucket bounds, in seconds (and in µs below).
+const BUCKETS_SECONDS: [&str; 16] = [
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+    "2.5", "5", "10", "30", "60",
+];
+const BUCKETS_US: [u64; 16] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
+];
+
+/// Reads one gauge out of a worker's snapshot.
+type PerWorker = fn(&WorkerSnapshot) -> u64;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    requests(&mut out, plan, merged);
+    connections(&mut out, merged);
+    upstreams(&mut out, plan, states, merged);
+    latencies(&mut out, plan, merged);
+    out
+}
+
+fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
+    let sum = &merged.sum;
+    let listeners: Vec<String> = plan
+        .listeners
+        .iter()
+        .map(|l| format!("listener=\"{}\"", escape(&l.name)))
+        .collect();
+    class_family(
+        out,
+        "tern_requests_total",
+        "Requests by listener and status class (none: no response).",
+        &listeners,
+        &sum.listeners,
+    );
+    let mut routes: Vec<String> = plan
+        .routes
+        .iter()
+        .map(|r| format!("route=\"{}\"", escape(&r.name)))
+        .collect();
+    routes.push("route=\"\"".into());
+    class_family(
+        out,
+        "tern_route_requests_total",
+        "Requests by route (\"\": none matched) and status class.",
+        &routes,
+        &sum.routes,
+    );
+    let backends: Vec<String> = plan
+        .backends
+        .iter()
+        .map(|b| backend_label(&b.name))
+        .collect();
+    class_family(
+        out,
+        "tern_backend_requests_total",
+        "Requests by backend and status class.",
+        &backends,
+        &sum.backends,
+    );
+    let servers = server_labels(plan);
+    class_family(
+        out,
+        "tern_server_requests_total",
+        "Requests by server and status class.",
+        &servers,
+        &sum.servers,
+    );
+    header(
+        out,
+        "tern_bytes_total",
+        "counter",
+        "Bytes on the wire, by side and direction.",
+    );
+    for ((side, direction), n) in FLOW_LABELS.iter().zip(sum.bytes) {
+        let _ = writeln!(
+            out,
+            "tern_bytes_total{{side=\"{side}\",direction=\"{direction}\"}} {n}"
+        );
+    }
+}
+
+fn connections(out: &mut String, merged: &Merged) {
+    header(
+        out,
+        "tern_connections_accepted_total",
+        "counter",
+        "Client connections accepted, per worker.",
+    );
+    for w in &merged.workers {
+        let _ = writeln!(
+            out,
+            "tern_connections_accepted_total{{worker=\"{}\"}} {}",
+            w.worker, w.accepted
+        );
+    }
+    header(
+        out,
+        "tern_connections",
+        "gauge",
+        "Open client connections per worker: active (a request in flight) or idle.",
+    );
+    for w in &merged.workers {
+        let active = w.in_flight.min(w.connections);
+        let idle = w.connections - active;
+        let _ = writeln!(
+            out,
+            "tern_connections{{worker=\"{}\",state=\"active\"}} {active}",
+            w.worker
+        );
+        let _ = writeln!(
+            out,
+            "tern_connections{{worker=\"{}\",state=\"idle\"}} {idle}",
+            w.worker
+        );
+    }
+    let gauges: [(&str, &str, PerWorker); 4] = [
+        (
+            "tern_upstream_waiting",
+            "Requests waiting on an upstream for a response head.",
+            |w| w.upstream_waiting,
+        ),
+        (
+            "tern_long_polls",
+            "Requests waiting on an upstream for more than about a second.",
+            |w| w.long_polls,
+        ),
+        (
+            "tern_tunnels_open",
+            "Upgraded connections (WebSocket) open.",
+            |w| w.tunnels_open,
+        ),
+        (
+            "tern_accept_queue",
+            "Connections waiting in the worker's accept queues.",
+            |w| w.listen_queues.iter().sum(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        header(out, name, "gauge", help);
+        for w in &merged.workers {
+            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.worker, value(w));
+        }
+    }
+    header(
+        out,
+        "tern_tunnels_total",
+        "counter",
+        "Upgraded connections opened.",
+    );
+    let _ = writeln!(out, "tern_tunnels_total {}", merged.sum.tunnels_total);
+    header(
+        out,
+        "tern_workers_reporting",
+        "gauge",
+        "Workers whose numbers are in this scrape.",
+    );
+    let _ = writeln!(out, "tern_workers_reporting {}", merged.workers.len());
+}
+
+fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merged) {
+    let sum = &merged.sum;
+    let servers = server_labels(plan);
+    let per_server: [(&str, &str, &str, &[u64]); 4] = [
+        (
+            "tern_upstream_connects_total",
+            "counter",
+            "New upstream connections opened.",
+            &sum.connects,
+        ),
+        (
+            "tern_upstream_reuses_total",
+            "counter",
+            "Requests sent on a pooled upstream connection.",
+            &sum.reuses,
+        ),
+        (
+            "tern_upstream_connect_failures_total",
+            "counter",
+            "Upstream connects refused, unreachable or timed out.",
+            &sum.connect_failures,
+        ),
+        (
+            "tern_upstream_pool_idle",
+            "gauge",
+            "Idle pooled upstream connections.",
+            &sum.pooled_idle,
+        ),
+    ];
+    for (name, kind, help, values) in per_server {
+        header(out, name, kind, help);
+        for (id, labels) in servers.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{{labels}}} {}",
+                values.get(id).copied().unwrap_or(0)
+            );
+        }
+    }
+    header(
+        out,
+        "tern_server_state",
+        "gauge",
+        "1 for the admin state each server is in (ready, drain, maint).",
+    );
+    for (id, labels) in servers.iter().enumerate() {
+        let current = states.get(id);
+        for state in [AdminState::Ready, AdminState::Drain, AdminState::Maint] {
+            let on = u8::from(state == current);
+            let _ = writeln!(
+                out,
+                "tern_server_state{{{labels},state=\"{}\"}} {on}",
+                state.name()
+            );
+        }
+    }
+    header(
+        out,
+        "tern_server_up",
+        "gauge",
+        "1 when the balancer may choose the server.",
+    );
+    for (id, labels) in servers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "tern_server_up{{{labels}}} {}",
+            u8::from(states.accepts(id))
+        );
+    }
+    header(
+        out,
+        "tern_server_state_transitions_total",
+        "counter",
+        "Changes of a server's state.",
+    );
+    for (id, labels) in servers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "tern_server_state_transitions_total{{{labels}}} {}",
+            states.transitions(id)
+        );
+    }
+}
+
+fn latencies(out: &mut String, plan: &Plan, merged: &Merged) {
+    let families = [
+        (
+            "tern_request_duration_seconds",
+            "From the request head parsed to the exchange's end, per backend.",
+            &merged.sum.total_latency,
+        ),
+        (
+            "tern_upstream_duration_seconds",
+            "From asking for an upstream connection to its response head, per backend.",
+            &merged.sum.upstream_latency,
+        ),
+    ];
+    for (name, help, per_backend) in families {
+        header(out, name, "histogram", help);
+        for (i, backend) in plan.backends.iter().enumerate() {
+            let empty = LatencyCopy::default();
+            let latency = per_backend.get(i).unwrap_or(&empty);
+            histogram(out, name, &backend_label(&backend.name), latency);
+        }
+    }
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, latency: &LatencyCopy) {
+    for (le, micros) in BUCKETS_SECONDS.iter().zip(BUCKETS_US) {
+        let n = latency.count_at_most(micros);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+    }
+    let count = latency.count();
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "{name}_sum{{{labels}}} {}",
+        latency.sum_us as f64 / 1e6
+    );
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+/// A counter family with one series per row and status class.
+fn class_family(out: &mut String, name: &str, help: &str, rows: &[String], table: &[u64]) {
+    header(out, name, "counter", help);
+    for (row, labels) in rows.iter().enumerate() {
+        for (class, class_name) in CLASS_NAMES.iter().enumerate() {
+            let n = table.get(row * CLASSES + class).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}{{{labels},class=\"{class_name}\"}} {n}");
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn backend_label(name: &str) -> String {
+    format!("backend=\"{}\"", escape(name))
+}
+
+/// Labels of every server, indexed by `Server::id`.
+fn server_labels(plan: &Plan) -> Vec<String> {
+    let mut labels = vec![String::new(); plan.server_count];
+    for backend in &plan.backends {
+        for server in &backend.servers {
+            if let Some(slot) = labels.get_mut(server.id) {
+                *slot = format!(
+                    "{},server=\"{}\"",
+                    backend_label(&backend.name),
+                    server.address
+                );
+            }
+        }
+    }
+    labels
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        crate::config::from_str(
+            "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n[[route]]\nbackend = \"a\"\n[backend.a]\nservers = [\"127.0.0.1:9\"]\n",
+            "t",
+        )
+        .expect("plan")
+    }
+
+    #[test]
+    fn every_series_has_a_type_and_counts_render() {
+        let plan = plan();
+        let mut listeners = vec![0; CLASSES];
+        listeners[2] = 3;
+        let merged = Merged::new(vec![WorkerSnapshot {
+            listeners,
+            ..WorkerSnapshot::default()
+        }]);
+        let text = render(&plan, &ServerStates::new(1), &merged);
+        assert!(
+            text.contains("tern_requests_total{listener=\"web\",class=\"2xx\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("tern_server_up{backend=\"a\",server=\"127.0.0.1:9\"} 1\n"));
+        assert!(
+            text.contains("tern_request_duration_seconds_bucket{backend=\"a\",le=\"+Inf\"} 0\n")
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            let family = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "no TYPE for {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

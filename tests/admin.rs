@@ -1,0 +1,450 @@
+//! The admin endpoint (issue 6): each metric changes when the thing it
+//! counts happens, /status is JSON with the backends and servers, servers
+//! are drained and enabled at run time, and the endpoint stays private
+//! unless configured otherwise.
+
+mod admin_support;
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use admin_support::*;
+use common::*;
+
+const CLOSE_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn requests_total_2xx_goes_from_0_to_3_after_3_requests() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let series = "tern_requests_total{listener=\"web\",class=\"2xx\"}";
+    assert_eq!(metric(&scrape(&tern), series), Some(0.0));
+    let mut client = tern.connect();
+    for path in ["/1", "/2", "/3"] {
+        assert_eq!(client.roundtrip(&get(path)).status, 200);
+    }
+    assert_eq!(wait_metric(&tern, series, 3.0), Some(3.0));
+    let text = scrape(&tern);
+    let server = format!("backend=\"app\",server=\"{}\"", up.addr);
+    assert_eq!(
+        metric(
+            &text,
+            "tern_backend_requests_total{backend=\"app\",class=\"2xx\"}"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("tern_server_requests_total{{{server},class=\"2xx\"}}")
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "tern_route_requests_total{route=\"route0\",class=\"2xx\"}"
+        ),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn a_request_no_route_matches_counts_as_4xx_without_a_route() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::empty().backend("app", &[up.addr]).route("/api", "app"));
+    let (raw, _) = raw_request(
+        tern.addr(),
+        b"GET /other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_of(&raw), Some(404));
+    let series = "tern_route_requests_total{route=\"\",class=\"4xx\"}";
+    assert_eq!(wait_metric(&tern, series, 1.0), Some(1.0));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(&text, "tern_requests_total{listener=\"web\",class=\"4xx\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "tern_backend_requests_total{backend=\"app\",class=\"4xx\"}"
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn a_refused_server_counts_as_a_connect_failure_and_a_5xx() {
+    let dead = dead_addr();
+    let tern = start_with_admin(&Cfg::new(dead));
+    let server = format!("backend=\"app\",server=\"{dead}\"");
+    let failures = format!("tern_upstream_connect_failures_total{{{server}}}");
+    assert_eq!(metric(&scrape(&tern), &failures), Some(0.0));
+    let (raw, _) = raw_request(tern.addr(), CLOSE_GET);
+    assert_eq!(status_of(&raw), Some(502));
+    assert_eq!(wait_metric(&tern, &failures, 1.0), Some(1.0));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(
+            &text,
+            "tern_backend_requests_total{backend=\"app\",class=\"5xx\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, &format!("tern_upstream_connects_total{{{server}}}")),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn connects_reuses_and_the_idle_pool_are_counted() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr).workers(1));
+    let mut client = tern.connect();
+    for path in ["/a", "/b", "/c"] {
+        assert_eq!(client.roundtrip(&get(path)).status, 200);
+    }
+    let server = format!("backend=\"app\",server=\"{}\"", up.addr);
+    let reuses = format!("tern_upstream_reuses_total{{{server}}}");
+    assert_eq!(wait_metric(&tern, &reuses, 2.0), Some(2.0));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(&text, &format!("tern_upstream_connects_total{{{server}}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, &format!("tern_upstream_pool_idle{{{server}}}")),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn bytes_in_and_out_grow_by_at_least_the_request_and_response() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let bytes = |text: &str, side: &str, direction: &str| {
+        let series = format!("tern_bytes_total{{side=\"{side}\",direction=\"{direction}\"}}");
+        metric(text, &series).expect("bytes series")
+    };
+    let before = scrape(&tern);
+    let body = vec![b'x'; 10_000];
+    let response = tern.connect().roundtrip(&post("/upload", &body));
+    assert_eq!(response.status, 200);
+    let mut after = String::new();
+    wait_until(Duration::from_secs(5), || {
+        after = scrape(&tern);
+        bytes(&after, "upstream", "in") - bytes(&before, "upstream", "in") > 10_000.0
+    });
+    for (side, direction) in [
+        ("client", "in"),
+        ("client", "out"),
+        ("upstream", "in"),
+        ("upstream", "out"),
+    ] {
+        let grown = bytes(&after, side, direction) - bytes(&before, side, direction);
+        assert!(grown > 10_000.0, "{side} {direction} grew by {grown}");
+    }
+}
+
+/// A long-poll: a request waiting on its upstream for a response head for
+/// more than about a second (whole seconds, so it shows within 1 to 2 s).
+#[test]
+fn a_held_request_is_waiting_then_a_long_poll_and_its_connection_active() {
+    let echo = RecordingUpstream::echo();
+    let silent = RecordingUpstream::silent();
+    let cfg = Cfg::empty()
+        .workers(1)
+        .backend("app", &[echo.addr])
+        .backend("slow", &[silent.addr])
+        .route("/held", "slow")
+        .route("/", "app");
+    let tern = start_with_admin(&cfg);
+    let mut idle = tern.connect();
+    assert_eq!(idle.roundtrip(&get("/")).status, 200);
+    let mut held = tern.connect();
+    held.send(&get("/held"));
+    assert!(silent.wait_conns(1, Duration::from_secs(5)));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(&text, "tern_upstream_waiting{worker=\"0\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "tern_long_polls{worker=\"0\"}"),
+        Some(0.0),
+        "not long yet"
+    );
+    assert_eq!(
+        metric(&text, "tern_connections{worker=\"0\",state=\"active\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "tern_connections{worker=\"0\",state=\"idle\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        wait_metric(&tern, "tern_long_polls{worker=\"0\"}", 1.0),
+        Some(1.0)
+    );
+    // The harness's upstream timeout (5 s) ends the wait with a 504.
+    assert_eq!(held.read_response().map(|r| r.status).ok(), Some(504));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(&text, "tern_upstream_waiting{worker=\"0\"}"),
+        Some(0.0)
+    );
+    assert_eq!(metric(&text, "tern_long_polls{worker=\"0\"}"), Some(0.0));
+}
+
+fn websocket_upstream() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        if c.read_head().is_none() {
+            return;
+        }
+        c.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let _ = c.conn.read_to_eof();
+    })
+}
+
+#[test]
+fn an_open_websocket_counts_as_a_tunnel_until_it_closes() {
+    let up = websocket_upstream();
+    let tern = start_with_admin(&Cfg::new(up.addr).workers(1));
+    let mut client = tern.connect();
+    client
+        .send(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    assert_eq!(
+        client.read_head_raw().ok().and_then(|h| status_of(&h)),
+        Some(101)
+    );
+    let open = "tern_tunnels_open{worker=\"0\"}";
+    assert_eq!(wait_metric(&tern, open, 1.0), Some(1.0));
+    assert_eq!(metric(&scrape(&tern), "tern_tunnels_total"), Some(1.0));
+    drop(client);
+    assert_eq!(wait_metric(&tern, open, 0.0), Some(0.0));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(
+            &text,
+            "tern_backend_requests_total{backend=\"app\",class=\"1xx\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn latency_histograms_place_a_slow_response_in_its_bucket() {
+    let up = RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            thread::sleep(Duration::from_millis(300));
+            c.respond(200, &[], b"late");
+        }
+    });
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    assert_eq!(tern.connect().roundtrip(&get("/")).status, 200);
+    let count = "tern_request_duration_seconds_count{backend=\"app\"}";
+    assert_eq!(wait_metric(&tern, count, 1.0), Some(1.0));
+    let text = scrape(&tern);
+    for family in [
+        "tern_request_duration_seconds",
+        "tern_upstream_duration_seconds",
+    ] {
+        let bucket = |le: &str| {
+            metric(
+                &text,
+                &format!("{family}_bucket{{backend=\"app\",le=\"{le}\"}}"),
+            )
+        };
+        assert_eq!(
+            bucket("0.25"),
+            Some(0.0),
+            "{family}: 300 ms is not under 250 ms"
+        );
+        assert_eq!(bucket("0.5"), Some(1.0), "{family}: 300 ms is under 500 ms");
+        assert_eq!(bucket("+Inf"), Some(1.0));
+        let sum = metric(&text, &format!("{family}_sum{{backend=\"app\"}}")).unwrap_or(0.0);
+        assert!((0.29..0.5).contains(&sum), "{family}_sum = {sum}");
+    }
+}
+
+#[test]
+fn status_json_has_the_backends_servers_and_counts() {
+    let (a, b) = (RecordingUpstream::echo(), RecordingUpstream::echo());
+    let tern = start_with_admin(&Cfg::servers(&[a.addr, b.addr]));
+    assert_eq!(tern.connect().roundtrip(&get("/")).status, 200);
+    let mut json = serde_json::Value::Null;
+    wait_until(Duration::from_secs(5), || {
+        json = status_json(&tern);
+        json["totals"]["requests"]["2xx"] == 1
+    });
+    assert_eq!(json["totals"]["requests"]["2xx"], 1, "{json}");
+    assert_eq!(json["workers"], 2);
+    assert_eq!(json["workers_reporting"], 2);
+    let backend = &json["backends"][0];
+    assert_eq!(backend["name"], "app");
+    assert_eq!(backend["requests"]["total"], 1);
+    let servers = backend["servers"].as_array().expect("servers array");
+    let addresses: Vec<&str> = servers
+        .iter()
+        .filter_map(|s| s["address"].as_str())
+        .collect();
+    assert_eq!(addresses, vec![a.addr.to_string(), b.addr.to_string()]);
+    assert!(servers.iter().all(|s| s["state"] == "up"));
+    assert_eq!(json["listeners"][0]["name"], "web");
+    assert_eq!(backend["latency_ms"]["total"]["count"], 1);
+}
+
+fn drain(tern: &Tern, server: &str, action: &str) -> serde_json::Value {
+    let (status, _, body) =
+        admin_request(tern, "POST", &format!("/servers/app/{server}/{action}"), "");
+    assert_eq!(status, 200, "{action}: {body}");
+    serde_json::from_str(&body).expect("JSON answer")
+}
+
+#[test]
+fn drain_sends_every_new_request_to_the_other_server_and_enable_restores() {
+    let (a, b) = (RecordingUpstream::echo(), RecordingUpstream::echo());
+    let tern = start_with_admin(&Cfg::servers(&[a.addr, b.addr]).workers(1));
+    let answer = drain(&tern, "0", "drain");
+    assert_eq!(answer["state"], "drain");
+    assert_eq!(answer["previous"], "ready");
+    for i in 0..6 {
+        assert_eq!(
+            tern.connect().roundtrip(&get(&format!("/d{i}"))).status,
+            200
+        );
+    }
+    assert_eq!(
+        (a.request_count(), b.request_count()),
+        (0, 6),
+        "all to the other server"
+    );
+    let json = status_json(&tern);
+    assert_eq!(json["backends"][0]["servers"][0]["state"], "drain");
+    drain(&tern, &a.addr.to_string(), "enable");
+    for i in 0..4 {
+        assert_eq!(
+            tern.connect().roundtrip(&get(&format!("/e{i}"))).status,
+            200
+        );
+    }
+    assert_eq!(a.request_count(), 2, "round robin includes it again");
+    let text = scrape(&tern);
+    let transitions = format!(
+        "tern_server_state_transitions_total{{backend=\"app\",server=\"{}\"}}",
+        a.addr
+    );
+    assert_eq!(metric(&text, &transitions), Some(2.0));
+}
+
+#[test]
+fn a_request_in_flight_on_a_drained_server_finishes() {
+    let slow = RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            thread::sleep(Duration::from_millis(500));
+            c.respond(200, &[], b"finished");
+        }
+    });
+    let tern = start_with_admin(&Cfg::new(slow.addr).workers(1));
+    let mut client = tern.connect();
+    client.send(&get("/slow"));
+    assert!(slow.wait_requests(1, Duration::from_secs(5)));
+    drain(&tern, "0", "drain");
+    let response = client.read_response().expect("the response in flight");
+    assert_eq!(
+        (response.status, response.body_str()),
+        (200, "finished".to_string())
+    );
+    let (raw, _) = raw_request(tern.addr(), CLOSE_GET);
+    assert_eq!(
+        status_of(&raw),
+        Some(503),
+        "no server left for new requests"
+    );
+}
+
+#[test]
+fn admin_urls_refuse_unknown_servers_wrong_methods_and_other_origins() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    assert_eq!(
+        admin_request(&tern, "POST", "/servers/app/5/drain", "").0,
+        404
+    );
+    assert_eq!(
+        admin_request(&tern, "POST", "/servers/nope/0/drain", "").0,
+        404
+    );
+    assert_eq!(
+        admin_request(&tern, "POST", "/servers/app/0/explode", "").0,
+        404
+    );
+    assert_eq!(
+        admin_request(&tern, "GET", "/servers/app/0/drain", "").0,
+        405
+    );
+    let foreign = "Origin: http://evil.example\r\n";
+    assert_eq!(
+        admin_request(&tern, "POST", "/servers/app/0/drain", foreign).0,
+        403
+    );
+    let rebound = "GET /status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+    let (raw, _) = raw_request(admin_addr(&tern), rebound.as_bytes());
+    assert_eq!(status_of(&raw), Some(403));
+    assert_eq!(
+        status_json(&tern)["backends"][0]["servers"][0]["state"],
+        "up"
+    );
+}
+
+#[test]
+fn a_form_post_from_the_page_redirects_back_to_it() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let (status, head, _) = admin_request(&tern, "POST", "/servers/app/0/maint", form);
+    assert_eq!(status, 303);
+    assert!(
+        head.contains("Location: /\r\n") || head.ends_with("Location: /"),
+        "{head}"
+    );
+    assert_eq!(
+        status_json(&tern)["backends"][0]["servers"][0]["state"],
+        "maint"
+    );
+}
+
+#[test]
+fn admin_on_a_public_address_is_refused_without_allow_public() {
+    let up = RecordingUpstream::echo();
+    let base = Cfg::new(up.addr).render();
+    let public = TempFile::new(
+        "tern.toml",
+        &format!("{base}\n[admin]\nbind = \"0.0.0.0:0\"\n"),
+    );
+    let out = run_tern(&["--check", "--config", &public.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused");
+    assert!(
+        stderr.contains("admin.bind") && stderr.contains("allow_public"),
+        "{stderr}"
+    );
+    let allowed = format!("{base}\n[admin]\nbind = \"0.0.0.0:0\"\nallow_public = true\n");
+    let allowed = TempFile::new("tern.toml", &allowed);
+    let out = run_tern(&["--check", "--config", &allowed.path_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn without_an_admin_section_nothing_else_listens() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    assert!(tern.listeners.iter().all(|(_, name)| name != "admin"));
+}
