@@ -15,7 +15,7 @@ fi
 if wants_flag --render "$@"; then  # only rewrites reports from saved samples
     exec python3 "$ROOT/bench/lib/bench.py" --root "$ROOT" "$@"
 fi
-ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux
+ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux openssl:openssl
 if ! wants_flag --no-build "$@"; then build_release; fi
 bench_lock
 exec python3 "$ROOT/bench/lib/bench.py" --root "$ROOT" "$@"

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import platform
+import ssl
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def start_origin(a, base, workers, cpus, sizes):
     raise SystemExit(f"no origin could be started: {last}")
 
 
-def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, samples):
+def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls=None, tls_notes=None):
     scenarios = [wrkrun.SCENARIOS[s] for s in a.scenarios]
     sizes = sorted({s.body_size for s in scenarios if s.body_size})
     say(f"\n=== {workers} worker(s) ===")
@@ -89,11 +90,16 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
             continue
         try:
             running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port,
-                                           static_root=static_root)
-            pids = running[name].pids()
-            say(f"  {name}: {running[name].addr} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})")
+                                           static_root=static_root, tls=tls)
+            t = running[name]
+            pids = t.pids()
+            tls_desc = f", https {t.tls_addr} {t.tls_note}" if t.tls_port else ""
+            say(f"  {name}: {t.addr}{tls_desc} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})")
+            if t.tls_note and tls_notes is not None:
+                tls_notes.setdefault(name, t.tls_note)
         except tg.TargetError as e:
-            dead[name] = str(e).splitlines()[0]
+            lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+            dead[name] = lines[0] + (f" — {lines[-1]}" if len(lines) > 2 else "")  # the why and the server's last word
             say(f"  {name}: SKIPPED — {e}")
     try:
         for sc in scenarios:
@@ -122,7 +128,9 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
                         say(f"     r{rnd} {name:8s} {r['rps']:>10.0f} req/s  p50 {report.fmt_lat(r['p50_us']):>9s}  "
                             f"p99 {report.fmt_lat(r['p99_us']):>9s}  p99.9 {report.fmt_lat(r['p999_us']):>9s}  "
                             f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}  "
-                            f"other load {r['foreign_cpu_pct']:.0f}%")
+                            f"other load {r['foreign_cpu_pct']:.0f}%  wrk cpu {r['wrk_cpu_pct']:.0f}%"
+                            + (f"  handshakes {r['tls_handshakes']} ({r['tls_resumed']} resumed)"
+                               if "tls_handshakes" in r else ""))
                     except (RuntimeError, ValueError) as e:
                         samples.append(dict(base_s, error=str(e)))
                         say(f"     r{rnd} {name:8s} FAILED: {e}")
@@ -222,10 +230,22 @@ def main(argv):
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
     say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    samples, origin_notes = [], set()
+    samples, origin_notes, tls_notes = [], set(), {}
+    tls = None
+    selected = [wrkrun.SCENARIOS[s] for s in a.scenarios]
+    if any(s.tls for s in selected):
+        try:
+            tls = tg.make_tls_cert(base)
+            say(f"TLS: self-signed ECDSA P-256 certificate {tls.cert} (key {tls.key}, HAProxy {tls.combined})")
+        except tg.TargetError as e:
+            say(f"TLS: no certificate, the https scenarios will fail: {e}")
+        try:
+            say(f"TLS: wrk handshake counter / no-resume shim {wrkrun.build_tls_shim(base)}")
+        except RuntimeError as e:
+            say(f"TLS: {e}; the https scenarios will fail")
     started = time.time()
     for w in a.workers:
-        origin_notes.add(run_workers(a, w, wrk_cpus, server_cpus, threads, base, raw_dir, samples))
+        origin_notes.add(run_workers(a, w, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls, tls_notes))
     with open(os.path.join(raw_dir, "samples.json"), "w") as f:
         json.dump(samples, f, indent=1)
 
@@ -235,6 +255,11 @@ def main(argv):
             ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "
                     f"{a.duration} per run, {a.rounds} rounds rotating {' '.join(a.targets)}, {a.warmup} warmup"),
             ("nginx", tool_version(["nginx", "-v"])), ("HAProxy", tool_version(["haproxy", "-v"])),
+            *([("TLS", "one self-signed ECDSA P-256 certificate for all three proxies; the health check "
+                       f"({ssl.OPENSSL_VERSION}) negotiated " +
+                (", ".join(f"{report.LABEL.get(k, k)} {v}" for k, v in tls_notes.items()) or "nothing") +
+                f"; system OpenSSL (wrk's): {tool_version(['openssl', 'version']).split(' (')[0]}")]
+              if tls else []),
             ("command", "bench/run.sh " + " ".join(_shown_args(argv))),
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
                              "(work outside the benchmark adds noise)"),

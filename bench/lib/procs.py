@@ -51,8 +51,10 @@ class Proc:
             start_new_session=True, env=env, preexec_fn=limits if nofile else None)
         self.pid = self.popen.pid
         _OWNED.append(self)
-        for stream, tag in ((self.popen.stdout, "out"), (self.popen.stderr, "err")):
-            threading.Thread(target=self._pump, args=(stream, tag), daemon=True).start()
+        self._pumps = [threading.Thread(target=self._pump, args=(stream, tag), daemon=True)
+                       for stream, tag in ((self.popen.stdout, "out"), (self.popen.stderr, "err"))]
+        for t in self._pumps:
+            t.start()
 
     def _pump(self, stream, tag):
         for raw in iter(stream.readline, b""):
@@ -85,6 +87,9 @@ class Proc:
                 self._cond.wait(min(left, 0.2))
 
     def tail(self, n=8):
+        if not self.alive():  # an exited process: let the pumps copy its last words first
+            for t in self._pumps:
+                t.join(1.0)
         with self._cond:
             return "\n".join(line for _, line in self._lines[-n:])
 

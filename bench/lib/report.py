@@ -17,13 +17,16 @@ def aggregate(samples):
             ok = [r for r in runs if "error" not in r]
             summ = {"runs": len(runs), "failed": len(runs) - len(ok),
                     "failure": next((r["error"] for r in runs if "error" in r), None)}
-            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us", "foreign_cpu_pct"):
+            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct"):
                 vals = [r[metric] for r in ok if r.get(metric) is not None]
                 if vals:
                     summ[metric] = (statistics.median(vals), min(vals), max(vals))
             summ["errors"] = sum(r["errors"] for r in ok)
             summ["non2xx"] = sum(r["non2xx"] for r in ok)
             summ["requests"] = sum(r["requests"] for r in ok)
+            if any("tls_handshakes" in r for r in ok):  # the https* scenarios: wrk's own handshake count
+                summ["tls_handshakes"] = sum(r.get("tls_handshakes", 0) for r in ok)
+                summ["tls_resumed"] = sum(r.get("tls_resumed", 0) for r in ok)
             out[key][target] = summ
     return out
 
@@ -86,7 +89,9 @@ def markdown(agg, scenarios, meta):
               "the proxy's processes during the run ÷ requests completed (lower is better). "
               "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400. "
               "Other load = user CPU time on the server CPU(s) used by anything but the target and the origin "
-              "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed.", ""]
+              "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed. "
+              "wrk CPU = wrk's own CPU time (max over rounds, % of the CPUs it is pinned to): near 100% the "
+              "load generator set the pace, so req/s say little and CPU µs/req is the comparison.", ""]
     lines += ["## Ratios (tern ÷ other, medians)", "",
               "| workers | scenario | req/s tern/nginx | req/s tern/HAProxy | CPU/req tern/nginx | CPU/req tern/HAProxy |",
               "|---:|---|---:|---:|---:|---:|"]
@@ -101,24 +106,29 @@ def markdown(agg, scenarios, meta):
     for w, sc in keys:
         g = agg[(w, sc)]
         title = scenarios[sc].title if sc in scenarios else sc
-        lines += [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''}", "",
-                  "| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | other load |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        note = getattr(scenarios.get(sc), "note", "")
+        lines += [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''}", ""] + ([note, ""] if note else [])
+        lines += ["| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | other load | wrk CPU |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for t in ordered_targets(g):
             s = g[t]
             if "rps" not in s:
-                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | |")
+                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | | |")
                 continue
             failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
             lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
                          f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
                          f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
-                         f"{_pct(s.get('foreign_cpu_pct'))} |")
+                         f"{_pct(s.get('foreign_cpu_pct'))} | {_pct(s.get('wrk_cpu_pct'))} |")
         rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
               f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
               f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "
               f"CPU/req {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
         lines += ["", "Ratios: " + "; ".join(rn) + ".", ""]
+        hs = [f"{LABEL.get(t, t)} {g[t]['tls_handshakes']:,} ({g[t]['tls_resumed'] / g[t]['tls_handshakes']:.0%} resumed)"
+              for t in ordered_targets(g) if g[t].get("tls_handshakes")]
+        if hs:
+            lines += ["TLS handshakes completed by wrk over the measured rounds: " + ", ".join(hs) + ".", ""]
     return "\n".join(lines) + "\n"
 
 

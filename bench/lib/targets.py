@@ -4,6 +4,8 @@ import http.client
 import os
 import re
 import shutil
+import ssl
+import subprocess
 
 import procs
 
@@ -18,10 +20,16 @@ class TargetError(Exception):
     pass
 
 
+SECTION_RX = re.compile(r"^[ \t]*\{\{([#^])(\w+)\}\}[ \t]*\n(.*?)^[ \t]*\{\{/\2\}\}[ \t]*\n", re.M | re.S)
+
+
 def render(template, dest, **values):
-    """Fill {{NAME}} placeholders; every placeholder must be given a value."""
+    """Fill {{NAME}} placeholders; every placeholder must be given a value. Lines between
+    {{#NAME}} and {{/NAME}} are kept only if NAME is given and true, lines between {{^NAME}}
+    and {{/NAME}} only if it is not (the TLS parts of the proxy configs)."""
     with open(os.path.join(TEMPLATES, template)) as f:
         text = f.read()
+    text = SECTION_RX.sub(lambda m: m.group(3) if bool(values.get(m.group(2))) == (m.group(1) == "#") else "", text)
     missing = set(re.findall(r"\{\{(\w+)\}\}", text)) - set(values)
     if missing:
         raise TargetError(f"{template}: no value for {sorted(missing)}")
@@ -35,12 +43,18 @@ def render(template, dest, **values):
 class Target:
     """A started server: name, port, its Proc (whose process group holds all its processes)."""
 
-    def __init__(self, name, port, proc, config=None, note=""):
+    def __init__(self, name, port, proc, config=None, note="", tls_port=None):
         self.name, self.port, self.proc, self.config, self.note = name, port, proc, config, note
+        self.tls_port = tls_port  # the HTTPS listener, when the target terminates TLS
+        self.tls_note = ""        # what the health check negotiated, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
     @property
     def addr(self):
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls_addr(self):
+        return f"127.0.0.1:{self.tls_port}" if self.tls_port else None
 
     def pids(self):
         return procs.descendants(self.proc.pid)
@@ -49,20 +63,32 @@ class Target:
         self.proc.stop()
 
 
-def check_http(port, path="/", expect_len=None, timeout=5.0):
-    """One GET through the target; raises TargetError unless it answers 200 (and the length matches)."""
+def check_http(port, path="/", expect_len=None, timeout=5.0, tls=False):
+    """One GET through the target; raises TargetError unless it answers 200 (and the length matches).
+    tls: over HTTPS (certificate not verified); returns the negotiated "version cipher"."""
+    scheme = "https" if tls else "http"
+    negotiated = ""
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         conn.request("GET", path)
         resp = conn.getresponse()
         body = resp.read()
+        if tls and conn.sock is not None:
+            negotiated = f"{conn.sock.version()} {conn.sock.cipher()[0]}"
         conn.close()
     except (OSError, http.client.HTTPException) as e:
-        raise TargetError(f"GET {path} on :{port} failed: {e}") from e
+        raise TargetError(f"GET {scheme}://:{port}{path} failed: {e}") from e
     if resp.status != 200:
-        raise TargetError(f"GET {path} on :{port} answered {resp.status}")
+        raise TargetError(f"GET {scheme}://:{port}{path} answered {resp.status}")
     if expect_len is not None and len(body) != expect_len:
-        raise TargetError(f"GET {path} on :{port} returned {len(body)} bytes, expected {expect_len}")
+        raise TargetError(f"GET {scheme}://:{port}{path} returned {len(body)} bytes, expected {expect_len}")
+    return negotiated
 
 
 def _fail(proc, why):
@@ -88,6 +114,36 @@ def make_static_root(base):
             f.write(bytes(i % 251 for i in range(size)))
         os.chmod(path, 0o644)
     return d
+
+
+class TlsFiles:
+    """One self-signed ECDSA P-256 certificate for all three proxies: cert.pem + key.pem
+    (tern, nginx) and both in one file (HAProxy's crt)."""
+
+    def __init__(self, d):
+        self.cert, self.key, self.combined = (os.path.join(d, n) for n in ("cert.pem", "key.pem", "combined.pem"))
+
+
+def make_tls_cert(base):
+    """A fresh self-signed certificate for CN=localhost / 127.0.0.1 in base/tls/ (openssl)."""
+    d = _workdir(base, "tls")
+    t = TlsFiles(d)
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+           "-keyout", t.key, "-out", t.cert]
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise TargetError(f"openssl req failed: {e}") from e
+    if cp.returncode != 0:
+        raise TargetError(f"openssl req failed: {cp.stderr.strip()[:300]}")
+    with open(t.combined, "w") as out:
+        for path in (t.cert, t.key):
+            with open(path) as f:
+                out.write(f.read())
+    for path in (t.cert, t.key, t.combined):
+        os.chmod(path, 0o644)  # a throwaway key for 127.0.0.1; readable whoever the server runs as
+    return t
 
 
 # ------------------------------------------------------------------ origins
@@ -142,34 +198,48 @@ def _start_nginx_origin(base, workers, cpus, body_sizes):
 
 # ------------------------------------------------------------------ proxies
 
-def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None):
+def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None,
+                tls=None):
+    """tls: a TlsFiles; the proxy then also terminates TLS on a second listener (Target.tls_port)."""
     starter = {"tern": _start_tern, "nginx": _start_nginx, "haproxy": _start_haproxy}[name]
     static_root = static_root or make_static_root(base)
-    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn, static_root)
-    check_http(t.port, "/", ORIGIN_BODY)
-    if name in ("tern", "nginx"):
-        check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
+    tls_values = {"TLS": bool(tls), "TLS_PORT": procs.free_port() if tls else 0,
+                  "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
+                  "TLS_PEM": tls.combined if tls else ""}
+    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn, static_root, tls_values)
+    try:
+        check_http(t.port, "/", ORIGIN_BODY)
+        if name in ("tern", "nginx"):
+            check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
+        if tls:
+            if not procs.wait_port(tls_values["TLS_PORT"], proc=t.proc):
+                raise TargetError(f"{name}: TLS listener :{tls_values['TLS_PORT']} did not open")
+            t.tls_port = tls_values["TLS_PORT"]
+            t.tls_note = check_http(t.tls_port, "/", ORIGIN_BODY, tls=True)
+    except TargetError:
+        t.stop()
+        raise
     return t
 
 
-def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
+def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
     binary = os.path.join(root, "target", "release", "tern")
     if not os.access(binary, os.X_OK):
         raise TargetError(f"{binary} not built")
     port = procs.free_port()
     conf = render("tern.toml.tmpl", os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
-                  ORIGIN_PORT=origin_port, TIMEOUT=timeout, STATIC_ROOT=static_root)
+                  ORIGIN_PORT=origin_port, TIMEOUT=timeout, STATIC_ROOT=static_root, **tls)
     p = procs.Proc("tern", [binary, "--config", conf], os.path.join(d, "tern.log"), cpus=cpus)
     if not p.wait_for(r" started:", stream="err", timeout=15):
         _fail(p, "did not print ' started:' (exited or not ready in 15 s)")
     return Target("tern", port, p, config=conf)
 
 
-def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
+def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
     port = procs.free_port()
     conf = render("nginx.conf.tmpl", os.path.join(d, "nginx.conf"), WORKERS=workers, NOFILE=NOFILE,
                   MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout,
-                  STATIC_ROOT=static_root)
+                  STATIC_ROOT=static_root, **tls)
     p = procs.Proc("nginx", ["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
                    os.path.join(d, "stdout.log"), cpus=cpus)
     if not procs.wait_port(port, proc=p):
@@ -177,10 +247,10 @@ def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_r
     return Target("nginx", port, p, config=conf)
 
 
-def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn, static_root):
+def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
     port = procs.free_port()
     conf = render("haproxy.cfg.tmpl", os.path.join(d, "haproxy.cfg"), WORKERS=workers,
-                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout)
+                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout, **tls)
     p = procs.Proc("haproxy", ["haproxy", "-db", "-f", conf], os.path.join(d, "haproxy.log"), cpus=cpus)
     if not procs.wait_port(port, proc=p):
         _fail(p, "did not listen")

@@ -47,6 +47,17 @@ class WrkParse(unittest.TestCase):
         self.assertEqual(cmd[-1], "http://127.0.0.1:9/")
         self.assertEqual(wrkrun._seconds("2m"), 120)
 
+    def test_https_commands(self):
+        for name in ("https", "https-close", "https-resume"):
+            sc = wrkrun.SCENARIOS[name]
+            cmd = wrkrun.wrk_command(sc, "127.0.0.1:9", "2s", 1, "5s")
+            self.assertEqual(cmd[-1], "https://127.0.0.1:9/")
+            self.assertEqual("Connection: close" in cmd, name != "https")
+            self.assertFalse(wrkrun.runs_on(sc, "origin"))
+            self.assertTrue(all(wrkrun.runs_on(sc, t) for t in ("tern", "nginx", "haproxy")))
+        self.assertTrue(wrkrun.SCENARIOS["https-close"].full_handshake)
+        self.assertFalse(wrkrun.SCENARIOS["https-resume"].full_handshake)
+
 
 class Report(unittest.TestCase):
     def setUp(self):
@@ -67,6 +78,16 @@ class Report(unittest.TestCase):
         self.assertIn("| 1 | small | 1.22× | – |", md)
         self.assertIn("failed: not built", md)
 
+    def test_tls_handshake_line(self):
+        samples = [dict(sample("tern", r, 100.0, 4.0, scenario="https-close"), tls_handshakes=200, tls_resumed=0)
+                   for r in (1, 2)] + \
+                  [dict(sample("nginx", r, 100.0, 4.0, scenario="https-close"), tls_handshakes=100, tls_resumed=50)
+                   for r in (1, 2)]
+        md = report.markdown(report.aggregate(samples), wrkrun.SCENARIOS, [])
+        self.assertIn("TLS handshakes completed by wrk over the measured rounds: tern 400 (0% resumed), "
+                      "nginx 200 (50% resumed).", md)
+        self.assertIn("origin (direct): n/a", md)
+
     def test_svg_is_xml(self):
         svg = svgchart.render(self.agg, wrkrun.SCENARIOS, "t", "s")
         root = ET.fromstring(svg)
@@ -76,7 +97,8 @@ class Report(unittest.TestCase):
 
 class Templates(unittest.TestCase):
     def test_all_placeholders_filled(self):
-        values = dict(WORKERS=2, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s")
+        values = dict(WORKERS=2, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s",
+                      STATIC_ROOT="/tmp/s")
         with tempfile.TemporaryDirectory() as d:
             for name in ("tern.toml.tmpl", "nginx.conf.tmpl", "haproxy.cfg.tmpl", "nginx-origin.conf.tmpl"):
                 out = targets.render(name, os.path.join(d, name), **values)
@@ -84,6 +106,33 @@ class Templates(unittest.TestCase):
                     text = f.read()
                 self.assertNotIn("{{", text, name)
                 self.assertIn("127.0.0.1:", text, name)
+
+    def test_tls_sections(self):
+        values = dict(WORKERS=1, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s",
+                      STATIC_ROOT="/tmp/s")
+        tls = dict(TLS=True, TLS_PORT=3, TLS_CERT="/c.pem", TLS_KEY="/k.pem", TLS_PEM="/ck.pem")
+        with tempfile.TemporaryDirectory() as d:
+            for name, marker in (("tern.toml.tmpl", 'key = "/k.pem"'), ("nginx.conf.tmpl", "ssl_certificate_key /k.pem"),
+                                 ("haproxy.cfg.tmpl", "ssl crt /ck.pem alpn http/1.1")):
+                with open(targets.render(name, os.path.join(d, name), **values)) as f:
+                    plain = f.read()
+                with open(targets.render(name, os.path.join(d, name), **values, **tls)) as f:
+                    secure = f.read()
+                self.assertNotIn("127.0.0.1:3", plain, name)
+                self.assertNotIn("{{", secure, name)
+                self.assertIn("127.0.0.1:3", secure, name)
+                self.assertIn(marker, secure, name)
+                self.assertTrue(secure.startswith(plain.split("127.0.0.1:1")[0]), name)
+
+    def test_sections(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "t.tmpl")  # absolute: os.path.join(TEMPLATES, src) is src
+            with open(src, "w") as f:
+                f.write("a\n{{#X}}\nx {{V}}\n{{/X}}\n  {{^X}}\nnot x\n  {{/X}}\nb\n")
+            with open(targets.render(src, os.path.join(d, "1"), X=True, V=7)) as f:
+                self.assertEqual(f.read(), "a\nx 7\nb\n")
+            with open(targets.render(src, os.path.join(d, "2"))) as f:
+                self.assertEqual(f.read(), "a\nnot x\nb\n")
 
     def test_missing_value_is_an_error(self):
         with tempfile.TemporaryDirectory() as d, self.assertRaises(targets.TargetError):

@@ -1,6 +1,8 @@
 """Scenarios and one wrk run: command line, CPU accounting around it, parsing its output."""
 import os
 import re
+import resource
+import subprocess
 from dataclasses import dataclass, field
 
 import procs
@@ -19,6 +21,13 @@ class Scenario:
     env: dict = field(default_factory=dict)
     body_size: int = 0  # for the nginx fallback origin: which /bytes/N file to create
     only: tuple = ()    # the targets that run it (empty: all); files are served by tern and nginx only
+    tls: bool = False   # https:// to the proxy's TLS listener (the origin behind it stays plain HTTP)
+    full_handshake: bool = False  # bench/wrk/tls_shim.c keeps wrk from resuming TLS sessions
+    note: str = ""      # printed under the scenario's heading in the report
+
+
+PROXIES = ("tern", "nginx", "haproxy")
+TLS_NOTE = "origin (direct): n/a, it has no TLS; it stays plain HTTP behind each proxy."
 
 
 SCENARIOS = {s.name: s for s in [
@@ -33,6 +42,15 @@ SCENARIOS = {s.name: s for s in [
              only=("tern", "nginx")),
     Scenario("static-1m", "GET a 1 MiB file from disk, keep-alive, 64 conns", path="/static/1m.bin",
              only=("tern", "nginx")),
+    Scenario("https", "HTTPS GET 100 B, keep-alive, 64 conns", tls=True, only=PROXIES, note=TLS_NOTE),
+    Scenario("https-close", "HTTPS GET 100 B, new connection + full TLS handshake per request, 64 conns",
+             headers=["Connection: close"], tls=True, full_handshake=True, only=PROXIES,
+             note=TLS_NOTE + " wrk would resume the previous session on each reconnect; "
+                             "bench/wrk/tls_shim.c (LD_PRELOAD) drops it, so every handshake is a full one."),
+    Scenario("https-resume", "HTTPS GET 100 B, new connection + resumed TLS session per request, 64 conns",
+             headers=["Connection: close"], tls=True, only=PROXIES,
+             note=TLS_NOTE + " wrk's own behaviour: each reconnect resumes the previous session "
+                             "(a TLS 1.3 PSK ticket: no certificate, no signature, still an X25519 exchange)."),
 ]}
 
 
@@ -42,13 +60,36 @@ def runs_on(scenario, target):
 SUMMARY_RX = re.compile(r"^TERN_BENCH (.*)$", re.M)
 
 
+TLS_SHIM_SRC = os.path.join(WRK_DIR, "tls_shim.c")
+TLS_SHIM_RX = re.compile(r"^TERN_TLS handshakes=(\d+) resumed=(\d+) dropped=(\d+)$", re.M)
+_tls_shim = None
+
+
+def build_tls_shim(base):
+    """Compiles bench/wrk/tls_shim.c into base/ (once); returns the .so path. Raises RuntimeError."""
+    global _tls_shim
+    if _tls_shim:
+        return _tls_shim
+    out = os.path.join(base, "wrk-tls-shim.so")
+    cc = os.environ.get("CC", "cc")
+    try:
+        cp = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out, TLS_SHIM_SRC, "-ldl"],
+                            capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise RuntimeError(f"cannot build {TLS_SHIM_SRC} with {cc}: {e}") from e
+    if cp.returncode != 0:
+        raise RuntimeError(f"cannot build {TLS_SHIM_SRC}: {cp.stderr.strip()[:300]}")
+    _tls_shim = out
+    return out
+
+
 def wrk_command(scenario, addr, duration, threads, timeout):
     cmd = ["wrk", "-t", str(min(threads, scenario.connections)), "-c", str(scenario.connections),
            "-d", duration, "--latency", "--timeout", timeout,
            "-s", os.path.join(WRK_DIR, scenario.script)]
     for h in scenario.headers:
         cmd += ["-H", h]
-    return cmd + [f"http://{addr}{scenario.path}"]
+    return cmd + [f"{'https' if scenario.tls else 'http'}://{addr}{scenario.path}"]
 
 
 def parse(output):
@@ -66,14 +107,24 @@ def parse(output):
 def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", raw_path=None, server_cpus=None):
     """Runs wrk once against target; returns the parsed result with CPU µs/request of the
     target's processes (and of the origin's, when the target is a proxy)."""
-    cmd = procs.pinned(wrk_command(scenario, target.addr, duration, threads, timeout), wrk_cpus)
+    addr = target.tls_addr if scenario.tls else target.addr
+    if not addr:
+        raise RuntimeError(f"{target.name} has no TLS listener")
+    cmd = procs.pinned(wrk_command(scenario, addr, duration, threads, timeout), wrk_cpus)
     env = dict(os.environ, **scenario.env)
+    if scenario.tls:  # count handshakes (and resumptions); with full_handshake, prevent resumption
+        if not _tls_shim:
+            raise RuntimeError("bench/wrk/tls_shim.c not built (wrkrun.build_tls_shim)")
+        env["LD_PRELOAD"] = _tls_shim
+        env["TERN_TLS_NO_RESUME"] = "1" if scenario.full_handshake else "0"
     tpids = target.pids()
     opids = origin.pids() if origin is not target else []
     t0, o0 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
     u0 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
     secs = _seconds(duration)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out, err, rc = procs.run_bounded(cmd, secs + 60, env=env)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t1, o1 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
     u1 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
     if raw_path:
@@ -82,6 +133,14 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     if rc != 0:
         raise RuntimeError(f"wrk exited {rc}: {err.strip()[:300]}")
     r = parse(out)
+    if scenario.tls:
+        m = TLS_SHIM_RX.search(err)
+        if not m:
+            raise RuntimeError("no TERN_TLS line from wrk: bench/wrk/tls_shim.c was not active")
+        r["tls_handshakes"], r["tls_resumed"], r["tls_dropped"] = (int(x) for x in m.groups())
+        if scenario.full_handshake and r["tls_resumed"]:
+            raise RuntimeError(f"{r['tls_resumed']} of {r['tls_handshakes']} handshakes were resumed "
+                               "despite TERN_TLS_NO_RESUME=1")
     n = max(r["requests"], 1)
     r["cpu_us_per_req"] = (t1 - t0) / procs.CLK_TCK * 1e6 / n
     r["origin_cpu_us_per_req"] = (o1 - o0) / procs.CLK_TCK * 1e6 / n if opids else None
@@ -91,6 +150,12 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     ncpu = len(server_cpus.split(",")) if server_cpus else (os.cpu_count() or 1)
     foreign = u1 - u0
     r["foreign_cpu_pct"] = max(foreign, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / ncpu
+    # wrk's own CPU time (it is the only child reaped during the run), in % of the CPUs it may use:
+    # near 100% the load generator, not the target, set the pace (TLS handshakes cost wrk more than
+    # the servers), and only CPU µs/request compares the targets.
+    wrk_secs = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    nwrk = len(wrk_cpus.split(",")) if wrk_cpus else (os.cpu_count() or 1)
+    r["wrk_cpu_pct"] = wrk_secs / max(r["duration_us"] / 1e6, 1e-3) * 100 / nwrk
     return r
 
 
