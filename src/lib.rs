@@ -3,6 +3,7 @@
 //! runs `proxy::serve` per connection, which parses with `http`, routes with
 //! `route` and talks to `upstream`s, all configured by a `config::Plan`.
 
+pub mod access_log;
 pub mod admin;
 pub mod buffer;
 pub mod cli;

@@ -1,9 +1,14 @@
-//! The error log: timestamped lines on stderr, filtered by level. Each line
-//! is written with one call, so lines from different workers never mix.
+//! The error log: timestamped lines on stderr or in a file, filtered by
+//! level. Each line is written with one call, so lines from different
+//! workers never mix. Also the reopen signal (SIGUSR1) the access log
+//! follows, and the time formats both logs use.
 
 use std::fmt::Arguments;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,6 +21,52 @@ pub enum Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+/// The error log file, when not stderr. Error lines are rare, off the
+/// request path, so a mutex is fine here.
+static ERROR_FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+/// Bumped by SIGUSR1: every log file is reopened (log rotation).
+static REOPEN: AtomicU64 = AtomicU64::new(0);
+
+/// Opens `path` for appending, creating it (mode 0640) if missing.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
+/// Applies `[log] level` and `error`: `None` writes to stderr.
+pub fn configure(level: Level, error_file: Option<&Path>) -> std::io::Result<()> {
+    set_level(level);
+    let file = match error_file {
+        Some(path) => Some((path.to_path_buf(), open_append(path)?)),
+        None => None,
+    };
+    if let Ok(mut slot) = ERROR_FILE.lock() {
+        *slot = file;
+    }
+    Ok(())
+}
+
+/// SIGUSR1: reopens the error log now, and tells the workers to reopen
+/// their access logs at their next tick.
+pub fn reopen() {
+    REOPEN.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut slot) = ERROR_FILE.lock() {
+        if let Some((path, file)) = slot.as_mut() {
+            match open_append(path) {
+                Ok(reopened) => *file = reopened,
+                Err(err) => eprintln!("tern: cannot reopen {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
+pub fn reopen_generation() -> u64 {
+    REOPEN.load(Ordering::Relaxed)
+}
 
 /// Sets the most detailed level that is written.
 pub fn set_level(level: Level) {
@@ -37,6 +88,12 @@ pub fn write(level: Level, args: Arguments) {
         Level::Debug => "debug",
     };
     let line = format!("{} tern {name}: {args}\n", utc_timestamp());
+    if let Ok(mut slot) = ERROR_FILE.lock() {
+        if let Some((_, file)) = slot.as_mut() {
+            let _ = file.write_all(line.as_bytes());
+            return;
+        }
+    }
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
@@ -55,17 +112,30 @@ pub fn debug(args: Arguments) {
 
 /// `2026-11-21T20:56:25Z`, computed without a date crate (civil-from-days).
 fn utc_timestamp() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    rfc3339(SystemTime::now())
+}
+
+/// `2026-11-21T20:56:25Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let (year, month, day, h, m, s) = civil(time);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// The Common Log Format's `21/Nov/2026:20:56:25 +0000`.
+pub fn clf_time(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day, h, m, s) = civil(time);
+    let name = MONTHS[(month as usize).clamp(1, 12) - 1];
+    format!("{day:02}/{name}/{year:04}:{h:02}:{m:02}:{s:02} +0000")
+}
+
+fn civil(time: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-date algorithm for the proleptic Gregorian calendar.

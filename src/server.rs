@@ -18,6 +18,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
 pub fn run(mut plan: Plan) -> Result<(), String> {
+    crate::log::configure(plan.log.level, plan.log.error.as_deref())
+        .map_err(|err| format!("cannot open the error log: {err}"))?;
     let nofile = crate::rlimit::raise_nofile();
     if let Some(warning) = crate::rlimit::low_limit_warning(nofile) {
         crate::log::warn(format_args!("{warning}"));
@@ -121,6 +123,10 @@ fn wait_for_stop(plan: &Plan) {
                 crate::log::warn(format_args!(
                     "SIGHUP: configuration reload is not implemented yet; ignored"
                 ));
+            }
+            Signal::ReopenLogs => {
+                crate::log::reopen();
+                crate::log::info(format_args!("SIGUSR1: log files reopened"));
             }
         }
     }

@@ -11,9 +11,17 @@ pub enum Signal {
     Quit,
     /// SIGHUP: reload the configuration.
     Reload,
+    /// SIGUSR1: reopen the log files (log rotation).
+    ReopenLogs,
 }
 
-const HANDLED: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP];
+const HANDLED: [libc::c_int; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+];
 
 fn handled_set() -> libc::sigset_t {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
@@ -50,6 +58,7 @@ pub fn wait() -> Signal {
         match received {
             libc::SIGQUIT => return Signal::Quit,
             libc::SIGHUP => return Signal::Reload,
+            libc::SIGUSR1 => return Signal::ReopenLogs,
             _ => return Signal::Stop,
         }
     }

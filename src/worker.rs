@@ -89,8 +89,10 @@ async fn run(spec: WorkerSpec) {
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
         inbox.answer(&ctx);
+        ctx.stats.flush_access_log();
     }
     drain(&ctx).await;
+    ctx.stats.flush_access_log();
 }
 
 /// Stops accepting, lets connections finish up to the grace period.

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::access_log::AccessLog;
 use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::metrics::WorkerStats;
@@ -44,7 +45,7 @@ impl WorkerCtx {
             upstreams: WorkerUpstreams::new(&plan, id),
             drain: Drain::default(),
             connections: Cell::new(0),
-            stats: Rc::new(WorkerStats::new(&plan)),
+            stats: Rc::new(WorkerStats::new(&plan).with_access_log(AccessLog::new(plan.clone()))),
             server_states: Arc::new(ServerStates::new(plan.server_count)),
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod duration;
+pub mod log_section;
 pub mod plan;
 mod schema;
 mod static_files;

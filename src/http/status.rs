@@ -16,6 +16,15 @@ pub fn error_response(status: u16, close: bool) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The status of a response head tern wrote ("HTTP/1.1 301 ..."); 0 if none.
+pub fn status_of_response(response: &[u8]) -> u16 {
+    response
+        .get(9..12)
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",

@@ -7,7 +7,6 @@ use std::cell::RefCell;
 
 /// What is known of one request so far. Times are microseconds: `started_us`
 /// in the stats' clock, the others offsets from it.
-#[derive(Clone, Copy)]
 pub struct Record {
     pub started_us: u64,
     pub upstream_from_us: u32,
@@ -20,6 +19,10 @@ pub struct Record {
     pub backend: u16,
     /// Counted in the waiting-on-upstream gauge.
     pub waiting: bool,
+    /// Bytes written to the client for this request.
+    pub bytes: u64,
+    /// The access log's view of the request, when access logging is on.
+    pub access: Option<Box<crate::access_log::Entry>>,
 }
 
 /// Marks offsets and the server as not known yet.
@@ -82,6 +85,8 @@ mod tests {
             route: 0,
             backend: 0,
             waiting: false,
+            bytes: 0,
+            access: None,
         }
     }
 

@@ -33,6 +33,8 @@ impl RequestMeter {
             route: narrow(route),
             backend: narrow(backend),
             waiting: false,
+            bytes: 0,
+            access: None,
         });
         RequestMeter {
             stats: stats.clone(),
@@ -53,6 +55,16 @@ impl RequestMeter {
                 waiting.start(waiting_second(r));
             }
         });
+    }
+
+    /// Gives the request its access-log entry (only made when logging).
+    pub fn attach(&self, entry: Box<crate::access_log::Entry>) {
+        self.update(|r| r.access = Some(entry));
+    }
+
+    /// Bytes written to the client for this request.
+    pub fn sent(&self, bytes: u64) {
+        self.update(|r| r.bytes = bytes);
     }
 
     pub fn using_server(&self, server: usize) {
@@ -90,6 +102,9 @@ impl RequestMeter {
         if let Some(mut record) = self.stats.inflight.remove(slot) {
             end_waiting(&self.stats, &mut record);
             self.stats.count_request(&record);
+            if let Some(entry) = record.access.take() {
+                self.stats.log_access(&entry, &record);
+            }
         }
     }
 }

@@ -5,6 +5,8 @@
 
 use std::cell::Cell;
 
+use crate::access_log::{AccessLog, Done, Entry};
+
 use super::clock::Clock;
 use super::inflight::{InFlight, Record, UNSET};
 use super::latency::Latency;
@@ -33,6 +35,9 @@ pub struct WorkerStats {
     /// Per backend.
     pub(super) total_latency: Box<[Latency]>,
     pub(super) upstream_latency: Box<[Latency]>,
+    /// Set when access logging is on: requests are logged as they are
+    /// counted.
+    access: Option<AccessLog>,
 }
 
 impl WorkerStats {
@@ -55,6 +60,60 @@ impl WorkerStats {
             waiting: Waiting::default(),
             total_latency: (0..backends).map(|_| Latency::default()).collect(),
             upstream_latency: (0..backends).map(|_| Latency::default()).collect(),
+            access: None,
+        }
+    }
+
+    /// Logs every request it counts to `log` (when it is enabled).
+    pub fn with_access_log(mut self, log: AccessLog) -> Self {
+        self.access = log.enabled().then_some(log);
+        self
+    }
+
+    pub fn access_enabled(&self) -> bool {
+        self.access.is_some()
+    }
+
+    /// Writes what the access log has buffered (the worker's tick).
+    pub fn flush_access_log(&self) {
+        if let Some(log) = &self.access {
+            log.tick();
+        }
+    }
+
+    /// The line for a proxied request, from its record.
+    pub fn log_access(&self, entry: &Entry, record: &Record) {
+        let Some(log) = &self.access else {
+            return;
+        };
+        let known = |value: u32| (value != UNSET).then_some(value);
+        let done = Done {
+            status: record.status,
+            bytes: record.bytes,
+            route: Some(usize::from(record.route)),
+            backend: Some(usize::from(record.backend)),
+            server: known(record.server).map(|s| s as usize),
+            upstream_us: known(record.upstream_head_us)
+                .zip(known(record.upstream_from_us))
+                .map(|(head, from)| u64::from(head.saturating_sub(from))),
+            total_us: self.now_us().saturating_sub(record.started_us),
+        };
+        log.write(entry, &done);
+    }
+
+    /// The line for a request tern answered itself.
+    pub fn log_local(&self, entry: &Entry, route: Option<usize>, status: u16, bytes: u64) {
+        if let Some(log) = &self.access {
+            let done = Done {
+                status,
+                bytes,
+                route,
+                backend: None,
+                server: None,
+                upstream_us: None,
+                total_us: 0,
+            };
+            log.write(entry, &done);
         }
     }
 

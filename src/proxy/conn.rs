@@ -22,6 +22,8 @@ pub struct Conn {
     large_reads: bool,
     /// A client's connection (else an upstream's): which bytes it counts.
     client: bool,
+    /// Bytes written so far (the access log's bytes per request).
+    sent: u64,
     /// Boxed so plain connections stay small.
     tls: Option<Box<TlsSession>>,
 }
@@ -34,6 +36,7 @@ impl Conn {
             start: 0,
             large_reads: false,
             client: false,
+            sent: 0,
             tls: None,
         }
     }
@@ -183,7 +186,7 @@ impl Conn {
         if queued.is_ok() && !out.is_empty() {
             let (written, back) = self.stream.write_all(out).await;
             out = back;
-            wire::written(self.client, written?);
+            self.note_written(written?);
         }
         buffer::give(out);
         queued
@@ -217,6 +220,16 @@ impl Conn {
         Ok(())
     }
 
+    fn note_written(&mut self, n: usize) {
+        wire::written(self.client, n);
+        self.sent += n as u64;
+    }
+
+    /// Bytes written on this connection so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Writes the first `n` buffered bytes to `dst` and consumes them.
     pub async fn forward_buffered(&mut self, n: usize, dst: &mut Conn) -> io::Result<()> {
         let range = self.start..self.start + n;
@@ -226,7 +239,7 @@ impl Conn {
             let buf = std::mem::take(&mut self.buf);
             let (result, slice) = dst.stream.write_all(buf.slice(range)).await;
             self.buf = slice.into_inner();
-            wire::written(dst.client, result?);
+            dst.note_written(result?);
         }
         self.consume(n);
         Ok(())
@@ -240,7 +253,7 @@ impl Conn {
         }
         let (result, bytes) = self.stream.write_all(bytes).await;
         if let Ok(n) = result {
-            wire::written(self.client, n);
+            self.note_written(n);
         }
         (result.map(|_| ()), bytes)
     }
@@ -255,7 +268,7 @@ impl Conn {
             Ok(()) => {
                 let (written, back) = self.stream.write_all(out).await;
                 out = back;
-                written.map(|n| wire::written(self.client, n))
+                written.map(|n| self.note_written(n))
             }
             Err(err) => Err(err),
         };

@@ -32,7 +32,13 @@ enum SendError {
 }
 
 pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
-    let req = &mut req;
+    let sent_before = client.sent();
+    let next = exchange(client, &mut req, ctx).await;
+    req.meter.sent(client.sent() - sent_before);
+    next
+}
+
+async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
     let backend = &ctx.plan.backends[req.backend];
     let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
     if continue_sent

@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
 use super::rewrite_response::ClientSide;
 use super::steer::{response_needs, steer, ResponseNeeds};
+use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::http::request::{self, RequestError, RequestHead};
+use crate::http::status::status_of_response;
 use crate::http::{BodyKind, Version};
 use crate::metrics::RequestMeter;
 use crate::route::answer::RequestUrl;
@@ -98,24 +100,43 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
     let close = !req.body.is_empty() || !req.keep_alive || req.version == Version::Http10;
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), close);
+        log_local(ctx, head, &req, peer, None, &response, 0);
         return Ok(Outcome::Answer { response, close });
     };
+    let outcome = act(&req, head, peer, ctx, route_index, close);
+    match &outcome {
+        Outcome::Answer { response, .. } => {
+            log_local(ctx, head, &req, peer, Some(route_index), response, 0)
+        }
+        Outcome::Static(reply) => {
+            let body = reply.body.as_ref().map_or(0, |b| b.len);
+            log_local(ctx, head, &req, peer, Some(route_index), &reply.head, body)
+        }
+        Outcome::Proxy(_) => {}
+    }
+    Ok(outcome)
+}
+
+/// What the matched route does with the request.
+fn act(
+    req: &RequestHead,
+    head: &[u8],
+    peer: &Peer,
+    ctx: &WorkerCtx,
+    route_index: usize,
+    close: bool,
+) -> Outcome {
+    let plan = &ctx.plan;
     match &plan.routes[route_index].action {
-        Action::Proxy(proxy) => Ok(Outcome::Proxy(forward(
-            &req,
-            head,
-            peer,
-            ctx,
-            (route_index, proxy),
-        ))),
+        Action::Proxy(proxy) => Outcome::Proxy(forward(req, head, peer, ctx, (route_index, proxy))),
         Action::Static(site) => {
             let url_path = plan.routes[route_index].strip_prefix(req.path());
-            Ok(Outcome::Static(crate::files::answer(site, &req, url_path)))
+            Outcome::Static(crate::files::answer(site, req, url_path))
         }
-        Action::Respond(respond) => Ok(Outcome::Answer {
+        Action::Respond(respond) => Outcome::Answer {
             response: respond.response(req.is_head(), close),
             close,
-        }),
+        },
         Action::Redirect(redirect) => {
             let local = peer.stream.local_addr().ok().map(|a| a.to_string());
             let host = match (req.host, &local) {
@@ -128,8 +149,27 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
                 target: req.origin_target,
             };
             let response = redirect.response(&url, close);
-            Ok(Outcome::Answer { response, close })
+            Outcome::Answer { response, close }
         }
+    }
+}
+
+/// Logs a request tern answers itself, with its head's status and the
+/// bytes the client gets (`extra`: a file body sent after the head).
+fn log_local(
+    ctx: &WorkerCtx,
+    head: &[u8],
+    req: &RequestHead,
+    peer: &Peer,
+    route: Option<usize>,
+    response: &[u8],
+    extra: u64,
+) {
+    if ctx.stats.access_enabled() {
+        let entry = Entry::new(head, req, peer.addr.ip());
+        let status = status_of_response(response);
+        let bytes = response.len() as u64 + extra;
+        ctx.stats.log_local(&entry, route, status, bytes);
     }
 }
 
@@ -166,7 +206,7 @@ fn forward(
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(req, head, &info, &mut upstream_head);
-    Prepared {
+    let prepared = Prepared {
         upstream_head,
         backend: proxy.backend,
         steer: steer(backend, req, peer.addr.ip()),
@@ -181,7 +221,11 @@ fn forward(
         upgrade: req.upgrade,
         expect_continue: req.expect_continue,
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
+    };
+    if ctx.stats.access_enabled() {
+        prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));
     }
+    prepared
 }
 
 fn status_of(err: RequestError) -> u16 {

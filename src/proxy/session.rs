@@ -13,7 +13,8 @@ use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use super::ListenerInfo;
 use super::Next;
-use crate::http::status::error_response;
+use crate::access_log::Entry;
+use crate::http::status::{error_response, status_of_response};
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
 
 /// How long a refused client gets to stop sending before the socket closes.
@@ -46,6 +47,7 @@ pub async fn serve(
             Err(HeadEnd::Closed) => return,
             Err(HeadEnd::Reject(status)) => {
                 ctx.stats.answered_locally(listener.index, status);
+                log_refusal(&ctx, client.buffered(), addr, status);
                 return refuse(&mut client, status).await;
             }
         };
@@ -65,7 +67,7 @@ pub async fn serve(
             }
             Ok(Outcome::Answer { response, close }) => {
                 ctx.stats
-                    .answered_locally(listener.index, answer_status(&response));
+                    .answered_locally(listener.index, status_of_response(&response));
                 client.consume(head_len);
                 send_answer(&mut client, response, close).await
             }
@@ -82,10 +84,12 @@ pub async fn serve(
             }
             Err(refusal) if refusal.close => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
+                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
                 return refuse(&mut client, refusal.status).await;
             }
             Err(refusal) => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
+                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
                 client.consume(head_len);
                 answer(&mut client, refusal.status).await
             }
@@ -96,13 +100,17 @@ pub async fn serve(
     }
 }
 
-/// The status of a response tern wrote itself ("HTTP/1.1 301 ...").
-fn answer_status(response: &[u8]) -> u16 {
-    response
-        .get(9..12)
-        .and_then(|code| std::str::from_utf8(code).ok())
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
+/// Refused requests go to the access log (with what of the request line
+/// there is) and, at debug level, to the error log.
+fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
+    crate::log::debug(format_args!(
+        "refused a request from {client} with {status}"
+    ));
+    if ctx.stats.access_enabled() {
+        let entry = Entry::unparsed(head, client.ip());
+        let bytes = error_response(status, true).len() as u64;
+        ctx.stats.log_local(&entry, None, status, bytes);
+    }
 }
 
 /// Writes a response tern made itself; closes after it when asked to.

@@ -41,6 +41,7 @@ pub struct Plan {
     /// The answer when no route matches.
     pub no_route: Respond,
     pub admin: Option<super::admin::AdminPlan>,
+    pub log: super::log_section::LogPlan,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +156,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         worker_count: server.workers.unwrap_or(1),
         no_route,
         admin: super::admin::build_admin(file.admin.as_ref())?,
+        log: super::log_section::build_log(&file.log)?,
     })
 }
 

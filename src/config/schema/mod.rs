@@ -25,6 +25,8 @@ pub struct ConfigFile {
     pub backends: BTreeMap<String, BackendSection>,
     /// The admin endpoint; off unless configured.
     pub admin: Option<super::admin::AdminSection>,
+    #[serde(default)]
+    pub log: super::log_section::LogSection,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,222 @@
+//! The access and error logs: formats, local answers, rotation on SIGUSR1,
+//! whole lines under concurrency, and bad log settings.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-log-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("access.log")
+}
+
+fn config(upstream: std::net::SocketAddr, log: &str) -> String {
+    format!(
+        "[server]\nworkers = 2\n[log]\n{log}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nname = \"api\"\npath_prefix = \"/api\"\nbackend = \"app\"\n\
+         [[route]]\nname = \"health\"\npath_prefix = \"/health\"\nrespond = {{ status = 200, body = \"ok\" }}\n\
+         [backend.app]\nservers = [\"{upstream}\"]\n"
+    )
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn wait_lines(path: &Path, n: usize) -> Vec<String> {
+    wait_until(Duration::from_secs(5), || lines(path).len() >= n);
+    lines(path)
+}
+
+#[test]
+fn combined_lines_name_the_request_route_backend_server_and_times() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("combined");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"", path.display()),
+    ));
+    let mut c = tern.connect();
+    let r = c.roundtrip(b"GET /api/items?x=1 HTTP/1.1\r\nHost: h\r\nReferer: http://ref.test/\r\nUser-Agent: probe/1.0\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let got = wait_lines(&path, 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let line = &got[0];
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    assert!(
+        line.contains("] \"GET /api/items?x=1 HTTP/1.1\" 200 "),
+        "{line}"
+    );
+    assert!(
+        line.contains(" \"http://ref.test/\" \"probe/1.0\" "),
+        "{line}"
+    );
+    assert!(line.contains(" route=api backend=app "), "{line}");
+    assert!(line.contains(&format!(" server={} ", up.addr)), "{line}");
+    assert!(
+        line.contains(" upstream_time=0.") && line.contains(" request_time=0."),
+        "{line}"
+    );
+    // The bytes count the whole response the client got.
+    let bytes: u64 = line
+        .split("\" 200 ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("bytes");
+    assert_eq!(bytes as usize, r.raw.len(), "{line}");
+}
+
+#[test]
+fn json_lines_parse_and_local_answers_are_logged_too() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("json");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"\nformat = \"json\"", path.display()),
+    ));
+    let mut c = tern.connect();
+    assert_eq!(
+        c.roundtrip(b"GET /api/a HTTP/1.1\r\nHost: h\r\n\r\n")
+            .status,
+        200
+    );
+    assert_eq!(
+        c.roundtrip(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+            .status,
+        200
+    );
+    assert_eq!(
+        c.roundtrip(b"GET /nowhere HTTP/1.1\r\nHost: h\r\n\r\n")
+            .status,
+        404
+    );
+    let mut bad = tern.connect();
+    bad.send(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+    let _ = bad.expect_close(Duration::from_secs(5));
+    let got = wait_lines(&path, 4);
+    let parsed: Vec<serde_json::Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let find = |status: u64, request: &str| {
+        parsed
+            .iter()
+            .find(|v| {
+                v["status"] == status && v["request"].as_str().is_some_and(|r| r.contains(request))
+            })
+            .unwrap_or_else(|| panic!("no {status} {request} line in {got:?}"))
+    };
+    let proxied = find(200, "/api/a");
+    assert_eq!(proxied["backend"], "app");
+    assert!(proxied["upstream_time"].is_number());
+    assert_eq!(find(200, "/health")["route"], "health");
+    assert!(find(404, "/nowhere")["backend"].is_null());
+    find(400, "GET / HTTP/1.1");
+}
+
+#[test]
+fn sigusr1_reopens_the_file_for_rotation() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("rotate");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"", path.display()),
+    ));
+    let mut c = tern.connect();
+    c.roundtrip(b"GET /api/before HTTP/1.1\r\nHost: h\r\n\r\n");
+    wait_lines(&path, 1);
+    let rotated = path.with_extension("log.1");
+    std::fs::rename(&path, &rotated).expect("rotate");
+    let signal = Command::new("kill")
+        .args(["-USR1", &tern.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(signal.success());
+    // The workers reopen at their next tick; a request before then may
+    // still land in the old file, so send until the new file appears.
+    let reopened = wait_until(Duration::from_secs(5), || {
+        c.roundtrip(b"GET /api/after HTTP/1.1\r\nHost: h\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+        lines(&path).iter().any(|l| l.contains("/api/after"))
+    });
+    assert!(reopened, "no line reached the reopened file");
+    assert!(lines(&rotated).iter().any(|l| l.contains("/api/before")));
+}
+
+#[test]
+fn concurrent_requests_give_whole_lines_one_each() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("whole");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"", path.display()),
+    ));
+    let addr = tern.addr();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                for i in 0..25 {
+                    let req = format!("GET /api/t{t}/r{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+                    assert_eq!(c.roundtrip(req.as_bytes()).status, 200);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("client thread");
+    }
+    let got = wait_lines(&path, 200);
+    assert_eq!(got.len(), 200);
+    for line in &got {
+        assert!(
+            line.starts_with("127.0.0.1 - - [") && line.contains(" request_time="),
+            "torn line: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_error_log_can_go_to_a_file_with_debug_lines() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("errors").with_file_name("error.log");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("error = \"{}\"\nlevel = \"debug\"", path.display()),
+    ));
+    let mut bad = tern.connect();
+    bad.send(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n");
+    let _ = bad.expect_close(Duration::from_secs(5));
+    let got = wait_lines(&path, 1);
+    assert!(
+        got.iter().any(|l| l.contains("debug") && l.contains("505")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn bad_log_settings_are_refused_naming_the_key() {
+    let refused = |log: &str, key: &str| {
+        let file = TempFile::new("log.toml", &config(dead_addr(), log));
+        let out = run_tern(&["--check", "--config", &file.path_str()]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{log}");
+        assert!(err.contains(key), "{log}: {err}");
+    };
+    refused("access = \"relative.log\"", "log.access");
+    refused("access = \"/nonexistent/dir/access.log\"", "log.access");
+    refused("format = \"xml\"", "log.format");
+    refused("level = \"loud\"", "log.level");
+    refused("error = \"/nonexistent/dir/error.log\"", "log.error");
+}
