@@ -350,3 +350,61 @@ fn expired_certificate_is_refused() {
     assert!(err.contains(&old.cert_file.path_str()), "{err}");
     assert!(err.contains("not valid now"), "{err}");
 }
+
+fn tls_backend_config(upstream: std::net::SocketAddr, ca: &TestCert, extra: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[route]]\nbackend = \"secure\"\n\
+         [backend.secure]\nservers = [\"{upstream}\"]\ntls = true\ntls_ca = \"{}\"\n{extra}",
+        ca.cert_file.path_str()
+    )
+}
+
+#[test]
+fn a_tls_backend_is_reached_over_verified_tls_with_sni_and_pooled() {
+    let cert = make_cert("backend", &["backend.test"]);
+    let up = TlsUpstream::start(&cert);
+    let config = tls_backend_config(up.addr, &cert, "tls_server_name = \"backend.test\"\n");
+    let tern = Tern::start(&config);
+    let mut c = tern.connect();
+    for path in ["/one", "/two"] {
+        let r = c.roundtrip(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(r.status, 200, "{}", show(&r.raw));
+        assert_eq!(r.body_str(), path);
+    }
+    assert_eq!(
+        up.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one pooled TLS connection"
+    );
+    let names = up.names.lock().expect("names").clone();
+    assert_eq!(names, vec![Some("backend.test".to_string())]);
+}
+
+#[test]
+fn an_untrusted_backend_certificate_gets_502() {
+    let cert = make_cert("impostor", &["backend.test"]);
+    let trusted = make_cert("trusted", &["backend.test"]);
+    let up = TlsUpstream::start(&cert);
+    let tern = Tern::start(&tls_backend_config(
+        up.addr,
+        &trusted,
+        "tls_server_name = \"backend.test\"\n",
+    ));
+    let r = tern
+        .connect()
+        .roundtrip(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 502, "{}", show(&r.raw));
+}
+
+#[test]
+fn a_backend_name_not_in_the_certificate_gets_502() {
+    let cert = make_cert("named", &["backend.test"]);
+    let up = TlsUpstream::start(&cert);
+    // Without tls_server_name the name checked is 127.0.0.1, which the
+    // certificate doesn't cover.
+    let tern = Tern::start(&tls_backend_config(up.addr, &cert, ""));
+    let r = tern
+        .connect()
+        .roundtrip(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 502, "{}", show(&r.raw));
+}

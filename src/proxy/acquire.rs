@@ -8,7 +8,9 @@
 use std::time::Instant;
 
 use super::conn::Conn;
+use super::handshake::connect_tls;
 use super::prepare::Prepared;
+use crate::config::{Backend, Server};
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::pick::{pick, Pick, Tried};
 use crate::upstream::state::InFlight;
@@ -66,21 +68,21 @@ pub async fn acquire<'c>(
         let server = &backend.servers[position];
         let in_flight = InFlight::new(&ctx.upstreams, server.id, req.backend);
         if !fresh_only {
-            if let Some(stream) = ctx.pool.take(server.id) {
+            if let Some(conn) = ctx.pool.take(server.id) {
                 ctx.stats.upstream_reused(server.id);
                 return Ok(Upstream {
-                    conn: Conn::new(stream),
+                    conn,
                     position: position as u16,
                     reused: true,
                     in_flight,
                 });
             }
         }
-        match connect(server.address, backend.timeouts.connect).await {
-            Ok(stream) => {
+        match open(backend, server).await {
+            Ok(conn) => {
                 ctx.stats.upstream_connected(server.id);
                 return Ok(Upstream {
-                    conn: Conn::new(stream),
+                    conn,
                     position: position as u16,
                     reused: false,
                     in_flight,
@@ -101,5 +103,20 @@ pub async fn acquire<'c>(
         if attempts_left == 0 {
             return Err(status);
         }
+    }
+}
+
+/// A new connection to `server`, with a TLS handshake on TLS backends (a
+/// failed handshake counts as a failed connect: nothing was sent yet).
+async fn open(backend: &Backend, server: &Server) -> Result<Conn, ConnectError> {
+    let stream = connect(server.address, backend.timeouts.connect).await?;
+    let (Some(config), Some(name)) = (&backend.tls, &server.tls_name) else {
+        return Ok(Conn::new(stream));
+    };
+    let handshake = connect_tls(stream, config.clone(), name.clone());
+    match crate::timer::timeout(backend.timeouts.connect, Box::pin(handshake)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(ConnectError::Failed(err)),
+        Err(_) => Err(ConnectError::TimedOut),
     }
 }

@@ -49,11 +49,19 @@ impl Conn {
         }
     }
 
-    /// Only clients speak TLS to tern.
+    /// A client speaking TLS to tern.
     pub fn with_tls(stream: TcpStream, session: TlsSession) -> Self {
         Conn {
             tls: Some(Box::new(session)),
             ..Conn::client(stream)
+        }
+    }
+
+    /// tern speaking TLS to a backend.
+    pub fn upstream_tls(stream: TcpStream, session: TlsSession) -> Self {
+        Conn {
+            tls: Some(Box::new(session)),
+            ..Conn::new(stream)
         }
     }
 

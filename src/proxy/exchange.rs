@@ -103,8 +103,7 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
         match relayed {
             Relay::Done { reusable, next, .. } => {
                 if reusable {
-                    ctx.pool
-                        .put(upstream.in_flight.server_id(), upstream.conn.stream);
+                    ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
                 }
                 return next;
             }

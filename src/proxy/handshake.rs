@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use rustls::ServerConfig;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
 
 use super::conn::Conn;
 use crate::buffer;
@@ -22,7 +23,7 @@ pub async fn accept_tls(
 ) -> Option<Conn> {
     let session = TlsSession::server(config).ok()?;
     let mut conn = Conn::with_tls(stream, session);
-    match crate::timer::timeout(limit, drive(&mut conn)).await {
+    match crate::timer::timeout(limit, drive(&mut conn, true)).await {
         Ok(Ok(())) => Some(conn),
         Ok(Err(err)) => {
             crate::log::debug(format_args!("TLS handshake failed: {err}"));
@@ -35,8 +36,22 @@ pub async fn accept_tls(
     }
 }
 
-async fn drive(conn: &mut Conn) -> io::Result<()> {
-    let mut first = true;
+/// The client side, towards a TLS backend (the caller bounds the time).
+pub async fn connect_tls(
+    stream: TcpStream,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+) -> io::Result<Conn> {
+    let session = TlsSession::client(config, name)?;
+    let mut conn = Conn::upstream_tls(stream, session);
+    drive(&mut conn, false).await?;
+    Ok(conn)
+}
+
+/// Runs a handshake to its end. `accepting`: the server side, where a
+/// plain-HTTP client gets a readable 400.
+async fn drive(conn: &mut Conn, accepting: bool) -> io::Result<()> {
+    let mut first = accepting;
     loop {
         conn.flush_tls().await?;
         let handshaking = conn.tls_mut().is_some_and(|tls| tls.is_handshaking());

@@ -4,6 +4,7 @@
 mod certs;
 mod resolver;
 pub mod session;
+pub mod upstream;
 
 use std::sync::Arc;
 

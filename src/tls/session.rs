@@ -8,10 +8,12 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
 pub struct TlsSession {
-    conn: ServerConnection,
+    /// Client side (to a TLS backend) or server side (a TLS listener).
+    conn: Connection,
 }
 
 /// What reading decrypted bytes found.
@@ -27,7 +29,13 @@ pub enum Plain {
 impl TlsSession {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Self> {
         let conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(TlsSession { conn })
+        Ok(TlsSession { conn: conn.into() })
+    }
+
+    /// The client side of a connection to a TLS backend named `name`.
+    pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Self> {
+        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(TlsSession { conn: conn.into() })
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -36,11 +44,6 @@ impl TlsSession {
 
     pub fn wants_read(&self) -> bool {
         self.conn.wants_read()
-    }
-
-    /// The SNI name the client asked for, if any.
-    pub fn server_name(&self) -> Option<&str> {
-        self.conn.server_name()
     }
 
     /// Takes in ciphertext read from the socket. A TLS error is returned

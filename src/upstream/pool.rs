@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
-
 use crate::config::PoolSettings;
+use crate::proxy::conn::Conn;
 
+/// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {
-    stream: TcpStream,
+    conn: Conn,
     since: Instant,
 }
 
@@ -30,24 +30,24 @@ impl UpstreamPool {
 
     /// A live idle connection to `server`, if there is one. Connections that
     /// idled too long, or that the upstream closed, are discarded here.
-    pub fn take(&self, server: usize) -> Option<TcpStream> {
+    pub fn take(&self, server: usize) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(server)?;
-        while let Some(conn) = list.pop() {
-            if conn.since.elapsed() < self.settings.idle_timeout && is_quiet(&conn.stream) {
-                return Some(conn.stream);
+        while let Some(idle) = list.pop() {
+            if idle.since.elapsed() < self.settings.idle_timeout && is_quiet(&idle.conn.stream) {
+                return Some(idle.conn);
             }
         }
         None
     }
 
-    /// Keeps `stream` for reuse if there is room.
-    pub fn put(&self, server: usize, stream: TcpStream) {
+    /// Keeps `conn` for reuse if there is room.
+    pub fn put(&self, server: usize, conn: Conn) {
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(server) {
             if list.len() < self.settings.max_idle_per_server {
                 list.push(Idle {
-                    stream,
+                    conn,
                     since: Instant::now(),
                 });
             }
@@ -75,7 +75,7 @@ impl UpstreamPool {
 
 /// An idle upstream connection must have nothing to read: EOF means the
 /// upstream closed it, and unexpected bytes mean it can't be trusted.
-fn is_quiet(stream: &TcpStream) -> bool {
+fn is_quiet(stream: &monoio::net::TcpStream) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a valid local, on a descriptor we own.
     let n = unsafe {

@@ -96,3 +96,86 @@ pub fn head_value(head: &str, name: &str) -> Option<String> {
         n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
     })
 }
+
+/// An upstream that speaks TLS with `cert`, answers each request with its
+/// target as the body, and counts connections and the SNI names it saw.
+pub struct TlsUpstream {
+    pub addr: SocketAddr,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    pub names: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl TlsUpstream {
+    pub fn start(cert: &TestCert) -> TlsUpstream {
+        use rustls::pki_types::pem::PemObject;
+        let chain = vec![cert.der.clone()];
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(cert.key_file.path_str())
+            .expect("test key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count, seen) = (connections.clone(), names.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let config = config.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || serve_tls(stream, config, seen));
+            }
+        });
+        TlsUpstream {
+            addr,
+            connections,
+            names,
+        }
+    }
+}
+
+fn serve_tls(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    seen: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = StreamOwned::new(conn, stream);
+    let mut name_recorded = false;
+    loop {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if tls.read_exact(&mut byte).is_err() {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        if !name_recorded {
+            let name = tls.conn.server_name().map(str::to_owned);
+            if let Ok(mut names) = seen.lock() {
+                names.push(name);
+            }
+            name_recorded = true;
+        }
+        let text = String::from_utf8_lossy(&head).to_string();
+        let target = text.split(' ').nth(1).unwrap_or("/").to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+            target.len(),
+            target
+        );
+        if tls.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{err, resolve_one, PlanError, UpstreamTimeouts};
@@ -26,6 +27,8 @@ pub struct Backend {
     pub redispatch: bool,
     pub sticky: Option<Sticky>,
     pub passive: Option<Passive>,
+    /// Set when the servers speak TLS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +47,8 @@ pub struct Server {
     pub health: usize,
     /// Hash of `label`, for rendezvous hashing.
     pub hash: u64,
+    /// The TLS name of the server, on a TLS backend.
+    pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
 }
 
 /// What building the backends produces besides the backends.
@@ -114,7 +119,29 @@ fn build_backend(
         redispatch: section.redispatch,
         sticky: build_sticky(name, section)?,
         passive,
+        tls: build_tls(name, section)?,
     })
+}
+
+/// The client config of a TLS backend; `tls_ca` and `tls_server_name`
+/// without `tls = true` are refused as a likely mistake.
+fn build_tls(
+    name: &str,
+    section: &BackendSection,
+) -> Result<Option<Arc<rustls::ClientConfig>>, PlanError> {
+    if !section.tls {
+        let stray = [
+            (section.tls_ca.is_some(), "tls_ca"),
+            (section.tls_server_name.is_some(), "tls_server_name"),
+        ];
+        return match stray.iter().find(|(given, _)| *given) {
+            Some((_, key)) => Err(err(format!("backend.{name}.{key}"), "needs tls = true")),
+            None => Ok(None),
+        };
+    }
+    crate::tls::upstream::client_config(section.tls_ca.as_deref())
+        .map(Some)
+        .map_err(|m| err(format!("backend.{name}.tls_ca"), m))
 }
 
 fn build_servers(
@@ -144,6 +171,16 @@ fn build_servers(
             return Err(err(format!("{key}.max_connections"), "must be at least 1"));
         }
         let next_slot = slots.by_address.len();
+        let tls_name = section
+            .tls
+            .then(|| {
+                crate::tls::upstream::server_name(
+                    section.tls_server_name.as_deref(),
+                    &table.address,
+                )
+            })
+            .transpose()
+            .map_err(|m| err(format!("backend.{name}.tls_server_name"), m))?;
         servers.push(Server {
             id: *next_id,
             address,
@@ -154,6 +191,7 @@ fn build_servers(
             backup: table.backup,
             health: *slots.by_address.entry(address).or_insert(next_slot),
             hash: fnv1a(table.address.as_bytes()),
+            tls_name,
         });
         *next_id += 1;
     }

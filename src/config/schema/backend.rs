@@ -25,6 +25,13 @@ pub struct BackendSection {
     pub sticky: Option<StickySection>,
     pub health_check: Option<HealthCheckSection>,
     pub passive: Option<PassiveSection>,
+    /// Speak TLS to the servers.
+    #[serde(default)]
+    pub tls: bool,
+    /// Trust only this CA file's certificates (else the system's roots).
+    pub tls_ca: Option<String>,
+    /// The SNI name sent and verified (else each server's host).
+    pub tls_server_name: Option<String>,
 }
 
 fn default_retries() -> u32 {

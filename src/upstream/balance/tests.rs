@@ -13,6 +13,7 @@ fn server(id: usize, weight: u32) -> Server {
         route: format!("s{}", id + 1),
         backup: false,
         health: id,
+        tls_name: None,
     }
 }
 
