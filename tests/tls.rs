@@ -408,3 +408,28 @@ fn a_backend_name_not_in_the_certificate_gets_502() {
         .roundtrip(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(r.status, 502, "{}", show(&r.raw));
 }
+
+/// A large static file over TLS goes through the encrypting path, not
+/// straight from the page cache to the socket.
+#[test]
+fn a_large_static_file_over_tls_arrives_intact() {
+    let root = std::env::temp_dir().join(format!("tern-tls-static-{}", std::process::id()));
+    std::fs::create_dir_all(&root).expect("root");
+    let data = pattern(1024 * 1024 + 17, 3);
+    std::fs::write(root.join("big.bin"), &data).expect("file");
+    let cert = make_cert("files", &["files.test"]);
+    let config = format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         tls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
+         [[route]]\nstatic = {{ root = \"{}\" }}\n",
+        cert.cert_file.path_str(),
+        cert.key_file.path_str(),
+        root.display()
+    );
+    let tern = Tern::start(&config);
+    let mut tls = connect(&tern, &client_config(&[&cert]), "files.test");
+    let (head, body) = roundtrip(&mut tls, b"GET /big.bin HTTP/1.1\r\nHost: files.test\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == data, "the file arrived changed ({} bytes)", body.len());
+    let _ = std::fs::remove_dir_all(&root);
+}

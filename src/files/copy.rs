@@ -1,13 +1,11 @@
 //! Sending file bytes through a pooled buffer: `pread`, then a write, in
-//! pieces of `BIG_BUF_SIZE`. The fallback where splice isn't available (the
-//! epoll driver), and the way a small file joins its head in one write.
+//! pieces of `BIG_BUF_SIZE`. For TLS connections (the bytes must be
+//! encrypted), and the way a small file joins its head in one write.
 
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use monoio::buf::IoBuf;
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
+use crate::proxy::conn::Conn;
 
 use super::reply::FileBody;
 use super::send_error::SendError;
@@ -15,11 +13,7 @@ use crate::buffer::{self, BIG_BUF_SIZE};
 use crate::timer::timeout;
 
 /// Sends the body, each piece within `wait`.
-pub async fn send(
-    socket: &mut TcpStream,
-    body: &FileBody,
-    wait: Duration,
-) -> Result<(), SendError> {
+pub async fn send(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
     let mut buf = buffer::take_big();
     buf.resize(BIG_BUF_SIZE, 0);
     let end = body.start + body.len;
@@ -33,12 +27,14 @@ pub async fn send(
         if read == 0 {
             return Err(SendError::Truncated);
         }
-        let written = timeout(wait, socket.write_all(buf.slice(..read))).await;
-        let Ok((result, slice)) = written else {
+        buf.truncate(read);
+        let written = timeout(wait, client.write_owned(buf)).await;
+        let Ok((result, back)) = written else {
             return Err(SendError::Client);
         };
-        buf = slice.into_inner();
+        buf = back;
         result.map_err(|_| SendError::Client)?;
+        buf.resize(BIG_BUF_SIZE, 0);
         offset += read as u64;
     }
     buffer::give(buf);

@@ -7,7 +7,7 @@
 //! `open`, `find`), evaluates conditional and range requests and picks a
 //! precompressed variant, and writes the response head (`Reply`). `send`
 //! is the only async part: it writes the head and streams the file
-//! (`splice`, or `copy` where splice can't be used).
+//! (`sendfile`, or `copy` on TLS connections).
 
 mod answer;
 mod conditional;
@@ -24,8 +24,8 @@ mod range;
 mod reply;
 mod send;
 mod send_error;
+mod sendfile;
 mod site;
-mod splice;
 
 pub use answer::answer;
 pub use reply::Reply;

@@ -1,7 +1,8 @@
 //! Sending a decided reply: the head, then the file bytes — joined to the
-//! head in one write when the file is small, else spliced (copied where
-//! splice isn't available). A file that ends early closes the connection:
-//! a short body is never passed off as complete.
+//! head in one write when the file is small, else with sendfile (copied
+//! through a buffer on TLS connections, which must encrypt them). A file
+//! that ends early closes the connection: a short body is never passed off
+//! as complete.
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use super::copy;
 use super::head::Persist;
 use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
-use super::splice;
+use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
 use crate::proxy::conn::Conn;
 use crate::proxy::Next;
@@ -26,7 +27,7 @@ pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
     } = reply;
     let rest = match body {
         // Small enough to share the head's pooled buffer: one write, and
-        // cheaper than a pipe's two splices.
+        // cheaper than a separate sendfile.
         Some(body) if head.len() as u64 + body.len <= BUF_SIZE as u64 => {
             if let Err(err) = copy::append(&mut head, &body) {
                 log_short(&body, &err);
@@ -63,9 +64,10 @@ async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
 }
 
 async fn send_body(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
-    match splice::send(&mut client.stream, body, wait).await {
-        Ok(sent) => sent,
-        Err(splice::Unavailable) => copy::send(&mut client.stream, body, wait).await,
+    if client.is_tls() {
+        copy::send(client, body, wait).await
+    } else {
+        sendfile::send(client, body, wait).await
     }
 }
 

@@ -233,6 +233,11 @@ impl Conn {
         self.sent += n as u64;
     }
 
+    /// Counts bytes another path wrote to this socket (sendfile).
+    pub fn note_sent(&mut self, n: usize) {
+        self.note_written(n);
+    }
+
     /// Bytes written on this connection so far.
     pub fn sent(&self) -> u64 {
         self.sent
