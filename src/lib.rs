@@ -9,6 +9,7 @@ pub mod buffer;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod html;
 pub mod http;
 pub mod listen;
 pub mod log;

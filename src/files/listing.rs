@@ -48,19 +48,7 @@ fn read_entries(dir: &File) -> io::Result<Vec<(Vec<u8>, bool)>> {
 }
 
 fn escape_html(text: &[u8]) -> String {
-    let text = String::from_utf8_lossy(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::html::escape(&String::from_utf8_lossy(text))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so a name
