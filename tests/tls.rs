@@ -428,8 +428,15 @@ fn a_large_static_file_over_tls_arrives_intact() {
     );
     let tern = Tern::start(&config);
     let mut tls = connect(&tern, &client_config(&[&cert]), "files.test");
-    let (head, body) = roundtrip(&mut tls, b"GET /big.bin HTTP/1.1\r\nHost: files.test\r\n\r\n");
+    let (head, body) = roundtrip(
+        &mut tls,
+        b"GET /big.bin HTTP/1.1\r\nHost: files.test\r\n\r\n",
+    );
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(body == data, "the file arrived changed ({} bytes)", body.len());
+    assert!(
+        body == data,
+        "the file arrived changed ({} bytes)",
+        body.len()
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
