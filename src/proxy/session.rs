@@ -8,6 +8,7 @@ use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::exchange;
+use super::follow::{follow_reload, Listener};
 use super::handshake::accept_tls;
 use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
@@ -24,8 +25,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
-    listener: Rc<ListenerInfo>,
-    ctx: Rc<WorkerCtx>,
+    mut listener: Rc<ListenerInfo>,
+    mut ctx: Rc<WorkerCtx>,
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = match &listener.tls {
@@ -50,6 +51,7 @@ pub async fn serve(
             }
         };
         first = false;
+        let kept = follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
             stream: &client.stream,
@@ -90,7 +92,7 @@ pub async fn serve(
                 answer(&mut client, refusal.status).await
             }
         };
-        if next == Next::Close || ctx.drain.is_draining() {
+        if next == Next::Close || kept == Listener::Removed || ctx.drain.is_draining() {
             return;
         }
     }

@@ -41,6 +41,10 @@ pub struct Plan {
     /// The answer when no route matches.
     pub no_route: Respond,
     pub admin: Option<super::admin::AdminPlan>,
+    /// `[server] pid_file`.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// `[server] upgrade_socket`.
+    pub upgrade_socket: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +159,20 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         worker_count: server.workers.unwrap_or(1),
         no_route,
         admin: super::admin::build_admin(file.admin.as_ref())?,
+        pid_file: nonempty_path("server.pid_file", &server.pid_file)?,
+        upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
     })
+}
+
+fn nonempty_path(
+    key: &str,
+    path: &Option<String>,
+) -> Result<Option<std::path::PathBuf>, PlanError> {
+    match path.as_deref() {
+        Some("") => Err(err(key, "is empty")),
+        Some(path) => Ok(Some(path.into())),
+        None => Ok(None),
+    }
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> PlanError {
