@@ -68,11 +68,6 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     }));
     start_admin(&plan, &admin_view, &links)?;
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
-    eprintln!(
-        "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
-        !cores.is_empty(),
-        plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
-    );
     if let Some(handover) = handover {
         handover.ready()?;
     }
@@ -91,6 +86,12 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         .as_deref()
         .map(trigger::write_pid)
         .transpose()?;
+    // Last: whoever waits for this line may use the pid file at once.
+    eprintln!(
+        "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
+        !cores.is_empty(),
+        plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
+    );
     let mut running = Running {
         config_path,
         plan,

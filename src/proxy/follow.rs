@@ -7,27 +7,21 @@ use std::rc::Rc;
 use super::ListenerInfo;
 use crate::worker_ctx::WorkerCtx;
 
-/// Whether the connection may stay open after this request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    Kept,
-    /// The reload removed the connection's listener: the request is
-    /// answered on the old plan, then the connection closes.
-    Removed,
-}
-
 /// Moves `ctx` and `listener` to the newest generation, if a reload
-/// replaced the one held. Costs one `RefCell` look when nothing changed.
-pub fn follow_reload(ctx: &mut Rc<WorkerCtx>, listener: &mut Rc<ListenerInfo>) -> Listener {
-    let Some(newest) = ctx.newest() else {
-        return Listener::Kept;
-    };
-    match newest.listener_at(listener.addr) {
-        Some(info) => {
+/// replaced the one held and kept the listener. Costs one `RefCell` look
+/// when nothing changed.
+pub fn follow_reload(ctx: &mut Rc<WorkerCtx>, listener: &mut Rc<ListenerInfo>) {
+    if let Some(newest) = ctx.newest() {
+        if let Some(info) = newest.listener_at(listener.addr) {
             *listener = info;
             *ctx = newest;
-            Listener::Kept
         }
-        None => Listener::Removed,
     }
+}
+
+/// A reload removed the connection's listener: its open connections finish
+/// the request in flight, then close.
+pub fn listener_removed(ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
+    ctx.newest()
+        .is_some_and(|newest| newest.listener_at(listener.addr).is_none())
 }

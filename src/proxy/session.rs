@@ -8,7 +8,7 @@ use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::exchange;
-use super::follow::{follow_reload, Listener};
+use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
 use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
@@ -51,7 +51,7 @@ pub async fn serve(
             }
         };
         first = false;
-        let kept = follow_reload(&mut ctx, &mut listener);
+        follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
             stream: &client.stream,
@@ -92,7 +92,7 @@ pub async fn serve(
                 answer(&mut client, refusal.status).await
             }
         };
-        if next == Next::Close || kept == Listener::Removed || ctx.drain.is_draining() {
+        if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
             return;
         }
     }
