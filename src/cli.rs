@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: tern --config FILE         run the proxy
-       tern --check --config FILE validate FILE and exit (0 valid, 1 invalid)
+usage: tern --config FILE           run the proxy
+       tern --check --config FILE   validate FILE and exit (0 valid, 1 invalid)
+       tern --reload --config FILE  validate FILE, then have the running tern
+                                    (pid in [server] pid_file) reload it
+       tern --upgrade --config FILE run, taking the listening sockets over from
+                                    the running tern ([server] upgrade_socket)
        tern --help | --version
 
 options:
   -c, --config FILE   the TOML configuration
   -t, --check         only validate the configuration
+  -s, --reload        signal the running tern to reload (like nginx -s reload)
+      --upgrade       take over from the running tern (binary upgrade)
   -h, --help          this text
   -V, --version       the version";
 
@@ -17,19 +23,23 @@ options:
 pub enum Command {
     Run(PathBuf),
     Check(PathBuf),
+    Reload(PathBuf),
+    Upgrade(PathBuf),
     Help,
     Version,
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut config = None;
-    let mut check = false;
+    let mut mode = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
-            "-t" | "--check" => check = true,
+            "-t" | "--check" => set_mode(&mut mode, Mode::Check)?,
+            "-s" | "--reload" => set_mode(&mut mode, Mode::Reload)?,
+            "--upgrade" => set_mode(&mut mode, Mode::Upgrade)?,
             "-c" | "--config" => {
                 let path = args.next().ok_or_else(|| format!("{arg} needs a file"))?;
                 config = Some(PathBuf::from(path));
@@ -41,11 +51,31 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }
     }
     let config = config.ok_or("no configuration given (--config FILE)")?;
-    Ok(if check {
-        Command::Check(config)
-    } else {
-        Command::Run(config)
+    Ok(match mode {
+        Some(Mode::Check) => Command::Check(config),
+        Some(Mode::Reload) => Command::Reload(config),
+        Some(Mode::Upgrade) => Command::Upgrade(config),
+        None => Command::Run(config),
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Check,
+    Reload,
+    Upgrade,
+}
+
+fn set_mode(mode: &mut Option<Mode>, wanted: Mode) -> Result<(), String> {
+    match *mode {
+        Some(other) if other != wanted => {
+            Err("--check, --reload and --upgrade exclude each other".into())
+        }
+        _ => {
+            *mode = Some(wanted);
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +97,14 @@ mod tests {
             args(&["--check", "--config", "a.toml"]),
             Ok(Command::Check("a.toml".into()))
         );
+        assert_eq!(
+            args(&["--reload", "-c", "a.toml"]),
+            Ok(Command::Reload("a.toml".into()))
+        );
+        assert_eq!(
+            args(&["-c", "a.toml", "--upgrade"]),
+            Ok(Command::Upgrade("a.toml".into()))
+        );
         assert_eq!(args(&["--version"]), Ok(Command::Version));
         assert_eq!(args(&["-h"]), Ok(Command::Help));
     }
@@ -76,5 +114,6 @@ mod tests {
         assert!(args(&[]).is_err());
         assert!(args(&["--config"]).is_err());
         assert!(args(&["--frobnicate"]).is_err());
+        assert!(args(&["--check", "--reload", "-c", "a.toml"]).is_err());
     }
 }

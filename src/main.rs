@@ -1,7 +1,9 @@
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tern::cli::{self, Command, USAGE};
-use tern::{config, server};
+use tern::server::Start;
+use tern::{config, reload, server};
 
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1)) {
@@ -21,19 +23,58 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Run(path) => {
-            let plan = match config::load(&path) {
-                Ok(plan) => plan,
-                Err(err) => {
-                    eprintln!("tern: {err}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            if let Err(problem) = server::run(plan) {
-                eprintln!("tern: {problem}");
-                return ExitCode::FAILURE;
-            }
-        }
+        Command::Reload(path) => return signal_reload(&path),
+        Command::Run(path) => return run(path, Start::Fresh),
+        Command::Upgrade(path) => return run(path, Start::Upgrade),
     }
     ExitCode::SUCCESS
+}
+
+fn run(path: PathBuf, start: Start) -> ExitCode {
+    let plan = match config::load(&path) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("tern: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server::run(path, plan, start) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("tern: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tern --reload`: refuses an invalid file here, where the person typing
+/// sees why; a valid one is reloaded by the running process.
+fn signal_reload(path: &Path) -> ExitCode {
+    let plan = match config::load(path) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("tern: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(pid_file) = plan.pid_file else {
+        eprintln!(
+            "tern: --reload needs [server] pid_file in {}",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    match reload::trigger::signal_running(&pid_file) {
+        Ok(pid) => {
+            println!(
+                "tern: {} is valid; asked pid {pid} to reload it",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            eprintln!("tern: {problem}");
+            ExitCode::FAILURE
+        }
+    }
 }

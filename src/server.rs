@@ -1,23 +1,44 @@
-//! Process start and stop: raise limits, bind listeners, start one pinned
-//! worker per CPU, then wait for signals.
+//! Process start and stop: raise limits, bind listeners (or take them over
+//! from the running tern in an upgrade), start one pinned worker per CPU,
+//! then wait for signals: reload on SIGHUP, drain on SIGTERM/SIGINT.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::admin;
-use crate::admin::link::{self, Inbox};
+use crate::admin::link::{self, Inbox, Workers};
 use crate::admin::server_state::ServerStates;
+use crate::admin::{self, View};
 use crate::config::Plan;
-use crate::listen;
+use crate::listen::{self, Bound, Listeners};
+use crate::reload::{self, trigger, Running};
 use crate::runtime::Driver;
 use crate::signals::{self, Signal};
+use crate::upgrade;
 use crate::worker::{self, WorkerSpec};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How the process gets its listening sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Bind them.
+    Fresh,
+    /// Take them over from the tern at `upgrade_socket`.
+    Upgrade,
+}
+
+/// What every worker shares with the main thread.
+struct Shared {
+    stop: Arc<AtomicBool>,
+    handed_over: Arc<AtomicBool>,
+    states: Arc<ServerStates>,
+}
+
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
-pub fn run(mut plan: Plan) -> Result<(), String> {
+pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), String> {
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
     let nofile = crate::rlimit::raise_nofile();
@@ -27,65 +48,127 @@ pub fn run(mut plan: Plan) -> Result<(), String> {
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
-    let listen::Listeners {
-        per_worker: sockets,
-        addresses: bound,
-    } = listen::bind_all(&plan, workers)?;
-    for (name, addr) in &bound {
-        eprintln!("listening on {addr} ({name})");
+    let (handover, listeners) = open_listeners(&plan, workers, start)?;
+    for entry in &listeners.table.entries {
+        eprintln!("listening on {} ({})", entry.addr, entry.name);
     }
     plan.worker_count = workers;
     signals::block();
-    let stop = Arc::new(AtomicBool::new(false));
     let plan = Arc::new(plan);
-    let checker = crate::upstream::checker::spawn(plan.clone(), stop.clone())
-        .map_err(|err| format!("cannot start the health checker: {err}"))?;
-    let server_states = Arc::new(ServerStates::new(plan.server_count));
-    let mut inboxes = start_admin(&plan, &server_states, workers)?.into_iter();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for (id, listeners) in sockets.into_iter().enumerate() {
-        let spec = WorkerSpec {
-            id,
-            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
-            listeners,
-            plan: plan.clone(),
-            stop: stop.clone(),
-            server_states: server_states.clone(),
-            inbox: inboxes.next().ok_or("no inbox for a worker")?,
-        };
-        let handle = worker::spawn(spec, ready_tx.clone())
-            .map_err(|err| format!("cannot start worker {id}: {err}"))?;
-        handles.push(handle);
+    let shared = Shared {
+        stop: Arc::new(AtomicBool::new(false)),
+        handed_over: Arc::new(AtomicBool::new(false)),
+        states: Arc::new(ServerStates::new(plan.server_count)),
+    };
+    let (checker, checker_updates) =
+        crate::upstream::checker::spawn(plan.clone(), shared.stop.clone())
+            .map_err(|err| format!("cannot start the health checker: {err}"))?;
+    let (links, inboxes) = link::channels(workers);
+    let admin_view = Arc::new(Mutex::new(View {
+        plan: plan.clone(),
+        states: shared.states.clone(),
+    }));
+    start_admin(&plan, &admin_view, &links)?;
+    let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
+    if let Some(handover) = handover {
+        handover.ready()?;
     }
-    let driver = wait_ready(&ready_rx, workers)?;
+    let table = Arc::new(Mutex::new(listeners.table));
+    let _upgrade_socket = match &plan.upgrade_socket {
+        Some(path) => Some(upgrade::serve::start(
+            path,
+            start == Start::Upgrade,
+            table.clone(),
+            shared.handed_over.clone(),
+        )?),
+        None => None,
+    };
+    let _pid_file = plan
+        .pid_file
+        .as_deref()
+        .map(trigger::write_pid)
+        .transpose()?;
+    // Last: whoever waits for this line may use the pid file at once.
     eprintln!(
         "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
         !cores.is_empty(),
-        bound.len()
+        plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
     );
-    wait_for_stop(&plan);
-    stop.store(true, Ordering::Relaxed);
-    for handle in handles.into_iter().chain(checker) {
+    let mut running = Running {
+        config_path,
+        plan,
+        states: shared.states.clone(),
+        listeners: table,
+        workers: links,
+        checker: checker_updates,
+        admin_view,
+    };
+    wait_for_stop(&mut running, &shared.handed_over);
+    shared.stop.store(true, Ordering::Relaxed);
+    for handle in handles.into_iter().chain([checker]) {
         let _ = handle.join();
     }
     crate::log::info(format_args!("stopped"));
     Ok(())
 }
 
-/// Starts the admin endpoint if configured; returns each worker's inbox
-/// (which nobody writes to when there is no endpoint).
-fn start_admin(
-    plan: &Arc<Plan>,
-    states: &Arc<ServerStates>,
+/// Binds the listeners, or takes them over (and keeps the connection to the
+/// old process, to tell it when this one is ready).
+fn open_listeners(
+    plan: &Plan,
     workers: usize,
-) -> Result<Vec<Inbox>, String> {
-    let (links, inboxes) = link::channels(workers);
+    start: Start,
+) -> Result<(Option<upgrade::take::Handover>, Listeners), String> {
+    if start == Start::Fresh {
+        return Ok((None, listen::bind_all(plan, workers)?));
+    }
+    let path = plan
+        .upgrade_socket
+        .as_deref()
+        .ok_or("--upgrade needs [server] upgrade_socket in the configuration")?;
+    let mut handover = upgrade::take::connect(path)?;
+    let inherited = std::mem::take(&mut handover.entries);
+    let listeners = listen::inherit::adopt(plan, workers, inherited)?;
+    Ok((Some(handover), listeners))
+}
+
+/// Starts the workers and waits until each runs.
+fn start_workers(
+    plan: &Arc<Plan>,
+    shared: &Shared,
+    cores: &[core_affinity::CoreId],
+    sockets: Vec<Vec<Bound>>,
+    inboxes: Vec<Inbox>,
+) -> Result<(Vec<JoinHandle<()>>, Driver), String> {
+    let workers = sockets.len();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for (id, (listeners, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
+        let spec = WorkerSpec {
+            id,
+            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            listeners,
+            plan: plan.clone(),
+            stop: shared.stop.clone(),
+            handed_over: shared.handed_over.clone(),
+            server_states: shared.states.clone(),
+            inbox,
+        };
+        let handle = worker::spawn(spec, ready_tx.clone())
+            .map_err(|err| format!("cannot start worker {id}: {err}"))?;
+        handles.push(handle);
+    }
+    let driver = wait_ready(&ready_rx, workers)?;
+    Ok((handles, driver))
+}
+
+/// Starts the admin endpoint if configured.
+fn start_admin(plan: &Plan, view: &Arc<Mutex<View>>, links: &Workers) -> Result<(), String> {
     if let Some(config) = plan.admin {
-        let addr = admin::start(config, plan.clone(), states.clone(), links)?;
+        let addr = admin::start(config, view.clone(), links.clone())?;
         eprintln!("listening on {addr} (admin)");
     }
-    Ok(inboxes)
+    Ok(())
 }
 
 /// Every worker reports its driver; a worker that failed stops the start.
@@ -105,13 +188,18 @@ fn wait_ready(
     Ok(driver)
 }
 
-fn wait_for_stop(plan: &Plan) {
+fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool) {
     loop {
         match signals::wait() {
             Signal::Stop => {
+                let why = if handed_over.load(Ordering::Relaxed) {
+                    "handed over to the new process"
+                } else {
+                    "stopping"
+                };
                 crate::log::info(format_args!(
-                    "stopping: no new connections, {:?} for requests in flight",
-                    plan.shutdown_grace
+                    "{why}: no new connections, {:?} for requests in flight",
+                    running.plan.shutdown_grace
                 ));
                 return;
             }
@@ -120,9 +208,7 @@ fn wait_for_stop(plan: &Plan) {
                 std::process::exit(0);
             }
             Signal::Reload => {
-                crate::log::warn(format_args!(
-                    "SIGHUP: configuration reload is not implemented yet; ignored"
-                ));
+                let _ = reload::reload_and_log(running);
             }
             Signal::ReopenLogs => {
                 crate::log::reopen();

@@ -1,8 +1,16 @@
 //! What every connection task of one worker shares: the plan, the upstream
 //! pool, the upstream state (balancing, in-flight counts, passive health),
 //! the drain signal. Lives on one thread (`Rc`).
+//!
+//! One `WorkerCtx` is one generation of the worker: a reload builds a new
+//! one for the new plan and links it as the old one's `successor`. A
+//! connection keeps the generation it holds for the request in flight and
+//! follows the link when its next request starts, so requests in flight
+//! finish on the plan they began with, and nothing on the request path is
+//! shared between threads (following the link is a `RefCell` look).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -10,6 +18,7 @@ use crate::access_log::AccessLog;
 use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::metrics::WorkerStats;
+use crate::proxy::ListenerInfo;
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
 use crate::upstream::state::WorkerUpstreams;
@@ -17,11 +26,14 @@ use crate::upstream::state::WorkerUpstreams;
 pub struct WorkerCtx {
     pub id: usize,
     pub plan: Arc<Plan>,
-    pub pool: UpstreamPool,
+    /// `Rc`: a replaced generation hands connections returned to it on to
+    /// its successor's pool.
+    pub pool: Rc<UpstreamPool>,
     pub upstreams: WorkerUpstreams,
-    pub drain: Drain,
-    /// Client connections open on this worker.
-    pub connections: Cell<usize>,
+    /// Shared by every generation of the worker.
+    pub drain: Rc<Drain>,
+    /// Client connections open on this worker, in every generation.
+    pub connections: Rc<Cell<usize>>,
     /// This worker's counters (`Rc`: each request's meter holds it).
     pub stats: Rc<WorkerStats>,
     /// Drained or disabled servers, set from the admin endpoint.
@@ -29,6 +41,12 @@ pub struct WorkerCtx {
     /// Per backend: a moving average of how long responses take to start,
     /// in microseconds; it decides whether waits for them are quick.
     response_wait_us: Vec<Cell<u32>>,
+    /// The generation that replaced this one on a reload.
+    successor: RefCell<Option<Rc<WorkerCtx>>>,
+    /// This generation's listeners: a connection moving here from an older
+    /// generation finds its listener's new index (and whether it still
+    /// exists) by address.
+    listeners: RefCell<Vec<Rc<ListenerInfo>>>,
 }
 
 /// A backend whose responses start within this, on average, is waited for
@@ -41,17 +59,58 @@ impl WorkerCtx {
     pub fn new(id: usize, plan: Arc<Plan>) -> Self {
         WorkerCtx {
             id,
-            pool: UpstreamPool::new(plan.server_count, plan.pool),
+            pool: Rc::new(UpstreamPool::new(plan.server_count, plan.pool)),
             upstreams: WorkerUpstreams::new(&plan, id),
-            drain: Drain::default(),
-            connections: Cell::new(0),
+            drain: Rc::default(),
+            connections: Rc::default(),
             stats: Rc::new(WorkerStats::new(&plan).with_access_log(AccessLog::new(plan.clone()))),
             server_states: Arc::new(ServerStates::new(plan.server_count)),
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
+            successor: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
             plan,
         }
+    }
+
+    /// The next generation of the same worker: shares its drain signal and
+    /// connection count, starts everything sized by the plan afresh.
+    pub fn next_generation(&self, plan: Arc<Plan>, states: Arc<ServerStates>) -> Self {
+        let mut next = WorkerCtx::new(self.id, plan).with_server_states(states);
+        next.drain = self.drain.clone();
+        next.connections = self.connections.clone();
+        next
+    }
+
+    /// Links the generation that replaces this one.
+    pub fn set_successor(&self, next: Rc<WorkerCtx>) {
+        *self.successor.borrow_mut() = Some(next);
+    }
+
+    /// The newest generation, if a reload replaced this one.
+    pub fn newest(&self) -> Option<Rc<WorkerCtx>> {
+        let mut newest = self.successor.borrow().clone()?;
+        loop {
+            let next = newest.successor.borrow().clone();
+            match next {
+                Some(next) => newest = next,
+                None => return Some(newest),
+            }
+        }
+    }
+
+    pub fn set_listeners(&self, listeners: Vec<Rc<ListenerInfo>>) {
+        *self.listeners.borrow_mut() = listeners;
+    }
+
+    /// This generation's listener on `addr`, if it still has one.
+    pub fn listener_at(&self, addr: SocketAddr) -> Option<Rc<ListenerInfo>> {
+        self.listeners
+            .borrow()
+            .iter()
+            .find(|info| info.addr == addr)
+            .cloned()
     }
 }
 
@@ -86,19 +145,20 @@ impl WorkerCtx {
     }
 }
 
-/// Counts a client connection for as long as it is alive.
-pub struct ConnectionGuard<'a>(&'a WorkerCtx);
+/// Counts a client connection for as long as it is alive. Holds the count
+/// itself, not the generation, so the connection may move to a newer one.
+pub struct ConnectionGuard(Rc<Cell<usize>>);
 
-impl<'a> ConnectionGuard<'a> {
-    pub fn new(ctx: &'a WorkerCtx) -> Self {
+impl ConnectionGuard {
+    pub fn new(ctx: &WorkerCtx) -> Self {
         ctx.connections.set(ctx.connections.get() + 1);
         ctx.stats.connection_accepted();
-        ConnectionGuard(ctx)
+        ConnectionGuard(ctx.connections.clone())
     }
 }
 
-impl Drop for ConnectionGuard<'_> {
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections.set(self.0.connections.get() - 1);
+        self.0.set(self.0.get() - 1);
     }
 }

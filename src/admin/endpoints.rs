@@ -5,25 +5,32 @@
 //! - `POST /servers/{backend}/{server}/{drain|enable|maint}`: sets a
 //!   server's admin state; `{server}` is its position in the backend's
 //!   `servers` or its address. Answers JSON, or a redirect to `/` for a
-//!   browser's form.
+//!   browser's form;
+//! - `POST /reload`: reloads the configuration file; answers once the
+//!   workers switched (200) or why the new file was refused (422).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::http::{decode_segment, Request, Response};
 use super::link::Workers;
 use super::rates::Rates;
 use super::server_state::{AdminState, ServerStates};
-use super::{page, prometheus, status};
+use super::{page, prometheus, status, View};
 use crate::config::Plan;
 use crate::metrics::Merged;
 
 /// How long a scrape waits for the workers (they look every 50 ms).
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
 
+/// How long `POST /reload` waits for the outcome.
+const RELOAD_WAIT: Duration = Duration::from_secs(15);
+
 pub struct Admin {
+    /// Copies of `view`'s, taken at the start of each request.
     pub plan: Arc<Plan>,
     pub states: Arc<ServerStates>,
+    pub view: Arc<Mutex<View>>,
     pub workers: Workers,
     pub started: Instant,
     pub rates: Rates,
@@ -31,15 +38,20 @@ pub struct Admin {
 
 impl Admin {
     pub fn handle(&mut self, req: &Request) -> Response {
+        if let Ok(view) = self.view.lock() {
+            self.plan = view.plan.clone();
+            self.states = view.states.clone();
+        }
         let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
         match (req.method.as_str(), segments.as_slice()) {
             ("GET", ["metrics"]) => self.metrics(),
             ("GET", ["status"]) => self.status_json(),
             ("GET", [""]) => self.page(),
+            ("POST", ["reload"]) => reload(),
             ("POST", ["servers", backend, server, action]) => {
                 self.set_state(req, backend, server, action)
             }
-            (_, ["metrics" | "status" | ""]) | (_, ["servers", _, _, _]) => {
+            (_, ["metrics" | "status" | "" | "reload"]) | (_, ["servers", _, _, _]) => {
                 Response::text(405, "method not allowed")
             }
             _ => Response::text(404, "not found: try /, /status or /metrics"),
@@ -123,6 +135,26 @@ impl Admin {
         });
         Response::new(200, "application/json", body.to_string())
     }
+}
+
+/// Has the main thread reload the file and waits for the outcome.
+fn reload() -> Response {
+    let outcome = crate::reload::trigger::request().recv_timeout(RELOAD_WAIT);
+    let (status, body) = match outcome {
+        Ok(Ok(summary)) => (
+            200,
+            serde_json::json!({ "reloaded": true, "summary": summary }),
+        ),
+        Ok(Err(reason)) => (
+            422,
+            serde_json::json!({ "reloaded": false, "error": reason }),
+        ),
+        Err(_) => (
+            504,
+            serde_json::json!({ "reloaded": false, "error": "no outcome within 15 s" }),
+        ),
+    };
+    Response::new(status, "application/json", body.to_string())
 }
 
 /// The server's id and address: `key` is its position in the backend or

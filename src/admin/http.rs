@@ -126,6 +126,7 @@ pub fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result
         200 => "OK",
         303 => "See Other",
         403 => "Forbidden",
+        422 => "Unprocessable Content",
         _ => reason,
     };
     let mut head = format!(

@@ -1,4 +1,5 @@
-//! How the admin thread asks the workers for their numbers: a channel per
+//! How the admin thread asks the workers for their numbers, and the main
+//! thread hands them a new plan on a reload: a channel per
 //! worker, which the worker looks at in the loop it already runs (every
 //! `STOP_POLL`, 50 ms), answering with a copy made on its own thread. The
 //! request path never sees this.
@@ -6,39 +7,42 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use crate::metrics::snapshot::{self, ListenerFd};
+use std::rc::Rc;
+
+use crate::metrics::snapshot;
 use crate::metrics::WorkerSnapshot;
-use crate::worker_ctx::WorkerCtx;
+use crate::worker::reload::Order;
+use crate::worker::Worker;
 
 pub enum Command {
     Snapshot(Sender<WorkerSnapshot>),
+    /// From the main thread: switch to a new plan.
+    Reload(Box<Order>),
 }
 
 /// A worker's end.
 pub struct Inbox {
     commands: Receiver<Command>,
-    listener_fds: Vec<ListenerFd>,
 }
 
 impl Inbox {
-    /// The worker's listening sockets, for their accept queue lengths.
-    pub fn set_listeners(&mut self, fds: Vec<ListenerFd>) {
-        self.listener_fds = fds;
-    }
-
     /// Answers whatever was asked since the last look.
-    pub fn answer(&self, ctx: &WorkerCtx) {
+    pub fn answer(&self, worker: &Rc<Worker>) {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Snapshot(reply) => {
-                    let _ = reply.send(snapshot::take(ctx, &self.listener_fds));
+                    let fds = worker.listener_fds();
+                    let _ = reply.send(snapshot::take(&worker.current(), &fds));
                 }
+                Command::Reload(order) => worker.reload(*order),
             }
         }
     }
 }
 
-/// The admin thread's end: one sender per worker.
+/// The other end, held by the main thread (reloads) and the admin thread
+/// (numbers): one sender per worker.
+#[derive(Clone)]
 pub struct Workers {
     links: Vec<Sender<Command>>,
 }
@@ -47,10 +51,7 @@ pub fn channels(workers: usize) -> (Workers, Vec<Inbox>) {
     let (links, inboxes) = (0..workers)
         .map(|_| {
             let (tx, rx) = mpsc::channel();
-            let inbox = Inbox {
-                commands: rx,
-                listener_fds: Vec::new(),
-            };
+            let inbox = Inbox { commands: rx };
             (tx, inbox)
         })
         .unzip();
@@ -60,6 +61,17 @@ pub fn channels(workers: usize) -> (Workers, Vec<Inbox>) {
 impl Workers {
     pub fn count(&self) -> usize {
         self.links.len()
+    }
+
+    /// Sends each worker its order (by position); how many were sent.
+    pub fn send_each(&self, orders: Vec<Order>) -> usize {
+        let mut sent = 0;
+        for (link, order) in self.links.iter().zip(orders) {
+            if link.send(Command::Reload(Box::new(order))).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Every worker's copy that arrives within `wait` (a worker that is

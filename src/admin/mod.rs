@@ -15,7 +15,7 @@ pub mod server_state;
 pub mod status;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::admin::AdminPlan;
@@ -25,19 +25,29 @@ use http::{read_request, write_response, Response, IO_TIMEOUT};
 use link::Workers;
 use server_state::ServerStates;
 
+/// The plan and server states the endpoint shows: replaced by a reload.
+pub struct View {
+    pub plan: Arc<Plan>,
+    pub states: Arc<ServerStates>,
+}
+
 /// Binds the endpoint and starts its thread; returns the bound address.
 pub fn start(
     config: AdminPlan,
-    plan: Arc<Plan>,
-    states: Arc<ServerStates>,
+    view: Arc<Mutex<View>>,
     workers: Workers,
 ) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(config.bind)
         .map_err(|err| format!("cannot listen on {} (admin): {err}", config.bind))?;
     let addr = listener.local_addr().map_err(|err| err.to_string())?;
+    let (plan, states) = match view.lock() {
+        Ok(current) => (current.plan.clone(), current.states.clone()),
+        Err(_) => return Err("the admin view is poisoned".into()),
+    };
     let admin = Admin {
         plan,
         states,
+        view,
         workers,
         started: Instant::now(),
         rates: Default::default(),

@@ -4,6 +4,7 @@
 mod acquire;
 pub mod conn;
 mod exchange;
+mod follow;
 mod handshake;
 mod prepare;
 mod read_head;
@@ -19,6 +20,9 @@ pub use session::serve;
 
 /// The listener a connection arrived on.
 pub struct ListenerInfo {
+    /// The address the socket is bound to: how a listener is recognised
+    /// across a reload.
+    pub addr: std::net::SocketAddr,
     /// Index of its `[[listener]]` in the plan.
     pub index: usize,
     /// Set when the listener terminates TLS.
@@ -62,6 +66,7 @@ mod size_tests {
                 .await
                 .expect("connect");
             let info = Rc::new(super::ListenerInfo {
+                addr,
                 index: 0,
                 tls: None,
             });

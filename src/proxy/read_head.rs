@@ -42,9 +42,13 @@ pub async fn read_head(
         let started = Instant::now();
         // A new client sends its request at once, so its first wait is quick too.
         let read = client.wait_and_fill(*quick || first, limits.max_head_bytes + 1);
+        // Draining closes idle keep-alives, but a connection just accepted
+        // has its request on the way: it is served (bounded by the header
+        // timeout), or a client that connected in the last moment of a
+        // stop or an upgrade hand-over would be reset.
         let waited = monoio::select! {
             waited = timeout(wait, read) => waited,
-            _ = ctx.drain.wait() => return Err(HeadEnd::Closed),
+            _ = ctx.drain.wait(), if !first => return Err(HeadEnd::Closed),
         };
         if !matches!(waited, Ok(Ok(n)) if n > 0) {
             return Err(HeadEnd::Closed);

@@ -8,6 +8,7 @@ use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::exchange;
+use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
 use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
@@ -25,8 +26,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
-    listener: Rc<ListenerInfo>,
-    ctx: Rc<WorkerCtx>,
+    mut listener: Rc<ListenerInfo>,
+    mut ctx: Rc<WorkerCtx>,
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = match &listener.tls {
@@ -52,6 +53,7 @@ pub async fn serve(
             }
         };
         first = false;
+        follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
             stream: &client.stream,
@@ -94,7 +96,7 @@ pub async fn serve(
                 answer(&mut client, refusal.status).await
             }
         };
-        if next == Next::Close || ctx.drain.is_draining() {
+        if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
             return;
         }
     }

@@ -2,9 +2,14 @@
 //! epoll runtime), one task per distinct server address. Each probe is a
 //! plain HTTP/1.1 request on a fresh connection; `rise` successes in a row
 //! bring a server up, `fall` failures take it down, and each change is
-//! logged. Workers only read the result (see `health.rs`).
+//! logged. Workers only read the result (see `health.rs`). A reload sends
+//! the new plan: the probes of the old one stop, the new plan's start from
+//! the state carried over (see `reload::carry`).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,41 +26,79 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// The status line must arrive within this many bytes.
 const MAX_STATUS_LINE: usize = 1024;
 
-/// Starts the checker if any backend has `health_check`.
-pub fn spawn(plan: Arc<Plan>, stop: Arc<AtomicBool>) -> std::io::Result<Option<JoinHandle<()>>> {
-    if plan.health.probes.is_empty() {
-        return Ok(None);
-    }
-    std::thread::Builder::new()
+/// Starts the checker thread; new plans go to the returned sender.
+pub fn spawn(
+    plan: Arc<Plan>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<(JoinHandle<()>, Sender<Arc<Plan>>)> {
+    let (updates, plans) = mpsc::channel();
+    let handle = std::thread::Builder::new()
         .name("tern-health".into())
         .spawn(move || {
             let built = RuntimeBuilder::<LegacyDriver>::new().enable_timer().build();
-            let mut rt = match built {
-                Ok(rt) => rt,
-                Err(err) => {
-                    crate::log::error(format_args!("health checks cannot start: {err}"));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                for index in 0..plan.health.probes.len() {
-                    monoio::spawn(watch(plan.clone(), index, stop.clone()));
-                }
-                while !stop.load(Ordering::Relaxed) {
-                    monoio::time::sleep(STOP_POLL).await;
-                }
-            });
-        })
-        .map(Some)
+            match built {
+                Ok(mut rt) => rt.block_on(run(plan, plans, stop)),
+                Err(err) => crate::log::error(format_args!("health checks cannot start: {err}")),
+            }
+        })?;
+    Ok((handle, updates))
+}
+
+/// Which plan's probes may go on: a probe of an older one stops.
+type Generation = Rc<Cell<u64>>;
+
+async fn run(mut plan: Arc<Plan>, plans: Receiver<Arc<Plan>>, stop: Arc<AtomicBool>) {
+    let generation = Generation::default();
+    start_probes(&plan, &generation, &stop);
+    while !stop.load(Ordering::Relaxed) {
+        monoio::time::sleep(STOP_POLL).await;
+        while let Ok(next) = plans.try_recv() {
+            // Again here: a probe of the old plan may have flipped a flag
+            // since the main thread copied them.
+            crate::reload::carry::health(&plan, &next);
+            plan = next;
+            generation.set(generation.get() + 1);
+            start_probes(&plan, &generation, &stop);
+        }
+    }
+}
+
+fn start_probes(plan: &Arc<Plan>, generation: &Generation, stop: &Arc<AtomicBool>) {
+    for index in 0..plan.health.probes.len() {
+        let mine = Watch {
+            plan: plan.clone(),
+            generation: generation.clone(),
+            born: generation.get(),
+            stop: stop.clone(),
+        };
+        monoio::spawn(watch(mine, index));
+    }
+}
+
+struct Watch {
+    plan: Arc<Plan>,
+    generation: Generation,
+    /// The generation this probe belongs to.
+    born: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn current(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed) && self.generation.get() == self.born
+    }
 }
 
 /// Probes one address every interval and flips its flag on rise/fall.
-async fn watch(plan: Arc<Plan>, index: usize, stop: Arc<AtomicBool>) {
-    let probe = &plan.health.probes[index];
+async fn watch(this: Watch, index: usize) {
+    let Some(probe) = this.plan.health.probes.get(index) else {
+        return;
+    };
     let check = &probe.check;
-    let mut up = true;
+    // Carried over on a reload; up on a fresh start.
+    let mut up = this.plan.health.is_up(probe.slot);
     let mut contrary = 0u32;
-    while !stop.load(Ordering::Relaxed) {
+    while this.current() {
         let result = probe_once(probe).await;
         let healthy = matches!(result, Ok(status) if check.healthy(status));
         if healthy == up {
@@ -65,7 +108,7 @@ async fn watch(plan: Arc<Plan>, index: usize, stop: Arc<AtomicBool>) {
             if contrary >= if up { check.fall } else { check.rise } {
                 up = healthy;
                 contrary = 0;
-                plan.health.set(probe.slot, up);
+                this.plan.health.set(probe.slot, up);
                 log_change(probe, up, &result);
             }
         }

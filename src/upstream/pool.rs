@@ -1,8 +1,11 @@
 //! Each worker's idle upstream connections, per server. Nothing here is
-//! shared between threads.
+//! shared between threads. A reload gives the worker a new pool (servers
+//! are numbered anew); the old one hands its idle connections, and those
+//! returned to it later, to the new one for servers whose address stayed.
 
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::PoolSettings;
@@ -18,6 +21,15 @@ pub struct UpstreamPool {
     settings: PoolSettings,
     /// Indexed by `Server::id`; most recently used last.
     idle: RefCell<Vec<Vec<Idle>>>,
+    /// Set once a reload replaced this pool.
+    forward: RefCell<Option<Forward>>,
+}
+
+/// Where a replaced pool sends connections: the new pool, and per old
+/// server id the new id of the server at the same address.
+struct Forward {
+    to: Rc<UpstreamPool>,
+    ids: Vec<Option<usize>>,
 }
 
 impl UpstreamPool {
@@ -25,7 +37,22 @@ impl UpstreamPool {
         UpstreamPool {
             settings,
             idle: RefCell::new((0..server_count).map(|_| Vec::new()).collect()),
+            forward: RefCell::new(None),
         }
+    }
+
+    /// Hands every idle connection to `to` (`ids`: old server id -> new id
+    /// at the same address), and from now on every connection put here.
+    pub fn forward_to(&self, to: Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
+        let idle = std::mem::take(&mut *self.idle.borrow_mut());
+        for (old, list) in idle.into_iter().enumerate() {
+            if let Some(Some(new)) = ids.get(old) {
+                for conn in list {
+                    to.keep(*new, conn);
+                }
+            }
+        }
+        *self.forward.borrow_mut() = Some(Forward { to, ids });
     }
 
     /// A live idle connection to `server`, if there is one. Connections that
@@ -43,13 +70,26 @@ impl UpstreamPool {
 
     /// Keeps `conn` for reuse if there is room.
     pub fn put(&self, server: usize, conn: Conn) {
+        self.keep(
+            server,
+            Idle {
+                conn,
+                since: Instant::now(),
+            },
+        );
+    }
+
+    fn keep(&self, server: usize, conn: Idle) {
+        if let Some(forward) = &*self.forward.borrow() {
+            if let Some(Some(new)) = forward.ids.get(server) {
+                forward.to.keep(*new, conn);
+            }
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(server) {
             if list.len() < self.settings.max_idle_per_server {
-                list.push(Idle {
-                    conn,
-                    since: Instant::now(),
-                });
+                list.push(conn);
             }
         }
     }

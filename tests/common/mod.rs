@@ -18,6 +18,7 @@
 
 pub mod routing;
 pub mod tls_client;
+pub mod traffic;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -480,6 +481,20 @@ impl Tern {
     /// All stderr lines seen so far.
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// The config file tern was started with (rewrite it to reload).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self._config.path
+    }
+
+    /// Sends `signal` (e.g. "HUP") via the `kill` command.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{signal} failed");
     }
 
     /// Sends SIGTERM via the `kill` command.

@@ -42,6 +42,10 @@ pub struct Plan {
     pub no_route: Respond,
     pub admin: Option<super::admin::AdminPlan>,
     pub log: super::log_section::LogPlan,
+    /// `[server] pid_file`.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// `[server] upgrade_socket`.
+    pub upgrade_socket: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +161,20 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         no_route,
         admin: super::admin::build_admin(file.admin.as_ref())?,
         log: super::log_section::build_log(&file.log)?,
+        pid_file: nonempty_path("server.pid_file", &server.pid_file)?,
+        upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
     })
+}
+
+fn nonempty_path(
+    key: &str,
+    path: &Option<String>,
+) -> Result<Option<std::path::PathBuf>, PlanError> {
+    match path.as_deref() {
+        Some("") => Err(err(key, "is empty")),
+        Some(path) => Ok(Some(path.into())),
+        None => Ok(None),
+    }
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> PlanError {

@@ -43,6 +43,11 @@ pub struct ServerSection {
     pub pool: PoolSection,
     /// The answer when no route matches; default 404.
     pub no_route: Option<RespondSection>,
+    /// Where tern writes its process id (for `tern --reload`).
+    pub pid_file: Option<String>,
+    /// A Unix socket on which tern hands its listening sockets to a new
+    /// binary (`tern --upgrade`).
+    pub upgrade_socket: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -55,6 +60,8 @@ impl Default for ServerSection {
             timeouts: TimeoutsSection::default(),
             pool: PoolSection::default(),
             no_route: None,
+            pid_file: None,
+            upgrade_socket: None,
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Listening sockets: one per worker per bind address, all on the same port
 //! with SO_REUSEPORT, so the kernel spreads new connections over the workers
-//! and no accept queue is shared between threads.
+//! and no accept queue is shared between threads. The main thread keeps a
+//! duplicate of every socket (`table`) so that reloads can tell which
+//! listeners are kept, and a binary upgrade can hand them all over.
+
+pub mod inherit;
+pub mod table;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -21,47 +26,37 @@ pub struct Bound {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// A socket for each worker on each configured address.
 pub struct Listeners {
     /// The sockets of each worker.
     pub per_worker: Vec<Vec<Bound>>,
-    /// Every bound address with its listener's name, in config order.
-    pub addresses: Vec<(String, SocketAddr)>,
+    /// The main thread's copies, and what each listener is bound to.
+    pub table: table::ListenerTable,
 }
 
 /// Binds every listener address once per worker.
 pub fn bind_all(plan: &Plan, workers: usize) -> Result<Listeners, String> {
     let mut per_worker: Vec<Vec<Bound>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut bound = Vec::new();
+    let mut entries = Vec::new();
     for (index, listener) in plan.listeners.iter().enumerate() {
         for &configured in &listener.addrs {
-            let mut addr = configured;
-            for sockets in per_worker.iter_mut() {
-                let socket = bind_one(addr, plan.backlog).map_err(|err| {
-                    format!(
-                        "cannot listen on {configured} (listener {}): {err}",
-                        listener.name
-                    )
-                })?;
-                // Port 0: the first bind picks the port, the others share it.
-                addr = socket.local_addr().map_err(|err| err.to_string())?;
-                sockets.push(Bound {
-                    index,
-                    name: listener.name.clone(),
-                    addr,
-                    socket,
-                    tls: listener.tls.clone(),
-                });
+            let entry = table::Entry::bind(&listener.name, configured, workers, plan.backlog)?;
+            for (mine, theirs) in per_worker
+                .iter_mut()
+                .zip(entry.bounds(workers, index, listener)?)
+            {
+                mine.extend(theirs);
             }
-            bound.push((listener.name.clone(), addr));
+            entries.push(entry);
         }
     }
     Ok(Listeners {
         per_worker,
-        addresses: bound,
+        table: table::ListenerTable::new(entries),
     })
 }
 
-fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+pub fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;

@@ -1,0 +1,158 @@
+//! Reloading the configuration (SIGHUP, `tern --reload`, `POST /reload` on
+//! the admin endpoint): the main thread reads and validates the whole file;
+//! if it is invalid, nothing changes and the reason is logged. If it is
+//! valid, listeners are matched (kept, bound, stopped), what carries over
+//! is carried (health, admin states, pooled connections), and every worker
+//! switches to the new plan on its own thread (see `worker::reload`).
+
+pub mod carry;
+pub mod trigger;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::admin::link::Workers;
+use crate::admin::server_state::ServerStates;
+use crate::admin::View;
+use crate::config::Plan;
+use crate::listen::table::{Change, ListenerTable};
+use crate::worker::reload::Order;
+
+/// How long the main thread waits for every worker to switch (they look at
+/// their inbox every 50 ms).
+const SWITCH_WAIT: Duration = Duration::from_secs(5);
+
+/// What the main thread keeps of the running process.
+pub struct Running {
+    pub config_path: PathBuf,
+    pub plan: Arc<Plan>,
+    pub states: Arc<ServerStates>,
+    /// Shared with the upgrade thread, which sends these sockets.
+    pub listeners: Arc<Mutex<ListenerTable>>,
+    pub workers: Workers,
+    /// Hands new plans to the health checker.
+    pub checker: mpsc::Sender<Arc<Plan>>,
+    /// What the admin endpoint shows.
+    pub admin_view: Arc<Mutex<View>>,
+}
+
+/// Reloads and logs the outcome; the outcome is also the answer to whoever
+/// asked (`POST /reload`).
+pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
+    let outcome = reload(running);
+    match &outcome {
+        Ok(summary) => crate::log::info(format_args!("reloaded: {summary}")),
+        Err(reason) => crate::log::error(format_args!(
+            "reload refused, still running the previous configuration: {reason}"
+        )),
+    }
+    trigger::answer(&outcome);
+    outcome
+}
+
+fn reload(running: &mut Running) -> Result<String, String> {
+    let mut plan = crate::config::load(&running.config_path).map_err(|err| err.to_string())?;
+    let old = running.plan.clone();
+    warn_fixed_settings(&old, &plan);
+    let workers = running.workers.count();
+    plan.worker_count = workers;
+    let change = running
+        .listeners
+        .lock()
+        .map_err(|_| "the listener table is poisoned".to_owned())?
+        .update(&plan, workers)?;
+    crate::log::configure(plan.log.level, plan.log.error.as_deref())
+        .map_err(|err| format!("cannot open the error log: {err}"))?;
+    carry::health(&old, &plan);
+    let states = Arc::new(carry::server_states(&old, &running.states, &plan));
+    let pool_ids = carry::server_ids(&old, &plan);
+    let plan = Arc::new(plan);
+    for (name, addr) in &change.added_names {
+        eprintln!("listening on {addr} ({name})");
+    }
+    let summary = summary(&plan, &change);
+    let switched = switch_workers(running, &plan, &states, pool_ids, change);
+    let _ = running.checker.send(plan.clone());
+    if let Ok(mut view) = running.admin_view.lock() {
+        *view = View {
+            plan: plan.clone(),
+            states: states.clone(),
+        };
+    }
+    running.plan = plan;
+    running.states = states;
+    if switched < workers {
+        return Err(format!(
+            "only {switched} of {workers} workers switched within {SWITCH_WAIT:?}"
+        ));
+    }
+    Ok(summary)
+}
+
+/// Sends every worker its order and waits for them to switch.
+fn switch_workers(
+    running: &Running,
+    plan: &Arc<Plan>,
+    states: &Arc<ServerStates>,
+    pool_ids: Vec<Option<usize>>,
+    change: Change,
+) -> usize {
+    let (done, switched) = mpsc::channel();
+    let orders = change
+        .added
+        .into_iter()
+        .map(|added| Order {
+            plan: plan.clone(),
+            server_states: states.clone(),
+            pool_ids: pool_ids.clone(),
+            kept: change.kept.clone(),
+            added,
+            done: done.clone(),
+        })
+        .collect();
+    let sent = running.workers.send_each(orders);
+    drop(done);
+    let deadline = Instant::now() + SWITCH_WAIT;
+    (0..sent)
+        .take_while(|_| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            switched.recv_timeout(left).is_ok()
+        })
+        .count()
+}
+
+fn summary(plan: &Plan, change: &Change) -> String {
+    let names = |list: &[(String, std::net::SocketAddr)]| {
+        list.iter()
+            .map(|(name, addr)| format!("{name} {addr}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} listeners ({} added: [{}], {} removed: [{}]), {} routes, {} backends, {} servers",
+        plan.listeners.len(),
+        change.added_names.len(),
+        names(&change.added_names),
+        change.removed_names.len(),
+        names(&change.removed_names),
+        plan.routes.len(),
+        plan.backends.len(),
+        plan.server_count
+    )
+}
+
+/// Settings a reload cannot change in a running process.
+fn warn_fixed_settings(old: &Plan, new: &Plan) {
+    if old.workers != new.workers {
+        crate::log::warn(format_args!(
+            "reload: server.workers changed; it takes effect on restart or upgrade"
+        ));
+    }
+    if old.admin.map(|a| a.bind) != new.admin.map(|a| a.bind) {
+        crate::log::warn(format_args!(
+            "reload: admin.bind changed; it takes effect on restart or upgrade"
+        ));
+    }
+}

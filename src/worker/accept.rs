@@ -1,0 +1,108 @@
+//! One listening socket of a worker and its accept loop, which can be told
+//! to stop in two ways: close (SIGTERM, or a listener removed by a reload)
+//! or detach (a binary upgrade handed the socket to a new process).
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::io::Canceller;
+use monoio::net::TcpListener;
+
+use super::Worker;
+use crate::proxy::{self, ListenerInfo};
+
+/// Pause after a failed accept (e.g. out of descriptors) before retrying.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Nobody accepts on the socket any more: shut it down, so the kernel
+    /// stops queueing connections for it at once.
+    Close,
+    /// Another process accepts on the same socket: only stop accepting
+    /// here; connections queued stay queued for it.
+    Detach,
+}
+
+/// The worker's handle on one accept loop.
+pub struct Listening {
+    /// What connections accepted from now on are told about their listener
+    /// (a reload may renumber it or give it new certificates).
+    info: RefCell<Rc<ListenerInfo>>,
+    fd: RawFd,
+    /// Cancels the pending accept; taken when stopping.
+    canceller: RefCell<Option<Canceller>>,
+    stopped: Cell<bool>,
+}
+
+impl Listening {
+    pub fn info(&self) -> Rc<ListenerInfo> {
+        self.info.borrow().clone()
+    }
+
+    pub fn set_info(&self, info: Rc<ListenerInfo>) {
+        *self.info.borrow_mut() = info;
+    }
+
+    /// (listener index, descriptor), for the accept queue metrics.
+    pub fn index_and_fd(&self) -> (usize, RawFd) {
+        (self.info.borrow().index, self.fd)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    /// Makes the accept loop end. The pending accept is cancelled rather
+    /// than dropped: a dropped io_uring accept that completes anyway would
+    /// leave its connection open with nobody serving it; a cancelled one
+    /// that completes is served.
+    pub fn stop(&self, how: Stop) {
+        if self.stopped.replace(true) {
+            return;
+        }
+        if how == Stop::Close {
+            // SAFETY: shutdown on a descriptor the accept loop owns and
+            // keeps open until it ends.
+            unsafe {
+                libc::shutdown(self.fd, libc::SHUT_RD);
+            }
+        }
+        if let Some(canceller) = self.canceller.borrow_mut().take() {
+            canceller.cancel();
+        }
+    }
+}
+
+/// Starts accepting on `listener`; returns the handle to stop it with.
+pub fn start(listener: TcpListener, info: Rc<ListenerInfo>, worker: Rc<Worker>) -> Rc<Listening> {
+    let slot = Rc::new(Listening {
+        info: RefCell::new(info),
+        fd: listener.as_raw_fd(),
+        canceller: RefCell::new(Some(Canceller::new())),
+        stopped: Cell::new(false),
+    });
+    monoio::spawn(accept_loop(listener, slot.clone(), worker));
+    slot
+}
+
+async fn accept_loop(listener: TcpListener, slot: Rc<Listening>, worker: Rc<Worker>) {
+    let Some(cancel) = slot.canceller.borrow().as_ref().map(Canceller::handle) else {
+        return;
+    };
+    while !slot.is_stopped() {
+        match listener.cancelable_accept(cancel.clone()).await {
+            Ok((stream, peer)) => {
+                // TCP_NODELAY is inherited from the listener (listen.rs).
+                monoio::spawn(proxy::serve(stream, peer, slot.info(), worker.current()));
+            }
+            Err(_) if slot.is_stopped() => break,
+            Err(err) => {
+                crate::log::warn(format_args!("worker {}: accept failed: {err}", worker.id));
+                monoio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! One worker: an OS thread pinned to a CPU, running its own monoio runtime,
+//! accepting on its own listeners and serving every connection it accepts.
+
+mod accept;
+pub mod reload;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use crate::admin::link::Inbox;
+use crate::admin::server_state::ServerStates;
+use crate::config::Plan;
+use crate::listen::Bound;
+use crate::metrics::snapshot::ListenerFd;
+use crate::proxy::ListenerInfo;
+use crate::runtime::{self, Driver};
+use crate::worker_ctx::WorkerCtx;
+pub use accept::{Listening, Stop};
+
+/// How often a worker looks at the process-wide stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+pub struct WorkerSpec {
+    pub id: usize,
+    pub core: Option<core_affinity::CoreId>,
+    pub listeners: Vec<Bound>,
+    pub plan: Arc<Plan>,
+    pub stop: Arc<AtomicBool>,
+    /// Set before `stop` when a new process took the listening sockets
+    /// over: stop accepting without shutting them down.
+    pub handed_over: Arc<AtomicBool>,
+    /// Shared with the admin endpoint, which drains and enables servers.
+    pub server_states: Arc<ServerStates>,
+    /// Where the admin endpoint asks for this worker's numbers.
+    pub inbox: Inbox,
+}
+
+/// Starts the worker thread; it reports the driver in use (or why it could
+/// not start) on `ready`.
+pub fn spawn(
+    spec: WorkerSpec,
+    ready: Sender<Result<Driver, String>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("tern-worker-{}", spec.id))
+        .spawn(move || {
+            if let Some(core) = spec.core {
+                core_affinity::set_for_current(core);
+            }
+            let (mut rt, driver) = match runtime::build() {
+                Ok(built) => built,
+                Err(err) => {
+                    let _ = ready.send(Err(format!(
+                        "worker {}: cannot start a runtime: {err}",
+                        spec.id
+                    )));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(driver));
+            rt.block_on(run(spec));
+        })
+}
+
+async fn run(spec: WorkerSpec) {
+    let ctx = WorkerCtx::new(spec.id, spec.plan).with_server_states(spec.server_states);
+    let worker = Rc::new(Worker {
+        id: spec.id,
+        current: RefCell::new(Rc::new(ctx)),
+        listening: RefCell::new(Vec::new()),
+    });
+    for bound in spec.listeners {
+        worker.listen(bound);
+    }
+    worker.publish_listeners();
+    monoio::spawn(sweep_pool(worker.clone()));
+    monoio::spawn(crate::timer::ticker());
+    let inbox = spec.inbox;
+    while !spec.stop.load(Ordering::Relaxed) {
+        monoio::time::sleep(STOP_POLL).await;
+        inbox.answer(&worker);
+        worker.current().stats.flush_access_log();
+    }
+    let how = if spec.handed_over.load(Ordering::Relaxed) {
+        Stop::Detach
+    } else {
+        Stop::Close
+    };
+    drain(&worker, how).await;
+    worker.current().stats.flush_access_log();
+}
+
+/// Stops accepting, lets connections finish up to the grace period.
+async fn drain(worker: &Worker, how: Stop) {
+    for slot in worker.listening.borrow().iter() {
+        slot.stop(how);
+    }
+    let ctx = worker.current();
+    ctx.drain.start();
+    let deadline = std::time::Instant::now() + ctx.plan.shutdown_grace;
+    // Always yield at least once: the accept loops must run to finish
+    // their cancelled accepts and close their sockets. A runtime that is
+    // simply dropped never submits the io_uring close of its sockets.
+    loop {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+        if ctx.connections.get() == 0 || std::time::Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// One worker thread's state across reloads.
+pub struct Worker {
+    pub id: usize,
+    /// The newest generation: what new connections and requests use.
+    current: RefCell<Rc<WorkerCtx>>,
+    /// Every accept loop started, stopped ones included until a reload
+    /// sweeps them out.
+    listening: RefCell<Vec<Rc<Listening>>>,
+}
+
+impl Worker {
+    pub fn current(&self) -> Rc<WorkerCtx> {
+        self.current.borrow().clone()
+    }
+
+    /// Starts accepting on a socket bound for this worker.
+    pub fn listen(self: &Rc<Self>, bound: Bound) {
+        let info = Rc::new(ListenerInfo {
+            addr: bound.addr,
+            index: bound.index,
+            tls: bound.tls,
+        });
+        match TcpListener::from_std(bound.socket) {
+            Ok(listener) => {
+                let slot = accept::start(listener, info, self.clone());
+                self.listening.borrow_mut().push(slot);
+            }
+            Err(err) => crate::log::error(format_args!(
+                "listener {} on {}: {err}",
+                bound.name, bound.addr
+            )),
+        }
+    }
+
+    /// Tells the current generation which listeners it has.
+    fn publish_listeners(&self) {
+        let infos = self
+            .listening
+            .borrow()
+            .iter()
+            .filter(|slot| !slot.is_stopped())
+            .map(|slot| slot.info())
+            .collect();
+        self.current().set_listeners(infos);
+    }
+
+    /// Accepting sockets, for their accept queue lengths in the metrics.
+    pub fn listener_fds(&self) -> Vec<ListenerFd> {
+        self.listening
+            .borrow()
+            .iter()
+            .filter(|slot| !slot.is_stopped())
+            .map(|slot| slot.index_and_fd())
+            .collect()
+    }
+}
+
+async fn sweep_pool(worker: Rc<Worker>) {
+    loop {
+        let interval = worker.current().pool.sweep_interval();
+        monoio::time::sleep(interval).await;
+        let ctx = worker.current();
+        if ctx.drain.is_draining() {
+            return;
+        }
+        ctx.pool.sweep();
+    }
+}

@@ -1,0 +1,75 @@
+//! A worker taking a new plan: the main thread sends an order through the
+//! worker's inbox; the worker, on its own thread, starts the next
+//! generation, moves its idle upstream connections over, starts and stops
+//! accept loops, and says when it is done.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::{Stop, Worker};
+use crate::admin::server_state::ServerStates;
+use crate::config::Plan;
+use crate::listen::Bound;
+use crate::proxy::ListenerInfo;
+
+/// What one worker needs to switch to a new plan.
+pub struct Order {
+    pub plan: Arc<Plan>,
+    pub server_states: Arc<ServerStates>,
+    /// Per server id of the plan being replaced: the id of the server with
+    /// the same address in the new plan (its idle connections carry over).
+    pub pool_ids: Vec<Option<usize>>,
+    /// Listeners this worker already accepts on that the new plan keeps,
+    /// by bound address, with their place in the new plan.
+    pub kept: Vec<KeptListener>,
+    /// Sockets bound for listeners the new plan adds.
+    pub added: Vec<Bound>,
+    /// Told the worker id once the worker runs the new plan.
+    pub done: Sender<usize>,
+}
+
+#[derive(Clone)]
+pub struct KeptListener {
+    pub addr: SocketAddr,
+    pub index: usize,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Worker {
+    /// Switches to the order's plan. Requests in flight keep the
+    /// generation they hold; see `proxy::follow`.
+    pub fn reload(self: &Rc<Self>, order: Order) {
+        self.update_listeners(&order.kept);
+        for bound in order.added {
+            self.listen(bound);
+        }
+        let old = self.current();
+        let next = Rc::new(old.next_generation(order.plan, order.server_states));
+        old.pool.forward_to(next.pool.clone(), order.pool_ids);
+        old.set_successor(next.clone());
+        *self.current.borrow_mut() = next;
+        self.publish_listeners();
+        let _ = order.done.send(self.id);
+    }
+
+    /// Renumbers kept listeners; stops those the new plan dropped (their
+    /// open connections finish).
+    fn update_listeners(&self, kept: &[KeptListener]) {
+        self.listening
+            .borrow_mut()
+            .retain(|slot| !slot.is_stopped());
+        for slot in self.listening.borrow().iter() {
+            let addr = slot.info().addr;
+            match kept.iter().find(|k| k.addr == addr) {
+                Some(k) => slot.set_info(Rc::new(ListenerInfo {
+                    addr,
+                    index: k.index,
+                    tls: k.tls.clone(),
+                })),
+                None => slot.stop(Stop::Close),
+            }
+        }
+    }
+}
