@@ -448,3 +448,36 @@ fn without_an_admin_section_nothing_else_listens() {
     let tern = Cfg::new(up.addr).start();
     assert!(tern.listeners.iter().all(|(_, name)| name != "admin"));
 }
+
+/// A server failing its health checks shows as `down` on /status and as
+/// `tern_server_up 0`, while its healthy neighbour stays `up`.
+#[test]
+fn a_server_failing_health_checks_is_down_on_status_and_metrics() {
+    let live = RecordingUpstream::echo();
+    let dead = dead_addr();
+    let config = format!(
+        "{}health_check = {{ interval = \"100ms\", timeout = \"100ms\", fall = 1 }}\n\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        Cfg::servers(&[live.addr, dead]).render()
+    );
+    let tern = Tern::start(&config);
+    let state_of = |json: &serde_json::Value, addr: &str| {
+        json["backends"][0]["servers"]
+            .as_array()
+            .and_then(|servers| servers.iter().find(|s| s["address"] == addr))
+            .map(|s| s["state"].clone())
+    };
+    let mut json = serde_json::Value::Null;
+    let went_down = wait_until(Duration::from_secs(5), || {
+        json = status_json(&tern);
+        state_of(&json, &dead.to_string()) == Some("down".into())
+    });
+    assert!(went_down, "{json}");
+    assert_eq!(state_of(&json, &live.addr.to_string()), Some("up".into()));
+    let (_, _, metrics) = admin_request(&tern, "GET", "/metrics", "");
+    assert!(
+        metrics.contains(&format!(
+            "tern_server_up{{backend=\"app\",server=\"{dead}\"}} 0"
+        )),
+        "{metrics}"
+    );
+}

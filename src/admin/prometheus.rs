@@ -235,14 +235,19 @@ fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merg
         out,
         "tern_server_up",
         "gauge",
-        "1 when the balancer may choose the server.",
+        "1 when the balancer may choose the server: not drained, and passing its health checks.",
     );
+    let healthy = |id: usize| {
+        let server = plan
+            .backends
+            .iter()
+            .flat_map(|b| &b.servers)
+            .find(|s| s.id == id);
+        server.is_none_or(|s| plan.health.is_up(s.health))
+    };
     for (id, labels) in servers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "tern_server_up{{{labels}}} {}",
-            u8::from(states.accepts(id))
-        );
+        let up = states.accepts(id) && healthy(id);
+        let _ = writeln!(out, "tern_server_up{{{labels}}} {}", u8::from(up));
     }
     header(
         out,

@@ -120,11 +120,12 @@ pub struct WorkerStatus {
     pub accept_queue: u64,
 }
 
-/// The state the balancer acts on. Health checks, when they come, are a
-/// second input here: a server that is ready but failing would be `down`.
-pub fn effective_state(admin: AdminState) -> &'static str {
+/// The state the balancer acts on: the admin state first, then the
+/// health checks (a ready server that fails them is `down`).
+pub fn effective_state(admin: AdminState, healthy: bool) -> &'static str {
     match admin {
-        AdminState::Ready => "up",
+        AdminState::Ready if healthy => "up",
+        AdminState::Ready => "down",
         AdminState::Drain => "drain",
         AdminState::Maint => "maint",
     }
@@ -251,7 +252,7 @@ fn server_status(
     ServerStatus {
         index,
         address: server.address.to_string(),
-        state: effective_state(admin),
+        state: effective_state(admin, cx.plan.health.is_up(server.health)),
         admin_state: admin.name(),
         state_transitions: cx.states.transitions(id),
         requests: classes(&sum.servers, id),
