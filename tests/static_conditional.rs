@@ -92,7 +92,7 @@ fn a_single_range_gives_206_with_content_range() {
 }
 
 #[test]
-fn a_range_of_a_large_file_is_spliced_exactly() {
+fn a_range_of_a_large_file_is_sent_exactly() {
     let body = pattern(3 << 20, 11);
     let (_root, tern) = site_with("big.bin", &body);
     let r = fetch(

@@ -1,5 +1,5 @@
-//! Static files under the epoll driver (`TERN_DRIVER=epoll`), where splice
-//! isn't available and bodies are copied in bounded pieces. Alone in its
+//! Static files under the epoll driver (`TERN_DRIVER=epoll`): sendfile's
+//! waits for writability go through epoll instead of io_uring. Alone in its
 //! own test binary because it sets an environment variable for the child.
 
 mod common;
