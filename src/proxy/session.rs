@@ -130,20 +130,12 @@ async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next 
 
 /// Answers with an error and keeps the connection.
 pub async fn answer(client: &mut Conn, status: u16) -> Next {
-    let (result, _) = client.write_owned(error_response(status, false)).await;
-    if result.is_ok() {
-        Next::KeepAlive
-    } else {
-        Next::Close
-    }
+    send_answer(client, error_response(status, false), false).await
 }
 
 /// Answers with an error, then closes without resetting the response away.
 pub async fn refuse(client: &mut Conn, status: u16) {
-    let (result, _) = client.write_owned(error_response(status, true)).await;
-    if result.is_ok() {
-        linger_close(client).await;
-    }
+    send_answer(client, error_response(status, true), true).await;
 }
 
 /// Closing a socket with unread input makes the kernel send a reset, which
