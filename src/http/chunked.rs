@@ -9,6 +9,10 @@
 
 /// Longest chunk-size line (size plus extensions) accepted.
 const MAX_SIZE_LINE: usize = 4096;
+/// Largest chunk size accepted (1 TiB), from clients and upstreams alike. A
+/// size near 2^64 is no real body; relaying it invites the overflow bugs
+/// other parsers have had with it (HAProxy answers 502 to it, nginx closes).
+pub const MAX_CHUNK_SIZE: u64 = 1 << 40;
 /// Largest trailer section accepted.
 const MAX_TRAILERS: usize = 16 * 1024;
 
@@ -20,6 +24,17 @@ pub enum ChunkError {
     LineTooLong,
     BadExtension,
     BadTrailer,
+}
+
+/// What a decoder writes to its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// The data with clean chunk framing.
+    Reframed,
+    /// Only the data (for HTTP/1.0 clients, which must not receive chunked).
+    Data,
+    /// Nothing: the bytes are only checked.
+    Nothing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +57,8 @@ enum State {
 /// Decodes one chunked body, writing a clean re-framed copy to `out`.
 #[derive(Debug)]
 pub struct ChunkedReframer {
-    /// Write chunk framing to `out`; when false, only the decoded data (for
-    /// HTTP/1.0 clients, which must not receive chunked).
-    reframe: bool,
+    /// What goes to `out`.
+    emit: Emit,
     state: State,
     remaining: u64,
     line_len: usize,
@@ -54,7 +68,7 @@ pub struct ChunkedReframer {
 impl Default for ChunkedReframer {
     fn default() -> Self {
         ChunkedReframer {
-            reframe: true,
+            emit: Emit::Reframed,
             state: State::Size { digits: 0 },
             remaining: 0,
             line_len: 0,
@@ -67,9 +81,23 @@ impl ChunkedReframer {
     /// A decoder that writes only the body's data, without framing.
     pub fn decode_only() -> Self {
         ChunkedReframer {
-            reframe: false,
+            emit: Emit::Data,
             ..ChunkedReframer::default()
         }
+    }
+
+    /// Checks the start of a chunked body without copying it anywhere:
+    /// `Ok` when `input` is a valid body or a valid beginning of one.
+    pub fn check_prefix(input: &[u8]) -> Result<(), ChunkError> {
+        let mut checker = ChunkedReframer {
+            emit: Emit::Nothing,
+            ..ChunkedReframer::default()
+        };
+        checker.feed(input, &mut Vec::new()).map(|_| ())
+    }
+
+    fn reframe(&self) -> bool {
+        self.emit == Emit::Reframed
     }
 
     pub fn is_done(&self) -> bool {
@@ -84,7 +112,9 @@ impl ChunkedReframer {
             if self.state == State::Data {
                 let take =
                     (input.len() - at).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                out.extend_from_slice(&input[at..at + take]);
+                if self.emit != Emit::Nothing {
+                    out.extend_from_slice(&input[at..at + take]);
+                }
                 at += take;
                 self.remaining -= take as u64;
                 if self.remaining == 0 {
@@ -115,19 +145,19 @@ impl ChunkedReframer {
             State::Data => unreachable!("data is copied in bulk by feed"),
             State::DataCr => expect(byte, b'\r', State::DataLf)?,
             State::DataLf => {
-                if self.reframe {
+                if self.reframe() {
                     out.extend_from_slice(b"\r\n");
                 }
                 expect(byte, b'\n', State::Size { digits: 0 })?
             }
             State::TrailerLineStart => match byte {
                 b'\r' => State::EndLf,
-                b if is_tchar(b) => self.count_trailer(State::TrailerName)?,
+                b if super::is_tchar(b) => self.count_trailer(State::TrailerName)?,
                 _ => return Err(ChunkError::BadTrailer),
             },
             State::TrailerName => match byte {
                 b':' => self.count_trailer(State::TrailerValue)?,
-                b if is_tchar(b) => self.count_trailer(State::TrailerName)?,
+                b if super::is_tchar(b) => self.count_trailer(State::TrailerName)?,
                 _ => return Err(ChunkError::BadTrailer),
             },
             State::TrailerValue => match byte {
@@ -137,7 +167,7 @@ impl ChunkedReframer {
             },
             State::TrailerLf => expect(byte, b'\n', State::TrailerLineStart)?,
             State::EndLf => {
-                if self.reframe {
+                if self.reframe() {
                     out.extend_from_slice(b"0\r\n\r\n");
                 }
                 expect(byte, b'\n', State::Done)?
@@ -153,6 +183,9 @@ impl ChunkedReframer {
                 return Err(ChunkError::SizeOverflow);
             }
             self.remaining = (self.remaining << 4) | u64::from(value);
+            if self.remaining > MAX_CHUNK_SIZE {
+                return Err(ChunkError::SizeOverflow);
+            }
             return self.count_line(State::Size { digits: digits + 1 });
         }
         if digits == 0 {
@@ -175,7 +208,7 @@ impl ChunkedReframer {
         if self.remaining == 0 {
             return Ok(State::TrailerLineStart);
         }
-        if self.reframe {
+        if self.reframe() {
             push_hex(out, self.remaining);
             out.extend_from_slice(b"\r\n");
         }
@@ -214,11 +247,6 @@ fn hex_value(byte: u8) -> Option<u8> {
         b'A'..=b'F' => Some(byte - b'A' + 10),
         _ => None,
     }
-}
-
-/// RFC 9110 token characters.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Appends `n` in lower-case hex.

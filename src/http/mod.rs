@@ -31,3 +31,8 @@ impl BodyKind {
         matches!(self, BodyKind::None | BodyKind::Length(0))
     }
 }
+
+/// RFC 9110 token characters (methods, field names, trailer names).
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

@@ -79,9 +79,40 @@ pub fn leading_empty_lines(data: &[u8]) -> usize {
     n
 }
 
+/// Whether `data`, the first bytes of a request (leading empty lines
+/// already skipped), can still become a request line: a method of token
+/// characters followed by a space. Bytes that can't (a NUL after a request,
+/// TLS sent to a plain port, stray binary) are refused at once instead of
+/// waiting out the header timeout for a line that will never be valid.
+pub fn could_start_request(data: &[u8]) -> bool {
+    for (i, &b) in data.iter().enumerate() {
+        match b {
+            b' ' => return i > 0,
+            // The start of an empty line whose LF is still on its way.
+            b'\r' if i == 0 && data.len() == 1 => return true,
+            b if super::is_tchar(b) => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tells_bytes_that_cannot_start_a_request() {
+        assert!(could_start_request(b""));
+        assert!(could_start_request(b"GE"));
+        assert!(could_start_request(b"GET /x"));
+        assert!(could_start_request(b"\r"));
+        assert!(!could_start_request(b"\0"));
+        assert!(!could_start_request(b"GET\0"));
+        assert!(!could_start_request(b" GET /"));
+        assert!(!could_start_request(b"\x16\x03\x01"));
+        assert!(!could_start_request(b"\rX"));
+    }
 
     fn scan_all(data: &[u8]) -> Scan {
         HeadScanner::default().scan(data)

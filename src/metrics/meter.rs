@@ -165,8 +165,9 @@ mod tests {
             assert_eq!(stats.waiting.counts(0).0, 0);
         }
         assert_eq!(stats.inflight.len(), 0);
-        let two_xx =
-            |table: &crate::metrics::table::ClassTable, row: usize| table.copy()[row * 6 + 2];
+        let two_xx = |table: &crate::metrics::table::ClassTable, row: usize| {
+            table.copy()[row * crate::metrics::class::CLASSES + 2]
+        };
         assert_eq!(two_xx(&stats.listeners, 0), 1);
         assert_eq!(two_xx(&stats.routes, 0), 1);
         assert_eq!(two_xx(&stats.backends, 0), 1);

@@ -26,17 +26,50 @@ pub struct Upstream<'c> {
     pub in_flight: InFlight<'c>,
 }
 
+/// What a request's attempts have used up so far: failed connects, and
+/// servers that took an idempotent request and closed without answering.
+pub struct Attempts {
+    tried: Tried,
+    /// Attempts still allowed: `retries` after the first.
+    left: u32,
+    /// The answer when none is left: 502, or 504 after a connect timeout.
+    status: u16,
+}
+
+impl Attempts {
+    pub fn new(backend: &Backend) -> Self {
+        Attempts {
+            tried: Tried::default(),
+            left: backend.retries.saturating_add(1),
+            status: 503,
+        }
+    }
+
+    /// The server at `position` took the request and closed without a
+    /// response byte. `true` when another server may still be tried.
+    pub fn no_answer_from(&mut self, position: usize) -> bool {
+        self.tried.add(position);
+        self.status = 502;
+        self.left = self.left.saturating_sub(1);
+        self.left > 0
+    }
+
+    /// Whether any attempt is left.
+    pub fn remain(&self) -> bool {
+        self.left > 0
+    }
+}
+
 /// 503 when no server is live or the queue wait ran out; else, when every
-/// attempt failed, 502 (refused) or 504 (the last one timed out).
+/// attempt failed, 502 (refused, or no answer) or 504 (the last connect
+/// timed out).
 pub async fn acquire<'c>(
     ctx: &'c WorkerCtx,
     req: &Prepared,
     fresh_only: bool,
+    attempts: &mut Attempts,
 ) -> Result<Upstream<'c>, u16> {
     let backend = &ctx.plan.backends[req.backend];
-    let mut tried = Tried::default();
-    let mut attempts_left = backend.retries.saturating_add(1);
-    let mut status = 503;
     let mut failed: Option<usize> = None;
     let mut queue_deadline: Option<Instant> = None;
     let admitted = |server: usize| ctx.server_states.accepts(server);
@@ -48,12 +81,12 @@ pub async fn acquire<'c>(
                 &ctx.upstreams,
                 req.backend,
                 req.steer,
-                &tried,
+                &attempts.tried,
                 &admitted,
             ) {
                 Pick::Server(position) => position,
-                Pick::Exhausted if tried.is_empty() => return Err(503),
-                Pick::Exhausted => return Err(status),
+                Pick::Exhausted if attempts.tried.is_empty() => return Err(503),
+                Pick::Exhausted => return Err(attempts.status),
                 Pick::Full => {
                     let deadline = *queue_deadline
                         .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
@@ -88,20 +121,20 @@ pub async fn acquire<'c>(
                     in_flight,
                 });
             }
-            Err(ConnectError::TimedOut) => status = 504,
+            Err(ConnectError::TimedOut) => attempts.status = 504,
             Err(ConnectError::Failed(err)) => {
                 crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
-                status = 502;
+                attempts.status = 502;
             }
         }
         drop(in_flight);
         ctx.stats.upstream_connect_failed(server.id);
         ctx.upstreams.note_failure(backend, server);
-        tried.add(position);
+        attempts.tried.add(position);
         failed = Some(position);
-        attempts_left -= 1;
-        if attempts_left == 0 {
-            return Err(status);
+        attempts.left = attempts.left.saturating_sub(1);
+        if attempts.left == 0 {
+            return Err(attempts.status);
         }
     }
 }

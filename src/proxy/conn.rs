@@ -5,7 +5,11 @@
 use std::io;
 
 use monoio::buf::{IoBuf, IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use std::os::fd::AsRawFd;
+
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent,
+};
 use monoio::net::TcpStream;
 
 use crate::buffer;
@@ -144,6 +148,50 @@ impl Conn {
             wire::read(self.client, n);
         }
         result
+    }
+
+    /// `fill` on a plain connection, as a read that `cancel` can stop
+    /// without losing what it read: a read cancelled after it completed
+    /// still returns its bytes (a dropped one would lose them).
+    pub async fn fill_cancelable(
+        &mut self,
+        limit: usize,
+        cancel: CancelHandle,
+    ) -> io::Result<usize> {
+        if self.tls.is_some() {
+            return self.fill(limit).await;
+        }
+        self.make_room(limit)?;
+        let buf = std::mem::take(&mut self.buf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (result, slice) = self
+            .stream
+            .cancelable_read(buf.slice_mut(len..cap), cancel)
+            .await;
+        self.buf = slice.into_inner();
+        if let Ok(n) = result {
+            wire::read(self.client, n);
+        }
+        result
+    }
+
+    /// Whether bytes (or the end) wait to be read: a non-blocking peek.
+    pub fn has_input(&self) -> bool {
+        if !self.buffered().is_empty() {
+            return true;
+        }
+        let mut byte = 0u8;
+        // SAFETY: a one-byte peek into a valid local, on the descriptor this
+        // connection owns.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n > 0
     }
 
     /// Decrypts into the buffer, reading ciphertext through a pooled buffer
@@ -287,6 +335,17 @@ impl Conn {
         };
         buffer::give(out);
         result
+    }
+
+    /// Says close_notify on a TLS connection (once, however often asked), so
+    /// the peer can tell the end of the data from a truncation (RFC 8446
+    /// §6.1). A plain connection has nothing to say.
+    pub async fn close_notify(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return Ok(());
+        };
+        tls.close();
+        self.flush_tls().await
     }
 
     /// Ends this side's writing: close_notify on TLS, then a TCP half-close.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::timer::timeout;
 
-use super::acquire::acquire;
+use super::acquire::{acquire, Attempts};
 use super::conn::Conn;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
@@ -21,6 +21,10 @@ pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::Backend;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
 use crate::worker_ctx::WorkerCtx;
+
+/// The status logged for a request whose client left before its answer
+/// (nginx's 499 "client closed request"; no client ever receives it).
+pub const CLIENT_CLOSED: u16 = 499;
 
 /// A body no larger than this that is already buffered goes out with the head.
 const INLINE_BODY_MAX: u64 = 64 * 1024;
@@ -40,6 +44,12 @@ pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Nex
 
 async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
     let backend = &ctx.plan.backends[req.backend];
+    // Body bytes that came with the head are checked before any upstream
+    // is contacted: a bad chunk refused after the head went out would leave
+    // an application acting on a request tern refused.
+    if req.body == BodyKind::Chunked && ChunkedReframer::check_prefix(client.buffered()).is_err() {
+        return fail(client, req, 400).await;
+    }
     let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
     if continue_sent
         && client
@@ -50,34 +60,34 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
     {
         return Next::Close;
     }
+    // Only a request that can be sent again whole: idempotent, no body
+    // (a body streamed from the client can't be read twice).
     let retry_safe = req.body.is_empty() && req.idempotent;
+    let mut attempts = Attempts::new(backend);
     let mut fresh_only = false;
     loop {
         req.meter.upstream_begins();
-        let mut upstream = match Box::pin(acquire(ctx, req, fresh_only)).await {
+        let mut upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
             Ok(upstream) => upstream,
-            Err(status) => {
-                req.meter.answered(status);
-                // Nothing of the body was read yet: only an empty one lets
-                // the connection go on to the next request.
-                let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
-                return if keep {
-                    answer(client, status).await
-                } else {
-                    fail(client, req, status).await
-                };
-            }
+            Err(status) => return answer_failure(client, req, status, ctx).await,
         };
         req.meter.using_server(upstream.in_flight.server_id());
-        let may_retry = retry_safe && upstream.reused && !fresh_only;
+        let position = usize::from(upstream.position);
+        // A pooled connection the upstream closed while it idled: no
+        // verdict on the server, and a fresh connection costs no attempt.
+        let stale = upstream.reused && !fresh_only;
+        let may_retry = retry_safe && (stale || attempts.remain());
         match send_request(client, &mut upstream.conn, req, backend, ctx).await {
             // The head is only kept for a retry; a long-poll may wait for
             // minutes, so free it now when there can be none.
             Ok(()) if !may_retry => req.upstream_head = Vec::new(),
             Ok(()) => {}
             Err(SendError::Upstream) if may_retry => {
-                fresh_only = true;
-                continue;
+                fresh_only |= stale;
+                if stale || attempts.no_answer_from(position) {
+                    continue;
+                }
+                return fail(client, req, 502).await;
             }
             Err(SendError::Upstream) => return fail(client, req, 502).await,
             Err(SendError::Client) => return Next::Close,
@@ -93,13 +103,7 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
             continue_sent,
         )
         .await;
-        note_outcome(
-            ctx,
-            req.backend,
-            usize::from(upstream.position),
-            &relayed,
-            may_retry,
-        );
+        note_outcome(ctx, req.backend, position, &relayed, stale);
         match relayed {
             Relay::Done { reusable, next, .. } => {
                 if reusable {
@@ -107,25 +111,56 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
                 }
                 return next;
             }
-            Relay::NoResponse if may_retry => fresh_only = true,
+            Relay::NoResponse if may_retry && stale => fresh_only = true,
+            Relay::NoResponse if may_retry && attempts.no_answer_from(position) => {}
             Relay::NoResponse => return fail(client, req, 502).await,
             Relay::Failed(status) => return fail(client, req, status).await,
             Relay::Aborted => return Next::Close,
+            Relay::ClientGone => return client_gone(req, ctx),
         }
     }
 }
 
+/// No upstream could be had (502/503/504): answered at once.
+async fn answer_failure(client: &mut Conn, req: &Prepared, status: u16, ctx: &WorkerCtx) -> Next {
+    req.meter.answered(status);
+    // Nothing of the body was read yet: only an empty one lets the
+    // connection go on to the next request.
+    let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
+    if keep {
+        answer(client, status).await
+    } else {
+        refuse(client, status).await;
+        Next::Close
+    }
+}
+
+/// The client left while its request waited: the upstream connection is
+/// closed (dropped with the exchange), which aborts the request there and
+/// frees the server's slot. Logged as 499, as nginx does.
+fn client_gone(req: &Prepared, ctx: &WorkerCtx) -> Next {
+    let backend = &ctx.plan.backends[req.backend];
+    crate::log::debug(format_args!(
+        "client closed its connection while its request waited on backend {}; request aborted",
+        backend.name
+    ));
+    req.meter.answered(CLIENT_CLOSED);
+    Next::Close
+}
+
 /// Passive checks: a 5xx or no answer counts against the server, a good
 /// answer clears its count; a pooled connection that died is no verdict.
-fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Relay, retrying: bool) {
+/// `stale`: the connection came from the pool, so its dying says nothing
+/// about the server now.
+fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Relay, stale: bool) {
     let backend = &ctx.plan.backends[backend];
     let Some(server) = backend.servers.get(position) else {
         return;
     };
     match relayed {
         Relay::Done { status, .. } if *status < 500 => ctx.upstreams.note_success(server),
-        Relay::NoResponse if retrying => {}
-        Relay::Aborted => {}
+        Relay::NoResponse if stale => {}
+        Relay::Aborted | Relay::ClientGone => {}
         _ => ctx.upstreams.note_failure(backend, server),
     }
 }

@@ -10,12 +10,13 @@ use super::rewrite_response::ClientSide;
 use super::steer::{response_needs, steer, ResponseNeeds};
 use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
+use crate::http::headers::{classify, FieldKind};
 use crate::http::request::{self, RequestError, RequestHead};
 use crate::http::status::status_of_response;
 use crate::http::{BodyKind, Version};
 use crate::metrics::RequestMeter;
 use crate::route::answer::RequestUrl;
-use crate::route::{Action, Proxy, RouteInput};
+use crate::route::{AbortOn, Action, Proxy, RouteInput};
 use crate::upstream::pick::Steer;
 use crate::worker_ctx::WorkerCtx;
 
@@ -44,6 +45,8 @@ pub struct Prepared {
     pub is_head: bool,
     pub idempotent: bool,
     pub upgrade: bool,
+    /// When the client's leaving aborts the request while it waits.
+    pub abort_on: AbortOn,
     pub expect_continue: bool,
     /// Counts the request into the worker's metrics when the exchange ends.
     pub meter: RequestMeter,
@@ -80,7 +83,7 @@ impl Peer<'_> {
 pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Refusal> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
-    let req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
+    let mut req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
         status: status_of(err),
         close: true,
     })?;
@@ -103,6 +106,9 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
         log_local(ctx, head, &req, peer, None, &response, 0);
         return Ok(Outcome::Answer { response, close });
     };
+    if let Action::Proxy(proxy) = &plan.routes[route_index].action {
+        req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
+    }
     let outcome = act(&req, head, peer, ctx, route_index, close);
     match &outcome {
         Outcome::Answer { response, .. } => {
@@ -115,6 +121,16 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
         Outcome::Proxy(_) => {}
     }
     Ok(outcome)
+}
+
+/// Whether the protocols the request's `Upgrade` fields offer are all ones
+/// the route forwards. Otherwise the field is dropped and the request goes
+/// on as plain HTTP/1.1 (RFC 9110 §7.8 lets a server ignore an Upgrade).
+fn upgrade_allowed(req: &RequestHead, proxy: &Proxy) -> bool {
+    req.headers
+        .iter()
+        .filter(|field| classify(field.name.as_bytes()) == FieldKind::Upgrade)
+        .all(|field| proxy.allows_upgrade(field.value))
 }
 
 /// What the matched route does with the request.
@@ -219,6 +235,7 @@ fn forward(
         is_head: req.is_head(),
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
+        abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
     };

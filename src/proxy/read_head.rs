@@ -4,9 +4,12 @@ use std::time::{Duration, Instant};
 
 use crate::timer::{timeout, timeout_at};
 
+use monoio::io::Canceller;
+
 use super::conn::Conn;
+use crate::buffer;
 use crate::config::Limits;
-use crate::http::scan::{leading_empty_lines, HeadScanner, Scan};
+use crate::http::scan::{could_start_request, leading_empty_lines, HeadScanner, Scan};
 use crate::worker_ctx::WorkerCtx;
 
 pub enum HeadEnd {
@@ -40,17 +43,18 @@ pub async fn read_head(
             timeouts.idle
         };
         let started = Instant::now();
-        // A new client sends its request at once, so its first wait is quick too.
-        let read = client.wait_and_fill(*quick || first, limits.max_head_bytes + 1);
-        // Draining closes idle keep-alives, but a connection just accepted
-        // has its request on the way: it is served (bounded by the header
-        // timeout), or a client that connected in the last moment of a
-        // stop or an upgrade hand-over would be reset.
-        let waited = monoio::select! {
-            waited = timeout(wait, read) => waited,
-            _ = ctx.drain.wait(), if !first => return Err(HeadEnd::Closed),
+        let limit = limits.max_head_bytes + 1;
+        let arrived = if first {
+            // A new client sends its request at once, so its first wait is
+            // quick too. A drain doesn't cut it short: a client that
+            // connected in the last moment of a stop or an upgrade
+            // hand-over is served (bounded by the header timeout).
+            let read = timeout(wait, client.wait_and_fill(true, limit)).await;
+            matches!(read, Ok(Ok(n)) if n > 0)
+        } else {
+            wait_between_requests(client, ctx, wait, *quick, limit).await
         };
-        if !matches!(waited, Ok(Ok(n)) if n > 0) {
+        if !arrived {
             return Err(HeadEnd::Closed);
         }
         *quick = started.elapsed() < QUICK_WAIT;
@@ -64,7 +68,7 @@ pub async fn read_head(
         match scanner.scan(client.buffered()) {
             Scan::Complete { head_len } => return check_complete(&scanner, head_len, &limits),
             Scan::BareLineEnding => return Err(HeadEnd::Reject(400)),
-            Scan::Partial { .. } => check_partial(&scanner, client.buffered().len(), &limits)?,
+            Scan::Partial { .. } => check_partial(&scanner, client.buffered(), &limits)?,
         }
         // Checked before the read: a read cut short by the timeout takes the
         // buffer with it.
@@ -76,6 +80,41 @@ pub async fn read_head(
             Err(_elapsed) => return Err(HeadEnd::Closed),
         }
     }
+}
+
+/// The wait of a kept-alive connection for its next request; `true` once
+/// bytes arrived. A drain (stop, upgrade hand-over) ends the wait only if no
+/// request has started to arrive: bytes already there are read and served
+/// (the response then says close), never cut off.
+async fn wait_between_requests(
+    client: &mut Conn,
+    ctx: &WorkerCtx,
+    wait: Duration,
+    quick: bool,
+    limit: usize,
+) -> bool {
+    let armed = quick.then(buffer::try_arm).flatten();
+    if armed.is_some() && !client.is_tls() {
+        // A posted read (see `Conn::wait_and_fill`), cancelled, not
+        // dropped, on drain: a read that had completed keeps its bytes.
+        let canceller = Canceller::new();
+        let mut read = std::pin::pin!(client.fill_cancelable(limit, canceller.handle()));
+        monoio::select! {
+            read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
+            _ = ctx.drain.wait() => {}
+        }
+        canceller.cancel();
+        return matches!(read.await, Ok(n) if n > 0);
+    }
+    drop(armed);
+    client.release();
+    let ready = monoio::select! {
+        ready = timeout(wait, client.readable()) => Some(matches!(ready, Ok(Ok(())))),
+        _ = ctx.drain.wait() => None,
+    };
+    // Waiting for readiness holds nothing, so stopping it loses nothing.
+    let ready = ready.unwrap_or_else(|| client.has_input());
+    ready && matches!(client.fill(limit).await, Ok(n) if n > 0)
 }
 
 fn skip_empty_lines(client: &mut Conn) {
@@ -99,7 +138,11 @@ fn check_complete(
     Ok(head_len)
 }
 
-fn check_partial(scanner: &HeadScanner, buffered: usize, limits: &Limits) -> Result<(), HeadEnd> {
+fn check_partial(scanner: &HeadScanner, buffered: &[u8], limits: &Limits) -> Result<(), HeadEnd> {
+    if scanner.first_line_end.is_none() && !could_start_request(buffered) {
+        return Err(HeadEnd::Reject(400));
+    }
+    let buffered = buffered.len();
     let line_len = scanner.first_line_end.unwrap_or(buffered);
     if line_len > limits.max_request_line_bytes {
         return Err(HeadEnd::Reject(414));

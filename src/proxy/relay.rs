@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
+use super::client_watch::client_gone;
 use super::conn::Conn;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
@@ -19,6 +20,7 @@ use crate::config::Backend;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
+use crate::route::AbortOn;
 use crate::worker_ctx::WorkerCtx;
 
 /// The largest response head accepted from an upstream.
@@ -39,6 +41,8 @@ pub enum Relay {
     Failed(u16),
     /// The response started but could not finish: close the client.
     Aborted,
+    /// The client left while the request waited for the response head.
+    ClientGone,
 }
 
 enum HeadFail {
@@ -81,7 +85,19 @@ pub async fn relay_response(
     let mut first_head = true;
     loop {
         let quick = ctx.backend_is_quick(req.backend);
-        let head_len = match read_response_head(upstream, waits.upstream, quick).await {
+        let read = read_response_head(upstream, waits.upstream, quick);
+        let read = if first_head && req.abort_on != AbortOn::Never {
+            let limit = ctx.plan.limits.max_head_bytes + 1;
+            monoio::select! {
+                read = read => read,
+                _ = client_gone(client, req.abort_on, req.client.version, limit) => {
+                    return Relay::ClientGone
+                }
+            }
+        } else {
+            read.await
+        };
+        let head_len = match read {
             Ok((len, waited)) => {
                 ctx.note_response_wait(req.backend, waited);
                 len
@@ -219,8 +235,8 @@ async fn relay_body(
 ) -> Relay {
     upstream.set_large_reads(super::exchange::is_large(meta.body));
     let relayed = match meta.body {
-        BodyKind::None | BodyKind::Length(0) => write_out(client, out, waits.client).await,
-        BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
+        BodyKind::None | BodyKind::Length(0) => midway(write_out(client, out, waits.client).await),
+        BodyKind::Length(n) => midway(relay_length(client, upstream, out, n, waits).await),
         BodyKind::Chunked => {
             let decoder = if meta.client_chunked {
                 ChunkedReframer::default()
@@ -229,10 +245,11 @@ async fn relay_body(
             };
             relay_chunked(client, upstream, out, decoder, waits).await
         }
-        BodyKind::UntilClose => relay_until_close(client, upstream, out, waits).await,
+        BodyKind::UntilClose => midway(relay_until_close(client, upstream, out, waits).await),
     };
     match relayed {
-        Err(()) => Relay::Aborted,
+        Err(Cut::BeforeSending) => Relay::Failed(502),
+        Err(Cut::Midway) => Relay::Aborted,
         Ok(()) => Relay::Done {
             status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),
@@ -243,6 +260,18 @@ async fn relay_body(
             },
         },
     }
+}
+
+/// Why a body relay stopped short.
+enum Cut {
+    /// Part of the response reached the client: all that is left is to close.
+    Midway,
+    /// Nothing reached the client yet: it can still be answered 502.
+    BeforeSending,
+}
+
+fn midway(relayed: Result<(), ()>) -> Result<(), Cut> {
+    relayed.map_err(|()| Cut::Midway)
 }
 
 /// Writes a pooled buffer to the client and returns it to the pool.
@@ -288,31 +317,46 @@ async fn relay_length(
     Ok(())
 }
 
+/// Relays a chunked body, re-framed (or decoded, for HTTP/1.0 clients).
+/// Bad framing from the upstream (an absurd chunk size, a missing CRLF)
+/// seen before the first write to the client becomes a 502 instead of an
+/// empty close; `out` holds the response head until that first write.
 async fn relay_chunked(
     client: &mut Conn,
     upstream: &mut Conn,
     mut out: Vec<u8>,
     mut decoder: ChunkedReframer,
     waits: Waits,
-) -> Result<(), ()> {
+) -> Result<(), Cut> {
+    let mut sent = false;
+    let cut = |sent: bool| {
+        if sent {
+            Cut::Midway
+        } else {
+            Cut::BeforeSending
+        }
+    };
     loop {
         let input = &upstream.buffered()[..upstream.buffered().len().min(FEED_MAX)];
-        let consumed = decoder.feed(input, &mut out).map_err(|_| ())?;
+        let consumed = decoder.feed(input, &mut out).map_err(|_| cut(sent))?;
         upstream.consume(consumed);
         if decoder.is_done() {
-            return write_out(client, out, waits.client).await;
+            return midway(write_out(client, out, waits.client).await);
         }
         // Flush before waiting, so streamed responses reach the client promptly.
         if !out.is_empty() && (upstream.buffered().is_empty() || out.len() >= BIG_BUF_SIZE / 2) {
+            sent = true;
             let (result, flushed) = timeout(waits.client, client.write_owned(out))
                 .await
-                .map_err(|_| ())?;
-            result.map_err(|_| ())?;
+                .map_err(|_| Cut::Midway)?;
+            result.map_err(|_| Cut::Midway)?;
             buffer::give(flushed);
             out = buffer::take_big();
         }
         if upstream.buffered().is_empty() {
-            fill_from_upstream(upstream, waits.upstream).await?;
+            fill_from_upstream(upstream, waits.upstream)
+                .await
+                .map_err(|()| cut(sent))?;
         }
     }
 }

@@ -23,11 +23,15 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How much unread input is drained at most before closing.
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// How long a TLS client may take to accept the close_notify that ends
+/// its connection.
+const GOODBYE: Duration = Duration::from_secs(1);
+
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
-    mut listener: Rc<ListenerInfo>,
-    mut ctx: Rc<WorkerCtx>,
+    listener: Rc<ListenerInfo>,
+    ctx: Rc<WorkerCtx>,
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut client = match &listener.tls {
@@ -40,16 +44,32 @@ pub async fn serve(
             }
         }
     };
+    converse(&mut client, addr, listener, ctx).await;
+    // Every orderly end of a TLS connection (a response with close, an idle
+    // or header timeout, a refusal, a drain, a tunnel's end) says
+    // close_notify first; tern's own half-closes have said it already.
+    if client.is_tls() {
+        let _ = crate::timer::timeout(GOODBYE, client.close_notify()).await;
+    }
+}
+
+/// Requests and responses on one connection, until it is to close.
+async fn converse(
+    client: &mut Conn,
+    addr: SocketAddr,
+    mut listener: Rc<ListenerInfo>,
+    mut ctx: Rc<WorkerCtx>,
+) {
     let mut first = true;
     let mut quick = false;
     loop {
-        let head_len = match read_head(&mut client, &ctx, first, &mut quick).await {
+        let head_len = match read_head(client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
             Err(HeadEnd::Reject(status)) => {
                 ctx.stats.answered_locally(listener.index, status);
                 log_refusal(&ctx, client.buffered(), addr, status);
-                return refuse(&mut client, status).await;
+                return refuse(client, status).await;
             }
         };
         first = false;
@@ -65,35 +85,35 @@ pub async fn serve(
         let next = match prepared {
             Ok(Outcome::Proxy(prepared)) => {
                 client.consume(head_len);
-                exchange::proxy(&mut client, prepared, &ctx).await
+                exchange::proxy(client, prepared, &ctx).await
             }
             Ok(Outcome::Answer { response, close }) => {
                 ctx.stats
                     .answered_locally(listener.index, status_of_response(&response));
                 client.consume(head_len);
-                send_answer(&mut client, response, close).await
+                send_answer(client, response, close).await
             }
             Ok(Outcome::Static(reply)) => {
                 client.consume(head_len);
                 // Boxed: a file transfer's state stays out of every
                 // connection's future.
-                let next = Box::pin(crate::files::send(&mut client, reply, &ctx)).await;
+                let next = Box::pin(crate::files::send(client, reply, &ctx)).await;
                 if next == Next::Close {
                     // An unread request body must not reset the response.
-                    linger_close(&mut client).await;
+                    linger_close(client).await;
                 }
                 next
             }
             Err(refusal) if refusal.close => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
                 log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                return refuse(&mut client, refusal.status).await;
+                return refuse(client, refusal.status).await;
             }
             Err(refusal) => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
                 log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
                 client.consume(head_len);
-                answer(&mut client, refusal.status).await
+                answer(client, refusal.status).await
             }
         };
         if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {

@@ -45,6 +45,26 @@ pub struct Proxy {
     pub request_edits: Option<HeaderEdits>,
     pub response_edits: Option<HeaderEdits>,
     pub reverse: Option<Reverse>,
+    /// Upgrade protocols forwarded (lower case; default `websocket`). Any
+    /// other `Upgrade` is dropped and the request goes on as plain
+    /// HTTP/1.1, so no protocol can tunnel past the routes unasked.
+    pub upgrades: Box<[Box<str>]>,
+    /// When a client that leaves aborts its waiting request.
+    pub abort_on: AbortOn,
+}
+
+/// When a client's leaving aborts its request while it waits for the
+/// upstream (`abort_on_close`); see `proxy::client_watch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AbortOn {
+    /// A reset, or a close confirmed by a probe (default).
+    #[default]
+    Full,
+    /// Any FIN too: a half-close after the request counts as leaving
+    /// (nginx's behaviour, HAProxy's `option abortonclose`).
+    Half,
+    /// Never: the request runs to its end (nginx `proxy_ignore_client_abort`).
+    Never,
 }
 
 impl Proxy {
@@ -55,6 +75,22 @@ impl Proxy {
 
     pub fn edits_response(&self) -> bool {
         self.response_edits.is_some() || self.reverse.is_some()
+    }
+
+    /// Whether every protocol of an `Upgrade` field value is one this
+    /// route forwards (tokens compared without regard to case).
+    pub fn allows_upgrade(&self, value: &[u8]) -> bool {
+        let mut offered = value
+            .split(|&b| b == b',')
+            .map(|p| p.trim_ascii())
+            .filter(|p| !p.is_empty())
+            .peekable();
+        offered.peek().is_some()
+            && offered.all(|p| {
+                self.upgrades
+                    .iter()
+                    .any(|u| p.eq_ignore_ascii_case(u.as_bytes()))
+            })
     }
 }
 
@@ -112,8 +148,22 @@ mod tests {
                 request_edits: None,
                 response_edits: None,
                 reverse: None,
+                upgrades: Box::new(["websocket".into()]),
+                abort_on: AbortOn::Full,
             })),
         }
+    }
+
+    #[test]
+    fn upgrades_only_the_protocols_a_route_allows() {
+        let Action::Proxy(proxy) = route("r", vec![], vec![], 0).action else {
+            unreachable!("a proxy route");
+        };
+        assert!(proxy.allows_upgrade(b"websocket"));
+        assert!(proxy.allows_upgrade(b"WebSocket"));
+        assert!(!proxy.allows_upgrade(b"h2c"));
+        assert!(!proxy.allows_upgrade(b"websocket, h2c"));
+        assert!(!proxy.allows_upgrade(b""));
     }
 
     fn prefix(p: &str) -> Condition {

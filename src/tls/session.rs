@@ -14,6 +14,8 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 pub struct TlsSession {
     /// Client side (to a TLS backend) or server side (a TLS listener).
     conn: Connection,
+    /// close_notify was queued: it is sent once.
+    closing: bool,
 }
 
 /// What reading decrypted bytes found.
@@ -29,13 +31,19 @@ pub enum Plain {
 impl TlsSession {
     pub fn server(config: Arc<ServerConfig>) -> io::Result<Self> {
         let conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(TlsSession { conn: conn.into() })
+        Ok(TlsSession {
+            conn: conn.into(),
+            closing: false,
+        })
     }
 
     /// The client side of a connection to a TLS backend named `name`.
     pub fn client(config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Self> {
         let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
-        Ok(TlsSession { conn: conn.into() })
+        Ok(TlsSession {
+            conn: conn.into(),
+            closing: false,
+        })
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -117,8 +125,10 @@ impl TlsSession {
         Ok(())
     }
 
-    /// Queues close_notify; send it with `records`.
+    /// Queues close_notify, once; send it with `records`.
     pub fn close(&mut self) {
-        self.conn.send_close_notify();
+        if !std::mem::replace(&mut self.closing, true) {
+            self.conn.send_close_notify();
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::{err, Backend, PlanError};
 use crate::config::schema::{HeaderEditsSection, RespondSection, RouteSection};
 use crate::route::answer::REDIRECT_STATUSES;
 use crate::route::{
-    Action, HeaderEdits, PathPrefix, PathRewrite, Proxy, Redirect, Respond, Reverse, Route,
+    AbortOn, Action, HeaderEdits, PathPrefix, PathRewrite, Proxy, Redirect, Respond, Reverse, Route,
 };
 
 pub fn build_route(
@@ -127,6 +127,8 @@ fn proxy_only_key(section: &RouteSection) -> Option<&'static str> {
         (section.response_headers.is_some(), "response_headers"),
         (section.reverse_rewrite.is_some(), "reverse_rewrite"),
         (section.cookie_domain.is_some(), "cookie_domain"),
+        (section.upgrade.is_some(), "upgrade"),
+        (section.abort_on_close.is_some(), "abort_on_close"),
     ]
     .into_iter()
     .find_map(|(given, key)| given.then_some(key))
@@ -161,7 +163,44 @@ fn build_proxy(
         request_edits: edits(section.request_headers.as_ref(), &key("request_headers"))?,
         response_edits: edits(section.response_headers.as_ref(), &key("response_headers"))?,
         reverse,
+        upgrades: upgrades(section.upgrade.as_deref(), &key("upgrade"))?,
+        abort_on: abort_on(section.abort_on_close.as_deref(), &key("abort_on_close"))?,
     })
+}
+
+/// `upgrade = ["websocket", ...]`: protocol tokens, kept in lower case.
+fn upgrades(given: Option<&[String]>, key: &str) -> Result<Box<[Box<str>]>, PlanError> {
+    let Some(given) = given else {
+        return Ok(Box::new(["websocket".into()]));
+    };
+    given
+        .iter()
+        .map(|p| {
+            let token = p
+                .split('/')
+                .all(|part| !part.is_empty() && part.bytes().all(crate::http::is_tchar));
+            if token {
+                Ok(p.to_ascii_lowercase().into_boxed_str())
+            } else {
+                Err(err(
+                    key,
+                    format!("{p:?} is not a protocol name (like \"websocket\")"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn abort_on(given: Option<&str>, key: &str) -> Result<AbortOn, PlanError> {
+    match given {
+        None | Some("full") => Ok(AbortOn::Full),
+        Some("half") => Ok(AbortOn::Half),
+        Some("never") => Ok(AbortOn::Never),
+        Some(other) => Err(err(
+            key,
+            format!("{other:?} is not one of \"full\", \"half\", \"never\""),
+        )),
+    }
 }
 
 fn build_rewrite(at: &str, section: &RouteSection) -> Result<Option<PathRewrite>, PlanError> {

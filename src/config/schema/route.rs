@@ -40,6 +40,8 @@ pub struct RouteSection {
     pub response_headers: Option<HeaderEditsSection>,
     pub reverse_rewrite: Option<bool>,
     pub cookie_domain: Option<BTreeMap<String, String>>,
+    pub upgrade: Option<Vec<String>>,
+    pub abort_on_close: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

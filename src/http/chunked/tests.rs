@@ -128,3 +128,33 @@ fn decode_only_writes_just_the_data() {
     assert!(decoder.is_done());
     assert_eq!(out, b"hello!");
 }
+
+#[test]
+fn refuses_absurd_chunk_sizes() {
+    assert_eq!(
+        reframe(b"ffffffffffffffff\r\n", 64).unwrap_err(),
+        ChunkError::SizeOverflow
+    );
+    assert_eq!(
+        reframe(b"10000000001\r\n", 64).unwrap_err(),
+        ChunkError::SizeOverflow
+    );
+    // The largest accepted size still starts a body.
+    let largest = format!("{MAX_CHUNK_SIZE:x}\r\nab");
+    assert!(reframe(largest.as_bytes(), 64).is_ok());
+}
+
+#[test]
+fn checks_a_body_prefix_without_copying() {
+    assert!(ChunkedReframer::check_prefix(b"").is_ok());
+    assert!(ChunkedReframer::check_prefix(b"5\r\nhel").is_ok());
+    assert!(ChunkedReframer::check_prefix(b"5\r\nhello\r\n0\r\n\r\nGET").is_ok());
+    assert_eq!(
+        ChunkedReframer::check_prefix(b"ZZZ-not-hex\r\n"),
+        Err(ChunkError::BadSize)
+    );
+    assert_eq!(
+        ChunkedReframer::check_prefix(b"5\r\nhello!!"),
+        Err(ChunkError::BadLineEnding)
+    );
+}

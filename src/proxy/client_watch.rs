@@ -1,0 +1,136 @@
+//! Noticing that a client went away while its request waits for the
+//! upstream's response head — an abandoned long-poll, a closed tab.
+//!
+//! Without this, a closed client stays unnoticed until the upstream answers
+//! or the `server` timeout passes (minutes for a long-poll): the socket sits
+//! in CLOSE-WAIT, the upstream keeps the request, and the server's
+//! `max_connections` slot stays taken. The watch waits for readiness only,
+//! so a waiting request still holds no read buffer; one is taken only when
+//! bytes (or the end) actually arrive.
+//!
+//! TCP cannot tell a client that half-closed (`shutdown(SHUT_WR)` after its
+//! request, still reading) from one that closed for good: both send a FIN.
+//! A closed socket answers data with a reset, so under the default `full`
+//! mode an HTTP/1.1 client whose FIN arrives is sent `100 Continue` — an
+//! interim response every HTTP/1.1 client must accept and skip (RFC 9110
+//! §15.2) — and is abandoned only if a reset comes back. HTTP/1.0 clients
+//! can't be sent one, so for them a FIN alone never aborts under `full`.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::conn::Conn;
+use crate::http::Version;
+use crate::route::AbortOn;
+
+/// How long to wait for a probe's reset: a few round trips on any path.
+const PROBE_CHECKS: [Duration; 4] = [
+    Duration::from_millis(20),
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+const PROBE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Returns when the client has gone (by `mode`); otherwise never returns,
+/// so it can race the upstream's answer. Bytes the client sends meanwhile
+/// (a pipelined request) are left for later, and end the watch.
+///
+/// Only the readiness wait lives in the connection's future; what follows
+/// a FIN or TLS bytes is rare and boxed.
+pub async fn client_gone(client: &mut Conn, mode: AbortOn, version: Version, limit: usize) {
+    if mode == AbortOn::Never || !client.buffered().is_empty() {
+        return std::future::pending().await;
+    }
+    let peeked = loop {
+        if client.readable().await.is_err() {
+            return;
+        }
+        match peek(client) {
+            Peeked::Nothing => continue,
+            peeked => break peeked,
+        }
+    };
+    let eof = match peeked {
+        Peeked::Nothing | Peeked::Reset => return,
+        Peeked::Eof => true,
+        // Raw bytes on a TLS connection may be a close_notify alert:
+        // decrypt them to see.
+        Peeked::Bytes if client.is_tls() => match Box::pin(client.fill(limit)).await {
+            Err(_) => return,
+            Ok(n) => n == 0,
+        },
+        Peeked::Bytes => false,
+    };
+    if eof && (mode == AbortOn::Half || Box::pin(probe_finds_reset(client, version)).await) {
+        return;
+    }
+    std::future::pending().await
+}
+
+enum Peeked {
+    /// A spurious wake-up: wait again.
+    Nothing,
+    Bytes,
+    Eof,
+    Reset,
+}
+
+/// What waits on the socket, without reading it.
+fn peek(client: &Conn) -> Peeked {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a valid local, on the descriptor the
+    // connection owns.
+    let n = unsafe {
+        libc::recv(
+            client.stream.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Peeked::Eof,
+        n if n > 0 => Peeked::Bytes,
+        _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
+            Peeked::Nothing
+        }
+        _ => Peeked::Reset,
+    }
+}
+
+/// After a FIN: `true` when the client turns out to have closed for good.
+async fn probe_finds_reset(client: &mut Conn, version: Version) -> bool {
+    if version != Version::Http11 {
+        return false;
+    }
+    if client.write_owned(PROBE.to_vec()).await.0.is_err() {
+        return true;
+    }
+    for wait in PROBE_CHECKS {
+        let _ = crate::timer::sleep(wait).await;
+        if reset_arrived(client) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A reset on a socket we still hold shows as its pending error.
+fn reset_arrived(client: &Conn) -> bool {
+    let mut error: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes one c_int into `error`, whose size `len` gives;
+    // the descriptor is the client's socket, open while `client` lives.
+    let rc = unsafe {
+        libc::getsockopt(
+            client.stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut error as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && error != 0
+}
