@@ -1,0 +1,135 @@
+//! Upstreams that fail: a server that takes a request and closes without an
+//! answer costs an idempotent request nothing when another server can take
+//! it; absurd chunk framing from an upstream is a 502 while nothing has
+//! reached the client, and a close after.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+
+/// A server that accepts, reads the request and closes without answering.
+fn mute_server(taken: Arc<AtomicUsize>) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
+        if c.read_request().is_some() {
+            taken.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+}
+
+fn two_servers(first: SocketAddr, second: SocketAddr, backend_extra: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n\
+         [backend.app]\nservers = [\"{first}\", \"{second}\"]\n{backend_extra}\n"
+    )
+}
+
+#[test]
+fn a_get_the_first_server_drops_is_answered_by_the_next() {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let mute = mute_server(taken.clone());
+    let good = RecordingUpstream::echo();
+    let tern = Tern::start(&two_servers(mute.addr, good.addr, ""));
+    // Round robin sends some of these to the mute server first.
+    for i in 0..6 {
+        let mut c = tern.connect();
+        let resp = c.roundtrip(format!("GET /item/{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(resp.status, 200, "request {i}: {}", resp.body_str());
+    }
+    assert!(
+        taken.load(Ordering::SeqCst) > 0,
+        "the mute server never got a request: the retry path was not exercised"
+    );
+}
+
+#[test]
+fn a_post_is_not_sent_twice() {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let mute = mute_server(taken.clone());
+    let good = RecordingUpstream::echo();
+    let tern = Tern::start(&two_servers(mute.addr, good.addr, ""));
+    let mut failed = 0;
+    for _ in 0..4 {
+        let mut c = tern.connect();
+        c.send(&post("/pay", b"once"));
+        let resp = c.read_response().expect("an answer");
+        if resp.status == 502 {
+            failed += 1;
+        }
+    }
+    assert_eq!(taken.load(Ordering::SeqCst), failed, "each drop is one 502");
+    assert!(failed > 0, "the mute server was never chosen");
+    assert_eq!(good.request_count(), 4 - failed, "no POST was retried");
+}
+
+#[test]
+fn retries_zero_means_no_second_server() {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let mute = mute_server(taken.clone());
+    let good = RecordingUpstream::echo();
+    let tern = Tern::start(&two_servers(mute.addr, good.addr, "retries = 0"));
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| tern.connect().roundtrip(&get("/x")).status)
+        .collect();
+    assert!(statuses.contains(&502), "{statuses:?}");
+}
+
+/// One server answering every request with `response` (raw bytes).
+fn answering(response: &'static [u8]) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
+        if c.read_request().is_some() {
+            c.write(response);
+            let _ = c.conn.read_to_eof();
+        }
+    })
+}
+
+fn one_server(upstream: SocketAddr) -> Tern {
+    Tern::start(&format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{upstream}\"]\n\
+         timeouts = {{ server = \"3s\" }}\n"
+    ))
+}
+
+#[test]
+fn an_absurd_chunk_size_from_an_upstream_is_a_502() {
+    for body in [
+        &b"ffffffffffffffff\r\nhello\r\n0\r\n\r\n"[..],
+        b"00000000000000000000000000000001\r\nh\r\n0\r\n\r\n",
+    ] {
+        let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        response.extend_from_slice(body);
+        let up = answering(Box::leak(response.into_boxed_slice()));
+        let tern = one_server(up.addr);
+        let (resp, closed) = raw_request(tern.addr(), &get("/"));
+        assert_eq!(status_of(&resp), Some(502), "{}", show(&resp));
+        assert!(closed);
+    }
+}
+
+#[test]
+fn bad_chunk_framing_after_the_response_started_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = RecordingUpstream::with_listener(listener, |c| {
+        if c.read_request().is_some() {
+            c.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            std::thread::sleep(Duration::from_millis(200));
+            c.write(b"ZZZ\r\n");
+            let _ = c.conn.read_to_eof();
+        }
+    });
+    let tern = one_server(up.addr);
+    let (resp, closed) = raw_request(tern.addr(), &get("/"));
+    assert_eq!(status_of(&resp), Some(200), "{}", show(&resp));
+    assert!(closed, "the connection stayed open after a broken body");
+    assert!(
+        !contains(&resp, b"0\r\n\r\n"),
+        "a broken body was ended as complete"
+    );
+}
