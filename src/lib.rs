@@ -14,6 +14,7 @@ pub mod http;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod peek;
 pub mod proxy;
 pub mod reload;
 pub mod rlimit;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::conn::Conn;
 use crate::http::Version;
+use crate::peek::{peek, Peeked};
 use crate::route::AbortOn;
 
 /// How long to wait for a probe's reset: a few round trips on any path.
@@ -43,17 +44,8 @@ pub async fn client_gone(client: &mut Conn, mode: AbortOn, version: Version, lim
     if mode == AbortOn::Never || !client.buffered().is_empty() {
         return std::future::pending().await;
     }
-    let peeked = loop {
-        if client.readable().await.is_err() {
-            return;
-        }
-        match peek(client) {
-            Peeked::Nothing => continue,
-            peeked => break peeked,
-        }
-    };
-    let eof = match peeked {
-        Peeked::Nothing | Peeked::Reset => return,
+    let eof = match wait_for_news(client).await {
+        Peeked::Nothing | Peeked::Failed => return,
         Peeked::Eof => true,
         // Raw bytes on a TLS connection may be a close_notify alert:
         // decrypt them to see.
@@ -69,34 +61,16 @@ pub async fn client_gone(client: &mut Conn, mode: AbortOn, version: Version, lim
     std::future::pending().await
 }
 
-enum Peeked {
-    /// A spurious wake-up: wait again.
-    Nothing,
-    Bytes,
-    Eof,
-    Reset,
-}
-
-/// What waits on the socket, without reading it.
-fn peek(client: &Conn) -> Peeked {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte peek into a valid local, on the descriptor the
-    // connection owns.
-    let n = unsafe {
-        libc::recv(
-            client.stream.as_raw_fd(),
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => Peeked::Eof,
-        n if n > 0 => Peeked::Bytes,
-        _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock => {
-            Peeked::Nothing
+/// Waits until the client's socket has something to say; never `Nothing`.
+async fn wait_for_news(client: &mut Conn) -> Peeked {
+    loop {
+        if client.readable().await.is_err() {
+            return Peeked::Failed;
         }
-        _ => Peeked::Reset,
+        match peek(client.stream.as_raw_fd()) {
+            Peeked::Nothing => continue,
+            news => return news,
+        }
     }
 }
 

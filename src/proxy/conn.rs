@@ -3,10 +3,9 @@
 //! back to the worker's pool.
 
 use std::io;
-
-use monoio::buf::{IoBuf, IoBufMut, SliceMut};
 use std::os::fd::AsRawFd;
 
+use monoio::buf::{IoBuf, IoBufMut, SliceMut};
 use monoio::io::{
     AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent,
 };
@@ -14,6 +13,7 @@ use monoio::net::TcpStream;
 
 use crate::buffer;
 use crate::metrics::bytes as wire;
+use crate::peek::{peek, Peeked};
 use crate::tls::session::{Plain, TlsSession};
 
 pub struct Conn {
@@ -175,23 +175,9 @@ impl Conn {
         result
     }
 
-    /// Whether bytes (or the end) wait to be read: a non-blocking peek.
+    /// Whether request bytes wait to be read (buffered, or on the socket).
     pub fn has_input(&self) -> bool {
-        if !self.buffered().is_empty() {
-            return true;
-        }
-        let mut byte = 0u8;
-        // SAFETY: a one-byte peek into a valid local, on the descriptor this
-        // connection owns.
-        let n = unsafe {
-            libc::recv(
-                self.stream.as_raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        n > 0
+        !self.buffered().is_empty() || peek(self.stream.as_raw_fd()) == Peeked::Bytes
     }
 
     /// Decrypts into the buffer, reading ciphertext through a pooled buffer

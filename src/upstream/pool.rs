@@ -116,15 +116,5 @@ impl UpstreamPool {
 /// An idle upstream connection must have nothing to read: EOF means the
 /// upstream closed it, and unexpected bytes mean it can't be trusted.
 fn is_quiet(stream: &monoio::net::TcpStream) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte peek into a valid local, on a descriptor we own.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    crate::peek::peek(stream.as_raw_fd()) == crate::peek::Peeked::Nothing
 }
