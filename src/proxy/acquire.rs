@@ -54,9 +54,9 @@ impl Attempts {
         self.left > 0
     }
 
-    /// Whether any attempt is left.
+    /// Whether another attempt is allowed after the one under way.
     pub fn remain(&self) -> bool {
-        self.left > 0
+        self.left > 1
     }
 }
 
