@@ -78,6 +78,29 @@ fn an_abandoned_long_poll_is_aborted_upstream_and_logged_499() {
 }
 
 #[test]
+fn a_reset_aborts_at_once_even_for_http10() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let up = holding_upstream(closed.clone());
+    let tern = Tern::start(&config(up.addr, "", "", ""));
+    let mut s = TcpStream::connect(tern.addr()).expect("connect");
+    s.write_all(b"GET /poll HTTP/1.0\r\n\r\n").expect("write");
+    assert!(
+        up.wait_requests(1, Duration::from_secs(5)),
+        "poll reached the app"
+    );
+    // SO_LINGER 0: close sends a reset, not a FIN.
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(s);
+    assert!(
+        wait_until(Duration::from_secs(5), || closed.load(Ordering::SeqCst)
+            == 1),
+        "a reset client's request was kept upstream"
+    );
+}
+
+#[test]
 fn abandoned_long_polls_free_the_servers_connection_slots() {
     let closed = Arc::new(AtomicUsize::new(0));
     let up = holding_upstream(closed.clone());
