@@ -28,6 +28,19 @@ pub fn raise_nofile() -> u64 {
     limit.rlim_cur
 }
 
+/// The soft RLIMIT_NOFILE now (0 when it can't be read).
+pub fn nofile_soft() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    limit.rlim_cur
+}
+
 /// A warning to log when the limit is low, naming what it allows.
 pub fn low_limit_warning(soft: u64) -> Option<String> {
     (soft < COMFORTABLE).then(|| {

@@ -59,7 +59,11 @@ impl WorkerCtx {
     pub fn new(id: usize, plan: Arc<Plan>) -> Self {
         WorkerCtx {
             id,
-            pool: Rc::new(UpstreamPool::new(plan.server_count, plan.pool)),
+            pool: Rc::new(UpstreamPool::new(
+                plan.server_count,
+                plan.pool,
+                plan.worker_count,
+            )),
             upstreams: WorkerUpstreams::new(&plan, id),
             drain: Rc::default(),
             connections: Rc::default(),

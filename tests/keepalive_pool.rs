@@ -288,3 +288,39 @@ fn client_abort_mid_response_does_not_poison_the_pool() {
         assert_eq!(r.body_str(), p);
     }
 }
+
+/// Concurrent clients, far above the old fixed cap of 64 idle connections
+/// per server, at the default pool settings: after the first round every
+/// request finds a pooled connection, so the upstream sees about one
+/// connection per concurrent request, not one per request.
+#[test]
+fn the_default_pool_keeps_what_concurrency_needed() {
+    const CLIENTS: usize = 200;
+    const ROUNDS: usize = 4;
+    let up = RecordingUpstream::start(|c| {
+        while let Some(_req) = c.read_request() {
+            // Long enough for every client's request to be in flight at once.
+            thread::sleep(Duration::from_millis(300));
+            if !c.respond(200, &[], b"ok") {
+                return;
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).workers(1).start();
+    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| tern.connect()).collect();
+    for round in 0..ROUNDS {
+        for c in &mut clients {
+            c.send(&get("/r"));
+        }
+        for c in &mut clients {
+            let r = c.read_response().expect("response");
+            assert_eq!(r.status, 200, "round {round}");
+        }
+    }
+    let connects = up.conn_count();
+    assert!(
+        connects <= CLIENTS + CLIENTS / 10,
+        "{connects} upstream connections for {} requests from {CLIENTS} clients: the pool churned",
+        CLIENTS * ROUNDS
+    );
+}

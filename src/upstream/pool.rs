@@ -2,8 +2,18 @@
 //! shared between threads. A reload gives the worker a new pool (servers
 //! are numbered anew); the old one hands its idle connections, and those
 //! returned to it later, to the new one for servers whose address stayed.
+//!
+//! By default the pool adapts to demand: every connection an exchange
+//! gives back is kept, so the pool holds what the recent peak of
+//! concurrent requests needed — no more, since a connection is only given
+//! back after use — and the sweep closes those idle past `idle_timeout`.
+//! A fixed per-server cap (the old default was 64) made every request
+//! above it close its connection and the next one open a new one: at 1,000
+//! keep-alive clients the origin's CPU per request tripled. The one bound
+//! is the worker's share of the descriptors (`idle_cap`), so idle
+//! connections never starve the clients of them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -19,6 +29,10 @@ struct Idle {
 
 pub struct UpstreamPool {
     settings: PoolSettings,
+    /// Most idle connections kept, per server and in all.
+    cap: usize,
+    /// Idle connections kept now, over all servers.
+    kept: Cell<usize>,
     /// Indexed by `Server::id`; most recently used last.
     idle: RefCell<Vec<Vec<Idle>>>,
     /// Set once a reload replaced this pool.
@@ -33,9 +47,14 @@ struct Forward {
 }
 
 impl UpstreamPool {
-    pub fn new(server_count: usize, settings: PoolSettings) -> Self {
+    /// `workers`: how many workers share the process's descriptors.
+    pub fn new(server_count: usize, settings: PoolSettings, workers: usize) -> Self {
         UpstreamPool {
             settings,
+            cap: settings
+                .max_idle_per_server
+                .unwrap_or_else(|| idle_cap(crate::rlimit::nofile_soft(), workers)),
+            kept: Cell::new(0),
             idle: RefCell::new((0..server_count).map(|_| Vec::new()).collect()),
             forward: RefCell::new(None),
         }
@@ -45,6 +64,7 @@ impl UpstreamPool {
     /// at the same address), and from now on every connection put here.
     pub fn forward_to(&self, to: Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
         let idle = std::mem::take(&mut *self.idle.borrow_mut());
+        self.kept.set(0);
         for (old, list) in idle.into_iter().enumerate() {
             if let Some(Some(new)) = ids.get(old) {
                 for conn in list {
@@ -61,6 +81,7 @@ impl UpstreamPool {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(server)?;
         while let Some(idle) = list.pop() {
+            self.kept.set(self.kept.get() - 1);
             if idle.since.elapsed() < self.settings.idle_timeout && is_quiet(&idle.conn.stream) {
                 return Some(idle.conn);
             }
@@ -88,8 +109,9 @@ impl UpstreamPool {
         }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(server) {
-            if list.len() < self.settings.max_idle_per_server {
+            if list.len() < self.cap && self.kept.get() < self.cap {
                 list.push(conn);
+                self.kept.set(self.kept.get() + 1);
             }
         }
     }
@@ -98,9 +120,12 @@ impl UpstreamPool {
     /// descriptors until the next request to their server.
     pub fn sweep(&self) {
         let limit = self.settings.idle_timeout;
+        let mut kept = 0;
         for list in self.idle.borrow_mut().iter_mut() {
             list.retain(|conn| conn.since.elapsed() < limit);
+            kept += list.len();
         }
+        self.kept.set(kept);
     }
 
     /// Idle connections kept per server (for the metrics).
@@ -111,6 +136,14 @@ impl UpstreamPool {
     pub fn sweep_interval(&self) -> Duration {
         (self.settings.idle_timeout / 2).max(Duration::from_millis(100))
     }
+}
+
+/// The most idle connections one worker keeps by default: a quarter of
+/// its share of the open-files limit. The rest stays for what needs two
+/// descriptors per request (client and upstream) and for files.
+pub fn idle_cap(nofile: u64, workers: usize) -> usize {
+    let share = nofile / workers.max(1) as u64 / 4;
+    usize::try_from(share).unwrap_or(usize::MAX).max(16)
 }
 
 /// An idle upstream connection must have nothing to read: EOF means the

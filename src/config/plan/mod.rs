@@ -73,7 +73,9 @@ pub struct UpstreamTimeouts {
 
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
-    pub max_idle_per_server: usize,
+    /// `None`: bounded only by each worker's share of the descriptors
+    /// (`UpstreamPool::idle_cap`).
+    pub max_idle_per_server: Option<usize>,
     pub idle_timeout: Duration,
 }
 

@@ -111,15 +111,16 @@ impl Default for TimeoutsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolSection {
-    /// Idle upstream connections kept per server, per worker.
-    pub max_idle_per_server: usize,
+    /// Idle upstream connections kept per server, per worker; absent: as
+    /// many as recent demand left, within a share of the open-files limit.
+    pub max_idle_per_server: Option<usize>,
     pub idle_timeout: Dur,
 }
 
 impl Default for PoolSection {
     fn default() -> Self {
         PoolSection {
-            max_idle_per_server: 64,
+            max_idle_per_server: None,
             idle_timeout: Dur::secs(60),
         }
     }
