@@ -9,9 +9,10 @@ use crate::timer::timeout;
 
 use super::acquire::acquire;
 use super::conn::Conn;
+use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
-use super::session::{answer, refuse};
+use super::session::send_answer;
 use super::Next;
 use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 
@@ -19,6 +20,7 @@ use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 /// within one big buffer.
 pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::Backend;
+use crate::http::status::error_response;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
 use crate::worker_ctx::WorkerCtx;
 
@@ -50,6 +52,9 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
     {
         return Next::Close;
     }
+    if continue_sent {
+        req.meter.sent(status::CONTINUE.len() as u64);
+    }
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut fresh_only = false;
     loop {
@@ -57,12 +62,13 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
         let mut upstream = match Box::pin(acquire(ctx, req, fresh_only)).await {
             Ok(upstream) => upstream,
             Err(status) => {
-                req.meter.answered(status);
                 // Nothing of the body was read yet: only an empty one lets
                 // the connection go on to the next request.
                 let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
                 return if keep {
-                    answer(client, status).await
+                    let response = error_response(status, false);
+                    req.meter.answered(status, response.len() as u64);
+                    send_answer(client, response, false).await
                 } else {
                     fail(client, req, status).await
                 };
@@ -79,11 +85,16 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
                 fresh_only = true;
                 continue;
             }
-            Err(SendError::Upstream) => return fail(client, req, 502).await,
+            Err(SendError::Upstream) => {
+                let server = &backend.servers[usize::from(upstream.position)];
+                upstream_failed(ctx, req, server, &"sending the request failed");
+                return fail(client, req, 502).await;
+            }
             Err(SendError::Client) => return Next::Close,
             Err(SendError::Malformed) => return fail(client, req, 400).await,
         }
         let answering = (backend, upstream.position);
+        let position = usize::from(upstream.position);
         let relayed = relay_response(
             client,
             &mut upstream.conn,
@@ -93,13 +104,7 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
             continue_sent,
         )
         .await;
-        note_outcome(
-            ctx,
-            req.backend,
-            usize::from(upstream.position),
-            &relayed,
-            may_retry,
-        );
+        note_outcome(ctx, req.backend, position, &relayed, may_retry);
         match relayed {
             Relay::Done { reusable, next, .. } => {
                 if reusable {
@@ -108,8 +113,19 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
                 return next;
             }
             Relay::NoResponse if may_retry => fresh_only = true,
-            Relay::NoResponse => return fail(client, req, 502).await,
-            Relay::Failed(status) => return fail(client, req, status).await,
+            Relay::NoResponse => {
+                let cause = "closed the connection without a response";
+                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
+                return fail(client, req, 502).await;
+            }
+            Relay::Failed(status) => {
+                let cause = match status {
+                    504 => "sent no response head within the server timeout",
+                    _ => "sent an invalid response head",
+                };
+                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
+                return fail(client, req, status).await;
+            }
             Relay::Aborted => return Next::Close,
         }
     }
@@ -134,9 +150,10 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
 /// body may not have been read to its end. Not `async fn`: the request is
 /// metered at once, and the future doesn't carry `req`.
 fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Output = Next> + 'c {
-    req.meter.answered(status);
+    let response = error_response(status, true);
+    req.meter.answered(status, response.len() as u64);
     async move {
-        refuse(client, status).await;
+        send_answer(client, response, true).await;
         Next::Close
     }
 }

@@ -4,6 +4,7 @@
 mod acquire;
 pub mod conn;
 mod exchange;
+mod failure_log;
 mod follow;
 mod handshake;
 mod prepare;
