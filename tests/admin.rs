@@ -488,6 +488,42 @@ fn a_server_failing_health_checks_is_down_on_status_and_metrics() {
         )),
         "{metrics}"
     );
+    // up -> down is a change of state, on the page, in /status and /metrics.
+    let changes = |json: &serde_json::Value, addr: &str| {
+        json["backends"][0]["servers"]
+            .as_array()
+            .and_then(|servers| servers.iter().find(|s| s["address"] == addr))
+            .and_then(|s| s["state_transitions"].as_u64())
+    };
+    assert_eq!(changes(&json, &dead.to_string()), Some(1), "{json}");
+    assert_eq!(changes(&json, &live.addr.to_string()), Some(0), "{json}");
+    assert!(
+        metrics.contains(&format!(
+            "tern_server_state_transitions_total{{backend=\"app\",server=\"{dead}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    // A down server stands out on the page: its state has a style.
+    let (_, _, page) = admin_request(&tern, "GET", "/", "");
+    assert!(page.contains("<td class=\"down\">down</td>"), "{page}");
+    let style = page.split("</style>").next().unwrap_or_default();
+    assert!(style.contains(".down{"), "no style for .down: {style}");
+    // Draining and enabling are two more; a reload keeps the state and the
+    // count, and is no change itself.
+    drain(&tern, "1", "drain");
+    drain(&tern, "1", "enable");
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("reloaded:"))));
+    let json = status_json(&tern);
+    assert_eq!(
+        state_of(&json, &dead.to_string()),
+        Some("down".into()),
+        "{json}"
+    );
+    assert_eq!(changes(&json, &dead.to_string()), Some(3), "{json}");
 }
 
 #[test]
