@@ -9,6 +9,8 @@
 #   /etc/systemd/system/tern.service       the unit (from scripts/tern.service, PREFIX filled in)
 #   /etc/tern/tern.toml                    example config (config/quickstart.toml), ONLY if absent
 #   /var/log/tern                          log directory
+# (the unit makes /run/tern, owned by tern, when it starts: the place for pid_file and
+# upgrade_socket)
 # creates the `tern` system user and group, runs `tern --check` on the installed config (and
 # fails if it is invalid), and runs `systemctl daemon-reload`. Running it again is safe: an
 # existing config is never overwritten.
@@ -21,7 +23,7 @@
 # --dry-run prints every step without doing any of them.
 set -euo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DESTDIR="" PREFIX=/usr/local BUILD=1 BINARY="" MODE=install PURGE=0 DRY=0
@@ -132,6 +134,11 @@ do_install() {
         # The service reads its config as tern and writes its logs as tern.
         run chown "root:$SVC_USER" "$CONF"
         run chown "$SVC_USER:$SVC_USER" "$LOG_DIR"
+        # The unit makes /run/tern when it starts; made now too, so that the check below (and
+        # `tern --reload`) accept a config naming it before the service ever ran.
+        if id -u "$SVC_USER" >/dev/null 2>&1; then
+            run install -d -m 0755 -o "$SVC_USER" -g "$SVC_USER" /run/tern
+        fi
     else
         say "would create system user and group $SVC_USER (skipped: --destdir)"
         say "would chown root:$SVC_USER $CONF and $SVC_USER:$SVC_USER $LOG_DIR (skipped: --destdir)"

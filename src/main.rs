@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Reload(path) => return signal_reload(&path),
+        Command::Stop { config, at_once } => return signal_stop(&config, at_once),
         Command::Run(path) => return run(path, Start::Fresh),
         Command::Upgrade(path) => return run(path, Start::Upgrade),
     }
@@ -40,6 +41,36 @@ fn run(path: PathBuf, start: Start) -> ExitCode {
     };
     match server::run(path, plan, start) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("tern: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tern -s quit` (SIGTERM: graceful) or `-s stop` (SIGQUIT: at once), as
+/// nginx's; the process is the one in `[server] pid_file`.
+fn signal_stop(path: &Path, at_once: bool) -> ExitCode {
+    let (signal, how) = match at_once {
+        true => (libc::SIGQUIT, "stop at once"),
+        false => (libc::SIGTERM, "stop gracefully"),
+    };
+    let pid_file = match config::load(path) {
+        Ok(plan) => plan.pid_file,
+        Err(err) => {
+            eprintln!("tern: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(pid_file) = pid_file else {
+        eprintln!("tern: -s needs [server] pid_file in {}", path.display());
+        return ExitCode::FAILURE;
+    };
+    match reload::trigger::signal_pid_file(&pid_file, signal) {
+        Ok(pid) => {
+            println!("tern: asked pid {pid} to {how}");
+            ExitCode::SUCCESS
+        }
         Err(problem) => {
             eprintln!("tern: {problem}");
             ExitCode::FAILURE

@@ -49,9 +49,14 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
     let (handover, listeners) = open_listeners(&plan, workers, start)?;
-    for entry in &listeners.table.entries {
-        eprintln!("listening on {} ({})", entry.addr, entry.name);
-    }
+    // Printed once tern is up: a start that fails later must not have
+    // said it was listening.
+    let mut listening: Vec<String> = listeners
+        .table
+        .entries
+        .iter()
+        .map(|entry| format!("listening on {} ({})", entry.addr, entry.name))
+        .collect();
     plan.worker_count = workers;
     signals::block();
     let plan = Arc::new(plan);
@@ -68,7 +73,9 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         plan: plan.clone(),
         states: shared.states.clone(),
     }));
-    start_admin(&plan, &admin_view, &links)?;
+    if let Some(addr) = start_admin(&plan, &admin_view, &links)? {
+        listening.push(format!("listening on {addr} (admin)"));
+    }
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
     if let Some(handover) = handover {
         handover.ready()?;
@@ -88,6 +95,9 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         .as_deref()
         .map(trigger::write_pid)
         .transpose()?;
+    for line in listening {
+        eprintln!("{line}");
+    }
     // Last: whoever waits for this line may use the pid file at once.
     eprintln!(
         "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
@@ -162,13 +172,15 @@ fn start_workers(
     Ok((handles, driver))
 }
 
-/// Starts the admin endpoint if configured.
-fn start_admin(plan: &Plan, view: &Arc<Mutex<View>>, links: &Workers) -> Result<(), String> {
-    if let Some(config) = plan.admin {
-        let addr = admin::start(config, view.clone(), links.clone())?;
-        eprintln!("listening on {addr} (admin)");
-    }
-    Ok(())
+/// Starts the admin endpoint if configured; returns its address.
+fn start_admin(
+    plan: &Plan,
+    view: &Arc<Mutex<View>>,
+    links: &Workers,
+) -> Result<Option<std::net::SocketAddr>, String> {
+    plan.admin
+        .map(|config| admin::start(config, view.clone(), links.clone()))
+        .transpose()
 }
 
 /// Every worker reports its driver; a worker that failed stops the start.

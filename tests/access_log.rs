@@ -220,3 +220,112 @@ fn bad_log_settings_are_refused_naming_the_key() {
     refused("level = \"loud\"", "log.level");
     refused("error = \"/nonexistent/dir/error.log\"", "log.error");
 }
+
+/// One worker, no retries: the failures of one server are counted in one
+/// place, and each request tries it once.
+fn failing_config(dead: std::net::SocketAddr, mute: std::net::SocketAddr, log: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[log]\n{log}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nname = \"api\"\npath_prefix = \"/api\"\nbackend = \"app\"\n\
+         [[route]]\nname = \"mute\"\npath_prefix = \"/mute\"\nbackend = \"quiet\"\n\
+         [backend.app]\nretries = 0\nservers = [\"{dead}\"]\n\
+         [backend.quiet]\nretries = 0\nservers = [\"{mute}\"]\n"
+    )
+}
+
+/// An upstream that reads the request head and closes without answering.
+fn mute_upstream() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        let _ = c.read_head();
+    })
+}
+
+fn warn_lines(tern: &Tern, about: &str) -> Vec<String> {
+    tern.stderr()
+        .into_iter()
+        .filter(|l| l.contains(" tern warn: upstream failed: ") && l.contains(about))
+        .collect()
+}
+
+#[test]
+fn upstream_failures_are_warned_about_once_per_server_and_period() {
+    let (dead, mute) = (dead_addr(), mute_upstream());
+    let tern = Tern::start(&failing_config(dead, mute.addr, ""));
+    for _ in 0..5 {
+        let r = tern
+            .connect()
+            .roundtrip(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(r.status, 502);
+    }
+    let r = tern
+        .connect()
+        .roundtrip(b"GET /mute/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 502);
+    let closed = format!("server={} backend=quiet route=mute: closed", mute.addr);
+    wait_until(Duration::from_secs(5), || {
+        !warn_lines(&tern, &closed).is_empty()
+    });
+    let refused = warn_lines(
+        &tern,
+        &format!("server={dead} backend=app route=api: connect failed"),
+    );
+    assert_eq!(
+        refused.len(),
+        1,
+        "five refusals, one line: {:?}",
+        tern.stderr()
+    );
+    assert_eq!(
+        warn_lines(&tern, &closed).len(),
+        1,
+        "another server is logged on its own: {:?}",
+        tern.stderr()
+    );
+}
+
+fn logged_bytes(line: &str, status: u16) -> u64 {
+    line.split(&format!("\" {status} "))
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bytes in {line}"))
+}
+
+#[test]
+fn answers_tern_makes_after_routing_log_their_bytes_and_the_failed_server() {
+    let (dead, mute) = (dead_addr(), mute_upstream());
+    let path = temp_path("failures");
+    let log = format!("access = \"{}\"", path.display());
+    let tern = Tern::start(&failing_config(dead, mute.addr, &log));
+    let refused = tern
+        .connect()
+        .roundtrip(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(refused.status, 502);
+    let got = wait_lines(&path, 1);
+    assert_eq!(
+        logged_bytes(&got[0], 502),
+        refused.raw.len() as u64,
+        "{got:?}"
+    );
+    assert!(got[0].contains(&format!(" server={dead} ")), "{got:?}");
+
+    // A chunked body that goes bad after the head went upstream: 400.
+    // (Bad bytes sent with the head are refused before any upstream is
+    // contacted, so the bad chunk comes once the upstream has the head.)
+    let mut c = tern.connect();
+    c.send(b"POST /mute/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert!(
+        mute.wait_conns(1, Duration::from_secs(5)),
+        "head went upstream"
+    );
+    c.send(b"zz\r\n");
+    let bad = c.read_response().expect("a 400");
+    assert_eq!(bad.status, 400);
+    let got = wait_lines(&path, 2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(logged_bytes(&got[1], 400), bad.raw.len() as u64, "{got:?}");
+    assert!(
+        got[1].contains(&format!(" server={} ", mute.addr)),
+        "{got:?}"
+    );
+}

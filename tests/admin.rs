@@ -97,6 +97,14 @@ fn a_refused_server_counts_as_a_connect_failure_and_a_5xx() {
         metric(&text, &format!("tern_upstream_connects_total{{{server}}}")),
         Some(0.0)
     );
+    // The failure is the server's too (the status page's 5xx per server).
+    assert_eq!(
+        metric(
+            &text,
+            &format!("tern_server_requests_total{{{server},class=\"5xx\"}}")
+        ),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -480,4 +488,90 @@ fn a_server_failing_health_checks_is_down_on_status_and_metrics() {
         )),
         "{metrics}"
     );
+    // up -> down is a change of state, on the page, in /status and /metrics.
+    let changes = |json: &serde_json::Value, addr: &str| {
+        json["backends"][0]["servers"]
+            .as_array()
+            .and_then(|servers| servers.iter().find(|s| s["address"] == addr))
+            .and_then(|s| s["state_transitions"].as_u64())
+    };
+    assert_eq!(changes(&json, &dead.to_string()), Some(1), "{json}");
+    assert_eq!(changes(&json, &live.addr.to_string()), Some(0), "{json}");
+    assert!(
+        metrics.contains(&format!(
+            "tern_server_state_transitions_total{{backend=\"app\",server=\"{dead}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    // A down server stands out on the page: its state has a style.
+    let (_, _, page) = admin_request(&tern, "GET", "/", "");
+    assert!(page.contains("<td class=\"down\">down</td>"), "{page}");
+    let style = page.split("</style>").next().unwrap_or_default();
+    assert!(style.contains(".down{"), "no style for .down: {style}");
+    // Draining and enabling are two more; a reload keeps the state and the
+    // count, and is no change itself.
+    drain(&tern, "1", "drain");
+    drain(&tern, "1", "enable");
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("reloaded:"))));
+    let json = status_json(&tern);
+    assert_eq!(
+        state_of(&json, &dead.to_string()),
+        Some("down".into()),
+        "{json}"
+    );
+    assert_eq!(changes(&json, &dead.to_string()), Some(3), "{json}");
+}
+
+#[test]
+fn counters_go_on_across_a_reload_with_requests_in_flight_across_it() {
+    let echo = RecordingUpstream::echo();
+    let silent = RecordingUpstream::silent();
+    let cfg = Cfg::empty()
+        .workers(1)
+        .backend("app", &[echo.addr])
+        .backend("slow", &[silent.addr])
+        .route("/held", "slow")
+        .route("/", "app");
+    let tern = start_with_admin(&cfg);
+    for _ in 0..3 {
+        let (raw, _) = raw_request(tern.addr(), CLOSE_GET);
+        assert_eq!(status_of(&raw), Some(200));
+    }
+    let ok = "tern_backend_requests_total{backend=\"app\",class=\"2xx\"}";
+    let server = format!(
+        "tern_server_requests_total{{backend=\"app\",server=\"{}\",class=\"2xx\"}}",
+        echo.addr
+    );
+    let listener = "tern_requests_total{listener=\"web\",class=\"2xx\"}";
+    assert_eq!(wait_metric(&tern, ok, 3.0), Some(3.0));
+    let mut held = tern.connect();
+    held.send(b"GET /held HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(silent.wait_conns(1, Duration::from_secs(5)));
+
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("reloaded:"))));
+    let text = scrape(&tern);
+    for series in [ok, &server, listener] {
+        assert_eq!(
+            metric(&text, series),
+            Some(3.0),
+            "{series} after the reload"
+        );
+    }
+    let accepted = metric(&text, "tern_connections_accepted_total{worker=\"0\"}").unwrap_or(0.0);
+    assert!(accepted >= 4.0, "accepted connections: {accepted}");
+
+    // The held request ends (the harness's 5 s upstream timeout: 504) in
+    // the old generation; it is counted all the same.
+    assert_eq!(held.read_response().map(|r| r.status).ok(), Some(504));
+    let late = "tern_backend_requests_total{backend=\"slow\",class=\"5xx\"}";
+    assert_eq!(wait_metric(&tern, late, 1.0), Some(1.0));
+    assert_eq!(metric(&scrape(&tern), ok), Some(3.0));
 }

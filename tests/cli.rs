@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -221,4 +222,55 @@ fn startup_lines_name_every_bound_address() {
         "{:?}",
         started
     );
+}
+
+#[test]
+fn listening_is_only_printed_once_tern_is_up() {
+    // The admin endpoint's port is taken: the start fails after the
+    // listeners were bound, and must not have claimed to be listening.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = format!("{GOOD}\n[admin]\nbind = \"127.0.0.1:{port}\"\n");
+    let f = TempFile::new("admin-taken.toml", &config);
+    let out = run_tern(&["--config", &f.path_str()]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+}
+
+/// A tern writing its pid to a file, for `-s`.
+fn with_pid_file() -> (Tern, TempFile, String) {
+    let pid_file = TempFile::new("tern.pid", "");
+    let up = RecordingUpstream::echo();
+    let config = GOOD.replace(
+        "[server]\n",
+        &format!("[server]\npid_file = \"{}\"\n", pid_file.path_str()),
+    );
+    let config = config.replace("127.0.0.1:9000", &up.addr.to_string());
+    let tern = Tern::start(&config);
+    let path = tern.config_path().display().to_string();
+    (tern, pid_file, path)
+}
+
+#[test]
+fn dash_s_reload_quit_and_stop_work_as_nginx_users_type_them() {
+    let (tern, _pid, config) = with_pid_file();
+    let out = run_tern(&["-s", "reload", "-c", &config]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        wait_until(Duration::from_secs(10), || tern
+            .stderr()
+            .iter()
+            .any(|l| l.contains("reloaded:"))),
+        "{:?}",
+        tern.stderr()
+    );
+
+    for (how, signal) in [("quit", "graceful"), ("stop", "at once")] {
+        let (mut tern, _pid, config) = with_pid_file();
+        let out = run_tern(&["-s", how, "-c", &config]);
+        assert!(out.status.success(), "{how}: {}", text(&out.stderr));
+        let exit = tern.wait_exit(Duration::from_secs(15));
+        assert!(exit.is_some(), "-s {how} ({signal}) did not stop tern");
+    }
 }

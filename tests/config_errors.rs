@@ -216,3 +216,88 @@ fn toml_syntax_error() {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line: {:?}", lines);
 }
+
+/// Must be refused mentioning `mentions`, and name no Rust type.
+fn refused_plainly(file: &str, contents: &str, mentions: &[&str]) {
+    refused(file, contents, mentions);
+    let (_, err) = check(file, contents);
+    for rust in ["usize", "u64", "u32", "u16", "u8", "i64"] {
+        let word = format!("expected {rust}");
+        assert!(!err.contains(&word), "a Rust type name leaks: {err}");
+    }
+}
+
+#[test]
+fn numbers_written_wrong_are_described_without_rust_type_names() {
+    let quoted = replace_once(BASE, "workers = 2", "workers = \"2\"");
+    refused_plainly(
+        "workers.toml",
+        &quoted,
+        &["server.workers", "a whole number"],
+    );
+    let status = format!("{BASE}\n[[route]]\nrespond = {{ status = 70000 }}\n");
+    refused_plainly(
+        "status.toml",
+        &status,
+        &["route[1].respond.status", "65535"],
+    );
+    let retries = replace_once(BASE, "[backend.app]\n", "[backend.app]\nretries = -1\n");
+    refused_plainly(
+        "retries.toml",
+        &retries,
+        &["backend.app.retries", "a whole number"],
+    );
+}
+
+#[test]
+fn an_ipv6_address_needs_brackets_with_a_port_and_a_port_always() {
+    let bind = |addr: &str| {
+        replace_once(
+            BASE,
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = \"{addr}\""),
+        )
+    };
+    refused(
+        "v6.toml",
+        &bind("::1:8080"),
+        &["listener[0].bind[0]", "brackets", "\"[::1]:8080\""],
+    );
+    refused(
+        "v6port.toml",
+        &bind("2001:db8::1"),
+        &["the port is missing", "[2001:db8::1]:PORT"],
+    );
+    refused("v4port.toml", &bind("127.0.0.1"), &["the port is missing"]);
+    let server = |addr: &str| replace_once(BASE, "127.0.0.1:9000", addr);
+    refused(
+        "v6server.toml",
+        &server("::1:9000"),
+        &["backend.app.servers[0].address", "brackets"],
+    );
+    refused(
+        "nameport.toml",
+        &server("localhost"),
+        &["the port is missing"],
+    );
+    accepted("v6ok.toml", &bind("[::1]:0"));
+}
+
+#[test]
+fn a_pid_file_or_upgrade_socket_in_a_missing_directory_is_refused() {
+    for key in ["pid_file", "upgrade_socket"] {
+        let text = replace_once(
+            BASE,
+            "[server]\n",
+            &format!("[server]\n{key} = \"/nonexistent-tern-dir/tern.x\"\n"),
+        );
+        refused(
+            "paths.toml",
+            &text,
+            &[
+                &format!("server.{key}"),
+                "/nonexistent-tern-dir does not exist",
+            ],
+        );
+    }
+}

@@ -441,3 +441,80 @@ fn bad_arguments_are_refused_and_the_script_is_shellcheck_clean() {
         Err(_) => println!("note: shellcheck not installed; not run"),
     }
 }
+
+const UNIT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tern.service");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/quickstart.toml");
+
+/// The directories the unit's sandbox leaves writable: with `ProtectSystem=strict` only
+/// `ReadWritePaths=`, the directories systemd makes for the service (`RuntimeDirectory=tern`
+/// is /run/tern, and so on), and a private /tmp.
+fn writable_under(unit: &str) -> Vec<String> {
+    let lines = unit_lines(unit);
+    assert!(lines.contains(&"ProtectSystem=strict"), "{unit}");
+    let mut writable = Vec::new();
+    for line in lines {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let base = match key {
+            "ReadWritePaths" => "",
+            "RuntimeDirectory" => "/run/",
+            "StateDirectory" => "/var/lib/",
+            "LogsDirectory" => "/var/log/",
+            "CacheDirectory" => "/var/cache/",
+            "PrivateTmp" if value == "yes" => {
+                writable.push("/tmp".to_owned());
+                continue;
+            }
+            _ => continue,
+        };
+        for dir in value.split_whitespace() {
+            writable.push(format!("{base}{}", dir.trim_start_matches('-')));
+        }
+    }
+    writable
+}
+
+/// Every `KEY = "/absolute/path"` for the keys tern writes to, in `text`.
+fn written_paths(text: &str) -> Vec<String> {
+    let keys = ["pid_file", "upgrade_socket", "access", "error"];
+    text.lines()
+        .map(|l| l.trim_start_matches(['#', ' ']))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(key, _)| keys.contains(&key.trim()))
+        .filter_map(|(_, value)| value.trim().strip_prefix("\"/"))
+        .filter_map(|value| value.split_once('"'))
+        .map(|(path, _)| format!("/{path}"))
+        .collect()
+}
+
+#[test]
+fn the_paths_readme_suggests_are_writable_under_the_units_sandbox() {
+    let unit = fs::read_to_string(UNIT_FILE).unwrap();
+    let writable = writable_under(&unit);
+    let readme = fs::read_to_string(README).unwrap();
+    let example = fs::read_to_string(EXAMPLE).unwrap();
+    let suggested: Vec<String> = written_paths(&readme)
+        .into_iter()
+        .chain(written_paths(&example))
+        .collect();
+    for want in [
+        "/run/tern/tern.pid",
+        "/run/tern/upgrade.sock",
+        "/var/log/tern/error.log",
+    ] {
+        assert!(
+            suggested.iter().any(|p| p == want),
+            "{want} not suggested: {suggested:?}"
+        );
+    }
+    for path in &suggested {
+        let dir = Path::new(path).parent().unwrap();
+        assert!(
+            writable.iter().any(|w| dir.starts_with(w)),
+            "{path} is suggested, but {} is not writable under the unit (writable: {writable:?})",
+            dir.display()
+        );
+    }
+}

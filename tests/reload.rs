@@ -279,3 +279,31 @@ fn ten_reloads_under_load_fail_nothing_and_drop_no_long_poll_or_websocket() {
     poll.release();
     assert_eq!(finish_long_polls(&mut polls), 0, "long-polls dropped");
 }
+
+#[test]
+fn the_reload_line_says_only_what_changed() {
+    let (a, poll, ws) = (says("A"), LongPolls::start(), ws_echo());
+    let text = config(a.addr, None, poll.upstream.addr, ws.addr);
+    let tern = Tern::start(&text);
+    reload_with(&tern, &text, "reloaded:", 1);
+    let line = |nth: usize| {
+        tern.stderr()
+            .into_iter()
+            .filter(|l| l.contains("reloaded:"))
+            .nth(nth)
+            .unwrap_or_default()
+    };
+    assert!(
+        line(0).ends_with("reloaded: 1 listener, 3 routes, 3 backends, 3 servers"),
+        "{}",
+        line(0)
+    );
+    let fewer = text.replacen(
+        "\n[[route]]\nname = \"ws\"\npath_prefix = \"/ws\"\nbackend = \"ws\"\n",
+        "",
+        1,
+    );
+    reload_with(&tern, &fewer, "reloaded:", 2);
+    assert!(line(1).contains(", 2 routes (was 3), "), "{}", line(1));
+    assert!(!line(1).contains("added"), "{}", line(1));
+}

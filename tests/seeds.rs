@@ -11,25 +11,37 @@ use common::*;
 use static_site::TempDir;
 use std::time::Duration;
 
+/// A Kitto stand-in on the address `localhost` resolves to, redirecting
+/// every request to `http://localhost:PORT/hellokitto/login`, as Kitto
+/// names itself.
+fn kitto_on_localhost() -> RecordingUpstream {
+    use std::net::ToSocketAddrs;
+    let local = ("localhost", 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("localhost resolves");
+    let listener = std::net::TcpListener::bind(local).expect("bind on localhost");
+    RecordingUpstream::with_listener(listener, move |c| {
+        while c.read_request().is_some() {
+            let port = c.conn.stream.local_addr().expect("addr").port();
+            let location = format!("http://localhost:{port}/hellokitto/login");
+            if !c.respond(302, &[("Location", location.as_str())], b"") {
+                return;
+            }
+        }
+    })
+}
+
 /// Seed 000 (Kitto, full proxy): /hellokitto goes to Kitto with its path,
 /// and a redirect naming localhost:2601 comes back naming tern's host.
 #[test]
 fn seed_000_kitto_full_proxy_passes_the_path_and_rewrites_redirects() {
-    let kitto = RecordingUpstream::start(move |c| {
-        while let Some(req) = c.read_request() {
-            let location = format!(
-                "http://{}/hellokitto/login",
-                c.conn.stream.local_addr().expect("addr")
-            );
-            if !c.respond(302, &[("Location", location.as_str())], b"") {
-                return;
-            }
-            let _ = req;
-        }
-    });
+    let kitto = kitto_on_localhost();
+    let port = kitto.addr.port();
     let config = seed_config(
         "seed-000-kitto-full.toml",
-        &[("127.0.0.1:2601", kitto.addr.to_string())],
+        &[("localhost:2601", format!("localhost:{port}"))],
     );
     let tern = Tern::start(&config);
     let r = fetch(
@@ -58,7 +70,7 @@ fn seed_000_kitto_mixed_serves_resources_itself_and_proxies_the_app() {
     let config = seed_config(
         "seed-000-kitto-mixed.toml",
         &[
-            ("127.0.0.1:2601", kitto.addr.to_string()),
+            ("localhost:2601", kitto.addr.to_string()),
             (
                 "/srv/hellokitto/Home/Resources",
                 resources.path.display().to_string(),
@@ -401,4 +413,51 @@ fn seed_configs_pass_check_but_for_missing_files() {
         err.contains("listener[0].tls") && err.contains("/etc/tern/mywebsite.com.crt"),
         "{err}"
     );
+}
+
+/// A server given by a loopback IP: its redirects naming `localhost` are
+/// rewritten too (the application names itself so).
+#[test]
+fn a_loopback_server_given_by_ip_has_its_localhost_redirects_rewritten() {
+    let kitto = kitto_on_localhost();
+    let config = seed_config(
+        "seed-000-kitto-full.toml",
+        &[("localhost:2601", kitto.addr.to_string())],
+    );
+    assert!(kitto.addr.ip().is_loopback());
+    let tern = Tern::start(&config);
+    let r = fetch(
+        tern.addr(),
+        &get_with("www.example.com", "/hellokitto/x", &[]),
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("http://www.example.com/hellokitto/login")
+    );
+}
+
+/// Every seed binds addresses that exist on any machine (all interfaces or
+/// loopback); a page's public address stays in a comment.
+#[test]
+fn every_seed_binds_an_address_any_machine_has() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("config/") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for line in text.lines().filter(|l| l.starts_with("bind = ")) {
+            let value = line.split('"').nth(1).unwrap_or_default();
+            let addr: std::net::SocketAddr = value
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: {line}", path.display()));
+            assert!(
+                addr.ip().is_unspecified() || addr.ip().is_loopback(),
+                "{} binds {addr}, which only one machine has",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 7, "{seen} bind lines");
 }

@@ -13,7 +13,8 @@ table{border-collapse:collapse;margin-bottom:.5em}\
 th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}\
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}\
 .up{color:#07702b;font-weight:bold}.drain{color:#a35a00;font-weight:bold}\
-.maint{color:#a00;font-weight:bold}.muted{color:#777}\
+.maint{color:#a00;font-weight:bold}.down{color:#fff;background:#c0392b;font-weight:bold}\
+.muted{color:#777}\
 .tiles{display:flex;gap:1em;flex-wrap:wrap}\
 .tile{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;min-width:8em}\
 .tile b{display:block;font-size:1.5em}form{display:inline;margin:0}\

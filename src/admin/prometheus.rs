@@ -249,17 +249,25 @@ fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merg
         let up = states.accepts(id) && healthy(id);
         let _ = writeln!(out, "tern_server_up{{{labels}}} {}", u8::from(up));
     }
+    let health_changes = |id: usize| {
+        let server = plan
+            .backends
+            .iter()
+            .flat_map(|b| &b.servers)
+            .find(|s| s.id == id);
+        server.map_or(0, |s| plan.health.changes(s.health))
+    };
     header(
         out,
         "tern_server_state_transitions_total",
         "counter",
-        "Changes of a server's state.",
+        "Changes of a server's state: admin (ready, drain, maint) and health (up, down).",
     );
     for (id, labels) in servers.iter().enumerate() {
         let _ = writeln!(
             out,
             "tern_server_state_transitions_total{{{labels}}} {}",
-            states.transitions(id)
+            states.transitions(id) + health_changes(id)
         );
     }
 }

@@ -86,6 +86,16 @@ impl ServerStates {
         Some(previous)
     }
 
+    /// A reload: `server` goes on from `from`'s `from_server`, state and
+    /// count, without that being a transition.
+    pub fn carry(&self, server: usize, from: &ServerStates, from_server: usize) {
+        if let (Some(state), Some(count)) = (self.states.get(server), self.transitions.get(server))
+        {
+            state.store(from.get(from_server) as u8, Ordering::Relaxed);
+            count.store(from.transitions(from_server), Ordering::Relaxed);
+        }
+    }
+
     pub fn transitions(&self, server: usize) -> u64 {
         self.transitions
             .get(server)

@@ -254,7 +254,8 @@ fn server_status(
         address: server.address.to_string(),
         state: effective_state(admin, cx.plan.health.is_up(server.health)),
         admin_state: admin.name(),
-        state_transitions: cx.states.transitions(id),
+        // Admin changes (drain, maint, ready) and health changes (up, down).
+        state_transitions: cx.states.transitions(id) + cx.plan.health.changes(server.health),
         requests: classes(&sum.servers, id),
         connects: at(&sum.connects),
         reuses: at(&sum.reuses),

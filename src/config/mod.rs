@@ -72,7 +72,7 @@ fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
             // serde_path_to_error prints "." for the root.
             key: if key == "." { String::new() } else { key },
             // One line a person can act on: toml's messages may span several.
-            message: format!("{}{line}", one_line(inner.message())),
+            message: format!("{}{line}", plain_types(&one_line(inner.message()))),
         }
     })
 }
@@ -84,6 +84,34 @@ fn one_line(message: &str) -> String {
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// serde names the Rust type it wanted ("expected usize"); a person
+/// writing TOML wants to read what to write instead.
+fn plain_types(message: &str) -> String {
+    const PLAIN: [(&str, &str); 10] = [
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number up to 4294967295"),
+        ("expected u16", "expected a whole number up to 65535"),
+        ("expected u8", "expected a whole number up to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list [...]"),
+        ("expected a map", "expected a table"),
+    ];
+    let mut message = message.to_owned();
+    for (rust, plain) in PLAIN {
+        if let Some(at) = message.find(rust) {
+            let end = at + rust.len();
+            // Whole words only: "expected u8" is not the start of "expected u80".
+            if !message[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                message.replace_range(at..end, plain);
+            }
+        }
+    }
+    message
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

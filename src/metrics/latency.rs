@@ -49,6 +49,23 @@ impl Latency {
             sum_us: self.sum_us.get(),
         }
     }
+
+    /// A copy, leaving this one empty (a reload carrying samples over).
+    pub fn take(&self) -> LatencyCopy {
+        let copy = self.copy();
+        self.histogram.borrow_mut().reset();
+        self.sum_us.set(0);
+        copy
+    }
+
+    /// Adds the samples of `other`.
+    pub fn absorb(&self, other: &LatencyCopy) {
+        if let Ok(mut histogram) = self.histogram.try_borrow_mut() {
+            // Same bounds everywhere, so adding cannot fail.
+            let _ = histogram.add(&other.histogram);
+            self.sum_us.set(self.sum_us.get() + other.sum_us);
+        }
+    }
 }
 
 /// A copy that can cross to the admin thread and be merged with others.

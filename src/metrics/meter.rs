@@ -62,6 +62,12 @@ impl RequestMeter {
         self.update(|r| r.access = Some(entry));
     }
 
+    /// The index of the request's route (for logs).
+    pub fn route(&self) -> usize {
+        let route = self.stats.inflight.update(self.slot.get(), |r| r.route);
+        route.map_or(usize::MAX, usize::from)
+    }
+
     /// Bytes written to the client for this request.
     pub fn sent(&self, bytes: u64) {
         self.update(|r| r.bytes = bytes);
@@ -84,11 +90,15 @@ impl RequestMeter {
         });
     }
 
-    /// tern answered in the upstream's place (502, 503, 504, 400). Counted
-    /// now: the time tern then spends closing the connection politely is
-    /// not the request's.
-    pub fn answered(&self, status: u16) {
-        self.update(|r| r.status = status);
+    /// tern answered in the upstream's place (502, 503, 504, 400) with
+    /// `bytes` of response, after whatever `sent` counted (a 100 Continue).
+    /// Counted now: the time tern then spends closing the connection
+    /// politely is not the request's.
+    pub fn answered(&self, status: u16, bytes: u64) {
+        self.update(|r| {
+            r.status = status;
+            r.bytes += bytes;
+        });
         self.finish();
     }
 
@@ -182,7 +192,7 @@ mod tests {
         let stats = stats();
         let meter = RequestMeter::start(&stats, 0, 0, 0);
         meter.upstream_begins();
-        meter.answered(502);
+        meter.answered(502, 0);
         assert_eq!(stats.inflight.len(), 0);
         assert_eq!(stats.waiting.counts(0).0, 0);
         drop(meter);

@@ -4,6 +4,7 @@
 //! as Prometheus text, JSON or an HTML page (see `crate::admin`).
 
 pub mod bytes;
+pub mod carry;
 pub mod class;
 pub mod clock;
 pub mod inflight;

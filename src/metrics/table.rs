@@ -25,6 +25,18 @@ impl ClassTable {
         }
     }
 
+    /// Adds `n` to one cell (a reload carrying counts over).
+    pub fn add_n(&self, row: usize, class: usize, n: u64) {
+        if let Some(cell) = self.cells.get(row * CLASSES + class) {
+            cell.set(cell.get() + n);
+        }
+    }
+
+    /// Empties one cell, returning what it held.
+    pub fn take(&self, row: usize, class: usize) -> u64 {
+        self.cells.get(row * CLASSES + class).map_or(0, Cell::take)
+    }
+
     /// Row-major copy: `rows * CLASSES` values.
     pub fn copy(&self) -> Vec<u64> {
         self.cells.iter().map(Cell::get).collect()
@@ -51,6 +63,17 @@ impl Counts {
 
     pub fn copy(&self) -> Vec<u64> {
         self.cells.iter().map(Cell::get).collect()
+    }
+
+    pub fn add_n(&self, index: usize, n: u64) {
+        if let Some(cell) = self.cells.get(index) {
+            cell.set(cell.get() + n);
+        }
+    }
+
+    /// Empties one counter, returning what it held.
+    pub fn take(&self, index: usize) -> u64 {
+        self.cells.get(index).map_or(0, Cell::take)
     }
 }
 

@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use super::conn::Conn;
+use super::failure_log::upstream_failed;
 use super::handshake::connect_tls;
 use super::prepare::Prepared;
 use crate::config::{Backend, Server};
@@ -121,12 +122,17 @@ pub async fn acquire<'c>(
                     in_flight,
                 });
             }
-            Err(ConnectError::TimedOut) => attempts.status = 504,
+            Err(ConnectError::TimedOut) => {
+                upstream_failed(ctx, req, server, &"connect timed out");
+                attempts.status = 504;
+            }
             Err(ConnectError::Failed(err)) => {
-                crate::log::debug(format_args!("connect to {} failed: {err}", server.address));
+                upstream_failed(ctx, req, server, &format_args!("connect failed: {err}"));
                 attempts.status = 502;
             }
         }
+        // The access log and the server's counts name the server that failed.
+        req.meter.using_server(server.id);
         drop(in_flight);
         ctx.stats.upstream_connect_failed(server.id);
         ctx.upstreams.note_failure(backend, server);

@@ -9,9 +9,10 @@ use crate::timer::timeout;
 
 use super::acquire::{acquire, Attempts};
 use super::conn::Conn;
+use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
-use super::session::{answer, refuse};
+use super::session::send_answer;
 use super::Next;
 use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 
@@ -19,6 +20,7 @@ use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 /// within one big buffer.
 pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::Backend;
+use crate::http::status::error_response;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
 use crate::worker_ctx::WorkerCtx;
 
@@ -60,6 +62,9 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
     {
         return Next::Close;
     }
+    if continue_sent {
+        req.meter.sent(status::CONTINUE.len() as u64);
+    }
     // Only a request that can be sent again whole: idempotent, no body
     // (a body streamed from the client can't be read twice).
     let retry_safe = req.body.is_empty() && req.idempotent;
@@ -82,18 +87,20 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
             // minutes, so free it now when there can be none.
             Ok(()) if !may_retry => req.upstream_head = Vec::new(),
             Ok(()) => {}
-            Err(SendError::Upstream) if may_retry => {
+            Err(SendError::Upstream) => {
                 fresh_only |= stale;
-                if stale || attempts.no_answer_from(position) {
+                if may_retry && (stale || attempts.no_answer_from(position)) {
                     continue;
                 }
+                let server = &backend.servers[position];
+                upstream_failed(ctx, req, server, &"sending the request failed");
                 return fail(client, req, 502).await;
             }
-            Err(SendError::Upstream) => return fail(client, req, 502).await,
             Err(SendError::Client) => return Next::Close,
             Err(SendError::Malformed) => return fail(client, req, 400).await,
         }
         let answering = (backend, upstream.position);
+        let position = usize::from(upstream.position);
         let relayed = relay_response(
             client,
             &mut upstream.conn,
@@ -112,9 +119,23 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
                 return next;
             }
             Relay::NoResponse if may_retry && stale => fresh_only = true,
-            Relay::NoResponse if may_retry && attempts.no_answer_from(position) => {}
-            Relay::NoResponse => return fail(client, req, 502).await,
-            Relay::Failed(status) => return fail(client, req, status).await,
+            Relay::NoResponse if may_retry && attempts.no_answer_from(position) => {
+                let cause = "closed the connection without a response; trying another server";
+                upstream_failed(ctx, req, &backend.servers[position], &cause);
+            }
+            Relay::NoResponse => {
+                let cause = "closed the connection without a response";
+                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
+                return fail(client, req, 502).await;
+            }
+            Relay::Failed(status) => {
+                let cause = match status {
+                    504 => "sent no response head within the server timeout",
+                    _ => "sent an invalid response head",
+                };
+                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
+                return fail(client, req, status).await;
+            }
             Relay::Aborted => return Next::Close,
             Relay::ClientGone => return client_gone(req, ctx),
         }
@@ -123,16 +144,15 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
 
 /// No upstream could be had (502/503/504): answered at once.
 async fn answer_failure(client: &mut Conn, req: &Prepared, status: u16, ctx: &WorkerCtx) -> Next {
-    req.meter.answered(status);
     // Nothing of the body was read yet: only an empty one lets the
     // connection go on to the next request.
     let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
-    if keep {
-        answer(client, status).await
-    } else {
-        refuse(client, status).await;
-        Next::Close
+    if !keep {
+        return fail(client, req, status).await;
     }
+    let response = error_response(status, false);
+    req.meter.answered(status, response.len() as u64);
+    send_answer(client, response, false).await
 }
 
 /// The client left while its request waited: the upstream connection is
@@ -144,7 +164,7 @@ fn client_gone(req: &Prepared, ctx: &WorkerCtx) -> Next {
         "client closed its connection while its request waited on backend {}; request aborted",
         backend.name
     ));
-    req.meter.answered(CLIENT_CLOSED);
+    req.meter.answered(CLIENT_CLOSED, 0);
     Next::Close
 }
 
@@ -169,9 +189,10 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
 /// body may not have been read to its end. Not `async fn`: the request is
 /// metered at once, and the future doesn't carry `req`.
 fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Output = Next> + 'c {
-    req.meter.answered(status);
+    let response = error_response(status, true);
+    req.meter.answered(status, response.len() as u64);
     async move {
-        refuse(client, status).await;
+        send_answer(client, response, true).await;
         Next::Close
     }
 }

@@ -5,6 +5,7 @@ mod acquire;
 mod client_watch;
 pub mod conn;
 mod exchange;
+mod failure_log;
 mod follow;
 mod handshake;
 mod prepare;

@@ -136,7 +136,7 @@ fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
 }
 
 /// Writes a response tern made itself; closes after it when asked to.
-async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
+pub(super) async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
     let (result, _) = client.write_owned(response).await;
     match (result, close) {
         (Ok(()), false) => Next::KeepAlive,

@@ -36,13 +36,12 @@ pub fn server_ids(old: &Plan, new: &Plan) -> Vec<Option<usize>> {
     ids
 }
 
-/// Copies each address's health flag into the new plan (which starts with
-/// every server up).
+/// Copies each address's health flag and count of changes into the new
+/// plan (which starts with every server up).
 pub fn health(old: &Plan, new: &Plan) {
     for (backend, server) in servers(new) {
         if let Some(before) = counterpart(old, backend, server) {
-            new.health
-                .set(server.health, old.health.is_up(before.health));
+            new.health.carry(server.health, &old.health, before.health);
         }
     }
 }
@@ -54,7 +53,7 @@ pub fn server_states(old: &Plan, states: &ServerStates, new: &Plan) -> ServerSta
     for (backend, server) in servers(new) {
         let before = servers(old).find(|(b, s)| *b == backend && s.address == server.address);
         if let Some((_, before)) = before {
-            next.set(server.id, states.get(before.id));
+            next.carry(server.id, states, before.id);
         }
     }
     next

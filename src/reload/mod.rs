@@ -72,7 +72,7 @@ fn reload(running: &mut Running) -> Result<String, String> {
     for (name, addr) in &change.added_names {
         eprintln!("listening on {addr} ({name})");
     }
-    let summary = summary(&plan, &change);
+    let summary = summary(&old, &plan, &change);
     let switched = switch_workers(running, &plan, &states, pool_ids, change);
     let _ = running.checker.send(plan.clone());
     if let Ok(mut view) = running.admin_view.lock() {
@@ -123,24 +123,45 @@ fn switch_workers(
         .count()
 }
 
-fn summary(plan: &Plan, change: &Change) -> String {
+/// `3 listeners (added web2 127.0.0.1:8081), 4 routes (was 3), 1 backend,
+/// 2 servers`: the counts, with only what changed spelled out.
+fn summary(old: &Plan, plan: &Plan, change: &Change) -> String {
     let names = |list: &[(String, std::net::SocketAddr)]| {
         list.iter()
             .map(|(name, addr)| format!("{name} {addr}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let mut listener_changes = Vec::new();
+    if !change.added_names.is_empty() {
+        listener_changes.push(format!("added {}", names(&change.added_names)));
+    }
+    if !change.removed_names.is_empty() {
+        listener_changes.push(format!("removed {}", names(&change.removed_names)));
+    }
+    let listeners = match listener_changes.is_empty() {
+        true => count(plan.listeners.len(), old.listeners.len(), "listener"),
+        false => format!(
+            "{} ({})",
+            count(plan.listeners.len(), plan.listeners.len(), "listener"),
+            listener_changes.join("; ")
+        ),
+    };
     format!(
-        "{} listeners ({} added: [{}], {} removed: [{}]), {} routes, {} backends, {} servers",
-        plan.listeners.len(),
-        change.added_names.len(),
-        names(&change.added_names),
-        change.removed_names.len(),
-        names(&change.removed_names),
-        plan.routes.len(),
-        plan.backends.len(),
-        plan.server_count
+        "{listeners}, {}, {}, {}",
+        count(plan.routes.len(), old.routes.len(), "route"),
+        count(plan.backends.len(), old.backends.len(), "backend"),
+        count(plan.server_count, old.server_count, "server"),
     )
+}
+
+/// `2 routes`, or `2 routes (was 3)` when the number changed.
+fn count(now: usize, was: usize, what: &str) -> String {
+    let plural = if now == 1 { "" } else { "s" };
+    match now == was {
+        true => format!("{now} {what}{plural}"),
+        false => format!("{now} {what}{plural} (was {was})"),
+    }
 }
 
 /// Settings a reload cannot change in a running process.
@@ -154,5 +175,16 @@ fn warn_fixed_settings(old: &Plan, new: &Plan) {
         crate::log::warn(format_args!(
             "reload: admin.bind changed; it takes effect on restart or upgrade"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_say_what_changed_only() {
+        assert_eq!(count(1, 1, "listener"), "1 listener");
+        assert_eq!(count(3, 2, "route"), "3 routes (was 2)");
     }
 }

@@ -41,9 +41,14 @@ pub fn answer(outcome: &Outcome) {
 
 /// `tern --reload`: the pid in `pid_file`, signalled with SIGHUP.
 pub fn signal_running(pid_file: &Path) -> Result<i32, String> {
+    signal_pid_file(pid_file, libc::SIGHUP)
+}
+
+/// `tern -s reload|quit|stop`: the pid in `pid_file`, sent `signal`.
+pub fn signal_pid_file(pid_file: &Path, signal: libc::c_int) -> Result<i32, String> {
     let pid = read_pid(pid_file)?;
     // SAFETY: kill with a pid read from the pid file and a valid signal.
-    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    let rc = unsafe { libc::kill(pid, signal) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         return Err(format!(

@@ -5,7 +5,7 @@
 //! `track`: the seed-002 set-up checks each Wt server once.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `health_check = { path = "/health", interval = "2s", ... }` on a backend.
@@ -57,6 +57,9 @@ pub struct Passive {
 #[derive(Debug, Default)]
 pub struct Health {
     up: Box<[AtomicBool]>,
+    /// Per slot: how often it went up → down or down → up (the status
+    /// page's "changes" and `tern_server_state_transitions_total`).
+    changes: Box<[AtomicU64]>,
     pub probes: Vec<Probe>,
 }
 
@@ -66,6 +69,7 @@ impl Health {
     pub fn new(slots: usize, probes: Vec<Probe>) -> Health {
         Health {
             up: (0..slots).map(|_| AtomicBool::new(true)).collect(),
+            changes: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             probes,
         }
     }
@@ -76,9 +80,29 @@ impl Health {
             .is_none_or(|up| up.load(Ordering::Relaxed))
     }
 
+    /// Sets the flag; a change counts in `changes`.
     pub fn set(&self, slot: usize, up: bool) {
         if let Some(flag) = self.up.get(slot) {
-            flag.store(up, Ordering::Relaxed);
+            if flag.swap(up, Ordering::Relaxed) != up {
+                if let Some(count) = self.changes.get(slot) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    pub fn changes(&self, slot: usize) -> u64 {
+        self.changes
+            .get(slot)
+            .map_or(0, |count| count.load(Ordering::Relaxed))
+    }
+
+    /// A reload: `slot` goes on from `from`'s slot, flag and count, without
+    /// that being a change.
+    pub fn carry(&self, slot: usize, from: &Health, from_slot: usize) {
+        if let (Some(flag), Some(count)) = (self.up.get(slot), self.changes.get(slot)) {
+            flag.store(from.is_up(from_slot), Ordering::Relaxed);
+            count.store(from.changes(from_slot), Ordering::Relaxed);
         }
     }
 }

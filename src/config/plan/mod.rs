@@ -168,15 +168,57 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     })
 }
 
+/// What is wrong with an address written without a port, or an IPv6
+/// address with a port but no brackets: `"::1:8080"` is itself an IPv6
+/// address, so it is refused rather than guessed at.
+fn missing_port_or_brackets(text: &str) -> Option<String> {
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        let bracketed = text.rsplit_once(':').filter(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok()
+        });
+        return Some(match (ip, bracketed) {
+            (std::net::IpAddr::V6(_), Some((ip, port))) => {
+                format!("an IPv6 address with a port needs brackets: \"[{ip}]:{port}\"")
+            }
+            (std::net::IpAddr::V6(_), None) => {
+                format!("the port is missing: \"[{text}]:PORT\"")
+            }
+            (std::net::IpAddr::V4(_), _) => format!("the port is missing: \"{text}:PORT\""),
+        });
+    }
+    let plain_name = !text.is_empty() && !text.contains(':') && !text.contains('/');
+    plain_name.then(|| format!("the port is missing: \"{text}:PORT\""))
+}
+
 fn nonempty_path(
     key: &str,
     path: &Option<String>,
 ) -> Result<Option<std::path::PathBuf>, PlanError> {
     match path.as_deref() {
         Some("") => Err(err(key, "is empty")),
-        Some(path) => Ok(Some(path.into())),
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            check_directory(key, &path)?;
+            Ok(Some(path))
+        }
         None => Ok(None),
     }
+}
+
+/// tern creates the file at start; a missing directory would only show
+/// after the listeners are up, so `--check` finds it here.
+fn check_directory(key: &str, path: &std::path::Path) -> Result<(), PlanError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(err(
+        key,
+        format!("the directory {} does not exist", dir.display()),
+    ))
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> PlanError {
@@ -274,6 +316,9 @@ fn resolve_one(text: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     let invalid = || format!("invalid address {text:?}: expected \"ip:port\" or \"host:port\"");
+    if let Some(problem) = missing_port_or_brackets(text) {
+        return Err(format!("invalid address {text:?}: {problem}"));
+    }
     let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(invalid());

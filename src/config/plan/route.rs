@@ -247,14 +247,23 @@ fn build_rewrite(at: &str, section: &RouteSection) -> Result<Option<PathRewrite>
 }
 
 /// Every way a response can name the upstream: each server's address as
-/// written and as resolved, and the Host sent upstream.
+/// written and as resolved, `localhost` for a loopback server (an
+/// application on the same machine names itself so, whatever address the
+/// proxy was given), and the Host sent upstream.
 fn authorities(backend: &Backend, upstream_host: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     for server in &backend.servers {
+        let (ip, port) = (server.address.ip(), server.address.port());
         out.push(server.label.to_ascii_lowercase());
         out.push(server.address.to_string());
-        if server.address.port() == 80 {
-            out.push(server.address.ip().to_string());
+        if ip.is_loopback() {
+            out.push(format!("localhost:{port}"));
+        }
+        if port == 80 {
+            out.push(ip.to_string());
+            if ip.is_loopback() {
+                out.push("localhost".to_owned());
+            }
         }
     }
     out.extend(upstream_host.map(str::to_ascii_lowercase));
