@@ -119,6 +119,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
             format!("another listener is already named {:?}", l.name),
         ));
     }
+    check_addresses(&listeners)?;
     if listeners.is_empty() {
         return Err(err(
             "listener",
@@ -248,6 +249,37 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
         .map(|tls| build_tls(index, tls))
         .transpose()?;
     Ok(ListenerPlan { name, addrs, tls })
+}
+
+/// Two listeners on one address would split its connections between them
+/// (SO_REUSEPORT): refused, as nginx and HAProxy refuse it at bind.
+fn check_addresses(listeners: &[ListenerPlan]) -> Result<(), PlanError> {
+    let all = || {
+        listeners.iter().enumerate().flat_map(|(l, plan)| {
+            plan.addrs
+                .iter()
+                .enumerate()
+                .map(move |(b, addr)| (l, b, *addr))
+        })
+    };
+    for (seen, (l, b, addr)) in all().enumerate() {
+        if let Some((_, _, other)) = all().take(seen).find(|(_, _, o)| overlap(*o, addr)) {
+            return Err(err(
+                format!("listener[{l}].bind[{b}]"),
+                format!("{addr} is already bound by {other} (another bind address): address already in use"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Same port and family, and the same IP or a wildcard on either side.
+/// Port 0 asks the kernel for a free port, so it never overlaps.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, PlanError> {
