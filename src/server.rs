@@ -41,6 +41,7 @@ struct Shared {
 pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), String> {
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
+    worker::contain::install_hook();
     let nofile = crate::rlimit::raise_nofile();
     if let Some(warning) = crate::rlimit::low_limit_warning(nofile) {
         crate::log::warn(format_args!("{warning}"));
@@ -107,6 +108,9 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     shared.stop.store(true, Ordering::Relaxed);
     for handle in handles.into_iter().chain([checker]) {
         let _ = handle.join();
+    }
+    if worker::a_worker_died() {
+        return Err("stopped because a worker died (see the log above)".into());
     }
     crate::log::info(format_args!("stopped"));
     Ok(())

@@ -31,6 +31,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     let mut out = String::with_capacity(16 * 1024);
     requests(&mut out, plan, merged);
     connections(&mut out, merged);
+    edge(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     out
@@ -95,6 +96,17 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
             "tern_bytes_total{{side=\"{side}\",direction=\"{direction}\"}} {n}"
         );
     }
+}
+
+/// Process-wide numbers (`metrics::edge`).
+fn edge(out: &mut String) {
+    header(
+        out,
+        "tern_panics_total",
+        "counter",
+        "Panics contained at a connection: the connection closed, its worker went on.",
+    );
+    let _ = writeln!(out, "tern_panics_total {}", crate::metrics::edge::panics());
 }
 
 fn connections(out: &mut String, merged: &Merged) {

@@ -53,6 +53,7 @@ pub async fn serve(
             }
         };
         first = false;
+        crate::worker::contain::note_request(&client.buffered()[..head_len]);
         follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,

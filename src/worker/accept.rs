@@ -10,6 +10,7 @@ use std::time::Duration;
 use monoio::io::Canceller;
 use monoio::net::TcpListener;
 
+use super::contain::contained;
 use super::Worker;
 use crate::proxy::{self, ListenerInfo};
 
@@ -96,7 +97,8 @@ async fn accept_loop(listener: TcpListener, slot: Rc<Listening>, worker: Rc<Work
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
                 // TCP_NODELAY is inherited from the listener (listen.rs).
-                monoio::spawn(proxy::serve(stream, peer, slot.info(), worker.current()));
+                let serve = proxy::serve(stream, peer, slot.info(), worker.current());
+                monoio::spawn(contained(peer, worker.id, serve));
             }
             Err(_) if slot.is_stopped() => break,
             Err(err) => {

@@ -2,6 +2,7 @@
 //! accepting on its own listeners and serving every connection it accepts.
 
 mod accept;
+pub mod contain;
 pub mod reload;
 
 use std::cell::RefCell;
@@ -65,8 +66,35 @@ pub fn spawn(
                 }
             };
             let _ = ready.send(Ok(driver));
-            rt.block_on(run(spec));
+            let id = spec.id;
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(run(spec));
+            }));
+            if ran.is_err() {
+                worker_died(id);
+            }
         })
+}
+
+/// Set when a worker thread ended by a panic: the process stops and exits
+/// non-zero, so that the service manager restarts it, rather than living on
+/// with a socket nobody accepts on.
+static WORKER_DIED: AtomicBool = AtomicBool::new(false);
+
+pub fn a_worker_died() -> bool {
+    WORKER_DIED.load(Ordering::Relaxed)
+}
+
+fn worker_died(id: usize) {
+    crate::log::error(format_args!(
+        "worker {id} died (a panic outside any connection); stopping tern to be restarted"
+    ));
+    WORKER_DIED.store(true, Ordering::Relaxed);
+    // SAFETY: kill on our own pid; the main thread takes SIGTERM with
+    // sigwait and stops the process.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGTERM);
+    }
 }
 
 async fn run(spec: WorkerSpec) {
@@ -85,6 +113,9 @@ async fn run(spec: WorkerSpec) {
     let inbox = spec.inbox;
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
+        if contain::worker_panic_requested() {
+            panic!("injected by TERN_DEBUG_WORKER_PANIC (debug build)");
+        }
         inbox.answer(&worker);
         worker.current().stats.flush_access_log();
     }
