@@ -21,6 +21,9 @@ use crate::worker::{self, WorkerSpec};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// On SIGQUIT, how long the workers get to write their access logs.
+const QUIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
+
 /// How the process gets its listening sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -104,7 +107,7 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         checker: checker_updates,
         admin_view,
     };
-    wait_for_stop(&mut running, &shared.handed_over);
+    wait_for_stop(&mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
     for handle in handles.into_iter().chain([checker]) {
         let _ = handle.join();
@@ -192,7 +195,7 @@ fn wait_ready(
     Ok(driver)
 }
 
-fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool) {
+fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize) {
     loop {
         match signals::wait() {
             Signal::Stop => {
@@ -209,6 +212,7 @@ fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool) {
             }
             Signal::Quit => {
                 crate::log::info(format_args!("SIGQUIT: stopping at once"));
+                worker::quit::and_wait(workers, QUIT_FLUSH_WAIT);
                 std::process::exit(0);
             }
             Signal::Reload => {

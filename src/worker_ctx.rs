@@ -3,15 +3,22 @@
 //! the drain signal. Lives on one thread (`Rc`).
 //!
 //! One `WorkerCtx` is one generation of the worker: a reload builds a new
-//! one for the new plan and links it as the old one's `successor`. A
-//! connection keeps the generation it holds for the request in flight and
-//! follows the link when its next request starts, so requests in flight
-//! finish on the plan they began with, and nothing on the request path is
-//! shared between threads (following the link is a `RefCell` look).
+//! one for the new plan and points the worker's `newest` cell, which every
+//! generation shares, at it. A connection keeps the generation it holds for
+//! the request in flight and moves to the newest when its next request
+//! starts, so requests in flight finish on the plan they began with, and
+//! nothing on the request path is shared between threads (the look is a
+//! `RefCell` borrow and a pointer comparison).
+//!
+//! The cell holds the newest generation weakly and no generation links to
+//! a later one, so a long-lived connection (a WebSocket, an idle
+//! keep-alive) pins only its own generation, never the chain of every one
+//! since: the worker holds the newest, connections hold theirs, and a
+//! generation nobody holds is freed at once.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use crate::access_log::AccessLog;
@@ -41,8 +48,11 @@ pub struct WorkerCtx {
     /// Per backend: a moving average of how long responses take to start,
     /// in microseconds; it decides whether waits for them are quick.
     response_wait_us: Vec<Cell<u32>>,
-    /// The generation that replaced this one on a reload.
-    successor: RefCell<Option<Rc<WorkerCtx>>>,
+    /// The worker's newest generation, shared by all of them (weak: the
+    /// worker holds it).
+    newest: Rc<RefCell<Weak<WorkerCtx>>>,
+    /// Counts this generation as live (`metrics::edge`) until dropped.
+    _live: crate::metrics::edge::Generation,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still
     /// exists) by address.
@@ -68,7 +78,8 @@ impl WorkerCtx {
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
-            successor: RefCell::new(None),
+            newest: Rc::default(),
+            _live: crate::metrics::edge::Generation::new(),
             listeners: RefCell::new(Vec::new()),
             plan,
         }
@@ -80,24 +91,23 @@ impl WorkerCtx {
         let mut next = WorkerCtx::new(self.id, plan).with_server_states(states);
         next.drain = self.drain.clone();
         next.connections = self.connections.clone();
+        next.newest = self.newest.clone();
         next
     }
 
-    /// Links the generation that replaces this one.
-    pub fn set_successor(&self, next: Rc<WorkerCtx>) {
-        *self.successor.borrow_mut() = Some(next);
+    /// Makes `next` the newest generation for every generation of the
+    /// worker. The caller (the worker) keeps `next` alive.
+    pub fn set_newest(&self, next: &Rc<WorkerCtx>) {
+        *self.newest.borrow_mut() = Rc::downgrade(next);
     }
 
     /// The newest generation, if a reload replaced this one.
     pub fn newest(&self) -> Option<Rc<WorkerCtx>> {
-        let mut newest = self.successor.borrow().clone()?;
-        loop {
-            let next = newest.successor.borrow().clone();
-            match next {
-                Some(next) => newest = next,
-                None => return Some(newest),
-            }
+        let newest = self.newest.borrow();
+        if std::ptr::eq(newest.as_ptr(), self) {
+            return None;
         }
+        newest.upgrade()
     }
 
     pub fn set_listeners(&self, listeners: Vec<Rc<ListenerInfo>>) {

@@ -8,6 +8,7 @@ mod common;
 use admin_support::*;
 use common::traffic::*;
 use common::*;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 fn text(b: &[u8]) -> String {
@@ -132,5 +133,153 @@ fn a_worker_that_dies_anyway_stops_the_process_non_zero() {
             .any(|l| l.contains("worker") && l.contains("died")),
         "{:#?}",
         tern.stderr()
+    );
+}
+
+// --- item 12: reloads don't pile up ----------------------------------------
+
+/// A config with an admin endpoint, a long-poll backend on /poll, a
+/// WebSocket backend on /ws and everything else to `app`; `extra` is put
+/// in `[server]` and `log` in `[log]`.
+fn held_config(app: SocketAddr, poll: SocketAddr, ws: SocketAddr, log: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\nshutdown_grace = \"1s\"\n\
+         [server.timeouts]\nclient_idle = \"60s\"\n\
+         [log]\n{log}\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\npath_prefix = \"/poll\"\nbackend = \"poll\"\n\
+         [[route]]\npath_prefix = \"/ws\"\nbackend = \"ws\"\n\
+         [[route]]\npath_prefix = \"/\"\nbackend = \"app\"\n\
+         [backend.app]\nservers = [\"{app}\"]\n\
+         [backend.poll]\nservers = [\"{poll}\"]\n\
+         [backend.ws]\nservers = [\"{ws}\"]\n"
+    )
+}
+
+/// Rewrites nothing: the same file reloaded is a new generation all the same.
+fn reload(tern: &Tern, nth: usize) {
+    tern.signal("HUP");
+    assert!(
+        wait_lines(tern, "reloaded:", nth, Duration::from_secs(10)),
+        "no reload #{nth}: {:#?}",
+        tern.stderr()
+    );
+}
+
+fn access_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-edge-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("access.log")
+}
+
+fn access_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn held_connections_pin_their_own_generation_not_every_later_one() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, ""));
+    let mut sockets = open_websockets(tern.addr(), "/ws", 4);
+    let mut idle = tern.connect();
+    idle.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(idle.roundtrip(&get("/a")).body_str(), "app");
+    assert_eq!(metric(&scrape(&tern), "tern_generations"), Some(1.0));
+    for nth in 1..=20 {
+        reload(&tern, nth);
+    }
+    // The first generation (held by the WebSockets and the idle keep-alive)
+    // and the current one; not the 19 in between.
+    assert_eq!(wait_metric(&tern, "tern_generations", 2.0), Some(2.0));
+    assert_eq!(echo_websockets(&mut sockets, "still here"), 0);
+    assert_eq!(idle.roundtrip(&get("/b")).body_str(), "app");
+    drop(sockets);
+    drop(idle);
+    assert_eq!(wait_metric(&tern, "tern_generations", 1.0), Some(1.0));
+}
+
+#[test]
+fn a_line_served_on_an_old_generation_is_written_within_the_flush_interval() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path("old-generation");
+    let log = format!("access = \"{}\"", path.display());
+    let tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    let mut polls = open_long_polls(tern.addr(), 1);
+    assert!(wait_until(Duration::from_secs(5), || poll.held() == 1));
+    reload(&tern, 1);
+    poll.release();
+    let answer = polls[0].read_response().expect("the long-poll's answer");
+    assert_eq!(answer.body_str(), "released");
+    // The connection stays open, idle, on the generation it began on.
+    assert!(
+        wait_until(Duration::from_secs(5), || access_lines(&path)
+            .iter()
+            .any(|l| l.contains("GET /poll/0 "))),
+        "the long-poll's line was not written while its connection is open: {:?}",
+        access_lines(&path)
+    );
+    drop(polls);
+}
+
+/// Requests just answered, then `signal` at once: every line is in the file.
+fn lines_survive(signal: &str, name: &str) {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path(name);
+    let log = format!("access = \"{}\"", path.display());
+    let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    // A WebSocket keeps the process in its grace period on SIGTERM.
+    let _socket = open_websockets(tern.addr(), "/ws", 1);
+    let mut conn = tern.connect();
+    conn.set_read_timeout(Duration::from_secs(5));
+    for i in 0..20 {
+        assert_eq!(conn.roundtrip(&get(&format!("/r{i}"))).body_str(), "app");
+    }
+    tern.signal(signal);
+    assert!(
+        tern.wait_exit(Duration::from_secs(10)).is_some(),
+        "tern did not exit"
+    );
+    let lines = access_lines(&path);
+    let requests = lines.iter().filter(|l| l.contains("GET /r")).count();
+    assert_eq!(requests, 20, "lines lost at SIG{signal}: {lines:#?}");
+}
+
+#[test]
+fn access_log_lines_are_written_at_sigquit() {
+    lines_survive("QUIT", "quit");
+}
+
+/// A line written during the grace period on an old generation that a
+/// WebSocket still holds when the grace runs out: no tick, no drop writes
+/// it, only the flush on exit.
+#[test]
+fn access_log_lines_are_written_at_sigterm() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path("term");
+    let log = format!("access = \"{}\"", path.display());
+    let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    let _socket = open_websockets(tern.addr(), "/ws", 1);
+    let mut polls = open_long_polls(tern.addr(), 1);
+    assert!(wait_until(Duration::from_secs(5), || poll.held() == 1));
+    reload(&tern, 1);
+    tern.sigterm();
+    assert!(wait_lines(&tern, "stopping", 1, Duration::from_secs(5)));
+    poll.release();
+    let answer = polls[0].read_response().expect("the long-poll's answer");
+    assert_eq!(answer.body_str(), "released");
+    assert!(
+        tern.wait_exit(Duration::from_secs(10)).is_some(),
+        "tern did not exit"
+    );
+    let lines = access_lines(&path);
+    assert!(
+        lines.iter().any(|l| l.contains("GET /poll/0 ")),
+        "the long-poll's line was lost at SIGTERM: {lines:#?}"
     );
 }

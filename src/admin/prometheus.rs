@@ -107,6 +107,17 @@ fn edge(out: &mut String) {
         "Panics contained at a connection: the connection closed, its worker went on.",
     );
     let _ = writeln!(out, "tern_panics_total {}", crate::metrics::edge::panics());
+    header(
+        out,
+        "tern_generations",
+        "gauge",
+        "Configuration generations alive over all workers: the current one per worker, and older ones long-lived connections still hold.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_generations {}",
+        crate::metrics::edge::generations()
+    );
 }
 
 fn connections(out: &mut String, merged: &Merged) {

@@ -1,11 +1,13 @@
 //! Each worker's idle upstream connections, per server. Nothing here is
 //! shared between threads. A reload gives the worker a new pool (servers
 //! are numbered anew); the old one hands its idle connections, and those
-//! returned to it later, to the new one for servers whose address stayed.
+//! returned to it later, to the new one for servers whose address stayed,
+//! for as long as the new one lives (a weak link: an old generation must
+//! not keep later ones alive, see `worker_ctx`).
 
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::PoolSettings;
@@ -28,7 +30,7 @@ pub struct UpstreamPool {
 /// Where a replaced pool sends connections: the new pool, and per old
 /// server id the new id of the server at the same address.
 struct Forward {
-    to: Rc<UpstreamPool>,
+    to: Weak<UpstreamPool>,
     ids: Vec<Option<usize>>,
 }
 
@@ -43,7 +45,7 @@ impl UpstreamPool {
 
     /// Hands every idle connection to `to` (`ids`: old server id -> new id
     /// at the same address), and from now on every connection put here.
-    pub fn forward_to(&self, to: Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
+    pub fn forward_to(&self, to: &Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
         let idle = std::mem::take(&mut *self.idle.borrow_mut());
         for (old, list) in idle.into_iter().enumerate() {
             if let Some(Some(new)) = ids.get(old) {
@@ -52,7 +54,10 @@ impl UpstreamPool {
                 }
             }
         }
-        *self.forward.borrow_mut() = Some(Forward { to, ids });
+        *self.forward.borrow_mut() = Some(Forward {
+            to: Rc::downgrade(to),
+            ids,
+        });
     }
 
     /// A live idle connection to `server`, if there is one. Connections that
@@ -81,8 +86,10 @@ impl UpstreamPool {
 
     fn keep(&self, server: usize, conn: Idle) {
         if let Some(forward) = &*self.forward.borrow() {
-            if let Some(Some(new)) = forward.ids.get(server) {
-                forward.to.keep(*new, conn);
+            // A pool that is gone (its generation was replaced and freed)
+            // takes nothing: the connection closes.
+            if let (Some(Some(new)), Some(to)) = (forward.ids.get(server), forward.to.upgrade()) {
+                to.keep(*new, conn);
             }
             return;
         }

@@ -3,10 +3,11 @@
 
 mod accept;
 pub mod contain;
+pub mod quit;
 pub mod reload;
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -103,6 +104,7 @@ async fn run(spec: WorkerSpec) {
         id: spec.id,
         current: RefCell::new(Rc::new(ctx)),
         listening: RefCell::new(Vec::new()),
+        retired: RefCell::new(Vec::new()),
     });
     for bound in spec.listeners {
         worker.listen(bound);
@@ -117,7 +119,12 @@ async fn run(spec: WorkerSpec) {
             panic!("injected by TERN_DEBUG_WORKER_PANIC (debug build)");
         }
         inbox.answer(&worker);
-        worker.current().stats.flush_access_log();
+        worker.flush_access_logs();
+        if quit::requested() {
+            // SIGQUIT: the main thread exits once every worker flushed.
+            quit::flushed();
+            return;
+        }
     }
     let how = if spec.handed_over.load(Ordering::Relaxed) {
         Stop::Detach
@@ -125,7 +132,9 @@ async fn run(spec: WorkerSpec) {
         Stop::Close
     };
     drain(&worker, how).await;
-    worker.current().stats.flush_access_log();
+    // Connections still open after the grace period are never dropped
+    // (the process exits): write what their generations hold.
+    worker.flush_access_logs();
 }
 
 /// Stops accepting, lets connections finish up to the grace period.
@@ -155,11 +164,32 @@ pub struct Worker {
     /// Every accept loop started, stopped ones included until a reload
     /// sweeps them out.
     listening: RefCell<Vec<Rc<Listening>>>,
+    /// Replaced generations, while connections still hold them: their
+    /// access log lines are written at every tick like the current one's.
+    retired: RefCell<Vec<Weak<WorkerCtx>>>,
 }
 
 impl Worker {
     pub fn current(&self) -> Rc<WorkerCtx> {
         self.current.borrow().clone()
+    }
+
+    /// Keeps a replaced generation in view for `flush_access_logs`.
+    fn retire(&self, old: &Rc<WorkerCtx>) {
+        self.retired.borrow_mut().push(Rc::downgrade(old));
+    }
+
+    /// Writes the access log lines every generation has buffered (the
+    /// worker's tick, and on exit); forgets generations that are gone.
+    fn flush_access_logs(&self) {
+        self.current().stats.flush_access_log();
+        self.retired.borrow_mut().retain(|old| match old.upgrade() {
+            Some(ctx) => {
+                ctx.stats.flush_access_log();
+                true
+            }
+            None => false,
+        });
     }
 
     /// Starts accepting on a socket bound for this worker.

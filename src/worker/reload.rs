@@ -47,8 +47,9 @@ impl Worker {
         }
         let old = self.current();
         let next = Rc::new(old.next_generation(order.plan, order.server_states));
-        old.pool.forward_to(next.pool.clone(), order.pool_ids);
-        old.set_successor(next.clone());
+        old.pool.forward_to(&next.pool, order.pool_ids);
+        old.set_newest(&next);
+        self.retire(&old);
         *self.current.borrow_mut() = next;
         self.publish_listeners();
         let _ = order.done.send(self.id);
