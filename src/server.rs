@@ -57,6 +57,7 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         eprintln!("listening on {} ({})", entry.addr, entry.name);
     }
     plan.worker_count = workers;
+    crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
     signals::block();
     let plan = Arc::new(plan);
     let shared = Shared {

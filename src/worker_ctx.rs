@@ -28,6 +28,7 @@ use crate::metrics::WorkerStats;
 use crate::proxy::ListenerInfo;
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
+use crate::upstream::queue::{SlotWait, Waiters};
 use crate::upstream::state::WorkerUpstreams;
 
 pub struct WorkerCtx {
@@ -40,7 +41,7 @@ pub struct WorkerCtx {
     /// Shared by every generation of the worker.
     pub drain: Rc<Drain>,
     /// Client connections open on this worker, in every generation.
-    pub connections: Rc<Cell<usize>>,
+    pub connections: Rc<Connections>,
     /// This worker's counters (`Rc`: each request's meter holds it).
     pub stats: Rc<WorkerStats>,
     /// Drained or disabled servers, set from the admin endpoint.
@@ -155,20 +156,58 @@ impl WorkerCtx {
     }
 }
 
+/// The client connections open on one worker, and the accept loops that
+/// wait for one of them to end (at `[server] max_connections`).
+#[derive(Default)]
+pub struct Connections {
+    open: Cell<usize>,
+    /// Accepted, their task not started yet (it counts itself as open).
+    starting: Cell<usize>,
+    freed: Waiters,
+}
+
+impl Connections {
+    pub fn open(&self) -> usize {
+        self.open.get()
+    }
+
+    /// Open, and accepted but not yet counted as open.
+    pub fn held(&self) -> usize {
+        self.open.get() + self.starting.get()
+    }
+
+    /// The accept loop took a connection whose task will count it.
+    pub fn accepted(&self) {
+        self.starting.set(self.starting.get() + 1);
+    }
+
+    /// Resolves when a connection ends (or spuriously): check again then.
+    pub fn freed(&self) -> SlotWait<'_> {
+        self.freed.wait()
+    }
+}
+
 /// Counts a client connection for as long as it is alive. Holds the count
 /// itself, not the generation, so the connection may move to a newer one.
-pub struct ConnectionGuard(Rc<Cell<usize>>);
+pub struct ConnectionGuard(Rc<Connections>);
 
 impl ConnectionGuard {
     pub fn new(ctx: &WorkerCtx) -> Self {
-        ctx.connections.set(ctx.connections.get() + 1);
+        let connections = &ctx.connections;
+        connections.open.set(connections.open.get() + 1);
+        let starting = connections.starting.get();
+        connections.starting.set(starting.saturating_sub(1));
         ctx.stats.connection_accepted();
-        ConnectionGuard(ctx.connections.clone())
+        ConnectionGuard(connections.clone())
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        let connections = &self.0;
+        connections.open.set(connections.open.get() - 1);
+        if !connections.freed.is_empty() {
+            connections.freed.wake_all();
+        }
     }
 }

@@ -283,3 +283,154 @@ fn access_log_lines_are_written_at_sigterm() {
         "the long-poll's line was lost at SIGTERM: {lines:#?}"
     );
 }
+
+// --- item 10: a connection cap, and running out of descriptors -------------
+
+/// Runs the tern binary under `prlimit --nofile=N:N`, by pointing
+/// `TERN_TEST_BIN` at a wrapper script (each test is its own process under
+/// nextest). The returned file must live as long as the test.
+fn with_nofile(limit: u32) -> TempFile {
+    use std::os::unix::fs::PermissionsExt;
+    let script = TempFile::new(
+        "nofile.sh",
+        &format!(
+            "#!/bin/sh\nexec prlimit --nofile={limit}:{limit} {} \"$@\"\n",
+            BIN
+        ),
+    );
+    std::fs::set_permissions(&script.path, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the wrapper");
+    std::env::set_var("TERN_TEST_BIN", &script.path);
+    script
+}
+
+fn with_server_key(cfg: &Cfg, line: &str) -> String {
+    cfg.render()
+        .replacen("[server]\n", &format!("[server]\n{line}\n"), 1)
+}
+
+#[test]
+fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    ));
+    assert_eq!(metric(&scrape(&tern), "tern_connections_max"), Some(2.0));
+    let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
+    for conn in held.iter_mut() {
+        assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
+    }
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_millis(800));
+    assert!(
+        third.read_response().is_err(),
+        "a third connection was served beyond max_connections = 2"
+    );
+    assert!(metric(&scrape(&tern), "tern_accept_pauses_total").is_some_and(|n| n >= 1.0));
+    drop(held.pop());
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .expect("served once a connection ended");
+    assert_eq!(answer.body_str(), "ok");
+    assert_eq!(held[0].roundtrip(&get("/still")).body_str(), "ok");
+}
+
+#[test]
+fn the_default_cap_keeps_descriptors_for_every_connection_accepted() {
+    let _wrapper = with_nofile(200);
+    let poll = LongPolls::start();
+    let cfg = Cfg::new(poll.upstream.addr).workers(1);
+    let tern = start_with_admin(&cfg);
+    let cap = metric(&scrape(&tern), "tern_connections_max").expect("the cap") as usize;
+    assert!(
+        (1..100).contains(&cap),
+        "a cap of {cap} with 200 descriptors"
+    );
+    let mut polls = open_long_polls(tern.addr(), cap + 40);
+    assert!(
+        wait_until(Duration::from_secs(10), || poll.held() >= cap),
+        "only {} of {cap} long-polls reached the upstream",
+        poll.held()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(poll.held(), cap, "more connections taken than the cap");
+    assert!(
+        !tern
+            .stderr()
+            .iter()
+            .any(|l| l.contains("Too many open files")),
+        "{:#?}",
+        tern.stderr()
+    );
+    poll.release();
+    for (i, conn) in polls.iter_mut().enumerate() {
+        conn.set_read_timeout(Duration::from_secs(10));
+        let answer = conn.read_response();
+        assert!(
+            matches!(&answer, Ok(r) if r.body == b"released"),
+            "long-poll {i} of {}: {answer:?}",
+            cap + 40
+        );
+        // Closed, so that a queued connection gets its place.
+        conn.shutdown_write();
+    }
+    drop(polls);
+}
+
+/// Opens `count` connections that send nothing.
+fn flood(addr: SocketAddr, count: usize) -> Vec<std::net::TcpStream> {
+    (0..count)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .collect()
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
+    let _wrapper = with_nofile(100);
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 10000")
+    ));
+    // A keep-alive connection whose upstream connection is pooled: it is
+    // served during the exhaustion.
+    let mut early = tern.connect();
+    assert_eq!(early.roundtrip(&get("/early")).body_str(), "ok");
+    let exhausted =
+        |n: usize| wait_lines(&tern, "out of file descriptors", n, Duration::from_secs(10));
+    for episode in 1..=2 {
+        let flooded = flood(tern.addr(), 150);
+        assert!(
+            exhausted(episode),
+            "episode {episode}: {:#?}",
+            tern.stderr()
+        );
+        // Ten retries a second would have logged ten lines by now.
+        std::thread::sleep(Duration::from_millis(1000));
+        let said = |needle: &str| tern.stderr().iter().filter(|l| l.contains(needle)).count();
+        assert_eq!(said("Too many open files"), episode, "{:#?}", tern.stderr());
+        assert_eq!(early.roundtrip(&get("/during")).body_str(), "ok");
+        drop(flooded);
+        assert!(
+            wait_until(Duration::from_secs(10), || fetch(tern.addr(), "/after")
+                .as_deref()
+                == Ok("ok")),
+            "episode {episode}: not serving new connections again"
+        );
+        assert!(wait_lines(
+            &tern,
+            "file descriptors available again",
+            episode,
+            Duration::from_secs(5)
+        ));
+    }
+    assert_eq!(
+        metric(&scrape(&tern), "tern_descriptor_exhaustion_total"),
+        Some(2.0)
+    );
+}

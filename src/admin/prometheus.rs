@@ -118,6 +118,39 @@ fn edge(out: &mut String) {
         "tern_generations {}",
         crate::metrics::edge::generations()
     );
+    header(
+        out,
+        "tern_connections_max",
+        "gauge",
+        "Client connections the process holds at once ([server] max_connections, divided among workers); beyond it new ones wait in the listen queue.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_connections_max {}",
+        crate::metrics::edge::connection_cap()
+    );
+    header(
+        out,
+        "tern_accept_pauses_total",
+        "counter",
+        "Times a worker reached its share of max_connections and stopped accepting until a connection ended.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_accept_pauses_total {}",
+        crate::metrics::edge::accept_pauses()
+    );
+    header(
+        out,
+        "tern_descriptor_exhaustion_total",
+        "counter",
+        "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_descriptor_exhaustion_total {}",
+        crate::metrics::edge::exhaustions()
+    );
 }
 
 fn connections(out: &mut String, merged: &Merged) {

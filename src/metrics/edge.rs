@@ -39,3 +39,35 @@ impl Drop for Generation {
 pub fn generations() -> u64 {
     GENERATIONS.load(Ordering::Relaxed)
 }
+
+static CONNECTION_CAP: AtomicU64 = AtomicU64::new(0);
+static EXHAUSTIONS: AtomicU64 = AtomicU64::new(0);
+static ACCEPT_PAUSES: AtomicU64 = AtomicU64::new(0);
+
+/// The connection cap in force for the process (`[server] max_connections`
+/// or derived from the open-files limit, rounded to a multiple of workers).
+pub fn set_connection_cap(cap: usize) {
+    CONNECTION_CAP.store(cap as u64, Ordering::Relaxed);
+}
+
+pub fn connection_cap() -> u64 {
+    CONNECTION_CAP.load(Ordering::Relaxed)
+}
+
+/// An episode of descriptor exhaustion began (see `rlimit::exhausted`).
+pub fn descriptors_exhausted() {
+    EXHAUSTIONS.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn exhaustions() -> u64 {
+    EXHAUSTIONS.load(Ordering::Relaxed)
+}
+
+/// A worker reached its share of the cap and stopped accepting.
+pub fn accept_paused() {
+    ACCEPT_PAUSES.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn accept_pauses() -> u64 {
+    ACCEPT_PAUSES.load(Ordering::Relaxed)
+}

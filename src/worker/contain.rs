@@ -184,7 +184,9 @@ mod debug_injection {
     /// Panics (or asks the worker loop to) for a request line naming the
     /// text of `TERN_DEBUG_PANIC` (`TERN_DEBUG_WORKER_PANIC`).
     pub fn on_request(line: &[u8]) {
-        static TEXTS: OnceLock<(Option<Vec<u8>>, Option<Vec<u8>>)> = OnceLock::new();
+        /// The texts of `TERN_DEBUG_PANIC` and `TERN_DEBUG_WORKER_PANIC`.
+        type Texts = (Option<Vec<u8>>, Option<Vec<u8>>);
+        static TEXTS: OnceLock<Texts> = OnceLock::new();
         let (task, worker) =
             TEXTS.get_or_init(|| (read("TERN_DEBUG_PANIC"), read("TERN_DEBUG_WORKER_PANIC")));
         if worker.as_ref().is_some_and(|t| contains(line, t)) {

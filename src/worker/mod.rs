@@ -150,7 +150,7 @@ async fn drain(worker: &Worker, how: Stop) {
     // simply dropped never submits the io_uring close of its sockets.
     loop {
         monoio::time::sleep(Duration::from_millis(20)).await;
-        if ctx.connections.get() == 0 || std::time::Instant::now() >= deadline {
+        if ctx.connections.open() == 0 || std::time::Instant::now() >= deadline {
             return;
         }
     }

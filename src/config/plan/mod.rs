@@ -38,6 +38,12 @@ pub struct Plan {
     pub health: Health,
     /// Workers running this plan (set at start; shares of `max_connections`).
     pub worker_count: usize,
+    /// `[server] max_connections` as configured (per process).
+    pub max_connections: Option<usize>,
+    /// Client connections each worker holds at once: the configured or
+    /// derived cap divided among the workers (set with `worker_count`, see
+    /// `rlimit::resolve_connection_cap`).
+    pub worker_connections: usize,
     /// The answer when no route matches.
     pub no_route: Respond,
     pub admin: Option<super::admin::AdminPlan>,
@@ -102,6 +108,9 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     if server.workers == Some(0) {
         return Err(err("server.workers", "must be at least 1"));
     }
+    if server.max_connections == Some(0) {
+        return Err(err("server.max_connections", "must be at least 1"));
+    }
     let limits = build_limits(file)?;
     let listeners = file
         .listeners
@@ -159,6 +168,8 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         server_count: built.server_count,
         health: built.health,
         worker_count: server.workers.unwrap_or(1),
+        max_connections: server.max_connections,
+        worker_connections: usize::MAX,
         no_route,
         admin: super::admin::build_admin(file.admin.as_ref())?,
         log: super::log_section::build_log(&file.log)?,
