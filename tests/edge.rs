@@ -434,3 +434,121 @@ fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
         Some(2.0)
     );
 }
+
+// --- item 9: a server's max_connections holds for the process --------------
+
+/// An upstream that records the order requests arrive in and the most it
+/// had at once; each request is held `hold` (the first one `first_hold`).
+struct Counted {
+    up: RecordingUpstream,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    order: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn counted(first_hold: Duration, hold: Duration) -> Counted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (p, o) = (peak.clone(), order.clone());
+    let up = RecordingUpstream::start(move |c| {
+        while let Some(req) = c.read_request() {
+            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(current, Ordering::SeqCst);
+            let first = {
+                let mut seen = o.lock().unwrap();
+                seen.push(req.head.target().to_owned());
+                seen.len() == 1
+            };
+            std::thread::sleep(if first { first_hold } else { hold });
+            now.fetch_sub(1, Ordering::SeqCst);
+            if !c.respond(200, &[], b"done") {
+                return;
+            }
+        }
+    });
+    Counted { up, peak, order }
+}
+
+fn limited_config(up: SocketAddr, workers: u32) -> String {
+    format!(
+        "[server]\nworkers = {workers}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\n\
+         servers = [{{ address = \"{up}\", max_connections = 1 }}]\n\
+         timeouts = {{ queue = \"20s\", server = \"20s\" }}\n"
+    )
+}
+
+/// A request on a connection of its own, answered or not.
+fn one_request(addr: SocketAddr, path: String) -> std::thread::JoinHandle<Result<String, String>> {
+    std::thread::spawn(move || fetch(addr, &path))
+}
+
+#[test]
+fn max_connections_holds_for_the_process_across_workers() {
+    let app = counted(Duration::from_millis(100), Duration::from_millis(100));
+    let tern = Tern::start(&limited_config(app.up.addr, 2));
+    // Sixteen connections: the kernel spreads them over both workers (all
+    // on one worker has odds of 2^-15).
+    let clients: Vec<_> = (0..16)
+        .map(|i| one_request(tern.addr(), format!("/c{i}")))
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().expect("client").as_deref(), Ok("done"));
+    }
+    assert_eq!(
+        app.peak.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the server saw more than max_connections = 1 at once"
+    );
+}
+
+#[test]
+fn queued_requests_are_served_in_arrival_order_whichever_worker_they_are_on() {
+    let app = counted(Duration::from_millis(1500), Duration::from_millis(20));
+    let tern = Tern::start(&limited_config(app.up.addr, 2));
+    let first = one_request(tern.addr(), "/q0".into());
+    assert!(app.up.wait_requests(1, Duration::from_secs(5)));
+    // The rest queue one after another while the first is held.
+    let mut rest = Vec::new();
+    for i in 1..=8 {
+        std::thread::sleep(Duration::from_millis(100));
+        rest.push(one_request(tern.addr(), format!("/q{i}")));
+    }
+    assert_eq!(first.join().expect("first").as_deref(), Ok("done"));
+    for client in rest {
+        assert_eq!(client.join().expect("client").as_deref(), Ok("done"));
+    }
+    let order = app.order.lock().unwrap().clone();
+    let sent: Vec<String> = (0..=8).map(|i| format!("/q{i}")).collect();
+    assert_eq!(order, sent, "not served in arrival order");
+}
+
+#[test]
+fn a_queue_wait_that_runs_out_still_gets_503_with_several_workers() {
+    let app = counted(Duration::from_millis(3000), Duration::from_millis(10));
+    let text = limited_config(app.up.addr, 2).replace("queue = \"20s\"", "queue = \"300ms\"");
+    let tern = Tern::start(&text);
+    let first = one_request(tern.addr(), "/held".into());
+    assert!(app.up.wait_requests(1, Duration::from_secs(5)));
+    let refused: Vec<_> = (0..6)
+        .map(|i| {
+            let addr = tern.addr();
+            std::thread::spawn(move || {
+                let mut conn = Conn::connect(addr);
+                conn.set_read_timeout(Duration::from_secs(10));
+                conn.roundtrip(&get(&format!("/w{i}"))).status
+            })
+        })
+        .collect();
+    for client in refused {
+        assert_eq!(client.join().expect("client"), 503);
+    }
+    assert_eq!(first.join().expect("first").as_deref(), Ok("done"));
+    assert_eq!(
+        app.order.lock().unwrap().len(),
+        1,
+        "a request got past the limit"
+    );
+}

@@ -106,6 +106,12 @@ async fn run(spec: WorkerSpec) {
         listening: RefCell::new(Vec::new()),
         retired: RefCell::new(Vec::new()),
     });
+    if let Err(err) = crate::upstream::doorbell::install(spec.id) {
+        crate::log::error(format_args!(
+            "worker {}: no doorbell for server queues ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker",
+            spec.id
+        ));
+    }
     for bound in spec.listeners {
         worker.listen(bound);
     }

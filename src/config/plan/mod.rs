@@ -14,6 +14,7 @@ use super::schema::{ConfigFile, ListenerSection, ListenerTls};
 use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
 use crate::upstream::health::Health;
+use crate::upstream::limit::ServerSlots;
 pub use backend::{Backend, Server};
 use conditions::Names;
 
@@ -36,8 +37,10 @@ pub struct Plan {
     pub server_count: usize,
     /// Health of each distinct server address, and what to probe.
     pub health: Health,
-    /// Workers running this plan (set at start; shares of `max_connections`).
+    /// Workers running this plan (set at start).
     pub worker_count: usize,
+    /// Servers' `max_connections`: slots and queues for the whole process.
+    pub server_slots: Arc<ServerSlots>,
     /// `[server] max_connections` as configured (per process).
     pub max_connections: Option<usize>,
     /// Client connections each worker holds at once: the configured or
@@ -148,6 +151,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         ),
     };
     let t = &server.timeouts;
+    let server_slots = Arc::new(ServerSlots::new(&built.backends, built.server_count));
     Ok(Plan {
         workers: server.workers,
         backlog: server.backlog,
@@ -165,6 +169,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         listeners,
         routes,
         backends: built.backends,
+        server_slots,
         server_count: built.server_count,
         health: built.health,
         worker_count: server.workers.unwrap_or(1),
