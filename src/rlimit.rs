@@ -36,12 +36,12 @@ pub fn raise_nofile() -> u64 {
     limit.rlim_cur
 }
 
-/// A warning to log when the limit is low, naming what it allows.
-pub fn low_limit_warning(soft: u64) -> Option<String> {
+/// A warning to log when the limit is low, naming the connection cap in
+/// force (`resolve_connection_cap`).
+pub fn low_limit_warning(soft: u64, cap: usize) -> Option<String> {
     (soft < COMFORTABLE).then(|| {
         format!(
-            "open files limit is {soft}: at most about {} proxied connections; raise the hard limit (LimitNOFILE, /etc/security/limits.conf) to hold more",
-            soft / 2
+            "open files limit is {soft}: at most {cap} client connections at once (max_connections); raise the hard limit (LimitNOFILE, /etc/security/limits.conf) to hold more"
         )
     })
 }
@@ -87,6 +87,12 @@ pub fn resolve_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) -> u
     let cap = plan
         .max_connections
         .unwrap_or_else(|| derived_connection_cap(plan, workers, nofile));
+    let fits = derived_connection_cap(plan, workers, nofile);
+    if cap > fits {
+        crate::log::warn(format_args!(
+            "server.max_connections = {cap} is more than the open files limit ({nofile}) leaves room for (about {fits}): tern may run out of descriptors"
+        ));
+    }
     plan.worker_connections = (cap / workers).max(1);
     let in_force = plan.worker_connections.saturating_mul(workers);
     crate::metrics::edge::set_connection_cap(in_force);

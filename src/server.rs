@@ -46,9 +46,6 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         .map_err(|err| format!("cannot open the error log: {err}"))?;
     worker::contain::install_hook();
     let nofile = crate::rlimit::raise_nofile();
-    if let Some(warning) = crate::rlimit::low_limit_warning(nofile) {
-        crate::log::warn(format_args!("{warning}"));
-    }
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
@@ -57,7 +54,10 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         eprintln!("listening on {} ({})", entry.addr, entry.name);
     }
     plan.worker_count = workers;
-    crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
+    let cap = crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
+    if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
+        crate::log::warn(format_args!("{warning}"));
+    }
     signals::block();
     let plan = Arc::new(plan);
     let shared = Shared {
