@@ -1,5 +1,13 @@
 //! Raising the open-files limit, as nginx's `worker_rlimit_nofile` does:
-//! every proxied connection costs two descriptors.
+//! every proxied connection costs two descriptors. And what follows from
+//! the limit: the default connection cap, so that tern never runs out of
+//! descriptors for connections it accepted, and how running out anyway
+//! (another process, a lower limit than planned) is reported: once per
+//! episode, not at every failed accept or connect.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::Plan;
 
 /// Below this, tern says that the limit caps how many connections it holds.
 const COMFORTABLE: u64 = 65_536;
@@ -28,25 +36,99 @@ pub fn raise_nofile() -> u64 {
     limit.rlim_cur
 }
 
-/// The soft RLIMIT_NOFILE now (0 when it can't be read).
-pub fn nofile_soft() -> u64 {
+/// A warning to log when the limit is low, naming the connection cap in
+/// force (`resolve_connection_cap`).
+pub fn low_limit_warning(soft: u64, cap: usize) -> Option<String> {
+    (soft < COMFORTABLE).then(|| {
+        format!(
+            "open files limit is {soft}: at most {cap} client connections at once (max_connections); raise the hard limit (LimitNOFILE, /etc/security/limits.conf) to hold more"
+        )
+    })
+}
+
+/// Descriptors kept out of the connection budget: standard streams, log
+/// files, io_uring rings, eventfds, the admin endpoint, health checks.
+const RESERVED: u64 = 64;
+
+/// The soft open-files limit now (after `raise_nofile`).
+pub fn nofile() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit only writes the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 0;
+        return u64::MAX;
     }
     limit.rlim_cur
 }
 
-/// A warning to log when the limit is low, naming what it allows.
-pub fn low_limit_warning(soft: u64) -> Option<String> {
-    (soft < COMFORTABLE).then(|| {
-        format!(
-            "open files limit is {soft}: at most about {} proxied connections; raise the hard limit (LimitNOFILE, /etc/security/limits.conf) to hold more",
-            soft / 2
-        )
-    })
+/// The client connections the process may hold at once when
+/// `[server] max_connections` is not set: what the descriptors left after
+/// the listening sockets (each worker's, and the main thread's copies),
+/// fixed-size idle upstream pools and a reserve allow, two per connection
+/// (client and upstream, or client and file). The default pool needs no
+/// room of its own: it keeps at most the worker's share of this cap, so its
+/// connections are the second descriptors of the clients' budget.
+pub fn derived_connection_cap(plan: &Plan, workers: usize, nofile: u64) -> usize {
+    let workers = workers as u64;
+    let listening: u64 = plan.listeners.iter().map(|l| l.addrs.len() as u64).sum();
+    let pools = plan.pool.max_idle_per_server.map_or(0, |per_server| {
+        (per_server as u64)
+            .saturating_mul(plan.server_count as u64)
+            .saturating_mul(workers)
+    });
+    let held = RESERVED + 2 * listening * workers + pools;
+    let cap = nofile.saturating_sub(held) / 2;
+    usize::try_from(cap).unwrap_or(usize::MAX).max(1)
+}
+
+/// Sets `plan.worker_connections`: the configured or derived cap, divided
+/// among the workers (rounded down, so the process never holds more than
+/// the cap; at least one each). Returns the process-wide cap in force.
+pub fn resolve_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) -> usize {
+    let workers = workers.max(1);
+    let cap = plan
+        .max_connections
+        .unwrap_or_else(|| derived_connection_cap(plan, workers, nofile));
+    let fits = derived_connection_cap(plan, workers, nofile);
+    if cap > fits {
+        crate::log::warn(format_args!(
+            "server.max_connections = {cap} is more than the open files limit ({nofile}) leaves room for (about {fits}): tern may run out of descriptors"
+        ));
+    }
+    plan.worker_connections = (cap / workers).max(1);
+    let in_force = plan.worker_connections.saturating_mul(workers);
+    crate::metrics::edge::set_connection_cap(in_force);
+    in_force
+}
+
+/// Set while descriptors are exhausted: between the first EMFILE/ENFILE
+/// and the next accept or connect that succeeds.
+static EXHAUSTED: AtomicBool = AtomicBool::new(false);
+
+/// True for "too many open files" (the process's or the system's limit).
+pub fn is_exhaustion(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// An accept or connect failed for want of descriptors: logged when an
+/// episode starts, counted in `tern_descriptor_exhaustion_total`.
+pub fn exhausted(what: &str, err: &std::io::Error) {
+    if !EXHAUSTED.swap(true, Ordering::Relaxed) {
+        crate::metrics::edge::descriptors_exhausted();
+        crate::log::warn(format_args!(
+            "out of file descriptors ({what}: {err}): new connections wait in the listen queue, open ones are served; logged once until descriptors are free again"
+        ));
+    }
+}
+
+/// An accept or connect succeeded: ends an episode (one relaxed load
+/// otherwise).
+pub fn descriptors_available() {
+    if EXHAUSTED.load(Ordering::Relaxed) && EXHAUSTED.swap(false, Ordering::Relaxed) {
+        crate::log::info(format_args!(
+            "file descriptors available again: accepting and connecting"
+        ));
+    }
 }

@@ -21,6 +21,9 @@ use crate::worker::{self, WorkerSpec};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// On SIGQUIT, how long the workers get to write their access logs.
+const QUIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
+
 /// How the process gets its listening sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -41,10 +44,8 @@ struct Shared {
 pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), String> {
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
+    worker::contain::install_hook();
     let nofile = crate::rlimit::raise_nofile();
-    if let Some(warning) = crate::rlimit::low_limit_warning(nofile) {
-        crate::log::warn(format_args!("{warning}"));
-    }
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
@@ -58,6 +59,10 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         .map(|entry| format!("listening on {} ({})", entry.addr, entry.name))
         .collect();
     plan.worker_count = workers;
+    let cap = crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
+    if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
+        crate::log::warn(format_args!("{warning}"));
+    }
     signals::block();
     let plan = Arc::new(plan);
     let shared = Shared {
@@ -113,10 +118,13 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         checker: checker_updates,
         admin_view,
     };
-    wait_for_stop(&mut running, &shared.handed_over);
+    wait_for_stop(&mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
     for handle in handles.into_iter().chain([checker]) {
         let _ = handle.join();
+    }
+    if worker::a_worker_died() {
+        return Err("stopped because a worker died (see the log above)".into());
     }
     crate::log::info(format_args!("stopped"));
     Ok(())
@@ -200,7 +208,7 @@ fn wait_ready(
     Ok(driver)
 }
 
-fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool) {
+fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize) {
     loop {
         match signals::wait() {
             Signal::Stop => {
@@ -217,6 +225,7 @@ fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool) {
             }
             Signal::Quit => {
                 crate::log::info(format_args!("SIGQUIT: stopping at once"));
+                worker::quit::and_wait(workers, QUIT_FLUSH_WAIT);
                 std::process::exit(0);
             }
             Signal::Reload => {

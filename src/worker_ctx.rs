@@ -3,15 +3,22 @@
 //! the drain signal. Lives on one thread (`Rc`).
 //!
 //! One `WorkerCtx` is one generation of the worker: a reload builds a new
-//! one for the new plan and links it as the old one's `successor`. A
-//! connection keeps the generation it holds for the request in flight and
-//! follows the link when its next request starts, so requests in flight
-//! finish on the plan they began with, and nothing on the request path is
-//! shared between threads (following the link is a `RefCell` look).
+//! one for the new plan and points the worker's `newest` cell, which every
+//! generation shares, at it. A connection keeps the generation it holds for
+//! the request in flight and moves to the newest when its next request
+//! starts, so requests in flight finish on the plan they began with, and
+//! nothing on the request path is shared between threads (the look is a
+//! `RefCell` borrow and a pointer comparison).
+//!
+//! The cell holds the newest generation weakly and no generation links to
+//! a later one, so a long-lived connection (a WebSocket, an idle
+//! keep-alive) pins only its own generation, never the chain of every one
+//! since: the worker holds the newest, connections hold theirs, and a
+//! generation nobody holds is freed at once.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use crate::access_log::AccessLog;
@@ -21,6 +28,7 @@ use crate::metrics::WorkerStats;
 use crate::proxy::ListenerInfo;
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
+use crate::upstream::queue::{SlotWait, Waiters};
 use crate::upstream::state::WorkerUpstreams;
 
 pub struct WorkerCtx {
@@ -33,7 +41,7 @@ pub struct WorkerCtx {
     /// Shared by every generation of the worker.
     pub drain: Rc<Drain>,
     /// Client connections open on this worker, in every generation.
-    pub connections: Rc<Cell<usize>>,
+    pub connections: Rc<Connections>,
     /// This worker's counters (`Rc`: each request's meter holds it).
     pub stats: Rc<WorkerStats>,
     /// Drained or disabled servers, set from the admin endpoint.
@@ -41,8 +49,11 @@ pub struct WorkerCtx {
     /// Per backend: a moving average of how long responses take to start,
     /// in microseconds; it decides whether waits for them are quick.
     response_wait_us: Vec<Cell<u32>>,
-    /// The generation that replaced this one on a reload.
-    successor: RefCell<Option<Rc<WorkerCtx>>>,
+    /// The worker's newest generation, shared by all of them (weak: the
+    /// worker holds it).
+    newest: Rc<RefCell<Weak<WorkerCtx>>>,
+    /// Counts this generation as live (`metrics::edge`) until dropped.
+    _live: crate::metrics::edge::Generation,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still
     /// exists) by address.
@@ -62,7 +73,7 @@ impl WorkerCtx {
             pool: Rc::new(UpstreamPool::new(
                 plan.server_count,
                 plan.pool,
-                plan.worker_count,
+                plan.worker_connections,
             )),
             upstreams: WorkerUpstreams::new(&plan, id),
             drain: Rc::default(),
@@ -72,7 +83,8 @@ impl WorkerCtx {
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
-            successor: RefCell::new(None),
+            newest: Rc::default(),
+            _live: crate::metrics::edge::Generation::new(),
             listeners: RefCell::new(Vec::new()),
             plan,
         }
@@ -84,24 +96,23 @@ impl WorkerCtx {
         let mut next = WorkerCtx::new(self.id, plan).with_server_states(states);
         next.drain = self.drain.clone();
         next.connections = self.connections.clone();
+        next.newest = self.newest.clone();
         next
     }
 
-    /// Links the generation that replaces this one.
-    pub fn set_successor(&self, next: Rc<WorkerCtx>) {
-        *self.successor.borrow_mut() = Some(next);
+    /// Makes `next` the newest generation for every generation of the
+    /// worker. The caller (the worker) keeps `next` alive.
+    pub fn set_newest(&self, next: &Rc<WorkerCtx>) {
+        *self.newest.borrow_mut() = Rc::downgrade(next);
     }
 
     /// The newest generation, if a reload replaced this one.
     pub fn newest(&self) -> Option<Rc<WorkerCtx>> {
-        let mut newest = self.successor.borrow().clone()?;
-        loop {
-            let next = newest.successor.borrow().clone();
-            match next {
-                Some(next) => newest = next,
-                None => return Some(newest),
-            }
+        let newest = self.newest.borrow();
+        if std::ptr::eq(newest.as_ptr(), self) {
+            return None;
         }
+        newest.upgrade()
     }
 
     pub fn set_listeners(&self, listeners: Vec<Rc<ListenerInfo>>) {
@@ -149,20 +160,58 @@ impl WorkerCtx {
     }
 }
 
+/// The client connections open on one worker, and the accept loops that
+/// wait for one of them to end (at `[server] max_connections`).
+#[derive(Default)]
+pub struct Connections {
+    open: Cell<usize>,
+    /// Accepted, their task not started yet (it counts itself as open).
+    starting: Cell<usize>,
+    freed: Waiters,
+}
+
+impl Connections {
+    pub fn open(&self) -> usize {
+        self.open.get()
+    }
+
+    /// Open, and accepted but not yet counted as open.
+    pub fn held(&self) -> usize {
+        self.open.get() + self.starting.get()
+    }
+
+    /// The accept loop took a connection whose task will count it.
+    pub fn accepted(&self) {
+        self.starting.set(self.starting.get() + 1);
+    }
+
+    /// Resolves when a connection ends (or spuriously): check again then.
+    pub fn freed(&self) -> SlotWait<'_> {
+        self.freed.wait()
+    }
+}
+
 /// Counts a client connection for as long as it is alive. Holds the count
 /// itself, not the generation, so the connection may move to a newer one.
-pub struct ConnectionGuard(Rc<Cell<usize>>);
+pub struct ConnectionGuard(Rc<Connections>);
 
 impl ConnectionGuard {
     pub fn new(ctx: &WorkerCtx) -> Self {
-        ctx.connections.set(ctx.connections.get() + 1);
+        let connections = &ctx.connections;
+        connections.open.set(connections.open.get() + 1);
+        let starting = connections.starting.get();
+        connections.starting.set(starting.saturating_sub(1));
         ctx.stats.connection_accepted();
-        ConnectionGuard(ctx.connections.clone())
+        ConnectionGuard(connections.clone())
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        let connections = &self.0;
+        connections.open.set(connections.open.get() - 1);
+        if !connections.freed.is_empty() {
+            connections.freed.wake_all();
+        }
     }
 }

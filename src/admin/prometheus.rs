@@ -31,6 +31,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     let mut out = String::with_capacity(16 * 1024);
     requests(&mut out, plan, merged);
     connections(&mut out, merged);
+    edge(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     out
@@ -95,6 +96,61 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
             "tern_bytes_total{{side=\"{side}\",direction=\"{direction}\"}} {n}"
         );
     }
+}
+
+/// Process-wide numbers (`metrics::edge`).
+fn edge(out: &mut String) {
+    header(
+        out,
+        "tern_panics_total",
+        "counter",
+        "Panics contained at a connection: the connection closed, its worker went on.",
+    );
+    let _ = writeln!(out, "tern_panics_total {}", crate::metrics::edge::panics());
+    header(
+        out,
+        "tern_generations",
+        "gauge",
+        "Configuration generations alive over all workers: the current one per worker, and older ones long-lived connections still hold.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_generations {}",
+        crate::metrics::edge::generations()
+    );
+    header(
+        out,
+        "tern_connections_max",
+        "gauge",
+        "Client connections the process holds at once ([server] max_connections, divided among workers); beyond it new ones wait in the listen queue.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_connections_max {}",
+        crate::metrics::edge::connection_cap()
+    );
+    header(
+        out,
+        "tern_accept_pauses_total",
+        "counter",
+        "Times a worker reached its share of max_connections and stopped accepting until a connection ended.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_accept_pauses_total {}",
+        crate::metrics::edge::accept_pauses()
+    );
+    header(
+        out,
+        "tern_descriptor_exhaustion_total",
+        "counter",
+        "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_descriptor_exhaustion_total {}",
+        crate::metrics::edge::exhaustions()
+    );
 }
 
 fn connections(out: &mut String, merged: &Merged) {

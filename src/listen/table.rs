@@ -6,6 +6,8 @@
 
 use std::net::{SocketAddr, TcpListener};
 
+use socket2::{Domain, Protocol, Socket, Type};
+
 use super::{bind_one, Bound};
 use crate::config::{ListenerPlan, Plan};
 use crate::worker::reload::KeptListener;
@@ -35,6 +37,8 @@ impl Entry {
             addr: configured,
             sockets: Vec::new(),
         };
+        refuse_if_taken(configured)
+            .map_err(|err| format!("cannot listen on {configured} (listener {name}): {err}"))?;
         entry.bind_more(workers, backlog)?;
         Ok(entry)
     }
@@ -169,4 +173,26 @@ pub fn take_configured(entries: &mut [Option<Entry>], configured: SocketAddr) ->
         .iter_mut()
         .find(|e| e.as_ref().is_some_and(|e| e.configured == configured))
         .and_then(Option::take)
+}
+
+/// SO_REUSEPORT lets any process of the same user join a listening group,
+/// so a second tern started on the same address would share its traffic
+/// silently. A socket bound *without* SO_REUSEPORT conflicts with any
+/// listener on the address, so binding one (and closing it at once, before
+/// it listens) tells whether the address is taken: "Address already in
+/// use", as nginx and HAProxy say. Port 0 gets a fresh port: nothing to
+/// ask. A binary upgrade inherits its sockets and never comes here for
+/// them.
+fn refuse_if_taken(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // SO_REUSEADDR, as the real sockets: a connection in TIME_WAIT from an
+    // earlier run is no reason to refuse.
+    probe.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    probe.bind(&addr.into())
 }

@@ -7,6 +7,7 @@ pub mod bytes;
 pub mod carry;
 pub mod class;
 pub mod clock;
+pub mod edge;
 pub mod inflight;
 pub mod latency;
 pub mod listen_queue;

@@ -54,7 +54,7 @@ pub fn take(ctx: &WorkerCtx, listener_fds: &[ListenerFd]) -> WorkerSnapshot {
     }
     WorkerSnapshot {
         worker: ctx.id,
-        connections: ctx.connections.get() as u64,
+        connections: ctx.connections.open() as u64,
         in_flight: stats.inflight.len() as u64,
         accepted: stats.accepted.get(),
         listeners: stats.listeners.copy(),

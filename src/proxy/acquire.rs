@@ -13,6 +13,7 @@ use super::handshake::connect_tls;
 use super::prepare::Prepared;
 use crate::config::{Backend, Server};
 use crate::upstream::connect::{connect, ConnectError};
+use crate::upstream::limit::wait_for_slot;
 use crate::upstream::pick::{pick, Pick, Tried};
 use crate::upstream::state::InFlight;
 use crate::worker_ctx::WorkerCtx;
@@ -74,33 +75,45 @@ pub async fn acquire<'c>(
     let mut failed: Option<usize> = None;
     let mut queue_deadline: Option<Instant> = None;
     let admitted = |server: usize| ctx.server_states.accepts(server);
+    let pick_now = |tried: &Tried| {
+        pick(
+            &ctx.plan,
+            &ctx.upstreams,
+            req.backend,
+            req.steer,
+            tried,
+            &admitted,
+        )
+    };
     loop {
+        // Set when the queue handed the request a server with its slot.
+        let mut held = false;
         let position = match failed.filter(|_| !backend.redispatch) {
             Some(same) => same,
-            None => match pick(
-                &ctx.plan,
-                &ctx.upstreams,
-                req.backend,
-                req.steer,
-                &attempts.tried,
-                &admitted,
-            ) {
+            None => match pick_now(&attempts.tried) {
                 Pick::Server(position) => position,
                 Pick::Exhausted if attempts.tried.is_empty() => return Err(503),
                 Pick::Exhausted => return Err(attempts.status),
                 Pick::Full => {
                     let deadline = *queue_deadline
                         .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
-                    let wait = ctx.upstreams.waiters[req.backend].wait();
-                    if crate::timer::timeout_at(deadline, wait).await.is_err() {
-                        return Err(503);
+                    match queue(ctx, req, deadline, || pick_now(&attempts.tried)).await {
+                        Some(position) => {
+                            held = true;
+                            position
+                        }
+                        None => return Err(503),
                     }
-                    continue;
                 }
             },
         };
         let server = &backend.servers[position];
-        let in_flight = InFlight::new(&ctx.upstreams, server.id, req.backend);
+        if !held && !ctx.upstreams.take_slot(server.id) {
+            // Another worker took the server's last slot first: pick again.
+            failed = None;
+            continue;
+        }
+        let in_flight = InFlight::new(&ctx.upstreams, server.id);
         if !fresh_only {
             if let Some(conn) = ctx.pool.take(server.id) {
                 ctx.stats.upstream_reused(server.id);
@@ -143,6 +156,30 @@ pub async fn acquire<'c>(
             return Err(attempts.status);
         }
     }
+}
+
+/// Every server the request may use is at its `max_connections`: waits in
+/// the backend's queue, for the whole process, until a slot is handed over
+/// (see `upstream::limit`); `None` when `deadline` passes first.
+async fn queue(
+    ctx: &WorkerCtx,
+    req: &Prepared,
+    deadline: Instant,
+    pick_now: impl Fn() -> Pick,
+) -> Option<usize> {
+    let servers = &ctx.plan.backends[req.backend].servers;
+    let retry = || match pick_now() {
+        Pick::Server(pos) if ctx.upstreams.take_slot(servers[pos].id) => Some(pos),
+        _ => None,
+    };
+    // A sticky request whose server is live waits for that server only.
+    let only = req.steer.sticky.filter(|&pos| {
+        servers
+            .get(usize::from(pos))
+            .is_some_and(|s| ctx.server_states.accepts(s.id) && ctx.upstreams.is_live(&ctx.plan, s))
+    });
+    let slots = ctx.upstreams.slots();
+    wait_for_slot(slots, req.backend, ctx.id, only, deadline, retry).await
 }
 
 /// A new connection to `server`, with a TLS handshake on TLS backends (a

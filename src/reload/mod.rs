@@ -58,6 +58,7 @@ fn reload(running: &mut Running) -> Result<String, String> {
     warn_fixed_settings(&old, &plan);
     let workers = running.workers.count();
     plan.worker_count = workers;
+    crate::rlimit::resolve_connection_cap(&mut plan, workers, crate::rlimit::nofile());
     let change = running
         .listeners
         .lock()

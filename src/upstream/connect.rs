@@ -17,8 +17,14 @@ pub enum ConnectError {
 pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, ConnectError> {
     match crate::timer::timeout(limit, TcpStream::connect_addr(addr)).await {
         Err(_elapsed) => Err(ConnectError::TimedOut),
-        Ok(Err(err)) => Err(ConnectError::Failed(err)),
+        Ok(Err(err)) => {
+            if crate::rlimit::is_exhaustion(&err) {
+                crate::rlimit::exhausted("connect", &err);
+            }
+            Err(ConnectError::Failed(err))
+        }
         Ok(Ok(stream)) => {
+            crate::rlimit::descriptors_available();
             // Heads and small bodies go out in one write; don't let Nagle hold them.
             let _ = stream.set_nodelay(true);
             Ok(stream)

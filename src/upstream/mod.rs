@@ -4,8 +4,10 @@
 pub mod balance;
 pub mod checker;
 pub mod connect;
+pub mod doorbell;
 pub mod hash;
 pub mod health;
+pub mod limit;
 pub mod pick;
 pub mod pool;
 pub mod queue;

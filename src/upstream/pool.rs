@@ -1,7 +1,9 @@
 //! Each worker's idle upstream connections, per server. Nothing here is
 //! shared between threads. A reload gives the worker a new pool (servers
 //! are numbered anew); the old one hands its idle connections, and those
-//! returned to it later, to the new one for servers whose address stayed.
+//! returned to it later, to the new one for servers whose address stayed,
+//! for as long as the new one lives (a weak link: an old generation must
+//! not keep later ones alive, see `worker_ctx`).
 //!
 //! By default the pool adapts to demand: every connection an exchange
 //! gives back is kept, so the pool holds what the recent peak of
@@ -10,12 +12,15 @@
 //! A fixed per-server cap (the old default was 64) made every request
 //! above it close its connection and the next one open a new one: at 1,000
 //! keep-alive clients the origin's CPU per request tripled. The one bound
-//! is the worker's share of the descriptors (`idle_cap`), so idle
-//! connections never starve the clients of them.
+//! is the worker's share of the connection cap (`[server] max_connections`,
+//! by default derived from the open-files limit at two descriptors per
+//! client connection): an upstream connection, idle or busy, is the second
+//! descriptor of some client connection's budget, so idle connections never
+//! take descriptors the clients need.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::PoolSettings;
@@ -29,8 +34,11 @@ struct Idle {
 
 pub struct UpstreamPool {
     settings: PoolSettings,
-    /// Most idle connections kept, per server and in all.
-    cap: usize,
+    /// Most idle connections kept per server.
+    per_server: usize,
+    /// Most idle connections kept over all servers: the worker's share of
+    /// the connection cap.
+    total: usize,
     /// Idle connections kept now, over all servers.
     kept: Cell<usize>,
     /// Indexed by `Server::id`; most recently used last.
@@ -42,18 +50,18 @@ pub struct UpstreamPool {
 /// Where a replaced pool sends connections: the new pool, and per old
 /// server id the new id of the server at the same address.
 struct Forward {
-    to: Rc<UpstreamPool>,
+    to: Weak<UpstreamPool>,
     ids: Vec<Option<usize>>,
 }
 
 impl UpstreamPool {
-    /// `workers`: how many workers share the process's descriptors.
-    pub fn new(server_count: usize, settings: PoolSettings, workers: usize) -> Self {
+    /// `total`: the most idle connections kept over all servers (the
+    /// worker's share of the connection cap).
+    pub fn new(server_count: usize, settings: PoolSettings, total: usize) -> Self {
         UpstreamPool {
             settings,
-            cap: settings
-                .max_idle_per_server
-                .unwrap_or_else(|| idle_cap(crate::rlimit::nofile_soft(), workers)),
+            per_server: settings.max_idle_per_server.unwrap_or(total),
+            total,
             kept: Cell::new(0),
             idle: RefCell::new((0..server_count).map(|_| Vec::new()).collect()),
             forward: RefCell::new(None),
@@ -62,7 +70,7 @@ impl UpstreamPool {
 
     /// Hands every idle connection to `to` (`ids`: old server id -> new id
     /// at the same address), and from now on every connection put here.
-    pub fn forward_to(&self, to: Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
+    pub fn forward_to(&self, to: &Rc<UpstreamPool>, ids: Vec<Option<usize>>) {
         let idle = std::mem::take(&mut *self.idle.borrow_mut());
         self.kept.set(0);
         for (old, list) in idle.into_iter().enumerate() {
@@ -72,7 +80,10 @@ impl UpstreamPool {
                 }
             }
         }
-        *self.forward.borrow_mut() = Some(Forward { to, ids });
+        *self.forward.borrow_mut() = Some(Forward {
+            to: Rc::downgrade(to),
+            ids,
+        });
     }
 
     /// A live idle connection to `server`, if there is one. Connections that
@@ -102,14 +113,16 @@ impl UpstreamPool {
 
     fn keep(&self, server: usize, conn: Idle) {
         if let Some(forward) = &*self.forward.borrow() {
-            if let Some(Some(new)) = forward.ids.get(server) {
-                forward.to.keep(*new, conn);
+            // A pool that is gone (its generation was replaced and freed)
+            // takes nothing: the connection closes.
+            if let (Some(Some(new)), Some(to)) = (forward.ids.get(server), forward.to.upgrade()) {
+                to.keep(*new, conn);
             }
             return;
         }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(server) {
-            if list.len() < self.cap && self.kept.get() < self.cap {
+            if list.len() < self.per_server && self.kept.get() < self.total {
                 list.push(conn);
                 self.kept.set(self.kept.get() + 1);
             }
@@ -136,14 +149,6 @@ impl UpstreamPool {
     pub fn sweep_interval(&self) -> Duration {
         (self.settings.idle_timeout / 2).max(Duration::from_millis(100))
     }
-}
-
-/// The most idle connections one worker keeps by default: a quarter of
-/// its share of the open-files limit. The rest stays for what needs two
-/// descriptors per request (client and upstream) and for files.
-pub fn idle_cap(nofile: u64, workers: usize) -> usize {
-    let share = nofile / workers.max(1) as u64 / 4;
-    usize::try_from(share).unwrap_or(usize::MAX).max(16)
 }
 
 /// An idle upstream connection must have nothing to read: EOF means the

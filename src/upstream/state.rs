@@ -1,44 +1,36 @@
 //! One worker's view of the upstream servers: requests in flight per server
-//! (for least_conn, random_two and max_connections), passive health marks,
-//! and each backend's balancing state. Plain `Cell`s: one thread only.
+//! (for least_conn and random_two), passive health marks, and each
+//! backend's balancing state. Plain `Cell`s: one thread only. Servers'
+//! `max_connections` hold for the process: see `limit`.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::balance::BalanceState;
-use super::queue::Waiters;
+use super::limit::ServerSlots;
 use super::rng::Rng;
 use crate::config::{Backend, Plan, Server};
 
 pub struct WorkerUpstreams {
     /// Per `Server::id`: requests in flight on this worker.
     active: Vec<Cell<u32>>,
-    /// Per `Server::id`: this worker's share of `max_connections`.
-    limit: Vec<u32>,
+    /// Slots of servers with `max_connections`, shared by every worker.
+    slots: Arc<ServerSlots>,
     /// Per `Server::id`: consecutive failures seen (passive checks).
     failures: Vec<Cell<u32>>,
     /// Per `Server::id`: marked down by passive checks until then.
     down_until: Vec<Cell<Option<Instant>>>,
     /// Per backend.
     pub balance: Vec<BalanceState>,
-    pub waiters: Vec<Waiters>,
     pub rng: Rng,
 }
 
 impl WorkerUpstreams {
     pub fn new(plan: &Plan, worker: usize) -> Self {
-        let servers = || plan.backends.iter().flat_map(|b| b.servers.iter());
-        let mut limit = vec![u32::MAX; plan.server_count];
-        for server in servers() {
-            if let Some(max) = server.max_connections {
-                // HAProxy's maxconn is per process; here each worker takes
-                // its share, rounded up (see the README).
-                limit[server.id] = max.div_ceil(plan.worker_count.max(1) as u32);
-            }
-        }
         WorkerUpstreams {
             active: (0..plan.server_count).map(|_| Cell::new(0)).collect(),
-            limit,
+            slots: plan.server_slots.clone(),
             failures: (0..plan.server_count).map(|_| Cell::new(0)).collect(),
             down_until: (0..plan.server_count).map(|_| Cell::new(None)).collect(),
             balance: plan
@@ -46,7 +38,6 @@ impl WorkerUpstreams {
                 .iter()
                 .map(|b| BalanceState::new(&b.servers, worker))
                 .collect(),
-            waiters: plan.backends.iter().map(|_| Waiters::default()).collect(),
             rng: Rng::seeded(worker),
         }
     }
@@ -82,8 +73,20 @@ impl WorkerUpstreams {
         self.active.get(id).map_or(0, Cell::get)
     }
 
+    /// The server has a free slot under its `max_connections` (for the
+    /// whole process), or no limit.
     pub fn has_slot(&self, id: usize) -> bool {
-        self.load(id) < self.limit.get(id).copied().unwrap_or(u32::MAX)
+        self.slots.has_room(id)
+    }
+
+    /// Takes a slot of the server (always granted without a limit); false
+    /// when another request took the last one first.
+    pub fn take_slot(&self, id: usize) -> bool {
+        self.slots.try_take(id)
+    }
+
+    pub fn slots(&self) -> &ServerSlots {
+        &self.slots
     }
 
     pub fn begin(&self, id: usize) {
@@ -92,13 +95,12 @@ impl WorkerUpstreams {
         }
     }
 
-    pub fn end(&self, id: usize, backend: usize) {
+    /// A request that held a slot (`take_slot`, or handed one) ends.
+    pub fn end(&self, id: usize) {
         if let Some(active) = self.active.get(id) {
             active.set(active.get().saturating_sub(1));
         }
-        if let Some(waiters) = self.waiters.get(backend) {
-            waiters.wake_all();
-        }
+        self.slots.release(id);
     }
 
     /// A connect failure or a 5xx (passive checks, when configured).
@@ -127,22 +129,22 @@ impl WorkerUpstreams {
     }
 }
 
-/// Counts a request as in flight on a server until dropped; reserved
+/// Counts a request as in flight on a server until dropped, and holds its
+/// slot (taken with `take_slot`, or handed over from the queue); made
 /// before connecting so that concurrent picks see it.
 pub struct InFlight<'a> {
     upstreams: &'a WorkerUpstreams,
-    /// u32s: held by every request in flight, so kept small.
+    /// A u32: held by every request in flight, so kept small.
     server_id: u32,
-    backend: u32,
 }
 
 impl<'a> InFlight<'a> {
-    pub fn new(upstreams: &'a WorkerUpstreams, server_id: usize, backend: usize) -> Self {
+    /// `server_id`'s slot must be held already.
+    pub fn new(upstreams: &'a WorkerUpstreams, server_id: usize) -> Self {
         upstreams.begin(server_id);
         InFlight {
             upstreams,
             server_id: server_id as u32,
-            backend: backend as u32,
         }
     }
 
@@ -154,7 +156,6 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.upstreams
-            .end(self.server_id as usize, self.backend as usize);
+        self.upstreams.end(self.server_id as usize);
     }
 }

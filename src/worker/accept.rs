@@ -10,11 +10,14 @@ use std::time::Duration;
 use monoio::io::Canceller;
 use monoio::net::TcpListener;
 
+use super::contain::contained;
 use super::Worker;
 use crate::proxy::{self, ListenerInfo};
 
 /// Pause after a failed accept (e.g. out of descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At the connection cap, how often the loop looks again anyway.
+const ROOM_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -93,16 +96,54 @@ async fn accept_loop(listener: TcpListener, slot: Rc<Listening>, worker: Rc<Work
         return;
     };
     while !slot.is_stopped() {
+        wait_for_room(&worker, &slot).await;
+        if slot.is_stopped() {
+            break;
+        }
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
+                crate::rlimit::descriptors_available();
+                worker.current().connections.accepted();
                 // TCP_NODELAY is inherited from the listener (listen.rs).
-                monoio::spawn(proxy::serve(stream, peer, slot.info(), worker.current()));
+                let serve = proxy::serve(stream, peer, slot.info(), worker.current());
+                monoio::spawn(contained(peer, worker.id, serve));
             }
             Err(_) if slot.is_stopped() => break,
+            Err(err) if crate::rlimit::is_exhaustion(&err) => {
+                // The connection stays in the listen queue; try again
+                // after a pause rather than spin on it.
+                crate::rlimit::exhausted("accept", &err);
+                monoio::time::sleep(ACCEPT_BACKOFF).await;
+            }
             Err(err) => {
                 crate::log::warn(format_args!("worker {}: accept failed: {err}", worker.id));
                 monoio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
+    }
+}
+
+/// At the worker's share of `[server] max_connections`, stop accepting:
+/// new connections wait in the kernel's listen queue (nothing is refused
+/// while it has room) until a connection of this worker ends. Also looks
+/// every `ROOM_POLL` whether the loop was stopped or a reload moved the cap.
+async fn wait_for_room(worker: &Worker, slot: &Listening) {
+    let mut paused = false;
+    loop {
+        let ctx = worker.current();
+        let (connections, cap) = (ctx.connections.clone(), ctx.plan.worker_connections);
+        drop(ctx);
+        if slot.is_stopped() || connections.held() < cap {
+            return;
+        }
+        if !paused {
+            paused = true;
+            crate::metrics::edge::accept_paused();
+            crate::log::debug(format_args!(
+                "worker {}: at max_connections ({cap} on this worker), accepting again when a connection ends",
+                worker.id
+            ));
+        }
+        let _ = crate::timer::timeout(ROOM_POLL, connections.freed()).await;
     }
 }

@@ -2,10 +2,12 @@
 //! accepting on its own listeners and serving every connection it accepts.
 
 mod accept;
+pub mod contain;
+pub mod quit;
 pub mod reload;
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -65,8 +67,35 @@ pub fn spawn(
                 }
             };
             let _ = ready.send(Ok(driver));
-            rt.block_on(run(spec));
+            let id = spec.id;
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(run(spec));
+            }));
+            if ran.is_err() {
+                worker_died(id);
+            }
         })
+}
+
+/// Set when a worker thread ended by a panic: the process stops and exits
+/// non-zero, so that the service manager restarts it, rather than living on
+/// with a socket nobody accepts on.
+static WORKER_DIED: AtomicBool = AtomicBool::new(false);
+
+pub fn a_worker_died() -> bool {
+    WORKER_DIED.load(Ordering::Relaxed)
+}
+
+fn worker_died(id: usize) {
+    crate::log::error(format_args!(
+        "worker {id} died (a panic outside any connection); stopping tern to be restarted"
+    ));
+    WORKER_DIED.store(true, Ordering::Relaxed);
+    // SAFETY: kill on our own pid; the main thread takes SIGTERM with
+    // sigwait and stops the process.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGTERM);
+    }
 }
 
 async fn run(spec: WorkerSpec) {
@@ -75,7 +104,14 @@ async fn run(spec: WorkerSpec) {
         id: spec.id,
         current: RefCell::new(Rc::new(ctx)),
         listening: RefCell::new(Vec::new()),
+        retired: RefCell::new(Vec::new()),
     });
+    if let Err(err) = crate::upstream::doorbell::install(spec.id) {
+        crate::log::error(format_args!(
+            "worker {}: no doorbell for server queues ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker",
+            spec.id
+        ));
+    }
     for bound in spec.listeners {
         worker.listen(bound);
     }
@@ -85,8 +121,16 @@ async fn run(spec: WorkerSpec) {
     let inbox = spec.inbox;
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
+        if contain::worker_panic_requested() {
+            panic!("injected by TERN_DEBUG_WORKER_PANIC (debug build)");
+        }
         inbox.answer(&worker);
-        worker.current().stats.flush_access_log();
+        worker.flush_access_logs();
+        if quit::requested() {
+            // SIGQUIT: the main thread exits once every worker flushed.
+            quit::flushed();
+            return;
+        }
     }
     let how = if spec.handed_over.load(Ordering::Relaxed) {
         Stop::Detach
@@ -94,7 +138,9 @@ async fn run(spec: WorkerSpec) {
         Stop::Close
     };
     drain(&worker, how).await;
-    worker.current().stats.flush_access_log();
+    // Connections still open after the grace period are never dropped
+    // (the process exits): write what their generations hold.
+    worker.flush_access_logs();
 }
 
 /// Stops accepting, lets connections finish up to the grace period.
@@ -110,7 +156,7 @@ async fn drain(worker: &Worker, how: Stop) {
     // simply dropped never submits the io_uring close of its sockets.
     loop {
         monoio::time::sleep(Duration::from_millis(20)).await;
-        if ctx.connections.get() == 0 || std::time::Instant::now() >= deadline {
+        if ctx.connections.open() == 0 || std::time::Instant::now() >= deadline {
             return;
         }
     }
@@ -124,11 +170,32 @@ pub struct Worker {
     /// Every accept loop started, stopped ones included until a reload
     /// sweeps them out.
     listening: RefCell<Vec<Rc<Listening>>>,
+    /// Replaced generations, while connections still hold them: their
+    /// access log lines are written at every tick like the current one's.
+    retired: RefCell<Vec<Weak<WorkerCtx>>>,
 }
 
 impl Worker {
     pub fn current(&self) -> Rc<WorkerCtx> {
         self.current.borrow().clone()
+    }
+
+    /// Keeps a replaced generation in view for `flush_access_logs`.
+    fn retire(&self, old: &Rc<WorkerCtx>) {
+        self.retired.borrow_mut().push(Rc::downgrade(old));
+    }
+
+    /// Writes the access log lines every generation has buffered (the
+    /// worker's tick, and on exit); forgets generations that are gone.
+    fn flush_access_logs(&self) {
+        self.current().stats.flush_access_log();
+        self.retired.borrow_mut().retain(|old| match old.upgrade() {
+            Some(ctx) => {
+                ctx.stats.flush_access_log();
+                true
+            }
+            None => false,
+        });
     }
 
     /// Starts accepting on a socket bound for this worker.

@@ -47,11 +47,12 @@ impl Worker {
         }
         let old = self.current();
         let next = Rc::new(old.next_generation(order.plan, order.server_states));
-        old.pool.forward_to(next.pool.clone(), order.pool_ids);
+        old.pool.forward_to(&next.pool, order.pool_ids);
         // Counters go on from where they were (Prometheus counters never go down).
         let rows = crate::metrics::carry::Rows::between(&old.plan, &next.plan);
         old.stats.hand_over(&next.stats, rows);
-        old.set_successor(next.clone());
+        old.set_newest(&next);
+        self.retire(&old);
         *self.current.borrow_mut() = next;
         self.publish_listeners();
         let _ = order.done.send(self.id);

@@ -14,6 +14,7 @@ use super::schema::{ConfigFile, ListenerSection, ListenerTls};
 use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
 use crate::upstream::health::Health;
+use crate::upstream::limit::ServerSlots;
 pub use backend::{Backend, Server};
 use conditions::Names;
 
@@ -36,8 +37,16 @@ pub struct Plan {
     pub server_count: usize,
     /// Health of each distinct server address, and what to probe.
     pub health: Health,
-    /// Workers running this plan (set at start; shares of `max_connections`).
+    /// Workers running this plan (set at start).
     pub worker_count: usize,
+    /// Servers' `max_connections`: slots and queues for the whole process.
+    pub server_slots: Arc<ServerSlots>,
+    /// `[server] max_connections` as configured (per process).
+    pub max_connections: Option<usize>,
+    /// Client connections each worker holds at once: the configured or
+    /// derived cap divided among the workers (set with `worker_count`, see
+    /// `rlimit::resolve_connection_cap`).
+    pub worker_connections: usize,
     /// The answer when no route matches.
     pub no_route: Respond,
     pub admin: Option<super::admin::AdminPlan>,
@@ -104,6 +113,9 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     if server.workers == Some(0) {
         return Err(err("server.workers", "must be at least 1"));
     }
+    if server.max_connections == Some(0) {
+        return Err(err("server.max_connections", "must be at least 1"));
+    }
     let limits = build_limits(file)?;
     let listeners = file
         .listeners
@@ -121,6 +133,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
             format!("another listener is already named {:?}", l.name),
         ));
     }
+    check_addresses(&listeners)?;
     if listeners.is_empty() {
         return Err(err(
             "listener",
@@ -140,6 +153,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         ),
     };
     let t = &server.timeouts;
+    let server_slots = Arc::new(ServerSlots::new(&built.backends, built.server_count));
     Ok(Plan {
         workers: server.workers,
         backlog: server.backlog,
@@ -157,9 +171,12 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         listeners,
         routes,
         backends: built.backends,
+        server_slots,
         server_count: built.server_count,
         health: built.health,
         worker_count: server.workers.unwrap_or(1),
+        max_connections: server.max_connections,
+        worker_connections: usize::MAX,
         no_route,
         admin: super::admin::build_admin(file.admin.as_ref())?,
         log: super::log_section::build_log(&file.log)?,
@@ -292,6 +309,37 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
         .map(|tls| build_tls(index, tls))
         .transpose()?;
     Ok(ListenerPlan { name, addrs, tls })
+}
+
+/// Two listeners on one address would split its connections between them
+/// (SO_REUSEPORT): refused, as nginx and HAProxy refuse it at bind.
+fn check_addresses(listeners: &[ListenerPlan]) -> Result<(), PlanError> {
+    let all = || {
+        listeners.iter().enumerate().flat_map(|(l, plan)| {
+            plan.addrs
+                .iter()
+                .enumerate()
+                .map(move |(b, addr)| (l, b, *addr))
+        })
+    };
+    for (seen, (l, b, addr)) in all().enumerate() {
+        if let Some((_, _, other)) = all().take(seen).find(|(_, _, o)| overlap(*o, addr)) {
+            return Err(err(
+                format!("listener[{l}].bind[{b}]"),
+                format!("{addr} is already bound by {other} (another bind address): address already in use"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Same port and family, and the same IP or a wildcard on either side.
+/// Port 0 asks the kernel for a free port, so it never overlaps.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, PlanError> {

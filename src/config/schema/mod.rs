@@ -36,6 +36,9 @@ pub struct ServerSection {
     pub workers: Option<usize>,
     /// Listen backlog of every listening socket.
     pub backlog: u32,
+    /// Client connections held at once, per process (divided among the
+    /// workers); default: what the open-files limit allows.
+    pub max_connections: Option<usize>,
     /// How long in-flight requests may run on after SIGTERM/SIGINT.
     pub shutdown_grace: Dur,
     pub limits: LimitsSection,
@@ -55,6 +58,7 @@ impl Default for ServerSection {
         ServerSection {
             workers: None,
             backlog: 4096,
+            max_connections: None,
             shutdown_grace: Dur::secs(10),
             limits: LimitsSection::default(),
             timeouts: TimeoutsSection::default(),

@@ -1,0 +1,554 @@
+//! Holding at the edge (issue 9, items 5 and 9-12): one tern per address,
+//! server limits that hold for the process, a connection cap and descriptor
+//! exhaustion, contained panics, and reloads that don't pile up.
+
+mod admin_support;
+mod common;
+
+use admin_support::*;
+use common::traffic::*;
+use common::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+// --- item 5: one tern per address ------------------------------------------
+
+#[test]
+fn a_second_tern_on_the_same_address_is_refused() {
+    let app = says("first");
+    let port = free_port();
+    let mut cfg = Cfg::new(app.addr);
+    cfg.binds = vec![format!("127.0.0.1:{port}")];
+    let mut first = cfg.start();
+    let second = Tern::try_start(&cfg.render());
+    let Err(why) = second else {
+        panic!("a second tern started on 127.0.0.1:{port} beside the first");
+    };
+    assert!(
+        why.contains("Address already in use") && why.contains(&format!("127.0.0.1:{port}")),
+        "the refusal should name the address and say it is in use:\n{why}"
+    );
+    assert!(first.is_running(), "the first tern must keep running");
+    for _ in 0..4 {
+        assert_eq!(fetch(first.addr(), "/").as_deref(), Ok("first"));
+    }
+}
+
+#[test]
+fn two_listeners_on_one_address_fail_the_check() {
+    let port = free_port();
+    let config = format!(
+        "[[listener]]\nname = \"a\"\nbind = \"127.0.0.1:{port}\"\n\n\
+         [[listener]]\nname = \"b\"\nbind = [\"127.0.0.2:1\", \"0.0.0.0:{port}\"]\n\n\
+         [[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [\"127.0.0.1:9\"]\n"
+    );
+    let file = TempFile::new("two.toml", &config);
+    let out = run_tern(&["--check", "--config", &file.path_str()]);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "--check accepted two listeners on one port: {err}"
+    );
+    assert!(
+        err.contains("listener[1].bind[1]") && err.contains("already in use"),
+        "the error should name the key and say the address is in use: {err}"
+    );
+}
+
+// --- item 11: a panic stays small ------------------------------------------
+
+/// Debug builds panic in the connection task of a request whose request
+/// line contains `TERN_DEBUG_PANIC` (see src/worker/contain.rs). Each test
+/// runs in its own process under nextest; the text is unique anyway.
+fn with_panic_env(name: &str, text: &str) {
+    std::env::set_var(name, text);
+}
+
+#[test]
+fn a_panic_in_a_connection_closes_it_and_the_worker_keeps_serving() {
+    with_panic_env("TERN_DEBUG_PANIC", "/inject-a-panic");
+    let app = says("fine");
+    let tern = start_with_admin(&Cfg::new(app.addr).workers(1));
+    // A keep-alive neighbour on the same worker, mid-conversation.
+    let mut neighbour = tern.connect();
+    neighbour.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(neighbour.roundtrip(&get("/a")).body_str(), "fine");
+    for round in 1..=3 {
+        let (bytes, _) = raw_request(
+            tern.addr(),
+            b"GET /inject-a-panic HTTP/1.1\r\nHost: a\r\n\r\n",
+        );
+        assert!(
+            bytes.is_empty(),
+            "the panicking request got an answer: {}",
+            show(&bytes)
+        );
+        assert_eq!(
+            fetch(tern.addr(), "/after").as_deref(),
+            Ok("fine"),
+            "the worker stopped serving after panic {round}"
+        );
+        assert_eq!(neighbour.roundtrip(&get("/b")).body_str(), "fine");
+    }
+    assert_eq!(wait_metric(&tern, "tern_panics_total", 3.0), Some(3.0));
+    assert!(
+        wait_lines(
+            &tern,
+            "GET /inject-a-panic HTTP/1.1",
+            3,
+            Duration::from_secs(5)
+        ),
+        "each panic should be logged with its request line: {:#?}",
+        tern.stderr()
+    );
+    assert!(tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("injected by TERN_DEBUG_PANIC") && l.contains("127.0.0.1")));
+}
+
+#[test]
+fn a_worker_that_dies_anyway_stops_the_process_non_zero() {
+    with_panic_env("TERN_DEBUG_WORKER_PANIC", "/kill-the-worker");
+    let app = says("fine");
+    let mut tern = Cfg::new(app.addr).workers(2).grace("1s").start();
+    assert_eq!(fetch(tern.addr(), "/a").as_deref(), Ok("fine"));
+    let _ = raw_request_timeout(
+        tern.addr(),
+        b"GET /kill-the-worker HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    let status = tern.wait_exit(Duration::from_secs(10));
+    let Some(status) = status else {
+        panic!("tern lived on with a dead worker: {:#?}", tern.stderr());
+    };
+    assert!(!status.success(), "tern exited 0 after a worker died");
+    assert!(
+        tern.stderr()
+            .iter()
+            .any(|l| l.contains("worker") && l.contains("died")),
+        "{:#?}",
+        tern.stderr()
+    );
+}
+
+// --- item 12: reloads don't pile up ----------------------------------------
+
+/// A config with an admin endpoint, a long-poll backend on /poll, a
+/// WebSocket backend on /ws and everything else to `app`; `extra` is put
+/// in `[server]` and `log` in `[log]`.
+fn held_config(app: SocketAddr, poll: SocketAddr, ws: SocketAddr, log: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\nshutdown_grace = \"1s\"\n\
+         [server.timeouts]\nclient_idle = \"60s\"\n\
+         [log]\n{log}\n\
+         [admin]\nbind = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\npath_prefix = \"/poll\"\nbackend = \"poll\"\n\
+         [[route]]\npath_prefix = \"/ws\"\nbackend = \"ws\"\n\
+         [[route]]\npath_prefix = \"/\"\nbackend = \"app\"\n\
+         [backend.app]\nservers = [\"{app}\"]\n\
+         [backend.poll]\nservers = [\"{poll}\"]\n\
+         [backend.ws]\nservers = [\"{ws}\"]\n"
+    )
+}
+
+/// Rewrites nothing: the same file reloaded is a new generation all the same.
+fn reload(tern: &Tern, nth: usize) {
+    tern.signal("HUP");
+    assert!(
+        wait_lines(tern, "reloaded:", nth, Duration::from_secs(10)),
+        "no reload #{nth}: {:#?}",
+        tern.stderr()
+    );
+}
+
+fn access_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-edge-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("access.log")
+}
+
+fn access_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn held_connections_pin_their_own_generation_not_every_later_one() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, ""));
+    let mut sockets = open_websockets(tern.addr(), "/ws", 4);
+    let mut idle = tern.connect();
+    idle.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(idle.roundtrip(&get("/a")).body_str(), "app");
+    assert_eq!(metric(&scrape(&tern), "tern_generations"), Some(1.0));
+    for nth in 1..=20 {
+        reload(&tern, nth);
+    }
+    // The first generation (held by the WebSockets and the idle keep-alive)
+    // and the current one; not the 19 in between.
+    assert_eq!(wait_metric(&tern, "tern_generations", 2.0), Some(2.0));
+    assert_eq!(echo_websockets(&mut sockets, "still here"), 0);
+    assert_eq!(idle.roundtrip(&get("/b")).body_str(), "app");
+    drop(sockets);
+    drop(idle);
+    assert_eq!(wait_metric(&tern, "tern_generations", 1.0), Some(1.0));
+}
+
+#[test]
+fn a_line_served_on_an_old_generation_is_written_within_the_flush_interval() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path("old-generation");
+    let log = format!("access = \"{}\"", path.display());
+    let tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    let mut polls = open_long_polls(tern.addr(), 1);
+    assert!(wait_until(Duration::from_secs(5), || poll.held() == 1));
+    reload(&tern, 1);
+    poll.release();
+    let answer = polls[0].read_response().expect("the long-poll's answer");
+    assert_eq!(answer.body_str(), "released");
+    // The connection stays open, idle, on the generation it began on.
+    assert!(
+        wait_until(Duration::from_secs(5), || access_lines(&path)
+            .iter()
+            .any(|l| l.contains("GET /poll/0 "))),
+        "the long-poll's line was not written while its connection is open: {:?}",
+        access_lines(&path)
+    );
+    drop(polls);
+}
+
+/// Requests just answered, then `signal` at once: every line is in the file.
+fn lines_survive(signal: &str, name: &str) {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path(name);
+    let log = format!("access = \"{}\"", path.display());
+    let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    // A WebSocket keeps the process in its grace period on SIGTERM.
+    let _socket = open_websockets(tern.addr(), "/ws", 1);
+    let mut conn = tern.connect();
+    conn.set_read_timeout(Duration::from_secs(5));
+    for i in 0..20 {
+        assert_eq!(conn.roundtrip(&get(&format!("/r{i}"))).body_str(), "app");
+    }
+    tern.signal(signal);
+    assert!(
+        tern.wait_exit(Duration::from_secs(10)).is_some(),
+        "tern did not exit"
+    );
+    let lines = access_lines(&path);
+    let requests = lines.iter().filter(|l| l.contains("GET /r")).count();
+    assert_eq!(requests, 20, "lines lost at SIG{signal}: {lines:#?}");
+}
+
+#[test]
+fn access_log_lines_are_written_at_sigquit() {
+    lines_survive("QUIT", "quit");
+}
+
+/// A line written during the grace period on an old generation that a
+/// WebSocket still holds when the grace runs out: no tick, no drop writes
+/// it, only the flush on exit.
+#[test]
+fn access_log_lines_are_written_at_sigterm() {
+    let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
+    let path = access_path("term");
+    let log = format!("access = \"{}\"", path.display());
+    let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
+    let _socket = open_websockets(tern.addr(), "/ws", 1);
+    let mut polls = open_long_polls(tern.addr(), 1);
+    assert!(wait_until(Duration::from_secs(5), || poll.held() == 1));
+    reload(&tern, 1);
+    tern.sigterm();
+    assert!(wait_lines(&tern, "stopping", 1, Duration::from_secs(5)));
+    poll.release();
+    let answer = polls[0].read_response().expect("the long-poll's answer");
+    assert_eq!(answer.body_str(), "released");
+    assert!(
+        tern.wait_exit(Duration::from_secs(10)).is_some(),
+        "tern did not exit"
+    );
+    let lines = access_lines(&path);
+    assert!(
+        lines.iter().any(|l| l.contains("GET /poll/0 ")),
+        "the long-poll's line was lost at SIGTERM: {lines:#?}"
+    );
+}
+
+// --- item 10: a connection cap, and running out of descriptors -------------
+
+/// Runs the tern binary under `prlimit --nofile=N:N`, by pointing
+/// `TERN_TEST_BIN` at a wrapper script (each test is its own process under
+/// nextest). The returned file must live as long as the test.
+fn with_nofile(limit: u32) -> TempFile {
+    use std::os::unix::fs::PermissionsExt;
+    let script = TempFile::new(
+        "nofile.sh",
+        &format!(
+            "#!/bin/sh\nexec prlimit --nofile={limit}:{limit} {} \"$@\"\n",
+            BIN
+        ),
+    );
+    std::fs::set_permissions(&script.path, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the wrapper");
+    std::env::set_var("TERN_TEST_BIN", &script.path);
+    script
+}
+
+fn with_server_key(cfg: &Cfg, line: &str) -> String {
+    cfg.render()
+        .replacen("[server]\n", &format!("[server]\n{line}\n"), 1)
+}
+
+#[test]
+fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    ));
+    assert_eq!(metric(&scrape(&tern), "tern_connections_max"), Some(2.0));
+    let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
+    for conn in held.iter_mut() {
+        assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
+    }
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_millis(800));
+    assert!(
+        third.read_response().is_err(),
+        "a third connection was served beyond max_connections = 2"
+    );
+    assert!(metric(&scrape(&tern), "tern_accept_pauses_total").is_some_and(|n| n >= 1.0));
+    drop(held.pop());
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .expect("served once a connection ended");
+    assert_eq!(answer.body_str(), "ok");
+    assert_eq!(held[0].roundtrip(&get("/still")).body_str(), "ok");
+}
+
+#[test]
+fn the_default_cap_keeps_descriptors_for_every_connection_accepted() {
+    let _wrapper = with_nofile(200);
+    let poll = LongPolls::start();
+    let cfg = Cfg::new(poll.upstream.addr).workers(1);
+    let tern = start_with_admin(&cfg);
+    let cap = metric(&scrape(&tern), "tern_connections_max").expect("the cap") as usize;
+    assert!(
+        (1..100).contains(&cap),
+        "a cap of {cap} with 200 descriptors"
+    );
+    let mut polls = open_long_polls(tern.addr(), cap + 40);
+    assert!(
+        wait_until(Duration::from_secs(10), || poll.held() >= cap),
+        "only {} of {cap} long-polls reached the upstream",
+        poll.held()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(poll.held(), cap, "more connections taken than the cap");
+    assert!(
+        !tern
+            .stderr()
+            .iter()
+            .any(|l| l.contains("Too many open files")),
+        "{:#?}",
+        tern.stderr()
+    );
+    poll.release();
+    for (i, conn) in polls.iter_mut().enumerate() {
+        conn.set_read_timeout(Duration::from_secs(10));
+        let answer = conn.read_response();
+        assert!(
+            matches!(&answer, Ok(r) if r.body == b"released"),
+            "long-poll {i} of {}: {answer:?}",
+            cap + 40
+        );
+        // Closed, so that a queued connection gets its place.
+        conn.shutdown_write();
+    }
+    drop(polls);
+}
+
+/// Opens `count` connections that send nothing.
+fn flood(addr: SocketAddr, count: usize) -> Vec<std::net::TcpStream> {
+    (0..count)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .collect()
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
+    let _wrapper = with_nofile(100);
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 10000")
+    ));
+    // A keep-alive connection whose upstream connection is pooled: it is
+    // served during the exhaustion.
+    let mut early = tern.connect();
+    assert_eq!(early.roundtrip(&get("/early")).body_str(), "ok");
+    let exhausted =
+        |n: usize| wait_lines(&tern, "out of file descriptors", n, Duration::from_secs(10));
+    for episode in 1..=2 {
+        let flooded = flood(tern.addr(), 150);
+        assert!(
+            exhausted(episode),
+            "episode {episode}: {:#?}",
+            tern.stderr()
+        );
+        // Ten retries a second would have logged ten lines by now.
+        std::thread::sleep(Duration::from_millis(1000));
+        let said = |needle: &str| tern.stderr().iter().filter(|l| l.contains(needle)).count();
+        assert_eq!(said("Too many open files"), episode, "{:#?}", tern.stderr());
+        assert_eq!(early.roundtrip(&get("/during")).body_str(), "ok");
+        drop(flooded);
+        assert!(
+            wait_until(Duration::from_secs(10), || fetch(tern.addr(), "/after")
+                .as_deref()
+                == Ok("ok")),
+            "episode {episode}: not serving new connections again"
+        );
+        assert!(wait_lines(
+            &tern,
+            "file descriptors available again",
+            episode,
+            Duration::from_secs(5)
+        ));
+    }
+    assert_eq!(
+        metric(&scrape(&tern), "tern_descriptor_exhaustion_total"),
+        Some(2.0)
+    );
+}
+
+// --- item 9: a server's max_connections holds for the process --------------
+
+/// An upstream that records the order requests arrive in and the most it
+/// had at once; each request is held `hold` (the first one `first_hold`).
+struct Counted {
+    up: RecordingUpstream,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    order: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn counted(first_hold: Duration, hold: Duration) -> Counted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (p, o) = (peak.clone(), order.clone());
+    let up = RecordingUpstream::start(move |c| {
+        while let Some(req) = c.read_request() {
+            let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(current, Ordering::SeqCst);
+            let first = {
+                let mut seen = o.lock().unwrap();
+                seen.push(req.head.target().to_owned());
+                seen.len() == 1
+            };
+            std::thread::sleep(if first { first_hold } else { hold });
+            now.fetch_sub(1, Ordering::SeqCst);
+            if !c.respond(200, &[], b"done") {
+                return;
+            }
+        }
+    });
+    Counted { up, peak, order }
+}
+
+fn limited_config(up: SocketAddr, workers: u32) -> String {
+    format!(
+        "[server]\nworkers = {workers}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\n\
+         servers = [{{ address = \"{up}\", max_connections = 1 }}]\n\
+         timeouts = {{ queue = \"20s\", server = \"20s\" }}\n"
+    )
+}
+
+/// A request on a connection of its own, answered or not.
+fn one_request(addr: SocketAddr, path: String) -> std::thread::JoinHandle<Result<String, String>> {
+    std::thread::spawn(move || fetch(addr, &path))
+}
+
+#[test]
+fn max_connections_holds_for_the_process_across_workers() {
+    let app = counted(Duration::from_millis(100), Duration::from_millis(100));
+    let tern = Tern::start(&limited_config(app.up.addr, 2));
+    // Sixteen connections: the kernel spreads them over both workers (all
+    // on one worker has odds of 2^-15).
+    let clients: Vec<_> = (0..16)
+        .map(|i| one_request(tern.addr(), format!("/c{i}")))
+        .collect();
+    for client in clients {
+        assert_eq!(client.join().expect("client").as_deref(), Ok("done"));
+    }
+    assert_eq!(
+        app.peak.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the server saw more than max_connections = 1 at once"
+    );
+}
+
+#[test]
+fn queued_requests_are_served_in_arrival_order_whichever_worker_they_are_on() {
+    let app = counted(Duration::from_millis(1500), Duration::from_millis(20));
+    let tern = Tern::start(&limited_config(app.up.addr, 2));
+    let first = one_request(tern.addr(), "/q0".into());
+    assert!(app.up.wait_requests(1, Duration::from_secs(5)));
+    // The rest queue one after another while the first is held.
+    let mut rest = Vec::new();
+    for i in 1..=8 {
+        std::thread::sleep(Duration::from_millis(100));
+        rest.push(one_request(tern.addr(), format!("/q{i}")));
+    }
+    assert_eq!(first.join().expect("first").as_deref(), Ok("done"));
+    for client in rest {
+        assert_eq!(client.join().expect("client").as_deref(), Ok("done"));
+    }
+    let order = app.order.lock().unwrap().clone();
+    let sent: Vec<String> = (0..=8).map(|i| format!("/q{i}")).collect();
+    assert_eq!(order, sent, "not served in arrival order");
+}
+
+#[test]
+fn a_queue_wait_that_runs_out_still_gets_503_with_several_workers() {
+    let app = counted(Duration::from_millis(3000), Duration::from_millis(10));
+    let text = limited_config(app.up.addr, 2).replace("queue = \"20s\"", "queue = \"300ms\"");
+    let tern = Tern::start(&text);
+    let first = one_request(tern.addr(), "/held".into());
+    assert!(app.up.wait_requests(1, Duration::from_secs(5)));
+    let refused: Vec<_> = (0..6)
+        .map(|i| {
+            let addr = tern.addr();
+            std::thread::spawn(move || {
+                let mut conn = Conn::connect(addr);
+                conn.set_read_timeout(Duration::from_secs(10));
+                conn.roundtrip(&get(&format!("/w{i}"))).status
+            })
+        })
+        .collect();
+    for client in refused {
+        assert_eq!(client.join().expect("client"), 503);
+    }
+    assert_eq!(first.join().expect("first").as_deref(), Ok("done"));
+    assert_eq!(
+        app.order.lock().unwrap().len(),
+        1,
+        "a request got past the limit"
+    );
+}
