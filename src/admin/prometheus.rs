@@ -33,6 +33,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     connections(&mut out, merged);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
+    crate::limits::metrics::render(&mut out, plan);
     out
 }
 

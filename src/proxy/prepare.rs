@@ -50,6 +50,9 @@ pub struct Prepared {
     pub expect_continue: bool,
     /// Counts the request into the worker's metrics when the exchange ends.
     pub meter: RequestMeter,
+    /// What a PROXY header to a `send_proxy` server says; only for
+    /// backends that have one.
+    pub proxy_header: Option<Box<crate::proxy_protocol::Addresses>>,
 }
 
 /// A request tern refuses.
@@ -108,6 +111,11 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
+    }
+    let limited = crate::limits::check_route(&plan.routes[route_index], &peer.addr, &req, close);
+    if let Some(response) = limited {
+        log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
+        return Ok(Outcome::Answer { response, close });
     }
     let outcome = act(&req, head, peer, ctx, route_index, close);
     match &outcome {
@@ -227,7 +235,8 @@ fn forward(
         backend: proxy.backend,
         steer: steer(backend, req, peer.addr.ip()),
         response: response_needs(route, proxy, backend, req, peer.scheme()),
-        body: req.body,
+        // A draft-76 WebSocket handshake's 8 key bytes go with the head.
+        body: crate::http::websocket76::body(req),
         client: ClientSide {
             version: req.version,
             keep_alive: req.keep_alive,
@@ -238,6 +247,7 @@ fn forward(
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
+        proxy_header: crate::proxy_protocol::for_backend(backend, peer.addr, peer.stream),
     };
     if ctx.stats.access_enabled() {
         prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));
