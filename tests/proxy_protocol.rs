@@ -131,7 +131,7 @@ fn an_allowed_peer_without_a_valid_header_is_closed_unanswered() {
         get("/"),
         b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\nGET / HTTP/1.1\r\n\r\n".to_vec(),
         b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\nGET / HTTP/1.1\r\n\r\n".to_vec(),
-        [&V2_SIG[..], &[0x21, 0x99, 0, 0]].concat(),
+        [V2_SIG, &[0x21, 0x99, 0, 0]].concat(),
     ] {
         let (answer, closed) = raw_request(tern.addr(), &bad);
         assert!(
