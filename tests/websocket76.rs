@@ -126,3 +126,29 @@ fn an_rfc6455_handshake_still_sends_nothing_before_the_101() {
     let head = c.read_head_raw().expect("101");
     assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", show(&head));
 }
+
+#[test]
+fn an_upstream_connection_that_declined_a_draft76_upgrade_is_not_reused() {
+    // The application answers 400 without reading the key bytes and keeps
+    // the connection: those bytes would open its next request.
+    let up = RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            if !c.respond(400, &[], b"no WebSocket here") {
+                return;
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    let r = c.roundtrip(&[HEAD, &KEY3[..]].concat());
+    assert_eq!(r.status, 400);
+    let r = c.roundtrip(&get("/next"));
+    assert_eq!(r.status, 400, "answered by the application");
+    assert!(up.wait_conns(2, Duration::from_secs(5)));
+    assert!(
+        !contains(&up.conn_bytes(0), b"/next"),
+        "{}",
+        show(&up.conn_bytes(0))
+    );
+    assert!(contains(&up.conn_bytes(1), b"GET /next "));
+}

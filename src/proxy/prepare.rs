@@ -45,6 +45,10 @@ pub struct Prepared {
     pub is_head: bool,
     pub idempotent: bool,
     pub upgrade: bool,
+    /// The upstream connection is not to be pooled after this exchange:
+    /// draft-76 key bytes went up unframed, and a server that declined
+    /// the upgrade would read them as the start of the next request.
+    pub unframed_body: bool,
     /// When the client's leaving aborts the request while it waits.
     pub abort_on: AbortOn,
     pub expect_continue: bool,
@@ -230,13 +234,15 @@ fn forward(
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(req, head, &info, &mut upstream_head);
+    // A draft-76 WebSocket handshake's 8 key bytes go with the head (after
+    // it was written: the server expects no Content-Length).
+    let body = crate::http::websocket76::body(req);
     let prepared = Prepared {
         upstream_head,
         backend: proxy.backend,
         steer: steer(backend, req, peer.addr.ip()),
         response: response_needs(route, proxy, backend, req, peer.scheme()),
-        // A draft-76 WebSocket handshake's 8 key bytes go with the head.
-        body: crate::http::websocket76::body(req),
+        body,
         client: ClientSide {
             version: req.version,
             keep_alive: req.keep_alive,
@@ -244,6 +250,7 @@ fn forward(
         is_head: req.is_head(),
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
+        unframed_body: body != req.body,
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
