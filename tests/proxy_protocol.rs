@@ -405,3 +405,43 @@ fn bad_proxy_keys_are_refused_by_check_naming_the_key() {
     ));
     assert!(ok, "{err}");
 }
+
+#[test]
+fn accept_proxy_and_send_proxy_follow_a_reload() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let up = proxy_upstream(seen.clone());
+    let plain = RecordingUpstream::echo();
+    let admin = "\n[admin]\nbind = \"127.0.0.1:0\"\n";
+    let before = format!(
+        "[server]\nworkers = 2\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n{admin}",
+        plain.addr
+    );
+    let tern = Tern::start(&before);
+    let header = b"PROXY TCP4 198.51.100.50 127.0.0.1 5000 80\r\n";
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&get("/"));
+    let (answer, _) = raw_request(tern.addr(), &bytes);
+    assert_eq!(status_of(&answer), Some(400));
+    let after = send_proxy_config(up.addr, "v1", "accept_proxy = true")
+        .replace("workers = 1", "workers = 2")
+        + admin;
+    std::fs::write(tern.config_path(), after).expect("write");
+    let admin_addr = tern
+        .listeners
+        .iter()
+        .find(|(_, name)| name == "admin")
+        .map(|(addr, _)| *addr)
+        .expect("admin");
+    let post = b"POST /reload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+    let (answer, _) = raw_request(admin_addr, post);
+    assert!(contains(&answer, b"\"reloaded\":true"), "{}", show(&answer));
+    let got = through(&tern, header, 1);
+    assert_eq!(got[0].status, 200);
+    assert_eq!(forwarded_for(&up), ["198.51.100.50"]);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        matches!(seen.as_slice(), [Some(Seen::V1(line))] if line.starts_with("PROXY TCP4 198.51.100.50 ")),
+        "{seen:?}"
+    );
+}
