@@ -5,17 +5,20 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admission;
 pub mod buffer;
 pub mod cli;
 pub mod config;
 pub mod files;
 pub mod html;
 pub mod http;
+pub mod limits;
 pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod peek;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod rlimit;
 pub mod route;

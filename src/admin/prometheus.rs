@@ -34,6 +34,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     edge(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
+    crate::limits::metrics::render(&mut out, plan);
     out
 }
 

@@ -7,6 +7,7 @@ pub mod request;
 pub mod response;
 pub mod scan;
 pub mod status;
+pub mod websocket76;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {

@@ -12,6 +12,7 @@ use super::failure_log::upstream_failed;
 use super::handshake::connect_tls;
 use super::prepare::Prepared;
 use crate::config::{Backend, Server};
+use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;
 use crate::upstream::pick::{pick, Pick, Tried};
@@ -23,6 +24,9 @@ pub struct Upstream<'c> {
     /// Position in the backend's servers (a backend has at most 256).
     pub position: u16,
     pub reused: bool,
+    /// Belongs to this client connection alone (it began with a PROXY
+    /// header naming the client): never pooled.
+    pub private: bool,
     /// Counts this request against the server until the exchange ends;
     /// knows the server's id.
     pub in_flight: InFlight<'c>,
@@ -121,17 +125,19 @@ pub async fn acquire<'c>(
                     conn,
                     position: position as u16,
                     reused: true,
+                    private: false,
                     in_flight,
                 });
             }
         }
-        match open(backend, server).await {
+        match open(backend, server, req.proxy_header.as_deref()).await {
             Ok(conn) => {
                 ctx.stats.upstream_connected(server.id);
                 return Ok(Upstream {
                     conn,
                     position: position as u16,
                     reused: false,
+                    private: server.send_proxy.is_some(),
                     in_flight,
                 });
             }
@@ -184,8 +190,21 @@ async fn queue(
 
 /// A new connection to `server`, with a TLS handshake on TLS backends (a
 /// failed handshake counts as a failed connect: nothing was sent yet).
-async fn open(backend: &Backend, server: &Server) -> Result<Conn, ConnectError> {
-    let stream = connect(server.address, backend.timeouts.connect).await?;
+async fn open(
+    backend: &Backend,
+    server: &Server,
+    client: Option<&Addresses>,
+) -> Result<Conn, ConnectError> {
+    let mut stream = connect(server.address, backend.timeouts.connect).await?;
+    if let (Some(version), Some(client)) = (server.send_proxy, client) {
+        // Before anything else, TLS included.
+        let sent = crate::proxy_protocol::send(&mut stream, version, client);
+        match crate::timer::timeout(backend.timeouts.connect, sent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(ConnectError::Failed(err)),
+            Err(_) => return Err(ConnectError::TimedOut),
+        }
+    }
     let (Some(config), Some(name)) = (&backend.tls, &server.tls_name) else {
         return Ok(Conn::new(stream));
     };

@@ -113,7 +113,7 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
         note_outcome(ctx, req.backend, position, &relayed, stale);
         match relayed {
             Relay::Done { reusable, next, .. } => {
-                if reusable {
+                if reusable && !upstream.private && !req.unframed_body {
                     ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
                 }
                 return next;

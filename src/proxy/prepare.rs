@@ -45,11 +45,18 @@ pub struct Prepared {
     pub is_head: bool,
     pub idempotent: bool,
     pub upgrade: bool,
+    /// The upstream connection is not to be pooled after this exchange:
+    /// draft-76 key bytes went up unframed, and a server that declined
+    /// the upgrade would read them as the start of the next request.
+    pub unframed_body: bool,
     /// When the client's leaving aborts the request while it waits.
     pub abort_on: AbortOn,
     pub expect_continue: bool,
     /// Counts the request into the worker's metrics when the exchange ends.
     pub meter: RequestMeter,
+    /// What a PROXY header to a `send_proxy` server says; only for
+    /// backends that have one.
+    pub proxy_header: Option<Box<crate::proxy_protocol::Addresses>>,
 }
 
 /// A request tern refuses.
@@ -108,6 +115,11 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
+    }
+    let limited = crate::limits::check_route(&plan.routes[route_index], &peer.addr, &req, close);
+    if let Some(response) = limited {
+        log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
+        return Ok(Outcome::Answer { response, close });
     }
     let outcome = act(&req, head, peer, ctx, route_index, close);
     match &outcome {
@@ -222,12 +234,15 @@ fn forward(
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(req, head, &info, &mut upstream_head);
+    // A draft-76 WebSocket handshake's 8 key bytes go with the head (after
+    // it was written: the server expects no Content-Length).
+    let body = crate::http::websocket76::body(req);
     let prepared = Prepared {
         upstream_head,
         backend: proxy.backend,
         steer: steer(backend, req, peer.addr.ip()),
         response: response_needs(route, proxy, backend, req, peer.scheme()),
-        body: req.body,
+        body,
         client: ClientSide {
             version: req.version,
             keep_alive: req.keep_alive,
@@ -235,9 +250,11 @@ fn forward(
         is_head: req.is_head(),
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
+        unframed_body: body != req.body,
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
+        proxy_header: crate::proxy_protocol::for_backend(backend, peer.addr, peer.stream),
     };
     if ctx.stats.access_enabled() {
         prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));

@@ -15,6 +15,7 @@ use super::read_head::{read_head, HeadEnd};
 use super::ListenerInfo;
 use super::Next;
 use crate::access_log::Entry;
+use crate::admission;
 use crate::http::status::{error_response, status_of_response};
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
 
@@ -29,20 +30,25 @@ const GOODBYE: Duration = Duration::from_secs(1);
 
 pub async fn serve(
     stream: TcpStream,
-    addr: SocketAddr,
+    mut addr: SocketAddr,
     listener: Rc<ListenerInfo>,
     ctx: Rc<WorkerCtx>,
 ) {
     let _counted = ConnectionGuard::new(&ctx);
-    let mut client = match &listener.tls {
-        None => Conn::client(stream),
-        Some(config) => {
-            let limit = ctx.plan.client_timeouts.header;
-            match Box::pin(accept_tls(stream, config.clone(), limit)).await {
-                Some(conn) => conn,
-                None => return,
-            }
-        }
+    let mut _limit_slot = None;
+    let mut client = if listener.tls.is_none() && !admission::needed(&ctx.plan, listener.index) {
+        Conn::client(stream)
+    } else {
+        // Boxed: a handshake's or a PROXY header's state stays out of
+        // every connection's future.
+        let Some(opened) = Box::pin(open(stream, addr, &listener, &ctx)).await else {
+            return;
+        };
+        // The client a PROXY header names replaces the peer in place: a
+        // second address would grow every connection's future.
+        addr = opened.client;
+        _limit_slot = opened.slot;
+        opened.conn
     };
     converse(&mut client, addr, listener, ctx).await;
     // Every orderly end of a TLS connection (a response with close, an idle
@@ -51,6 +57,34 @@ pub async fn serve(
     if client.is_tls() {
         let _ = crate::timer::timeout(GOODBYE, client.close_notify()).await;
     }
+}
+
+/// A connection let in by `admission`, past its TLS handshake if any.
+struct Opened {
+    conn: Conn,
+    client: SocketAddr,
+    slot: Option<admission::Slot>,
+}
+
+async fn open(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: &ListenerInfo,
+    ctx: &WorkerCtx,
+) -> Option<Opened> {
+    let admitted = admission::admit(stream, peer, &ctx.plan, listener.index).await?;
+    let conn = match &listener.tls {
+        None => Conn::client(admitted.stream),
+        Some(config) => {
+            let limit = ctx.plan.client_timeouts.header;
+            accept_tls(admitted.stream, config.clone(), limit).await?
+        }
+    };
+    Some(Opened {
+        conn,
+        client: admitted.client,
+        slot: admitted.slot,
+    })
 }
 
 /// Requests and responses on one connection, until it is to close.

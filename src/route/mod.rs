@@ -23,6 +23,9 @@ pub struct Route {
     /// Every one must fail (the `not` table, HAProxy's `!acl`).
     pub none: Vec<Condition>,
     pub action: Action,
+    /// `rate_limit`: shared by every worker; `None` keeps the route off
+    /// shared state.
+    pub rate_limit: Option<std::sync::Arc<crate::limits::RateLimit>>,
 }
 
 #[derive(Debug)]
@@ -151,6 +154,7 @@ mod tests {
                 upgrades: Box::new(["websocket".into()]),
                 abort_on: AbortOn::Full,
             })),
+            rate_limit: None,
         }
     }
 

@@ -151,11 +151,15 @@ async fn request(probe: &Probe) -> Result<u16, String> {
         .host
         .clone()
         .unwrap_or_else(|| probe.address.to_string());
-    let head = format!(
+    let mut head = Vec::new();
+    if let Some(version) = probe.send_proxy {
+        crate::proxy_protocol::write_local(version, &mut head);
+    }
+    head.extend_from_slice(format!(
         "{} {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tern-health-check\r\nConnection: close\r\n\r\n",
         check.method, check.path
-    );
-    let (written, _) = stream.write_all(head.into_bytes()).await;
+    ).as_bytes());
+    let (written, _) = stream.write_all(head).await;
     written.map_err(|err| format!("write: {err}"))?;
     let mut received = Vec::new();
     while received.len() < MAX_STATUS_LINE && memchr::memchr(b'\n', &received).is_none() {

@@ -43,6 +43,8 @@ pub struct Probe {
     /// "backend/address", for log lines.
     pub label: String,
     pub check: HealthCheck,
+    /// The server's `send_proxy`: checks start with a LOCAL header.
+    pub send_proxy: Option<crate::proxy_protocol::Version>,
 }
 
 /// Passive checks: `passive = { failures = 3, down_for = "10s" }`. Per

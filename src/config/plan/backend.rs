@@ -29,6 +29,8 @@ pub struct Backend {
     pub passive: Option<Passive>,
     /// Set when the servers speak TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Some server has `send_proxy`.
+    pub sends_proxy: bool,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,9 @@ pub struct Server {
     pub hash: u64,
     /// The TLS name of the server, on a TLS backend.
     pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
+    /// `send_proxy`: a PROXY header starts each connection (and check).
+    /// Such connections are never pooled: the header names one client.
+    pub send_proxy: Option<crate::proxy_protocol::Version>,
 }
 
 /// What building the backends produces besides the backends.
@@ -112,6 +117,7 @@ fn build_backend(
     };
     Ok(Backend {
         name: name.to_owned(),
+        sends_proxy: servers.iter().any(|s| s.send_proxy.is_some()),
         servers,
         timeouts: timeouts(section, file),
         balance: balance(section.balance),
@@ -192,6 +198,7 @@ fn build_servers(
             health: *slots.by_address.entry(address).or_insert(next_slot),
             hash: fnv1a(table.address.as_bytes()),
             tls_name,
+            send_proxy: table.send_proxy,
         });
         *next_id += 1;
     }
@@ -343,6 +350,7 @@ fn add_probes(
                 address: server.address,
                 label: format!("{name}/{}", server.label),
                 check: check.clone(),
+                send_proxy: server.send_proxy,
             }),
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod backend;
 mod conditions;
+mod limits;
 mod route;
 
 use super::schema::{ConfigFile, ListenerSection, ListenerTls};
@@ -93,6 +94,11 @@ pub struct ListenerPlan {
     pub addrs: Vec<SocketAddr>,
     /// Present on listeners that terminate TLS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `max_connections_per_client`, shared by every worker.
+    pub conn_limit: Option<Arc<crate::limits::ConnLimit>>,
+    /// `accept_proxy`: the ranges that may (and then must) send a PROXY
+    /// header.
+    pub accept_proxy: Option<Box<[crate::route::cidr::Cidr]>>,
 }
 
 impl std::fmt::Debug for ListenerPlan {
@@ -101,6 +107,8 @@ impl std::fmt::Debug for ListenerPlan {
             .field("name", &self.name)
             .field("addrs", &self.addrs)
             .field("tls", &self.tls.is_some())
+            .field("conn_limit", &self.conn_limit)
+            .field("accept_proxy", &self.accept_proxy)
             .finish()
     }
 }
@@ -308,7 +316,14 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
         .as_ref()
         .map(|tls| build_tls(index, tls))
         .transpose()?;
-    Ok(ListenerPlan { name, addrs, tls })
+    let at = format!("listener[{index}]");
+    Ok(ListenerPlan {
+        conn_limit: limits::conn_limit(&at, &name, section)?,
+        accept_proxy: limits::accept_proxy(&at, section)?,
+        name,
+        addrs,
+        tls,
+    })
 }
 
 /// Two listeners on one address would split its connections between them

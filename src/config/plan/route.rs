@@ -23,14 +23,21 @@ pub fn build_route(
         Some(not) => build_conditions(&format!("{at}.not"), not, names)?,
         None => Vec::new(),
     };
+    let name = section
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("route{index}"));
+    let rate_limit = section
+        .rate_limit
+        .as_ref()
+        .map(|limit| super::limits::rate_limit(&at, &name, limit))
+        .transpose()?;
     Ok(Route {
-        name: section
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("route{index}")),
+        name,
         all,
         none,
         action: build_action(index, &at, section, names, backends)?,
+        rate_limit,
     })
 }
 

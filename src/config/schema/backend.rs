@@ -145,6 +145,8 @@ pub struct ServerTable {
     pub route: Option<String>,
     #[serde(default)]
     pub backup: bool,
+    /// Send a PROXY protocol header on each new connection (and check).
+    pub send_proxy: Option<crate::proxy_protocol::Version>,
 }
 
 fn default_weight() -> u32 {
@@ -159,6 +161,7 @@ impl ServerTable {
             max_connections: None,
             route: None,
             backup: false,
+            send_proxy: None,
         }
     }
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::duration::Dur;
 pub use backend::{BackendSection, BalanceName, HealthCheckSection, StickyModeName};
-pub use route::{ConditionsSection, HeaderEditsSection, RespondSection, RouteSection};
+pub use route::{
+    ConditionsSection, HeaderEditsSection, RateLimitSection, RespondSection, RouteSection,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +139,15 @@ pub struct ListenerSection {
     pub bind: OneOrMany,
     /// Terminate TLS on this listener.
     pub tls: Option<ListenerTls>,
+    /// Connections one client may hold open at once (by address).
+    pub max_connections_per_client: Option<u64>,
+    /// Bits of an IPv6 client address that make one client (default 64).
+    pub ipv6_prefix: Option<u8>,
+    /// Read a PROXY protocol header (v1 or v2) before anything else.
+    #[serde(default)]
+    pub accept_proxy: bool,
+    /// Who may send a PROXY header (default: loopback only).
+    pub proxy_from: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

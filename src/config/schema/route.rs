@@ -42,6 +42,19 @@ pub struct RouteSection {
     pub cookie_domain: Option<BTreeMap<String, String>>,
     pub upgrade: Option<Vec<String>>,
     pub abort_on_close: Option<String>,
+    /// Requests per client address (any action).
+    pub rate_limit: Option<RateLimitSection>,
+}
+
+/// `rate_limit = { requests = 100, per = "1s", burst = 50 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub requests: u64,
+    pub per: crate::config::Dur,
+    #[serde(default)]
+    pub burst: u64,
+    pub ipv6_prefix: Option<u8>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -14,6 +14,7 @@ fn server(id: usize, weight: u32) -> Server {
         backup: false,
         health: id,
         tls_name: None,
+        send_proxy: None,
     }
 }
 
