@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod admin;
 pub mod buffer;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod files;
 pub mod html;

@@ -48,6 +48,8 @@ pub struct Prepared {
     /// When the client's leaving aborts the request while it waits.
     pub abort_on: AbortOn,
     pub expect_continue: bool,
+    /// On a route that compresses: its policy and the client's coding.
+    pub compress: Option<crate::compress::Chosen>,
     /// Counts the request into the worker's metrics when the exchange ends.
     pub meter: RequestMeter,
 }
@@ -237,6 +239,9 @@ fn forward(
         upgrade: req.upgrade,
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
+        compress: proxy.compress.as_ref().and_then(|policy| {
+            crate::compress::decide::for_request(policy, req.is_head(), req.upgrade, req.headers)
+        }),
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
     };
     if ctx.stats.access_enabled() {

@@ -42,6 +42,8 @@ pub struct RouteSection {
     pub cookie_domain: Option<BTreeMap<String, String>>,
     pub upgrade: Option<Vec<String>>,
     pub abort_on_close: Option<String>,
+    /// With `backend` or `static`.
+    pub compress: Option<crate::config::compress::CompressSetting>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
