@@ -20,11 +20,17 @@ pub const STEP: usize = 16 * 1024;
 /// Brotli's window: 2^18 = 256 KiB (its default of 4 MiB would make every
 /// compressing connection cost megabytes; nginx's brotli module uses 512 KiB).
 const BROTLI_LGWIN: u32 = 18;
+/// Brotli's quality stops here: at 4 it already compresses about as well
+/// as gzip -9 for less CPU, and from 5 on its match tables grow from 2 to
+/// 33 MiB per connection (measured by `tests/compress_memory.rs`).
+pub const BROTLI_MAX_QUALITY: u32 = 4;
 /// Brotli's internal input buffer.
 const BROTLI_BUFFER: usize = 4096;
 
 /// The most a compressing connection holds in its encoder, at any level,
-/// measured by `tests/compress_memory.rs` (which fails if it is exceeded).
+/// measured by `tests/compress_memory.rs` (which fails if it is exceeded):
+/// gzip holds 420 KiB at every level; brotli 205 KiB at level 1, about
+/// 1 MiB at 2 and 3, 1.4 MiB from 4 on.
 /// The relay's buffers come on top: one big I/O buffer (128 KiB) for the
 /// output, one normal one (16 KiB) for a chunked body's decoded input.
 pub const MEMORY_BOUND: usize = 1536 * 1024;
@@ -50,7 +56,7 @@ impl Encoder {
             Coding::Br => Inner::Br(Box::new(brotli::CompressorWriter::new(
                 out,
                 BROTLI_BUFFER,
-                encoding.level,
+                encoding.level.min(BROTLI_MAX_QUALITY),
                 BROTLI_LGWIN,
             ))),
         };

@@ -24,7 +24,7 @@ mod policy;
 mod stream;
 
 pub use accept::choose;
-pub use encoder::{Encoder, MEMORY_BOUND};
+pub use encoder::{Encoder, MEMORY_BOUND, STEP};
 pub use policy::{Coding, Encoding, Policy, TypePattern};
 
 /// The defaults of `compress = true`, for the config and the README.

@@ -30,7 +30,8 @@ impl Coding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
     pub coding: Coding,
-    /// 1 (fastest) to 9: gzip's level, brotli's quality.
+    /// 1 (fastest) to 9: gzip's level; brotli's quality, up to
+    /// `encoder::BROTLI_MAX_QUALITY`.
     pub level: u32,
 }
 
