@@ -4,37 +4,36 @@
 //! types not listed and known lengths under `min_length`, decided from
 //! the response.
 
-use std::sync::Arc;
-
 use httparse::Header;
 
 use super::accept::choose;
 use super::head::Change;
 use super::policy::{Encoding, Policy};
-use super::Chosen;
+use super::{Ask, Pending};
+use crate::config::Plan;
 use crate::http::headers::{has_token, list_tokens};
 use crate::http::response::ResponseHead;
 use crate::http::BodyKind;
+use crate::route::Action;
 
 /// For a request on a route with `policy`: `None` when its response must
 /// go out as it is whatever it turns out to be.
 pub fn for_request(
-    policy: &Arc<Policy>,
+    policy: &Policy,
     is_head: bool,
     upgrade: bool,
     headers: &[Header],
-) -> Option<Chosen> {
+) -> Option<Ask> {
     if is_head || upgrade || has_field(headers, "range") {
         return None;
     }
-    Some(Chosen {
-        policy: policy.clone(),
+    Some(Ask {
         coding: choose(headers, &policy.codings),
     })
 }
 
 /// What happens to a proxied response's head; `None`: nothing.
-pub fn for_response(chosen: &Chosen, resp: &ResponseHead) -> Option<Change> {
+pub fn for_response(policy: &Policy, ask: Ask, resp: &ResponseHead) -> Option<Change> {
     let length = match resp.body {
         BodyKind::None => return None,
         BodyKind::Length(n) => Some(n),
@@ -48,21 +47,27 @@ pub fn for_response(chosen: &Chosen, resp: &ResponseHead) -> Option<Change> {
     let eligible = !fields.encoded
         && !fields.no_transform
         && !fields.content_range
-        && length.is_none_or(|n| n >= chosen.policy.min_length)
-        && chosen.policy.compresses_type(content_type);
-    Change::new(eligible, chosen.coding, fields.varies)
+        && length.is_none_or(|n| n >= policy.min_length)
+        && policy.compresses_type(content_type);
+    Change::new(eligible, ask.coding, fields.varies)
 }
 
 /// `for_response` for the relay: when the body is to be compressed,
 /// `resp.body` becomes the framing the client gets (chunked; the caller
 /// kept the upstream's), and the encoding is returned with the change.
 pub fn for_relay(
-    chosen: Option<&Chosen>,
+    pending: Option<Pending>,
+    plan: &Plan,
     resp: &mut ResponseHead,
 ) -> Option<(Change, Option<Encoding>)> {
-    let chosen = chosen?;
-    let change = for_response(chosen, resp)?;
-    let encoding = change.coding.map(|coding| chosen.policy.encoding(coding));
+    let pending = pending?;
+    let route = plan.routes.get(usize::try_from(pending.route).ok()?)?;
+    let Action::Proxy(proxy) = &route.action else {
+        return None;
+    };
+    let policy = proxy.compress.as_deref()?;
+    let change = for_response(policy, pending.ask, resp)?;
+    let encoding = change.coding.map(|coding| policy.encoding(coding));
     if encoding.is_some() {
         resp.body = BodyKind::Chunked;
     }
@@ -112,25 +117,25 @@ mod tests {
     use super::*;
     use crate::compress::policy::{Coding, TypePattern, DEFAULT_TYPES};
 
-    fn chosen() -> Chosen {
-        Chosen {
-            policy: Arc::new(Policy {
-                codings: vec![Coding::Gzip],
-                types: DEFAULT_TYPES
-                    .iter()
-                    .filter_map(|t| TypePattern::parse(t))
-                    .collect(),
-                min_length: 256,
-                level: 1,
-            }),
-            coding: Some(Coding::Gzip),
+    fn policy() -> Policy {
+        Policy {
+            codings: vec![Coding::Gzip],
+            types: DEFAULT_TYPES
+                .iter()
+                .filter_map(|t| TypePattern::parse(t))
+                .collect(),
+            min_length: 256,
+            level: 1,
         }
     }
 
     fn decide(head: &str) -> Option<Change> {
         let mut fields = crate::http::request::field_slots::<16>();
         let resp = crate::http::response::parse(head.as_bytes(), &mut fields, false).expect("head");
-        for_response(&chosen(), &resp)
+        let ask = Ask {
+            coding: Some(Coding::Gzip),
+        };
+        for_response(&policy(), ask, &resp)
     }
 
     #[test]

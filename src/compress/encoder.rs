@@ -42,9 +42,10 @@ pub struct Encoder {
     dirty: bool,
 }
 
+/// Both boxed: their states are large structs (brotli's especially), and
+/// an `Encoder` moves between the relay's futures.
 enum Inner {
-    Gzip(GzEncoder<Vec<u8>>),
-    // Boxed: brotli's state is a large struct.
+    Gzip(Box<GzEncoder<Vec<u8>>>),
     Br(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
@@ -52,11 +53,14 @@ impl Encoder {
     pub fn new(encoding: Encoding) -> Encoder {
         let out = Vec::with_capacity(STEP + 1024);
         let inner = match encoding.coding {
-            Coding::Gzip => Inner::Gzip(GzEncoder::new(out, Compression::new(encoding.level))),
+            Coding::Gzip => Inner::Gzip(Box::new(GzEncoder::new(
+                out,
+                Compression::new(u32::from(encoding.level)),
+            ))),
             Coding::Br => Inner::Br(Box::new(brotli::CompressorWriter::new(
                 out,
                 BROTLI_BUFFER,
-                encoding.level.min(BROTLI_MAX_QUALITY),
+                u32::from(encoding.level).min(BROTLI_MAX_QUALITY),
                 BROTLI_LGWIN,
             ))),
         };

@@ -33,11 +33,20 @@ pub mod policy_defaults {
 }
 pub use stream::{relay, Job, Stop};
 
-/// A proxied request on a route that compresses: its policy, and the
+/// What a request on a compressing route allows: `None` from
+/// `decide::for_request` when nothing (HEAD, Range, upgrade); else the
 /// coding the client takes (`None`: it takes none the route offers, and
 /// only `Vary` is added to responses that would have been compressed).
-#[derive(Debug, Clone)]
-pub struct Chosen {
-    pub policy: std::sync::Arc<Policy>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ask {
     pub coding: Option<Coding>,
+}
+
+/// A proxied request's `Ask`, with the route whose policy applies (looked
+/// up again for the response: the plan can't change within a request).
+/// Small and `Copy`: it sits in every proxied request's future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub route: u32,
+    pub ask: Ask,
 }

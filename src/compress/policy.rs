@@ -32,7 +32,7 @@ pub struct Encoding {
     pub coding: Coding,
     /// 1 (fastest) to 9: gzip's level; brotli's quality, up to
     /// `encoder::BROTLI_MAX_QUALITY`.
-    pub level: u32,
+    pub level: u8,
 }
 
 /// One entry of `types`: `text/*` or a full `type/subtype`, lower case.
@@ -76,7 +76,7 @@ pub struct Policy {
     pub types: Vec<TypePattern>,
     /// Bodies of a known length below this go out as they are.
     pub min_length: u64,
-    pub level: u32,
+    pub level: u8,
 }
 
 /// The defaults of `compress = true`: those of nginx's `gzip_types` plus
@@ -91,7 +91,7 @@ pub const DEFAULT_TYPES: &[&str] = &[
 pub const DEFAULT_MIN_LENGTH: u64 = 256;
 /// nginx's `gzip_comp_level` and HAProxy's `tune.comp.maxlevel` default:
 /// the fastest level, the right trade for an edge proxy.
-pub const DEFAULT_LEVEL: u32 = 1;
+pub const DEFAULT_LEVEL: u8 = 1;
 
 impl Policy {
     pub fn encoding(&self, coding: Coding) -> Encoding {

@@ -63,13 +63,16 @@ pub fn build(setting: &CompressSetting, key: &str) -> Result<Option<Arc<Policy>>
     let sub = |k: &str| format!("{key}.{k}");
     let codings = codings(table.algorithms.as_deref(), &sub("algorithms"))?;
     let types = types(table.types.as_deref(), &sub("types"))?;
-    let level = table.level.unwrap_or(DEFAULT_LEVEL);
-    if !(1..=9).contains(&level) {
-        return Err((
-            sub("level"),
-            format!("{level} is not a level from 1 (fastest) to 9 (smallest)"),
-        ));
-    }
+    let level = match table.level {
+        None => DEFAULT_LEVEL,
+        Some(level @ 1..=9) => level as u8,
+        Some(level) => {
+            return Err((
+                sub("level"),
+                format!("{level} is not a level from 1 (fastest) to 9 (smallest)"),
+            ))
+        }
+    };
     Ok(Some(Arc::new(Policy {
         codings,
         types,
