@@ -10,11 +10,12 @@
 //! `min_length`). Only then is an encoder made: a response that is not
 //! compressed costs no allocation.
 //!
-//! The body is streamed (`stream` for proxied responses, `files::compressed`
-//! for static ones) through an `Encoder`, a fixed amount of memory per compressing
-//! connection (see `encoder::MEMORY_BOUND`), and flushed whenever tern is
-//! about to wait for more input, so a long-poll or an event stream reaches
-//! the client event by event instead of waiting for a window to fill.
+//! The body is streamed (`stream` for proxied responses,
+//! `files::compressed` for static ones) through an `Encoder`, a fixed
+//! amount of memory per compressing connection (`MEMORY_BOUND`), and
+//! flushed whenever tern is about to wait for more input, so a long-poll
+//! or an event stream reaches the client event by event instead of
+//! waiting for a window to fill.
 
 mod accept;
 pub mod decide;
@@ -26,12 +27,12 @@ mod stream;
 pub use accept::choose;
 pub use encoder::{Encoder, MEMORY_BOUND, STEP};
 pub use policy::{Coding, Encoding, Policy, TypePattern};
+pub use stream::{relay, Job, Stop};
 
-/// The defaults of `compress = true`, for the config and the README.
+/// The defaults of `compress = true`, for the config.
 pub mod policy_defaults {
     pub use super::policy::{DEFAULT_LEVEL, DEFAULT_MIN_LENGTH, DEFAULT_TYPES};
 }
-pub use stream::{relay, Job, Stop};
 
 /// What a request on a compressing route allows: `None` from
 /// `decide::for_request` when nothing (HEAD, Range, upgrade); else the
