@@ -159,6 +159,33 @@ fn not_compressed_under_min_length_or_for_types_not_listed() {
 }
 
 #[test]
+fn a_client_that_takes_no_coding_gets_the_file_as_it_is_with_vary() {
+    let root = TempDir::new("zip-identity");
+    let page = text(5_000);
+    root.write("page.html", &page);
+    // Without gzip_static, whose `.gz` lookup varies every answer.
+    let tern = serve_compressed(&root, ", gzip_static = false", "true");
+    for accept in [
+        "",
+        "Accept-Encoding: identity\r\n",
+        "Accept-Encoding: gzip;q=0, br;q=0\r\n",
+    ] {
+        let r = fetch(&tern, &get_with("/static/page.html", accept));
+        assert!(!r.has("content-encoding"), "{accept:?}");
+        assert_eq!(r.body, page, "{accept:?}");
+        assert_eq!(
+            r.header("vary").as_deref(),
+            Some("Accept-Encoding"),
+            "{accept:?}"
+        );
+        assert!(
+            !r.header("etag").unwrap_or_default().starts_with("W/"),
+            "{accept:?}"
+        );
+    }
+}
+
+#[test]
 fn a_revalidation_gets_304_with_the_weak_tag() {
     let root = TempDir::new("zip-304");
     root.write("page.html", &text(5_000));

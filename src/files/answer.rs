@@ -127,8 +127,8 @@ fn compress_change(
     let chosen = crate::compress::decide::for_request(policy, req.is_head(), false, req.headers)?;
     let eligible =
         size > 0 && size >= policy.min_length && policy.compresses_type(content_type.as_bytes());
-    // `Vary` is written by `validated_head`, for `.gz` files too.
-    Change::new(eligible, chosen.coding, true)
+    // `Vary` itself is written by `validated_head` (for `.gz` files too).
+    Change::new(eligible, chosen.coding, false)
 }
 
 /// The fields of a compressed 200 and how its body goes out.
@@ -171,7 +171,7 @@ fn validated_head(
     if let Some(cache_control) = &site.cache_control {
         head.field("Cache-Control", cache_control);
     }
-    if site.gzip_static || change.is_some() {
+    if site.gzip_static || change.is_some_and(|change| change.vary) {
         head.field("Vary", "Accept-Encoding");
     }
     head
