@@ -139,6 +139,25 @@ fn brotli_when_the_client_prefers_it_and_q_values_decide() {
 }
 
 #[test]
+fn the_routes_header_edits_still_apply_to_a_compressed_response() {
+    let body = text(5_000);
+    let up = answering(200, HTML, body.clone(), false);
+    let mut toml = config(up.addr, "true");
+    toml = toml.replace(
+        "compress = true\n",
+        "compress = true\nresponse_headers = { remove = [\"ETag\"], set = { X-Edited = \"1\" } }\n",
+    );
+    let tern = Tern::start(&toml);
+    let r = tern
+        .connect()
+        .roundtrip(&request("GET", "Accept-Encoding: gzip\r\n"));
+    assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
+    assert!(!r.has("etag"), "{}", show(&r.raw[..300]));
+    assert_eq!(r.header("x-edited").as_deref(), Some("1"));
+    assert_eq!(gunzip(&r.body), body);
+}
+
+#[test]
 fn q_zero_refuses_and_the_response_still_varies() {
     let body = text(5_000);
     let up = answering(200, HTML, body.clone(), false);

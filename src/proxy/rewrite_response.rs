@@ -47,12 +47,18 @@ pub fn write_client_head(
             }
             _ => !is_named(&named, field.name),
         };
-        let edited = match (edit, compress) {
-            (_, Some(change)) if keep && field.name.eq_ignore_ascii_case("etag") => change
-                .etag(field.value)
-                .map_or(FieldEdit::Keep, FieldEdit::Replace),
-            (Some(edit), _) if keep => edit.field(field),
+        let edited = match edit {
+            Some(edit) if keep => edit.field(field),
             _ => FieldEdit::Keep,
+        };
+        // The route's edits first: an ETag it removes stays removed.
+        let edited = match (edited, compress) {
+            (FieldEdit::Keep, Some(change)) if keep && field.name.eq_ignore_ascii_case("etag") => {
+                change
+                    .etag(field.value)
+                    .map_or(FieldEdit::Keep, FieldEdit::Replace)
+            }
+            (edited, _) => edited,
         };
         match edited {
             FieldEdit::Keep if keep => runs.keep(field, out),
