@@ -564,6 +564,7 @@ fn compress_keys_are_checked_and_named() {
         ("{ level = 10 }", "route[0].compress.level"),
         ("{ types = [\"html\"] }", "route[0].compress.types"),
         ("{ min_lenght = 10 }", "min_lenght"),
+        ("{ min_length = -1 }", "whole number"),
         ("\"yes\"", "route[0].compress"),
     ] {
         let file = TempFile::new("compress.toml", &config(up, value));

@@ -73,7 +73,7 @@ fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
             // serde_path_to_error prints "." for the root.
             key: if key == "." { String::new() } else { key },
             // One line a person can act on: toml's messages may span several.
-            message: format!("{}{line}", one_line(inner.message())),
+            message: format!("{}{line}", plain_types(&one_line(inner.message()))),
         }
     })
 }
@@ -85,6 +85,34 @@ fn one_line(message: &str) -> String {
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// serde names the Rust type it wanted ("expected u32"); a person wants
+/// the kind of value.
+fn plain_types(message: &str) -> String {
+    const PLAIN: [(&str, &str); 7] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+    ];
+    let mut out = message.to_owned();
+    for (rust, plain) in PLAIN {
+        // Whole words only: `u32` must not match the start of `u320`.
+        if let Some(at) = out.find(rust) {
+            let end = at + rust.len();
+            if !out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                out.replace_range(at..end, plain);
+            }
+        }
+    }
+    out
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
