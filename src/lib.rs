@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admission;
 pub mod buffer;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod files;
 pub mod html;

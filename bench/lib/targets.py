@@ -1,5 +1,6 @@
 """The things under test: the origin, tern, nginx and HAProxy, each started from a template
 in bench/templates/ with the same worker count, listening on 127.0.0.1 only."""
+import gzip
 import http.client
 import os
 import re
@@ -14,6 +15,21 @@ ORIGIN_BODY = 100  # bytes of GET /
 NOFILE = 20000     # the most files one process may open here
 # Files that tern and nginx both serve under /static/ (the static-* scenarios).
 STATIC_FILES = {"small.bin": 1024, "1m.bin": 1 << 20}
+# Text that both compress on the way under /zip/ (the compress scenario): HTML-like lines
+# of some variety, so the compressors work as on a real page (about 4:1 at level 1).
+TEXT_FILES = {"page.html": 64 * 1024}
+
+
+def page_text(size):
+    """size bytes of deterministic HTML-like text."""
+    words = ["proxy", "request", "response", "header", "stream", "client", "server", "event",
+             "cache", "route", "worker", "buffer", "socket", "timeout", "upstream", "listener"]
+    out, x = bytearray(), 12345
+    while len(out) < size:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        out += (f'<li class="item-{x % 97}"><a href="/items/{x % 100000}">{words[x % 16]} '
+                f'{words[(x >> 8) % 16]} {x % 1000}</a></li>\n').encode()
+    return bytes(out[:size])
 
 
 class TargetError(Exception):
@@ -91,6 +107,29 @@ def check_http(port, path="/", expect_len=None, timeout=5.0, tls=False):
     return negotiated
 
 
+def check_gzip(port, path):
+    """One GET with Accept-Encoding: gzip; raises TargetError unless the answer is gzip-compressed
+    and decodes to the file (the compress scenario must compare compression, not a plain send)."""
+    name = path.rsplit("/", 1)[-1]
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
+        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+    except (OSError, http.client.HTTPException) as e:
+        raise TargetError(f"GET :{port}{path} (gzip) failed: {e}") from e
+    if resp.status != 200 or resp.getheader("Content-Encoding") != "gzip":
+        raise TargetError(f"GET :{port}{path} answered {resp.status}, "
+                          f"Content-Encoding {resp.getheader('Content-Encoding')!r}, not gzip")
+    try:
+        plain = gzip.decompress(body)
+    except (OSError, EOFError) as e:
+        raise TargetError(f"GET :{port}{path}: not a gzip stream: {e}") from e
+    if plain != page_text(TEXT_FILES[name]):
+        raise TargetError(f"GET :{port}{path}: the gzip stream does not decode to the file")
+
+
 def _fail(proc, why):
     tail = proc.tail()
     proc.stop()
@@ -112,6 +151,11 @@ def make_static_root(base):
         path = os.path.join(d, name)
         with open(path, "wb") as f:
             f.write(bytes(i % 251 for i in range(size)))
+        os.chmod(path, 0o644)
+    for name, size in TEXT_FILES.items():
+        path = os.path.join(d, name)
+        with open(path, "wb") as f:
+            f.write(page_text(size))
         os.chmod(path, 0o644)
     return d
 
@@ -211,6 +255,7 @@ def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", max
         check_http(t.port, "/", ORIGIN_BODY)
         if name in ("tern", "nginx"):
             check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
+            check_gzip(t.port, "/zip/page.html")
         if tls:
             if not procs.wait_port(tls_values["TLS_PORT"], proc=t.proc):
                 raise TargetError(f"{name}: TLS listener :{tls_values['TLS_PORT']} did not open")

@@ -59,6 +59,18 @@ class WrkParse(unittest.TestCase):
         self.assertFalse(wrkrun.SCENARIOS["https-resume"].full_handshake)
 
 
+    def test_compress_scenario(self):
+        sc = wrkrun.SCENARIOS["compress"]
+        cmd = wrkrun.wrk_command(sc, "127.0.0.1:9", "2s", 1, "5s")
+        self.assertIn("Accept-Encoding: gzip", cmd)
+        self.assertEqual(cmd[-1], "http://127.0.0.1:9/zip/page.html")
+        self.assertEqual([t for t in ("origin", "tern", "nginx", "haproxy") if wrkrun.runs_on(sc, t)],
+                         ["tern", "nginx"])
+        page = targets.page_text(targets.TEXT_FILES["page.html"])
+        self.assertEqual(len(page), 64 * 1024)
+        self.assertLess(len(__import__("gzip").compress(page, 1)), len(page) // 2)
+
+
 class Report(unittest.TestCase):
     def setUp(self):
         self.samples = [sample("tern", r, 120.0 + r, 4.0) for r in (1, 2, 3)] + \

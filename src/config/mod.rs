@@ -2,6 +2,7 @@
 //! runtime form (`plan`). Every error names the file, the key and the problem.
 
 pub mod admin;
+mod compress;
 mod duration;
 pub mod log_section;
 pub mod plan;

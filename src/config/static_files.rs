@@ -30,7 +30,12 @@ fn enabled() -> bool {
 }
 
 /// `route[index].static`, checked; errors name the key below it.
-pub fn build(index: usize, section: &StaticSection) -> Result<Arc<StaticSite>, PlanError> {
+/// `compress`: the route's `compress`, already checked.
+pub fn build(
+    index: usize,
+    section: &StaticSection,
+    compress: Option<Arc<crate::compress::Policy>>,
+) -> Result<Arc<StaticSite>, PlanError> {
     let settings = SiteSettings {
         root: &section.root,
         index: &section.index,
@@ -39,6 +44,10 @@ pub fn build(index: usize, section: &StaticSection) -> Result<Arc<StaticSite>, P
         gzip_static: section.gzip_static,
     };
     StaticSite::open(&settings)
+        .map(|mut site| {
+            site.compress = compress;
+            site
+        })
         .map(Arc::new)
         .map_err(|(key, message)| (format!("route[{index}].static.{key}"), message))
 }

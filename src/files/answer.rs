@@ -6,6 +6,7 @@ use std::fs::{File, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::time::UNIX_EPOCH;
 
+use super::compressed::Compressed;
 use super::conditional::{not_modified, range_applies, Validators};
 use super::date::http_date;
 use super::deny::Deny;
@@ -16,6 +17,7 @@ use super::open::open_beneath;
 use super::range::{self, Ranged};
 use super::reply::{FileBody, Reply};
 use super::site::StaticSite;
+use crate::compress::head::Change;
 use crate::http::request::RequestHead;
 use crate::http::Version;
 
@@ -67,9 +69,13 @@ fn serve_file(
         None => (file, meta, false),
     };
     let size = meta.len();
+    let change = (!gzipped)
+        .then(|| compress_change(site, req, content_type, size))
+        .flatten();
     let validators = Validators::of(size, meta.modified().unwrap_or(UNIX_EPOCH));
     if not_modified(req.headers, &validators) {
-        return Reply::with_no_body(validated_head(site, &validators, 304), persist);
+        let head = validated_head(site, &validators, 304, change);
+        return Reply::with_no_body(head, persist);
     }
     let (status, start, len) = match ranged(req, &validators, size) {
         Ranged::Whole => (200, 0, size),
@@ -80,10 +86,18 @@ fn serve_file(
             return Reply::status_with(head, 416, req.is_head(), persist);
         }
     };
-    let mut head = validated_head(site, &validators, status);
-    head.field("Content-Type", content_type)
-        .field("Content-Length", len)
-        .field("Accept-Ranges", "bytes");
+    let mut head = validated_head(site, &validators, status, change);
+    head.field("Content-Type", content_type);
+    let compressed = change.and_then(|change| compressed(site, req, change, &mut head));
+    if compressed.is_none() {
+        head.field("Content-Length", len)
+            .field("Accept-Ranges", "bytes");
+    }
+    // An HTTP/1.0 client learns where a compressed body ends by the close.
+    let persist = match compressed {
+        Some(how) if !how.chunked => Persist::Close,
+        _ => persist,
+    };
     if status == 206 {
         let end = start + len - 1;
         head.field("Content-Range", format_args!("bytes {start}-{end}/{size}"));
@@ -96,19 +110,68 @@ fn serve_file(
         head: head.finish(persist),
         body,
         persist,
+        compressed,
     }
 }
 
+/// The route's `compress` for this file: `None` when it has none, or the
+/// file is not compressed (HEAD, a Range request, a type not listed, too
+/// short) and so does not vary by Accept-Encoding.
+fn compress_change(
+    site: &StaticSite,
+    req: &RequestHead,
+    content_type: &str,
+    size: u64,
+) -> Option<Change> {
+    let policy = site.compress.as_ref()?;
+    let chosen = crate::compress::decide::for_request(policy, req.is_head(), false, req.headers)?;
+    let eligible =
+        size > 0 && size >= policy.min_length && policy.compresses_type(content_type.as_bytes());
+    // `Vary` itself is written by `validated_head` (for `.gz` files too).
+    Change::new(eligible, chosen.coding, false)
+}
+
+/// The fields of a compressed 200 and how its body goes out.
+fn compressed(
+    site: &StaticSite,
+    req: &RequestHead,
+    change: Change,
+    head: &mut ResponseHead,
+) -> Option<Compressed> {
+    let policy = site.compress.as_ref()?;
+    let coding = change.coding?;
+    head.field("Content-Encoding", coding.token());
+    let chunked = req.version == Version::Http11;
+    if chunked {
+        head.field("Transfer-Encoding", "chunked");
+    }
+    Some(Compressed {
+        encoding: policy.encoding(coding),
+        chunked,
+    })
+}
+
 /// The fields a 200, 206 and 304 share: validators, caching, Vary (the
-/// answer depends on Accept-Encoding wherever a `.gz` may be chosen).
-fn validated_head(site: &StaticSite, validators: &Validators, status: u16) -> ResponseHead {
+/// answer depends on Accept-Encoding wherever a `.gz` may be chosen, or
+/// the file compressed). `change`: the file is compressed (its ETag is
+/// then weak), or would be for another client.
+fn validated_head(
+    site: &StaticSite,
+    validators: &Validators,
+    status: u16,
+    change: Option<Change>,
+) -> ResponseHead {
     let mut head = ResponseHead::new(status);
-    head.bytes_field("ETag", validators.etag.as_bytes())
-        .field("Last-Modified", http_date(validators.last_modified()));
+    let etag = validators.etag.as_bytes();
+    match change.and_then(|change| change.etag(etag)) {
+        Some(weak) => head.bytes_field("ETag", &weak),
+        None => head.bytes_field("ETag", etag),
+    };
+    head.field("Last-Modified", http_date(validators.last_modified()));
     if let Some(cache_control) = &site.cache_control {
         head.field("Cache-Control", cache_control);
     }
-    if site.gzip_static {
+    if site.gzip_static || change.is_some_and(|change| change.vary) {
         head.field("Vary", "Accept-Encoding");
     }
     head

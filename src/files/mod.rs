@@ -7,9 +7,11 @@
 //! `open`, `find`), evaluates conditional and range requests and picks a
 //! precompressed variant, and writes the response head (`Reply`). `send`
 //! is the only async part: it writes the head and streams the file
-//! (`sendfile`, or `copy` on TLS connections).
+//! (`sendfile`, or `copy` on TLS connections), or compresses them on the
+//! way (`compressed`, a route's `compress`).
 
 mod answer;
+mod compressed;
 mod conditional;
 mod copy;
 mod date;

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 
+use super::compressed::Compressed;
 use super::head::{reason, Persist, ResponseHead};
 
 pub struct Reply {
@@ -11,6 +12,8 @@ pub struct Reply {
     /// File bytes to send after `head`.
     pub body: Option<FileBody>,
     pub persist: Persist,
+    /// The file bytes go out compressed (route `compress`).
+    pub compressed: Option<Compressed>,
 }
 
 /// `len` bytes of `file` from `start` on.
@@ -40,6 +43,7 @@ impl Reply {
             head: bytes,
             body: None,
             persist,
+            compressed: None,
         }
     }
 
@@ -50,6 +54,7 @@ impl Reply {
             head: head.finish(persist),
             body: None,
             persist,
+            compressed: None,
         }
     }
 

@@ -24,7 +24,16 @@ pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
         mut head,
         body,
         persist,
+        compressed,
     } = reply;
+    if let (Some(how), Some(body)) = (compressed, &body) {
+        // Boxed: the encoder's state stays out of plain sends' futures.
+        if let Err(err) = Box::pin(super::compressed::send(client, head, body, how, wait)).await {
+            log_short(body, &err);
+            return Next::Close;
+        }
+        return next_of(persist);
+    }
     let rest = match body {
         // Small enough to share the head's pooled buffer: one write, and
         // cheaper than a separate sendfile.
@@ -46,6 +55,10 @@ pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
             return Next::Close;
         }
     }
+    next_of(persist)
+}
+
+fn next_of(persist: Persist) -> Next {
     match persist {
         Persist::Close => Next::Close,
         Persist::KeepAlive | Persist::KeepAliveHttp10 => Next::KeepAlive,

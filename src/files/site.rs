@@ -21,6 +21,9 @@ pub struct StaticSite {
     pub cache_control: Option<String>,
     /// Serve `file.gz` beside `file` to clients that accept gzip.
     pub gzip_static: bool,
+    /// The route's `compress`: files without a `.gz` chosen are compressed
+    /// on the way.
+    pub compress: Option<std::sync::Arc<crate::compress::Policy>>,
 }
 
 /// The settings a person writes; `StaticSite::open` checks them.
@@ -60,6 +63,7 @@ impl StaticSite {
             listing: settings.listing,
             cache_control: settings.cache_control.map(str::to_owned),
             gzip_static: settings.gzip_static,
+            compress: None,
         })
     }
 

@@ -52,6 +52,8 @@ pub struct Prepared {
     /// When the client's leaving aborts the request while it waits.
     pub abort_on: AbortOn,
     pub expect_continue: bool,
+    /// On a route that compresses: the route and the client's coding.
+    pub compress: Option<crate::compress::Pending>,
     /// Counts the request into the worker's metrics when the exchange ends.
     pub meter: RequestMeter,
     /// What a PROXY header to a `send_proxy` server says; only for
@@ -253,6 +255,16 @@ fn forward(
         unframed_body: body != req.body,
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
+        compress: proxy.compress.as_ref().and_then(|policy| {
+            let ask = crate::compress::decide::for_request(
+                policy,
+                req.is_head(),
+                req.upgrade,
+                req.headers,
+            )?;
+            let route = u32::try_from(route).ok()?;
+            Some(crate::compress::Pending { route, ask })
+        }),
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
         proxy_header: crate::proxy_protocol::for_backend(backend, peer.addr, peer.stream),
     };

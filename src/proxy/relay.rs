@@ -60,6 +60,8 @@ struct Meta {
     client_keep_alive: bool,
     /// The body goes to the client chunked (else decoded, close-delimited).
     client_chunked: bool,
+    /// The body goes to the client compressed.
+    compress: Option<crate::compress::Encoding>,
 }
 
 #[derive(Clone, Copy)]
@@ -157,13 +159,16 @@ fn client_head(
         response_edit(&ctx.plan, needs, backend, req.steer, usize::from(position))
     });
     let mut fields = crate::http::request::field_slots::<MAX_RESPONSE_FIELDS>();
-    let resp = match response::parse(head, &mut fields, req.is_head) {
+    let mut resp = match response::parse(head, &mut fields, req.is_head) {
         Ok(resp) => resp,
         Err(bad) => {
             crate::log::debug(format_args!("bad upstream response: {}", bad.0));
             return None;
         }
     };
+    let upstream_body = resp.body;
+    let (change, encoding) = crate::compress::decide::for_relay(req.compress, &ctx.plan, &mut resp)
+        .map_or((None, None), |(change, encoding)| (Some(change), encoding));
     let close_delimited = resp.body == BodyKind::UntilClose
         || (resp.body == BodyKind::Chunked && !chunked_to_client(resp.body, req.client.version));
     let client_keep_alive = req.client.keep_alive && !close_delimited && !draining;
@@ -172,14 +177,15 @@ fn client_head(
         keep_alive: client_keep_alive,
     };
     let mut out = buffer::take();
-    write_client_head(&resp, head, side, edit.as_ref(), &mut out);
+    write_client_head(&resp, head, side, (edit.as_ref(), change), &mut out);
     let meta = Meta {
         status: resp.status,
-        body: resp.body,
+        body: upstream_body,
         interim: resp.is_interim(),
         reusable: resp.reusable,
         client_keep_alive,
         client_chunked: chunked_to_client(resp.body, req.client.version),
+        compress: encoding,
     };
     Some((out, meta))
 }
@@ -235,6 +241,7 @@ async fn relay_body(
 ) -> Relay {
     upstream.set_large_reads(super::exchange::is_large(meta.body));
     let relayed = match meta.body {
+        _ if meta.compress.is_some() => compressed(client, upstream, out, meta, waits).await,
         BodyKind::None | BodyKind::Length(0) => midway(write_out(client, out, waits.client).await),
         BodyKind::Length(n) => midway(relay_length(client, upstream, out, n, waits).await),
         BodyKind::Chunked => {
@@ -260,6 +267,30 @@ async fn relay_body(
             },
         },
     }
+}
+
+/// The body through `compress::relay` (boxed: not the common path).
+async fn compressed(
+    client: &mut Conn,
+    upstream: &mut Conn,
+    out: Vec<u8>,
+    meta: &Meta,
+    waits: Waits,
+) -> Result<(), Cut> {
+    let Some(encoding) = meta.compress else {
+        return Err(Cut::BeforeSending);
+    };
+    let job = crate::compress::Job {
+        encoding,
+        chunked: meta.client_chunked,
+        client: waits.client,
+        upstream: waits.upstream,
+    };
+    let relayed = crate::compress::relay(client, upstream, out, meta.body, job);
+    Box::pin(relayed).await.map_err(|stop| match stop {
+        crate::compress::Stop::BeforeSending => Cut::BeforeSending,
+        crate::compress::Stop::Midway => Cut::Midway,
+    })
 }
 
 /// Why a body relay stopped short.

@@ -2,6 +2,7 @@
 //! hop-by-hop ones, with framing and connection handling re-derived for the
 //! client's side of the exchange.
 
+use crate::compress::head::Change;
 use crate::http::headers::{classify, push_decimal, FieldKind};
 use crate::http::response::ResponseHead;
 use crate::http::{BodyKind, Version};
@@ -18,12 +19,13 @@ pub struct ClientSide {
 }
 
 /// Appends the client-facing head for `resp` (parsed from `head`) to `out`,
-/// with the route's changes when there are any.
+/// with the route's changes when there are any. `compress`: compression's
+/// changes (the caller has set `resp.body` to the framing the client gets).
 pub fn write_client_head(
     resp: &ResponseHead,
     head: &[u8],
     client: ClientSide,
-    edit: Option<&ResponseEdit>,
+    (edit, compress): (Option<&ResponseEdit>, Option<Change>),
     out: &mut Vec<u8>,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -49,6 +51,15 @@ pub fn write_client_head(
             Some(edit) if keep => edit.field(field),
             _ => FieldEdit::Keep,
         };
+        // The route's edits first: an ETag it removes stays removed.
+        let edited = match (edited, compress) {
+            (FieldEdit::Keep, Some(change)) if keep && field.name.eq_ignore_ascii_case("etag") => {
+                change
+                    .etag(field.value)
+                    .map_or(FieldEdit::Keep, FieldEdit::Replace)
+            }
+            (edited, _) => edited,
+        };
         match edited {
             FieldEdit::Keep if keep => runs.keep(field, out),
             FieldEdit::Replace(value) => {
@@ -61,6 +72,9 @@ pub fn write_client_head(
     runs.skip(out);
     if let Some(edit) = edit.filter(|_| !resp.is_interim()) {
         edit.append(out);
+    }
+    if let Some(change) = compress {
+        change.append(out);
     }
     write_framing(resp, client, out);
     if resp.is_interim() {
@@ -106,7 +120,7 @@ mod tests {
         let mut headers = crate::http::request::field_slots::<32>();
         let resp = response::parse(head, &mut headers, is_head).expect("valid response");
         let mut out = Vec::new();
-        write_client_head(&resp, head, client, None, &mut out);
+        write_client_head(&resp, head, client, (None, None), &mut out);
         String::from_utf8(out).expect("ascii")
     }
 

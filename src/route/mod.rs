@@ -54,6 +54,8 @@ pub struct Proxy {
     pub upgrades: Box<[Box<str>]>,
     /// When a client that leaves aborts its waiting request.
     pub abort_on: AbortOn,
+    /// Responses are compressed on the way (route `compress`).
+    pub compress: Option<std::sync::Arc<crate::compress::Policy>>,
 }
 
 /// When a client's leaving aborts its request while it waits for the
@@ -153,6 +155,7 @@ mod tests {
                 reverse: None,
                 upgrades: Box::new(["websocket".into()]),
                 abort_on: AbortOn::Full,
+                compress: None,
             })),
             rate_limit: None,
         }

@@ -70,14 +70,22 @@ fn build_action(
             ))
         }
     }
+    let compress = match &section.compress {
+        Some(setting) => crate::config::compress::build(setting, &key("compress"))?,
+        None => None,
+    };
+    let serves = section.backend.is_some() || section.static_files.is_some();
+    if section.compress.is_some() && !serves {
+        return Err(err(
+            key("compress"),
+            "only applies to routes with `backend` or `static`",
+        ));
+    }
     if let Some(name) = &section.backend {
         let backend = backend_index(name, names).map_err(|m| err(key("backend"), m))?;
-        return Ok(Action::Proxy(Box::new(build_proxy(
-            at,
-            section,
-            backend,
-            &backends[backend],
-        )?)));
+        let mut proxy = build_proxy(at, section, backend, &backends[backend])?;
+        proxy.compress = compress;
+        return Ok(Action::Proxy(Box::new(proxy)));
     }
     if let Some(proxy_only) = proxy_only_key(section) {
         return Err(err(
@@ -86,7 +94,7 @@ fn build_action(
         ));
     }
     if let Some(files) = &section.static_files {
-        return crate::config::static_files::build(index, files).map(Action::Static);
+        return crate::config::static_files::build(index, files, compress).map(Action::Static);
     }
     if let Some(r) = &section.redirect {
         if !REDIRECT_STATUSES.contains(&r.status) {
@@ -172,6 +180,7 @@ fn build_proxy(
         reverse,
         upgrades: upgrades(section.upgrade.as_deref(), &key("upgrade"))?,
         abort_on: abort_on(section.abort_on_close.as_deref(), &key("abort_on_close"))?,
+        compress: None,
     })
 }
 

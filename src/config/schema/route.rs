@@ -44,6 +44,8 @@ pub struct RouteSection {
     pub abort_on_close: Option<String>,
     /// Requests per client address (any action).
     pub rate_limit: Option<RateLimitSection>,
+    /// With `backend` or `static`.
+    pub compress: Option<crate::config::compress::CompressSetting>,
 }
 
 /// `rate_limit = { requests = 100, per = "1s", burst = 50 }`.
