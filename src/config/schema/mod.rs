@@ -34,6 +34,9 @@ pub struct ConfigFile {
 pub struct ServerSection {
     /// Worker threads; `None` means one per CPU the process may run on.
     pub workers: Option<usize>,
+    /// Pin each worker to a CPU; `None`: only when the affinity mask is
+    /// narrower than the machine and holds one CPU per worker (`pinning`).
+    pub pin_workers: Option<bool>,
     /// Listen backlog of every listening socket.
     pub backlog: u32,
     /// How long in-flight requests may run on after SIGTERM/SIGINT.
@@ -54,6 +57,7 @@ impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
             workers: None,
+            pin_workers: None,
             backlog: 4096,
             shutdown_grace: Dur::secs(10),
             limits: LimitsSection::default(),
