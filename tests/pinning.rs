@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::traffic::wait_lines;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -192,4 +193,22 @@ fn pin_workers_is_checked_by_name_and_type() {
     let (code, err) = check("pin_worker = true");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("pin_worker"), "{err}");
+}
+
+#[test]
+fn a_reload_that_changes_pin_workers_says_it_needs_a_restart() {
+    let tern = Tern::start(&config("workers = 1\npin_workers = false"));
+    std::fs::write(
+        tern.config_path(),
+        config("workers = 1\npin_workers = true"),
+    )
+    .expect("write");
+    tern.signal("HUP");
+    let warned = "server.pin_workers changed; it takes effect on restart or upgrade";
+    assert!(
+        wait_lines(&tern, warned, 1, Duration::from_secs(10)),
+        "{:?}",
+        tern.stderr()
+    );
+    assert!(wait_lines(&tern, "reloaded:", 1, Duration::from_secs(10)));
 }
