@@ -220,11 +220,16 @@ def modes_note(modes, workers, server_cpus):
     """What each mode means, and for the defaults whether a pass had to set the worker count."""
     out = []
     if "defaults" in modes:
-        set_in = [w for w in workers if tg.workers_to_set("defaults", w, server_cpus)]
+        told = []
+        for w in workers:
+            names = [tg.LABEL_OF.get(n, n) for n in tg.PROXIES if tg.workers_to_set("defaults", w, server_cpus, n)]
+            if names:
+                told.append(f"{' and '.join(names)} in the {w}-worker pass")
         out.append("defaults = each proxy as it ships (templates/*-defaults.*; bench/README.md, \"Modes\"); "
-                   + (f"the worker count was set explicitly in the {', '.join(map(str, set_in))}-worker pass "
-                      "(the servers' CPU mask gives a different count)" if set_in
-                      else "no worker count set (one per CPU of the servers' mask, each proxy's default)"))
+                   + ("worker count set explicitly for " + "; ".join(told) +
+                      " (left alone, it would start another count: tern and HAProxy one per CPU of the "
+                      "servers' mask, nginx one per CPU online)" if told
+                      else "no worker count set (each proxy's own default gave the pass's count)"))
     if "tuned" in modes:
         out.append("tuned = configured alike (templates/tern.toml.tmpl, nginx.conf.tmpl, haproxy.cfg.tmpl)")
     return "; ".join(out)

@@ -16,6 +16,8 @@ NOFILE = 20000     # the most files one process may open here
 # Files that tern and nginx both serve under /static/ (the static-* scenarios).
 STATIC_FILES = {"small.bin": 1024, "1m.bin": 1 << 20}
 MODES = ("defaults", "tuned")
+PROXIES = ("tern", "nginx", "haproxy")
+LABEL_OF = {"tern": "tern", "nginx": "nginx", "haproxy": "HAProxy"}
 # The config template of each proxy, by mode.
 TEMPLATE = {
     "tuned": {"tern": "tern.toml.tmpl", "nginx": "nginx.conf.tmpl", "haproxy": "haproxy.cfg.tmpl"},
@@ -272,12 +274,19 @@ def _start_nginx_origin(base, workers, cpus, body_sizes):
 
 # ------------------------------------------------------------------ proxies
 
-def workers_to_set(mode, workers, cpus):
+def own_worker_count(name, cpus):
+    """The workers a proxy starts when not told: tern and HAProxy one per CPU of their affinity
+    mask (cpus: the taskset list the servers run on, None = every CPU this process may use);
+    nginx 1.22's `worker_processes auto`, one per CPU online, whatever the mask."""
+    if name == "nginx":
+        return os.cpu_count() or 1
+    return len(cpus.split(",")) if cpus else len(os.sched_getaffinity(0))
+
+
+def workers_to_set(mode, workers, cpus, name):
     """Whether the config names the worker count: always when tuned; at defaults only when the
-    count differs from what each proxy picks by itself, one per CPU of its mask (cpus: the
-    taskset list the servers run on, None = every CPU this process may use)."""
-    in_mask = len(cpus.split(",")) if cpus else len(os.sched_getaffinity(0))
-    return mode == "tuned" or workers != in_mask
+    pass needs a count the proxy would not pick by itself."""
+    return mode == "tuned" or workers != own_worker_count(name, cpus)
 
 
 def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None,
@@ -290,7 +299,7 @@ def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", max
     values = {"TLS": bool(tls), "TLS_PORT": procs.free_port() if tls else 0,
               "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
               "TLS_PEM": tls.combined if tls else "", "TEMPLATE": TEMPLATE[mode][name],
-              "WORKERS_SET": workers_to_set(mode, workers, cpus)}
+              "WORKERS_SET": workers_to_set(mode, workers, cpus, name)}
     t = starter(root, _workdir(base, f"{name}-{mode}"), workers, cpus, origin_port, timeout, maxconn, static_root,
                 values)
     try:

@@ -175,11 +175,15 @@ class Templates(unittest.TestCase):
             self.assertNotIn("\\thttp-reuse", text("haproxy-defaults.cfg.tmpl", False))
 
     def test_workers_to_set(self):
-        self.assertTrue(targets.workers_to_set("tuned", 1, "1"))
-        self.assertFalse(targets.workers_to_set("defaults", 1, "1"))
-        self.assertTrue(targets.workers_to_set("defaults", 2, "1"))
-        self.assertFalse(targets.workers_to_set("defaults", 2, "0,1"))
-        self.assertEqual(targets.workers_to_set("defaults", len(os.sched_getaffinity(0)), None), False)
+        self.assertTrue(targets.workers_to_set("tuned", 1, "1", "tern"))
+        for name in ("tern", "haproxy"):  # one per CPU of the mask
+            self.assertFalse(targets.workers_to_set("defaults", 1, "1", name))
+            self.assertTrue(targets.workers_to_set("defaults", 2, "1", name))
+            self.assertFalse(targets.workers_to_set("defaults", 2, "0,1", name))
+            self.assertFalse(targets.workers_to_set("defaults", len(os.sched_getaffinity(0)), None, name))
+        # nginx's 'auto': one per CPU online, whatever the mask
+        self.assertEqual(targets.workers_to_set("defaults", 1, "1", "nginx"), os.cpu_count() != 1)
+        self.assertFalse(targets.workers_to_set("defaults", os.cpu_count(), "1", "nginx"))
 
     def test_sections(self):
         with tempfile.TemporaryDirectory() as d:
@@ -245,9 +249,10 @@ class Modes(unittest.TestCase):
 
     def test_modes_note_says_when_workers_were_set(self):
         note = bench.modes_note(["defaults", "tuned"], [1, 2], "1")
-        self.assertIn("set explicitly in the 2-worker pass", note)
+        self.assertIn("tern and HAProxy in the 2-worker pass", note)
         self.assertIn("tuned = configured alike", note)
-        self.assertIn("no worker count set", bench.modes_note(["defaults"], [1], "1"))
+        every_cpu = ",".join(str(c) for c in range(os.cpu_count()))
+        self.assertIn("no worker count set", bench.modes_note(["defaults"], [os.cpu_count()], every_cpu))
 
 
 class Comet(unittest.TestCase):
