@@ -1,4 +1,4 @@
-//! tern: an HTTP/1.1 reverse proxy and edge server on io_uring, one pinned
+//! tern: an HTTP/1.1 reverse proxy and edge server on io_uring, one
 //! worker per core. The shape: `server` starts `worker`s; each accepts and
 //! runs `proxy::serve` per connection, which parses with `http`, routes with
 //! `route` and talks to `upstream`s, all configured by a `config::Plan`.
@@ -18,6 +18,7 @@ pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod peek;
+pub mod pinning;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod reload;

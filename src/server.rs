@@ -1,6 +1,7 @@
 //! Process start and stop: raise limits, bind listeners (or take them over
-//! from the running tern in an upgrade), start one pinned worker per CPU,
-//! then wait for signals: reload on SIGHUP, drain on SIGTERM/SIGINT.
+//! from the running tern in an upgrade), start one worker per CPU (pinned
+//! or not: `pinning`), then wait for signals: reload on SIGHUP, drain on
+//! SIGTERM/SIGINT.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,7 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = plan.workers.unwrap_or(cores.len()).max(1);
+    let cores = crate::pinning::plan(plan.pin_workers, workers, &cores);
     let (handover, listeners) = open_listeners(&plan, workers, start)?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.
@@ -106,7 +108,7 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     // Last: whoever waits for this line may use the pid file at once.
     eprintln!(
         "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
-        !cores.is_empty(),
+        !cores.is_empty(), // `pinning::plan` leaves it empty when no worker is pinned
         plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
     );
     let mut running = Running {
@@ -164,7 +166,7 @@ fn start_workers(
     for (id, (listeners, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
         let spec = WorkerSpec {
             id,
-            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            core: cores.get(id).copied(),
             listeners,
             plan: plan.clone(),
             stop: shared.stop.clone(),

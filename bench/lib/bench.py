@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""bench/run.sh's engine: runs wrk against the origin, tern, nginx and HAProxy in rotation
-and writes bench/results/latest.{md,svg}. See bench/README.md."""
+"""bench/run.sh's engine: runs wrk against the origin, tern, nginx and HAProxy in rotation,
+each proxy at its defaults and tuned, and writes bench/results/latest.{md,svg}.
+See bench/README.md."""
 import argparse
 import json
 import os
@@ -35,6 +36,10 @@ def parse_args(argv):
                    help=f"comma list from: {','.join(wrkrun.SCENARIOS)} (default all)")
     p.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list (default all four)")
     p.add_argument("--workers", help="comma list of worker counts, one full pass each (default 1,2)")
+    p.add_argument("--modes", default=",".join(tg.MODES),
+                   help="comma list: defaults (each proxy as it ships), tuned (configured alike); "
+                        "one full pass each (default both)")
+    p.add_argument("--defaults", action="store_true", help="the same as --modes defaults")
     p.add_argument("--origin", choices=["auto", "loadtest", "nginx"], default="auto",
                    help="origin server: tern-loadtest origin, or a second nginx (auto: loadtest, else nginx)")
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: number of CPUs wrk is pinned to)")
@@ -51,9 +56,11 @@ def parse_args(argv):
     a.workers = [int(w) for w in (a.workers or ("1" if a.quick else "1,2")).split(",")]
     a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
-    bad = [s for s in a.scenarios if s not in wrkrun.SCENARIOS] + [t for t in a.targets if t not in ALL_TARGETS]
-    if bad:
-        p.error(f"unknown scenario/target: {', '.join(bad)}")
+    a.modes = ["defaults"] if a.defaults else [m.strip() for m in a.modes.split(",") if m.strip()]
+    bad = [s for s in a.scenarios if s not in wrkrun.SCENARIOS] + [t for t in a.targets if t not in ALL_TARGETS] + \
+          [m for m in a.modes if m not in tg.MODES]
+    if bad or not a.modes:
+        p.error(f"unknown scenario/target/mode: {', '.join(bad) or '(no mode)'}")
     wrkrun._seconds(a.duration)
     a.out = a.out or os.path.join(a.root, "bench", "results")
     return a
@@ -75,10 +82,12 @@ def start_origin(a, base, workers, cpus, sizes):
     raise SystemExit(f"no origin could be started: {last}")
 
 
-def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls=None, tls_notes=None):
+def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls=None, tls_notes=None,
+                tern_lines=None):
+    """One pass: fresh servers in one mode and worker count, every scenario in rotation."""
     scenarios = [wrkrun.SCENARIOS[s] for s in a.scenarios]
     sizes = sorted({s.body_size for s in scenarios if s.body_size})
-    say(f"\n=== {workers} worker(s) ===")
+    say(f"\n=== {mode}, {workers} worker(s) ===")
     origin = start_origin(a, base, workers, server_cpus, sizes)
     static_root = tg.make_static_root(base)
     say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid}, "
@@ -90,13 +99,16 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
             continue
         try:
             running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port,
-                                           static_root=static_root, tls=tls)
+                                           static_root=static_root, tls=tls, mode=mode)
             t = running[name]
             pids = t.pids()
             tls_desc = f", https {t.tls_addr} {t.tls_note}" if t.tls_port else ""
-            say(f"  {name}: {t.addr}{tls_desc} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})")
+            say(f"  {name}: {t.addr}{tls_desc} (pids {pids}, threads on CPUs {procs.cpus_allowed(pids)})"
+                + (f"; {t.note}" if t.note else ""))
             if t.tls_note and tls_notes is not None:
                 tls_notes.setdefault(name, t.tls_note)
+            if name == "tern" and tern_lines is not None:  # its started: line (workers, pinned=)
+                tern_lines[f"{mode}, {workers} worker{'s' if workers != 1 else ''}"] = t.note
         except tg.TargetError as e:
             lines = [x.strip() for x in str(e).splitlines() if x.strip()]
             dead[name] = lines[0] + (f" — {lines[-1]}" if len(lines) > 2 else "")  # the why and the server's last word
@@ -116,18 +128,20 @@ def run_workers(a, workers, wrk_cpus, server_cpus, threads, base, raw_dir, sampl
                 for name in a.targets:
                     if not wrkrun.runs_on(sc, name):
                         continue
-                    base_s = {"workers": workers, "scenario": sc.name, "target": name, "round": rnd}
+                    base_s = {"mode": mode, "workers": workers, "scenario": sc.name, "target": name, "round": rnd}
                     if name in dead:
                         samples.append(dict(base_s, error=dead[name]))
                         continue
                     t = running[name]
-                    raw = os.path.join(raw_dir, f"w{workers}-{sc.name}-{name}-r{rnd}.txt")
+                    raw = os.path.join(raw_dir, f"{mode}-w{workers}-{sc.name}-{name}-r{rnd}.txt")
                     try:
                         r = wrkrun.run(sc, t, origin, a.duration, wrk_cpus, threads, a.timeout, raw, server_cpus)
                         samples.append(dict(base_s, **r))
                         say(f"     r{rnd} {name:8s} {r['rps']:>10.0f} req/s  p50 {report.fmt_lat(r['p50_us']):>9s}  "
                             f"p99 {report.fmt_lat(r['p99_us']):>9s}  p99.9 {report.fmt_lat(r['p999_us']):>9s}  "
                             f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}  "
+                            f"(user {r['cpu_user_us_per_req']:.2f} kernel {r['cpu_sys_us_per_req']:.2f})  "
+                            f"connects/req {report.fmt_connects(r.get('connects_per_req'))}  "
                             f"other load {r['foreign_cpu_pct']:.0f}%  wrk cpu {r['wrk_cpu_pct']:.0f}%"
                             + (f"  handshakes {r['tls_handshakes']} ({r['tls_resumed']} resumed)"
                                if "tls_handshakes" in r else ""))
@@ -202,6 +216,25 @@ def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
     say(f"\nwrote {out}/latest.md, {dated}, {out}/latest.svg; raw: {raw_dir}")
 
 
+def modes_note(modes, workers, server_cpus):
+    """What each mode means, and for the defaults whether a pass had to set the worker count."""
+    out = []
+    if "defaults" in modes:
+        told = []
+        for w in workers:
+            names = [tg.LABEL_OF.get(n, n) for n in tg.PROXIES if tg.workers_to_set("defaults", w, server_cpus, n)]
+            if names:
+                told.append(f"{' and '.join(names)} in the {w}-worker pass")
+        out.append("defaults = each proxy as it ships (templates/*-defaults.*; bench/README.md, \"Modes\"); "
+                   + ("worker count set explicitly for " + "; ".join(told) +
+                      " (left alone, it would start another count: tern and HAProxy one per CPU of the "
+                      "servers' mask, nginx one per CPU online)" if told
+                      else "no worker count set (each proxy's own default gave the pass's count)"))
+    if "tuned" in modes:
+        out.append("tuned = configured alike (templates/tern.toml.tmpl, nginx.conf.tmpl, haproxy.cfg.tmpl)")
+    return "; ".join(out)
+
+
 def render_only(a):
     """--render: the reports again from a run's saved samples (e.g. after another run overwrote latest.*)."""
     raw_dir = os.path.abspath(a.render)
@@ -230,7 +263,7 @@ def main(argv):
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
     say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    samples, origin_notes, tls_notes = [], set(), {}
+    samples, origin_notes, tls_notes, tern_lines = [], set(), {}, {}
     tls = None
     selected = [wrkrun.SCENARIOS[s] for s in a.scenarios]
     if any(s.tls for s in selected):
@@ -245,7 +278,9 @@ def main(argv):
             say(f"TLS: {e}; the https scenarios will fail")
     started = time.time()
     for w in a.workers:
-        origin_notes.add(run_workers(a, w, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls, tls_notes))
+        for mode in a.modes:
+            origin_notes.add(run_workers(a, w, mode, wrk_cpus, server_cpus, threads, base, raw_dir, samples,
+                                         tls, tls_notes, tern_lines))
     with open(os.path.join(raw_dir, "samples.json"), "w") as f:
         json.dump(samples, f, indent=1)
 
@@ -260,6 +295,8 @@ def main(argv):
                 (", ".join(f"{report.LABEL.get(k, k)} {v}" for k, v in tls_notes.items()) or "nothing") +
                 f"; system OpenSSL (wrk's): {tool_version(['openssl', 'version']).split(' (')[0]}")]
               if tls else []),
+            ("modes", modes_note(a.modes, a.workers, server_cpus)),
+            *([("tern started", "; ".join(f"{k}: `{v}`" for k, v in tern_lines.items()))] if tern_lines else []),
             ("command", "bench/run.sh " + " ".join(_shown_args(argv))),
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
                              "(work outside the benchmark adds noise)"),

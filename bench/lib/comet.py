@@ -300,7 +300,7 @@ def markdown(a, rows, meta):
 
 def main(argv):
     a = parse_args(argv)
-    binary = os.path.join(a.root, "target", "release", "tern-loadtest")
+    binary = tg.release_binary(a.root, "tern-loadtest")
     if not os.access(binary, os.X_OK):
         raise SystemExit(f"{binary} not built (cargo build --release -p tern-loadtest)")
     wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)

@@ -194,6 +194,18 @@ def cpu_ticks(pids, user_only=False):
     return total
 
 
+def cpu_split(pids):
+    """(utime, stime) clock ticks summed over pids: user-mode and kernel time, threads included."""
+    user = system = 0
+    for pid in pids:
+        try:
+            f = _stat_fields(pid)
+            user, system = user + int(f[11]), system + int(f[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return user, system
+
+
 def cpu_user_ticks(cpus):
     """User-mode (user + nice) ticks of the given CPUs from /proc/stat; cpus is a taskset-style
     list "1" or "1,2,3" (None = all CPUs). Kernel time is left out on purpose: loopback

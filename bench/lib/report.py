@@ -1,15 +1,24 @@
-"""Turns samples (one per wrk run) into medians with min–max, ratios and a Markdown report."""
+"""Turns samples (one per wrk run) into medians with min–max, ratios and a Markdown report:
+one summary table per mode (defaults, tuned) with tern against the better peer, then a table
+per scenario, worker count and mode."""
 import statistics
 
 TARGET_ORDER = ["origin", "tern", "nginx", "haproxy"]
 LABEL = {"origin": "origin (direct)", "tern": "tern", "nginx": "nginx", "haproxy": "HAProxy"}
+PEERS = ("nginx", "haproxy")
+MODE_ORDER = ["defaults", "tuned"]
+MODE_TITLE = {"defaults": "each proxy as it ships", "tuned": "configured alike"}
+METRICS = ("rps", "cpu_us_per_req", "cpu_user_us_per_req", "cpu_sys_us_per_req", "connects_per_req",
+           "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct")
 
 
 def aggregate(samples):
-    """{(workers, scenario): {target: summary}} from the list of per-run samples."""
+    """{(mode, workers, scenario): {target: summary}} from the list of per-run samples
+    (samples from before modes existed were tuned)."""
     groups = {}
     for s in samples:
-        groups.setdefault((s["workers"], s["scenario"]), {}).setdefault(s["target"], []).append(s)
+        key = (s.get("mode", "tuned"), s["workers"], s["scenario"])
+        groups.setdefault(key, {}).setdefault(s["target"], []).append(s)
     out = {}
     for key, by_target in groups.items():
         out[key] = {}
@@ -17,7 +26,7 @@ def aggregate(samples):
             ok = [r for r in runs if "error" not in r]
             summ = {"runs": len(runs), "failed": len(runs) - len(ok),
                     "failure": next((r["error"] for r in runs if "error" in r), None)}
-            for metric in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct"):
+            for metric in METRICS:
                 vals = [r[metric] for r in ok if r.get(metric) is not None]
                 if vals:
                     summ[metric] = (statistics.median(vals), min(vals), max(vals))
@@ -36,6 +45,23 @@ def ratio(agg_group, a, b, metric):
         return agg_group[a][metric][0] / agg_group[b][metric][0]
     except (KeyError, ZeroDivisionError, TypeError):
         return None
+
+
+def better_peer(agg_group, metric, higher_is_better):
+    """The peer (nginx or HAProxy) with the better median of metric, or None."""
+    have = [p for p in PEERS if p in agg_group and agg_group[p].get(metric)]
+    if not have:
+        return None
+    pick = max if higher_is_better else min
+    return pick(have, key=lambda p: agg_group[p][metric][0])
+
+
+def sort_keys(agg, scenarios):
+    return sorted(agg, key=lambda k: (_mode_index(k[0]), k[1], _scenario_index(scenarios, k[2])))
+
+
+def _mode_index(mode):
+    return MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER)
 
 
 def fmt_num(x):
@@ -70,6 +96,25 @@ def fmt_ratio(x):
     return "–" if x is None else f"{x:.2f}×"
 
 
+def fmt_connects(x):
+    """Upstream connects per request: ~0 with keep-alive to the origin, 1 without."""
+    if x is None:
+        return "–"
+    return "0" if x == 0 else f"{x:.3f}" if x < 10 else f"{x:.0f}"
+
+
+def _med(s, metric, fmt):
+    v = s.get(metric) if s else None
+    return fmt(v[0]) if v else "–"
+
+
+def _split(s):
+    """'user + kernel' CPU µs per request of one target's summary."""
+    if not s or not s.get("cpu_user_us_per_req") or not s.get("cpu_sys_us_per_req"):
+        return "–"
+    return f"{fmt_num(s['cpu_user_us_per_req'][0])} + {fmt_num(s['cpu_sys_us_per_req'][0])}"
+
+
 def fmt_range(t, fmt=fmt_num):
     if t is None:
         return "–"
@@ -86,50 +131,77 @@ def markdown(agg, scenarios, meta):
     lines = ["# tern vs nginx vs HAProxy — wrk side by side", ""]
     lines += [f"- **{k}**: {v}" for k, v in meta]
     lines += ["", "Medians over rounds, (min–max) across rounds. CPU µs/req = user+sys time of all "
-              "the proxy's processes during the run ÷ requests completed (lower is better). "
+              "the proxy's processes during the run ÷ requests completed (lower is better); "
+              "user and kernel = the two parts (`/proc/PID/stat` utime and stime). "
+              "Connects/req = new upstream connections per request: tern's own "
+              "`tern_upstream_connects_total` ÷ `tern_requests_total` (admin /metrics), for nginx and "
+              "HAProxy the connections the origin accepted ÷ requests completed (~0 when the proxy keeps "
+              "its origin connections alive). "
               "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400. "
               "Other load = user CPU time on the server CPU(s) used by anything but the target and the origin "
               "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed. "
               "wrk CPU = wrk's own CPU time (max over rounds, % of the CPUs it is pinned to): near 100% the "
               "load generator set the pace, so req/s say little and CPU µs/req is the comparison.", ""]
-    lines += ["## Ratios (tern ÷ other, medians)", "",
-              "| workers | scenario | req/s tern/nginx | req/s tern/HAProxy | CPU/req tern/nginx | CPU/req tern/HAProxy |",
-              "|---:|---|---:|---:|---:|---:|"]
-    keys = sorted(agg, key=lambda k: (k[0], _scenario_index(scenarios, k[1])))
-    for w, sc in keys:
-        g = agg[(w, sc)]
-        lines.append(f"| {w} | {sc} | {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))} | "
-                     f"{fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))} | "
-                     f"{fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))} | "
-                     f"{fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))} |")
-    lines.append("")
-    for w, sc in keys:
-        g = agg[(w, sc)]
-        title = scenarios[sc].title if sc in scenarios else sc
-        note = getattr(scenarios.get(sc), "note", "")
-        lines += [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''}", ""] + ([note, ""] if note else [])
-        lines += ["| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | other load | wrk CPU |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for t in ordered_targets(g):
-            s = g[t]
-            if "rps" not in s:
-                lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | | |")
-                continue
-            failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
-            lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
-                         f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
-                         f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
-                         f"{_pct(s.get('foreign_cpu_pct'))} | {_pct(s.get('wrk_cpu_pct'))} |")
-        rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
-              f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
-              f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "
-              f"CPU/req {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
-        lines += ["", "Ratios: " + "; ".join(rn) + ".", ""]
-        hs = [f"{LABEL.get(t, t)} {g[t]['tls_handshakes']:,} ({g[t]['tls_resumed'] / g[t]['tls_handshakes']:.0%} resumed)"
-              for t in ordered_targets(g) if g[t].get("tls_handshakes")]
-        if hs:
-            lines += ["TLS handshakes completed by wrk over the measured rounds: " + ", ".join(hs) + ".", ""]
+    keys = sort_keys(agg, scenarios)
+    for mode in sorted({k[0] for k in keys}, key=_mode_index):
+        lines += summary_table(agg, [k for k in keys if k[0] == mode], mode)
+    for key in keys:
+        lines += scenario_table(agg[key], key, scenarios)
     return "\n".join(lines) + "\n"
+
+
+def summary_table(agg, keys, mode):
+    """One mode: tern against the better peer, per worker count and scenario."""
+    lines = [f"## {mode} — {MODE_TITLE.get(mode, mode)}", "",
+             "Ratios are tern ÷ the better of nginx and HAProxy for that column (req/s: the higher, "
+             "CPU/req: the lower); CPU is user + kernel µs per request.", "",
+             "| mode | workers | scenario | tern req/s | req/s vs better peer | CPU/req vs better peer | "
+             "CPU µs/req tern · nginx · HAProxy | connects/req tern · nginx · HAProxy | p99 tern · better peer |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for _, w, sc in keys:
+        g = agg[(mode, w, sc)]
+        tern = g.get("tern")
+        fast, frugal = better_peer(g, "rps", True), better_peer(g, "cpu_us_per_req", False)
+        quick = better_peer(g, "p99_us", False)
+        cpu = " · ".join(_split(g.get(t)) for t in ("tern",) + PEERS)
+        conn = " · ".join(_med(g.get(t), "connects_per_req", fmt_connects) for t in ("tern",) + PEERS)
+        p99 = f"{_med(tern, 'p99_us', fmt_lat)} · {_med(g.get(quick), 'p99_us', fmt_lat)}"
+        lines.append(f"| {mode} | {w} | {sc} | {_med(tern, 'rps', fmt_num)} | "
+                     f"{fmt_ratio(ratio(g, 'tern', fast, 'rps')) if fast else '–'} | "
+                     f"{fmt_ratio(ratio(g, 'tern', frugal, 'cpu_us_per_req')) if frugal else '–'} | "
+                     f"{cpu} | {conn} | {p99} |")
+    return lines + [""]
+
+
+def scenario_table(g, key, scenarios):
+    mode, w, sc = key
+    title = scenarios[sc].title if sc in scenarios else sc
+    note = getattr(scenarios.get(sc), "note", "")
+    lines = [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''} — {mode}", ""] + ([note, ""] if note else [])
+    lines += ["| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | user + kernel | "
+              "connects/req | other load | wrk CPU |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in ordered_targets(g):
+        s = g[t]
+        if "rps" not in s:
+            lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | | | | |")
+            continue
+        failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
+        lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
+                     f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
+                     f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
+                     f"{_split(s)} | {_med(s, 'connects_per_req', fmt_connects)} | "
+                     f"{_pct(s.get('foreign_cpu_pct'))} | {_pct(s.get('wrk_cpu_pct'))} |")
+    rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
+          f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
+          f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "
+          f"CPU/req {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
+    lines += ["", "Ratios: " + "; ".join(rn) + ".", ""]
+    hs = [f"{LABEL.get(t, t)} {g[t]['tls_handshakes']:,} ({g[t]['tls_resumed'] / g[t]['tls_handshakes']:.0%} resumed)"
+          for t in ordered_targets(g) if g[t].get("tls_handshakes")]
+    if hs:
+        lines += ["TLS handshakes completed by wrk over the measured rounds: " + ", ".join(hs) + ".", ""]
+    return lines
 
 
 def _scenario_index(scenarios, name):
@@ -139,24 +211,26 @@ def _scenario_index(scenarios, name):
 
 def console_table(agg, scenarios):
     """A compact plain-text table for the terminal."""
-    rows = [("w", "scenario", "target", "req/s (min-max)", "p50", "p99", "p99.9", "err", "non2xx", "CPU us/req")]
-    keys = sorted(agg, key=lambda k: (k[0], _scenario_index(scenarios, k[1])))
-    for w, sc in keys:
-        g = agg[(w, sc)]
+    rows = [("w", "scenario", "target", "req/s (min-max)", "p50", "p99", "p99.9", "err", "non2xx", "CPU us/req",
+             "conn/req")]
+    for mode, w, sc in sort_keys(agg, scenarios):
+        g = agg[(mode, w, sc)]
+        w = f"{mode[0]}{w}"  # d1 = defaults, 1 worker; t2 = tuned, 2 workers
         for t in ordered_targets(g):
             s = g[t]
             if "rps" not in s:
-                rows.append((str(w), sc, t, "FAILED: " + (s["failure"] or "?")[:40], "", "", "", "", "", ""))
+                rows.append((w, sc, t, "FAILED: " + (s["failure"] or "?")[:40], "", "", "", "", "", "", ""))
                 continue
             med, lo, hi = s["rps"]
             cpu = s.get("cpu_us_per_req")
-            rows.append((str(w), sc, t, f"{fmt_num(med)} ({fmt_num(lo)}-{fmt_num(hi)})",
+            rows.append((w, sc, t, f"{fmt_num(med)} ({fmt_num(lo)}-{fmt_num(hi)})",
                          fmt_lat(s["p50_us"][0]), fmt_lat(s["p99_us"][0]), fmt_lat(s["p999_us"][0]),
                          str(int(s["errors"])), str(int(s["non2xx"])),
-                         f"{fmt_num(cpu[0])} ({fmt_num(cpu[1])}-{fmt_num(cpu[2])})" if cpu else "-"))
+                         f"{fmt_num(cpu[0])} ({fmt_num(cpu[1])}-{fmt_num(cpu[2])})" if cpu else "-",
+                         _med(s, "connects_per_req", fmt_connects)))
         r = [f"tern/nginx rps {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))} cpu {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
              f"tern/haproxy rps {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))} cpu {fmt_ratio(ratio(g, 'tern', 'haproxy', 'cpu_us_per_req'))}"]
-        rows.append(("", "", "", "  ".join(r), "", "", "", "", "", ""))
+        rows.append(("", "", "", "  ".join(r), "", "", "", "", "", "", ""))
     widths = [max(len(r[i]) for r in rows if not (i == 3 and r[0] == "")) for i in range(len(rows[0]))]
     out = []
     for r in rows:

@@ -1,8 +1,8 @@
-"""A dependency-free SVG chart: one row per (workers, scenario), req/s on the left and
+"""A dependency-free SVG chart: one row per (mode, workers, scenario), req/s on the left and
 CPU µs/request on the right, a horizontal bar per target (median) with a min–max whisker."""
 from xml.sax.saxutils import escape
 
-from report import LABEL, fmt_num, fmt_ratio, ordered_targets, ratio, _scenario_index
+from report import LABEL, fmt_num, fmt_ratio, ordered_targets, ratio, sort_keys
 
 COLORS = {"origin": "#9e9e9e", "tern": "#e6550d", "nginx": "#31a354", "haproxy": "#3182bd"}
 W = 980
@@ -37,12 +37,12 @@ def _panel(x0, y0, group, targets, metric, title):
 
 
 def render(agg, scenarios, title, subtitle=""):
-    keys = sorted(agg, key=lambda k: (k[0], _scenario_index(scenarios, k[1])))
     body, y = [], 70
-    for w, sc in keys:
-        g = agg[(w, sc)]
+    for mode, w, sc in sort_keys(agg, scenarios):
+        g = agg[(mode, w, sc)]
         targets = ordered_targets(g)
-        head = f"{sc} — {scenarios[sc].title if sc in scenarios else ''} — {w} worker{'s' if w != 1 else ''}"
+        head = (f"{sc} — {scenarios[sc].title if sc in scenarios else ''} — "
+                f"{w} worker{'s' if w != 1 else ''} — {mode}")
         body.append(f"<text x='10' y='{y}' font-size='13' font-weight='bold' fill='#111' {FONT}>{escape(head)}</text>")
         ratios = [f"tern/{LABEL[o]}: req/s {fmt_ratio(ratio(g, 'tern', o, 'rps'))}, CPU/req "
                   f"{fmt_ratio(ratio(g, 'tern', o, 'cpu_us_per_req'))}" for o in ("nginx", "haproxy")

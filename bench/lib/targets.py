@@ -1,5 +1,6 @@
 """The things under test: the origin, tern, nginx and HAProxy, each started from a template
-in bench/templates/ with the same worker count, listening on 127.0.0.1 only."""
+in bench/templates/ with the same worker count, listening on 127.0.0.1 only. Two modes:
+"tuned" (NAME.tmpl: configured alike) and "defaults" (NAME-defaults.tmpl: each as it ships)."""
 import gzip
 import http.client
 import os
@@ -30,6 +31,15 @@ def page_text(size):
         out += (f'<li class="item-{x % 97}"><a href="/items/{x % 100000}">{words[x % 16]} '
                 f'{words[(x >> 8) % 16]} {x % 1000}</a></li>\n').encode()
     return bytes(out[:size])
+MODES = ("defaults", "tuned")
+PROXIES = ("tern", "nginx", "haproxy")
+LABEL_OF = {"tern": "tern", "nginx": "nginx", "haproxy": "HAProxy"}
+# The config template of each proxy, by mode.
+TEMPLATE = {
+    "tuned": {"tern": "tern.toml.tmpl", "nginx": "nginx.conf.tmpl", "haproxy": "haproxy.cfg.tmpl"},
+    "defaults": {"tern": "tern-defaults.toml.tmpl", "nginx": "nginx-defaults.conf.tmpl",
+                 "haproxy": "haproxy-defaults.cfg.tmpl"},
+}
 
 
 class TargetError(Exception):
@@ -63,6 +73,8 @@ class Target:
         self.name, self.port, self.proc, self.config, self.note = name, port, proc, config, note
         self.tls_port = tls_port  # the HTTPS listener, when the target terminates TLS
         self.tls_note = ""        # what the health check negotiated, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
+        self.admin_port = None    # tern's admin endpoint (its /metrics counts upstream connects)
+        self.logs = []            # access logs the defaults write: emptied after each run (disk)
 
     @property
     def addr(self):
@@ -77,6 +89,65 @@ class Target:
 
     def stop(self):
         self.proc.stop()
+
+    def trim_logs(self):
+        """Empties the access logs (the writer appends, so it goes on at the new end)."""
+        for path in self.logs:
+            try:
+                os.truncate(path, 0)
+            except OSError:
+                pass
+
+
+def http_get(port, path, timeout=5.0):
+    """The body of GET 127.0.0.1:port/path (must answer 200); raises TargetError."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read().decode("utf-8", "replace")
+        conn.close()
+    except (OSError, http.client.HTTPException) as e:
+        raise TargetError(f"GET :{port}{path} failed: {e}") from e
+    if resp.status != 200:
+        raise TargetError(f"GET :{port}{path} answered {resp.status}")
+    return body
+
+
+def prometheus_sum(text, name):
+    """The sum of every sample of metric `name` (all label sets) in Prometheus text."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+            try:
+                total += float(line.rsplit(None, 1)[1])
+            except (IndexError, ValueError):
+                pass
+    return total
+
+
+def tern_counters(target):
+    """tern's own count of upstream connects and of requests answered, from its admin /metrics."""
+    text = http_get(target.admin_port, "/metrics")
+    return {"upstream_connects": prometheus_sum(text, "tern_upstream_connects_total"),
+            "proxy_requests": prometheus_sum(text, "tern_requests_total")}
+
+
+def parse_accepted(body):
+    """Connections accepted, from the origin's GET /origin-stats: tern-loadtest's "accepted N",
+    or nginx's stub_status (the first number under "server accepts handled requests")."""
+    lines = body.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("accepted "):
+            return int(line.split()[1])
+        if line.strip().startswith("server accepts") and i + 1 < len(lines):
+            return int(lines[i + 1].split()[0])
+    raise TargetError(f"no connection count in /origin-stats: {body[:80]!r}")
+
+
+def origin_accepted(origin):
+    """Connections the origin has accepted so far, this request's own included."""
+    return parse_accepted(http_get(origin.port, "/origin-stats"))
 
 
 def check_http(port, path="/", expect_len=None, timeout=5.0, tls=False):
@@ -201,8 +272,13 @@ def start_origin(kind, root, base, workers, cpus, body_sizes=()):
     raise TargetError(f"unknown origin kind {kind!r}")
 
 
+def release_binary(root, name):
+    """Where `cargo build --release` put name: under CARGO_TARGET_DIR when set, else root/target."""
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target"), "release", name)
+
+
 def _start_loadtest_origin(root, base, workers, cpus):
-    binary = os.path.join(root, "target", "release", "tern-loadtest")
+    binary = release_binary(root, "tern-loadtest")
     if not os.access(binary, os.X_OK):
         raise TargetError(f"{binary} not built")
     d = _workdir(base, "origin")
@@ -242,24 +318,43 @@ def _start_nginx_origin(base, workers, cpus, body_sizes):
 
 # ------------------------------------------------------------------ proxies
 
+def own_worker_count(name, cpus):
+    """The workers a proxy starts when not told: tern and HAProxy one per CPU of their affinity
+    mask (cpus: the taskset list the servers run on, None = every CPU this process may use);
+    nginx 1.22's `worker_processes auto`, one per CPU online, whatever the mask."""
+    if name == "nginx":
+        return os.cpu_count() or 1
+    return len(cpus.split(",")) if cpus else len(os.sched_getaffinity(0))
+
+
+def workers_to_set(mode, workers, cpus, name):
+    """Whether the config names the worker count: always when tuned; at defaults only when the
+    pass needs a count the proxy would not pick by itself."""
+    return mode == "tuned" or workers != own_worker_count(name, cpus)
+
+
 def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None,
-                tls=None):
-    """tls: a TlsFiles; the proxy then also terminates TLS on a second listener (Target.tls_port)."""
+                tls=None, mode="tuned"):
+    """tls: a TlsFiles; the proxy then also terminates TLS on a second listener (Target.tls_port).
+    mode: "tuned" or "defaults" (which template, MODES)."""
     starter = {"tern": _start_tern, "nginx": _start_nginx, "haproxy": _start_haproxy}[name]
     static_root = static_root or make_static_root(base)
-    tls_values = {"TLS": bool(tls), "TLS_PORT": procs.free_port() if tls else 0,
-                  "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
-                  "TLS_PEM": tls.combined if tls else ""}
-    t = starter(root, _workdir(base, name), workers, cpus, origin_port, timeout, maxconn, static_root, tls_values)
+    # The placeholders every template shares beyond ports and paths, and which template.
+    values = {"TLS": bool(tls), "TLS_PORT": procs.free_port() if tls else 0,
+              "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
+              "TLS_PEM": tls.combined if tls else "", "TEMPLATE": TEMPLATE[mode][name],
+              "WORKERS_SET": workers_to_set(mode, workers, cpus, name)}
+    t = starter(root, _workdir(base, f"{name}-{mode}"), workers, cpus, origin_port, timeout, maxconn, static_root,
+                values)
     try:
         check_http(t.port, "/", ORIGIN_BODY)
         if name in ("tern", "nginx"):
             check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
             check_gzip(t.port, "/zip/page.html")
         if tls:
-            if not procs.wait_port(tls_values["TLS_PORT"], proc=t.proc):
-                raise TargetError(f"{name}: TLS listener :{tls_values['TLS_PORT']} did not open")
-            t.tls_port = tls_values["TLS_PORT"]
+            if not procs.wait_port(values["TLS_PORT"], proc=t.proc):
+                raise TargetError(f"{name}: TLS listener :{values['TLS_PORT']} did not open")
+            t.tls_port = values["TLS_PORT"]
             t.tls_note = check_http(t.tls_port, "/", ORIGIN_BODY, tls=True)
     except TargetError:
         t.stop()
@@ -267,35 +362,41 @@ def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", max
     return t
 
 
-def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
-    binary = os.path.join(root, "target", "release", "tern")
+def _start_tern(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, values):
+    binary = release_binary(root, "tern")
     if not os.access(binary, os.X_OK):
         raise TargetError(f"{binary} not built")
-    port = procs.free_port()
-    conf = render("tern.toml.tmpl", os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
-                  ORIGIN_PORT=origin_port, TIMEOUT=timeout, STATIC_ROOT=static_root, **tls)
+    port, admin_port = procs.free_port(), procs.free_port()
+    conf = render(values.pop("TEMPLATE"), os.path.join(d, "tern.toml"), WORKERS=workers, PORT=port,
+                  ADMIN_PORT=admin_port, ORIGIN_PORT=origin_port, TIMEOUT=timeout, STATIC_ROOT=static_root, **values)
     p = procs.Proc("tern", [binary, "--config", conf], os.path.join(d, "tern.log"), cpus=cpus)
-    if not p.wait_for(r" started:", stream="err", timeout=15):
+    m = p.wait_for(r" started:.*", stream="err", timeout=15)
+    if not m:
         _fail(p, "did not print ' started:' (exited or not ready in 15 s)")
-    return Target("tern", port, p, config=conf)
+    t = Target("tern", port, p, config=conf, note=m.group(0).strip())
+    t.admin_port = admin_port
+    return t
 
 
-def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
+def _start_nginx(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, values):
     port = procs.free_port()
-    conf = render("nginx.conf.tmpl", os.path.join(d, "nginx.conf"), WORKERS=workers, NOFILE=NOFILE,
+    conf = render(values.pop("TEMPLATE"), os.path.join(d, "nginx.conf"), WORKERS=workers, NOFILE=NOFILE,
                   MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout,
-                  STATIC_ROOT=static_root, **tls)
+                  STATIC_ROOT=static_root, **values)
     p = procs.Proc("nginx", ["nginx", "-p", d, "-c", conf, "-g", "daemon off;"],
                    os.path.join(d, "stdout.log"), cpus=cpus)
     if not procs.wait_port(port, proc=p):
         _fail(p, "did not listen")
-    return Target("nginx", port, p, config=conf)
+    t = Target("nginx", port, p, config=conf)
+    access_log = os.path.join(d, "access.log")  # the defaults' (Debian's access_log on), created at start
+    t.logs = [access_log] if os.path.exists(access_log) else []
+    return t
 
 
-def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, tls):
+def _start_haproxy(root, d, workers, cpus, origin_port, timeout, maxconn, static_root, values):
     port = procs.free_port()
-    conf = render("haproxy.cfg.tmpl", os.path.join(d, "haproxy.cfg"), WORKERS=workers,
-                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout, **tls)
+    conf = render(values.pop("TEMPLATE"), os.path.join(d, "haproxy.cfg"), WORKERS=workers,
+                  MAXCONN=maxconn, DIR=d, PORT=port, ORIGIN_PORT=origin_port, TIMEOUT=timeout, **values)
     p = procs.Proc("haproxy", ["haproxy", "-db", "-f", conf], os.path.join(d, "haproxy.log"), cpus=cpus)
     if not procs.wait_port(port, proc=p):
         _fail(p, "did not listen")

@@ -7,7 +7,9 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
 import comet  # noqa: E402
+import procs  # noqa: E402
 import report  # noqa: E402
 import svgchart  # noqa: E402
 import targets  # noqa: E402
@@ -21,8 +23,8 @@ TERN_BENCH requests=179990 duration_us=2000000 bytes=36543210 p50_us=640 p90_us=
 """
 
 
-def sample(target, rnd, rps, cpu, scenario="small", workers=1):
-    return {"workers": workers, "scenario": scenario, "target": target, "round": rnd, "rps": rps,
+def sample(target, rnd, rps, cpu, scenario="small", workers=1, mode="tuned"):
+    return {"mode": mode, "workers": workers, "scenario": scenario, "target": target, "round": rnd, "rps": rps,
             "cpu_us_per_req": cpu, "p50_us": 500, "p99_us": 900, "p999_us": 2000, "errors": 0, "non2xx": 0,
             "requests": rps * 2, "foreign_cpu_pct": 1.0}
 
@@ -79,7 +81,7 @@ class Report(unittest.TestCase):
         self.agg = report.aggregate(self.samples)
 
     def test_median_and_range(self):
-        g = self.agg[(1, "small")]
+        g = self.agg[("tuned", 1, "small")]
         self.assertEqual(g["tern"]["rps"], (122.0, 121.0, 123.0))
         self.assertEqual(g["nginx"]["cpu_us_per_req"], (7.0, 6.0, 8.0))
         self.assertAlmostEqual(report.ratio(g, "tern", "nginx", "rps"), 1.22)
@@ -87,8 +89,31 @@ class Report(unittest.TestCase):
 
     def test_markdown(self):
         md = report.markdown(self.agg, wrkrun.SCENARIOS, [("date", "today")])
-        self.assertIn("| 1 | small | 1.22× | – |", md)
+        self.assertIn("## tuned — configured alike", md)
+        self.assertIn("| tuned | 1 | small | 122 | 1.22× | 0.57× |", md)
         self.assertIn("failed: not built", md)
+
+    def test_samples_without_mode_are_tuned(self):
+        old = [{k: v for k, v in x.items() if k != "mode"} for x in self.samples]
+        self.assertEqual(set(report.aggregate(old)), {("tuned", 1, "small")})
+
+    def test_one_table_per_mode_against_the_better_peer(self):
+        def run(target, rps, cpu, user, conn, p99, mode):
+            return dict(sample(target, 1, rps, cpu, mode=mode), cpu_user_us_per_req=user,
+                        cpu_sys_us_per_req=cpu - user, connects_per_req=conn, p99_us=p99)
+        samples = []
+        for mode in ("tuned", "defaults"):
+            samples += [run("tern", 150.0, 6.0, 2.0, 0.0, 1500, mode), run("nginx", 100.0, 8.0, 3.0, 0.5, 2200, mode),
+                        run("haproxy", 120.0, 10.0, 4.0, 0.001, 900, mode)]
+        md = report.markdown(report.aggregate(samples), wrkrun.SCENARIOS, [])
+        # defaults first; req/s against HAProxy (faster), CPU against nginx (cheaper), p99 HAProxy's
+        self.assertLess(md.index("## defaults — each proxy as it ships"), md.index("## tuned — configured alike"))
+        for mode in ("defaults", "tuned"):
+            self.assertIn(f"| {mode} | 1 | small | 150 | 1.25× | 0.75× | 2.00 + 4.00 · 3.00 + 5.00 · 4.00 + 6.00 | "
+                          "0 · 0.500 · 0.001 | 1.50 ms · 900 µs |", md)
+        self.assertIn("## small — GET 100 B, keep-alive, 64 conns — 1 worker — defaults", md)
+        self.assertIn("| 2.00 + 4.00 | 0 |", md)
+        self.assertIn("d1", report.console_table(report.aggregate(samples), wrkrun.SCENARIOS))
 
     def test_tls_handshake_line(self):
         samples = [dict(sample("tern", r, 100.0, 4.0, scenario="https-close"), tls_handshakes=200, tls_resumed=0)
@@ -110,9 +135,10 @@ class Report(unittest.TestCase):
 class Templates(unittest.TestCase):
     def test_all_placeholders_filled(self):
         values = dict(WORKERS=2, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s",
-                      STATIC_ROOT="/tmp/s")
+                      STATIC_ROOT="/tmp/s", ADMIN_PORT=4)
+        names = [n for mode in targets.TEMPLATE.values() for n in mode.values()] + ["nginx-origin.conf.tmpl"]
         with tempfile.TemporaryDirectory() as d:
-            for name in ("tern.toml.tmpl", "nginx.conf.tmpl", "haproxy.cfg.tmpl", "nginx-origin.conf.tmpl"):
+            for name in names:
                 out = targets.render(name, os.path.join(d, name), **values)
                 with open(out) as f:
                     text = f.read()
@@ -121,11 +147,14 @@ class Templates(unittest.TestCase):
 
     def test_tls_sections(self):
         values = dict(WORKERS=1, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, TIMEOUT="60s",
-                      STATIC_ROOT="/tmp/s")
+                      STATIC_ROOT="/tmp/s", ADMIN_PORT=4)
         tls = dict(TLS=True, TLS_PORT=3, TLS_CERT="/c.pem", TLS_KEY="/k.pem", TLS_PEM="/ck.pem")
         with tempfile.TemporaryDirectory() as d:
             for name, marker in (("tern.toml.tmpl", 'key = "/k.pem"'), ("nginx.conf.tmpl", "ssl_certificate_key /k.pem"),
-                                 ("haproxy.cfg.tmpl", "ssl crt /ck.pem alpn http/1.1")):
+                                 ("haproxy.cfg.tmpl", "ssl crt /ck.pem alpn http/1.1"),
+                                 ("tern-defaults.toml.tmpl", 'key = "/k.pem"'),
+                                 ("nginx-defaults.conf.tmpl", "ssl_certificate_key /k.pem;"),
+                                 ("haproxy-defaults.cfg.tmpl", "ssl crt /ck.pem")):
                 with open(targets.render(name, os.path.join(d, name), **values)) as f:
                     plain = f.read()
                 with open(targets.render(name, os.path.join(d, name), **values, **tls)) as f:
@@ -135,6 +164,38 @@ class Templates(unittest.TestCase):
                 self.assertIn("127.0.0.1:3", secure, name)
                 self.assertIn(marker, secure, name)
                 self.assertTrue(secure.startswith(plain.split("127.0.0.1:1")[0]), name)
+
+    def test_defaults_set_the_worker_count_only_when_told(self):
+        values = dict(WORKERS=2, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2, STATIC_ROOT="/tmp/s",
+                      ADMIN_PORT=4)
+        with tempfile.TemporaryDirectory() as d:
+            def text(name, workers_set):
+                with open(targets.render(name, os.path.join(d, name), WORKERS_SET=workers_set, **values)) as f:
+                    return f.read()
+            tern = text("tern-defaults.toml.tmpl", False)
+            self.assertIn("[server]\n\n[admin]\nbind = \"127.0.0.1:4\"", tern)  # an empty [server]
+            self.assertNotIn("workers", tern)
+            self.assertIn("[server]\nworkers = 2\n", text("tern-defaults.toml.tmpl", True))
+            self.assertIn("\nworker_processes auto;", text("nginx-defaults.conf.tmpl", False))
+            self.assertIn("\nworker_processes 2;", text("nginx-defaults.conf.tmpl", True))
+            self.assertNotIn("\\tnbthread", text("haproxy-defaults.cfg.tmpl", False))
+            self.assertIn("\tnbthread 2", text("haproxy-defaults.cfg.tmpl", True))
+            nginx = text("nginx-defaults.conf.tmpl", False)
+            for needed in ("keepalive 16;", "proxy_http_version 1.1;", 'proxy_set_header Connection "";',
+                           "access_log /tmp/x/access.log;"):
+                self.assertIn(needed, nginx)
+            self.assertNotIn("\\thttp-reuse", text("haproxy-defaults.cfg.tmpl", False))
+
+    def test_workers_to_set(self):
+        self.assertTrue(targets.workers_to_set("tuned", 1, "1", "tern"))
+        for name in ("tern", "haproxy"):  # one per CPU of the mask
+            self.assertFalse(targets.workers_to_set("defaults", 1, "1", name))
+            self.assertTrue(targets.workers_to_set("defaults", 2, "1", name))
+            self.assertFalse(targets.workers_to_set("defaults", 2, "0,1", name))
+            self.assertFalse(targets.workers_to_set("defaults", len(os.sched_getaffinity(0)), None, name))
+        # nginx's 'auto': one per CPU online, whatever the mask
+        self.assertEqual(targets.workers_to_set("defaults", 1, "1", "nginx"), os.cpu_count() != 1)
+        self.assertFalse(targets.workers_to_set("defaults", os.cpu_count(), "1", "nginx"))
 
     def test_sections(self):
         with tempfile.TemporaryDirectory() as d:
@@ -149,6 +210,61 @@ class Templates(unittest.TestCase):
     def test_missing_value_is_an_error(self):
         with tempfile.TemporaryDirectory() as d, self.assertRaises(targets.TargetError):
             targets.render("tern.toml.tmpl", os.path.join(d, "t"), WORKERS=1)
+
+
+class Counters(unittest.TestCase):
+    METRICS = """# HELP tern_upstream_connects_total New upstream connections opened.
+# TYPE tern_upstream_connects_total counter
+tern_upstream_connects_total{backend="origin",server="127.0.0.1:1"} 7
+tern_upstream_connects_total{backend="other",server="127.0.0.1:2"} 3
+tern_upstream_connects_total_extra 100
+tern_requests_total{listener="0",class="2xx"} 1000
+tern_requests_total{listener="0",class="5xx"} 2
+"""
+
+    def test_prometheus_sum(self):
+        self.assertEqual(targets.prometheus_sum(self.METRICS, "tern_upstream_connects_total"), 10)
+        self.assertEqual(targets.prometheus_sum(self.METRICS, "tern_requests_total"), 1002)
+        self.assertEqual(targets.prometheus_sum(self.METRICS, "tern_missing"), 0)
+
+    def test_origin_stats_both_origins(self):
+        self.assertEqual(targets.parse_accepted("accepted 42\n"), 42)
+        stub = "Active connections: 1 \nserver accepts handled requests\n 17 17 90 \nReading: 0 Writing: 1 Waiting: 0 \n"
+        self.assertEqual(targets.parse_accepted(stub), 17)
+        with self.assertRaises(targets.TargetError):
+            targets.parse_accepted("ok\n")
+
+    def test_connects_per_request(self):
+        # tern: its own counters win; the origin's count (less the reading request) is kept too.
+        r = wrkrun.connects_per_request("tern", {"origin_accepted": 10, "upstream_connects": 5, "proxy_requests": 100},
+                                        {"origin_accepted": 12, "upstream_connects": 7, "proxy_requests": 1100}, 1000)
+        self.assertEqual(r, {"origin_accepts_per_req": 0.001, "connects_per_req": 0.002})
+        # nginx/HAProxy: the origin's count; no origin count, no figure.
+        r = wrkrun.connects_per_request("nginx", {"origin_accepted": 10}, {"origin_accepted": 511}, 1000)
+        self.assertEqual(r["connects_per_req"], 0.5)
+        self.assertEqual(wrkrun.connects_per_request("haproxy", {}, {}, 1000), {})
+
+    def test_cpu_split_of_this_process(self):
+        user, system = procs.cpu_split([os.getpid()])
+        self.assertGreaterEqual(user, 0)
+        self.assertGreaterEqual(system, 0)
+        self.assertEqual(user + system, procs.cpu_ticks([os.getpid()]))
+
+
+class Modes(unittest.TestCase):
+    def test_both_modes_by_default(self):
+        self.assertEqual(bench.parse_args([]).modes, ["defaults", "tuned"])
+        self.assertEqual(bench.parse_args(["--defaults"]).modes, ["defaults"])
+        self.assertEqual(bench.parse_args(["--modes", "tuned"]).modes, ["tuned"])
+        with self.assertRaises(SystemExit):
+            bench.parse_args(["--modes", "fast"])
+
+    def test_modes_note_says_when_workers_were_set(self):
+        note = bench.modes_note(["defaults", "tuned"], [1, 2], "1")
+        self.assertIn("tern and HAProxy in the 2-worker pass", note)
+        self.assertIn("tuned = configured alike", note)
+        every_cpu = ",".join(str(c) for c in range(os.cpu_count()))
+        self.assertIn("no worker count set", bench.modes_note(["defaults"], [os.cpu_count()], every_cpu))
 
 
 class Comet(unittest.TestCase):

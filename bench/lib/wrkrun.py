@@ -6,6 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 import procs
+import targets as tg
 
 WRK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wrk")
 
@@ -125,14 +126,17 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
         env["TERN_TLS_NO_RESUME"] = "1" if scenario.full_handshake else "0"
     tpids = target.pids()
     opids = origin.pids() if origin is not target else []
-    t0, o0 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
+    c0 = connect_counts(target, origin)
+    (tu0, ts0), o0 = procs.cpu_split(tpids), procs.cpu_ticks(opids)
     u0 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
     secs = _seconds(duration)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out, err, rc = procs.run_bounded(cmd, secs + 60, env=env)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t1, o1 = procs.cpu_ticks(tpids), procs.cpu_ticks(opids)
+    (tu1, ts1), o1 = procs.cpu_split(tpids), procs.cpu_ticks(opids)
     u1 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
+    c1 = connect_counts(target, origin)
+    target.trim_logs()
     if raw_path:
         with open(raw_path, "w") as f:
             f.write("$ " + " ".join(cmd) + "\n" + out + ("\n[stderr]\n" + err if err else ""))
@@ -148,9 +152,13 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
             raise RuntimeError(f"{r['tls_resumed']} of {r['tls_handshakes']} handshakes were resumed "
                                "despite TERN_TLS_NO_RESUME=1")
     n = max(r["requests"], 1)
-    r["cpu_us_per_req"] = (t1 - t0) / procs.CLK_TCK * 1e6 / n
-    r["origin_cpu_us_per_req"] = (o1 - o0) / procs.CLK_TCK * 1e6 / n if opids else None
-    r["cpu_ticks"] = t1 - t0
+    per_req = 1e6 / procs.CLK_TCK / n  # clock ticks -> µs per request
+    r["cpu_us_per_req"] = (tu1 - tu0 + ts1 - ts0) * per_req
+    r["cpu_user_us_per_req"] = (tu1 - tu0) * per_req
+    r["cpu_sys_us_per_req"] = (ts1 - ts0) * per_req
+    r["origin_cpu_us_per_req"] = (o1 - o0) * per_req if opids else None
+    r["cpu_ticks"] = tu1 - tu0 + ts1 - ts0
+    r.update(connects_per_request(target.name, c0, c1, r["requests"]))
     # User-mode CPU time on the server CPUs spent by anything but the target and the origin
     # (other tenants, compilers), in % of the server CPUs: the run's noise indicator.
     ncpu = len(server_cpus.split(",")) if server_cpus else (os.cpu_count() or 1)
@@ -163,6 +171,40 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     nwrk = len(wrk_cpus.split(",")) if wrk_cpus else (os.cpu_count() or 1)
     r["wrk_cpu_pct"] = wrk_secs / max(r["duration_us"] / 1e6, 1e-3) * 100 / nwrk
     return r
+
+
+def connect_counts(target, origin):
+    """The counters behind "connects/req", read before and after a run: the origin's accepted
+    connections (every target), and tern's own upstream connects and requests (admin /metrics).
+    A counter that cannot be read is left out, and so is the figure built on it."""
+    counts = {}
+    if target is not origin:
+        try:
+            counts["origin_accepted"] = tg.origin_accepted(origin)
+        except tg.TargetError:
+            pass
+    if target.admin_port:
+        try:
+            counts.update(tg.tern_counters(target))
+        except tg.TargetError:
+            pass
+    return counts
+
+
+def connects_per_request(name, before, after, wrk_requests):
+    """New upstream connections per request. tern: its own tern_upstream_connects_total over
+    tern_requests_total; nginx and HAProxy: connections the origin accepted over the requests wrk
+    completed. The origin's count includes the /origin-stats request that read it (1 per read)."""
+    out = {}
+    if "origin_accepted" in before and "origin_accepted" in after and wrk_requests:
+        accepted = after["origin_accepted"] - before["origin_accepted"] - 1
+        out["origin_accepts_per_req"] = max(accepted, 0) / wrk_requests
+    served = after.get("proxy_requests", 0) - before.get("proxy_requests", 0)
+    if "upstream_connects" in before and "upstream_connects" in after and served > 0:
+        out["connects_per_req"] = (after["upstream_connects"] - before["upstream_connects"]) / served
+    elif name != "tern" and "origin_accepts_per_req" in out:
+        out["connects_per_req"] = out["origin_accepts_per_req"]
+    return out
 
 
 def _seconds(duration):

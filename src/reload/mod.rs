@@ -172,6 +172,11 @@ fn warn_fixed_settings(old: &Plan, new: &Plan) {
             "reload: server.workers changed; it takes effect on restart or upgrade"
         ));
     }
+    if old.pin_workers != new.pin_workers {
+        crate::log::warn(format_args!(
+            "reload: server.pin_workers changed; it takes effect on restart or upgrade"
+        ));
+    }
     if old.admin.map(|a| a.bind) != new.admin.map(|a| a.bind) {
         crate::log::warn(format_args!(
             "reload: admin.bind changed; it takes effect on restart or upgrade"

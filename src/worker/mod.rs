@@ -1,5 +1,5 @@
-//! One worker: an OS thread pinned to a CPU, running its own monoio runtime,
-//! accepting on its own listeners and serving every connection it accepts.
+//! One worker: an OS thread (pinned to a CPU or not: `pinning`), running its
+//! own monoio runtime, accepting on its own listeners and serving every connection it accepts.
 
 mod accept;
 pub mod contain;

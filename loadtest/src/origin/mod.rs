@@ -23,8 +23,14 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Connections accepted since start, over all workers: `GET /origin-stats`
+/// answers it, so bench/ can count the connections a proxy opens to the
+/// origin (one increment per connection, none per request).
+pub static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(args, &[], &["listen", "workers", "body-size"])?;
@@ -109,6 +115,7 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                ACCEPTED.fetch_add(1, Ordering::Relaxed);
                 // Responses go out in one write each; don't let Nagle hold
                 // the next one back waiting for an ACK.
                 let _ = stream.set_nodelay(true);

@@ -28,6 +28,8 @@ impl Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    /// `GET /origin-stats`: connections accepted so far (`super::ACCEPTED`).
+    Stats,
     Bytes(u64),
     Chunked(u64),
     Poll {
@@ -65,6 +67,8 @@ pub fn route(method: Method, target: &str) -> Route {
     }
     if path == "/healthz" {
         Route::Healthz
+    } else if path == "/origin-stats" {
+        Route::Stats
     } else if path == "/ws" {
         Route::WebSocket
     } else if let Some(n) = path.strip_prefix("/bytes/") {
@@ -117,6 +121,8 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route(Get, "/healthz"), Route::Healthz);
+        assert_eq!(route(Get, "/origin-stats"), Route::Stats);
+        assert_eq!(route(Post, "/origin-stats"), Route::Upload);
         assert_eq!(route(Head, "/bytes/10"), Route::Bytes(10));
         assert_eq!(route(Get, "/chunked/5?x"), Route::Chunked(5));
         assert_eq!(route(Get, "/bytes/x"), Route::BadRequest("bad size"));

@@ -106,6 +106,10 @@ async fn respond(conn: &mut Conn, w: &Worker, req: Request) -> io::Result<bool> 
     match route {
         Route::Healthz => out.extend_from_slice(w.config.healthz.get(persist).bytes(head_only)),
         Route::Default => out.extend_from_slice(w.config.default.get(persist).bytes(head_only)),
+        Route::Stats => {
+            let accepted = super::ACCEPTED.load(std::sync::atomic::Ordering::Relaxed);
+            simple(out, "200 OK", &format!("accepted {accepted}\n"), persist);
+        }
         Route::Bytes(n) => generated(conn, n, persist, head_only).await?,
         Route::Chunked(n) if req.info.http10 => generated(conn, n, persist, head_only).await?,
         Route::Chunked(n) => chunked(conn, n, persist, head_only).await?,

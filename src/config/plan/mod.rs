@@ -26,6 +26,8 @@ pub type PlanError = (String, String);
 pub struct Plan {
     /// `None`: one worker per CPU the process may run on.
     pub workers: Option<usize>,
+    /// `[server] pin_workers`; `None`: decided at start (`crate::pinning`).
+    pub pin_workers: Option<bool>,
     pub backlog: u32,
     pub shutdown_grace: Duration,
     pub limits: Limits,
@@ -164,6 +166,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     let server_slots = Arc::new(ServerSlots::new(&built.backends, built.server_count));
     Ok(Plan {
         workers: server.workers,
+        pin_workers: server.pin_workers,
         backlog: server.backlog,
         shutdown_grace: server.shutdown_grace.0,
         limits,

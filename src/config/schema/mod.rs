@@ -36,6 +36,9 @@ pub struct ConfigFile {
 pub struct ServerSection {
     /// Worker threads; `None` means one per CPU the process may run on.
     pub workers: Option<usize>,
+    /// Pin each worker to a CPU; `None`: only when the affinity mask is
+    /// narrower than the machine and holds one CPU per worker (`pinning`).
+    pub pin_workers: Option<bool>,
     /// Listen backlog of every listening socket.
     pub backlog: u32,
     /// Client connections held at once, per process (divided among the
@@ -59,6 +62,7 @@ impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
             workers: None,
+            pin_workers: None,
             backlog: 4096,
             max_connections: None,
             shutdown_grace: Dur::secs(10),
