@@ -9,6 +9,7 @@ pub mod admission;
 pub mod buffer;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod files;
 pub mod html;
 pub mod http;
