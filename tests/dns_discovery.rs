@@ -47,9 +47,13 @@ fn holding(name: &'static str, listener: TcpListener, open: Arc<AtomicBool>) -> 
 }
 
 fn config(dns: &Dnsmasq, servers: &str) -> String {
+    config_every(dns, servers, "1s")
+}
+
+fn config_every(dns: &Dnsmasq, servers: &str, every: &str) -> String {
     format!(
         "[server]\nworkers = 1\nresolvers = [\"{}\"]\n\n[[listener]]\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [{servers}]\nresolve_every = \"1s\"\n\n\
+         [[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [{servers}]\nresolve_every = \"{every}\"\n\n\
          [admin]\nbind = \"127.0.0.1:0\"\n",
         dns.addr
     )
@@ -80,7 +84,9 @@ fn a_changed_address_is_picked_up_without_a_reload_and_the_old_one_drains() {
     let _old = holding("old", old_listener, open.clone());
     let _new = holding("new", new_listener, open.clone());
     let dns = Dnsmasq::start("127.0.0.2 app.test\n", &[]);
-    let tern = Tern::start(&config(&dns, &format!("\"app.test:{port}\"")));
+    // Looked up again every 60 s, but dnsmasq's TTL of 1 s wins.
+    let servers = format!("\"app.test:{port}\"");
+    let tern = Tern::start(&config_every(&dns, &servers, "60s"));
     assert_eq!(who(tern.addr(), &get("/")), "old");
     assert_eq!(
         metric(&tern, "tern_backend_resolved_addresses{backend=\"app\"}").as_deref(),

@@ -86,28 +86,33 @@ impl Wanted {
 }
 
 /// The answers in force: a name is here once it has resolved, and keeps
-/// its last good set while lookups fail.
-static ANSWERS: Mutex<BTreeMap<Query, Vec<Target>>> = Mutex::new(BTreeMap::new());
+/// its last good set (with that answer's TTL) while lookups fail.
+static ANSWERS: Mutex<BTreeMap<Query, (Vec<Target>, u32)>> = Mutex::new(BTreeMap::new());
 /// Failed lookups per name since start, for /metrics.
 static FAILURES: Mutex<BTreeMap<Query, u64>> = Mutex::new(BTreeMap::new());
 
 /// The addresses `query` resolved to last, sorted; `None` if it never did.
 pub fn answer(query: &Query) -> Option<Vec<Target>> {
-    ANSWERS.lock().ok()?.get(query).cloned()
+    Some(ANSWERS.lock().ok()?.get(query)?.0.clone())
 }
 
-/// Records a good answer; true if it differs from the one in force.
-pub fn store(query: &Query, mut targets: Vec<Target>) -> bool {
+/// The TTL of the answer in force.
+pub fn ttl(query: &Query) -> Option<u32> {
+    Some(ANSWERS.lock().ok()?.get(query)?.1)
+}
+
+/// Records a good answer; true if its addresses differ from the ones in
+/// force.
+pub fn store(query: &Query, found: wire::Found) -> bool {
+    let mut targets = found.targets;
     targets.sort();
     targets.dedup();
     let Ok(mut answers) = ANSWERS.lock() else {
         return false;
     };
-    if answers.get(query) == Some(&targets) {
-        return false;
-    }
-    answers.insert(query.clone(), targets);
-    true
+    let changed = answers.get(query).map(|(t, _)| t) != Some(&targets);
+    answers.insert(query.clone(), (targets, found.ttl));
+    changed
 }
 
 pub fn count_failure(query: &Query) {
@@ -135,7 +140,7 @@ pub fn resolve_missing(wanted: &Wanted) -> Vec<(String, String)> {
         }
         let why = match wire::lookup(query, &wanted.resolvers, QUERY_TIMEOUT) {
             Ok(found) => {
-                store(query, found.targets);
+                store(query, found);
                 continue;
             }
             Err(why) => why,

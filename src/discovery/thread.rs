@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{answer, count_failure, store, wire, Query, Wanted, MIN_INTERVAL, QUERY_TIMEOUT};
+use super::{count_failure, store, ttl, wire, Query, Wanted, MIN_INTERVAL, QUERY_TIMEOUT};
 
 /// How often the thread looks at the stop flag and for a new plan.
 const POLL: Duration = Duration::from_millis(100);
@@ -58,13 +58,13 @@ fn run(mut wanted: Wanted, updates: Receiver<Wanted>, stop: Arc<AtomicBool>) {
     }
 }
 
-/// A name that resolved at load time is due after its interval; one that
-/// did not is retried at once (its failure was already reported).
+/// A name that resolved at load time is due after its interval (or TTL);
+/// one that did not is retried at once (its failure was already reported).
 fn first_watch(query: &Query, every: Duration) -> Watch {
-    let resolved = answer(query).is_some();
+    let after = ttl(query).map(|ttl| ttl_interval(every, ttl));
     Watch {
-        next: Instant::now() + if resolved { every } else { Duration::ZERO },
-        failing: !resolved,
+        next: Instant::now() + after.unwrap_or(Duration::ZERO),
+        failing: after.is_none(),
     }
 }
 
@@ -76,7 +76,8 @@ fn look_up(query: &Query, every: Duration, watch: &mut Watch, wanted: &Wanted) -
                 crate::log::info(format_args!("DNS: {query} resolves again"));
             }
             watch.failing = false;
-            (store(query, found.targets), ttl_interval(every, found.ttl))
+            let interval = ttl_interval(every, found.ttl);
+            (store(query, found), interval)
         }
         Err(why) => {
             count_failure(query);
