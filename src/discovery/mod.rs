@@ -7,6 +7,7 @@
 //! reload of the same file (`reload::apply`): pools and health carry over
 //! for addresses that stay, connections to the ones that go drain.
 
+pub mod hosts;
 pub mod resolvers;
 pub mod thread;
 pub mod wire;

@@ -27,9 +27,22 @@ pub struct Found {
     pub ttl: u32,
 }
 
-/// Looks `query` up; an answer without any address is an error (the last
-/// good set is kept rather than emptying the backend on a hiccup).
+/// How long an answer from /etc/hosts holds (it is read again then).
+const HOSTS_TTL: u32 = 10;
+
+/// Looks `query` up (a name in /etc/hosts first); an answer without any
+/// address is an error (the last good set is kept rather than emptying the
+/// backend on a hiccup).
 pub fn lookup(query: &Query, resolvers: &[SocketAddr], timeout: Duration) -> Result<Found, String> {
+    if let Query::Host(name) = query {
+        let targets = super::hosts::lookup(name);
+        if !targets.is_empty() {
+            return Ok(Found {
+                targets,
+                ttl: HOSTS_TTL,
+            });
+        }
+    }
     let found = match query {
         Query::Host(name) => addresses(name, 0, resolvers, timeout)?,
         Query::Srv(name) => services(name, resolvers, timeout)?,

@@ -32,25 +32,24 @@ pub fn build_servers(
         if table.max_connections == Some(0) {
             return Err(err(format!("{key}.max_connections"), "must be at least 1"));
         }
-        let targets = match source(table, &key)? {
-            Source::Fixed(address) => vec![Target::at(address, "")],
+        let (targets, named) = match source(table, &key)? {
+            Source::Fixed(address) => (vec![Target::at(address, "")], false),
             Source::Named(query, port) => {
                 let at = if table.srv.is_some() {
                     "srv"
                 } else {
                     "address"
                 };
-                wanted.add(
-                    query.clone(),
-                    section.resolve_every.0,
-                    format!("{key}.{at}"),
-                );
+                let every = section.resolve_every.0;
+                wanted.add(query.clone(), every, format!("{key}.{at}"));
                 let found = discovery::answer(&query).unwrap_or_default();
-                found.into_iter().map(|t| with_port(t, port)).collect()
+                (
+                    found.into_iter().map(|t| with_port(t, port)).collect(),
+                    true,
+                )
             }
         };
         let lowest = targets.iter().map(|t| t.priority).min().unwrap_or(0);
-        let named = !matches!(source(table, &key)?, Source::Fixed(_));
         for target in targets {
             let one = One {
                 index: i,
