@@ -250,3 +250,33 @@ fn discovery_keys_are_checked() {
         assert!(stderr.contains(expected), "want {expected:?} in {stderr}");
     }
 }
+
+#[test]
+fn an_address_that_stays_keeps_its_pooled_connection_and_one_that_goes_is_closed() {
+    let (two_listener, three_listener) = same_port_pair();
+    let port = two_listener.local_addr().unwrap().port();
+    let two = named_on("two", two_listener);
+    let three = named_on("three", three_listener);
+    let dns = Dnsmasq::start("127.0.0.2 app.test\n127.0.0.3 app.test\n", &[]);
+    let tern = Tern::start(&config(&dns, &format!("\"app.test:{port}\"")));
+    let mut seen: Vec<String> = (0..4).map(|_| who(tern.addr(), &get("/"))).collect();
+    seen.sort();
+    assert_eq!(seen, ["three", "three", "two", "two"]);
+    assert_eq!((two.conn_count(), three.conn_count()), (1, 1), "pooled");
+
+    dns.set_hosts("127.0.0.3 app.test\n");
+    let change = format!("DNS: backend app: removed 127.0.0.2:{port}");
+    assert!(wait_log(&tern, &[&change], WAIT), "{:#?}", tern.stderr());
+    for _ in 0..4 {
+        assert_eq!(who(tern.addr(), &get("/")), "three");
+    }
+    assert_eq!(
+        three.conn_count(),
+        1,
+        "the kept address's pooled connection carried over"
+    );
+    assert!(
+        wait_until(WAIT, || two.conn_peer_eof(0)),
+        "the idle connection to the removed address is closed"
+    );
+}
