@@ -10,6 +10,7 @@ pub mod buffer;
 pub mod cli;
 pub mod compress;
 pub mod config;
+pub mod discovery;
 pub mod files;
 pub mod html;
 pub mod http;

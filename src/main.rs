@@ -16,8 +16,13 @@ fn main() -> ExitCode {
     match command {
         Command::Help => println!("{USAGE}"),
         Command::Version => println!("tern {}", server::VERSION),
-        Command::Check(path) => match config::load(&path) {
-            Ok(_) => println!("tern: {} is valid", path.display()),
+        Command::Check(path) => match config::load_resolved(&path) {
+            Ok((_, _, warnings)) => {
+                for warning in warnings {
+                    eprintln!("tern: warning: {warning}");
+                }
+                println!("tern: {} is valid", path.display());
+            }
             Err(err) => {
                 eprintln!("tern: {err}");
                 return ExitCode::FAILURE;
@@ -32,14 +37,19 @@ fn main() -> ExitCode {
 }
 
 fn run(path: PathBuf, start: Start) -> ExitCode {
-    let plan = match config::load(&path) {
-        Ok(plan) => plan,
+    let (source, plan) = match config::load_resolved(&path) {
+        Ok((source, plan, warnings)) => {
+            for warning in warnings {
+                eprintln!("tern: warning: {warning}");
+            }
+            (source, plan)
+        }
         Err(err) => {
             eprintln!("tern: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match server::run(path, plan, start) {
+    match server::run(path, source, plan, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             eprintln!("tern: {problem}");

@@ -42,7 +42,12 @@ struct Shared {
 }
 
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
-pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), String> {
+pub fn run(
+    config_path: PathBuf,
+    source: crate::config::Source,
+    mut plan: Plan,
+    start: Start,
+) -> Result<(), String> {
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
     worker::contain::install_hook();
@@ -75,6 +80,9 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
     let (checker, checker_updates) =
         crate::upstream::checker::spawn(plan.clone(), shared.stop.clone())
             .map_err(|err| format!("cannot start the health checker: {err}"))?;
+    let (discovery, discovery_updates) =
+        crate::discovery::thread::spawn(plan.discovery.clone(), shared.stop.clone())
+            .map_err(|err| format!("cannot start DNS discovery: {err}"))?;
     let (links, inboxes) = link::channels(workers);
     let admin_view = Arc::new(Mutex::new(View {
         plan: plan.clone(),
@@ -117,12 +125,14 @@ pub fn run(config_path: PathBuf, mut plan: Plan, start: Start) -> Result<(), Str
         states: shared.states.clone(),
         listeners: table,
         workers: links,
+        source,
         checker: checker_updates,
+        discovery: discovery_updates,
         admin_view,
     };
     wait_for_stop(&mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
-    for handle in handles.into_iter().chain([checker]) {
+    for handle in handles.into_iter().chain([checker, discovery]) {
         let _ = handle.join();
     }
     if worker::a_worker_died() {
@@ -233,6 +243,7 @@ fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize
             Signal::Reload => {
                 let _ = reload::reload_and_log(running);
             }
+            Signal::Discovered => reload::dns::apply_answers(running),
             Signal::ReopenLogs => {
                 crate::log::reopen();
                 crate::log::info(format_args!("SIGUSR1: log files reopened"));

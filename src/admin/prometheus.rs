@@ -35,7 +35,39 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     crate::limits::metrics::render(&mut out, plan);
+    discovery(&mut out, plan);
     out
+}
+
+/// DNS discovery: addresses in force per backend, failed lookups per name.
+fn discovery(out: &mut String, plan: &Plan) {
+    header(
+        out,
+        "tern_backend_resolved_addresses",
+        "gauge",
+        "Servers of a backend found through DNS (names and SRV records in its servers list).",
+    );
+    for backend in &plan.backends {
+        let found = backend.servers.iter().filter(|s| s.discovered).count();
+        let _ = writeln!(
+            out,
+            "tern_backend_resolved_addresses{{{}}} {found}",
+            backend_label(&backend.name)
+        );
+    }
+    header(
+        out,
+        "tern_dns_lookup_failures_total",
+        "counter",
+        "DNS lookups of a server name that failed (the name keeps its last good addresses).",
+    );
+    for (name, failures) in crate::discovery::failures() {
+        let _ = writeln!(
+            out,
+            "tern_dns_lookup_failures_total{{name=\"{}\"}} {failures}",
+            escape(&name)
+        );
+    }
 }
 
 fn requests(out: &mut String, plan: &Plan, merged: &Merged) {

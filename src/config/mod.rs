@@ -38,15 +38,65 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads, parses and validates a config file into a [`Plan`].
+/// Reads, parses and validates a config file into a [`Plan`], with the
+/// DNS answers already known (names not yet resolved give no servers).
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
-        file: file.clone(),
-        key: String::new(),
-        message: format!("cannot read the file: {err}"),
-    })?;
-    from_str(&text, &file)
+    Source::read(path)?.plan()
+}
+
+/// A config file read and parsed. The running process keeps it so that a
+/// DNS change is applied to the configuration in force, not to whatever
+/// the file holds now.
+pub struct Source {
+    file: String,
+    parsed: ConfigFile,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Source, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            file: file.clone(),
+            key: String::new(),
+            message: format!("cannot read the file: {err}"),
+        })?;
+        let parsed = parse(&text, &file)?;
+        Ok(Source { file, parsed })
+    }
+
+    /// The plan, with the DNS answers in force now.
+    pub fn plan(&self) -> Result<Plan, ConfigError> {
+        plan::build(&self.parsed).map_err(|(key, message)| ConfigError {
+            file: self.file.clone(),
+            key,
+            message,
+        })
+    }
+}
+
+/// Reads `path` and looks up (once, now) the names it uses that have no
+/// answer yet; the plan has a server for each address found. Also returns
+/// a warning for each name that did not resolve: tern runs, with no server
+/// from that name until it resolves.
+pub fn load_resolved(path: &Path) -> Result<(Source, Plan, Vec<String>), ConfigError> {
+    let source = Source::read(path)?;
+    let first = source.plan()?;
+    if first.discovery.queries.is_empty() {
+        return Ok((source, first, Vec::new()));
+    }
+    let problems = crate::discovery::resolve_missing(&first.discovery);
+    let warnings = problems
+        .iter()
+        .map(|(key, why)| {
+            format!(
+                "{}: {}",
+                source.file,
+                crate::discovery::unresolved_warning(key, why)
+            )
+        })
+        .collect();
+    let plan = source.plan()?;
+    Ok((source, plan, warnings))
 }
 
 /// Parses and validates config text; `file` is only used in error messages.

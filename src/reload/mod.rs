@@ -4,8 +4,10 @@
 //! valid, listeners are matched (kept, bound, stopped), what carries over
 //! is carried (health, admin states, pooled connections), and every worker
 //! switches to the new plan on its own thread (see `worker::reload`).
+//! A change in DNS (`discovery`) takes the same path with the same file.
 
 pub mod carry;
+pub mod dns;
 pub mod trigger;
 
 use std::path::PathBuf;
@@ -32,8 +34,12 @@ pub struct Running {
     /// Shared with the upgrade thread, which sends these sockets.
     pub listeners: Arc<Mutex<ListenerTable>>,
     pub workers: Workers,
+    /// The configuration in force, to rebuild the plan when DNS changes.
+    pub source: crate::config::Source,
     /// Hands new plans to the health checker.
     pub checker: mpsc::Sender<Arc<Plan>>,
+    /// Hands the names of new plans to the discovery thread.
+    pub discovery: mpsc::Sender<crate::discovery::Wanted>,
     /// What the admin endpoint shows.
     pub admin_view: Arc<Mutex<View>>,
 }
@@ -53,7 +59,19 @@ pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
 }
 
 fn reload(running: &mut Running) -> Result<String, String> {
-    let mut plan = crate::config::load(&running.config_path).map_err(|err| err.to_string())?;
+    let (source, plan, warnings) =
+        crate::config::load_resolved(&running.config_path).map_err(|err| err.to_string())?;
+    for warning in warnings {
+        crate::log::warn(format_args!("{warning}"));
+    }
+    let summary = apply(running, plan)?;
+    running.source = source;
+    Ok(summary)
+}
+
+/// Switches the process to `plan`: listeners, carried state, workers,
+/// health checker, discovery thread, admin view.
+pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     let old = running.plan.clone();
     warn_fixed_settings(&old, &plan);
     let workers = running.workers.count();
@@ -76,6 +94,7 @@ fn reload(running: &mut Running) -> Result<String, String> {
     let summary = summary(&old, &plan, &change);
     let switched = switch_workers(running, &plan, &states, pool_ids, change);
     let _ = running.checker.send(plan.clone());
+    let _ = running.discovery.send(plan.discovery.clone());
     if let Ok(mut view) = running.admin_view.lock() {
         *view = View {
             plan: plan.clone(),

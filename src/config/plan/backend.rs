@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{err, resolve_one, PlanError, UpstreamTimeouts};
+use super::{err, PlanError, UpstreamTimeouts};
 use crate::config::schema::{
     BackendSection, BalanceName, ConfigFile, HealthCheckSection, StickyModeName,
 };
+use crate::discovery::Wanted;
 use crate::upstream::balance::Balance;
-use crate::upstream::hash::fnv1a;
 use crate::upstream::health::{Health, HealthCheck, Passive, Probe};
 use crate::upstream::pick::MAX_SERVERS;
 use crate::upstream::sticky::{Sticky, StickyMode};
@@ -54,6 +54,8 @@ pub struct Server {
     /// `send_proxy`: a PROXY header starts each connection (and check).
     /// Such connections are never pooled: the header names one client.
     pub send_proxy: Option<crate::proxy_protocol::Version>,
+    /// Found through DNS (`discovery`), not written as an address.
+    pub discovered: bool,
 }
 
 /// What building the backends produces besides the backends.
@@ -61,44 +63,78 @@ pub struct Built {
     pub backends: Vec<Backend>,
     pub server_count: usize,
     pub health: Health,
+    /// The names to look up, for the discovery thread.
+    pub wanted: Wanted,
 }
 
 /// Health slots by address, and the probe (with its backend) of each.
 #[derive(Default)]
-struct Slots {
-    by_address: HashMap<SocketAddr, usize>,
-    probes: Vec<Probe>,
+pub struct Slots {
+    pub by_address: HashMap<SocketAddr, usize>,
+    pub probes: Vec<Probe>,
 }
 
 pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
     let mut backends = Vec::new();
     let mut next_id = 0;
     let mut slots = Slots::default();
+    let mut wanted = Wanted::default();
     for (name, section) in &file.backends {
-        backends.push(build_backend(
-            name,
-            section,
-            &mut next_id,
-            &mut slots,
-            file,
-        )?);
+        let at = Place {
+            next_id: &mut next_id,
+            slots: &mut slots,
+            wanted: &mut wanted,
+        };
+        backends.push(build_backend(name, section, at, file)?);
+    }
+    if !wanted.queries.is_empty() {
+        wanted.resolvers = resolvers(file)?;
     }
     Ok(Built {
         backends,
         server_count: next_id,
         health: Health::new(slots.by_address.len(), slots.probes),
+        wanted,
     })
+}
+
+/// What every backend adds to as it is built.
+struct Place<'a> {
+    next_id: &'a mut usize,
+    slots: &'a mut Slots,
+    wanted: &'a mut Wanted,
+}
+
+/// `[server] resolvers`, else the system's.
+fn resolvers(file: &ConfigFile) -> Result<Vec<SocketAddr>, PlanError> {
+    let Some(list) = &file.server.resolvers else {
+        return Ok(crate::discovery::resolvers::system());
+    };
+    if list.is_empty() {
+        return Err(err(
+            "server.resolvers",
+            "is empty; remove it to use /etc/resolv.conf",
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            crate::discovery::resolvers::parse(text)
+                .map_err(|m| err(format!("server.resolvers[{i}]"), m))
+        })
+        .collect()
 }
 
 fn build_backend(
     name: &str,
     section: &BackendSection,
-    next_id: &mut usize,
-    slots: &mut Slots,
+    at: Place,
     file: &ConfigFile,
 ) -> Result<Backend, PlanError> {
     let key = |rest: &str| format!("backend.{name}.{rest}");
-    let servers = build_servers(name, section, next_id, slots)?;
+    let slots = at.slots;
+    check_list(name, section)?;
+    let servers = super::servers::build_servers(name, section, at.next_id, slots, at.wanted)?;
     check_servers(name, &servers, section)?;
     if let Some(check) = &section.health_check {
         let check =
@@ -150,67 +186,40 @@ fn build_tls(
         .map_err(|m| err(format!("backend.{name}.tls_ca"), m))
 }
 
-fn build_servers(
-    name: &str,
-    section: &BackendSection,
-    next_id: &mut usize,
-    slots: &mut Slots,
-) -> Result<Vec<Server>, PlanError> {
+/// The list as written: not empty, not too long, a sane `resolve_every`.
+fn check_list(name: &str, section: &BackendSection) -> Result<(), PlanError> {
     if section.servers.is_empty() {
         return Err(err(
             format!("backend.{name}.servers"),
             "needs at least one server",
         ));
     }
-    if section.servers.len() > MAX_SERVERS {
+    if section.resolve_every.0 < crate::discovery::MIN_INTERVAL {
         return Err(err(
-            format!("backend.{name}.servers"),
-            format!("has more than {MAX_SERVERS} servers"),
+            format!("backend.{name}.resolve_every"),
+            "must be at least 1s",
         ));
     }
-    let mut servers = Vec::new();
-    for (i, entry) in section.servers.iter().enumerate() {
-        let table = &entry.0;
-        let key = format!("backend.{name}.servers[{i}]");
-        let address = resolve_one(&table.address).map_err(|m| err(format!("{key}.address"), m))?;
-        if table.max_connections == Some(0) {
-            return Err(err(format!("{key}.max_connections"), "must be at least 1"));
-        }
-        let next_slot = slots.by_address.len();
-        let tls_name = section
-            .tls
-            .then(|| {
-                crate::tls::upstream::server_name(
-                    section.tls_server_name.as_deref(),
-                    &table.address,
-                )
-            })
-            .transpose()
-            .map_err(|m| err(format!("backend.{name}.tls_server_name"), m))?;
-        servers.push(Server {
-            id: *next_id,
-            address,
-            label: table.address.clone(),
-            weight: table.weight,
-            max_connections: table.max_connections,
-            route: table.route.clone().unwrap_or_else(|| format!("s{}", i + 1)),
-            backup: table.backup,
-            health: *slots.by_address.entry(address).or_insert(next_slot),
-            hash: fnv1a(table.address.as_bytes()),
-            tls_name,
-            send_proxy: table.send_proxy,
-        });
-        *next_id += 1;
-    }
-    Ok(servers)
+    Ok(())
 }
 
+/// The servers made from the list (names expanded). A backend whose names
+/// have not resolved yet has none, and answers 503 until they do.
 fn check_servers(
     name: &str,
     servers: &[Server],
     section: &BackendSection,
 ) -> Result<(), PlanError> {
     let key = format!("backend.{name}.servers");
+    if servers.len() > MAX_SERVERS {
+        return Err(err(
+            key,
+            format!("has more than {MAX_SERVERS} servers (after DNS names are expanded)"),
+        ));
+    }
+    if servers.is_empty() {
+        return Ok(());
+    }
     if servers.iter().all(|s| s.weight == 0) {
         return Err(err(
             key,

@@ -10,6 +10,7 @@ mod backend;
 mod conditions;
 mod limits;
 mod route;
+mod servers;
 
 use super::schema::{ConfigFile, ListenerSection, ListenerTls};
 use crate::route::{Respond, Route};
@@ -58,6 +59,8 @@ pub struct Plan {
     pub pid_file: Option<std::path::PathBuf>,
     /// `[server] upgrade_socket`.
     pub upgrade_socket: Option<std::path::PathBuf>,
+    /// Server names to look up, and where (see `discovery`).
+    pub discovery: crate::discovery::Wanted,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -193,6 +196,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         log: super::log_section::build_log(&file.log)?,
         pid_file: nonempty_path("server.pid_file", &server.pid_file)?,
         upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
+        discovery: built.wanted,
     })
 }
 
@@ -377,7 +381,7 @@ fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).
-fn resolve_one(text: &str) -> Result<SocketAddr, String> {
+pub(super) fn resolve_one(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }

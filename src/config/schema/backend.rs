@@ -32,6 +32,14 @@ pub struct BackendSection {
     pub tls_ca: Option<String>,
     /// The SNI name sent and verified (else each server's host).
     pub tls_server_name: Option<String>,
+    /// How often server names are looked up again (a shorter DNS TTL wins,
+    /// down to 1 s).
+    #[serde(default = "default_resolve_every")]
+    pub resolve_every: Dur,
+}
+
+fn default_resolve_every() -> Dur {
+    Dur::secs(10)
 }
 
 fn default_retries() -> u32 {
@@ -137,7 +145,10 @@ fn default_down_for() -> Dur {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTable {
-    pub address: String,
+    /// `"ip:port"`, or `"name:port"` looked up in DNS (A and AAAA).
+    pub address: Option<String>,
+    /// A DNS SRV name: servers, ports and weights come from its records.
+    pub srv: Option<String>,
     #[serde(default = "default_weight")]
     pub weight: u32,
     pub max_connections: Option<u32>,
@@ -156,7 +167,8 @@ fn default_weight() -> u32 {
 impl ServerTable {
     fn at(address: &str) -> ServerTable {
         ServerTable {
-            address: address.to_owned(),
+            address: Some(address.to_owned()),
+            srv: None,
             weight: default_weight(),
             max_connections: None,
             route: None,
@@ -178,7 +190,9 @@ impl<'de> Deserialize<'de> for ServerEntry {
         impl<'de> Visitor<'de> for EntryVisitor {
             type Value = ServerEntry;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"host:port\" or { address = \"host:port\" }")
+                f.write_str(
+                    "\"host:port\", { address = \"host:port\" } or { srv = \"_http._tcp.NAME\" }",
+                )
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<ServerEntry, E> {
                 Ok(ServerEntry(ServerTable::at(text)))

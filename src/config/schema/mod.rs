@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::duration::Dur;
-pub use backend::{BackendSection, BalanceName, HealthCheckSection, StickyModeName};
+pub use backend::{BackendSection, BalanceName, HealthCheckSection, ServerTable, StickyModeName};
 pub use route::{
     ConditionsSection, HeaderEditsSection, RateLimitSection, RespondSection, RouteSection,
 };
@@ -56,6 +56,9 @@ pub struct ServerSection {
     /// A Unix socket on which tern hands its listening sockets to a new
     /// binary (`tern --upgrade`).
     pub upgrade_socket: Option<String>,
+    /// DNS servers asked for backend names (`"ip:port"` or `"ip"`);
+    /// default: the nameservers of /etc/resolv.conf.
+    pub resolvers: Option<Vec<String>>,
 }
 
 impl Default for ServerSection {
@@ -72,6 +75,7 @@ impl Default for ServerSection {
             no_route: None,
             pid_file: None,
             upgrade_socket: None,
+            resolvers: None,
         }
     }
 }

@@ -15,6 +15,7 @@ fn server(id: usize, weight: u32) -> Server {
         health: id,
         tls_name: None,
         send_proxy: None,
+        discovered: false,
     }
 }
 
