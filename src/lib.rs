@@ -9,6 +9,8 @@ pub mod buffer;
 pub mod cli;
 pub mod config;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod html;
 pub mod http;
 pub mod listen;

@@ -13,7 +13,7 @@ mod answer;
 mod conditional;
 mod copy;
 mod date;
-mod decode;
+pub(crate) mod decode;
 mod deny;
 mod find;
 mod gzip;

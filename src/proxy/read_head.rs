@@ -85,7 +85,7 @@ fn skip_empty_lines(client: &mut Conn) {
     }
 }
 
-fn check_complete(
+pub(crate) fn check_complete(
     scanner: &HeadScanner,
     head_len: usize,
     limits: &Limits,
@@ -99,7 +99,11 @@ fn check_complete(
     Ok(head_len)
 }
 
-fn check_partial(scanner: &HeadScanner, buffered: usize, limits: &Limits) -> Result<(), HeadEnd> {
+pub(crate) fn check_partial(
+    scanner: &HeadScanner,
+    buffered: usize,
+    limits: &Limits,
+) -> Result<(), HeadEnd> {
     let line_len = scanner.first_line_end.unwrap_or(buffered);
     if line_len > limits.max_request_line_bytes {
         return Err(HeadEnd::Reject(414));
