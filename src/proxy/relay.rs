@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
+use super::client_left::client_left;
 use super::conn::Conn;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
@@ -45,6 +46,8 @@ enum HeadFail {
     NoBytes,
     TimedOut,
     Bad,
+    /// The client closed while the upstream was silent.
+    ClientLeft,
 }
 
 /// What the rest of the relay needs from a parsed response head.
@@ -81,13 +84,15 @@ pub async fn relay_response(
     let mut first_head = true;
     loop {
         let quick = ctx.backend_is_quick(req.backend);
-        let head_len = match read_response_head(upstream, waits.upstream, quick).await {
+        let head_len = match read_response_head(upstream, client, waits.upstream, quick).await {
             Ok((len, waited)) => {
                 ctx.note_response_wait(req.backend, waited);
                 len
             }
             Err(HeadFail::NoBytes) if first_head => return Relay::NoResponse,
             Err(HeadFail::TimedOut) => return Relay::Failed(504),
+            // Dropping the upstream connection ends the request there too.
+            Err(HeadFail::ClientLeft) => return Relay::Aborted,
             Err(_) => return Relay::Failed(502),
         };
         first_head = false;
@@ -170,9 +175,11 @@ fn client_head(
 
 /// Reads one response head. `quick`: this backend usually answers fast, so
 /// the first read may be posted with a buffer (see `Conn::wait_and_fill`).
-/// Returns the head's length and how long the first bytes took.
+/// Returns the head's length and how long the first bytes took. While the
+/// upstream is silent, a `client` that leaves ends the wait (`client_left`).
 async fn read_response_head(
     upstream: &mut Conn,
+    client: &Conn,
     wait: Duration,
     quick: bool,
 ) -> Result<(usize, Duration), HeadFail> {
@@ -182,12 +189,11 @@ async fn read_response_head(
     let mut waited = Duration::ZERO;
     if upstream.buffered().is_empty() {
         // A long-poll waits here for minutes, holding no buffer unless quick.
-        match timeout_at(
-            deadline,
-            upstream.wait_and_fill(quick, MAX_RESPONSE_HEAD + 1),
-        )
-        .await
-        {
+        let first = monoio::select! {
+            read = timeout_at(deadline, upstream.wait_and_fill(quick, MAX_RESPONSE_HEAD + 1)) => read,
+            () = client_left(&client.stream) => return Err(HeadFail::ClientLeft),
+        };
+        match first {
             Err(_) => return Err(HeadFail::TimedOut),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::NoBytes),
             Ok(Ok(_)) => waited = started.elapsed(),
