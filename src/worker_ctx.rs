@@ -3,15 +3,19 @@
 //! the drain signal. Lives on one thread (`Rc`).
 //!
 //! One `WorkerCtx` is one generation of the worker: a reload builds a new
-//! one for the new plan and links it as the old one's `successor`. A
-//! connection keeps the generation it holds for the request in flight and
-//! follows the link when its next request starts, so requests in flight
-//! finish on the plan they began with, and nothing on the request path is
-//! shared between threads (following the link is a `RefCell` look).
+//! one for the new plan and makes it the newest in a cell every generation
+//! of the worker shares. A connection keeps the generation it holds for the
+//! request in flight and moves to the newest when its next request starts,
+//! so requests in flight finish on the plan they began with, and nothing on
+//! the request path is shared between threads (the look is a `RefCell`
+//! borrow). The cell holds the newest weakly and generations don't link
+//! each other: a replaced generation lives exactly as long as connections
+//! use it, so a tunnel held open across many reloads keeps one generation,
+//! not every one since (the soak found such a chain growing per reload).
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use crate::access_log::AccessLog;
@@ -41,8 +45,9 @@ pub struct WorkerCtx {
     /// Per backend: a moving average of how long responses take to start,
     /// in microseconds; it decides whether waits for them are quick.
     response_wait_us: Vec<Cell<u32>>,
-    /// The generation that replaced this one on a reload.
-    successor: RefCell<Option<Rc<WorkerCtx>>>,
+    /// The worker's newest generation, shared by every generation (weak:
+    /// the worker holds it; see the module doc).
+    newest: Rc<RefCell<Weak<WorkerCtx>>>,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still
     /// exists) by address.
@@ -68,7 +73,7 @@ impl WorkerCtx {
             response_wait_us: (0..plan.backends.len())
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
-            successor: RefCell::new(None),
+            newest: Rc::default(),
             listeners: RefCell::new(Vec::new()),
             plan,
         }
@@ -80,24 +85,20 @@ impl WorkerCtx {
         let mut next = WorkerCtx::new(self.id, plan).with_server_states(states);
         next.drain = self.drain.clone();
         next.connections = self.connections.clone();
+        next.newest = self.newest.clone();
         next
     }
 
-    /// Links the generation that replaces this one.
+    /// Makes `next` (made by `next_generation`) the one that replaces this
+    /// and every older generation.
     pub fn set_successor(&self, next: Rc<WorkerCtx>) {
-        *self.successor.borrow_mut() = Some(next);
+        *self.newest.borrow_mut() = Rc::downgrade(&next);
     }
 
     /// The newest generation, if a reload replaced this one.
     pub fn newest(&self) -> Option<Rc<WorkerCtx>> {
-        let mut newest = self.successor.borrow().clone()?;
-        loop {
-            let next = newest.successor.borrow().clone();
-            match next {
-                Some(next) => newest = next,
-                None => return Some(newest),
-            }
-        }
+        let newest = self.newest.borrow().upgrade()?;
+        (!std::ptr::eq(Rc::as_ptr(&newest), self)).then_some(newest)
     }
 
     pub fn set_listeners(&self, listeners: Vec<Rc<ListenerInfo>>) {
