@@ -24,6 +24,7 @@ LOADTEST=$OUT/tern-loadtest
 
 WORK=$(mktemp -d /tmp/tern-soak.XXXXXX)
 TERN_PID="" SOAK_PID=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
     for pid in "$SOAK_PID" "$TERN_PID" "$(cat "$WORK/origin.pid" 2>/dev/null || true)"; do
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then

@@ -56,9 +56,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(end: Instant, disruption: Arc<Disruption>) -> Ledger {
+    pub fn new(started: Instant, end: Instant, disruption: Arc<Disruption>) -> Ledger {
         Ledger {
-            started: Instant::now(),
+            started,
             end,
             disruption,
             ok: RefCell::default(),

@@ -64,7 +64,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let s = Settings::parse(args)?;
     crate::net::raise_nofile().map_err(|e| format!("raising RLIMIT_NOFILE: {e}"))?;
     let disruption = Arc::new(Disruption::default());
-    let end = Instant::now() + s.duration;
+    let started = Instant::now();
+    let end = started + s.duration;
     println!(
         "soak: {} s against tern {} (pid {}); origin {} restarted every {} s; reload every {} s; \
          {} long-polls, {} WebSockets, {} slowloris, {} abandoning, {}x3 request clients at {}/s",
@@ -83,7 +84,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     );
     let conductor = conductor::start(&s, end, disruption.clone())?;
     let shared = Rc::new(Shared {
-        ledger: Ledger::new(end, disruption),
+        ledger: Ledger::new(started, end, disruption),
         s,
     });
     let code = crate::runtime::block_on(drive(shared.clone()))
