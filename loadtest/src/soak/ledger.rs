@@ -118,3 +118,33 @@ impl Ledger {
         self.unexpected.borrow().clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn failures_overlapping_a_restart_are_expected_others_not() {
+        let disruption = Arc::new(Disruption::default());
+        let now = Instant::now();
+        let ledger = Ledger::new(now, now + Duration::from_secs(60), disruption.clone());
+        let before = mono_ns();
+        ledger.fail("get", "status 502", before);
+        disruption.begin();
+        // Began before the restart, failed during it.
+        ledger.fail("longpoll", "status 502", before);
+        disruption.ready();
+        // Began during the window (which runs until 3 s after ready).
+        ledger.fail("websocket", "closed", mono_ns());
+        assert_eq!(ledger.unexpected().to_words(), "get: status 502=1");
+        assert_eq!(ledger.expected().total(), 2);
+        ledger.stop();
+        ledger.fail("get", "reset", mono_ns());
+        assert_eq!(
+            ledger.unexpected().total(),
+            1,
+            "cut-off failures are not counted"
+        );
+    }
+}

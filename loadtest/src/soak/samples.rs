@@ -81,3 +81,32 @@ pub fn verdict(samples: &[Sample], warmup: Duration, unexpected: u64) -> (bool, 
     );
     (pass, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, rss_kib: u64, fds: u64) -> Sample {
+        Sample {
+            at: Duration::from_secs(secs),
+            rss_kib,
+            fds,
+        }
+    }
+
+    #[test]
+    fn passes_only_flat_and_without_unexpected_failures() {
+        let warmup = Duration::from_secs(20);
+        let flat = [at(10, 50, 10), at(20, 1000, 100), at(30, 1040, 104)];
+        assert!(verdict(&flat, warmup, 0).0);
+        assert!(!verdict(&flat, warmup, 1).0);
+        let growing = [at(20, 1000, 100), at(30, 1060, 100)];
+        assert!(!verdict(&growing, warmup, 0).0);
+        let leaking_fds = [at(20, 1000, 100), at(30, 1000, 94)];
+        assert!(!verdict(&leaking_fds, warmup, 0).0);
+        assert!(
+            !verdict(&[at(10, 1, 1)], warmup, 0).0,
+            "no sample after warm-up"
+        );
+    }
+}
