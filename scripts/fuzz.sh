@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS]          all targets
 #   FUZZ_TARGETS="chunked host" scripts/fuzz.sh 30
-#   scripts/fuzz.sh --cmin             minimise fuzz/seeds/out + fuzz/corpus into fuzz/corpus
+#   scripts/fuzz.sh --cmin             minimise fuzz/corpus (plus fuzz/seeds/out, written by
+#                                      python3 fuzz/seeds/make_seeds.py) into fuzz/corpus
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # Each target grows its own working corpus in fuzz/work/<target>/ (not
@@ -20,12 +21,15 @@ cd "$(dirname "$0")/../fuzz"
 unset CARGO_TARGET_DIR
 TARGETS=${FUZZ_TARGETS:-"request_head response_head chunked config static_path host cookie"}
 
+# Files in a directory (0 when it does not exist).
+count() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+
 if [ "${1:-}" = --cmin ]; then
     for t in $TARGETS; do
         mkdir -p "seeds/out/$t" "corpus/$t"
         cp -n "seeds/out/$t"/* "corpus/$t"/ 2>/dev/null || true
         cargo +nightly fuzz cmin "$t" "corpus/$t" -- -rss_limit_mb=2048
-        echo "$t: $(ls "corpus/$t" | wc -l) files kept"
+        echo "$t: $(count "corpus/$t") files kept"
     done
     exit 0
 fi
@@ -41,7 +45,7 @@ failed=0
 for t in $TARGETS; do
     mkdir -p "work/$t" "artifacts/$t"
     log="work/$t.log"
-    before=$(ls "artifacts/$t" | wc -l)
+    before=$(count "artifacts/$t")
     echo "== $t: ${SECONDS_EACH}s" >&2
     # New inputs go to the working corpus (first dir); the seeds are read only.
     status=0
@@ -49,14 +53,14 @@ for t in $TARGETS; do
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1 || status=$?
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-    crashes=$(( $(ls "artifacts/$t" | wc -l) - before ))
+    crashes=$(( $(count "artifacts/$t") - before ))
     if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
         failed=1
         echo "!! $t failed (exit $status); the end of $log:" >&2
         tail -30 "$log" >&2
     fi
     summary+=("$(printf '%-14s %6ss %12s execs %3s crashes %6s corpus' \
-        "$t" "$SECONDS_EACH" "${execs:-?}" "$crashes" "$(ls "work/$t" | wc -l)")")
+        "$t" "$SECONDS_EACH" "${execs:-?}" "$crashes" "$(count "work/$t")")")
 done
 printf '%s\n' "${summary[@]}"
 exit "$failed"
