@@ -18,7 +18,7 @@ PROFILE=${SOAK_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 
-cargo build --quiet --profile "$PROFILE" --manifest-path "$ROOT/Cargo.toml" --bin tern \
+cargo build --quiet --profile "$PROFILE" --manifest-path "$ROOT/Cargo.toml" --bins \
     -p tern -p tern-loadtest
 LOADTEST=$OUT/tern-loadtest
 
