@@ -12,6 +12,8 @@ pub mod compress;
 pub mod config;
 pub mod discovery;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod html;
 pub mod http;
 pub mod limits;

@@ -129,6 +129,18 @@ impl WorkerCtx {
     }
 }
 
+impl Drop for WorkerCtx {
+    /// A replaced generation's last connection is gone: what it counted
+    /// since the switch goes on in the newest generation's counters
+    /// (Prometheus counters never go down; see `metrics::carry`).
+    fn drop(&mut self) {
+        if let Some(newest) = self.newest() {
+            let rows = crate::metrics::carry::Rows::between(&self.plan, &newest.plan);
+            newest.stats.take_counts(&self.stats, &rows);
+        }
+    }
+}
+
 impl WorkerCtx {
     /// `backend_up`: the backend has a live server, as this worker sees it.
     pub fn backend_live(&self, backend: usize) -> bool {

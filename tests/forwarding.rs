@@ -392,6 +392,24 @@ fn expect_100_continue() {
     assert_eq!(seen.body, b"hello");
 }
 
+/// Found by fuzzing (fuzz/regressions/request_head/): RFC 9110 §10.1.1 has a
+/// server ignore 100-continue in an HTTP/1.0 request, but forwarded as
+/// HTTP/1.1 the expectation came alive upstream.
+#[test]
+fn an_http10_requests_expect_is_not_forwarded() {
+    let up = RecordingUpstream::echo(); // sends 100 Continue if it sees Expect
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    c.send(
+        b"POST /e HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+    );
+    let (_, fin) = c.read_final_response("POST").expect("final response");
+    assert_eq!(fin.status, 200);
+    let seen = one_request(&up);
+    assert!(!seen.head.has("expect"), "{}", show(&seen.head.raw));
+    assert_eq!(seen.body, b"hello");
+}
+
 #[test]
 fn expect_100_continue_then_next_request() {
     let up = RecordingUpstream::echo();

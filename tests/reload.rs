@@ -307,3 +307,43 @@ fn the_reload_line_says_only_what_changed() {
     assert!(line(1).contains(", 2 routes (was 3), "), "{}", line(1));
     assert!(!line(1).contains("added"), "{}", line(1));
 }
+
+/// tern's resident memory in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("tern's status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// A connection held across reloads (a WebSocket here) keeps the generation
+/// it began on alive, but not every generation since. Found by the soak:
+/// each generation linked its successor, so one old tunnel kept the whole
+/// chain, and memory grew with every reload for as long as it stayed open.
+#[test]
+fn a_tunnel_held_across_many_reloads_keeps_no_chain_of_generations() {
+    let ws = ws_echo();
+    let tern = Cfg::new(ws.addr).workers(1).start();
+    let mut sockets = open_websockets(tern.addr(), "/ws", 1);
+    let reload = |nth: usize| {
+        tern.signal("HUP");
+        assert!(
+            wait_lines(&tern, "reloaded:", nth, Duration::from_secs(10)),
+            "reload {nth} not done"
+        );
+    };
+    // The first reloads warm the allocator up.
+    for nth in 1..=10 {
+        reload(nth);
+    }
+    let before = rss_kib(tern.pid());
+    for nth in 11..=110 {
+        reload(nth);
+    }
+    let grown = rss_kib(tern.pid()).saturating_sub(before);
+    eprintln!("RSS grew by {grown} KiB over 100 reloads");
+    assert!(grown < 2 * 1024, "RSS grew by {grown} KiB over 100 reloads");
+    assert_eq!(echo_websockets(&mut sockets, "still open"), 0);
+}

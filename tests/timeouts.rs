@@ -161,6 +161,28 @@ fn never_answers() -> RecordingUpstream {
     })
 }
 
+/// A client that gives up while tern waits for the upstream's answer (an
+/// abandoned long-poll) frees the upstream connection at once, not when the
+/// server timeout (60 s here) runs out. Found by the soak's abandoning
+/// clients: tern held both sockets of every abandoned poll.
+#[test]
+fn a_client_that_leaves_frees_the_upstream_at_once() {
+    let up = never_answers();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    c.send(&get("/poll/news"));
+    assert!(
+        wait_until(Duration::from_secs(5), || up.conn_count() == 1
+            && !up.conn_bytes(0).is_empty()),
+        "the request never reached the upstream"
+    );
+    drop(c);
+    assert!(
+        wait_until(Duration::from_secs(5), || up.conn_peer_eof(0)),
+        "upstream connection kept after the client left"
+    );
+}
+
 /// Fails if tern waits for the upstream forever, or past the configured
 /// server timeout by a wide margin, or answers other than 504.
 #[test]

@@ -15,6 +15,7 @@ mod procstat;
 mod report;
 mod rng;
 mod runtime;
+mod soak;
 mod tally;
 mod websocket;
 mod wsframe;
@@ -28,6 +29,11 @@ const USAGE: &str = "usage:
       [--sources K] [--processes P] [--max-seconds S] [--json]
   tern-loadtest websocket --target ADDR --connections N [--rate MSGS_PER_SEC] [--duration SECS]
       [--size BYTES] [--path /ws] [--ramp PER_SEC] [--sources K] [--max-seconds S] [--json]
+  tern-loadtest soak --target ADDR --origin ADDR --tern-pid PID [--seconds S] [--warmup S]
+      [--longpolls N] [--websockets N] [--slowloris N] [--abandoners N] [--clients N] [--rate R]
+      [--header-timeout S] [--restart-every S] [--reload-every S] [--sample-every S]
+      [--origin-pid-file PATH]
+  tern-loadtest port
   tern-loadtest rss --pid PID[,PID...]";
 
 fn main() -> ExitCode {
@@ -41,6 +47,8 @@ fn main() -> ExitCode {
         "longpoll" => longpoll::run(rest),
         "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
         "websocket" => websocket::run(rest),
+        "soak" => soak::run(rest),
+        "port" => free_port().map(|()| ExitCode::SUCCESS),
         "rss" => rss(rest).map(|()| ExitCode::SUCCESS),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -60,4 +68,27 @@ fn rss(args: &[String]) -> Result<(), String> {
     let pids = args::parse_pids(&flags.required::<String>("pid")?)?;
     println!("{}", procstat::sum_vmrss_kib(&pids)?);
     Ok(())
+}
+
+/// `port`: a loopback TCP port free right now and outside the kernel's
+/// ephemeral range, for scripts that must name ports in a config before
+/// starting anything. Outside that range, no outgoing connection can take
+/// the port while its server is down (the soak restarts its origin).
+fn free_port() -> Result<(), String> {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(32768);
+    let span = u64::from(low.saturating_sub(10_000).max(1));
+    for _ in 0..200 {
+        let port = 10_000 + (rng::random_u64() % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            println!("{port}");
+            return Ok(());
+        }
+    }
+    Err(format!("no free port found below {low}"))
 }

@@ -6,7 +6,7 @@ mod compress;
 mod duration;
 pub mod log_section;
 pub mod plan;
-mod schema;
+pub(crate) mod schema;
 mod static_files;
 
 use std::fmt;
@@ -109,7 +109,7 @@ pub fn from_str(text: &str, file: &str) -> Result<Plan, ConfigError> {
     })
 }
 
-fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
+pub(crate) fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
     let deserializer = toml::Deserializer::new(text);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let key = err.path().to_string();

@@ -15,7 +15,7 @@ mod compressed;
 mod conditional;
 mod copy;
 mod date;
-mod decode;
+pub(crate) mod decode;
 mod deny;
 mod find;
 mod gzip;

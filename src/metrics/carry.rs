@@ -3,12 +3,12 @@
 //! flight finish in the old one. Prometheus counters must never go down, so
 //! at the switch the new generation takes over the old one's counts, row by
 //! row matched by name (listener, route, backend; a server by its backend
-//! and address), and when the old generation's stats are dropped (its last
-//! request counted) they hand what they counted since to their successor.
+//! and address), and when the old generation is dropped (its last
+//! connection gone) it hands what it counted since to the newest generation
+//! then (`WorkerCtx`'s drop, which knows both plans). No generation links
+//! to a later one: a held connection must not keep every generation since
+//! alive (each `WorkerStats` holds histograms of tens of KiB).
 //! Rows the new plan no longer has leave with their series.
-
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use super::latency::Latency;
 use super::table::{ClassTable, Counts};
@@ -63,25 +63,10 @@ impl Rows {
     }
 }
 
-/// The generation that took over from these stats, and how rows map.
-pub struct Successor(RefCell<Option<(Rc<WorkerStats>, Rows)>>);
-
-impl Successor {
-    pub fn none() -> Successor {
-        Successor(RefCell::new(None))
-    }
-}
-
 impl WorkerStats {
-    /// The reload's switch: `next` takes over every count of `self`, and
-    /// gets what `self` counts from now on when `self` is dropped.
-    pub fn hand_over(&self, next: &Rc<WorkerStats>, rows: Rows) {
-        next.take_counts(self, &rows);
-        *self.successor.0.borrow_mut() = Some((next.clone(), rows));
-    }
-
-    /// Moves the counters (not the gauges) of `old` into `self`.
-    fn take_counts(&self, old: &WorkerStats, rows: &Rows) {
+    /// Moves the counters (not the gauges) of `old` into `self`: at the
+    /// reload's switch, and again when the old generation is dropped.
+    pub fn take_counts(&self, old: &WorkerStats, rows: &Rows) {
         old.listeners.move_into(&self.listeners, &rows.listeners);
         old.routes.move_into(&self.routes, &rows.routes);
         old.backends.move_into(&self.backends, &rows.backends);
@@ -104,14 +89,6 @@ impl WorkerStats {
                     from.move_into(to);
                 }
             }
-        }
-    }
-}
-
-impl Drop for WorkerStats {
-    fn drop(&mut self) {
-        if let Some((next, rows)) = self.successor.0.borrow_mut().take() {
-            next.take_counts(self, &rows);
         }
     }
 }
@@ -164,18 +141,21 @@ mod tests {
     fn counts_follow_their_names_into_the_next_generation_and_late_ones_too() {
         let old_plan = plan(&["x", "y"], &["127.0.0.1:9", "127.0.0.1:10"]);
         let new_plan = plan(&["y", "z"], &["127.0.0.1:10"]);
-        let old = Rc::new(WorkerStats::new(&old_plan));
+        let old = WorkerStats::new(&old_plan);
         old.routes.add(1, 200);
         old.servers.add(1, 200);
         old.servers.add(0, 502);
-        let next = Rc::new(WorkerStats::new(&new_plan));
-        old.hand_over(&next, Rows::between(&old_plan, &new_plan));
-        let row = |table: &ClassTable, row: usize| table.copy()[row * 6 + 2];
+        let next = WorkerStats::new(&new_plan);
+        let rows = Rows::between(&old_plan, &new_plan);
+        next.take_counts(&old, &rows);
+        let row =
+            |table: &ClassTable, row: usize| table.copy()[row * crate::metrics::class::CLASSES + 2];
         assert_eq!(row(&next.routes, 0), 1, "route y is row 0 now");
         assert_eq!(row(&next.servers, 0), 1, "127.0.0.1:10 is server 0 now");
         // A request in flight across the reload ends in the old generation.
         old.routes.add(1, 204);
-        drop(old);
+        // What `WorkerCtx`'s drop does when the old generation ends.
+        next.take_counts(&old, &rows);
         assert_eq!(row(&next.routes, 0), 2, "handed over when the old one ends");
         assert_eq!(
             next.servers.copy().iter().sum::<u64>(),

@@ -38,8 +38,6 @@ pub struct WorkerStats {
     /// Set when access logging is on: requests are logged as they are
     /// counted.
     access: Option<AccessLog>,
-    /// The next generation's stats after a reload (see `carry`).
-    pub(super) successor: super::carry::Successor,
 }
 
 impl WorkerStats {
@@ -63,7 +61,6 @@ impl WorkerStats {
             total_latency: (0..backends).map(|_| Latency::default()).collect(),
             upstream_latency: (0..backends).map(|_| Latency::default()).collect(),
             access: None,
-            successor: super::carry::Successor::none(),
         }
     }
 

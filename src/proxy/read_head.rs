@@ -124,7 +124,7 @@ fn skip_empty_lines(client: &mut Conn) {
     }
 }
 
-fn check_complete(
+pub(crate) fn check_complete(
     scanner: &HeadScanner,
     head_len: usize,
     limits: &Limits,
@@ -138,7 +138,11 @@ fn check_complete(
     Ok(head_len)
 }
 
-fn check_partial(scanner: &HeadScanner, buffered: &[u8], limits: &Limits) -> Result<(), HeadEnd> {
+pub(crate) fn check_partial(
+    scanner: &HeadScanner,
+    buffered: &[u8],
+    limits: &Limits,
+) -> Result<(), HeadEnd> {
     if scanner.first_line_end.is_none() && !could_start_request(buffered) {
         return Err(HeadEnd::Reject(400));
     }

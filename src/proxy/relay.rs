@@ -24,9 +24,9 @@ use crate::route::AbortOn;
 use crate::worker_ctx::WorkerCtx;
 
 /// The largest response head accepted from an upstream.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Response header fields accepted from an upstream.
-const MAX_RESPONSE_FIELDS: usize = 128;
+pub(crate) const MAX_RESPONSE_FIELDS: usize = 128;
 
 pub enum Relay {
     /// The response reached the client whole.

@@ -8,7 +8,7 @@ use httparse::Header;
 
 use crate::http::headers::{classify, list_tokens, push_decimal, push_field, FieldKind};
 use crate::http::request::RequestHead;
-use crate::http::BodyKind;
+use crate::http::{BodyKind, Version};
 use crate::route::HeaderEdits;
 
 /// What the forwarded head needs to know besides the request itself.
@@ -53,7 +53,11 @@ pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, o
             FieldKind::Other => !is_named(&named, field.name) && !removes(field.name),
             FieldKind::Host => !host_replaced,
             FieldKind::Upgrade => req.upgrade,
-            FieldKind::Expect => !(info.strip_expect && req.expect_continue),
+            // An HTTP/1.0 client's expectation is to be ignored (RFC 9110
+            // §10.1.1); forwarded as HTTP/1.1 it would come alive upstream.
+            FieldKind::Expect => {
+                req.version == Version::Http11 && !(info.strip_expect && req.expect_continue)
+            }
             FieldKind::XForwardedFor => {
                 forwarded_for.push(field.value);
                 false

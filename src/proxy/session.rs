@@ -204,7 +204,10 @@ async fn linger_close(client: &mut Conn) {
             let consumed = client.buffered().len();
             client.consume(consumed);
             drained += consumed;
-            match client.fill(crate::buffer::BUF_SIZE).await {
+            // Readiness first: a burst of refusals (an upstream restart
+            // failing every held long-poll at once) must not pin a buffer
+            // per lingering connection.
+            match client.wait_and_fill(false, crate::buffer::BUF_SIZE).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }

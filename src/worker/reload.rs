@@ -50,7 +50,7 @@ impl Worker {
         old.pool.forward_to(&next.pool, order.pool_ids);
         // Counters go on from where they were (Prometheus counters never go down).
         let rows = crate::metrics::carry::Rows::between(&old.plan, &next.plan);
-        old.stats.hand_over(&next.stats, rows);
+        next.stats.take_counts(&old.stats, &rows);
         old.set_newest(&next);
         self.retire(&old);
         *self.current.borrow_mut() = next;

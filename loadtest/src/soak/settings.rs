@@ -1,0 +1,83 @@
+//! `tern-loadtest soak` flags.
+
+use crate::args::Flags;
+use crate::net::loopback_addr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Settings {
+    /// tern's listener.
+    pub target: SocketAddr,
+    /// Where the origin this command runs (and restarts) listens: tern's
+    /// backend.
+    pub origin: SocketAddr,
+    pub tern_pid: u32,
+    pub duration: Duration,
+    /// Samples before this are warm-up; the verdict compares the first one
+    /// after it with the last.
+    pub warmup: Duration,
+    pub sample_every: Duration,
+    pub restart_every: Duration,
+    pub reload_every: Duration,
+    pub longpolls: usize,
+    pub websockets: usize,
+    pub slowloris: usize,
+    pub abandoners: usize,
+    /// Clients of each request kind: keep-alive GET, new-connection GET,
+    /// chunked POST.
+    pub clients: usize,
+    /// Requests per second of each such client.
+    pub rate: f64,
+    /// tern's `client_header` timeout: a slowloris connection must be cut
+    /// within it (plus slack).
+    pub header_timeout: Duration,
+    pub origin_pid_file: Option<PathBuf>,
+}
+
+const OPTIONS: &[&str] = &[
+    "target",
+    "origin",
+    "tern-pid",
+    "seconds",
+    "warmup",
+    "sample-every",
+    "restart-every",
+    "reload-every",
+    "longpolls",
+    "websockets",
+    "slowloris",
+    "abandoners",
+    "clients",
+    "rate",
+    "header-timeout",
+    "origin-pid-file",
+];
+
+impl Settings {
+    pub fn parse(args: &[String]) -> Result<Settings, String> {
+        let f = Flags::parse(args, &[], OPTIONS)?;
+        let secs =
+            |name, default, lo, hi| f.number(name, default, lo, hi).map(Duration::from_secs_f64);
+        let duration = secs("seconds", 600.0, 10.0, 86_400.0)?;
+        let warmup_default = (duration.as_secs_f64() / 4.0).min(60.0);
+        Ok(Settings {
+            target: loopback_addr(&f.required::<String>("target")?)?,
+            origin: loopback_addr(&f.required::<String>("origin")?)?,
+            tern_pid: f.required("tern-pid")?,
+            duration,
+            warmup: secs("warmup", warmup_default, 0.0, duration.as_secs_f64())?,
+            sample_every: secs("sample-every", 10.0, 1.0, 3600.0)?,
+            restart_every: secs("restart-every", 60.0, 5.0, 86_400.0)?,
+            reload_every: secs("reload-every", 30.0, 5.0, 86_400.0)?,
+            longpolls: f.get("longpolls", 1000)?,
+            websockets: f.get("websockets", 200)?,
+            slowloris: f.get("slowloris", 50)?,
+            abandoners: f.get("abandoners", 50)?,
+            clients: f.get("clients", 4)?,
+            rate: f.number("rate", 25.0, 0.1, 10_000.0)?,
+            header_timeout: secs("header-timeout", 5.0, 1.0, 600.0)?,
+            origin_pid_file: f.str("origin-pid-file").map(PathBuf::from),
+        })
+    }
+}
