@@ -120,7 +120,7 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
             }
             Relay::NoResponse if may_retry && stale => fresh_only = true,
             Relay::NoResponse if may_retry && attempts.no_answer_from(position) => {
-                let cause = "closed the connection without a response; trying another server";
+                let cause = "closed the connection without a response; retrying";
                 upstream_failed(ctx, req, &backend.servers[position], &cause);
             }
             Relay::NoResponse => {
