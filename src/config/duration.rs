@@ -16,7 +16,7 @@ impl Dur {
     }
 }
 
-/// Parses "<digits><unit>" where unit is ms, s, m or h.
+/// Parses `<digits><unit>` where unit is ms, s, m or h.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
