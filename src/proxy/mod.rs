@@ -1,5 +1,33 @@
 //! One client connection: read a request head, route it, and proxy the
 //! exchange to an upstream, as many times as keep-alive allows.
+//!
+//! # The life of a connection
+//!
+//! 1. `session::serve` (spawned per accepted socket, inside the worker's
+//!    panic containment): admission (PROXY header, per-client limit), then the
+//!    TLS handshake (`handshake`) on TLS listeners. `Conn` (`conn`) is the
+//!    connection from here on: plain or TLS, with a read buffer it holds only
+//!    while bytes are buffered.
+//! 2. `read_head`: the wait for a request, holding no buffer (readiness
+//!    first, or a posted read for quick clients); a drain ends the wait only
+//!    when no request bytes have arrived. Then the head is scanned within the
+//!    limits; bytes that can't start a request line are refused at once.
+//! 3. `follow`: the connection moves to the newest plan generation.
+//! 4. `prepare` (synchronous, so the parser's header array never lives in the
+//!    connection's future): parse, route, rate limits, the upstream head
+//!    (`rewrite_request`), or tern's own answer, or a static reply.
+//! 5. `exchange`: body check, `acquire` (pick, queue, pool or connect, retry
+//!    with `Attempts`), send the head and body, then `relay`: the response head
+//!    (`rewrite_response`, `response_edit`, `steer`) and body by length, chunks
+//!    or close, or a `tunnel` after 101. While the head is awaited,
+//!    `client_watch` notices a client that left (499). Failures are logged by
+//!    `failure_log` and answered 502/503/504.
+//! 6. Back to 2 while keep-alive allows; at the end, a TLS connection says
+//!    close_notify.
+//!
+//! The `Box::pin`s on this path keep rare states (TLS, file transfers,
+//! compression, the probe after a FIN, a tunnel) out of every connection's
+//! future, whose size bounds what a held long-poll costs (size test below).
 
 mod acquire;
 mod client_watch;
