@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::codings::{gunzip, unbrotli};
 use common::traffic::wait_lines;
 use common::*;
 
@@ -25,22 +26,6 @@ fn text(len: usize) -> Vec<u8> {
         out.extend_from_slice(format!("{} ", i >> 50).as_bytes());
     }
     out.truncate(len);
-    out
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("a valid gzip stream");
-    out
-}
-
-fn unbrotli(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::Decompressor::new(bytes, 4096)
-        .read_to_end(&mut out)
-        .expect("a valid brotli stream");
     out
 }
 

@@ -5,8 +5,7 @@
 mod common;
 mod static_site;
 
-use std::io::Read;
-
+use common::codings::{gunzip, unbrotli};
 use common::*;
 use static_site::*;
 
@@ -20,22 +19,6 @@ fn text(len: usize) -> Vec<u8> {
         );
     }
     out.truncate(len);
-    out
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("a valid gzip stream");
-    out
-}
-
-fn unbrotli(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::Decompressor::new(bytes, 4096)
-        .read_to_end(&mut out)
-        .expect("a valid brotli stream");
     out
 }
 

@@ -16,6 +16,7 @@
 
 #![allow(dead_code)]
 
+pub mod codings;
 pub mod dns;
 pub mod routing;
 pub mod tls_client;
