@@ -49,6 +49,10 @@ SCENARIOS = {s.name: s for s in [
                   "64 KiB in per response, so CPU µs/request ÷ 64 is the CPU per KiB compressed. "
                   "tern's zlib-rs uses zlib-ng's quick strategy at level 1, nginx the system zlib's fast one: "
                   "compare the bytes each sends too (wrk's `read` in the raw output)."),
+    Scenario("ratelimit", "GET 100 B through a per-client rate limit it never reaches, keep-alive, 64 conns",
+             path="/limited/x", only=("tern", "nginx"),
+             note="The cost of a client limit: tern `rate_limit` vs nginx `limit_req`, the limit never reached. "
+                  "Compare CPU µs/request with the `small` scenario for the cost per limited request."),
     Scenario("https", "HTTPS GET 100 B, keep-alive, 64 conns", tls=True, only=PROXIES, note=TLS_NOTE),
     Scenario("https-close", "HTTPS GET 100 B, new connection + full TLS handshake per request, 64 conns",
              headers=["Connection: close"], tls=True, full_handshake=True, only=PROXIES,
