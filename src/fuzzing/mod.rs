@@ -39,3 +39,13 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host", host),
     ("cookie", cookie),
 ];
+
+/// `out`, a head tern wrote, is exactly one complete head with clean line
+/// endings.
+fn assert_one_clean_head(out: &[u8]) {
+    let scanned = crate::http::scan::HeadScanner::default().scan(out);
+    let whole = crate::http::scan::Scan::Complete {
+        head_len: out.len(),
+    };
+    assert_eq!(scanned, whole, "{}", String::from_utf8_lossy(out));
+}

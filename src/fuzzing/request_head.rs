@@ -69,15 +69,7 @@ fn read<'d>(sent: &'d [u8], split: usize, limits: &Limits) -> Option<&'d [u8]> {
 /// Routes the request and writes its upstream head as `prepare` does, then
 /// holds that head to the rules an upstream relies on.
 fn forward(req: &RequestHead, head: &[u8], client_ip: IpAddr, plan: &Plan) {
-    let input = RouteInput {
-        method: req.method,
-        target: req.origin_target,
-        path: req.path(),
-        host: req.host,
-        headers: req.headers,
-        client_ip,
-        listener: 0,
-    };
+    let input = RouteInput::of(req, client_ip, 0);
     let live = |_: usize| true;
     let route = plan.routes.iter().find(|r| r.matches(&input, &live));
     let proxy = match route.map(|r| &r.action) {
@@ -130,15 +122,7 @@ struct Expected<'a> {
 /// hop-by-hop field.
 fn check_upstream_head(req: &RequestHead, out: &[u8], expected: &Expected) {
     let show = || String::from_utf8_lossy(out).into_owned();
-    let scanned = HeadScanner::default().scan(out);
-    assert_eq!(
-        scanned,
-        Scan::Complete {
-            head_len: out.len()
-        },
-        "{}",
-        show()
-    );
+    super::assert_one_clean_head(out);
     let roomy = Limits {
         max_head_bytes: usize::MAX,
         max_request_line_bytes: usize::MAX,

@@ -72,15 +72,7 @@ fn edit_of(plan: &Plan) -> Option<ResponseEdit<'_>> {
 
 fn check_client_head(resp: &ResponseHead, is_head: bool, client: ClientSide, out: &[u8]) {
     let show = || String::from_utf8_lossy(out).into_owned();
-    let scanned = HeadScanner::default().scan(out);
-    assert_eq!(
-        scanned,
-        Scan::Complete {
-            head_len: out.len()
-        },
-        "{}",
-        show()
-    );
+    super::assert_one_clean_head(out);
     let mut fields = crate::http::request::field_slots::<{ MAX_RESPONSE_FIELDS + 8 }>();
     let sent = match response::parse(out, &mut fields, is_head) {
         Ok(sent) => sent,

@@ -96,15 +96,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
         status: status_of(err),
         close: true,
     })?;
-    let input = RouteInput {
-        method: req.method,
-        target: req.origin_target,
-        path: req.path(),
-        host: req.host,
-        headers: req.headers,
-        client_ip: peer.addr.ip(),
-        listener: peer.listener,
-    };
+    let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
     let live = |backend: usize| ctx.backend_live(backend);
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     // An answer leaves the body unread; an HTTP/1.0 client would need an

@@ -11,6 +11,7 @@ use regex::bytes::Regex;
 use super::cidr::Cidr;
 use super::host::{host_name, HostPattern};
 use super::path::PathPrefix;
+use crate::http::request::RequestHead;
 
 /// What routing looks at, borrowed from the parsed request head.
 pub struct RouteInput<'a> {
@@ -25,6 +26,22 @@ pub struct RouteInput<'a> {
     pub client_ip: IpAddr,
     /// Index of the listener the connection arrived on.
     pub listener: usize,
+}
+
+impl<'a> RouteInput<'a> {
+    /// What routing looks at in a parsed request that arrived from
+    /// `client_ip` on listener `listener`.
+    pub fn of(req: &'a RequestHead<'a, 'a>, client_ip: IpAddr, listener: usize) -> Self {
+        RouteInput {
+            method: req.method,
+            target: req.origin_target,
+            path: req.path(),
+            host: req.host,
+            headers: req.headers,
+            client_ip,
+            listener,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
