@@ -10,7 +10,7 @@
 //! `min_length`). Only then is an encoder made: a response that is not
 //! compressed costs no allocation.
 //!
-//! The body is streamed (`stream` for proxied responses,
+//! The body is streamed (`proxy::compress_relay` for proxied responses,
 //! `files::compressed` for static ones) through an `Encoder`, a fixed
 //! amount of memory per compressing connection (`MEMORY_BOUND`), and
 //! flushed whenever tern is about to wait for more input, so a long-poll
@@ -22,12 +22,10 @@ pub mod decide;
 mod encoder;
 pub mod head;
 mod policy;
-mod stream;
 
 pub use accept::choose;
 pub use encoder::{Encoder, MEMORY_BOUND, STEP};
 pub use policy::{Coding, Encoding, Policy, TypePattern};
-pub use stream::{relay, Job, Stop};
 
 /// The defaults of `compress = true`, for the config.
 pub mod policy_defaults {

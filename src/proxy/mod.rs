@@ -31,6 +31,7 @@
 
 mod acquire;
 mod client_watch;
+mod compress_relay;
 pub mod conn;
 mod exchange;
 mod failure_log;

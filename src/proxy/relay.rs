@@ -269,7 +269,7 @@ async fn relay_body(
     }
 }
 
-/// The body through `compress::relay` (boxed: not the common path).
+/// The body through `compress_relay::relay` (boxed: not the common path).
 async fn compressed(
     client: &mut Conn,
     upstream: &mut Conn,
@@ -280,16 +280,16 @@ async fn compressed(
     let Some(encoding) = meta.compress else {
         return Err(Cut::BeforeSending);
     };
-    let job = crate::compress::Job {
+    let job = super::compress_relay::Job {
         encoding,
         chunked: meta.client_chunked,
         client: waits.client,
         upstream: waits.upstream,
     };
-    let relayed = crate::compress::relay(client, upstream, out, meta.body, job);
+    let relayed = super::compress_relay::relay(client, upstream, out, meta.body, job);
     Box::pin(relayed).await.map_err(|stop| match stop {
-        crate::compress::Stop::BeforeSending => Cut::BeforeSending,
-        crate::compress::Stop::Midway => Cut::Midway,
+        super::compress_relay::Stop::BeforeSending => Cut::BeforeSending,
+        super::compress_relay::Stop::Midway => Cut::Midway,
     })
 }
 

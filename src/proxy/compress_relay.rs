@@ -8,12 +8,11 @@
 
 use std::time::Duration;
 
-use super::encoder::{Encoder, STEP};
-use super::policy::Encoding;
+use super::conn::Conn;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
+use crate::compress::{Encoder, Encoding, STEP};
 use crate::http::chunked::ChunkedReframer;
 use crate::http::BodyKind;
-use crate::proxy::conn::Conn;
 use crate::timer::timeout;
 
 /// Why a compressed relay stopped short.
