@@ -14,9 +14,10 @@
 //! keep-alive clients the origin's CPU per request tripled. The one bound
 //! is the worker's share of the connection cap (`[server] max_connections`,
 //! by default derived from the open-files limit at two descriptors per
-//! client connection): an upstream connection, idle or busy, is the second
-//! descriptor of some client connection's budget, so idle connections never
-//! take descriptors the clients need.
+//! client connection). Towards one server, idle and busy connections never
+//! outnumber the clients that needed them, so they fit the clients' budget;
+//! across several servers they can exceed it (see README, "The upstream
+//! pool adapts to demand").
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
