@@ -30,6 +30,7 @@ pub mod buffer;
 pub mod cli;
 pub mod compress;
 pub mod config;
+pub mod conn;
 pub mod discovery;
 pub mod files;
 #[doc(hidden)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::server_state::{AdminState, ServerStates};
 use crate::config::Plan;
-use crate::metrics::bytes::FLOW_LABELS;
+use crate::conn::wire::FLOW_LABELS;
 use crate::metrics::class::{CLASSES, CLASS_NAMES};
 use crate::metrics::latency::LatencyCopy;
 use crate::metrics::Merged;

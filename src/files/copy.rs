@@ -5,7 +5,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use crate::proxy::conn::Conn;
+use crate::conn::Conn;
 
 use super::reply::FileBody;
 use super::send_error::SendError;

@@ -13,8 +13,8 @@ use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
 use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
-use crate::proxy::conn::Conn;
-use crate::proxy::Next;
+use crate::conn::Conn;
+use crate::conn::Next;
 use crate::timer::timeout;
 use crate::worker_ctx::WorkerCtx;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::reply::FileBody;
 use super::send_error::SendError;
-use crate::proxy::conn::Conn;
+use crate::conn::Conn;
 use crate::timer::timeout;
 
 /// What one `sendfile` moves at most.

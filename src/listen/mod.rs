@@ -7,6 +7,9 @@
 pub mod inherit;
 pub mod table;
 
+mod info;
+pub use info::ListenerInfo;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::ListenerInfo;
 use super::{bind_one, Bound};
 use crate::config::{ListenerPlan, Plan};
-use crate::worker::reload::KeptListener;
 
 pub struct Entry {
     pub name: String,
@@ -92,7 +92,7 @@ pub struct Change {
     /// Per worker: sockets of added listeners.
     pub added: Vec<Vec<Bound>>,
     /// Listeners kept, with their place in the new plan.
-    pub kept: Vec<KeptListener>,
+    pub kept: Vec<ListenerInfo>,
     pub added_names: Vec<(String, SocketAddr)>,
     pub removed_names: Vec<(String, SocketAddr)>,
 }
@@ -155,7 +155,7 @@ fn match_all(
                 }
                 change.added_names.push((entry.name.clone(), entry.addr));
             } else {
-                change.kept.push(KeptListener {
+                change.kept.push(ListenerInfo {
                     addr: entry.addr,
                     index,
                     tls: listener.tls.clone(),

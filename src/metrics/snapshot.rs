@@ -3,9 +3,9 @@
 
 use std::os::fd::RawFd;
 
-use super::bytes;
 use super::latency::LatencyCopy;
 use super::listen_queue::accept_queue_len;
+use crate::conn::wire as bytes;
 use crate::worker_ctx::WorkerCtx;
 
 #[derive(Clone, Default)]

@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use super::conn::Conn;
 use super::failure_log::upstream_failed;
 use super::handshake::connect_tls;
 use super::prepare::Prepared;
 use crate::config::{Backend, Server};
+use crate::conn::Conn;
 use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;

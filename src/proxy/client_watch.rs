@@ -19,7 +19,7 @@
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use super::conn::Conn;
+use crate::conn::Conn;
 use crate::http::Version;
 use crate::peek::{peek, Peeked};
 use crate::route::AbortOn;

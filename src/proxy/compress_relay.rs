@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use super::conn::Conn;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::compress::{Encoder, Encoding, STEP};
+use crate::conn::Conn;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::BodyKind;
 use crate::timer::timeout;

@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::timer::timeout;
 
 use super::acquire::{acquire, Attempts};
-use super::conn::Conn;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
 use super::session::send_answer;
-use super::Next;
 use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
+use crate::conn::Conn;
+use crate::conn::Next;
 
 /// Input fed to a chunked decoder at once, so its re-framed output stays
 /// within one big buffer.

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use super::ListenerInfo;
+use crate::listen::ListenerInfo;
 use crate::worker_ctx::WorkerCtx;
 
 /// Moves `ctx` and `listener` to the newest generation, if a reload

@@ -10,8 +10,8 @@ use monoio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
-use super::conn::Conn;
 use crate::buffer;
+use crate::conn::Conn;
 use crate::http::status::error_response;
 use crate::tls::session::TlsSession;
 

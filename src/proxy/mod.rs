@@ -32,7 +32,6 @@
 mod acquire;
 mod client_watch;
 mod compress_relay;
-pub mod conn;
 mod exchange;
 mod failure_log;
 mod follow;
@@ -48,24 +47,6 @@ mod steer;
 mod tunnel;
 
 pub use session::serve;
-
-/// The listener a connection arrived on.
-pub struct ListenerInfo {
-    /// The address the socket is bound to: how a listener is recognised
-    /// across a reload.
-    pub addr: std::net::SocketAddr,
-    /// Index of its `[[listener]]` in the plan.
-    pub index: usize,
-    /// Set when the listener terminates TLS.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-}
-
-/// What happens to the client connection after an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    KeepAlive,
-    Close,
-}
 
 /// What a held connection costs is mostly its task's future: keep it small.
 #[cfg(test)]
@@ -99,7 +80,7 @@ mod size_tests {
             let stream = monoio::net::TcpStream::connect_addr(addr)
                 .await
                 .expect("connect");
-            let info = Rc::new(super::ListenerInfo {
+            let info = Rc::new(crate::listen::ListenerInfo {
                 addr,
                 index: 0,
                 tls: None,

@@ -6,9 +6,9 @@ use crate::timer::{timeout, timeout_at};
 
 use monoio::io::Canceller;
 
-use super::conn::Conn;
 use crate::buffer;
 use crate::config::Limits;
+use crate::conn::Conn;
 use crate::http::scan::{could_start_request, leading_empty_lines, HeadScanner, Scan};
 use crate::worker_ctx::WorkerCtx;
 

@@ -8,15 +8,15 @@ use std::time::Instant;
 use crate::timer::{timeout, timeout_at};
 
 use super::client_watch::client_gone;
-use super::conn::Conn;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::steer::response_edit;
 use super::tunnel;
-use super::Next;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
+use crate::conn::Conn;
+use crate::conn::Next;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};

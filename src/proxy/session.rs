@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
-use super::conn::Conn;
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
 use super::prepare::{prepare, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
-use super::ListenerInfo;
-use super::Next;
 use crate::access_log::Entry;
 use crate::admission;
+use crate::conn::Conn;
+use crate::conn::Next;
 use crate::http::status::{error_response, status_of_response};
+use crate::listen::ListenerInfo;
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
 
 /// How long a refused client gets to stop sending before the socket closes.

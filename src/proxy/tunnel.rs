@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use super::conn::Conn;
 use crate::buffer::BUF_SIZE;
+use crate::conn::Conn;
 
 #[derive(Clone, Copy)]
 enum Side {

@@ -25,7 +25,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::PoolSettings;
-use crate::proxy::conn::Conn;
+use crate::conn::Conn;
 
 /// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {

@@ -12,7 +12,8 @@ use monoio::net::TcpListener;
 
 use super::contain::contained;
 use super::Worker;
-use crate::proxy::{self, ListenerInfo};
+use crate::listen::ListenerInfo;
+use crate::proxy;
 
 /// Pause after a failed accept (e.g. out of descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

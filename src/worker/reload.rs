@@ -3,7 +3,6 @@
 //! generation, moves its idle upstream connections over, starts and stops
 //! accept loops, and says when it is done.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use super::{Stop, Worker};
 use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::Bound;
-use crate::proxy::ListenerInfo;
+use crate::listen::ListenerInfo;
 
 /// What one worker needs to switch to a new plan.
 pub struct Order {
@@ -23,18 +22,11 @@ pub struct Order {
     pub pool_ids: Vec<Option<usize>>,
     /// Listeners this worker already accepts on that the new plan keeps,
     /// by bound address, with their place in the new plan.
-    pub kept: Vec<KeptListener>,
+    pub kept: Vec<ListenerInfo>,
     /// Sockets bound for listeners the new plan adds.
     pub added: Vec<Bound>,
     /// Told the worker id once the worker runs the new plan.
     pub done: Sender<usize>,
-}
-
-#[derive(Clone)]
-pub struct KeptListener {
-    pub addr: SocketAddr,
-    pub index: usize,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Worker {
@@ -60,18 +52,14 @@ impl Worker {
 
     /// Renumbers kept listeners; stops those the new plan dropped (their
     /// open connections finish).
-    fn update_listeners(&self, kept: &[KeptListener]) {
+    fn update_listeners(&self, kept: &[ListenerInfo]) {
         self.listening
             .borrow_mut()
             .retain(|slot| !slot.is_stopped());
         for slot in self.listening.borrow().iter() {
             let addr = slot.info().addr;
             match kept.iter().find(|k| k.addr == addr) {
-                Some(k) => slot.set_info(Rc::new(ListenerInfo {
-                    addr,
-                    index: k.index,
-                    tls: k.tls.clone(),
-                })),
+                Some(kept) => slot.set_info(Rc::new(kept.clone())),
                 None => slot.stop(Stop::Close),
             }
         }

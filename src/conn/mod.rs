@@ -1,6 +1,12 @@
 //! A client or upstream connection, plain or TLS, with a read buffer that
 //! exists only while bytes are buffered: between exchanges the buffer goes
 //! back to the worker's pool.
+//!
+//! Below `proxy`, `upstream` and `files`, which all move bytes through a
+//! `Conn`; it knows buffers, TLS sessions and the wire byte counters
+//! (`wire`), nothing of HTTP.
+
+pub mod wire;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -12,9 +18,15 @@ use monoio::io::{
 use monoio::net::TcpStream;
 
 use crate::buffer;
-use crate::metrics::bytes as wire;
 use crate::peek::{peek, Peeked};
 use crate::tls::session::{Plain, TlsSession};
+
+/// What happens to the client connection after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+}
 
 pub struct Conn {
     pub stream: TcpStream,
