@@ -37,6 +37,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod html;
 pub mod http;
+pub mod http2;
 pub mod limits;
 pub mod listen;
 pub mod log;

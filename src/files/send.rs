@@ -13,12 +13,12 @@ use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
 use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
-use crate::conn::Conn;
+use crate::proxy::downstream::Downstream;
 use crate::conn::Next;
 use crate::timer::timeout;
 use crate::worker_ctx::WorkerCtx;
 
-pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
+pub async fn send<C: Downstream>(client: &mut C, reply: Reply, ctx: &WorkerCtx) -> Next {
     let wait = ctx.plan.client_timeouts.inflight;
     let Reply {
         mut head,
@@ -66,7 +66,7 @@ fn next_of(persist: Persist) -> Next {
 }
 
 /// Writes the head (and a joined body) and returns its buffer to the pool.
-async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
+async fn write_head<C: Downstream>(client: &mut C, head: Vec<u8>, wait: Duration) -> bool {
     match timeout(wait, client.write_owned(head)).await {
         Ok((Ok(()), head)) => {
             buffer::give(head);
@@ -76,11 +76,14 @@ async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
     }
 }
 
-async fn send_body(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
-    if client.is_tls() {
-        copy::send(client, body, wait).await
-    } else {
-        sendfile::send(client, body, wait).await
+async fn send_body<C: Downstream>(
+    client: &mut C,
+    body: &FileBody,
+    wait: Duration,
+) -> Result<(), SendError> {
+    match client.plain_socket() {
+        Some(socket) => sendfile::send(socket, body, wait).await,
+        None => copy::send(client, body, wait).await,
     }
 }
 

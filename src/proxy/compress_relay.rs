@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::compress::{Encoder, Encoding, STEP};
+use super::downstream::Downstream;
 use crate::conn::Conn;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::BodyKind;
@@ -36,8 +37,8 @@ pub struct Job {
 
 /// Relays the upstream's body (`body`, its framing) compressed, after
 /// `head`, the client's response head.
-pub async fn relay(
-    client: &mut Conn,
+pub async fn relay<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     head: Vec<u8>,
     body: BodyKind,
@@ -143,7 +144,7 @@ impl Output {
         written.map_err(|_| self.stop())
     }
 
-    async fn flush(&mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn flush<C: Downstream>(&mut self, client: &mut C) -> Result<(), Stop> {
         if let Some(encoder) = self.encoder.as_mut() {
             let flushed = encoder.flush(&mut self.wire, self.job.chunked);
             flushed.map_err(|_| self.stop())?;
@@ -151,7 +152,7 @@ impl Output {
         self.send(client).await
     }
 
-    async fn send(&mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn send<C: Downstream>(&mut self, client: &mut C) -> Result<(), Stop> {
         if self.wire.is_empty() {
             return Ok(());
         }
@@ -167,7 +168,7 @@ impl Output {
         Ok(())
     }
 
-    async fn finish(mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn finish<C: Downstream>(mut self, client: &mut C) -> Result<(), Stop> {
         if let Some(encoder) = self.encoder.take() {
             let finished = encoder.finish(&mut self.wire, self.job.chunked);
             finished.map_err(|_| self.stop())?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::timer::timeout;
 
 use super::acquire::{acquire, Attempts};
+use super::downstream::Downstream;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
@@ -37,14 +38,14 @@ enum SendError {
     Malformed,
 }
 
-pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
+pub async fn proxy<C: Downstream>(client: &mut C, mut req: Prepared, ctx: &WorkerCtx) -> Next {
     let sent_before = client.sent();
     let next = exchange(client, &mut req, ctx).await;
     req.meter.sent(client.sent() - sent_before);
     next
 }
 
-async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
+async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
     let backend = &ctx.plan.backends[req.backend];
     // Body bytes that came with the head are checked before any upstream
     // is contacted: a bad chunk refused after the head went out would leave
@@ -143,7 +144,8 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
 }
 
 /// No upstream could be had (502/503/504): answered at once.
-async fn answer_failure(client: &mut Conn, req: &Prepared, status: u16, ctx: &WorkerCtx) -> Next {
+async fn answer_failure<C: Downstream>(
+    client: &mut C, req: &Prepared, status: u16, ctx: &WorkerCtx) -> Next {
     // Nothing of the body was read yet: only an empty one lets the
     // connection go on to the next request.
     let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
@@ -188,7 +190,11 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
 /// Answers an upstream failure; the connection closes because the request
 /// body may not have been read to its end. Not `async fn`: the request is
 /// metered at once, and the future doesn't carry `req`.
-fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Output = Next> + 'c {
+fn fail<'c, C: Downstream>(
+    client: &'c mut C,
+    req: &Prepared,
+    status: u16,
+) -> impl Future<Output = Next> + 'c {
     let response = error_response(status, true);
     req.meter.answered(status, response.len() as u64);
     async move {
@@ -197,8 +203,8 @@ fn fail<'c>(client: &'c mut Conn, req: &Prepared, status: u16) -> impl Future<Ou
     }
 }
 
-async fn send_request(
-    client: &mut Conn,
+async fn send_request<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     req: &mut Prepared,
     backend: &Backend,
@@ -252,8 +258,8 @@ struct Waits {
 }
 
 /// Streams exactly `remaining` bytes from the client to the upstream.
-async fn send_length(
-    client: &mut Conn,
+async fn send_length<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     mut remaining: u64,
     waits: Waits,
@@ -266,7 +272,7 @@ async fn send_length(
             .buffered()
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        timeout(waits.upstream, client.forward_buffered(take, upstream))
+        timeout(waits.upstream, client.send_buffered(take, upstream))
             .await
             .map_err(|_| SendError::Upstream)?
             .map_err(|_| SendError::Upstream)?;
@@ -276,8 +282,8 @@ async fn send_length(
 }
 
 /// Streams a chunked body, decoded strictly and re-framed on the way.
-async fn send_chunked(
-    client: &mut Conn,
+async fn send_chunked<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     waits: Waits,
 ) -> Result<(), SendError> {
@@ -310,7 +316,7 @@ async fn send_chunked(
     }
 }
 
-async fn read_more(client: &mut Conn, wait: Duration) -> Result<(), SendError> {
+async fn read_more<C: Downstream>(client: &mut C, wait: Duration) -> Result<(), SendError> {
     match timeout(wait, client.fill(BUF_SIZE)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
         _ => Err(SendError::Client),

@@ -30,13 +30,15 @@
 //! future, whose size bounds what a held long-poll costs (size test below).
 
 mod acquire;
+pub mod downstream;
 mod client_watch;
 mod compress_relay;
 mod exchange;
 mod failure_log;
-mod follow;
+pub(crate) mod follow;
+pub(crate) mod one_request;
 mod handshake;
-mod prepare;
+pub(crate) mod prepare;
 pub(crate) mod read_head;
 pub(crate) mod relay;
 pub(crate) mod response_edit;

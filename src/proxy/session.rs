@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
+use super::downstream::Downstream;
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
-use super::prepare::{prepare, Outcome, Peer};
+use super::prepare::{prepare, LocalAddr, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use crate::access_log::Entry;
 use crate::admission;
@@ -50,7 +51,14 @@ pub async fn serve(
         _limit_slot = opened.slot;
         opened.conn
     };
-    converse(&mut client, addr, listener, ctx).await;
+    if client.tls_mut().is_some_and(|tls| tls.chose_h2()) {
+        // Boxed: an HTTP/2 connection's state stays out of every HTTP/1.1
+        // connection's future.
+        return Box::pin(crate::http2::serve(client, addr, listener, ctx)).await;
+    }
+    if let Some((listener, ctx)) = converse(&mut client, addr, listener, ctx).await {
+        return Box::pin(crate::http2::serve(client, addr, listener, ctx)).await;
+    }
     // Every orderly end of a TLS connection (a response with close, an idle
     // or header timeout, a refusal, a drain, a tunnel's end) says
     // close_notify first; tern's own half-closes have said it already.
@@ -87,33 +95,41 @@ async fn open(
     })
 }
 
-/// Requests and responses on one connection, until it is to close.
+/// Requests and responses on one connection, until it is to close; or,
+/// on a listener with `http2 = true`, until an HTTP/2 connection preface
+/// comes first (h2c with prior knowledge): then the connection is handed
+/// back to go on as HTTP/2.
 async fn converse(
     client: &mut Conn,
     addr: SocketAddr,
     mut listener: Rc<ListenerInfo>,
     mut ctx: Rc<WorkerCtx>,
-) {
+) -> Handover {
     let mut first = true;
     let mut quick = false;
     loop {
         let head_len = match read_head(client, &ctx, first, &mut quick).await {
             Ok(len) => len,
-            Err(HeadEnd::Closed) => return,
+            Err(HeadEnd::Closed) => return None,
             Err(HeadEnd::Reject(status)) => {
                 ctx.stats.answered_locally(listener.index, status);
                 log_refusal(&ctx, client.buffered(), addr, status);
-                return refuse(client, status).await;
+                refuse(client, status).await;
+                return None;
             }
         };
+        if first && http2_preface(client.buffered(), &ctx, &listener) {
+            return Some((listener, ctx));
+        }
         first = false;
         crate::worker::contain::note_request(&client.buffered()[..head_len]);
         follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
-            stream: &client.stream,
+            local: LocalAddr::Socket(&client.stream),
             listener: listener.index,
             tls: client.is_tls(),
+            http2: false,
         };
         // A statement of its own, so `peer` is not held across the awaits.
         let prepared = prepare(&client.buffered()[..head_len], &peer, &ctx);
@@ -142,7 +158,8 @@ async fn converse(
             Err(refusal) if refusal.close => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
                 log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                return refuse(client, refusal.status).await;
+                refuse(client, refusal.status).await;
+                return None;
             }
             Err(refusal) => {
                 ctx.stats.answered_locally(listener.index, refusal.status);
@@ -152,14 +169,25 @@ async fn converse(
             }
         };
         if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
-            return;
+            return None;
         }
     }
 }
 
+/// Set when a connection is to go on as HTTP/2, with what it continues on.
+type Handover = Option<(Rc<ListenerInfo>, Rc<WorkerCtx>)>;
+
+/// The first head read is the HTTP/2 preface's `PRI * HTTP/2.0` on a plain
+/// listener that takes h2c.
+fn http2_preface(buffered: &[u8], ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
+    buffered.starts_with(&crate::http2::PREFACE[..18])
+        && listener.tls.is_none()
+        && ctx.plan.listeners.get(listener.index).is_some_and(|l| l.http2)
+}
+
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
-fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
+pub(super) fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
     crate::log::debug(format_args!(
         "refused a request from {client} with {status}"
     ));
@@ -171,12 +199,16 @@ fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
 }
 
 /// Writes a response tern made itself; closes after it when asked to.
-pub(super) async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
+pub(super) async fn send_answer<C: Downstream>(
+    client: &mut C,
+    response: Vec<u8>,
+    close: bool,
+) -> Next {
     let (result, _) = client.write_owned(response).await;
     match (result, close) {
         (Ok(()), false) => Next::KeepAlive,
         (Ok(()), true) => {
-            linger_close(client).await;
+            client.linger_close().await;
             Next::Close
         }
         (Err(_), _) => Next::Close,
@@ -196,7 +228,7 @@ pub async fn refuse(client: &mut Conn, status: u16) {
 /// Closing a socket with unread input makes the kernel send a reset, which
 /// can destroy the response still in flight. Half-close, then read and drop
 /// what the client is still sending, briefly.
-async fn linger_close(client: &mut Conn) {
+pub(super) async fn linger_close(client: &mut Conn) {
     let _ = client.shutdown_write().await;
     let drain = async {
         let mut drained = 0;

@@ -21,9 +21,13 @@ pub struct CertPaths<'a> {
 }
 
 /// Builds a listener's server config: TLS 1.2 and 1.3, the certificate by
-/// SNI (the first one for clients that send no name), ALPN http/1.1, and
-/// session resumption by tickets and by a session cache.
-pub fn server_config(certificates: &[CertPaths]) -> Result<Arc<ServerConfig>, CertError> {
+/// SNI (the first one for clients that send no name), ALPN `h2` (with
+/// `http2`) and `http/1.1`, and session resumption by tickets and by a
+/// session cache.
+pub fn server_config(
+    certificates: &[CertPaths],
+    http2: bool,
+) -> Result<Arc<ServerConfig>, CertError> {
     let provider = Arc::new(ring::default_provider());
     let mut resolver = SniResolver::default();
     for paths in certificates {
@@ -34,7 +38,10 @@ pub fn server_config(certificates: &[CertPaths]) -> Result<Arc<ServerConfig>, Ce
         .map_err(|err| CertError::new("tls", err.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match http2 {
+        true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        false => vec![b"http/1.1".to_vec()],
+    };
     config.ticketer =
         ring::Ticketer::new().map_err(|err| CertError::new("tls", err.to_string()))?;
     Ok(Arc::new(config))

@@ -46,6 +46,11 @@ impl TlsSession {
         })
     }
 
+    /// The client and tern agreed on HTTP/2 by ALPN.
+    pub fn chose_h2(&self) -> bool {
+        self.conn.alpn_protocol() == Some(b"h2")
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }

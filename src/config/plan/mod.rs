@@ -104,6 +104,8 @@ pub struct ListenerPlan {
     /// `accept_proxy`: the ranges that may (and then must) send a PROXY
     /// header.
     pub accept_proxy: Option<Box<[crate::route::cidr::Cidr]>>,
+    /// HTTP/2 is offered: ALPN `h2` on TLS, prior knowledge on plain.
+    pub http2: bool,
 }
 
 impl std::fmt::Debug for ListenerPlan {
@@ -114,6 +116,7 @@ impl std::fmt::Debug for ListenerPlan {
             .field("tls", &self.tls.is_some())
             .field("conn_limit", &self.conn_limit)
             .field("accept_proxy", &self.accept_proxy)
+            .field("http2", &self.http2)
             .finish()
     }
 }
@@ -318,10 +321,13 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
     if addrs.is_empty() {
         return Err(err(format!("listener[{index}].bind"), "is empty"));
     }
+    // On by default where a client can ask for it by ALPN; on a plain
+    // listener only when asked (prior knowledge, behind a TLS balancer).
+    let http2 = section.http2.unwrap_or(section.tls.is_some());
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls))
+        .map(|tls| build_tls(index, tls, http2))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -330,6 +336,7 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
         name,
         addrs,
         tls,
+        http2,
     })
 }
 
@@ -364,7 +371,11 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, PlanError> {
+fn build_tls(
+    index: usize,
+    tls: &ListenerTls,
+    http2: bool,
+) -> Result<Arc<rustls::ServerConfig>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
     if tls.certificates.is_empty() {
         return Err(err(key, "needs at least one { cert, key }"));
@@ -377,7 +388,7 @@ fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig
             key: &c.key,
         })
         .collect();
-    crate::tls::server_config(&paths).map_err(|e| err(key, e.to_string()))
+    crate::tls::server_config(&paths, http2).map_err(|e| err(key, e.to_string()))
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).

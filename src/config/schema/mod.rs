@@ -156,6 +156,9 @@ pub struct ListenerSection {
     pub accept_proxy: bool,
     /// Who may send a PROXY header (default: loopback only).
     pub proxy_from: Option<Vec<String>>,
+    /// HTTP/2 to clients: by ALPN on TLS listeners (default on), with
+    /// prior knowledge (h2c) on plain ones (default off).
+    pub http2: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

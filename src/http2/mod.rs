@@ -1,0 +1,140 @@
+//! HTTP/2 to clients (RFC 9113): a browser's long-polls, EventSources and
+//! assets as streams of one connection instead of six HTTP/1.1 connections.
+//!
+//! The framing, HPACK, flow control and stream states are hyperium's `h2`
+//! crate (driven on monoio through `io`); tern adds what a stream means to
+//! it. Each accepted stream runs as its own task: its head becomes an
+//! HTTP/1.1 head (`request`) and goes through the same `prepare` (routes,
+//! limits, static files, tern's answers, access log, metrics) and the same
+//! exchange over the same per-worker pools as an HTTP/1.1 request, with
+//! the stream as the client's side (`stream`, a `proxy::downstream`
+//! driver). Upstreams still speak HTTP/1.1.
+//!
+//! Negotiation: ALPN `h2` on TLS listeners (unless `http2 = false`), or
+//! the connection preface with prior knowledge on plain listeners with
+//! `http2 = true` (h2c); no Upgrade from HTTP/1.1.
+//!
+//! Drain and stop: GOAWAY with the last stream id; streams in flight
+//! finish (the worker waits for the connection up to `shutdown_grace`).
+//! After a reload, each new stream follows the newest plan.
+
+mod io;
+pub mod limits;
+pub mod request;
+mod response;
+pub mod stream;
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use ::http::Request;
+
+use crate::conn::Conn;
+use crate::listen::ListenerInfo;
+use crate::proxy::follow::follow_reload;
+use crate::proxy::prepare::{LocalAddr, Peer};
+use crate::worker_ctx::WorkerCtx;
+
+/// What every stream of one connection shares.
+struct Shared {
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    tls: bool,
+}
+
+/// The connection preface a prior-knowledge client starts with.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves an HTTP/2 connection until the client closes it, it idles out,
+/// or a drain's GOAWAY has let its streams finish.
+pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, ctx: Rc<WorkerCtx>) {
+    let shared = Rc::new(Shared {
+        addr,
+        local: client.stream.local_addr().ok(),
+        tls: client.is_tls(),
+    });
+    let (stream, early, tls) = client.into_parts();
+    let Ok(poll) = stream.try_into_poll_io() else {
+        return;
+    };
+    let io = io::H2Io::new(poll, tls, early);
+    let handshake = limits::builder().handshake::<_, Bytes>(io);
+    let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
+    else {
+        return;
+    };
+    let idle = ctx.plan.client_timeouts.idle;
+    let mut going_away = false;
+    loop {
+        let accepted = monoio::select! {
+            accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
+            _ = ctx.drain.wait(), if !going_away => {
+                conn.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
+            _ = crate::timer::sleep(idle), if !conn.has_streams() => {
+                conn.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
+        };
+        match accepted {
+            Some(Ok((request, respond))) => {
+                let task = serve_stream(request, respond, shared.clone(), listener.clone(), ctx.clone());
+                monoio::spawn(task);
+            }
+            Some(Err(err)) => {
+                crate::log::debug(format_args!("HTTP/2 connection from {addr} ended: {err}"));
+                break;
+            }
+            None => break,
+        }
+    }
+    let _ = crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+async fn serve_stream(
+    request: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    shared: Rc<Shared>,
+    mut listener: Rc<ListenerInfo>,
+    mut ctx: Rc<WorkerCtx>,
+) {
+    // Each stream starts on the newest plan, as each HTTP/1.1 request does.
+    follow_reload(&mut ctx, &mut listener);
+    let (parts, body) = request.into_parts();
+    let end_stream = body.is_end_stream();
+    let mut head = Vec::with_capacity(512);
+    let framing = request::write_head(&parts, end_stream, &mut head);
+    let head_request = parts.method == ::http::Method::HEAD;
+    drop(parts);
+    let peer = Peer {
+        addr: shared.addr,
+        local: LocalAddr::Known(shared.local),
+        listener: listener.index,
+        tls: shared.tls,
+        http2: true,
+    };
+    let mut client = match framing {
+        Ok(framing) => stream::H2Stream::new(body, respond, framing, head_request),
+        Err(refused) => {
+            let status = match refused {
+                request::Refused::BadHost => 400,
+                request::Refused::Method => 501,
+            };
+            let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, head_request);
+            ctx.stats.answered_locally(listener.index, status);
+            let response = crate::http::status::error_response(status, false);
+            let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;
+            client.finish();
+            return;
+        }
+    };
+    crate::proxy::one_request::serve(&mut client, &head, &peer, &ctx).await;
+    client.finish();
+}

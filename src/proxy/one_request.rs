@@ -1,0 +1,35 @@
+//! One request for a driver other than the HTTP/1.1 session (an HTTP/2
+//! stream): the same `prepare` (parse, route, limits), then tern's own
+//! answer, a static reply or the exchange, through its `Downstream`.
+//!
+//! `head` is the request as an HTTP/1.1 head (the driver translated it);
+//! the body, if any, comes from the `Downstream`.
+
+use super::downstream::Downstream;
+use super::exchange;
+use super::prepare::{prepare, Outcome, Peer};
+use super::session::log_refusal;
+use crate::http::status::{error_response, status_of_response};
+use crate::worker_ctx::WorkerCtx;
+
+pub(crate) async fn serve<C: Downstream>(client: &mut C, head: &[u8], peer: &Peer<'_>, ctx: &WorkerCtx) {
+    let listener = peer.listener;
+    match prepare(head, peer, ctx) {
+        Ok(Outcome::Proxy(prepared)) => {
+            exchange::proxy(client, prepared, ctx).await;
+        }
+        Ok(Outcome::Answer { response, .. }) => {
+            ctx.stats
+                .answered_locally(listener, status_of_response(&response));
+            let _ = client.write_owned(response).await;
+        }
+        Ok(Outcome::Static(reply)) => {
+            crate::files::send(client, reply, ctx).await;
+        }
+        Err(refusal) => {
+            ctx.stats.answered_locally(listener, refusal.status);
+            log_refusal(ctx, head, peer.addr, refusal.status);
+            let _ = client.write_owned(error_response(refusal.status, false)).await;
+        }
+    }
+}
