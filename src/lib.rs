@@ -32,6 +32,7 @@ pub mod compress;
 pub mod config;
 pub mod conn;
 pub mod discovery;
+pub mod failure;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;

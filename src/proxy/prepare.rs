@@ -10,8 +10,9 @@ use super::rewrite_response::ClientSide;
 use super::steer::{response_needs, steer, ResponseNeeds};
 use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
+use crate::failure::Failure;
 use crate::http::headers::{classify, FieldKind};
-use crate::http::request::{self, RequestError, RequestHead};
+use crate::http::request::{self, RequestHead};
 use crate::http::status::status_of_response;
 use crate::http::{BodyKind, Version};
 use crate::metrics::RequestMeter;
@@ -61,13 +62,6 @@ pub struct Prepared {
     pub proxy_header: Option<Box<crate::proxy_protocol::Addresses>>,
 }
 
-/// A request tern refuses.
-pub struct Refusal {
-    pub status: u16,
-    /// The connection can't continue (framing unknown, or a body unread).
-    pub close: bool,
-}
-
 /// The client's connection, as far as forwarding needs it.
 pub struct Peer<'s> {
     pub addr: SocketAddr,
@@ -89,13 +83,10 @@ impl Peer<'_> {
     }
 }
 
-pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Refusal> {
+pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Failure> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
-    let mut req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
-        status: status_of(err),
-        close: true,
-    })?;
+    let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
     let live = |backend: usize| ctx.backend_live(backend);
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
@@ -264,15 +255,4 @@ fn forward(
         prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));
     }
     prepared
-}
-
-fn status_of(err: RequestError) -> u16 {
-    match err {
-        RequestError::BadRequest(_) => 400,
-        RequestError::UriTooLong => 414,
-        RequestError::HeadTooLarge => 431,
-        RequestError::NotImplemented => 501,
-        RequestError::VersionNotSupported => 505,
-        RequestError::MethodNotAllowed => 405,
-    }
 }

@@ -17,6 +17,7 @@ use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
 use crate::conn::Conn;
 use crate::conn::Next;
+use crate::failure::Failure;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
@@ -35,14 +36,11 @@ pub enum Relay {
         reusable: bool,
         next: Next,
     },
-    /// The upstream closed or reset before sending a byte.
-    NoResponse,
-    /// Nothing reached the client yet; answer with this status.
-    Failed(u16),
-    /// The response started but could not finish: close the client.
-    Aborted,
-    /// The client left while the request waited for the response head.
-    ClientGone,
+    /// No response, or not all of it: `NoResponse` when the upstream
+    /// closed before a byte, `ResponseCut` when the response started but
+    /// could not finish (the client is closed), `ClientLeft` when the
+    /// client went away while the request waited.
+    Failed(Failure),
 }
 
 enum HeadFail {
@@ -93,7 +91,7 @@ pub async fn relay_response(
             monoio::select! {
                 read = read => read,
                 _ = client_gone(client, req.abort_on, req.client.version, limit) => {
-                    return Relay::ClientGone
+                    return Relay::Failed(Failure::ClientLeft)
                 }
             }
         } else {
@@ -104,15 +102,15 @@ pub async fn relay_response(
                 ctx.note_response_wait(req.backend, waited);
                 len
             }
-            Err(HeadFail::NoBytes) if first_head => return Relay::NoResponse,
-            Err(HeadFail::TimedOut) => return Relay::Failed(504),
-            Err(_) => return Relay::Failed(502),
+            Err(HeadFail::NoBytes) if first_head => return Relay::Failed(Failure::NoResponse),
+            Err(HeadFail::TimedOut) => return Relay::Failed(Failure::ResponseTimedOut),
+            Err(_) => return Relay::Failed(Failure::BadResponse),
         };
         first_head = false;
         let draining = ctx.drain.is_draining();
         let head = &upstream.buffered()[..head_len];
         let Some((out, meta)) = client_head(head, req, draining, (ctx, backend, position)) else {
-            return Relay::Failed(502);
+            return Relay::Failed(Failure::BadResponse);
         };
         upstream.consume(head_len);
         if meta.interim {
@@ -121,17 +119,17 @@ pub async fn relay_response(
             let skip = (meta.status == 100 && (continue_sent || req.body.is_empty()))
                 || req.client.version == Version::Http10;
             if !skip && write_out(client, out, waits.client).await.is_err() {
-                return Relay::Aborted;
+                return Relay::Failed(Failure::ResponseCut);
             }
             continue;
         }
         req.meter.response_head(meta.status);
         if meta.status == 101 {
             if !req.upgrade {
-                return Relay::Failed(502);
+                return Relay::Failed(Failure::BadResponse);
             }
             if write_out(client, out, waits.client).await.is_err() {
-                return Relay::Aborted;
+                return Relay::Failed(Failure::ResponseCut);
             }
             // The guard lives in the boxed future, not in every connection's.
             let tunnel = async {
@@ -139,7 +137,7 @@ pub async fn relay_response(
                 tunnel::run(client, upstream, backend.timeouts.tunnel).await
             };
             Box::pin(tunnel).await;
-            return Relay::Aborted;
+            return Relay::Failed(Failure::ResponseCut);
         }
         return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;
     }
@@ -255,8 +253,8 @@ async fn relay_body(
         BodyKind::UntilClose => midway(relay_until_close(client, upstream, out, waits).await),
     };
     match relayed {
-        Err(Cut::BeforeSending) => Relay::Failed(502),
-        Err(Cut::Midway) => Relay::Aborted,
+        Err(Cut::BeforeSending) => Relay::Failed(Failure::BadResponse),
+        Err(Cut::Midway) => Relay::Failed(Failure::ResponseCut),
         Ok(()) => Relay::Done {
             status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),

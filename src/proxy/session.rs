@@ -15,6 +15,7 @@ use crate::access_log::Entry;
 use crate::admission;
 use crate::conn::Conn;
 use crate::conn::Next;
+use crate::failure::Failure;
 use crate::http::status::{error_response, status_of_response};
 use crate::listen::ListenerInfo;
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
@@ -100,10 +101,10 @@ async fn converse(
         let head_len = match read_head(client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
-            Err(HeadEnd::Reject(status)) => {
-                ctx.stats.answered_locally(listener.index, status);
-                log_refusal(&ctx, client.buffered(), addr, status);
-                return refuse(client, status).await;
+            Err(HeadEnd::Reject(failure)) => {
+                ctx.stats.answered_locally(listener.index, failure.status());
+                log_refusal(&ctx, client.buffered(), addr, failure);
+                return refuse(client, failure.status()).await;
             }
         };
         first = false;
@@ -139,16 +140,11 @@ async fn converse(
                 }
                 next
             }
-            Err(refusal) if refusal.close => {
-                ctx.stats.answered_locally(listener.index, refusal.status);
-                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                return refuse(client, refusal.status).await;
-            }
-            Err(refusal) => {
-                ctx.stats.answered_locally(listener.index, refusal.status);
-                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                client.consume(head_len);
-                answer(client, refusal.status).await
+            // A head that doesn't parse leaves the framing unknown: close.
+            Err(failure) => {
+                ctx.stats.answered_locally(listener.index, failure.status());
+                log_refusal(&ctx, &client.buffered()[..head_len], addr, failure);
+                return refuse(client, failure.status()).await;
             }
         };
         if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
@@ -159,9 +155,11 @@ async fn converse(
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
-fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
+fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, failure: Failure) {
+    let status = failure.status();
     crate::log::debug(format_args!(
-        "refused a request from {client} with {status}"
+        "refused a request from {client} with {status}: {}",
+        failure.cause()
     ));
     if ctx.stats.access_enabled() {
         let entry = Entry::unparsed(head, client.ip());
@@ -181,11 +179,6 @@ pub(super) async fn send_answer(client: &mut Conn, response: Vec<u8>, close: boo
         }
         (Err(_), _) => Next::Close,
     }
-}
-
-/// Answers with an error and keeps the connection.
-pub async fn answer(client: &mut Conn, status: u16) -> Next {
-    send_answer(client, error_response(status, false), false).await
 }
 
 /// Answers with an error, then closes without resetting the response away.
