@@ -22,13 +22,13 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use crate::access_log::AccessLog;
-use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::ListenerInfo;
 use crate::metrics::WorkerStats;
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
 use crate::upstream::queue::{SlotWait, Waiters};
+use crate::upstream::server_state::ServerStates;
 use crate::upstream::state::WorkerUpstreams;
 
 pub struct WorkerCtx {

@@ -5,12 +5,12 @@
 
 use std::fmt::Write;
 
-use super::server_state::{AdminState, ServerStates};
 use crate::config::Plan;
 use crate::conn::wire::FLOW_LABELS;
 use crate::metrics::class::{CLASSES, CLASS_NAMES};
 use crate::metrics::latency::LatencyCopy;
 use crate::metrics::{Merged, WorkerSnapshot};
+use crate::upstream::server_state::{AdminState, ServerStates};
 
 /// Histogram bucket bounds, in seconds (and in µs below).
 const BUCKETS_SECONDS: [&str; 16] = [

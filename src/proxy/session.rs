@@ -108,7 +108,7 @@ async fn converse(
             }
         };
         first = false;
-        crate::worker::contain::note_request(&client.buffered()[..head_len]);
+        crate::contain::note_request(&client.buffered()[..head_len]);
         follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,

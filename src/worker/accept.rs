@@ -10,8 +10,8 @@ use std::time::Duration;
 use monoio::io::Canceller;
 use monoio::net::TcpListener;
 
-use super::contain::contained;
 use super::Worker;
+use crate::contain::contained;
 use crate::listen::ListenerInfo;
 use crate::proxy;
 
