@@ -65,7 +65,8 @@ pub fn run(
         .map(|entry| format!("listening on {} ({})", entry.addr, entry.name))
         .collect();
     plan.worker_count = workers;
-    let cap = crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
+    let cap =
+        crate::config::plan::connection_cap::resolve_connection_cap(&mut plan, workers, nofile);
     if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
         crate::log::warn(format_args!("{warning}"));
     }

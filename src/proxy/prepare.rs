@@ -249,7 +249,11 @@ fn forward(
             Some(crate::compress::Pending { route, ask })
         }),
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
-        proxy_header: crate::proxy_protocol::for_backend(backend, peer.addr, peer.stream),
+        proxy_header: crate::proxy_protocol::addresses_for(
+            backend.sends_proxy,
+            peer.addr,
+            peer.stream,
+        ),
     };
     if ctx.stats.access_enabled() {
         prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));

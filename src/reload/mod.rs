@@ -75,7 +75,11 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     warn_fixed_settings(&old, &plan);
     let workers = running.workers.count();
     plan.worker_count = workers;
-    crate::rlimit::resolve_connection_cap(&mut plan, workers, crate::rlimit::nofile());
+    crate::config::plan::connection_cap::resolve_connection_cap(
+        &mut plan,
+        workers,
+        crate::rlimit::nofile(),
+    );
     let change = running
         .listeners
         .lock()
