@@ -7,6 +7,7 @@
 pub mod endpoints;
 pub mod guard;
 pub mod http;
+pub mod limits;
 pub mod page;
 pub mod prometheus;
 pub mod rates;

@@ -34,7 +34,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     edge(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
-    crate::limits::metrics::render(&mut out, plan);
+    super::limits::render(&mut out, plan);
     discovery(&mut out, plan);
     out
 }

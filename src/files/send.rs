@@ -16,10 +16,9 @@ use crate::buffer::{self, BUF_SIZE};
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::timer::timeout;
-use crate::worker_ctx::WorkerCtx;
 
-pub async fn send(client: &mut Conn, reply: Reply, ctx: &WorkerCtx) -> Next {
-    let wait = ctx.plan.client_timeouts.inflight;
+/// Sends `reply`; `wait` bounds each wait for the client to take bytes.
+pub async fn send(client: &mut Conn, reply: Reply, wait: Duration) -> Next {
     let Reply {
         mut head,
         body,

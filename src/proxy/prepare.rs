@@ -101,7 +101,11 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Fai
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
     }
-    let limited = crate::limits::check_route(&plan.routes[route_index], &peer.addr, &req, close);
+    let route = &plan.routes[route_index];
+    let limited = route
+        .rate_limit
+        .as_deref()
+        .and_then(|limit| crate::limits::check_route(limit, &route.name, &peer.addr, &req, close));
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
         return Ok(Outcome::Answer { response, close });

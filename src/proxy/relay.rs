@@ -165,7 +165,7 @@ fn client_head(
         }
     };
     let upstream_body = resp.body;
-    let (change, encoding) = crate::compress::decide::for_relay(req.compress, &ctx.plan, &mut resp)
+    let (change, encoding) = super::compress_relay::for_relay(req.compress, &ctx.plan, &mut resp)
         .map_or((None, None), |(change, encoding)| (Some(change), encoding));
     let close_delimited = resp.body == BodyKind::UntilClose
         || (resp.body == BodyKind::Chunked && !chunked_to_client(resp.body, req.client.version));

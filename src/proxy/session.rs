@@ -131,9 +131,10 @@ async fn converse(
             }
             Ok(Outcome::Static(reply)) => {
                 client.consume(head_len);
+                let wait = ctx.plan.client_timeouts.inflight;
                 // Boxed: a file transfer's state stays out of every
                 // connection's future.
-                let next = Box::pin(crate::files::send(client, reply, &ctx)).await;
+                let next = Box::pin(crate::files::send(client, reply, wait)).await;
                 if next == Next::Close {
                     // An unread request body must not reset the response.
                     linger_close(client).await;
