@@ -37,6 +37,7 @@ pub mod conn;
 pub mod contain;
 pub mod control;
 pub mod discovery;
+pub mod edge_counts;
 pub mod failure;
 pub mod files;
 #[doc(hidden)]

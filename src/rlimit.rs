@@ -74,7 +74,7 @@ pub fn is_exhaustion(err: &std::io::Error) -> bool {
 /// episode starts, counted in `tern_descriptor_exhaustion_total`.
 pub fn exhausted(what: &str, err: &std::io::Error) {
     if !EXHAUSTED.swap(true, Ordering::Relaxed) {
-        crate::metrics::edge::descriptors_exhausted();
+        crate::edge_counts::descriptors_exhausted();
         crate::log::warn(format_args!(
             "out of file descriptors ({what}: {err}): new connections wait in the listen queue, open ones are served; logged once until descriptors are free again"
         ));

@@ -39,6 +39,6 @@ pub fn resolve_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) -> u
     }
     plan.worker_connections = (cap / workers).max(1);
     let in_force = plan.worker_connections.saturating_mul(workers);
-    crate::metrics::edge::set_connection_cap(in_force);
+    crate::edge_counts::set_connection_cap(in_force);
     in_force
 }
