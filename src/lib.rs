@@ -23,6 +23,9 @@
 //! `proxy`'s module docs. Known debt: the top-level modules still form one
 //! import cycle (the structure issue); layering them is the next step.
 
+/// tern's version, as `tern --version`, the start line and /status say it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod access_log;
 pub mod admin;
 pub mod admission;
@@ -31,7 +34,11 @@ pub mod cli;
 pub mod compress;
 pub mod config;
 pub mod conn;
+pub mod contain;
+pub mod control;
 pub mod discovery;
+pub mod edge_counts;
+pub mod failure;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use tern::cli::{self, Command, USAGE};
 use tern::server::Start;
-use tern::{config, reload, server};
+use tern::{config, control, server};
 
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1)) {
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Help => println!("{USAGE}"),
-        Command::Version => println!("tern {}", server::VERSION),
+        Command::Version => println!("tern {}", tern::VERSION),
         Command::Check(path) => match config::load_resolved(&path) {
             Ok((_, _, warnings)) => {
                 for warning in warnings {
@@ -76,7 +76,7 @@ fn signal_stop(path: &Path, at_once: bool) -> ExitCode {
         eprintln!("tern: -s needs [server] pid_file in {}", path.display());
         return ExitCode::FAILURE;
     };
-    match reload::trigger::signal_pid_file(&pid_file, signal) {
+    match control::signal_pid_file(&pid_file, signal) {
         Ok(pid) => {
             println!("tern: asked pid {pid} to {how}");
             ExitCode::SUCCESS
@@ -105,7 +105,7 @@ fn signal_reload(path: &Path) -> ExitCode {
         );
         return ExitCode::FAILURE;
     };
-    match reload::trigger::signal_running(&pid_file) {
+    match control::signal_running(&pid_file) {
         Ok(pid) => {
             println!(
                 "tern: {} is valid; asked pid {pid} to reload it",

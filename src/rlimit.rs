@@ -7,8 +7,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::Plan;
-
 /// Below this, tern says that the limit caps how many connections it holds.
 const COMFORTABLE: u64 = 65_536;
 
@@ -48,7 +46,7 @@ pub fn low_limit_warning(soft: u64, cap: usize) -> Option<String> {
 
 /// Descriptors kept out of the connection budget: standard streams, log
 /// files, io_uring rings, eventfds, the admin endpoint, health checks.
-const RESERVED: u64 = 64;
+pub const RESERVED: u64 = 64;
 
 /// The soft open-files limit now (after `raise_nofile`).
 pub fn nofile() -> u64 {
@@ -61,46 +59,6 @@ pub fn nofile() -> u64 {
         return u64::MAX;
     }
     limit.rlim_cur
-}
-
-/// The client connections the process may hold at once when
-/// `[server] max_connections` is not set: what the descriptors left after
-/// the listening sockets (each worker's, and the main thread's copies),
-/// fixed-size idle upstream pools and a reserve allow, two per connection
-/// (client and upstream, or client and file). The default pool needs no
-/// room of its own: it keeps at most the worker's share of this cap, so its
-/// connections are the second descriptors of the clients' budget.
-pub fn derived_connection_cap(plan: &Plan, workers: usize, nofile: u64) -> usize {
-    let workers = workers as u64;
-    let listening: u64 = plan.listeners.iter().map(|l| l.addrs.len() as u64).sum();
-    let pools = plan.pool.max_idle_per_server.map_or(0, |per_server| {
-        (per_server as u64)
-            .saturating_mul(plan.server_count as u64)
-            .saturating_mul(workers)
-    });
-    let held = RESERVED + 2 * listening * workers + pools;
-    let cap = nofile.saturating_sub(held) / 2;
-    usize::try_from(cap).unwrap_or(usize::MAX).max(1)
-}
-
-/// Sets `plan.worker_connections`: the configured or derived cap, divided
-/// among the workers (rounded down, so the process never holds more than
-/// the cap; at least one each). Returns the process-wide cap in force.
-pub fn resolve_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) -> usize {
-    let workers = workers.max(1);
-    let cap = plan
-        .max_connections
-        .unwrap_or_else(|| derived_connection_cap(plan, workers, nofile));
-    let fits = derived_connection_cap(plan, workers, nofile);
-    if cap > fits {
-        crate::log::warn(format_args!(
-            "server.max_connections = {cap} is more than the open files limit ({nofile}) leaves room for (about {fits}): tern may run out of descriptors"
-        ));
-    }
-    plan.worker_connections = (cap / workers).max(1);
-    let in_force = plan.worker_connections.saturating_mul(workers);
-    crate::metrics::edge::set_connection_cap(in_force);
-    in_force
 }
 
 /// Set while descriptors are exhausted: between the first EMFILE/ENFILE
@@ -116,7 +74,7 @@ pub fn is_exhaustion(err: &std::io::Error) -> bool {
 /// episode starts, counted in `tern_descriptor_exhaustion_total`.
 pub fn exhausted(what: &str, err: &std::io::Error) {
     if !EXHAUSTED.swap(true, Ordering::Relaxed) {
-        crate::metrics::edge::descriptors_exhausted();
+        crate::edge_counts::descriptors_exhausted();
         crate::log::warn(format_args!(
             "out of file descriptors ({what}: {err}): new connections wait in the listen queue, open ones are served; logged once until descriptors are free again"
         ));

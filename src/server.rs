@@ -9,18 +9,17 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::admin::link::{self, Inbox, Workers};
-use crate::admin::server_state::ServerStates;
 use crate::admin::{self, View};
 use crate::config::Plan;
+use crate::control;
 use crate::listen::{self, Bound, Listeners};
-use crate::reload::{self, trigger, Running};
+use crate::reload::{self, Running};
 use crate::runtime::Driver;
 use crate::signals::{self, Signal};
 use crate::upgrade;
+use crate::upstream::server_state::ServerStates;
+use crate::worker::inbox::{Inbox, Workers};
 use crate::worker::{self, WorkerSpec};
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// On SIGQUIT, how long the workers get to write their access logs.
 const QUIT_FLUSH_WAIT: Duration = Duration::from_secs(1);
@@ -50,7 +49,7 @@ pub fn run(
 ) -> Result<(), String> {
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
-    worker::contain::install_hook();
+    crate::contain::install_hook();
     let nofile = crate::rlimit::raise_nofile();
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -66,7 +65,8 @@ pub fn run(
         .map(|entry| format!("listening on {} ({})", entry.addr, entry.name))
         .collect();
     plan.worker_count = workers;
-    let cap = crate::rlimit::resolve_connection_cap(&mut plan, workers, nofile);
+    let cap =
+        crate::config::plan::connection_cap::resolve_connection_cap(&mut plan, workers, nofile);
     if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
         crate::log::warn(format_args!("{warning}"));
     }
@@ -83,7 +83,7 @@ pub fn run(
     let (discovery, discovery_updates) =
         crate::discovery::thread::spawn(plan.discovery.clone(), shared.stop.clone())
             .map_err(|err| format!("cannot start DNS discovery: {err}"))?;
-    let (links, inboxes) = link::channels(workers);
+    let (links, inboxes) = crate::worker::inbox::channels(workers);
     let admin_view = Arc::new(Mutex::new(View {
         plan: plan.clone(),
         states: shared.states.clone(),
@@ -108,14 +108,15 @@ pub fn run(
     let _pid_file = plan
         .pid_file
         .as_deref()
-        .map(trigger::write_pid)
+        .map(control::write_pid)
         .transpose()?;
     for line in listening {
         eprintln!("{line}");
     }
     // Last: whoever waits for this line may use the pid file at once.
     eprintln!(
-        "tern {VERSION} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
+        "tern {} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
+        crate::VERSION,
         !cores.is_empty(), // `pinning::plan` leaves it empty when no worker is pinned
         plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
     );

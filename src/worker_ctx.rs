@@ -22,13 +22,14 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use crate::access_log::AccessLog;
-use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::ListenerInfo;
-use crate::metrics::WorkerStats;
+use crate::metrics::snapshot::{self, ListenerFd};
+use crate::metrics::{WorkerSnapshot, WorkerStats};
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
 use crate::upstream::queue::{SlotWait, Waiters};
+use crate::upstream::server_state::ServerStates;
 use crate::upstream::state::WorkerUpstreams;
 
 pub struct WorkerCtx {
@@ -53,7 +54,7 @@ pub struct WorkerCtx {
     /// worker holds it).
     newest: Rc<RefCell<Weak<WorkerCtx>>>,
     /// Counts this generation as live (`metrics::edge`) until dropped.
-    _live: crate::metrics::edge::Generation,
+    _live: crate::edge_counts::Generation,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still
     /// exists) by address.
@@ -84,7 +85,7 @@ impl WorkerCtx {
                 .map(|_| Cell::new(INITIAL_RESPONSE_US))
                 .collect(),
             newest: Rc::default(),
-            _live: crate::metrics::edge::Generation::new(),
+            _live: crate::edge_counts::Generation::new(),
             listeners: RefCell::new(Vec::new()),
             plan,
         }
@@ -169,6 +170,26 @@ impl WorkerCtx {
             let old = avg.get();
             avg.set(old - old / 8 + sample / 8);
         }
+    }
+}
+
+impl WorkerCtx {
+    /// Copies the numbers of the worker running this thread.
+    pub fn snapshot(&self, listener_fds: &[ListenerFd]) -> WorkerSnapshot {
+        let mut listen_queues = vec![0; self.plan.listeners.len()];
+        for &(index, fd) in listener_fds {
+            let len = crate::metrics::listen_queue::accept_queue_len(fd);
+            if let (Some(slot), Some(len)) = (listen_queues.get_mut(index), len) {
+                *slot += len;
+            }
+        }
+        let worker = snapshot::Worker {
+            id: self.id,
+            connections: self.connections.open() as u64,
+            pooled_idle: self.pool.idle_counts(),
+            listen_queues,
+        };
+        snapshot::take(&self.stats, worker)
     }
 }
 

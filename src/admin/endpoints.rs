@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::http::{decode_segment, Request, Response};
-use super::link::Workers;
 use super::rates::Rates;
-use super::server_state::{AdminState, ServerStates};
 use super::{page, prometheus, status, View};
 use crate::config::Plan;
 use crate::metrics::Merged;
+use crate::upstream::server_state::{AdminState, ServerStates};
+use crate::worker::inbox::Workers;
 
 /// How long a scrape waits for the workers (they look every 50 ms).
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
@@ -139,7 +139,7 @@ impl Admin {
 
 /// Has the main thread reload the file and waits for the outcome.
 fn reload() -> Response {
-    let outcome = crate::reload::trigger::request().recv_timeout(RELOAD_WAIT);
+    let outcome = crate::control::request().recv_timeout(RELOAD_WAIT);
     let (status, body) = match outcome {
         Ok(Ok(summary)) => (
             200,

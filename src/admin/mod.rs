@@ -7,11 +7,10 @@
 pub mod endpoints;
 pub mod guard;
 pub mod http;
-pub mod link;
+pub mod limits;
 pub mod page;
 pub mod prometheus;
 pub mod rates;
-pub mod server_state;
 pub mod status;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::admin::AdminPlan;
 use crate::config::Plan;
+use crate::upstream::server_state::ServerStates;
+use crate::worker::inbox::Workers;
 use endpoints::Admin;
 use http::{read_request, write_response, Response, IO_TIMEOUT};
-use link::Workers;
-use server_state::ServerStates;
 
 /// The plan and server states the endpoint shows: replaced by a reload.
 pub struct View {

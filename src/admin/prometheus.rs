@@ -5,12 +5,12 @@
 
 use std::fmt::Write;
 
-use super::server_state::{AdminState, ServerStates};
 use crate::config::Plan;
 use crate::conn::wire::FLOW_LABELS;
 use crate::metrics::class::{CLASSES, CLASS_NAMES};
 use crate::metrics::latency::LatencyCopy;
 use crate::metrics::{Merged, WorkerSnapshot};
+use crate::upstream::server_state::{AdminState, ServerStates};
 
 /// Histogram bucket bounds, in seconds (and in µs below).
 const BUCKETS_SECONDS: [&str; 16] = [
@@ -34,7 +34,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     edge(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
-    crate::limits::metrics::render(&mut out, plan);
+    super::limits::render(&mut out, plan);
     discovery(&mut out, plan);
     out
 }
@@ -139,7 +139,7 @@ fn edge(out: &mut String) {
         "counter",
         "Panics contained at a connection: the connection closed, its worker went on.",
     );
-    let _ = writeln!(out, "tern_panics_total {}", crate::metrics::edge::panics());
+    let _ = writeln!(out, "tern_panics_total {}", crate::edge_counts::panics());
     header(
         out,
         "tern_generations",
@@ -149,7 +149,7 @@ fn edge(out: &mut String) {
     let _ = writeln!(
         out,
         "tern_generations {}",
-        crate::metrics::edge::generations()
+        crate::edge_counts::generations()
     );
     header(
         out,
@@ -160,7 +160,7 @@ fn edge(out: &mut String) {
     let _ = writeln!(
         out,
         "tern_connections_max {}",
-        crate::metrics::edge::connection_cap()
+        crate::edge_counts::connection_cap()
     );
     header(
         out,
@@ -171,7 +171,7 @@ fn edge(out: &mut String) {
     let _ = writeln!(
         out,
         "tern_accept_pauses_total {}",
-        crate::metrics::edge::accept_pauses()
+        crate::edge_counts::accept_pauses()
     );
     header(
         out,
@@ -182,7 +182,7 @@ fn edge(out: &mut String) {
     let _ = writeln!(
         out,
         "tern_descriptor_exhaustion_total {}",
-        crate::metrics::edge::exhaustions()
+        crate::edge_counts::exhaustions()
     );
 }
 

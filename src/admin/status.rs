@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::server_state::{AdminState, ServerStates};
 use crate::config::Plan;
 use crate::conn::wire::FLOW_LABELS;
 use crate::metrics::class::{CLASSES, CLASS_NAMES};
 use crate::metrics::latency::LatencyCopy;
 use crate::metrics::Merged;
+use crate::upstream::server_state::{AdminState, ServerStates};
 
 /// Requests by status class, plus `total`.
 pub type Classes = BTreeMap<&'static str, u64>;
@@ -145,7 +145,7 @@ pub fn build(cx: &Context, merged: &Merged) -> Status {
     let sum = &merged.sum;
     let total_requests = classes_of_all(&sum.listeners);
     Status {
-        version: crate::server::VERSION,
+        version: crate::VERSION,
         uptime_seconds: cx.uptime_seconds,
         workers: cx.workers,
         workers_reporting: merged.workers.len(),

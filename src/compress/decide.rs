@@ -8,13 +8,11 @@ use httparse::Header;
 
 use super::accept::choose;
 use super::head::Change;
-use super::policy::{Encoding, Policy};
-use super::{Ask, Pending};
-use crate::config::Plan;
+use super::policy::Policy;
+use super::Ask;
 use crate::http::headers::{has_token, list_tokens};
 use crate::http::response::ResponseHead;
 use crate::http::BodyKind;
-use crate::route::Action;
 
 /// For a request on a route with `policy`: `None` when its response must
 /// go out as it is whatever it turns out to be.
@@ -50,28 +48,6 @@ pub fn for_response(policy: &Policy, ask: Ask, resp: &ResponseHead) -> Option<Ch
         && length.is_none_or(|n| n >= policy.min_length)
         && policy.compresses_type(content_type);
     Change::new(eligible, ask.coding, fields.varies)
-}
-
-/// `for_response` for the relay: when the body is to be compressed,
-/// `resp.body` becomes the framing the client gets (chunked; the caller
-/// kept the upstream's), and the encoding is returned with the change.
-pub fn for_relay(
-    pending: Option<Pending>,
-    plan: &Plan,
-    resp: &mut ResponseHead,
-) -> Option<(Change, Option<Encoding>)> {
-    let pending = pending?;
-    let route = plan.routes.get(usize::try_from(pending.route).ok()?)?;
-    let Action::Proxy(proxy) = &route.action else {
-        return None;
-    };
-    let policy = proxy.compress.as_deref()?;
-    let change = for_response(policy, pending.ask, resp)?;
-    let encoding = change.coding.map(|coding| policy.encoding(coding));
-    if encoding.is_some() {
-        resp.body = BodyKind::Chunked;
-    }
-    Some((change, encoding))
 }
 
 /// The response fields the decision reads, in one pass.

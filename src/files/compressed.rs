@@ -63,7 +63,11 @@ pub async fn send<C: Downstream>(
 }
 
 /// Writes `wire` and hands it back emptied.
-async fn write<C: Downstream>(client: &mut C, wire: Vec<u8>, wait: Duration) -> Result<Vec<u8>, SendError> {
+async fn write<C: Downstream>(
+    client: &mut C,
+    wire: Vec<u8>,
+    wait: Duration,
+) -> Result<Vec<u8>, SendError> {
     let written = timeout(wait, client.write_owned(wire)).await;
     let Ok((Ok(()), mut wire)) = written else {
         return Err(SendError::Client);

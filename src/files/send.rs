@@ -13,13 +13,12 @@ use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
 use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
-use crate::proxy::downstream::Downstream;
 use crate::conn::Next;
+use crate::proxy::downstream::Downstream;
 use crate::timer::timeout;
-use crate::worker_ctx::WorkerCtx;
 
-pub async fn send<C: Downstream>(client: &mut C, reply: Reply, ctx: &WorkerCtx) -> Next {
-    let wait = ctx.plan.client_timeouts.inflight;
+/// Sends `reply`; `wait` bounds each wait for the client to take bytes.
+pub async fn send<C: Downstream>(client: &mut C, reply: Reply, wait: Duration) -> Next {
     let Reply {
         mut head,
         body,

@@ -9,6 +9,14 @@ pub mod scan;
 pub mod status;
 pub mod websocket76;
 
+/// What a request head may be: `[limits]` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_head_bytes: usize,
+    pub max_request_line_bytes: usize,
+    pub max_headers: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http10,

@@ -7,7 +7,7 @@ use httparse::{Header, Status};
 
 use super::headers::{classify, has_token, ContentLength, FieldKind};
 use super::{BodyKind, Version};
-use crate::config::Limits;
+use crate::http::Limits;
 
 /// A parsed, validated request head. Everything borrows the read buffer.
 #[derive(Debug)]

@@ -36,8 +36,8 @@ fn is_handshake(headers: &[Header]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
     use crate::http::request;
+    use crate::http::Limits;
 
     fn body_of(head: &[u8]) -> BodyKind {
         let limits = Limits {

@@ -28,10 +28,10 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use ::http::Request;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use ::http::Request;
 
 use crate::conn::Conn;
 use crate::listen::ListenerInfo;
@@ -85,7 +85,13 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         };
         match accepted {
             Some(Ok((request, respond))) => {
-                let task = serve_stream(request, respond, shared.clone(), listener.clone(), ctx.clone());
+                let task = serve_stream(
+                    request,
+                    respond,
+                    shared.clone(),
+                    listener.clone(),
+                    ctx.clone(),
+                );
                 monoio::spawn(task);
             }
             Some(Err(err)) => {
@@ -95,7 +101,8 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
             None => break,
         }
     }
-    let _ = crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
+    let _ =
+        crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
 }
 
 async fn serve_stream(
@@ -127,7 +134,8 @@ async fn serve_stream(
                 request::Refused::BadHost => 400,
                 request::Refused::Method => 501,
             };
-            let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, head_request);
+            let mut client =
+                stream::H2Stream::new(body, respond, request::BodyFraming::None, head_request);
             ctx.stats.answered_locally(listener.index, status);
             let response = crate::http::status::error_response(status, false);
             let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;

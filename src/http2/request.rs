@@ -35,7 +35,11 @@ pub enum Refused {
 }
 
 /// Writes the HTTP/1.1 head of `parts` into `out`.
-pub fn write_head(parts: &Parts, end_stream: bool, out: &mut Vec<u8>) -> Result<BodyFraming, Refused> {
+pub fn write_head(
+    parts: &Parts,
+    end_stream: bool,
+    out: &mut Vec<u8>,
+) -> Result<BodyFraming, Refused> {
     if parts.method == Method::CONNECT {
         return Err(Refused::Method);
     }

@@ -111,19 +111,22 @@ impl H2Stream {
             joined = std::mem::take(&mut self.head);
             (&joined[..], held)
         };
-        let Some(head) = response::parse(whole, self.head_request).map_err(|()| invalid())?
-        else {
+        let Some(head) = response::parse(whole, self.head_request).map_err(|()| invalid())? else {
             self.head = whole.to_vec();
             return Ok(&[]);
         };
         let rest = &input[head.len - held..];
         let respond = self.respond.as_mut().ok_or_else(invalid)?;
         if head.response.status().is_informational() {
-            respond.send_informational(head.response).map_err(h2_error)?;
+            respond
+                .send_informational(head.response)
+                .map_err(h2_error)?;
             return Ok(rest);
         }
         let done = matches!(head.framing, Framing::Done);
-        let send = respond.send_response(head.response, done).map_err(h2_error)?;
+        let send = respond
+            .send_response(head.response, done)
+            .map_err(h2_error)?;
         self.send = Some(send);
         self.out = head.framing;
         Ok(rest)
@@ -139,7 +142,9 @@ impl H2Stream {
                 Ok(&[])
             }
             Framing::Length(remaining) => {
-                let take = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                let take = input
+                    .len()
+                    .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                 *remaining -= take as u64;
                 let end = *remaining == 0;
                 if end {
@@ -225,7 +230,10 @@ impl Downstream for H2Stream {
             return Ok(0);
         }
         if self.body.len() - self.start >= limit {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "buffer limit reached"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "buffer limit reached",
+            ));
         }
         if self.start > 0 {
             self.body.drain(..self.start);

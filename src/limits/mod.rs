@@ -12,7 +12,6 @@
 
 mod clock;
 pub mod conns;
-pub mod metrics;
 pub mod rate;
 mod registry;
 mod table;
@@ -46,18 +45,18 @@ pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> u128 {
     u128::from(v6) & mask
 }
 
-/// The 429 for a request over its route's `rate_limit`, or `None` when
-/// the route has none or the client is within it.
+/// The 429 for a request over `limit` (route `route`'s `rate_limit`), or
+/// `None` when the client is within it.
 pub fn check_route(
-    route: &crate::route::Route,
+    limit: &RateLimit,
+    route: &str,
     client: &std::net::SocketAddr,
     req: &crate::http::request::RequestHead,
     close: bool,
 ) -> Option<Vec<u8>> {
-    let retry_after = route.rate_limit.as_ref()?.check(client.ip()).err()?;
+    let retry_after = limit.check(client.ip()).err()?;
     crate::log::debug(format_args!(
-        "rate_limit of route {}: refused a request from {}",
-        route.name,
+        "rate_limit of route {route}: refused a request from {}",
         client.ip()
     ));
     Some(too_many_requests(retry_after, req.is_head(), close))

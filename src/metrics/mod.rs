@@ -6,7 +6,6 @@
 pub mod carry;
 pub mod class;
 pub mod clock;
-pub mod edge;
 pub mod inflight;
 pub mod latency;
 pub mod listen_queue;

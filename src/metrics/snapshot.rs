@@ -4,9 +4,8 @@
 use std::os::fd::RawFd;
 
 use super::latency::LatencyCopy;
-use super::listen_queue::accept_queue_len;
+use super::WorkerStats;
 use crate::conn::wire as bytes;
-use crate::worker_ctx::WorkerCtx;
 
 #[derive(Clone, Default)]
 pub struct WorkerSnapshot {
@@ -42,19 +41,21 @@ pub struct WorkerSnapshot {
 /// A listening socket of a worker: its listener's index and descriptor.
 pub type ListenerFd = (usize, RawFd);
 
+/// What the worker knows of itself beyond its stats.
+pub struct Worker {
+    pub id: usize,
+    pub connections: u64,
+    pub pooled_idle: Vec<u64>,
+    /// Per listener, the connections waiting in its accept queues.
+    pub listen_queues: Vec<u64>,
+}
+
 /// Copies the numbers of the worker running this thread.
-pub fn take(ctx: &WorkerCtx, listener_fds: &[ListenerFd]) -> WorkerSnapshot {
-    let stats = &ctx.stats;
+pub fn take(stats: &WorkerStats, worker: Worker) -> WorkerSnapshot {
     let (upstream_waiting, long_polls) = stats.waiting.counts(stats.now_us() / 1_000_000);
-    let mut listen_queues = vec![0; ctx.plan.listeners.len()];
-    for &(index, fd) in listener_fds {
-        if let (Some(slot), Some(len)) = (listen_queues.get_mut(index), accept_queue_len(fd)) {
-            *slot += len;
-        }
-    }
     WorkerSnapshot {
-        worker: ctx.id,
-        connections: ctx.connections.open() as u64,
+        worker: worker.id,
+        connections: worker.connections,
         in_flight: stats.inflight.len() as u64,
         accepted: stats.accepted.get(),
         listeners: stats.listeners.copy(),
@@ -64,8 +65,8 @@ pub fn take(ctx: &WorkerCtx, listener_fds: &[ListenerFd]) -> WorkerSnapshot {
         connects: stats.connects.copy(),
         reuses: stats.reuses.copy(),
         connect_failures: stats.connect_failures.copy(),
-        pooled_idle: ctx.pool.idle_counts(),
-        listen_queues,
+        pooled_idle: worker.pooled_idle,
+        listen_queues: worker.listen_queues,
         upstream_waiting,
         long_polls,
         tunnels_open: stats.tunnels_open.get(),

@@ -12,6 +12,7 @@ use super::handshake::connect_tls;
 use super::prepare::Prepared;
 use crate::config::{Backend, Server};
 use crate::conn::Conn;
+use crate::failure::Failure;
 use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;
@@ -38,8 +39,8 @@ pub struct Attempts {
     tried: Tried,
     /// Attempts still allowed: `retries` after the first.
     left: u32,
-    /// The answer when none is left: 502, or 504 after a connect timeout.
-    status: u16,
+    /// The failure to answer with when none is left.
+    last: Failure,
 }
 
 impl Attempts {
@@ -47,7 +48,7 @@ impl Attempts {
         Attempts {
             tried: Tried::default(),
             left: backend.retries.saturating_add(1),
-            status: 503,
+            last: Failure::NoServer,
         }
     }
 
@@ -55,7 +56,7 @@ impl Attempts {
     /// response byte. `true` when another server may still be tried.
     pub fn no_answer_from(&mut self, position: usize) -> bool {
         self.tried.add(position);
-        self.status = 502;
+        self.last = Failure::NoResponse;
         self.left = self.left.saturating_sub(1);
         self.left > 0
     }
@@ -66,15 +67,14 @@ impl Attempts {
     }
 }
 
-/// 503 when no server is live or the queue wait ran out; else, when every
-/// attempt failed, 502 (refused, or no answer) or 504 (the last connect
-/// timed out).
+/// `NoServer` when no server is live or the queue wait ran out; else, when
+/// every attempt failed, the last attempt's failure.
 pub async fn acquire<'c>(
     ctx: &'c WorkerCtx,
     req: &Prepared,
     fresh_only: bool,
     attempts: &mut Attempts,
-) -> Result<Upstream<'c>, u16> {
+) -> Result<Upstream<'c>, Failure> {
     let backend = &ctx.plan.backends[req.backend];
     let mut failed: Option<usize> = None;
     let mut queue_deadline: Option<Instant> = None;
@@ -96,8 +96,8 @@ pub async fn acquire<'c>(
             Some(same) => same,
             None => match pick_now(&attempts.tried) {
                 Pick::Server(position) => position,
-                Pick::Exhausted if attempts.tried.is_empty() => return Err(503),
-                Pick::Exhausted => return Err(attempts.status),
+                Pick::Exhausted if attempts.tried.is_empty() => return Err(Failure::NoServer),
+                Pick::Exhausted => return Err(attempts.last),
                 Pick::Full => {
                     let deadline = *queue_deadline
                         .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
@@ -106,7 +106,7 @@ pub async fn acquire<'c>(
                             held = true;
                             position
                         }
-                        None => return Err(503),
+                        None => return Err(Failure::NoServer),
                     }
                 }
             },
@@ -142,12 +142,13 @@ pub async fn acquire<'c>(
                 });
             }
             Err(ConnectError::TimedOut) => {
-                upstream_failed(ctx, req, server, &"connect timed out");
-                attempts.status = 504;
+                attempts.last = Failure::ConnectTimedOut;
+                upstream_failed(ctx, req, server, &attempts.last.cause());
             }
             Err(ConnectError::Failed(err)) => {
-                upstream_failed(ctx, req, server, &format_args!("connect failed: {err}"));
-                attempts.status = 502;
+                attempts.last = Failure::ConnectFailed;
+                let cause = attempts.last.cause();
+                upstream_failed(ctx, req, server, &format_args!("{cause}: {err}"));
             }
         }
         // The access log and the server's counts name the server that failed.
@@ -159,7 +160,7 @@ pub async fn acquire<'c>(
         failed = Some(position);
         attempts.left = attempts.left.saturating_sub(1);
         if attempts.left == 0 {
-            return Err(attempts.status);
+            return Err(attempts.last);
         }
     }
 }

@@ -8,12 +8,17 @@
 
 use std::time::Duration;
 
-use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
-use crate::compress::{Encoder, Encoding, STEP};
 use super::downstream::Downstream;
+use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
+use crate::compress::decide::for_response;
+use crate::compress::head::Change;
+use crate::compress::{Encoder, Encoding, Pending, STEP};
+use crate::config::Plan;
 use crate::conn::Conn;
 use crate::http::chunked::ChunkedReframer;
+use crate::http::response::ResponseHead;
 use crate::http::BodyKind;
+use crate::route::Action;
 use crate::timer::timeout;
 
 /// Why a compressed relay stopped short.
@@ -177,4 +182,26 @@ impl Output {
         buffer::give(std::mem::take(&mut self.wire));
         Ok(())
     }
+}
+
+/// `for_response` for the relay: when the body is to be compressed,
+/// `resp.body` becomes the framing the client gets (chunked; the caller
+/// kept the upstream's), and the encoding is returned with the change.
+pub fn for_relay(
+    pending: Option<Pending>,
+    plan: &Plan,
+    resp: &mut ResponseHead,
+) -> Option<(Change, Option<Encoding>)> {
+    let pending = pending?;
+    let route = plan.routes.get(usize::try_from(pending.route).ok()?)?;
+    let Action::Proxy(proxy) = &route.action else {
+        return None;
+    };
+    let policy = proxy.compress.as_deref()?;
+    let change = for_response(policy, pending.ask, resp)?;
+    let encoding = change.coding.map(|coding| policy.encoding(coding));
+    if encoding.is_some() {
+        resp.body = BodyKind::Chunked;
+    }
+    Some((change, encoding))
 }

@@ -20,23 +20,14 @@ use crate::conn::Next;
 /// Input fed to a chunked decoder at once, so its re-framed output stays
 /// within one big buffer.
 pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
-use crate::config::Backend;
+use crate::config::{Backend, Server};
+use crate::failure::{Failure, Retry, Source};
 use crate::http::status::error_response;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
 use crate::worker_ctx::WorkerCtx;
 
-/// The status logged for a request whose client left before its answer
-/// (nginx's 499 "client closed request"; no client ever receives it).
-pub const CLIENT_CLOSED: u16 = 499;
-
 /// A body no larger than this that is already buffered goes out with the head.
 const INLINE_BODY_MAX: u64 = 64 * 1024;
-
-enum SendError {
-    Upstream,
-    Client,
-    Malformed,
-}
 
 pub async fn proxy<C: Downstream>(client: &mut C, mut req: Prepared, ctx: &WorkerCtx) -> Next {
     let sent_before = client.sent();
@@ -51,7 +42,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
     // is contacted: a bad chunk refused after the head went out would leave
     // an application acting on a request tern refused.
     if req.body == BodyKind::Chunked && ChunkedReframer::check_prefix(client.buffered()).is_err() {
-        return fail(client, req, 400).await;
+        return fail(client, req, Failure::Malformed, None, ctx).await;
     }
     let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
     if continue_sent
@@ -75,7 +66,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
         req.meter.upstream_begins();
         let mut upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
             Ok(upstream) => upstream,
-            Err(status) => return answer_failure(client, req, status, ctx).await,
+            Err(failure) => return answer_failure(client, req, failure, ctx).await,
         };
         req.meter.using_server(upstream.in_flight.server_id());
         let position = usize::from(upstream.position);
@@ -83,97 +74,74 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
         // verdict on the server, and a fresh connection costs no attempt.
         let stale = upstream.reused && !fresh_only;
         let may_retry = retry_safe && (stale || attempts.remain());
-        match send_request(client, &mut upstream.conn, req, backend, ctx).await {
-            // The head is only kept for a retry; a long-poll may wait for
-            // minutes, so free it now when there can be none.
-            Ok(()) if !may_retry => req.upstream_head = Vec::new(),
-            Ok(()) => {}
-            Err(SendError::Upstream) => {
-                fresh_only |= stale;
-                if may_retry && (stale || attempts.no_answer_from(position)) {
-                    continue;
+        let sent = send_request(client, &mut upstream.conn, req, backend, ctx).await;
+        let failure = match sent {
+            Err(failure) => failure,
+            Ok(()) => {
+                // The head is only kept for a retry; a long-poll may wait
+                // for minutes, so free it now when there can be none.
+                if !may_retry {
+                    req.upstream_head = Vec::new();
                 }
-                let server = &backend.servers[position];
-                upstream_failed(ctx, req, server, &"sending the request failed");
-                return fail(client, req, 502).await;
-            }
-            Err(SendError::Client) => return Next::Close,
-            Err(SendError::Malformed) => return fail(client, req, 400).await,
-        }
-        let answering = (backend, upstream.position);
-        let position = usize::from(upstream.position);
-        let relayed = relay_response(
-            client,
-            &mut upstream.conn,
-            req,
-            answering,
-            ctx,
-            continue_sent,
-        )
-        .await;
-        note_outcome(ctx, req.backend, position, &relayed, stale);
-        match relayed {
-            Relay::Done { reusable, next, .. } => {
-                if reusable && !upstream.private && !req.unframed_body {
-                    ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
+                let relayed = relay_response(
+                    client,
+                    &mut upstream.conn,
+                    req,
+                    (backend, upstream.position),
+                    ctx,
+                    continue_sent,
+                )
+                .await;
+                note_outcome(ctx, req.backend, position, &relayed, stale);
+                match relayed {
+                    Relay::Done { reusable, next, .. } => {
+                        if reusable && !upstream.private && !req.unframed_body {
+                            ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
+                        }
+                        return next;
+                    }
+                    Relay::Failed(failure) => failure,
                 }
-                return next;
             }
-            Relay::NoResponse if may_retry && stale => fresh_only = true,
-            Relay::NoResponse if may_retry && attempts.no_answer_from(position) => {
-                let cause = "closed the connection without a response; retrying";
-                upstream_failed(ctx, req, &backend.servers[position], &cause);
+        };
+        let server = &backend.servers[position];
+        if failure.retry() == Retry::IfIdempotent && may_retry {
+            if stale {
+                fresh_only = true;
+                continue;
             }
-            Relay::NoResponse => {
-                let cause = "closed the connection without a response";
-                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
-                return fail(client, req, 502).await;
+            if attempts.no_answer_from(position) {
+                let cause = format_args!("{}; retrying", failure.cause());
+                upstream_failed(ctx, req, server, &cause);
+                continue;
             }
-            Relay::Failed(status) => {
-                let cause = match status {
-                    504 => "sent no response head within the server timeout",
-                    _ => "sent an invalid response head",
-                };
-                upstream_failed(ctx, req, &answering.0.servers[position], &cause);
-                return fail(client, req, status).await;
-            }
-            Relay::Aborted => return Next::Close,
-            Relay::ClientGone => return client_gone(req, ctx),
         }
+        return fail(client, req, failure, Some(server), ctx).await;
     }
 }
 
-/// No upstream could be had (502/503/504): answered at once.
+/// No upstream could be had (no server, or every connect failed): answered
+/// at once, keeping the connection when nothing of a body is pending.
 async fn answer_failure<C: Downstream>(
-    client: &mut C, req: &Prepared, status: u16, ctx: &WorkerCtx) -> Next {
+    client: &mut C,
+    req: &Prepared,
+    failure: Failure,
+    ctx: &WorkerCtx,
+) -> Next {
     // Nothing of the body was read yet: only an empty one lets the
     // connection go on to the next request.
     let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
     if !keep {
-        return fail(client, req, status).await;
+        return fail(client, req, failure, None, ctx).await;
     }
-    let response = error_response(status, false);
-    req.meter.answered(status, response.len() as u64);
+    let response = error_response(failure.status(), false);
+    req.meter.answered(failure.status(), response.len() as u64);
     send_answer(client, response, false).await
 }
 
-/// The client left while its request waited: the upstream connection is
-/// closed (dropped with the exchange), which aborts the request there and
-/// frees the server's slot. Logged as 499, as nginx does.
-fn client_gone(req: &Prepared, ctx: &WorkerCtx) -> Next {
-    let backend = &ctx.plan.backends[req.backend];
-    crate::log::debug(format_args!(
-        "client closed its connection while its request waited on backend {}; request aborted",
-        backend.name
-    ));
-    req.meter.answered(CLIENT_CLOSED, 0);
-    Next::Close
-}
-
 /// Passive checks: a 5xx or no answer counts against the server, a good
-/// answer clears its count; a pooled connection that died is no verdict.
-/// `stale`: the connection came from the pool, so its dying says nothing
-/// about the server now.
+/// answer clears its count; a pooled connection that died is no verdict,
+/// nor is a response cut short or a client that left.
 fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Relay, stale: bool) {
     let backend = &ctx.plan.backends[backend];
     let Some(server) = backend.servers.get(position) else {
@@ -181,24 +149,46 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
     };
     match relayed {
         Relay::Done { status, .. } if *status < 500 => ctx.upstreams.note_success(server),
-        Relay::NoResponse if stale => {}
-        Relay::Aborted | Relay::ClientGone => {}
+        Relay::Failed(Failure::NoResponse) if stale => {}
+        Relay::Failed(Failure::ResponseCut | Failure::ClientLeft) => {}
         _ => ctx.upstreams.note_failure(backend, server),
     }
 }
 
-/// Answers an upstream failure; the connection closes because the request
-/// body may not have been read to its end. Not `async fn`: the request is
+/// The end of a failed exchange, decided by the failure alone: the log line
+/// (an upstream's failure names `server`), the status metered and logged,
+/// and the answer, after which the connection closes (the request body
+/// may not have been read to its end). Not `async fn`: the request is
 /// metered at once, and the future doesn't carry `req`.
 fn fail<'c, C: Downstream>(
     client: &'c mut C,
     req: &Prepared,
-    status: u16,
+    failure: Failure,
+    server: Option<&Server>,
+    ctx: &WorkerCtx,
 ) -> impl Future<Output = Next> + 'c {
-    let response = error_response(status, true);
-    req.meter.answered(status, response.len() as u64);
+    match (failure.source(), server) {
+        (Source::Upstream, Some(server)) => upstream_failed(ctx, req, server, &failure.cause()),
+        _ => crate::log::debug(format_args!(
+            "request to backend {} failed: {}",
+            ctx.plan.backends[req.backend].name,
+            failure.cause()
+        )),
+    }
+    let response = failure
+        .answerable()
+        .then(|| error_response(failure.status(), true));
+    match (&response, failure) {
+        (Some(response), _) => req.meter.answered(failure.status(), response.len() as u64),
+        // The status a client that left is logged with (no client gets it).
+        (None, Failure::ClientLeft) => req.meter.answered(failure.status(), 0),
+        // A response under way keeps the status it began with.
+        (None, _) => {}
+    }
     async move {
-        send_answer(client, response, true).await;
+        if let Some(response) = response {
+            send_answer(client, response, true).await;
+        }
         Next::Close
     }
 }
@@ -209,7 +199,7 @@ async fn send_request<C: Downstream>(
     req: &mut Prepared,
     backend: &Backend,
     ctx: &WorkerCtx,
-) -> Result<(), SendError> {
+) -> Result<(), Failure> {
     let mut head = std::mem::take(&mut req.upstream_head);
     let inline = match req.body {
         BodyKind::Length(n) if n <= INLINE_BODY_MAX && n as usize <= client.buffered().len() => {
@@ -221,10 +211,10 @@ async fn send_request<C: Downstream>(
     };
     let written = timeout(backend.timeouts.server, upstream.write_owned(head)).await;
     let Ok((result, head)) = written else {
-        return Err(SendError::Upstream);
+        return Err(Failure::SendFailed);
     };
     req.upstream_head = head;
-    result.map_err(|_| SendError::Upstream)?;
+    result.map_err(|_| Failure::SendFailed)?;
     if inline {
         return Ok(());
     }
@@ -263,7 +253,7 @@ async fn send_length<C: Downstream>(
     upstream: &mut Conn,
     mut remaining: u64,
     waits: Waits,
-) -> Result<(), SendError> {
+) -> Result<(), Failure> {
     while remaining > 0 {
         if client.buffered().is_empty() {
             read_more(client, waits.client).await?;
@@ -274,8 +264,8 @@ async fn send_length<C: Downstream>(
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         timeout(waits.upstream, client.send_buffered(take, upstream))
             .await
-            .map_err(|_| SendError::Upstream)?
-            .map_err(|_| SendError::Upstream)?;
+            .map_err(|_| Failure::SendFailed)?
+            .map_err(|_| Failure::SendFailed)?;
         remaining -= take as u64;
     }
     Ok(())
@@ -286,7 +276,7 @@ async fn send_chunked<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
     waits: Waits,
-) -> Result<(), SendError> {
+) -> Result<(), Failure> {
     let mut decoder = ChunkedReframer::default();
     let mut out = crate::buffer::take_big();
     loop {
@@ -296,16 +286,16 @@ async fn send_chunked<C: Downstream>(
         let input = &client.buffered()[..client.buffered().len().min(FEED_MAX)];
         let consumed = decoder
             .feed(input, &mut out)
-            .map_err(|_| SendError::Malformed)?;
+            .map_err(|_| Failure::Malformed)?;
         client.consume(consumed);
         let done = decoder.is_done();
         let flush = done || out.len() >= BIG_BUF_SIZE / 2 || client.buffered().is_empty();
         if flush && !out.is_empty() {
             let written = timeout(waits.upstream, upstream.write_owned(out)).await;
             let Ok((result, mut flushed)) = written else {
-                return Err(SendError::Upstream);
+                return Err(Failure::SendFailed);
             };
-            result.map_err(|_| SendError::Upstream)?;
+            result.map_err(|_| Failure::SendFailed)?;
             flushed.clear();
             out = flushed;
         }
@@ -316,9 +306,9 @@ async fn send_chunked<C: Downstream>(
     }
 }
 
-async fn read_more<C: Downstream>(client: &mut C, wait: Duration) -> Result<(), SendError> {
+async fn read_more<C: Downstream>(client: &mut C, wait: Duration) -> Result<(), Failure> {
     match timeout(wait, client.fill(BUF_SIZE)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(SendError::Client),
+        _ => Err(Failure::ClientStalled),
     }
 }

@@ -20,8 +20,9 @@
 //!    with `Attempts`), send the head and body, then `relay`: the response head
 //!    (`rewrite_response`, `response_edit`, `steer`) and body by length, chunks
 //!    or close, or a `tunnel` after 101. While the head is awaited,
-//!    `client_watch` notices a client that left (499). Failures are logged by
-//!    `failure_log` and answered 502/503/504.
+//!    `client_watch` notices a client that left (499). Every failure is a
+//!    `crate::failure::Failure`; `exchange::fail` turns it into the log line
+//!    (`failure_log` for an upstream's), the metered status and the answer.
 //! 6. Back to 2 while keep-alive allows; at the end, a TLS connection says
 //!    close_notify.
 //!
@@ -30,14 +31,14 @@
 //! future, whose size bounds what a held long-poll costs (size test below).
 
 mod acquire;
-pub mod downstream;
 mod client_watch;
 mod compress_relay;
+pub mod downstream;
 mod exchange;
 mod failure_log;
 pub(crate) mod follow;
-pub(crate) mod one_request;
 mod handshake;
+pub(crate) mod one_request;
 pub(crate) mod prepare;
 pub(crate) mod read_head;
 pub(crate) mod relay;

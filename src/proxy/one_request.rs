@@ -12,7 +12,12 @@ use super::session::log_refusal;
 use crate::http::status::{error_response, status_of_response};
 use crate::worker_ctx::WorkerCtx;
 
-pub(crate) async fn serve<C: Downstream>(client: &mut C, head: &[u8], peer: &Peer<'_>, ctx: &WorkerCtx) {
+pub(crate) async fn serve<C: Downstream>(
+    client: &mut C,
+    head: &[u8],
+    peer: &Peer<'_>,
+    ctx: &WorkerCtx,
+) {
     let listener = peer.listener;
     match prepare(head, peer, ctx) {
         Ok(Outcome::Proxy(prepared)) => {
@@ -24,12 +29,13 @@ pub(crate) async fn serve<C: Downstream>(client: &mut C, head: &[u8], peer: &Pee
             let _ = client.write_owned(response).await;
         }
         Ok(Outcome::Static(reply)) => {
-            crate::files::send(client, reply, ctx).await;
+            crate::files::send(client, reply, ctx.plan.client_timeouts.inflight).await;
         }
-        Err(refusal) => {
-            ctx.stats.answered_locally(listener, refusal.status);
-            log_refusal(ctx, head, peer.addr, refusal.status);
-            let _ = client.write_owned(error_response(refusal.status, false)).await;
+        Err(failure) => {
+            ctx.stats.answered_locally(listener, failure.status());
+            log_refusal(ctx, head, peer.addr, failure);
+            let response = error_response(failure.status(), false);
+            let _ = client.write_owned(response).await;
         }
     }
 }

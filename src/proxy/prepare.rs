@@ -10,8 +10,9 @@ use super::rewrite_response::ClientSide;
 use super::steer::{response_needs, steer, ResponseNeeds};
 use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
+use crate::failure::Failure;
 use crate::http::headers::{classify, FieldKind};
-use crate::http::request::{self, RequestError, RequestHead};
+use crate::http::request::{self, RequestHead};
 use crate::http::status::status_of_response;
 use crate::http::{BodyKind, Version};
 use crate::metrics::RequestMeter;
@@ -61,13 +62,6 @@ pub struct Prepared {
     pub proxy_header: Option<Box<crate::proxy_protocol::Addresses>>,
 }
 
-/// A request tern refuses.
-pub struct Refusal {
-    pub status: u16,
-    /// The connection can't continue (framing unknown, or a body unread).
-    pub close: bool,
-}
-
 /// The client's connection, as far as forwarding needs it.
 pub struct Peer<'s> {
     pub addr: SocketAddr,
@@ -108,13 +102,10 @@ impl Peer<'_> {
     }
 }
 
-pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Refusal> {
+pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Failure> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
-    let mut req = request::parse(head, &mut fields, &plan.limits).map_err(|err| Refusal {
-        status: status_of(err),
-        close: true,
-    })?;
+    let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
     let live = |backend: usize| ctx.backend_live(backend);
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
@@ -129,7 +120,11 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Ref
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
     }
-    let limited = crate::limits::check_route(&plan.routes[route_index], &peer.addr, &req, close);
+    let route = &plan.routes[route_index];
+    let limited = route
+        .rate_limit
+        .as_deref()
+        .and_then(|limit| crate::limits::check_route(limit, &route.name, &peer.addr, &req, close));
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
         return Ok(Outcome::Answer { response, close });
@@ -277,7 +272,9 @@ fn forward(
             Some(crate::compress::Pending { route, ask })
         }),
         meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
-        proxy_header: crate::proxy_protocol::for_backend(backend, peer.addr, || peer.local.get()),
+        proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
+            peer.local.get()
+        }),
     };
     if ctx.stats.access_enabled() {
         prepared
@@ -285,15 +282,4 @@ fn forward(
             .attach(Entry::new(head, req, peer.addr.ip()).over(peer.http2));
     }
     prepared
-}
-
-fn status_of(err: RequestError) -> u16 {
-    match err {
-        RequestError::BadRequest(_) => 400,
-        RequestError::UriTooLong => 414,
-        RequestError::HeadTooLarge => 431,
-        RequestError::NotImplemented => 501,
-        RequestError::VersionNotSupported => 505,
-        RequestError::MethodNotAllowed => 405,
-    }
 }

@@ -9,6 +9,7 @@ use monoio::io::Canceller;
 use crate::buffer;
 use crate::config::Limits;
 use crate::conn::Conn;
+use crate::failure::Failure;
 use crate::http::scan::{could_start_request, leading_empty_lines, HeadScanner, Scan};
 use crate::worker_ctx::WorkerCtx;
 
@@ -16,8 +17,8 @@ pub enum HeadEnd {
     /// The client went away, idled out, or the worker is draining: close
     /// without a response.
     Closed,
-    /// Refuse with this status and close.
-    Reject(u16),
+    /// Refuse (with the failure's status) and close.
+    Reject(Failure),
 }
 
 /// A wait shorter than this counts as quick (see `Conn::wait_and_fill`).
@@ -67,7 +68,7 @@ pub async fn read_head(
         }
         match scanner.scan(client.buffered()) {
             Scan::Complete { head_len } => return check_complete(&scanner, head_len, &limits),
-            Scan::BareLineEnding => return Err(HeadEnd::Reject(400)),
+            Scan::BareLineEnding => return Err(HeadEnd::Reject(Failure::Malformed)),
             Scan::Partial { .. } => check_partial(&scanner, client.buffered(), &limits)?,
         }
         // Checked before the read: a read cut short by the timeout takes the
@@ -76,7 +77,7 @@ pub async fn read_head(
         match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}
-            Err(_elapsed) if started => return Err(HeadEnd::Reject(408)),
+            Err(_elapsed) if started => return Err(HeadEnd::Reject(Failure::HeadTimedOut)),
             Err(_elapsed) => return Err(HeadEnd::Closed),
         }
     }
@@ -130,10 +131,10 @@ pub(crate) fn check_complete(
     limits: &Limits,
 ) -> Result<usize, HeadEnd> {
     if scanner.first_line_end.unwrap_or(0) > limits.max_request_line_bytes {
-        return Err(HeadEnd::Reject(414));
+        return Err(HeadEnd::Reject(Failure::UriTooLong));
     }
     if head_len > limits.max_head_bytes {
-        return Err(HeadEnd::Reject(431));
+        return Err(HeadEnd::Reject(Failure::HeadTooLarge));
     }
     Ok(head_len)
 }
@@ -144,15 +145,15 @@ pub(crate) fn check_partial(
     limits: &Limits,
 ) -> Result<(), HeadEnd> {
     if scanner.first_line_end.is_none() && !could_start_request(buffered) {
-        return Err(HeadEnd::Reject(400));
+        return Err(HeadEnd::Reject(Failure::Malformed));
     }
     let buffered = buffered.len();
     let line_len = scanner.first_line_end.unwrap_or(buffered);
     if line_len > limits.max_request_line_bytes {
-        return Err(HeadEnd::Reject(414));
+        return Err(HeadEnd::Reject(Failure::UriTooLong));
     }
     if buffered > limits.max_head_bytes {
-        return Err(HeadEnd::Reject(431));
+        return Err(HeadEnd::Reject(Failure::HeadTooLarge));
     }
     Ok(())
 }

@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
+use super::downstream::Downstream;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::steer::response_edit;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
-use super::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
+use crate::failure::Failure;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
@@ -34,14 +35,11 @@ pub enum Relay {
         reusable: bool,
         next: Next,
     },
-    /// The upstream closed or reset before sending a byte.
-    NoResponse,
-    /// Nothing reached the client yet; answer with this status.
-    Failed(u16),
-    /// The response started but could not finish: close the client.
-    Aborted,
-    /// The client left while the request waited for the response head.
-    ClientGone,
+    /// No response, or not all of it: `NoResponse` when the upstream
+    /// closed before a byte, `ResponseCut` when the response started but
+    /// could not finish (the client is closed), `ClientLeft` when the
+    /// client went away while the request waited.
+    Failed(Failure),
 }
 
 enum HeadFail {
@@ -92,7 +90,7 @@ pub async fn relay_response<C: Downstream>(
             monoio::select! {
                 read = read => read,
                 _ = client.gone(req.abort_on, req.client.version, limit) => {
-                    return Relay::ClientGone
+                    return Relay::Failed(Failure::ClientLeft)
                 }
             }
         } else {
@@ -103,15 +101,15 @@ pub async fn relay_response<C: Downstream>(
                 ctx.note_response_wait(req.backend, waited);
                 len
             }
-            Err(HeadFail::NoBytes) if first_head => return Relay::NoResponse,
-            Err(HeadFail::TimedOut) => return Relay::Failed(504),
-            Err(_) => return Relay::Failed(502),
+            Err(HeadFail::NoBytes) if first_head => return Relay::Failed(Failure::NoResponse),
+            Err(HeadFail::TimedOut) => return Relay::Failed(Failure::ResponseTimedOut),
+            Err(_) => return Relay::Failed(Failure::BadResponse),
         };
         first_head = false;
         let draining = ctx.drain.is_draining();
         let head = &upstream.buffered()[..head_len];
         let Some((out, meta)) = client_head(head, req, draining, (ctx, backend, position)) else {
-            return Relay::Failed(502);
+            return Relay::Failed(Failure::BadResponse);
         };
         upstream.consume(head_len);
         if meta.interim {
@@ -120,17 +118,17 @@ pub async fn relay_response<C: Downstream>(
             let skip = (meta.status == 100 && (continue_sent || req.body.is_empty()))
                 || req.client.version == Version::Http10;
             if !skip && write_out(client, out, waits.client).await.is_err() {
-                return Relay::Aborted;
+                return Relay::Failed(Failure::ResponseCut);
             }
             continue;
         }
         req.meter.response_head(meta.status);
         if meta.status == 101 {
             if !req.upgrade {
-                return Relay::Failed(502);
+                return Relay::Failed(Failure::BadResponse);
             }
             if write_out(client, out, waits.client).await.is_err() {
-                return Relay::Aborted;
+                return Relay::Failed(Failure::ResponseCut);
             }
             // The guard lives in the boxed future, not in every connection's.
             let tunnel = async {
@@ -138,7 +136,7 @@ pub async fn relay_response<C: Downstream>(
                 client.tunnel(upstream, backend.timeouts.tunnel).await
             };
             Box::pin(tunnel).await;
-            return Relay::Aborted;
+            return Relay::Failed(Failure::ResponseCut);
         }
         return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;
     }
@@ -166,7 +164,7 @@ fn client_head(
         }
     };
     let upstream_body = resp.body;
-    let (change, encoding) = crate::compress::decide::for_relay(req.compress, &ctx.plan, &mut resp)
+    let (change, encoding) = super::compress_relay::for_relay(req.compress, &ctx.plan, &mut resp)
         .map_or((None, None), |(change, encoding)| (Some(change), encoding));
     let close_delimited = resp.body == BodyKind::UntilClose
         || (resp.body == BodyKind::Chunked && !chunked_to_client(resp.body, req.client.version));
@@ -254,8 +252,8 @@ async fn relay_body<C: Downstream>(
         BodyKind::UntilClose => midway(relay_until_close(client, upstream, out, waits).await),
     };
     match relayed {
-        Err(Cut::BeforeSending) => Relay::Failed(502),
-        Err(Cut::Midway) => Relay::Aborted,
+        Err(Cut::BeforeSending) => Relay::Failed(Failure::BadResponse),
+        Err(Cut::Midway) => Relay::Failed(Failure::ResponseCut),
         Ok(()) => Relay::Done {
             status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),

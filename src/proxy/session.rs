@@ -16,6 +16,7 @@ use crate::access_log::Entry;
 use crate::admission;
 use crate::conn::Conn;
 use crate::conn::Next;
+use crate::failure::Failure;
 use crate::http::status::{error_response, status_of_response};
 use crate::listen::ListenerInfo;
 use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
@@ -111,10 +112,10 @@ async fn converse(
         let head_len = match read_head(client, &ctx, first, &mut quick).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return None,
-            Err(HeadEnd::Reject(status)) => {
-                ctx.stats.answered_locally(listener.index, status);
-                log_refusal(&ctx, client.buffered(), addr, status);
-                refuse(client, status).await;
+            Err(HeadEnd::Reject(failure)) => {
+                ctx.stats.answered_locally(listener.index, failure.status());
+                log_refusal(&ctx, client.buffered(), addr, failure);
+                refuse(client, failure.status()).await;
                 return None;
             }
         };
@@ -122,7 +123,7 @@ async fn converse(
             return Some((listener, ctx));
         }
         first = false;
-        crate::worker::contain::note_request(&client.buffered()[..head_len]);
+        crate::contain::note_request(&client.buffered()[..head_len]);
         follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
@@ -146,26 +147,22 @@ async fn converse(
             }
             Ok(Outcome::Static(reply)) => {
                 client.consume(head_len);
+                let wait = ctx.plan.client_timeouts.inflight;
                 // Boxed: a file transfer's state stays out of every
                 // connection's future.
-                let next = Box::pin(crate::files::send(client, reply, &ctx)).await;
+                let next = Box::pin(crate::files::send(client, reply, wait)).await;
                 if next == Next::Close {
                     // An unread request body must not reset the response.
                     linger_close(client).await;
                 }
                 next
             }
-            Err(refusal) if refusal.close => {
-                ctx.stats.answered_locally(listener.index, refusal.status);
-                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                refuse(client, refusal.status).await;
+            // A head that doesn't parse leaves the framing unknown: close.
+            Err(failure) => {
+                ctx.stats.answered_locally(listener.index, failure.status());
+                log_refusal(&ctx, &client.buffered()[..head_len], addr, failure);
+                refuse(client, failure.status()).await;
                 return None;
-            }
-            Err(refusal) => {
-                ctx.stats.answered_locally(listener.index, refusal.status);
-                log_refusal(&ctx, &client.buffered()[..head_len], addr, refusal.status);
-                client.consume(head_len);
-                answer(client, refusal.status).await
             }
         };
         if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
@@ -182,14 +179,20 @@ type Handover = Option<(Rc<ListenerInfo>, Rc<WorkerCtx>)>;
 fn http2_preface(buffered: &[u8], ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
     buffered.starts_with(&crate::http2::PREFACE[..18])
         && listener.tls.is_none()
-        && ctx.plan.listeners.get(listener.index).is_some_and(|l| l.http2)
+        && ctx
+            .plan
+            .listeners
+            .get(listener.index)
+            .is_some_and(|l| l.http2)
 }
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
-pub(super) fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, status: u16) {
+pub(super) fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, failure: Failure) {
+    let status = failure.status();
     crate::log::debug(format_args!(
-        "refused a request from {client} with {status}"
+        "refused a request from {client} with {status}: {}",
+        failure.cause()
     ));
     if ctx.stats.access_enabled() {
         let entry = Entry::unparsed(head, client.ip());
@@ -213,11 +216,6 @@ pub(super) async fn send_answer<C: Downstream>(
         }
         (Err(_), _) => Next::Close,
     }
-}
-
-/// Answers with an error and keeps the connection.
-pub async fn answer(client: &mut Conn, status: u16) -> Next {
-    send_answer(client, error_response(status, false), false).await
 }
 
 /// Answers with an error, then closes without resetting the response away.

@@ -32,16 +32,16 @@ pub struct Addresses {
     pub destination: SocketAddr,
 }
 
-/// The addresses for a PROXY header to the servers of `backend`: the
-/// client's (as tern knows it, so a header tern received is passed on) and
-/// the one it connected to. `None` when no server of the backend wants a
-/// header, so other backends pay nothing.
-pub fn for_backend(
-    backend: &crate::config::Backend,
+/// The addresses for a PROXY header to a backend's servers: the client's
+/// (as tern knows it, so a header tern received is passed on) and the one
+/// it connected to. `None` unless `wanted` (some server of the backend
+/// wants a header), so other backends pay nothing.
+pub fn addresses_for(
+    wanted: bool,
     client: SocketAddr,
     local: impl FnOnce() -> Option<SocketAddr>,
 ) -> Option<Box<Addresses>> {
-    if !backend.sends_proxy {
+    if !wanted {
         return None;
     }
     let destination = local().unwrap_or(client);

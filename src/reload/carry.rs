@@ -2,8 +2,8 @@
 //! server address: health (so a server known to be down stays down), admin
 //! states (drain/maint), and the numbering that moves pooled connections.
 
-use crate::admin::server_state::ServerStates;
 use crate::config::{Plan, Server};
+use crate::upstream::server_state::ServerStates;
 
 /// Every server of a plan with its backend's name.
 fn servers(plan: &Plan) -> impl Iterator<Item = (&str, &Server)> {
@@ -62,7 +62,7 @@ pub fn server_states(old: &Plan, states: &ServerStates, new: &Plan) -> ServerSta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::server_state::AdminState;
+    use crate::upstream::server_state::AdminState;
 
     fn plan(backends: &str) -> Plan {
         let text =

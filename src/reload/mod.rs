@@ -8,18 +8,17 @@
 
 pub mod carry;
 pub mod dns;
-pub mod trigger;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::admin::link::Workers;
-use crate::admin::server_state::ServerStates;
 use crate::admin::View;
 use crate::config::Plan;
 use crate::listen::table::{Change, ListenerTable};
+use crate::upstream::server_state::ServerStates;
+use crate::worker::inbox::Workers;
 use crate::worker::reload::Order;
 
 /// How long the main thread waits for every worker to switch (they look at
@@ -54,7 +53,7 @@ pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
             "reload refused, still running the previous configuration: {reason}"
         )),
     }
-    trigger::answer(&outcome);
+    crate::control::answer(&outcome);
     outcome
 }
 
@@ -76,7 +75,11 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     warn_fixed_settings(&old, &plan);
     let workers = running.workers.count();
     plan.worker_count = workers;
-    crate::rlimit::resolve_connection_cap(&mut plan, workers, crate::rlimit::nofile());
+    crate::config::plan::connection_cap::resolve_connection_cap(
+        &mut plan,
+        workers,
+        crate::rlimit::nofile(),
+    );
     let change = running
         .listeners
         .lock()

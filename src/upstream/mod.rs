@@ -12,5 +12,6 @@ pub mod pick;
 pub mod pool;
 pub mod queue;
 pub mod rng;
+pub mod server_state;
 pub mod state;
 pub mod sticky;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use monoio::io::Canceller;
 use monoio::net::TcpListener;
 
-use super::contain::contained;
 use super::Worker;
+use crate::contain::contained;
 use crate::listen::ListenerInfo;
 use crate::proxy;
 
@@ -139,7 +139,7 @@ async fn wait_for_room(worker: &Worker, slot: &Listening) {
         }
         if !paused {
             paused = true;
-            crate::metrics::edge::accept_paused();
+            crate::edge_counts::accept_paused();
             crate::log::debug(format_args!(
                 "worker {}: at max_connections ({cap} on this worker), accepting again when a connection ends",
                 worker.id

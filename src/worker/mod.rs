@@ -2,7 +2,7 @@
 //! own monoio runtime, accepting on its own listeners and serving every connection it accepts.
 
 mod accept;
-pub mod contain;
+pub mod inbox;
 pub mod quit;
 pub mod reload;
 
@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
-use crate::admin::link::Inbox;
-use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::Bound;
 use crate::listen::ListenerInfo;
 use crate::metrics::snapshot::ListenerFd;
 use crate::runtime::{self, Driver};
+use crate::upstream::server_state::ServerStates;
+use crate::worker::inbox::Inbox;
 use crate::worker_ctx::WorkerCtx;
 pub use accept::{Listening, Stop};
 
@@ -121,7 +121,7 @@ async fn run(spec: WorkerSpec) {
     let inbox = spec.inbox;
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
-        if contain::worker_panic_requested() {
+        if crate::contain::worker_panic_requested() {
             panic!("injected by TERN_DEBUG_WORKER_PANIC (debug build)");
         }
         inbox.answer(&worker);

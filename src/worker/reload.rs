@@ -8,10 +8,10 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use super::{Stop, Worker};
-use crate::admin::server_state::ServerStates;
 use crate::config::Plan;
 use crate::listen::Bound;
 use crate::listen::ListenerInfo;
+use crate::upstream::server_state::ServerStates;
 
 /// What one worker needs to switch to a new plan.
 pub struct Order {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 mod backend;
 mod conditions;
+pub mod connection_cap;
 mod limits;
 mod route;
 mod servers;
@@ -49,7 +50,7 @@ pub struct Plan {
     pub max_connections: Option<usize>,
     /// Client connections each worker holds at once: the configured or
     /// derived cap divided among the workers (set with `worker_count`, see
-    /// `rlimit::resolve_connection_cap`).
+    /// `connection_cap::resolve_connection_cap`).
     pub worker_connections: usize,
     /// The answer when no route matches.
     pub no_route: Respond,
@@ -63,12 +64,7 @@ pub struct Plan {
     pub discovery: crate::discovery::Wanted,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_head_bytes: usize,
-    pub max_request_line_bytes: usize,
-    pub max_headers: usize,
-}
+pub use crate::http::Limits;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ClientTimeouts {

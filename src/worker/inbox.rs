@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use std::rc::Rc;
 
-use crate::metrics::snapshot;
 use crate::metrics::WorkerSnapshot;
 use crate::worker::reload::Order;
 use crate::worker::Worker;
@@ -32,7 +31,7 @@ impl Inbox {
             match command {
                 Command::Snapshot(reply) => {
                     let fds = worker.listener_fds();
-                    let _ = reply.send(snapshot::take(&worker.current(), &fds));
+                    let _ = reply.send(worker.current().snapshot(&fds));
                 }
                 Command::Reload(order) => worker.reload(*order),
             }

@@ -1,4 +1,5 @@
-//! Asking a running tern to reload. Every way ends in SIGHUP to the main
+//! Asking a running tern to reload or stop (the control requests below the
+//! admin endpoint and the command line). Every reload ends in SIGHUP to the main
 //! thread, which does the reload (one place, one thread):
 //! - `kill -HUP PID`;
 //! - `tern --reload --config FILE`: checks FILE, then signals the process

@@ -100,7 +100,7 @@ impl<F: Future<Output = ()>> Future for Contained<F> {
 
 impl<F> Contained<F> {
     fn report(&self) {
-        crate::metrics::edge::panicked();
+        crate::edge_counts::panicked();
         let message = MESSAGE
             .with(|m| m.borrow_mut().take())
             .unwrap_or_else(|| "(no message)".into());
