@@ -129,20 +129,29 @@ async fn serve_stream(
     };
     let mut client = match framing {
         Ok(framing) => stream::H2Stream::new(body, respond, framing, head_request),
-        Err(refused) => {
-            let status = match refused {
-                request::Refused::BadHost => 400,
-                request::Refused::Method => 501,
-            };
-            let mut client =
-                stream::H2Stream::new(body, respond, request::BodyFraming::None, head_request);
-            ctx.stats.answered_locally(listener.index, status);
-            let response = crate::http::status::error_response(status, false);
-            let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;
-            client.finish();
-            return;
-        }
+        Err(refused) => return refuse(refused, body, respond, listener.index, &ctx).await,
     };
     crate::proxy::one_request::serve(&mut client, &head, &peer, &ctx).await;
+    client.finish();
+}
+
+/// A stream whose head can't be translated: a malformed one is reset
+/// (PROTOCOL_ERROR, RFC 9113 §8.1.1), others are answered.
+async fn refuse(
+    refused: request::Refused,
+    body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    listener: usize,
+    ctx: &WorkerCtx,
+) {
+    let status = match refused {
+        request::Refused::HostConflict => return respond.send_reset(h2::Reason::PROTOCOL_ERROR),
+        request::Refused::NoHost => 400,
+        request::Refused::Method => 501,
+    };
+    let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, false);
+    ctx.stats.answered_locally(listener, status);
+    let response = crate::http::status::error_response(status, false);
+    let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;
     client.finish();
 }

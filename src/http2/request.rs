@@ -28,8 +28,10 @@ pub enum BodyFraming {
 /// Why a stream's head is refused (answered as a stream error or a 400).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// Host and `:authority` disagree, or neither is there: 400.
-    BadHost,
+    /// Host and `:authority` disagree: malformed (§8.3.1), a stream error.
+    HostConflict,
+    /// Neither Host nor `:authority`: 400.
+    NoHost,
     /// A method tern doesn't carry over HTTP/2 (CONNECT): 501.
     Method,
 }
@@ -46,11 +48,11 @@ pub fn write_head(
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
     let host = match (authority, parts.headers.get(header::HOST)) {
         (Some(authority), Some(host)) if host.as_bytes() != authority => {
-            return Err(Refused::BadHost)
+            return Err(Refused::HostConflict)
         }
         (Some(authority), _) => authority,
         (None, Some(host)) => host.as_bytes(),
-        (None, None) => return Err(Refused::BadHost),
+        (None, None) => return Err(Refused::NoHost),
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(parts.method.as_str().as_bytes());
@@ -128,7 +130,7 @@ mod tests {
             .header("host", "other.example")
             .body(())
             .unwrap();
-        assert_eq!(head(req, true).0, Err(Refused::BadHost));
+        assert_eq!(head(req, true).0, Err(Refused::HostConflict));
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub async fn serve(
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut _limit_slot = None;
-    let mut client = if listener.tls.is_none() && !admission::needed(&ctx.plan, listener.index) {
+    let plain = listener.tls.is_none() && !takes_h2c(&ctx, &listener);
+    let mut client = if plain && !admission::needed(&ctx.plan, listener.index) {
         Conn::client(stream)
     } else {
         // Boxed: a handshake's or a PROXY header's state stays out of
@@ -50,16 +51,14 @@ pub async fn serve(
         // second address would grow every connection's future.
         addr = opened.client;
         _limit_slot = opened.slot;
+        if opened.http2 {
+            // Boxed: an HTTP/2 connection's state stays out of every
+            // HTTP/1.1 connection's future.
+            return Box::pin(crate::http2::serve(opened.conn, addr, listener, ctx)).await;
+        }
         opened.conn
     };
-    if client.tls_mut().is_some_and(|tls| tls.chose_h2()) {
-        // Boxed: an HTTP/2 connection's state stays out of every HTTP/1.1
-        // connection's future.
-        return Box::pin(crate::http2::serve(client, addr, listener, ctx)).await;
-    }
-    if let Some((listener, ctx)) = converse(&mut client, addr, listener, ctx).await {
-        return Box::pin(crate::http2::serve(client, addr, listener, ctx)).await;
-    }
+    converse(&mut client, addr, listener, ctx).await;
     // Every orderly end of a TLS connection (a response with close, an idle
     // or header timeout, a refusal, a drain, a tunnel's end) says
     // close_notify first; tern's own half-closes have said it already.
@@ -73,6 +72,8 @@ struct Opened {
     conn: Conn,
     client: SocketAddr,
     slot: Option<admission::Slot>,
+    /// It goes on as HTTP/2 (ALPN `h2`, or an h2c preface).
+    http2: bool,
 }
 
 async fn open(
@@ -82,46 +83,74 @@ async fn open(
     ctx: &WorkerCtx,
 ) -> Option<Opened> {
     let admitted = admission::admit(stream, peer, &ctx.plan, listener.index).await?;
-    let conn = match &listener.tls {
+    let limit = ctx.plan.client_timeouts.header;
+    let mut conn = match &listener.tls {
         None => Conn::client(admitted.stream),
-        Some(config) => {
-            let limit = ctx.plan.client_timeouts.header;
-            accept_tls(admitted.stream, config.clone(), limit).await?
-        }
+        Some(config) => accept_tls(admitted.stream, config.clone(), limit).await?,
+    };
+    let http2 = match conn.tls_mut() {
+        Some(tls) => tls.chose_h2(),
+        None => takes_h2c(ctx, listener) && h2c_preface(&mut conn, limit).await,
     };
     Some(Opened {
         conn,
         client: admitted.client,
         slot: admitted.slot,
+        http2,
     })
 }
 
-/// Requests and responses on one connection, until it is to close; or,
-/// on a listener with `http2 = true`, until an HTTP/2 connection preface
-/// comes first (h2c with prior knowledge): then the connection is handed
-/// back to go on as HTTP/2.
+/// A plain listener with `http2 = true`: HTTP/2 with prior knowledge.
+fn takes_h2c(ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
+    listener.tls.is_none()
+        && ctx
+            .plan
+            .listeners
+            .get(listener.index)
+            .is_some_and(|l| l.http2)
+}
+
+/// Reads the first bytes (readiness first, holding no buffer while the
+/// client is silent) until they are, or can't be, the HTTP/2 connection
+/// preface. What was read stays buffered for whichever protocol follows.
+async fn h2c_preface(conn: &mut Conn, limit: Duration) -> bool {
+    let preface = crate::http2::PREFACE;
+    let read = async {
+        // Each read adds at least a byte: bounded by the preface's length.
+        for _ in 0..preface.len() {
+            let buffered = conn.buffered();
+            if buffered.len() >= preface.len() || !preface.starts_with(buffered) {
+                break;
+            }
+            match conn.wait_and_fill(false, crate::buffer::BUF_SIZE).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        conn.buffered().starts_with(preface)
+    };
+    crate::timer::timeout(limit, read).await.unwrap_or(false)
+}
+
+/// Requests and responses on one connection, until it is to close.
 async fn converse(
     client: &mut Conn,
     addr: SocketAddr,
     mut listener: Rc<ListenerInfo>,
     mut ctx: Rc<WorkerCtx>,
-) -> Handover {
+) {
     let mut first = true;
     let mut quick = false;
     loop {
         let head_len = match read_head(client, &ctx, first, &mut quick).await {
             Ok(len) => len,
-            Err(HeadEnd::Closed) => return None,
+            Err(HeadEnd::Closed) => return,
             Err(HeadEnd::Reject(failure)) => {
                 ctx.stats.answered_locally(listener.index, failure.status());
                 log_refusal(&ctx, client.buffered(), addr, failure);
-                refuse(client, failure.status()).await;
-                return None;
+                return refuse(client, failure.status()).await;
             }
         };
-        if first && http2_preface(client.buffered(), &ctx, &listener) {
-            return Some((listener, ctx));
-        }
         first = false;
         crate::contain::note_request(&client.buffered()[..head_len]);
         follow_reload(&mut ctx, &mut listener);
@@ -161,29 +190,13 @@ async fn converse(
             Err(failure) => {
                 ctx.stats.answered_locally(listener.index, failure.status());
                 log_refusal(&ctx, &client.buffered()[..head_len], addr, failure);
-                refuse(client, failure.status()).await;
-                return None;
+                return refuse(client, failure.status()).await;
             }
         };
         if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
-            return None;
+            return;
         }
     }
-}
-
-/// Set when a connection is to go on as HTTP/2, with what it continues on.
-type Handover = Option<(Rc<ListenerInfo>, Rc<WorkerCtx>)>;
-
-/// The first head read is the HTTP/2 preface's `PRI * HTTP/2.0` on a plain
-/// listener that takes h2c.
-fn http2_preface(buffered: &[u8], ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
-    buffered.starts_with(&crate::http2::PREFACE[..18])
-        && listener.tls.is_none()
-        && ctx
-            .plan
-            .listeners
-            .get(listener.index)
-            .is_some_and(|l| l.http2)
 }
 
 /// Refused requests go to the access log (with what of the request line
