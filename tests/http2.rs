@@ -450,6 +450,75 @@ fn a_ping_flood_leaves_the_connection_serving() {
     assert_eq!(frames("ping_flood", &tern), "RESPONSE 200 /after-pings");
 }
 
+#[test]
+fn metrics_split_requests_by_protocol() {
+    let up = RecordingUpstream::echo();
+    let toml = format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        h2c_config(up.addr, "name = \"web\"")
+    );
+    let tern = Tern::start(&toml);
+    let web = tern.listeners.iter().find(|(_, n)| n == "web").unwrap().0;
+    let admin = tern.listeners.iter().find(|(_, n)| n == "admin").unwrap().0;
+    let url = format!("http://{web}/m");
+    assert_eq!(curl(&["--http2-prior-knowledge"], &url).1, "2");
+    assert_eq!(curl(&["--http2-prior-knowledge"], &url).1, "2");
+    assert_eq!(curl(&["--http1.1"], &url).1, "1.1");
+    let want = [
+        "tern_protocol_requests_total{protocol=\"HTTP/2\",class=\"2xx\"} 2\n",
+        "tern_protocol_requests_total{protocol=\"HTTP/1.1\",class=\"2xx\"} 1\n",
+    ];
+    let mut text = String::new();
+    let found = wait_until(Duration::from_secs(5), || {
+        text = curl(&[], &format!("http://{admin}/metrics")).0;
+        want.iter().all(|w| text.contains(w))
+    });
+    assert!(found, "{text}");
+}
+
+#[test]
+fn an_idle_connection_is_closed_with_goaway() {
+    let up = RecordingUpstream::echo();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.timeouts]\nclient_idle = \"300ms\"\n",
+    );
+    let tern = Tern::start(&toml);
+    assert_eq!(frames("idle", &tern), "200 | GOAWAY NO_ERROR last=1");
+}
+
+#[test]
+fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["two_streams_with_pause", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RESPONSE 200 local answer");
+    let changed = h2c_config(up.addr, "").replace("local answer", "reloaded answer");
+    std::fs::write(tern.config_path(), changed).unwrap();
+    tern.signal("HUP");
+    assert!(common::traffic::wait_lines(
+        &tern,
+        "reloaded",
+        1,
+        Duration::from_secs(10)
+    ));
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "RESPONSE 200 reloaded answer");
+}
+
 // ---------------------------------------------------------------------------
 // Drain and stop
 // ---------------------------------------------------------------------------

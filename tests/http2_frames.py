@@ -387,7 +387,40 @@ def case_goaway_on_stop(sock, conn):
     return "TIMEOUT GOAWAY %s" % goaway
 
 
+def case_idle(sock, conn):
+    """One request, then silence: tern closes the idle connection with
+    GOAWAY (read by hand, as the graceful GOAWAY comes with a PING)."""
+    first = simple()(sock, conn)
+    goaway = "no GOAWAY"
+    # A graceful GOAWAY comes twice: first with the largest id and a PING,
+    # then, once the PING is answered, with the last stream id.
+    for frame in read_frames(sock, time.time() + TIMEOUT):
+        if isinstance(frame, hf.PingFrame) and "ACK" not in frame.flags:
+            pong = hf.PingFrame(0)
+            pong.flags.add("ACK")
+            pong.opaque_data = frame.opaque_data
+            raw(sock, pong)
+        if isinstance(frame, hf.GoAwayFrame):
+            name = h2.errors.ErrorCodes(frame.error_code).name
+            goaway = "GOAWAY %s last=%d" % (name, frame.last_stream_id)
+    return "%s | %s" % (first.split(" ")[1], goaway)
+
+
+def case_two_streams_with_pause(sock, conn):
+    """Stream 1, then (after a line on stdin: the test reloads tern
+    meanwhile) stream 3 on the same connection."""
+    conn.send_headers(1, request_headers("/local"), end_stream=True)
+    flush(sock, conn)
+    print(outcome(sock, conn, 1), flush=True)
+    sys.stdin.readline()
+    conn.send_headers(3, request_headers("/local"), end_stream=True)
+    flush(sock, conn)
+    return outcome(sock, conn, 3)
+
+
 CASES = {
+    "two_streams_with_pause": case_two_streams_with_pause,
+    "idle": case_idle,
     "get": case_get,
     "connection_header": simple([("connection", "keep-alive")]),
     "te_gzip": simple([("te", "gzip")]),

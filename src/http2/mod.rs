@@ -69,6 +69,7 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
     };
     let idle = ctx.plan.client_timeouts.idle;
     let mut going_away = false;
+    let mut opened_since_check = false;
     loop {
         let accepted = monoio::select! {
             accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
@@ -77,14 +78,20 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
                 going_away = true;
                 continue;
             }
-            _ = crate::timer::sleep(idle), if !conn.has_streams() => {
-                conn.graceful_shutdown();
-                going_away = true;
+            // Checked every `idle`: no stream open, and none opened since
+            // the last check (so idle for between one and two periods).
+            _ = crate::timer::sleep(idle), if !going_away => {
+                if !conn.has_streams() && !opened_since_check {
+                    conn.graceful_shutdown();
+                    going_away = true;
+                }
+                opened_since_check = false;
                 continue;
             }
         };
         match accepted {
             Some(Ok((request, respond))) => {
+                opened_since_check = true;
                 let task = serve_stream(
                     request,
                     respond,
@@ -150,7 +157,7 @@ async fn refuse(
         request::Refused::Method => 501,
     };
     let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, false);
-    ctx.stats.answered_locally(listener, status);
+    ctx.stats.answered_locally_over(listener, status, true);
     let response = crate::http::status::error_response(status, false);
     let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;
     client.finish();

@@ -24,15 +24,17 @@ pub(crate) async fn serve<C: Downstream>(
             exchange::proxy(client, prepared, ctx).await;
         }
         Ok(Outcome::Answer { response, .. }) => {
+            let status = status_of_response(&response);
             ctx.stats
-                .answered_locally(listener, status_of_response(&response));
+                .answered_locally_over(listener, status, peer.http2);
             let _ = client.write_owned(response).await;
         }
         Ok(Outcome::Static(reply)) => {
             crate::files::send(client, reply, ctx.plan.client_timeouts.inflight).await;
         }
         Err(failure) => {
-            ctx.stats.answered_locally(listener, failure.status());
+            ctx.stats
+                .answered_locally_over(listener, failure.status(), peer.http2);
             log_refusal(ctx, head, peer.addr, failure);
             let response = error_response(failure.status(), false);
             let _ = client.write_owned(response).await;

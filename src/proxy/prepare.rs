@@ -271,7 +271,12 @@ fn forward(
             let route = u32::try_from(route).ok()?;
             Some(crate::compress::Pending { route, ask })
         }),
-        meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
+        meter: RequestMeter::start(
+            &ctx.stats,
+            (peer.listener, peer.http2),
+            route,
+            proxy.backend,
+        ),
         proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
             peer.local.get()
         }),
