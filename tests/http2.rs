@@ -451,6 +451,38 @@ fn a_ping_flood_leaves_the_connection_serving() {
 }
 
 #[test]
+fn a_long_poll_stream_reset_by_the_client_frees_its_upstream_connection() {
+    let up = RecordingUpstream::silent();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["reset_while_waiting", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SENT");
+    assert!(up.wait_conns(1, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(5), || contains(
+        &up.conn_bytes(0),
+        b"GET /poll"
+    )));
+    assert!(!up.conn_peer_eof(0));
+    std::io::Write::write_all(&mut stdin, b"reset\n").unwrap();
+    // The upstream sees its connection closed: the request is aborted
+    // there and the server's slot is free, while the client's HTTP/2
+    // connection stays open.
+    let freed = wait_until(Duration::from_secs(5), || up.conn_peer_eof(0));
+    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
+    let _ = child.wait();
+    assert!(freed);
+}
+
+#[test]
 fn metrics_split_requests_by_protocol() {
     let up = RecordingUpstream::echo();
     let toml = format!(

@@ -418,7 +418,21 @@ def case_two_streams_with_pause(sock, conn):
     return outcome(sock, conn, 3)
 
 
+def case_reset_while_waiting(sock, conn):
+    """A long-poll abandoned: the stream is reset while tern waits on the
+    upstream (the test then checks the upstream connection was closed)."""
+    conn.send_headers(1, request_headers("/poll"), end_stream=True)
+    flush(sock, conn)
+    print("SENT", flush=True)
+    sys.stdin.readline()
+    conn.reset_stream(1, h2.errors.ErrorCodes.CANCEL)
+    flush(sock, conn)
+    sys.stdin.readline()
+    return "DONE"
+
+
 CASES = {
+    "reset_while_waiting": case_reset_while_waiting,
     "two_streams_with_pause": case_two_streams_with_pause,
     "idle": case_idle,
     "get": case_get,
