@@ -350,6 +350,56 @@ fn s5_2_a_response_waits_for_the_clients_window() {
     assert_eq!(frames("window_stall", &tern), "STALLED 1000 TOTAL 100000");
 }
 
+#[test]
+fn s5_2_a_reader_with_a_closed_window_holds_the_upstream_not_tern_memory() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const TOTAL: u64 = 256 * 1024 * 1024;
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    let up = RecordingUpstream::start(move |c| {
+        if c.read_request().is_none() {
+            return;
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n");
+        if !c.write(head.as_bytes()) {
+            return;
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        while counter.load(Ordering::SeqCst) < TOTAL {
+            // Blocks once tern stops reading (15 s write timeout).
+            if c.conn.try_send(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["hold_window", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Wait until the upstream can write no more (the count stops moving).
+    let mut last = u64::MAX;
+    wait_until(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = written.load(Ordering::SeqCst);
+        std::mem::replace(&mut last, now) == now
+    });
+    let held = written.load(Ordering::SeqCst);
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
+    let _ = child.wait();
+    // What the sockets' buffers hold, not the response: tern stopped
+    // reading from the upstream when the client stopped taking bytes.
+    assert!(held < 64 * 1024 * 1024, "the upstream wrote {held} bytes");
+}
+
 // ---------------------------------------------------------------------------
 // RFC 9113 §8: HTTP semantics
 // ---------------------------------------------------------------------------

@@ -431,7 +431,18 @@ def case_reset_while_waiting(sock, conn):
     return "DONE"
 
 
+def case_hold_window(sock, conn):
+    """Asks for a large response with a 1000-byte window and never opens it
+    further, holding the connection until a line comes on stdin."""
+    conn.send_headers(1, request_headers("/huge"), end_stream=True)
+    flush(sock, conn)
+    print("SENT", flush=True)
+    sys.stdin.readline()
+    return "DONE"
+
+
 CASES = {
+    "hold_window": case_hold_window,
     "reset_while_waiting": case_reset_while_waiting,
     "two_streams_with_pause": case_two_streams_with_pause,
     "idle": case_idle,
@@ -465,7 +476,7 @@ def main():
     tls = len(sys.argv) > 3 and sys.argv[3] == "tls"
     sock, conn = connect(port, tls)
     settings = None
-    if name == "window_stall":
+    if name in ("window_stall", "hold_window"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
     start(sock, conn, settings)
     if name == "window_stall":
