@@ -138,7 +138,7 @@ async fn serve_stream(
         Ok(framing) => stream::H2Stream::new(body, respond, framing, head_request),
         Err(refused) => return refuse(refused, body, respond, listener.index, &ctx).await,
     };
-    crate::proxy::one_request::serve(&mut client, &head, &peer, &ctx).await;
+    crate::proxy::one_request::serve(&mut client, head, &peer, &ctx).await;
     client.finish();
 }
 

@@ -2,7 +2,8 @@
 //! stream): the same `prepare` (parse, route, limits), then tern's own
 //! answer, a static reply or the exchange, through its `Downstream`.
 //!
-//! `head` is the request as an HTTP/1.1 head (the driver translated it);
+//! `head` is the request as an HTTP/1.1 head (the driver translated it,
+//! and it is freed before the exchange waits);
 //! the body, if any, comes from the `Downstream`.
 
 use super::downstream::Downstream;
@@ -14,12 +15,19 @@ use crate::worker_ctx::WorkerCtx;
 
 pub(crate) async fn serve<C: Downstream>(
     client: &mut C,
-    head: &[u8],
+    head: Vec<u8>,
     peer: &Peer<'_>,
     ctx: &WorkerCtx,
 ) {
     let listener = peer.listener;
-    match prepare(head, peer, ctx) {
+    let prepared = prepare(&head, peer, ctx);
+    if let Err(failure) = &prepared {
+        log_refusal(ctx, &head, peer.addr, *failure);
+    }
+    // Not held while the request waits upstream (a long-poll, for minutes):
+    // `prepare` made the upstream's own copy.
+    drop(head);
+    match prepared {
         Ok(Outcome::Proxy(prepared)) => {
             exchange::proxy(client, prepared, ctx).await;
         }
@@ -35,7 +43,6 @@ pub(crate) async fn serve<C: Downstream>(
         Err(failure) => {
             ctx.stats
                 .answered_locally_over(listener, failure.status(), peer.http2);
-            log_refusal(ctx, head, peer.addr, failure);
             let response = error_response(failure.status(), false);
             let _ = client.write_owned(response).await;
         }
