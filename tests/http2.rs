@@ -602,6 +602,51 @@ fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
 }
 
 // ---------------------------------------------------------------------------
+// WebSockets over HTTP/2 (RFC 8441)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
+    // An HTTP/1.1 WebSocket upstream: checks the upgrade, answers 101, then
+    // echoes bytes until tern half-closes.
+    let up = RecordingUpstream::start(|c| {
+        let Some(req) = c.read_request() else { return };
+        let key = req.head.header("sec-websocket-key").unwrap_or_default();
+        let ok = req.head.method() == "GET"
+            && req.head.target() == "/ws"
+            && req.head.header("upgrade").as_deref() == Some("websocket")
+            && req.head.has_token("connection", "upgrade")
+            && req.head.header("sec-websocket-version").as_deref() == Some("13")
+            && key.len() == 24;
+        if !ok {
+            c.respond(400, &[], b"not a websocket upgrade");
+            return;
+        }
+        let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                       Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+        if !c.write(switch) {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut c.conn.stream, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if !c.write(&buf[..n]) {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("websocket", &tern),
+        "SETTING 1 STATUS 200 ECHO ping over h2 ENDED"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Drain and stop
 // ---------------------------------------------------------------------------
 

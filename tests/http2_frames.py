@@ -441,7 +441,53 @@ def case_hold_window(sock, conn):
     return "DONE"
 
 
+def case_websocket(sock, conn):
+    """RFC 8441: extended CONNECT, bytes both ways, then END_STREAM from the
+    client and (after the upstream's close) from tern."""
+    enabled = None
+    for ev in events(sock, conn, time.time() + TIMEOUT):
+        if isinstance(ev, h2.events.RemoteSettingsChanged):
+            setting = ev.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
+            enabled = setting.new_value if setting else None
+            break
+    headers = [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "http"),
+        (":path", "/ws"),
+        (":authority", "localhost"),
+        ("sec-websocket-version", "13"),
+    ]
+    conn.send_headers(1, headers, end_stream=False)
+    flush(sock, conn)
+    status = None
+    got = b""
+    sent = False
+    ended = False
+    for ev in events(sock, conn, time.time() + TIMEOUT):
+        if isinstance(ev, str):
+            return ev
+        if isinstance(ev, h2.events.ResponseReceived):
+            status = dict(ev.headers).get(":status")
+            conn.send_data(1, b"ping over h2")
+            flush(sock, conn)
+            sent = True
+        if isinstance(ev, h2.events.DataReceived):
+            got += ev.data
+            conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+            if got == b"ping over h2" and not ended:
+                ended = True
+                conn.end_stream(1)
+            flush(sock, conn)
+        if isinstance(ev, h2.events.StreamEnded):
+            return "SETTING %s STATUS %s ECHO %s ENDED" % (enabled, status, got.decode())
+        if isinstance(ev, h2.events.StreamReset):
+            return "RST_STREAM %s after %r" % (ev.error_code, got)
+    return "TIMEOUT status=%s sent=%s got=%r" % (status, sent, got)
+
+
 CASES = {
+    "websocket": case_websocket,
     "hold_window": case_hold_window,
     "reset_while_waiting": case_reset_while_waiting,
     "two_streams_with_pause": case_two_streams_with_pause,

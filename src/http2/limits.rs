@@ -47,6 +47,8 @@ pub fn builder() -> h2::server::Builder {
         .max_send_buffer_size(SEND_BUFFER)
         .max_pending_accept_reset_streams(PENDING_RESET_STREAMS)
         .max_local_error_reset_streams(Some(LOCAL_RESET_STREAMS))
-        .max_concurrent_reset_streams(CONCURRENT_RESET_STREAMS);
+        .max_concurrent_reset_streams(CONCURRENT_RESET_STREAMS)
+        // RFC 8441: WebSockets over HTTP/2 (extended CONNECT).
+        .enable_connect_protocol();
     builder
 }

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod request;
 mod response;
 pub mod stream;
+mod tunnel;
 
 use std::future::poll_fn;
 use std::net::SocketAddr;

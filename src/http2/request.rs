@@ -10,6 +10,11 @@
 //! client didn't announce is read as chunked (the HTTP/1.1 framing the
 //! exchange relays); header values can't carry CR or LF (the `http` crate
 //! refuses them), so the written head can't be split.
+//!
+//! A WebSocket over HTTP/2 (RFC 8441: CONNECT with `:protocol websocket`)
+//! becomes the HTTP/1.1 Upgrade request a WebSocket upstream expects
+//! (RFC 8441 §5): GET with `Upgrade: websocket`, `Connection: Upgrade` and
+//! a fresh `Sec-WebSocket-Key`.
 
 use ::http::request::Parts;
 use ::http::{header, Method};
@@ -23,6 +28,9 @@ pub enum BodyFraming {
     Length,
     /// Length unknown: DATA passes as HTTP/1.1 chunks.
     Chunked,
+    /// A WebSocket (extended CONNECT): DATA flows through the tunnel once
+    /// the upstream has switched protocols.
+    Tunnel,
 }
 
 /// Why a stream's head is refused (answered as a stream error or a 400).
@@ -32,7 +40,8 @@ pub enum Refused {
     HostConflict,
     /// Neither Host nor `:authority`: 400.
     NoHost,
-    /// A method tern doesn't carry over HTTP/2 (CONNECT): 501.
+    /// A method tern doesn't carry over HTTP/2 (CONNECT other than a
+    /// WebSocket): 501.
     Method,
 }
 
@@ -42,7 +51,12 @@ pub fn write_head(
     end_stream: bool,
     out: &mut Vec<u8>,
 ) -> Result<BodyFraming, Refused> {
-    if parts.method == Method::CONNECT {
+    let websocket = parts.method == Method::CONNECT
+        && parts
+            .extensions
+            .get::<h2::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    if parts.method == Method::CONNECT && !websocket {
         return Err(Refused::Method);
     }
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
@@ -55,7 +69,12 @@ pub fn write_head(
         (None, None) => return Err(Refused::NoHost),
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    let method = if websocket {
+        "GET"
+    } else {
+        parts.method.as_str()
+    };
+    out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
@@ -76,7 +95,11 @@ pub fn write_head(
     if cookies > 0 {
         out.extend_from_slice(b"\r\n");
     }
-    let framing = if end_stream {
+    let framing = if websocket {
+        out.extend_from_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+        field(out, b"sec-websocket-key", &websocket_key());
+        BodyFraming::Tunnel
+    } else if end_stream {
         BodyFraming::None
     } else if parts.headers.contains_key(header::CONTENT_LENGTH) {
         BodyFraming::Length
@@ -86,6 +109,38 @@ pub fn write_head(
     };
     out.extend_from_slice(b"\r\n");
     Ok(framing)
+}
+
+/// 16 random bytes in base64 (RFC 6455 §4.1): the key an HTTP/1.1
+/// WebSocket upstream answers; HTTP/2 clients send none.
+fn websocket_key() -> [u8; 24] {
+    use std::hash::{BuildHasher, Hasher};
+    // std's per-process random keys; a nonce, not a secret.
+    let random = |salt: u64| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        hasher.finish()
+    };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&random(1).to_le_bytes());
+    bytes[8..].copy_from_slice(&random(2).to_le_bytes());
+    base64_16(&bytes)
+}
+
+fn base64_16(bytes: &[u8; 16]) -> [u8; 24] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = [b'='; 24];
+    for (i, group) in bytes.chunks(3).enumerate() {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (k, b)| n | u32::from(*b) << (16 - 8 * k));
+        let chars = group.len() + 1;
+        for k in 0..chars {
+            out[i * 4 + k] = ALPHABET[(n >> (18 - 6 * k) & 63) as usize];
+        }
+    }
+    out
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -121,6 +176,31 @@ mod tests {
             text,
             "GET /a?b=1 HTTP/1.1\r\nhost: example.com\r\nx-y: z\r\ncookie: a=1; b=2\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn base64_of_16_bytes() {
+        // RFC 6455 §1.3's example nonce.
+        assert_eq!(&base64_16(b"the sample nonce"), b"dGhlIHNhbXBsZSBub25jZQ==");
+    }
+
+    #[test]
+    fn a_websocket_connect_becomes_an_upgrade() {
+        let mut req = ::http::Request::builder()
+            .method("CONNECT")
+            .uri("https://example.com/chat")
+            .header("sec-websocket-version", "13")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let (framing, text) = head(req, false);
+        assert_eq!(framing, Ok(BodyFraming::Tunnel));
+        assert!(
+            text.starts_with("GET /chat HTTP/1.1\r\nhost: example.com\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: "));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum Framing {
     Chunked(Box<ChunkedReframer>),
     /// Everything until the exchange ends.
     UntilEnd,
+    /// A WebSocket's bytes, both ways (after a 101 turned into a 200).
+    Tunnel,
     /// The response is complete.
     Done,
 }

@@ -11,6 +11,7 @@ use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
+use ::http::StatusCode;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
@@ -28,7 +29,7 @@ use crate::route::AbortOn;
 const EMPTY_GRANTS: usize = 64;
 
 pub struct H2Stream {
-    recv: RecvStream,
+    pub(super) recv: RecvStream,
     framing: BodyFraming,
     /// The request body as the exchange reads it (chunk-framed if
     /// `framing` is `Chunked`); `start..` is unconsumed.
@@ -43,7 +44,7 @@ pub struct H2Stream {
     /// Response head bytes not yet complete.
     head: Vec<u8>,
     head_request: bool,
-    out: Framing,
+    pub(super) out: Framing,
     sent: u64,
 }
 
@@ -60,7 +61,7 @@ impl H2Stream {
             body: Vec::new(),
             start: 0,
             unreleased: 0,
-            body_done: framing == BodyFraming::None,
+            body_done: matches!(framing, BodyFraming::None | BodyFraming::Tunnel),
             respond: Some(respond),
             send: None,
             head: Vec::new(),
@@ -75,6 +76,7 @@ impl H2Stream {
     pub fn finish(&mut self) {
         match (&self.out, self.send.as_mut()) {
             (Framing::Done, _) => {}
+            (Framing::Tunnel, Some(send)) => send.send_reset(Reason::CANCEL),
             (Framing::UntilEnd, Some(send)) => {
                 let _ = send.send_data(Bytes::new(), true);
             }
@@ -85,6 +87,25 @@ impl H2Stream {
                 }
             }
         }
+    }
+
+    /// Writes the first `n` bytes buffered in `upstream` as DATA.
+    pub(super) async fn take_from_upstream(
+        &mut self,
+        upstream: &mut Conn,
+        n: usize,
+    ) -> io::Result<()> {
+        let taken = upstream.buffered().get(..n).ok_or_else(invalid)?;
+        // The upstream's buffer can't be lent across the await: a copy.
+        let copy = taken.to_vec();
+        upstream.consume(n);
+        self.accept(&copy).await
+    }
+
+    /// Ends the response side (END_STREAM).
+    pub(super) fn end(&mut self) -> io::Result<()> {
+        let send = self.send.as_mut().ok_or_else(invalid)?;
+        send.send_data(Bytes::new(), true).map_err(h2_error)
     }
 
     /// Takes response bytes: a head (and interim heads), then its body.
@@ -117,6 +138,20 @@ impl H2Stream {
         };
         let rest = &input[head.len - held..];
         let respond = self.respond.as_mut().ok_or_else(invalid)?;
+        if head.response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // RFC 8441 §5: the upstream's 101 is the stream's 200, and
+            // the stream carries the WebSocket from here.
+            if self.framing != BodyFraming::Tunnel {
+                return Err(invalid());
+            }
+            let mut response = head.response;
+            *response.status_mut() = StatusCode::OK;
+            response.headers_mut().remove("sec-websocket-accept");
+            let send = respond.send_response(response, false).map_err(h2_error)?;
+            self.send = Some(send);
+            self.out = Framing::Tunnel;
+            return Ok(rest);
+        }
         if head.response.status().is_informational() {
             respond
                 .send_informational(head.response)
@@ -137,7 +172,7 @@ impl H2Stream {
     async fn accept_body<'a>(&mut self, input: &'a [u8]) -> io::Result<&'a [u8]> {
         match &mut self.out {
             Framing::Done => Ok(&[]),
-            Framing::UntilEnd => {
+            Framing::UntilEnd | Framing::Tunnel => {
                 self.send_data(input, false).await?;
                 Ok(&[])
             }
@@ -287,11 +322,7 @@ impl Downstream for H2Stream {
     }
 
     async fn take_from(&mut self, upstream: &mut Conn, n: usize) -> io::Result<()> {
-        let taken = upstream.buffered().get(..n).ok_or_else(invalid)?;
-        // The upstream's buffer can't be lent across the await: a copy.
-        let copy = taken.to_vec();
-        upstream.consume(n);
-        self.accept(&copy).await
+        self.take_from_upstream(upstream, n).await
     }
 
     async fn gone(&mut self, mode: AbortOn, _version: Version, _limit: usize) {
@@ -304,7 +335,9 @@ impl Downstream for H2Stream {
         std::future::pending().await
     }
 
-    async fn tunnel(&mut self, _upstream: &mut Conn, _idle: Duration) {}
+    async fn tunnel(&mut self, upstream: &mut Conn, idle: Duration) {
+        Box::pin(super::tunnel::run(self, upstream, idle)).await
+    }
 
     fn plain_socket(&mut self) -> Option<&mut Conn> {
         None
