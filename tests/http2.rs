@@ -109,6 +109,34 @@ fn tls_listeners_offer_h2_then_http11_by_alpn() {
 }
 
 #[test]
+fn large_bodies_stream_both_ways_over_tls_h2() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("h2big", &["h2.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &cert, ""));
+    let body = pattern(1_500_000, 11);
+    let file = std::env::temp_dir().join(format!("tern-h2-body-{}", std::process::id()));
+    std::fs::write(&file, &body).unwrap();
+    let port = tern.addr().port();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http2"])
+        .args(["--cacert", &cert.cert_file.path_str()])
+        .args(["--resolve", &format!("h2.test:{port}:127.0.0.1")])
+        .args(["--data-binary", &format!("@{}", file.display())])
+        .arg(format!("https://h2.test:{port}/echo"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The echo upstream sends the body back: 1.5 MB up and down, through
+    // flow-control windows far smaller than that.
+    assert!(out.stdout == body, "got {} bytes back", out.stdout.len());
+}
+
+#[test]
 fn http2_false_on_a_tls_listener_offers_only_http11() {
     let up = RecordingUpstream::echo();
     let cert = make_cert("h1only", &["h2.test"]);

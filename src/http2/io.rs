@@ -27,6 +27,9 @@ pub struct H2Io {
     start: usize,
     /// Ciphertext waiting to be written (TLS only).
     out: Vec<u8>,
+    /// Ciphertext read but not yet taken by rustls: `raw_start..`.
+    raw: Vec<u8>,
+    raw_start: usize,
 }
 
 impl H2Io {
@@ -37,6 +40,8 @@ impl H2Io {
             plain: early,
             start: 0,
             out: Vec::new(),
+            raw: Vec::new(),
+            raw_start: 0,
         }
     }
 
@@ -57,8 +62,11 @@ impl H2Io {
     }
 
     /// Reads ciphertext and decrypts it into `plain`, until some plaintext
-    /// (or the end) comes out.
+    /// (or the end) comes out. Ciphertext is fed a record batch at a time,
+    /// draining plaintext in between (rustls holds at most 16 KiB of it).
     fn poll_decrypt(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Each round either drains plaintext (and returns), feeds some
+        // ciphertext, or reads from the socket (or returns Pending).
         loop {
             if self.plain.capacity() == 0 {
                 self.plain = buffer::take();
@@ -70,33 +78,53 @@ impl H2Io {
                 Plain::Bytes(_) | Plain::Closed => return Poll::Ready(Ok(())),
                 Plain::NeedMore => {}
             }
-            let mut raw = buffer::take();
+            if self.raw_start < self.raw.len() {
+                let taken = tls.feed_some(&self.raw[self.raw_start..]);
+                // Handshake messages, key updates or alerts may need answering.
+                let queued = tls.records(&mut self.out);
+                let taken = taken?;
+                queued?;
+                if taken == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::InvalidData.into()));
+                }
+                self.raw_start += taken;
+                if self.raw_start == self.raw.len() {
+                    buffer::give(std::mem::take(&mut self.raw));
+                    self.raw_start = 0;
+                }
+                if let Poll::Ready(Err(err)) = self.poll_send_out(cx) {
+                    return Poll::Ready(Err(err));
+                }
+                continue;
+            }
+            let mut raw = std::mem::take(&mut self.raw);
+            if raw.capacity() == 0 {
+                raw = buffer::take();
+            }
             raw.resize(raw.capacity(), 0);
             let mut read = ReadBuf::new(&mut raw);
             let polled = Pin::new(&mut self.stream).poll_read(cx, &mut read);
             let n = read.filled().len();
-            let fed = match polled {
-                Poll::Ready(Ok(())) if n == 0 => Ok(false),
+            match polled {
+                Poll::Ready(Ok(())) if n == 0 => {
+                    buffer::give(raw);
+                    return Poll::Ready(Ok(()));
+                }
                 Poll::Ready(Ok(())) => {
                     wire::read(true, n);
-                    tls.feed(&raw[..n]).map(|()| true)
+                    raw.truncate(n);
+                    self.raw = raw;
+                    self.raw_start = 0;
                 }
-                Poll::Ready(Err(err)) => Err(err),
+                Poll::Ready(Err(err)) => {
+                    buffer::give(raw);
+                    return Poll::Ready(Err(err));
+                }
                 Poll::Pending => {
                     buffer::give(raw);
                     self.release_plain();
                     return Poll::Pending;
                 }
-            };
-            buffer::give(raw);
-            // Handshake messages, key updates or alerts may need answering.
-            let queued = tls.records(&mut self.out);
-            if !fed? {
-                return Poll::Ready(Ok(()));
-            }
-            queued?;
-            if let Poll::Ready(Err(err)) = self.poll_send_out(cx) {
-                return Poll::Ready(Err(err));
             }
         }
     }

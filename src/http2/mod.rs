@@ -8,7 +8,8 @@
 //! limits, static files, tern's answers, access log, metrics) and the same
 //! exchange over the same per-worker pools as an HTTP/1.1 request, with
 //! the stream as the client's side (`stream`, a `proxy::downstream`
-//! driver). Upstreams still speak HTTP/1.1.
+//! driver). Upstreams still speak HTTP/1.1. A WebSocket over HTTP/2
+//! (RFC 8441) becomes an Upgrade request upstream and a `tunnel` after it.
 //!
 //! Negotiation: ALPN `h2` on TLS listeners (unless `http2 = false`), or
 //! the connection preface with prior knowledge on plain listeners with
