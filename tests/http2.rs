@@ -674,6 +674,20 @@ fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
     );
 }
 
+#[test]
+fn a_panic_in_a_stream_ends_that_stream_only() {
+    // Debug builds panic in the task of a request whose line contains this
+    // (src/contain.rs); nextest runs each test in its own process.
+    std::env::set_var("TERN_DEBUG_PANIC", "/inject-a-panic");
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("panic_then_ok", &tern),
+        "RST_STREAM 1 CANCEL | RESPONSE 200 /after"
+    );
+    still_serves(&tern);
+}
+
 // ---------------------------------------------------------------------------
 // Drain and stop
 // ---------------------------------------------------------------------------

@@ -486,7 +486,19 @@ def case_websocket(sock, conn):
     return "TIMEOUT status=%s sent=%s got=%r" % (status, sent, got)
 
 
+def case_panic_then_ok(sock, conn):
+    """A stream whose task panics (debug builds, TERN_DEBUG_PANIC), then a
+    second stream on the same connection."""
+    conn.send_headers(1, request_headers("/inject-a-panic"), end_stream=True)
+    flush(sock, conn)
+    first = outcome(sock, conn, 1)
+    conn.send_headers(3, request_headers("/after"), end_stream=True)
+    flush(sock, conn)
+    return first + " | " + outcome(sock, conn, 3)
+
+
 CASES = {
+    "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
     "hold_window": case_hold_window,
     "reset_while_waiting": case_reset_while_waiting,

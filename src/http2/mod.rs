@@ -101,7 +101,10 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
                     listener.clone(),
                     ctx.clone(),
                 );
-                monoio::spawn(task);
+                // Each stream its own task, its panics contained like a
+                // connection's: the stream ends, the connection and the
+                // worker go on.
+                monoio::spawn(crate::contain::contained(addr, ctx.id, task));
             }
             Some(Err(err)) => {
                 crate::log::debug(format_args!("HTTP/2 connection from {addr} ended: {err}"));
@@ -127,6 +130,7 @@ async fn serve_stream(
     let end_stream = body.is_end_stream();
     let mut head = Vec::with_capacity(512);
     let framing = request::write_head(&parts, end_stream, &mut head);
+    crate::contain::note_request(&head);
     let head_request = parts.method == ::http::Method::HEAD;
     drop(parts);
     let peer = Peer {
