@@ -26,6 +26,13 @@
 //! 6. Back to 2 while keep-alive allows; at the end, a TLS connection says
 //!    close_notify.
 //!
+//! A connection that negotiates HTTP/2 (ALPN `h2`, or an h2c preface on a
+//! listener with `http2 = true`, both seen in `session::open`) leaves this
+//! loop for `crate::http2`, whose streams come back through `one_request`:
+//! the same `prepare`, answers, static replies and exchange. The exchange,
+//! the relay and `files::send` are generic over `downstream::Downstream`,
+//! the client's side of an exchange: `Conn` here, an HTTP/2 stream there.
+//!
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
 //! compression, the probe after a FIN, a tunnel) out of every connection's
 //! future, whose size bounds what a held long-poll costs (size test below).
