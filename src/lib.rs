@@ -42,6 +42,7 @@ pub mod failure;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health_checker;
 pub mod html;
 pub mod http;
 pub mod limits;

@@ -78,7 +78,7 @@ pub fn run(
         states: Arc::new(ServerStates::new(plan.server_count)),
     };
     let (checker, checker_updates) =
-        crate::upstream::checker::spawn(plan.clone(), shared.stop.clone())
+        crate::health_checker::spawn(plan.clone(), shared.stop.clone())
             .map_err(|err| format!("cannot start the health checker: {err}"))?;
     let (discovery, discovery_updates) =
         crate::discovery::thread::spawn(plan.discovery.clone(), shared.stop.clone())

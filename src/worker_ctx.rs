@@ -76,7 +76,12 @@ impl WorkerCtx {
                 plan.pool,
                 plan.worker_connections,
             )),
-            upstreams: WorkerUpstreams::new(&plan, id),
+            upstreams: WorkerUpstreams::new(
+                &plan.backends,
+                plan.server_count,
+                plan.server_slots.clone(),
+                id,
+            ),
             drain: Rc::default(),
             connections: Rc::default(),
             stats: Rc::new(WorkerStats::new(&plan).with_access_log(AccessLog::new(plan.clone()))),
@@ -148,7 +153,7 @@ impl WorkerCtx {
         self.plan
             .backends
             .get(backend)
-            .is_some_and(|b| self.upstreams.backend_live(&self.plan, b))
+            .is_some_and(|b| self.upstreams.backend_live(&self.plan.health, b))
     }
 
     /// Shares the process's admin state table instead of a private one.

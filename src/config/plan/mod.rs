@@ -16,9 +16,9 @@ mod servers;
 use super::schema::{ConfigFile, ListenerSection, ListenerTls};
 use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
+pub use crate::upstream::backend::{Backend, PoolSettings, Server, UpstreamTimeouts};
 use crate::upstream::health::Health;
 use crate::upstream::limit::ServerSlots;
-pub use backend::{Backend, Server};
 use conditions::Names;
 
 /// Where a validation error is, and what is wrong.
@@ -71,23 +71,6 @@ pub struct ClientTimeouts {
     pub header: Duration,
     pub idle: Duration,
     pub inflight: Duration,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct UpstreamTimeouts {
-    pub connect: Duration,
-    pub server: Duration,
-    pub tunnel: Duration,
-    /// Waiting for a server under `max_connections`, then 503.
-    pub queue: Duration,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    /// `None`: bounded only by each worker's share of the descriptors
-    /// (`UpstreamPool::idle_cap`).
-    pub max_idle_per_server: Option<usize>,
-    pub idle_timeout: Duration,
 }
 
 pub struct ListenerPlan {

@@ -2,7 +2,7 @@
 //! epoll runtime), one task per distinct server address. Each probe is a
 //! plain HTTP/1.1 request on a fresh connection; `rise` successes in a row
 //! bring a server up, `fall` failures take it down, and each change is
-//! logged. Workers only read the result (see `health.rs`). A reload sends
+//! logged. Workers only read the result (see `upstream::health`). A reload sends
 //! the new plan: the probes of the old one stop, the new plan's start from
 //! the state carried over (see `reload::carry`).
 
@@ -18,8 +18,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::{LegacyDriver, RuntimeBuilder};
 
-use super::health::Probe;
 use crate::config::Plan;
+use crate::upstream::health::Probe;
 
 /// How often the checker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
