@@ -5,19 +5,24 @@
 //!
 //! `server` starts one `worker` per core (`pinning` decides whether each is
 //! pinned), each on its own `runtime` with its own `listen` sockets. A worker
-//! accepts (up to its share of the connection cap, see `rlimit`), runs
-//! `admission` (PROXY header, per-client limits) and then `proxy::serve` per
-//! connection: read a head (`http`), route it (`route`, with client `limits`),
-//! and either answer (static `files`, `compress`ed or not; redirects; refusals)
-//! or exchange with an `upstream` (pools, balancing, health, process-wide
-//! server limits), relaying the response back. Everything a worker's
-//! connections share is its `worker_ctx`: the `config::Plan` of its current
-//! generation, the pool, the `metrics`. `reload` and `upgrade` replace plans and
-//! processes without dropping connections; `discovery` re-resolves DNS names on
-//! a thread of its own and applies answers as a reload; `admin` serves
-//! /metrics, /status and the status page. Small leaf modules: `buffer`,
-//! `timer`, `peek`, `log`, `access_log`, `html`, `shutdown`, `signals`, `tls`.
-//! `fuzzing` holds the bodies of the fuzz targets in `fuzz/`.
+//! accepts (up to its share of the connection cap, see `rlimit` and
+//! `config::plan::connection_cap`), runs `admission` (PROXY header,
+//! per-client limits) and then `proxy::serve` per connection, inside
+//! `contain`ment of panics: read a head (`http`) from the client's `conn`,
+//! route it (`route`, with client `limits`), and either answer (static
+//! `files`, `compress`ed or not; redirects; refusals) or exchange with an
+//! `upstream` (pools, balancing, health, process-wide server limits),
+//! relaying the response back; a request that fails is a `failure`, which
+//! decides its status, log line and retry. Everything a worker's connections
+//! share is its `worker_ctx`: the `config::Plan` of its current generation,
+//! the pool, the `metrics`, the `access_log`. `reload` and `upgrade` replace
+//! plans and processes without dropping connections (`control` is how a
+//! reload or stop is asked for); `discovery` re-resolves DNS names on a thread
+//! of its own and applies answers as a reload; `health_checker` probes
+//! servers on another; `admin` serves /metrics, /status and the status page.
+//! Small leaf modules: `buffer`, `timer`, `peek`, `log`, `html`, `shutdown`,
+//! `signals`, `tls`, `edge_counts`. `fuzzing` holds the bodies of the fuzz
+//! targets in `fuzz/`.
 //!
 //! The lifecycle of a connection and of a request, file by file, is in
 //! `src/proxy/LIFECYCLE.md`.
