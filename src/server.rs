@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::admin::{self, View};
 use crate::config::Plan;
-use crate::control;
+use crate::control::{self, Request};
 use crate::listen::{self, Bound, Listeners};
 use crate::reload::{self, Running};
 use crate::runtime::Driver;
@@ -71,6 +71,8 @@ pub fn run(
         crate::log::warn(format_args!("{warning}"));
     }
     signals::block();
+    let inbox = control::open().ok_or("the control inbox was opened twice")?;
+    forward_signals()?;
     let plan = Arc::new(plan);
     let shared = Shared {
         stop: Arc::new(AtomicBool::new(false)),
@@ -131,7 +133,7 @@ pub fn run(
         discovery: discovery_updates,
         admin_view,
     };
-    wait_for_stop(&mut running, &shared.handed_over, workers);
+    wait_for_stop(&inbox, &mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
     for handle in handles.into_iter().chain([checker, discovery]) {
         let _ = handle.join();
@@ -221,10 +223,36 @@ fn wait_ready(
     Ok(driver)
 }
 
-fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize) {
-    loop {
-        match signals::wait() {
-            Signal::Stop => {
+/// Signals become control requests, on a thread of their own (every thread
+/// blocks them; this one takes them with sigwait), so the main thread has
+/// one inbox.
+fn forward_signals() -> Result<(), String> {
+    let forward = || loop {
+        let request = match signals::wait() {
+            Signal::Stop => Request::Stop,
+            Signal::Quit => Request::Quit,
+            Signal::Reload => Request::Reload(None),
+            Signal::ReopenLogs => Request::ReopenLogs,
+        };
+        control::ask(request);
+    };
+    std::thread::Builder::new()
+        .name("tern-signals".into())
+        .spawn(forward)
+        .map(drop)
+        .map_err(|err| format!("cannot start the signal thread: {err}"))
+}
+
+/// The control plane's owner: takes requests one at a time until a stop.
+fn wait_for_stop(
+    inbox: &mpsc::Receiver<Request>,
+    running: &mut Running,
+    handed_over: &AtomicBool,
+    workers: usize,
+) {
+    while let Ok(request) = inbox.recv() {
+        match request {
+            Request::Stop => {
                 let why = if handed_over.load(Ordering::Relaxed) {
                     "handed over to the new process"
                 } else {
@@ -236,16 +264,19 @@ fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize
                 ));
                 return;
             }
-            Signal::Quit => {
+            Request::Quit => {
                 crate::log::info(format_args!("SIGQUIT: stopping at once"));
                 worker::quit::and_wait(workers, QUIT_FLUSH_WAIT);
                 std::process::exit(0);
             }
-            Signal::Reload => {
-                let _ = reload::reload_and_log(running);
+            Request::Reload(requester) => {
+                let outcome = reload::reload_and_log(running);
+                if let Some(requester) = requester {
+                    let _ = requester.send(outcome);
+                }
             }
-            Signal::Discovered => reload::dns::apply_answers(running),
-            Signal::ReopenLogs => {
+            Request::Discovered => reload::dns::apply_answers(running),
+            Request::ReopenLogs => {
                 crate::log::reopen();
                 crate::log::info(format_args!("SIGUSR1: log files reopened"));
             }

@@ -43,8 +43,7 @@ pub struct Running {
     pub admin_view: Arc<Mutex<View>>,
 }
 
-/// Reloads and logs the outcome; the outcome is also the answer to whoever
-/// asked (`POST /reload`).
+/// Reloads and logs the outcome (which the caller hands to whoever asked).
 pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
     let outcome = reload(running);
     match &outcome {
@@ -53,7 +52,6 @@ pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
             "reload refused, still running the previous configuration: {reason}"
         )),
     }
-    crate::control::answer(&outcome);
     outcome
 }
 
