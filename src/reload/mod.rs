@@ -85,7 +85,6 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
         .update(&plan, workers)?;
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
-    carry::health(&old, &plan);
     let states = Arc::new(carry::server_states(&old, &running.states, &plan));
     let pool_ids = carry::server_ids(&old, &plan);
     let plan = Arc::new(plan);

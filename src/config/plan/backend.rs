@@ -33,6 +33,17 @@ pub struct Slots {
     pub probes: Vec<Probe>,
 }
 
+impl Slots {
+    /// The address of each slot, by slot index.
+    fn addresses(&self) -> Vec<SocketAddr> {
+        let mut addresses = vec![SocketAddr::from(([0, 0, 0, 0], 0)); self.by_address.len()];
+        for (&address, &slot) in &self.by_address {
+            addresses[slot] = address;
+        }
+        addresses
+    }
+}
+
 pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
     let mut backends = Vec::new();
     let mut next_id = 0;
@@ -52,7 +63,7 @@ pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
     Ok(Built {
         backends,
         server_count: next_id,
-        health: Health::new(slots.by_address.len(), slots.probes),
+        health: Health::new(&slots.addresses(), slots.probes),
         wanted,
     })
 }
