@@ -17,6 +17,7 @@
 //! a thread of its own and applies answers as a reload; `admin` serves
 //! /metrics, /status and the status page. Small leaf modules: `buffer`,
 //! `timer`, `peek`, `log`, `access_log`, `html`, `shutdown`, `signals`, `tls`.
+//! `acme` orders and renews certificates on a control thread of its own.
 //! `fuzzing` holds the bodies of the fuzz targets in `fuzz/`.
 //!
 //! The lifecycle of a connection and a request, file by file, is in
@@ -24,6 +25,7 @@
 //! import cycle (the structure issue); layering them is the next step.
 
 pub mod access_log;
+pub mod acme;
 pub mod admin;
 pub mod admission;
 pub mod buffer;
