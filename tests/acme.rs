@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::pebble::{free_port, Pebble, PebbleSetup};
+use common::pebble::{free_port, https_cert, Pebble, PebbleSetup};
 use common::tls_client::*;
 use common::*;
 use rustls::pki_types::pem::PemObject;
@@ -59,23 +59,50 @@ impl Drop for Storage {
     }
 }
 
-/// tern with a plain listener (everything redirected to https: the
-/// challenge must be answered before routes) and a TLS listener whose
-/// certificate comes from `directory`.
-fn config(ports: &Ports, directory: &str, ca: &str, storage: &Storage, challenge: &str) -> String {
+/// tern with a TLS listener whose certificate comes from `directory`,
+/// and (with `plain`) a plain listener whose only route redirects to
+/// https: the HTTP-01 challenge must be answered before routes.
+fn config(ports: &Ports, acme: &Acme, storage: &Storage, extra: &str) -> String {
+    let plain = match acme.plain {
+        true => format!(
+            "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:{}\"\n\
+             [[route]]\nlistener = [\"web\"]\nredirect = {{ scheme = \"https\", status = 301 }}\n",
+            ports.http
+        ),
+        false => String::new(),
+    };
     format!(
         "[server]\nworkers = 2\n\
          [admin]\nbind = \"127.0.0.1:0\"\n\
-         [[listener]]\nname = \"web\"\nbind = \"127.0.0.1:{}\"\n\
+         {plain}\
          [[listener]]\nname = \"websecure\"\nbind = \"127.0.0.1:{}\"\n\
          tls = {{ acme = {{ domains = [\"{NAME}\"], contact = \"mailto:ops@site.test\", \
-         directory = \"{directory}\", directory_ca = \"{ca}\", storage = \"{}\"{challenge} }} }}\n\
-         [[route]]\nlistener = [\"web\"]\nredirect = {{ scheme = \"https\", status = 301 }}\n\
+         directory = \"{}\", directory_ca = \"{}\", storage = \"{}\"{extra} }} }}\n\
          [[route]]\nrespond = {{ status = 200, body = \"hello over tls\\n\" }}\n",
-        ports.http,
         ports.tls,
+        acme.directory,
+        acme.ca,
         storage.path.display()
     )
+}
+
+/// Where tern orders from.
+struct Acme {
+    directory: String,
+    /// Trusted for the directory's HTTPS.
+    ca: String,
+    /// tern has a plain listener.
+    plain: bool,
+}
+
+impl Acme {
+    fn of(pebble: &Pebble, plain: bool) -> Acme {
+        Acme {
+            directory: pebble.directory(),
+            ca: pebble.https_cert.cert_file.path_str(),
+            plain,
+        }
+    }
 }
 
 /// Retries after a failed order come after 1 s, not a minute.
@@ -175,24 +202,23 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 fn start_pebble(ports: &Ports, validity: Option<u64>) -> Pebble {
-    Pebble::start(&PebbleSetup {
+    let setup = PebbleSetup {
         http_port: ports.http,
         tls_port: ports.tls,
         names: &[NAME],
         validity,
         port: None,
-    })
+    };
+    Pebble::start(&setup, https_cert())
 }
 
-fn start_tern(ports: &Ports, pebble: &Pebble, storage: &Storage, challenge: &str) -> Tern {
+fn start_tern(ports: &Ports, acme: &Acme, storage: &Storage, extra: &str) -> Tern {
     fast_retries();
-    Tern::start(&config(
-        ports,
-        &pebble.directory(),
-        &pebble.https_cert.cert_file.path_str(),
-        storage,
-        challenge,
-    ))
+    Tern::start(&config(ports, acme, storage, extra))
+}
+
+fn tls_addr(ports: &Ports) -> SocketAddr {
+    ([127, 0, 0, 1], ports.tls).into()
 }
 
 #[test]
@@ -200,7 +226,12 @@ fn http01_first_order_gives_a_certificate_trusted_through_pebbles_root() {
     let ports = Ports::free();
     let pebble = start_pebble(&ports, None);
     let storage = Storage::new();
-    let tern = start_tern(&ports, &pebble, &storage, ", challenge = \"http-01\"");
+    let tern = start_tern(
+        &ports,
+        &Acme::of(&pebble, true),
+        &storage,
+        ", challenge = \"http-01\"",
+    );
     let trust = trusting_pem(&pebble.root_pem());
     wait_trusted(&tern, &ports, &trust, Some(&pebble));
     let addr: SocketAddr = ([127, 0, 0, 1], ports.tls).into();
@@ -245,4 +276,199 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         found.push(path);
     }
     found
+}
+
+#[test]
+fn tls_alpn01_is_chosen_without_a_plain_listener_and_gives_a_trusted_certificate() {
+    let ports = Ports::free();
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    // No `challenge`: with no plain listener, TLS-ALPN-01 is the one left.
+    let tern = start_tern(&ports, &Acme::of(&pebble, false), &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let mut tls = try_verified(tls_addr(&ports), &trust).expect("handshake");
+    let (head, body) = get_over(&mut tls);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"hello over tls\n");
+    assert_eq!(metric(&tern, "tern_acme_failed_orders_total"), Some(0.0));
+}
+
+#[test]
+fn renewal_swaps_the_certificate_in_every_worker_under_live_connections() {
+    let ports = Ports::free();
+    // 9 s certificates: renewed after 2/3 of their life, every 6 s.
+    let pebble = start_pebble(&ports, Some(9));
+    let storage = Storage::new();
+    let tern = start_tern(&ports, &Acme::of(&pebble, true), &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let first = served_cert(tls_addr(&ports), &trust);
+    // A connection opened on the first certificate, kept alive.
+    let mut live = try_verified(tls_addr(&ports), &trust).expect("handshake");
+    let (head, _) = get_over(&mut live);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let renewed = wait_until(ISSUE_WAIT, || {
+        std::thread::sleep(Duration::from_millis(100));
+        try_verified(tls_addr(&ports), &trust)
+            .ok()
+            .and_then(|tls| tls.conn.peer_certificates().map(|c| c[0].clone()))
+            .is_some_and(|cert| cert != first)
+    });
+    assert!(
+        renewed,
+        "not renewed\n--- tern ---\n{}",
+        tern.stderr().join("\n")
+    );
+    // Every new handshake (whichever worker takes it) gets a new one...
+    for _ in 0..8 {
+        assert_ne!(served_cert(tls_addr(&ports), &trust), first);
+    }
+    // ...and the connection from before the swap goes on.
+    let (head, body) = get_over(&mut live);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"hello over tls\n");
+    assert!(tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("ACME: new certificate for site.test")));
+}
+
+#[test]
+fn a_ca_that_is_down_leaves_tern_serving_and_retrying_until_it_is_back() {
+    let ports = Ports::free();
+    let ca_port = free_port();
+    let cert = https_cert();
+    let storage = Storage::new();
+    let acme = Acme {
+        directory: format!("https://127.0.0.1:{ca_port}/dir"),
+        ca: cert.cert_file.path_str(),
+        plain: true,
+    };
+    let tern = start_tern(&ports, &acme, &storage, "");
+    // Served meanwhile: plain routes, and TLS with a temporary certificate.
+    let plain: SocketAddr = ([127, 0, 0, 1], ports.http).into();
+    let (raw, _) = raw_request(
+        plain,
+        b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n",
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 301"), "{}", show(&raw));
+    let mut tls = connect_tls(tls_addr(&ports), &insecure_client(), NAME);
+    let (head, body) = get_over(&mut tls);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"hello over tls\n");
+    let retried = wait_until(ISSUE_WAIT, || {
+        std::thread::sleep(Duration::from_millis(100));
+        metric(&tern, "tern_acme_failed_orders_total").is_some_and(|n| n >= 2.0)
+    });
+    assert!(retried, "{}", admin(&tern, "/metrics"));
+    assert_eq!(metric(&tern, "tern_certificate_expiry_seconds"), None);
+    // Logged once, with the reason, however often it is retried.
+    let failures: Vec<String> = tern
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("ACME: order for site.test failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("Connection refused"), "{failures:?}");
+    let page = admin(&tern, "/");
+    assert!(page.contains("not issued yet"), "{page}");
+    // The CA comes back: the next retry succeeds.
+    let setup = PebbleSetup {
+        http_port: ports.http,
+        tls_port: ports.tls,
+        names: &[NAME],
+        validity: None,
+        port: Some(ca_port),
+    };
+    let pebble = Pebble::start(&setup, cert);
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+}
+
+#[test]
+fn a_restart_and_a_reload_reuse_the_stored_certificate_without_ordering() {
+    let ports = Ports::free();
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    let acme = Acme::of(&pebble, true);
+    let mut tern = start_tern(&ports, &acme, &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let issued = served_cert(tls_addr(&ports), &trust);
+    tern.sigterm();
+    assert!(tern.wait_exit(Duration::from_secs(10)).is_some());
+    drop(tern);
+    // The CA is gone: whatever tern serves now comes from storage.
+    let ca = std::fs::read_to_string(&acme.ca).expect("CA file");
+    let ca = TempFile::new("ca.pem", &ca);
+    drop(pebble);
+    let acme = Acme {
+        ca: ca.path_str(),
+        ..acme
+    };
+    let tern = start_tern(&ports, &acme, &storage, "");
+    assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern
+        .stderr()
+        .iter()
+        .any(|l| l.contains("reloaded:"))));
+    assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
+    // The ACME thread has looked (it polls every second) and ordered nothing.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(metric(&tern, "tern_acme_failed_orders_total"), Some(0.0));
+    assert!(
+        !tern.stderr().iter().any(|l| l.contains("ACME:")),
+        "{:?}",
+        tern.stderr()
+    );
+}
+
+/// A client that accepts any certificate (to reach the temporary one).
+fn insecure_client() -> Arc<ClientConfig> {
+    #[derive(Debug)]
+    struct AnyCert;
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
 }

@@ -45,9 +45,16 @@ fn sign_self(params: CertificateParams) -> Result<Arc<CertifiedKey>, String> {
     let key = KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let certified = CertifiedKey::from_der(vec![cert.der().clone()], private, &provider())
+    // Not `CertifiedKey::from_der`: its key check parses the certificate
+    // with webpki, which refuses the critical acmeIdentifier extension.
+    let signer = provider()
+        .key_provider
+        .load_private_key(private)
         .map_err(|e| e.to_string())?;
-    Ok(Arc::new(certified))
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signer,
+    )))
 }
 
 /// A fresh key (PEM) and the DER CSR for `domains`.

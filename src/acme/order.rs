@@ -29,7 +29,7 @@ pub async fn run(account: &Account, spec: &Spec) -> Result<Fresh, String> {
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
         .await
-        .map_err(|e| format!("new order: {e}"))?;
+        .map_err(|e| why("new order", &e))?;
     // Answered until the CA has validated (dropped on every way out).
     let answering = answer_challenges(&mut order, spec.challenge).await?;
     let polling = RetryPolicy::new()
@@ -38,7 +38,7 @@ pub async fn run(account: &Account, spec: &Spec) -> Result<Fresh, String> {
     let status = order
         .poll_ready(&polling)
         .await
-        .map_err(|e| format!("validation: {e}"))?;
+        .map_err(|e| why("validation", &e))?;
     if status != OrderStatus::Ready {
         return Err(challenge_problem(&mut order)
             .await
@@ -49,11 +49,11 @@ pub async fn run(account: &Account, spec: &Spec) -> Result<Fresh, String> {
     order
         .finalize_csr(&csr)
         .await
-        .map_err(|e| format!("finalize: {e}"))?;
+        .map_err(|e| why("finalize", &e))?;
     let chain = order
         .poll_certificate(&polling)
         .await
-        .map_err(|e| format!("certificate: {e}"))?;
+        .map_err(|e| why("certificate", &e))?;
     Ok(Fresh { chain, key })
 }
 
@@ -68,7 +68,7 @@ async fn answer_challenges(
     let mut answering = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
-        let mut authz = authz.map_err(|e| format!("authorization: {e}"))?;
+        let mut authz = authz.map_err(|e| why("authorization", &e))?;
         match authz.status {
             instant_acme::AuthorizationStatus::Pending => {}
             instant_acme::AuthorizationStatus::Valid => continue,
@@ -96,7 +96,7 @@ async fn answer_challenges(
         challenge
             .set_ready()
             .await
-            .map_err(|e| format!("challenge for {domain}: {e}"))?;
+            .map_err(|e| why(&format!("challenge for {domain}"), &e))?;
     }
     Ok(answering)
 }
@@ -111,4 +111,21 @@ async fn challenge_problem(order: &mut Order) -> Option<String> {
         }
     }
     None
+}
+
+/// `step: error: cause: cause`: hyper's errors say "client error
+/// (Connect)" and keep the useful part ("Connection refused") in their
+/// sources.
+pub fn why(step: &str, err: &dyn std::error::Error) -> String {
+    let mut text = format!("{step}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use instant_acme::{Account, AccountCredentials, NewAccount};
 
+use super::order::why;
 use super::registry::{live, now, Managed};
 use super::store::{account_file, private_dir, write_private, CertFiles};
 use super::{certs, order};
@@ -167,7 +168,7 @@ async fn account(
         Some(credentials) => builder
             .from_credentials(credentials)
             .await
-            .map_err(|e| format!("account: {e}"))?,
+            .map_err(|e| why("account", &e))?,
         None => {
             let contact: Vec<&str> = spec.contact.iter().map(String::as_str).collect();
             let new = NewAccount {
@@ -178,7 +179,7 @@ async fn account(
             let (account, credentials) = builder
                 .create(&new, spec.directory.clone(), None)
                 .await
-                .map_err(|e| format!("new account: {e}"))?;
+                .map_err(|e| why("new account", &e))?;
             let json = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
             private_dir(&spec.storage)
                 .and_then(|()| write_private(&file, json.as_bytes()))

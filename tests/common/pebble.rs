@@ -46,8 +46,14 @@ pub struct PebbleSetup<'a> {
     pub port: Option<u16>,
 }
 
+/// The certificate Pebble serves its directory with (made before Pebble
+/// starts when tern must be configured first).
+pub fn https_cert() -> TestCert {
+    make_cert("pebble", &["127.0.0.1", "localhost"])
+}
+
 impl Pebble {
-    pub fn start(setup: &PebbleSetup) -> Pebble {
+    pub fn start(setup: &PebbleSetup, https_cert: TestCert) -> Pebble {
         assert!(
             std::path::Path::new(PEBBLE).exists(),
             "{PEBBLE} is missing: apt-get install pebble (.ci/run installs it)"
@@ -58,7 +64,6 @@ impl Pebble {
             .map(|n| format!("127.0.0.1 {n}\n"))
             .collect();
         let dns = Dnsmasq::start(&hosts, &[]);
-        let https_cert = make_cert("pebble", &["127.0.0.1", "localhost"]);
         let port = setup.port.unwrap_or_else(free_port);
         let management = free_port();
         let validity = setup
