@@ -76,10 +76,11 @@ fn config(ports: &Ports, acme: &Acme, storage: &Storage, extra: &str) -> String 
          [admin]\nbind = \"127.0.0.1:0\"\n\
          {plain}\
          [[listener]]\nname = \"websecure\"\nbind = \"127.0.0.1:{}\"\n\
-         tls = {{ acme = {{ domains = [\"{NAME}\"], contact = \"mailto:ops@site.test\", \
+         tls = {{ {}acme = {{ domains = [\"{NAME}\"], contact = \"mailto:ops@site.test\", \
          directory = \"{}\", directory_ca = \"{}\", storage = \"{}\"{extra} }} }}\n\
          [[route]]\nrespond = {{ status = 200, body = \"hello over tls\\n\" }}\n",
         ports.tls,
+        acme.files,
         acme.directory,
         acme.ca,
         storage.path.display()
@@ -93,6 +94,8 @@ struct Acme {
     ca: String,
     /// tern has a plain listener.
     plain: bool,
+    /// `certificates = [...], ` from files, beside the ACME one.
+    files: String,
 }
 
 impl Acme {
@@ -101,6 +104,7 @@ impl Acme {
             directory: pebble.directory(),
             ca: pebble.https_cert.cert_file.path_str(),
             plain,
+            files: String::new(),
         }
     }
 }
@@ -283,10 +287,26 @@ fn tls_alpn01_is_chosen_without_a_plain_listener_and_gives_a_trusted_certificate
     let ports = Ports::free();
     let pebble = start_pebble(&ports, None);
     let storage = Storage::new();
+    // A certificate from files on the same listener, the default for
+    // other names: SNI picks.
+    let files = make_cert("files", &["files.test"]);
+    let acme = Acme {
+        files: format!(
+            "certificates = [{{ cert = \"{}\", key = \"{}\" }}], ",
+            files.cert_file.path_str(),
+            files.key_file.path_str()
+        ),
+        ..Acme::of(&pebble, false)
+    };
     // No `challenge`: with no plain listener, TLS-ALPN-01 is the one left.
-    let tern = start_tern(&ports, &Acme::of(&pebble, false), &storage, "");
+    let tern = start_tern(&ports, &acme, &storage, "");
     let trust = trusting_pem(&pebble.root_pem());
     wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let tls = connect_tls(tls_addr(&ports), &client_config(&[&files]), "files.test");
+    assert_eq!(
+        tls.conn.peer_certificates().expect("certificate")[0],
+        files.der
+    );
     let mut tls = try_verified(tls_addr(&ports), &trust).expect("handshake");
     let (head, body) = get_over(&mut tls);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -344,6 +364,7 @@ fn a_ca_that_is_down_leaves_tern_serving_and_retrying_until_it_is_back() {
         directory: format!("https://127.0.0.1:{ca_port}/dir"),
         ca: cert.cert_file.path_str(),
         plain: true,
+        files: String::new(),
     };
     let tern = start_tern(&ports, &acme, &storage, "");
     // Served meanwhile: plain routes, and TLS with a temporary certificate.
@@ -471,4 +492,100 @@ fn insecure_client() -> Arc<ClientConfig> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
+}
+
+/// `tern --check` on a config with one TLS listener (and `plain`: a plain
+/// one) whose acme table is `acme`: (success, stderr).
+fn check(acme: &str, plain: bool) -> (bool, String) {
+    let plain = match plain {
+        true => "[[listener]]\nbind = \"127.0.0.1:0\"\n",
+        false => "",
+    };
+    let config = format!(
+        "[[listener]]\nbind = \"127.0.0.1:0\"\ntls = {{ acme = {{ {acme} }} }}\n{plain}\
+         [[route]]\nrespond = {{ status = 200 }}\n"
+    );
+    let file = TempFile::new("acme.toml", &config);
+    let out = run_tern(&["--check", "--config", &file.path_str()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_validates_the_acme_table_without_contacting_the_ca() {
+    let storage = Storage::new();
+    let ca = https_cert();
+    let base = format!(
+        "directory = \"https://127.0.0.1:{}/dir\", directory_ca = \"{}\", storage = \"{}\"",
+        free_port(),
+        ca.cert_file.path_str(),
+        storage.path.display()
+    );
+    // Nothing listens at the directory: --check passes anyway, and creates nothing.
+    let (ok, err) = check(&format!("domains = [\"{NAME}\"], {base}"), true);
+    assert!(ok, "{err}");
+    assert!(!storage.path.exists());
+    let refused = [
+        (
+            format!("domain = [\"{NAME}\"], {base}"),
+            true,
+            "listener[0].tls.acme.domain: unknown field `domain`",
+        ),
+        (
+            format!("domains = [], {base}"),
+            true,
+            "listener[0].tls.acme.domains: needs at least one domain name",
+        ),
+        (
+            format!("domains = [\"*.site.test\"], {base}"),
+            true,
+            "listener[0].tls.acme.domains: \"*.site.test\": wildcard names need the DNS-01 challenge",
+        ),
+        (
+            format!("domains = [\"bad_name.test\"], {base}"),
+            true,
+            "listener[0].tls.acme.domains: \"bad_name.test\" is not a domain name",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], contact = \"ops@site.test\", {base}"),
+            true,
+            "listener[0].tls.acme.contact: \"ops@site.test\" is not a \"mailto:\" address",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], challenge = \"http-01\", {base}"),
+            false,
+            "listener[0].tls.acme.challenge: http-01 is answered on a listener without tls",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], challenge = \"dns-01\", {base}"),
+            true,
+            "listener[0].tls.acme.challenge: unknown variant `dns-01`, expected `http-01` or `tls-alpn-01`",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], directory = \"http://ca.test/dir\""),
+            true,
+            "listener[0].tls.acme.directory: \"http://ca.test/dir\" is not an https:// URL",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], directory_ca = \"/nonexistent/ca.pem\""),
+            true,
+            "listener[0].tls.acme.directory_ca: /nonexistent/ca.pem: cannot read certificates",
+        ),
+        (
+            format!("domains = [\"{NAME}\"], storage = \"/nonexistent/dir/acme\""),
+            true,
+            "listener[0].tls.acme.storage: the directory /nonexistent/dir does not exist",
+        ),
+    ];
+    for (acme, plain, expected) in refused {
+        let (ok, err) = check(&acme, plain);
+        assert!(!ok, "accepted: {acme}");
+        assert!(err.contains("acme.toml: "), "file not named: {err}");
+        assert!(
+            err.contains(expected),
+            "for {acme}:\n{err}\nexpected: {expected}"
+        );
+    }
 }
