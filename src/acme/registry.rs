@@ -54,14 +54,17 @@ pub fn build(
     let spec = check(at, section, has_plain)?;
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     registry.retain(|weak| weak.strong_count() > 0);
-    if let Some(found) = registry
+    let found = registry
         .iter()
         .filter_map(Weak::upgrade)
-        .find(|m| m.same(&spec))
-    {
-        return Ok(found);
-    }
-    let slot = first_certificate(&spec).map_err(|m| (format!("{at}.domains"), m))?;
+        .find(|m| m.same(&spec));
+    let slot = match found {
+        Some(found) if found.spec == spec => return Ok(found),
+        // Same certificate, other settings (contact, challenge, CA file):
+        // a new entry, serving what the old one serves.
+        Some(found) => found.slot.copy(),
+        None => first_certificate(&spec).map_err(|m| (format!("{at}.domains"), m))?,
+    };
     let managed = Arc::new(Managed {
         spec,
         slot,

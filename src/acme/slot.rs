@@ -49,6 +49,15 @@ impl CertSlot {
         self.not_after.store(validity.1, Ordering::Relaxed);
     }
 
+    /// A new slot serving what this one serves now.
+    pub fn copy(&self) -> CertSlot {
+        let validity = (
+            self.not_before.load(Ordering::Relaxed),
+            self.not_after.load(Ordering::Relaxed),
+        );
+        CertSlot::new(self.current(), validity)
+    }
+
     /// Unix seconds the served certificate expires; `None` while the
     /// temporary self-signed one is served.
     pub fn not_after(&self) -> Option<i64> {
