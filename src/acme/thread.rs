@@ -25,7 +25,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 /// An order that takes longer than this is abandoned (and retried).
 const ORDER_LIMIT: Duration = Duration::from_secs(300);
-/// Tests only: the first retry in seconds, instead of a minute.
+/// Tests only: retry every this many seconds, instead of the doubling
+/// backoff (so a test's wait for a CA that came back stays short).
 const RETRY_ENV: &str = "TERN_ACME_TEST_RETRY_SECONDS";
 
 static START: Once = Once::new();
@@ -63,10 +64,10 @@ fn run() {
             return;
         }
     };
-    let first_backoff = std::env::var(RETRY_ENV)
+    let fixed_retry: Option<Duration> = std::env::var(RETRY_ENV)
         .ok()
         .and_then(|s| s.parse().ok())
-        .map_or(FIRST_BACKOFF, Duration::from_secs);
+        .map(Duration::from_secs);
     let mut accounts: HashMap<PathBuf, Account> = HashMap::new();
     // Keyed by address; the map holds the `Arc`, so the address stays its own.
     let mut retries: HashMap<usize, (Arc<Managed>, Retry)> = HashMap::new();
@@ -79,17 +80,13 @@ fn run() {
             if now() < managed.slot.renew_at().max(retry) {
                 continue;
             }
-            let attempt = runtime.block_on(async {
-                tokio::time::timeout(ORDER_LIMIT, obtain(&managed, &mut accounts)).await
-            });
-            match attempt.unwrap_or_else(|_| Err("the order took too long".into())) {
+            match attempt(&runtime, &managed, &mut accounts) {
                 Ok(()) => {
                     retries.remove(&key);
                 }
                 Err(message) => {
-                    let backoff = retries
-                        .get(&key)
-                        .map_or(first_backoff, |(_, r)| (r.backoff * 2).min(MAX_BACKOFF));
+                    let previous = retries.get(&key).map(|(_, r)| r.backoff);
+                    let backoff = fixed_retry.unwrap_or_else(|| next_backoff(previous));
                     failed(&managed, &message, backoff);
                     let at = now() + backoff.as_secs() as i64;
                     retries.insert(key, (managed.clone(), Retry { at, backoff }));
@@ -97,6 +94,29 @@ fn run() {
             }
         }
         std::thread::sleep(POLL);
+    }
+}
+
+/// A minute after the first failure, then twice the last wait, up to 6 h.
+fn next_backoff(previous: Option<Duration>) -> Duration {
+    previous.map_or(FIRST_BACKOFF, |last| (last * 2).min(MAX_BACKOFF))
+}
+
+/// One order, bounded in time; a panic (in a crate underneath) fails this
+/// order, not the thread and every renewal after it.
+fn attempt(
+    runtime: &tokio::runtime::Runtime,
+    managed: &Managed,
+    accounts: &mut HashMap<PathBuf, Account>,
+) -> Result<(), String> {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime
+            .block_on(async { tokio::time::timeout(ORDER_LIMIT, obtain(managed, accounts)).await })
+    }));
+    match attempt {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err("the order took too long".into()),
+        Err(_) => Err("the order panicked (see the log above)".into()),
     }
 }
 
@@ -189,4 +209,20 @@ async fn account(
     };
     accounts.insert(file, account.clone());
     Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_from_a_minute_up_to_six_hours() {
+        let mut waits = vec![next_backoff(None)];
+        for _ in 0..12 {
+            waits.push(next_backoff(waits.last().copied()));
+        }
+        let minutes: Vec<u64> = waits.iter().map(|w| w.as_secs() / 60).collect();
+        assert_eq!(&minutes[..6], &[1, 2, 4, 8, 16, 32]);
+        assert_eq!(*minutes.last().expect("waits"), 360);
+    }
 }

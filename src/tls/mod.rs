@@ -1,5 +1,6 @@
-//! TLS termination: certificates loaded and checked at start, chosen by SNI,
-//! and a small rustls driver for tern's own connections (`session`).
+//! TLS termination: certificates loaded and checked at start (or ordered
+//! and renewed by `crate::acme`), chosen by SNI, and a small rustls driver
+//! for tern's own connections (`session`).
 
 mod certs;
 mod resolver;
