@@ -21,7 +21,8 @@
 //! of its own and applies answers as a reload; `health_checker` probes
 //! servers on another; `admin` serves /metrics, /status and the status page.
 //! Small leaf modules: `buffer`, `timer`, `peek`, `log`, `html`, `shutdown`,
-//! `signals`, `tls`, `edge_counts`. `fuzzing` holds the bodies of the fuzz
+//! `signals`, `tls`, `edge_counts`. `acme` orders and renews certificates
+//! on a control thread of its own. `fuzzing` holds the bodies of the fuzz
 //! targets in `fuzz/`.
 //!
 //! The lifecycle of a connection and of a request, file by file, is in
@@ -34,7 +35,7 @@
 //! no import cycle can come back unnoticed. A new module gets a place here.
 //!
 //! 1. Leaves: `buffer` `timer` `peek` `log` `html` `shutdown` `signals` `cli`
-//!    `pinning` `runtime` `tls` `control` `edge_counts`
+//!    `pinning` `runtime` `acme` `tls` `control` `edge_counts`
 //! 2. Bytes and HTTP: `http` `conn` `failure` `compress` `files` `limits`
 //!    `proxy_protocol` `route` `discovery` `rlimit` `upstream`
 //! 3. The plan and what counts it: `contain` `config` `access_log` `metrics`
@@ -59,6 +60,7 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod access_log;
+pub mod acme;
 pub mod admin;
 pub mod admission;
 pub mod buffer;

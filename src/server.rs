@@ -94,6 +94,7 @@ pub fn run(
         listening.push(format!("listening on {addr} (admin)"));
     }
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
+    crate::acme::start();
     if let Some(handover) = handover {
         handover.ready()?;
     }

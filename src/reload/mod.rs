@@ -95,6 +95,7 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     let switched = switch_workers(running, &plan, &states, pool_ids, change);
     let _ = running.checker.send(plan.clone());
     let _ = running.discovery.send(plan.discovery.clone());
+    crate::acme::start();
     if let Ok(mut view) = running.admin_view.lock() {
         *view = View {
             plan: plan.clone(),

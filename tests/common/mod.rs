@@ -18,6 +18,7 @@
 
 pub mod codings;
 pub mod dns;
+pub mod pebble;
 pub mod routing;
 pub mod tls_client;
 pub mod traffic;

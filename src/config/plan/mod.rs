@@ -109,11 +109,13 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         return Err(err("server.max_connections", "must be at least 1"));
     }
     let limits = build_limits(file)?;
+    // Where an ACME HTTP-01 challenge can be answered.
+    let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
     let listeners = file
         .listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| build_listener(i, l))
+        .map(|(i, l)| build_listener(i, l, has_plain))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some((i, l)) = listeners
         .iter()
@@ -284,7 +286,11 @@ fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
     })
 }
 
-fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPlan, PlanError> {
+fn build_listener(
+    index: usize,
+    section: &ListenerSection,
+    has_plain: bool,
+) -> Result<ListenerPlan, PlanError> {
     let name = section
         .name
         .clone()
@@ -300,7 +306,7 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls))
+        .map(|tls| build_tls(index, tls, has_plain))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -343,11 +349,25 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, PlanError> {
+fn build_tls(
+    index: usize,
+    tls: &ListenerTls,
+    has_plain: bool,
+) -> Result<Arc<rustls::ServerConfig>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
-    if tls.certificates.is_empty() {
-        return Err(err(key, "needs at least one { cert, key }"));
+    if tls.certificates.is_empty() && tls.acme.is_none() {
+        return Err(err(
+            key,
+            "needs at least one { cert, key } (or an acme table)",
+        ));
     }
+    let acme = tls
+        .acme
+        .as_ref()
+        .map(|section| {
+            crate::acme::build(&format!("listener[{index}].tls.acme"), section, has_plain)
+        })
+        .transpose()?;
     let paths: Vec<CertPaths> = tls
         .certificates
         .iter()
@@ -356,7 +376,7 @@ fn build_tls(index: usize, tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig
             key: &c.key,
         })
         .collect();
-    crate::tls::server_config(&paths).map_err(|e| err(key, e.to_string()))
+    crate::tls::server_config(&paths, acme).map_err(|e| err(key, e.to_string()))
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).
