@@ -3,6 +3,9 @@
 //!
 //! # The life of a connection
 //!
+//! In short here; step by step, with the reasons, in `LIFECYCLE.md` next to
+//! this file.
+//!
 //! 1. `session::serve` (spawned per accepted socket, inside the worker's
 //!    panic containment): admission (PROXY header, per-client limit), then the
 //!    TLS handshake (`handshake`) on TLS listeners. `Conn` (`conn`) is the
