@@ -53,7 +53,7 @@ pub struct WorkerCtx {
     /// The worker's newest generation, shared by all of them (weak: the
     /// worker holds it).
     newest: Rc<RefCell<Weak<WorkerCtx>>>,
-    /// Counts this generation as live (`metrics::edge`) until dropped.
+    /// Counts this generation as live (`edge_counts`) until dropped.
     _live: crate::edge_counts::Generation,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still

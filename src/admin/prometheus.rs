@@ -167,7 +167,7 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
     }
 }
 
-/// Process-wide numbers (`metrics::edge`).
+/// Process-wide numbers (`edge_counts`).
 fn edge(out: &mut String) {
     header(
         out,
