@@ -1,43 +1,59 @@
-//! Asking a running tern to reload or stop (the control requests below the
-//! admin endpoint and the command line). Every reload ends in SIGHUP to the main
-//! thread, which does the reload (one place, one thread):
-//! - `kill -HUP PID`;
-//! - `tern --reload --config FILE`: checks FILE, then signals the process
-//!   named in `[server] pid_file` (nginx's `-s reload`);
-//! - `POST /reload` on the admin endpoint, which waits for the outcome.
+//! The control plane: one inbox, read by the main thread alone, for every
+//! request to reload, stop or re-read something. Signals reach it through a
+//! forwarding thread (`server`): SIGHUP, SIGTERM/SIGINT, SIGQUIT, SIGUSR1.
+//! The rest of tern asks directly: `POST /reload` on the admin endpoint
+//! (which waits for the outcome), the discovery thread when a DNS answer
+//! changed, a worker that died, an upgrade that handed its sockets over.
+//! One owner, one order: two reloads never run at once.
+//!
+//! From outside the process: `tern --reload --config FILE` signals the
+//! process named in `[server] pid_file` (nginx's `-s reload`), as does
+//! `kill -HUP PID`.
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
-type Outcome = Result<String, String>;
+/// A reload's summary, or why it was refused.
+pub type Outcome = Result<String, String>;
 
-/// Admin requests waiting for the next reload's outcome.
-static WAITING: Mutex<Vec<Sender<Outcome>>> = Mutex::new(Vec::new());
-
-/// Asks this process to reload; the outcome arrives on the receiver.
-pub fn request() -> Receiver<Outcome> {
-    let (tx, rx) = mpsc::channel();
-    if let Ok(mut waiting) = WAITING.lock() {
-        waiting.push(tx);
-    }
-    // SAFETY: signalling our own process; the main thread takes SIGHUP with
-    // sigwait (every thread blocks it).
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGHUP);
-    }
-    rx
+/// What the main thread is asked to do.
+#[derive(Debug)]
+pub enum Request {
+    /// Drain and stop: SIGTERM/SIGINT, a hand-over to a new process, a
+    /// worker that died.
+    Stop,
+    /// Stop at once: SIGQUIT.
+    Quit,
+    /// Reload the configuration file; the outcome goes to the requester,
+    /// if one waits (`POST /reload`).
+    Reload(Option<Sender<Outcome>>),
+    /// Reopen the log files: SIGUSR1 (log rotation).
+    ReopenLogs,
+    /// A DNS answer changed: apply it (the discovery thread).
+    Discovered,
 }
 
-/// Tells every waiting requester how the reload went.
-pub fn answer(outcome: &Outcome) {
-    let waiting = match WAITING.lock() {
-        Ok(mut waiting) => std::mem::take(&mut *waiting),
-        Err(_) => return,
-    };
-    for requester in waiting {
-        let _ = requester.send(outcome.clone());
-    }
+static INBOX: OnceLock<Sender<Request>> = OnceLock::new();
+
+/// Opens the inbox for the main thread; `None` if it was opened before.
+pub fn open() -> Option<Receiver<Request>> {
+    let (tx, rx) = mpsc::channel();
+    INBOX.set(tx).ok()?;
+    Some(rx)
+}
+
+/// Asks the main thread for `request`; `false` when no main thread listens
+/// (not running as a server).
+pub fn ask(request: Request) -> bool {
+    INBOX.get().is_some_and(|inbox| inbox.send(request).is_ok())
+}
+
+/// Asks for a reload; its outcome arrives on the receiver.
+pub fn reload() -> Receiver<Outcome> {
+    let (tx, rx) = mpsc::channel();
+    ask(Request::Reload(Some(tx)));
+    rx
 }
 
 /// `tern --reload`: the pid in `pid_file`, signalled with SIGHUP.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static PANICS: AtomicU64 = AtomicU64::new(0);
 static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// A panic was contained at a connection task (see `worker::contain`).
+/// A panic was contained at a connection task (see `contain`).
 pub fn panicked() {
     PANICS.fetch_add(1, Ordering::Relaxed);
 }

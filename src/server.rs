@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::admin::{self, View};
 use crate::config::Plan;
-use crate::control;
+use crate::control::{self, Request};
 use crate::listen::{self, Bound, Listeners};
 use crate::reload::{self, Running};
 use crate::runtime::Driver;
@@ -71,6 +71,8 @@ pub fn run(
         crate::log::warn(format_args!("{warning}"));
     }
     signals::block();
+    let inbox = control::open().ok_or("the control inbox was opened twice")?;
+    forward_signals()?;
     let plan = Arc::new(plan);
     let shared = Shared {
         stop: Arc::new(AtomicBool::new(false)),
@@ -78,7 +80,7 @@ pub fn run(
         states: Arc::new(ServerStates::new(plan.server_count)),
     };
     let (checker, checker_updates) =
-        crate::upstream::checker::spawn(plan.clone(), shared.stop.clone())
+        crate::health_checker::spawn(plan.clone(), shared.stop.clone())
             .map_err(|err| format!("cannot start the health checker: {err}"))?;
     let (discovery, discovery_updates) =
         crate::discovery::thread::spawn(plan.discovery.clone(), shared.stop.clone())
@@ -92,6 +94,7 @@ pub fn run(
         listening.push(format!("listening on {addr} (admin)"));
     }
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
+    crate::acme::start();
     if let Some(handover) = handover {
         handover.ready()?;
     }
@@ -131,7 +134,7 @@ pub fn run(
         discovery: discovery_updates,
         admin_view,
     };
-    wait_for_stop(&mut running, &shared.handed_over, workers);
+    wait_for_stop(&inbox, &mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
     for handle in handles.into_iter().chain([checker, discovery]) {
         let _ = handle.join();
@@ -221,10 +224,36 @@ fn wait_ready(
     Ok(driver)
 }
 
-fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize) {
-    loop {
-        match signals::wait() {
-            Signal::Stop => {
+/// Signals become control requests, on a thread of their own (every thread
+/// blocks them; this one takes them with sigwait), so the main thread has
+/// one inbox.
+fn forward_signals() -> Result<(), String> {
+    let forward = || loop {
+        let request = match signals::wait() {
+            Signal::Stop => Request::Stop,
+            Signal::Quit => Request::Quit,
+            Signal::Reload => Request::Reload(None),
+            Signal::ReopenLogs => Request::ReopenLogs,
+        };
+        control::ask(request);
+    };
+    std::thread::Builder::new()
+        .name("tern-signals".into())
+        .spawn(forward)
+        .map(drop)
+        .map_err(|err| format!("cannot start the signal thread: {err}"))
+}
+
+/// The control plane's owner: takes requests one at a time until a stop.
+fn wait_for_stop(
+    inbox: &mpsc::Receiver<Request>,
+    running: &mut Running,
+    handed_over: &AtomicBool,
+    workers: usize,
+) {
+    while let Ok(request) = inbox.recv() {
+        match request {
+            Request::Stop => {
                 let why = if handed_over.load(Ordering::Relaxed) {
                     "handed over to the new process"
                 } else {
@@ -236,16 +265,19 @@ fn wait_for_stop(running: &mut Running, handed_over: &AtomicBool, workers: usize
                 ));
                 return;
             }
-            Signal::Quit => {
+            Request::Quit => {
                 crate::log::info(format_args!("SIGQUIT: stopping at once"));
                 worker::quit::and_wait(workers, QUIT_FLUSH_WAIT);
                 std::process::exit(0);
             }
-            Signal::Reload => {
-                let _ = reload::reload_and_log(running);
+            Request::Reload(requester) => {
+                let outcome = reload::reload_and_log(running);
+                if let Some(requester) = requester {
+                    let _ = requester.send(outcome);
+                }
             }
-            Signal::Discovered => reload::dns::apply_answers(running),
-            Signal::ReopenLogs => {
+            Request::Discovered => reload::dns::apply_answers(running),
+            Request::ReopenLogs => {
                 crate::log::reopen();
                 crate::log::info(format_args!("SIGUSR1: log files reopened"));
             }

@@ -13,9 +13,6 @@ pub enum Signal {
     Reload,
     /// SIGUSR1: reopen the log files (log rotation).
     ReopenLogs,
-    /// The first real-time signal, sent by the discovery thread to itself:
-    /// a DNS answer changed; apply it.
-    Discovered,
 }
 
 const HANDLED: [libc::c_int; 5] = [
@@ -34,7 +31,6 @@ fn handled_set() -> libc::sigset_t {
         for signal in HANDLED {
             libc::sigaddset(set.as_mut_ptr(), signal);
         }
-        libc::sigaddset(set.as_mut_ptr(), libc::SIGRTMIN());
         set.assume_init()
     }
 }
@@ -63,19 +59,7 @@ pub fn wait() -> Signal {
             libc::SIGQUIT => return Signal::Quit,
             libc::SIGHUP => return Signal::Reload,
             libc::SIGUSR1 => return Signal::ReopenLogs,
-            other if other == libc::SIGRTMIN() => return Signal::Discovered,
             _ => return Signal::Stop,
         }
-    }
-}
-
-/// Tells the main thread that a DNS answer changed. A real-time signal: no
-/// operator sends it by habit (as SIGUSR2 might be, meaning an nginx
-/// upgrade), and it is queued, not merged away while one is pending.
-pub fn notify_discovery() {
-    // SAFETY: signalling our own process with a valid signal number; the
-    // main thread takes it with sigwait (every thread blocks it).
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGRTMIN());
     }
 }

@@ -89,6 +89,8 @@ impl<F: Future> Future for Timeout<F> {
         // SAFETY: `future` is never moved out of the pinned struct; the other
         // fields are plain data.
         let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `this` came from a pinned `Self` and `future` is never moved
+        // out of it, so pinning it again is structural pinning.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         if let Poll::Ready(output) = future.poll(cx) {
             return Poll::Ready(Ok(output));

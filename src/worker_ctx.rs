@@ -53,7 +53,7 @@ pub struct WorkerCtx {
     /// The worker's newest generation, shared by all of them (weak: the
     /// worker holds it).
     newest: Rc<RefCell<Weak<WorkerCtx>>>,
-    /// Counts this generation as live (`metrics::edge`) until dropped.
+    /// Counts this generation as live (`edge_counts`) until dropped.
     _live: crate::edge_counts::Generation,
     /// This generation's listeners: a connection moving here from an older
     /// generation finds its listener's new index (and whether it still
@@ -76,7 +76,12 @@ impl WorkerCtx {
                 plan.pool,
                 plan.worker_connections,
             )),
-            upstreams: WorkerUpstreams::new(&plan, id),
+            upstreams: WorkerUpstreams::new(
+                &plan.backends,
+                plan.server_count,
+                plan.server_slots.clone(),
+                id,
+            ),
             drain: Rc::default(),
             connections: Rc::default(),
             stats: Rc::new(WorkerStats::new(&plan).with_access_log(AccessLog::new(plan.clone()))),
@@ -148,7 +153,7 @@ impl WorkerCtx {
         self.plan
             .backends
             .get(backend)
-            .is_some_and(|b| self.upstreams.backend_live(&self.plan, b))
+            .is_some_and(|b| self.upstreams.backend_live(&self.plan.health, b))
     }
 
     /// Shares the process's admin state table instead of a private one.

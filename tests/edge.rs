@@ -62,7 +62,7 @@ fn two_listeners_on_one_address_fail_the_check() {
 // --- item 11: a panic stays small ------------------------------------------
 
 /// Debug builds panic in the connection task of a request whose request
-/// line contains `TERN_DEBUG_PANIC` (see src/worker/contain.rs). Each test
+/// line contains `TERN_DEBUG_PANIC` (see src/contain.rs). Each test
 /// runs in its own process under nextest; the text is unique anyway.
 fn with_panic_env(name: &str, text: &str) {
     std::env::set_var(name, text);

@@ -139,7 +139,7 @@ impl Admin {
 
 /// Has the main thread reload the file and waits for the outcome.
 fn reload() -> Response {
-    let outcome = crate::control::request().recv_timeout(RELOAD_WAIT);
+    let outcome = crate::control::reload().recv_timeout(RELOAD_WAIT);
     let (status, body) = match outcome {
         Ok(Ok(summary)) => (
             200,

@@ -33,6 +33,7 @@ pub fn render(status: &Status) -> String {
         backend_section(&mut out, backend);
     }
     listeners(&mut out, status);
+    certificates(&mut out, status);
     workers(&mut out, status);
     out.push_str(
         "<p class=\"muted\">JSON: <a href=\"/status\">/status</a> · \
@@ -152,6 +153,32 @@ fn listeners(out: &mut String, status: &Status) {
             count(&l.requests, "total"),
             class_summary(&l.requests),
             l.accept_queue
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// ACME certificates, when there are any.
+fn certificates(out: &mut String, status: &Status) {
+    if status.certificates.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>certificates</h2><table><tr><th>domains</th><th>expires in</th>\
+         <th>failed orders</th><th>last error</th></tr>",
+    );
+    for c in &status.certificates {
+        let expires = match c.expires_in {
+            Some(seconds) => uptime(seconds.max(0) as u64),
+            None => "not issued yet (temporary certificate)".into(),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.domains),
+            expires,
+            c.failed_orders,
+            escape(c.last_error.as_deref().unwrap_or(""))
         );
     }
     out.push_str("</table>");

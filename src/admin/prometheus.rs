@@ -36,7 +36,43 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     latencies(&mut out, plan, merged);
     super::limits::render(&mut out, plan);
     discovery(&mut out, plan);
+    certificates(&mut out);
     out
+}
+
+/// ACME certificates: seconds to expiry (once one is issued) and failed
+/// orders, labelled by their domains.
+fn certificates(out: &mut String) {
+    let certificates = crate::acme::snapshot();
+    header(
+        out,
+        "tern_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until an ACME certificate expires (absent while a temporary one is served).",
+    );
+    for c in &certificates {
+        if let Some(seconds) = c.expires_in {
+            let _ = writeln!(
+                out,
+                "tern_certificate_expiry_seconds{{domains=\"{}\"}} {seconds}",
+                escape(&c.domains)
+            );
+        }
+    }
+    header(
+        out,
+        "tern_acme_failed_orders_total",
+        "counter",
+        "ACME orders that failed (CA unreachable, challenge failed, refused); retried with backoff.",
+    );
+    for c in &certificates {
+        let _ = writeln!(
+            out,
+            "tern_acme_failed_orders_total{{domains=\"{}\"}} {}",
+            escape(&c.domains),
+            c.failed_orders
+        );
+    }
 }
 
 /// DNS discovery: addresses in force per backend, failed lookups per name.
@@ -138,7 +174,7 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
     }
 }
 
-/// Process-wide numbers (`metrics::edge`).
+/// Process-wide numbers (`edge_counts`).
 fn edge(out: &mut String) {
     header(
         out,

@@ -27,6 +27,8 @@ pub struct Status {
     pub routes: Vec<RouteStatus>,
     pub backends: Vec<BackendStatus>,
     pub per_worker: Vec<WorkerStatus>,
+    /// ACME certificates: expiry and failed orders.
+    pub certificates: Vec<crate::acme::CertStatus>,
 }
 
 #[derive(Serialize)]
@@ -172,6 +174,7 @@ pub fn build(cx: &Context, merged: &Merged) -> Status {
         routes: routes(cx, merged),
         backends: backends(cx, merged),
         per_worker: merged.workers.iter().map(worker).collect(),
+        certificates: crate::acme::snapshot(),
     }
 }
 

@@ -4,8 +4,11 @@
 //!
 //! Below `proxy`, `upstream` and `files`, which all move bytes through a
 //! `Conn`; it knows buffers, TLS sessions and the wire byte counters
-//! (`wire`), nothing of HTTP.
+//! (`wire`), nothing of HTTP but the shape of the `Downstream` contract
+//! (`downstream`: the client's side of an exchange, which a `Conn` or an
+//! HTTP/2 stream can be).
 
+pub mod downstream;
 pub mod wire;
 
 use std::io;

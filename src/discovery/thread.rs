@@ -1,7 +1,7 @@
 //! The discovery thread: looks each name up again when its interval (or
 //! a shorter TTL, down to 1 s) is over, keeps the last good answer when a
 //! lookup fails (logged once per failing spell), and when an answer
-//! changes asks the main thread to apply it (a signal, like a reload: the
+//! changes asks the main thread to apply it (through `control`, like a reload: the
 //! main thread owns the running plan). Blocking lookups are fine here:
 //! this thread serves no request.
 
@@ -52,7 +52,7 @@ fn run(mut wanted: Wanted, updates: Receiver<Wanted>, stop: Arc<AtomicBool>) {
             }
         }
         if changed {
-            crate::signals::notify_discovery();
+            crate::control::ask(crate::control::Request::Discovered);
         }
         std::thread::sleep(POLL);
     }

@@ -11,7 +11,7 @@ use super::reply::FileBody;
 use super::send_error::SendError;
 use crate::buffer::{self, BIG_BUF_SIZE};
 use crate::compress::{Encoder, Encoding};
-use crate::proxy::downstream::Downstream;
+use crate::conn::downstream::Downstream;
 use crate::timer::timeout;
 
 /// How a file is compressed and framed.

@@ -5,7 +5,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use crate::proxy::downstream::Downstream;
+use crate::conn::downstream::Downstream;
 
 use super::reply::FileBody;
 use super::send_error::SendError;

@@ -81,7 +81,8 @@ pub async fn acquire<'c>(
     let admitted = |server: usize| ctx.server_states.accepts(server);
     let pick_now = |tried: &Tried| {
         pick(
-            &ctx.plan,
+            &ctx.plan.backends,
+            &ctx.plan.health,
             &ctx.upstreams,
             req.backend,
             req.steer,
@@ -181,9 +182,9 @@ async fn queue(
     };
     // A sticky request whose server is live waits for that server only.
     let only = req.steer.sticky.filter(|&pos| {
-        servers
-            .get(usize::from(pos))
-            .is_some_and(|s| ctx.server_states.accepts(s.id) && ctx.upstreams.is_live(&ctx.plan, s))
+        servers.get(usize::from(pos)).is_some_and(|s| {
+            ctx.server_states.accepts(s.id) && ctx.upstreams.is_live(&ctx.plan.health, s)
+        })
     });
     let slots = ctx.upstreams.slots();
     wait_for_slot(slots, req.backend, ctx.id, only, deadline, retry).await

@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use super::downstream::Downstream;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::compress::decide::for_response;
 use crate::compress::head::Change;
 use crate::compress::{Encoder, Encoding, Pending, STEP};
 use crate::config::Plan;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::response::ResponseHead;

@@ -3,6 +3,9 @@
 //!
 //! # The life of a connection
 //!
+//! In short here; step by step, with the reasons, in `LIFECYCLE.md` next to
+//! this file.
+//!
 //! 1. `session::serve` (spawned per accepted socket, inside the worker's
 //!    panic containment): admission (PROXY header, per-client limit), then the
 //!    TLS handshake (`handshake`) on TLS listeners. `Conn` (`conn`) is the
@@ -28,10 +31,11 @@
 //!
 //! A connection that negotiates HTTP/2 (ALPN `h2`, or an h2c preface on a
 //! listener with `http2 = true`, both seen in `session::open`) leaves this
-//! loop for `crate::http2`, whose streams come back through `one_request`:
+//! loop for `http2`, whose streams come back through `one_request`:
 //! the same `prepare`, answers, static replies and exchange. The exchange,
-//! the relay and `files::send` are generic over `downstream::Downstream`,
-//! the client's side of an exchange: `Conn` here, an HTTP/2 stream there.
+//! the relay and `files::send` are generic over `Downstream`,
+//! the client's side of an exchange (`conn::downstream`): `Conn` here
+//! (`downstream`), an HTTP/2 stream there.
 //!
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
 //! compression, the probe after a FIN, a tunnel) out of every connection's
@@ -40,11 +44,12 @@
 mod acquire;
 mod client_watch;
 mod compress_relay;
-pub mod downstream;
+mod downstream;
 mod exchange;
 mod failure_log;
 pub(crate) mod follow;
 mod handshake;
+pub mod http2;
 pub(crate) mod one_request;
 pub(crate) mod prepare;
 pub(crate) mod read_head;

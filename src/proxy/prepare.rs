@@ -106,12 +106,21 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Fai
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
-    let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
-    let live = |backend: usize| ctx.backend_live(backend);
-    let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     // An answer leaves the body unread; an HTTP/1.0 client would need an
     // explicit keep-alive, which tern's own answers don't give.
     let close = !req.body.is_empty() || !req.keep_alive || req.version == Version::Http10;
+    // Before any route: a redirect to https must not hide the challenge.
+    if !peer.tls {
+        if let Some(response) =
+            crate::acme::challenge::http01_response(req.path(), req.is_head(), close)
+        {
+            log_local(ctx, head, &req, peer, None, &response, 0);
+            return Ok(Outcome::Answer { response, close });
+        }
+    }
+    let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
+    let live = |backend: usize| ctx.backend_live(backend);
+    let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), close);
         log_local(ctx, head, &req, peer, None, &response, 0);

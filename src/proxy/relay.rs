@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
-use super::downstream::Downstream;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::steer::response_edit;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
-use super::downstream::Downstream;
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
@@ -14,6 +13,7 @@ use super::prepare::{prepare, LocalAddr, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use crate::access_log::Entry;
 use crate::admission;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
@@ -54,7 +54,7 @@ pub async fn serve(
         if opened.http2 {
             // Boxed: an HTTP/2 connection's state stays out of every
             // HTTP/1.1 connection's future.
-            return Box::pin(crate::http2::serve(opened.conn, addr, listener, ctx)).await;
+            return Box::pin(crate::proxy::http2::serve(opened.conn, addr, listener, ctx)).await;
         }
         opened.conn
     };
@@ -114,7 +114,7 @@ fn takes_h2c(ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
 /// client is silent) until they are, or can't be, the HTTP/2 connection
 /// preface. What was read stays buffered for whichever protocol follows.
 async fn h2c_preface(conn: &mut Conn, limit: Duration) -> bool {
-    let preface = crate::http2::PREFACE;
+    let preface = crate::proxy::http2::PREFACE;
     let read = async {
         // Each read adds at least a byte: bounded by the preface's length.
         for _ in 0..preface.len() {

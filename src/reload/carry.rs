@@ -1,6 +1,7 @@
 //! What a reload carries from the running plan to the new one, matched by
-//! server address: health (so a server known to be down stays down), admin
-//! states (drain/maint), and the numbering that moves pooled connections.
+//! server address: admin states (drain/maint), and the numbering that moves
+//! pooled connections. Health needs no carrying: plans share it by address
+//! (`upstream::health`).
 
 use crate::config::{Plan, Server};
 use crate::upstream::server_state::ServerStates;
@@ -36,16 +37,6 @@ pub fn server_ids(old: &Plan, new: &Plan) -> Vec<Option<usize>> {
     ids
 }
 
-/// Copies each address's health flag and count of changes into the new
-/// plan (which starts with every server up).
-pub fn health(old: &Plan, new: &Plan) {
-    for (backend, server) in servers(new) {
-        if let Some(before) = counterpart(old, backend, server) {
-            new.health.carry(server.health, &old.health, before.health);
-        }
-    }
-}
-
 /// Admin states for the new plan: a server drained or in maintenance stays
 /// so if the same backend still has it at the same address.
 pub fn server_states(old: &Plan, states: &ServerStates, new: &Plan) -> ServerStates {
@@ -78,16 +69,12 @@ mod tests {
     }
 
     #[test]
-    fn health_and_admin_states_carry_over_by_address() {
+    fn admin_states_carry_over_by_address() {
         let old = plan("[backend.a]\nservers = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n");
         let new = plan("[backend.a]\nservers = [\"127.0.0.1:2\", \"127.0.0.1:5\"]\n");
         let old_states = ServerStates::new(2);
         old_states.set(1, AdminState::Drain);
-        old.health.set(old.backends[0].servers[1].health, false);
-        health(&old, &new);
         let states = server_states(&old, &old_states, &new);
-        assert!(!new.health.is_up(new.backends[0].servers[0].health));
-        assert!(new.health.is_up(new.backends[0].servers[1].health));
         assert_eq!(states.get(0), AdminState::Drain);
         assert_eq!(states.get(1), AdminState::Ready);
     }

@@ -43,8 +43,7 @@ pub struct Running {
     pub admin_view: Arc<Mutex<View>>,
 }
 
-/// Reloads and logs the outcome; the outcome is also the answer to whoever
-/// asked (`POST /reload`).
+/// Reloads and logs the outcome (which the caller hands to whoever asked).
 pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
     let outcome = reload(running);
     match &outcome {
@@ -53,7 +52,6 @@ pub fn reload_and_log(running: &mut Running) -> Result<String, String> {
             "reload refused, still running the previous configuration: {reason}"
         )),
     }
-    crate::control::answer(&outcome);
     outcome
 }
 
@@ -87,7 +85,6 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
         .update(&plan, workers)?;
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
-    carry::health(&old, &plan);
     let states = Arc::new(carry::server_states(&old, &running.states, &plan));
     let pool_ids = carry::server_ids(&old, &plan);
     let plan = Arc::new(plan);
@@ -98,6 +95,7 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     let switched = switch_workers(running, &plan, &states, pool_ids, change);
     let _ = running.checker.send(plan.clone());
     let _ = running.discovery.send(plan.discovery.clone());
+    crate::acme::start();
     if let Ok(mut view) = running.admin_view.lock() {
         *view = View {
             plan: plan.clone(),

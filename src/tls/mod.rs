@@ -1,5 +1,6 @@
-//! TLS termination: certificates loaded and checked at start, chosen by SNI,
-//! and a small rustls driver for tern's own connections (`session`).
+//! TLS termination: certificates loaded and checked at start (or ordered
+//! and renewed by `crate::acme`), chosen by SNI, and a small rustls driver
+//! for tern's own connections (`session`).
 
 mod certs;
 mod resolver;
@@ -22,16 +23,21 @@ pub struct CertPaths<'a> {
 
 /// Builds a listener's server config: TLS 1.2 and 1.3, the certificate by
 /// SNI (the first one for clients that send no name), ALPN `h2` (with
-/// `http2`) and `http/1.1`, and session resumption by tickets and by a
-/// session cache.
+/// `http2`) and `http/1.1` (and acme-tls/1 with an ACME certificate), and
+/// session resumption by tickets and by a session cache.
 pub fn server_config(
     certificates: &[CertPaths],
+    acme: Option<Arc<crate::acme::Managed>>,
     http2: bool,
 ) -> Result<Arc<ServerConfig>, CertError> {
     let provider = Arc::new(ring::default_provider());
     let mut resolver = SniResolver::default();
     for paths in certificates {
         resolver.add(load_certified_key(paths, &provider)?);
+    }
+    let answers_alpn01 = acme.is_some();
+    if let Some(managed) = acme {
+        resolver.add_acme(managed);
     }
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -42,6 +48,11 @@ pub fn server_config(
         true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         false => vec![b"http/1.1".to_vec()],
     };
+    if answers_alpn01 {
+        config
+            .alpn_protocols
+            .push(crate::acme::ACME_TLS_ALPN.to_vec());
+    }
     config.ticketer =
         ring::Ticketer::new().map_err(|err| CertError::new("tls", err.to_string()))?;
     Ok(Arc::new(config))

@@ -76,11 +76,7 @@ fn serve(listener: UnixListener, table: Arc<Mutex<ListenerTable>>, handed_over: 
                     "upgrade: the new process is ready; this one stops accepting and drains"
                 ));
                 handed_over.store(true, Ordering::Relaxed);
-                // SAFETY: signalling our own process, whose main thread
-                // takes SIGTERM with sigwait.
-                unsafe {
-                    libc::kill(libc::getpid(), libc::SIGTERM);
-                }
+                crate::control::ask(crate::control::Request::Stop);
                 return;
             }
             Err(err) => crate::log::warn(format_args!(

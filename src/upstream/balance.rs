@@ -4,9 +4,9 @@
 
 use std::cell::Cell;
 
+use super::backend::Server;
 use super::hash::score;
 use super::rng::Rng;
-use crate::config::Server;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Balance {

@@ -4,8 +4,10 @@
 //! the same address in several backends share one flag, which is HAProxy's
 //! `track`: the seed-002 set-up checks each Wt server once.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// `health_check = { path = "/health", interval = "2s", ... }` on a backend.
@@ -56,55 +58,99 @@ pub struct Passive {
     pub down_for: Duration,
 }
 
+/// One address's health: its flag and how often it changed.
+#[derive(Debug)]
+struct Slot {
+    up: AtomicBool,
+    /// Up → down or down → up (the status page's "changes" and
+    /// `tern_server_state_transitions_total`).
+    changes: AtomicU64,
+}
+
+/// Every address some plan has a server at, and its health slot. Kept next
+/// to the plans, not inside them: a reload's new plan finds the slots of
+/// the addresses it keeps here, so health carries over with nothing copied,
+/// and the checker's writes reach old and new generations alike. Weak: an
+/// address no plan has any more is forgotten with its last plan.
+static SLOTS: Mutex<BTreeMap<SocketAddr, Weak<Slot>>> = Mutex::new(BTreeMap::new());
+
+/// The shared slot of `address`, made (up, no changes) if no plan has one.
+fn slot_of(address: SocketAddr) -> Arc<Slot> {
+    let fresh = || {
+        Arc::new(Slot {
+            up: AtomicBool::new(true),
+            changes: AtomicU64::new(0),
+        })
+    };
+    let Ok(mut slots) = SLOTS.lock() else {
+        return fresh();
+    };
+    if let Some(slot) = slots.get(&address).and_then(Weak::upgrade) {
+        return slot;
+    }
+    slots.retain(|_, slot| slot.strong_count() > 0);
+    let slot = fresh();
+    slots.insert(address, Arc::downgrade(&slot));
+    slot
+}
+
+/// A plan's view of the health table: its slots by index (`Server::health`)
+/// and the probes that write them.
 #[derive(Debug, Default)]
 pub struct Health {
-    up: Box<[AtomicBool]>,
-    /// Per slot: how often it went up → down or down → up (the status
-    /// page's "changes" and `tern_server_state_transitions_total`).
-    changes: Box<[AtomicU64]>,
+    slots: Box<[Arc<Slot>]>,
     pub probes: Vec<Probe>,
 }
 
 impl Health {
-    /// Every slot starts up, so a fresh start serves at once; a dead server
-    /// goes down after `fall` failed checks.
-    pub fn new(slots: usize, probes: Vec<Probe>) -> Health {
+    /// The slots of `addresses` (one per slot index). An address new to the
+    /// process starts up, so a fresh start serves at once and a dead server
+    /// goes down after `fall` failed checks; one a running plan has keeps
+    /// its state.
+    pub fn new(addresses: &[SocketAddr], probes: Vec<Probe>) -> Health {
         Health {
-            up: (0..slots).map(|_| AtomicBool::new(true)).collect(),
-            changes: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            slots: addresses.iter().map(|&a| slot_of(a)).collect(),
             probes,
         }
     }
 
     pub fn is_up(&self, slot: usize) -> bool {
-        self.up
+        self.slots
             .get(slot)
-            .is_none_or(|up| up.load(Ordering::Relaxed))
+            .is_none_or(|slot| slot.up.load(Ordering::Relaxed))
     }
 
     /// Sets the flag; a change counts in `changes`.
     pub fn set(&self, slot: usize, up: bool) {
-        if let Some(flag) = self.up.get(slot) {
-            if flag.swap(up, Ordering::Relaxed) != up {
-                if let Some(count) = self.changes.get(slot) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
+        if let Some(slot) = self.slots.get(slot) {
+            if slot.up.swap(up, Ordering::Relaxed) != up {
+                slot.changes.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     pub fn changes(&self, slot: usize) -> u64 {
-        self.changes
+        self.slots
             .get(slot)
-            .map_or(0, |count| count.load(Ordering::Relaxed))
+            .map_or(0, |slot| slot.changes.load(Ordering::Relaxed))
     }
+}
 
-    /// A reload: `slot` goes on from `from`'s slot, flag and count, without
-    /// that being a change.
-    pub fn carry(&self, slot: usize, from: &Health, from_slot: usize) {
-        if let (Some(flag), Some(count)) = (self.up.get(slot), self.changes.get(slot)) {
-            flag.store(from.is_up(from_slot), Ordering::Relaxed);
-            count.store(from.changes(from_slot), Ordering::Relaxed);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_with_an_address_share_its_health_and_a_new_one_starts_up() {
+        let kept: SocketAddr = "127.0.0.1:60001".parse().expect("addr");
+        let added: SocketAddr = "127.0.0.1:60002".parse().expect("addr");
+        let old = Health::new(&[kept], Vec::new());
+        old.set(0, false);
+        let new = Health::new(&[added, kept], Vec::new());
+        assert!(new.is_up(0), "an address no plan had starts up");
+        assert!(!new.is_up(1), "a kept address stays down");
+        assert_eq!(new.changes(1), 1, "and keeps its count of changes");
+        new.set(1, true);
+        assert!(old.is_up(0), "a check's write reaches the old plan too");
     }
 }

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::backend::Backend;
 use super::doorbell;
-use crate::config::Backend;
 
 /// `Ticket::granted` before a slot was handed to the ticket.
 const NOT_GRANTED: u32 = u32::MAX;

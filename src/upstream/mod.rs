@@ -1,8 +1,10 @@
 //! Upstream servers: connecting, the per-worker idle pool, choosing a
-//! server (balance, sticky, health, limits) and the health checker.
+//! server (balance, sticky, health, limits). The types a plan holds of
+//! backends and servers are defined here (`backend`) and built by `config`;
+//! the health checker thread that probes them is `crate::health_checker`.
 
+pub mod backend;
 pub mod balance;
-pub mod checker;
 pub mod connect;
 pub mod doorbell;
 pub mod hash;

@@ -2,9 +2,10 @@
 //! else the balancer's choice among live primaries (backups only when no
 //! primary is live), never one already tried, never one at its limit.
 
+use super::backend::Backend;
 use super::balance::View;
+use super::health::Health;
 use super::state::WorkerUpstreams;
-use crate::config::Plan;
 
 /// Servers of one backend already tried for a request (positions; a
 /// backend has at most `MAX_SERVERS`).
@@ -53,16 +54,17 @@ pub enum Pick {
 
 /// `admitted`: the admin endpoint has not drained or disabled the server.
 pub fn pick(
-    plan: &Plan,
+    backends: &[Backend],
+    health: &Health,
     upstreams: &WorkerUpstreams,
     backend_index: usize,
     steer: Steer,
     tried: &Tried,
     admitted: &dyn Fn(usize) -> bool,
 ) -> Pick {
-    let backend = &plan.backends[backend_index];
+    let backend = &backends[backend_index];
     let servers = &backend.servers;
-    let live = |pos: usize| admitted(servers[pos].id) && upstreams.is_live(plan, &servers[pos]);
+    let live = |pos: usize| admitted(servers[pos].id) && upstreams.is_live(health, &servers[pos]);
     let slot = |pos: usize| upstreams.has_slot(servers[pos].id);
     let sticky = steer.sticky.map(usize::from);
     if let Some(pos) = sticky.filter(|&p| p < servers.len() && !tried.has(p) && live(p)) {

@@ -24,7 +24,7 @@ use std::os::fd::AsRawFd;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::config::PoolSettings;
+use super::backend::PoolSettings;
 use crate::conn::Conn;
 
 /// An idle connection keeps its TLS session, if it has one, with it.

@@ -7,10 +7,11 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::backend::{Backend, Server};
 use super::balance::BalanceState;
+use super::health::Health;
 use super::limit::ServerSlots;
 use super::rng::Rng;
-use crate::config::{Backend, Plan, Server};
 
 pub struct WorkerUpstreams {
     /// Per `Server::id`: requests in flight on this worker.
@@ -27,14 +28,19 @@ pub struct WorkerUpstreams {
 }
 
 impl WorkerUpstreams {
-    pub fn new(plan: &Plan, worker: usize) -> Self {
+    /// For `server_count` servers (ids `0..server_count`) in `backends`.
+    pub fn new(
+        backends: &[Backend],
+        server_count: usize,
+        slots: Arc<ServerSlots>,
+        worker: usize,
+    ) -> Self {
         WorkerUpstreams {
-            active: (0..plan.server_count).map(|_| Cell::new(0)).collect(),
-            slots: plan.server_slots.clone(),
-            failures: (0..plan.server_count).map(|_| Cell::new(0)).collect(),
-            down_until: (0..plan.server_count).map(|_| Cell::new(None)).collect(),
-            balance: plan
-                .backends
+            active: (0..server_count).map(|_| Cell::new(0)).collect(),
+            slots,
+            failures: (0..server_count).map(|_| Cell::new(0)).collect(),
+            down_until: (0..server_count).map(|_| Cell::new(None)).collect(),
+            balance: backends
                 .iter()
                 .map(|b| BalanceState::new(&b.servers, worker))
                 .collect(),
@@ -43,8 +49,8 @@ impl WorkerUpstreams {
     }
 
     /// Up by the active checks and not marked down by this worker.
-    pub fn is_live(&self, plan: &Plan, server: &Server) -> bool {
-        plan.health.is_up(server.health) && !self.passively_down(server.id)
+    pub fn is_live(&self, health: &Health, server: &Server) -> bool {
+        health.is_up(server.health) && !self.passively_down(server.id)
     }
 
     fn passively_down(&self, id: usize) -> bool {
@@ -62,11 +68,11 @@ impl WorkerUpstreams {
     }
 
     /// `backend_up`: some server of the backend (primary or backup) is live.
-    pub fn backend_live(&self, plan: &Plan, backend: &Backend) -> bool {
+    pub fn backend_live(&self, health: &Health, backend: &Backend) -> bool {
         backend
             .servers
             .iter()
-            .any(|s| s.weight > 0 && self.is_live(plan, s))
+            .any(|s| s.weight > 0 && self.is_live(health, s))
     }
 
     pub fn load(&self, id: usize) -> u32 {

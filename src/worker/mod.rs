@@ -91,11 +91,7 @@ fn worker_died(id: usize) {
         "worker {id} died (a panic outside any connection); stopping tern to be restarted"
     ));
     WORKER_DIED.store(true, Ordering::Relaxed);
-    // SAFETY: kill on our own pid; the main thread takes SIGTERM with
-    // sigwait and stops the process.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGTERM);
-    }
+    crate::control::ask(crate::control::Request::Stop);
 }
 
 async fn run(spec: WorkerSpec) {

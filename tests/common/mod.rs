@@ -18,6 +18,7 @@
 
 pub mod codings;
 pub mod dns;
+pub mod pebble;
 pub mod routing;
 pub mod tls_client;
 pub mod traffic;
@@ -95,9 +96,15 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// An address on which nothing listens (bind a port, then drop the listener).
 pub fn dead_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
+    // Bound but never listening, and kept for the life of the test
+    // process: a connect is refused, and no other test's listener can take
+    // the port meanwhile (a dropped listener's port could be reused by a
+    // parallel test, which then answered in the dead server's place).
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).unwrap();
+    let a = socket.local_addr().unwrap().as_socket().unwrap();
+    std::mem::forget(socket);
     a
 }
 

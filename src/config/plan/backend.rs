@@ -11,52 +11,11 @@ use crate::config::schema::{
     BackendSection, BalanceName, ConfigFile, HealthCheckSection, StickyModeName,
 };
 use crate::discovery::Wanted;
+use crate::upstream::backend::{Backend, Server};
 use crate::upstream::balance::Balance;
 use crate::upstream::health::{Health, HealthCheck, Passive, Probe};
 use crate::upstream::pick::MAX_SERVERS;
 use crate::upstream::sticky::{Sticky, StickyMode};
-
-#[derive(Debug)]
-pub struct Backend {
-    pub name: String,
-    pub servers: Vec<Server>,
-    pub timeouts: UpstreamTimeouts,
-    pub balance: Balance,
-    /// Connect attempts after a failed one.
-    pub retries: u32,
-    pub redispatch: bool,
-    pub sticky: Option<Sticky>,
-    pub passive: Option<Passive>,
-    /// Set when the servers speak TLS.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Some server has `send_proxy`.
-    pub sends_proxy: bool,
-}
-
-#[derive(Debug)]
-pub struct Server {
-    /// Index over all servers of the plan.
-    pub id: usize,
-    pub address: SocketAddr,
-    /// The address as written, for logs and reverse rewriting.
-    pub label: String,
-    pub weight: u32,
-    pub max_connections: Option<u32>,
-    /// Sticky-session name: as configured, else `s1`, `s2`, ... by position.
-    pub route: String,
-    pub backup: bool,
-    /// Index into `Plan::health`: one per distinct address.
-    pub health: usize,
-    /// Hash of `label`, for rendezvous hashing.
-    pub hash: u64,
-    /// The TLS name of the server, on a TLS backend.
-    pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
-    /// `send_proxy`: a PROXY header starts each connection (and check).
-    /// Such connections are never pooled: the header names one client.
-    pub send_proxy: Option<crate::proxy_protocol::Version>,
-    /// Found through DNS (`discovery`), not written as an address.
-    pub discovered: bool,
-}
 
 /// What building the backends produces besides the backends.
 pub struct Built {
@@ -72,6 +31,17 @@ pub struct Built {
 pub struct Slots {
     pub by_address: HashMap<SocketAddr, usize>,
     pub probes: Vec<Probe>,
+}
+
+impl Slots {
+    /// The address of each slot, by slot index.
+    fn addresses(&self) -> Vec<SocketAddr> {
+        let mut addresses = vec![SocketAddr::from(([0, 0, 0, 0], 0)); self.by_address.len()];
+        for (&address, &slot) in &self.by_address {
+            addresses[slot] = address;
+        }
+        addresses
+    }
 }
 
 pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
@@ -93,7 +63,7 @@ pub fn build_backends(file: &ConfigFile) -> Result<Built, PlanError> {
     Ok(Built {
         backends,
         server_count: next_id,
-        health: Health::new(slots.by_address.len(), slots.probes),
+        health: Health::new(&slots.addresses(), slots.probes),
         wanted,
     })
 }

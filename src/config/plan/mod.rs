@@ -16,9 +16,9 @@ mod servers;
 use super::schema::{ConfigFile, ListenerSection, ListenerTls};
 use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
+pub use crate::upstream::backend::{Backend, PoolSettings, Server, UpstreamTimeouts};
 use crate::upstream::health::Health;
 use crate::upstream::limit::ServerSlots;
-pub use backend::{Backend, Server};
 use conditions::Names;
 
 /// Where a validation error is, and what is wrong.
@@ -73,23 +73,6 @@ pub struct ClientTimeouts {
     pub inflight: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct UpstreamTimeouts {
-    pub connect: Duration,
-    pub server: Duration,
-    pub tunnel: Duration,
-    /// Waiting for a server under `max_connections`, then 503.
-    pub queue: Duration,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    /// `None`: bounded only by each worker's share of the descriptors
-    /// (`UpstreamPool::idle_cap`).
-    pub max_idle_per_server: Option<usize>,
-    pub idle_timeout: Duration,
-}
-
 pub struct ListenerPlan {
     pub name: String,
     pub addrs: Vec<SocketAddr>,
@@ -129,11 +112,13 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         return Err(err("server.max_connections", "must be at least 1"));
     }
     let limits = build_limits(file)?;
+    // Where an ACME HTTP-01 challenge can be answered.
+    let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
     let listeners = file
         .listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| build_listener(i, l))
+        .map(|(i, l)| build_listener(i, l, has_plain))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some((i, l)) = listeners
         .iter()
@@ -304,7 +289,11 @@ fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
     })
 }
 
-fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPlan, PlanError> {
+fn build_listener(
+    index: usize,
+    section: &ListenerSection,
+    has_plain: bool,
+) -> Result<ListenerPlan, PlanError> {
     let name = section
         .name
         .clone()
@@ -323,7 +312,7 @@ fn build_listener(index: usize, section: &ListenerSection) -> Result<ListenerPla
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls, http2))
+        .map(|tls| build_tls(index, tls, has_plain, http2))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -370,12 +359,23 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
 fn build_tls(
     index: usize,
     tls: &ListenerTls,
+    has_plain: bool,
     http2: bool,
 ) -> Result<Arc<rustls::ServerConfig>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
-    if tls.certificates.is_empty() {
-        return Err(err(key, "needs at least one { cert, key }"));
+    if tls.certificates.is_empty() && tls.acme.is_none() {
+        return Err(err(
+            key,
+            "needs at least one { cert, key } (or an acme table)",
+        ));
     }
+    let acme = tls
+        .acme
+        .as_ref()
+        .map(|section| {
+            crate::acme::build(&format!("listener[{index}].tls.acme"), section, has_plain)
+        })
+        .transpose()?;
     let paths: Vec<CertPaths> = tls
         .certificates
         .iter()
@@ -384,7 +384,7 @@ fn build_tls(
             key: &c.key,
         })
         .collect();
-    crate::tls::server_config(&paths, http2).map_err(|e| err(key, e.to_string()))
+    crate::tls::server_config(&paths, acme, http2).map_err(|e| err(key, e.to_string()))
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).

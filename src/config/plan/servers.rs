@@ -5,10 +5,11 @@
 
 use std::net::SocketAddr;
 
-use super::backend::{Server, Slots};
+use super::backend::Slots;
 use super::{err, resolve_one, PlanError};
 use crate::config::schema::{BackendSection, ServerTable};
 use crate::discovery::{self, Query, Target, Wanted};
+use crate::upstream::backend::Server;
 use crate::upstream::hash::fnv1a;
 
 /// What an entry names: a fixed address, or a name to look up (with the

@@ -165,7 +165,10 @@ pub struct ListenerSection {
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
     /// The first is the default for clients that send no (or an unknown) SNI name.
+    #[serde(default)]
     pub certificates: Vec<CertificateFiles>,
+    /// Certificates ordered and renewed by tern (`crate::acme`).
+    pub acme: Option<crate::acme::AcmeSection>,
 }
 
 #[derive(Debug, Deserialize)]

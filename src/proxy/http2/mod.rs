@@ -7,7 +7,7 @@
 //! HTTP/1.1 head (`request`) and goes through the same `prepare` (routes,
 //! limits, static files, tern's answers, access log, metrics) and the same
 //! exchange over the same per-worker pools as an HTTP/1.1 request, with
-//! the stream as the client's side (`stream`, a `proxy::downstream`
+//! the stream as the client's side (`stream`, a `conn::downstream::Downstream`
 //! driver). Upstreams still speak HTTP/1.1. A WebSocket over HTTP/2
 //! (RFC 8441) becomes an Upgrade request upstream and a `tunnel` after it.
 //!
@@ -165,6 +165,6 @@ async fn refuse(
     let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, false);
     ctx.stats.answered_locally_over(listener, status, true);
     let response = crate::http::status::error_response(status, false);
-    let _ = crate::proxy::downstream::Downstream::write_owned(&mut client, response).await;
+    let _ = crate::conn::downstream::Downstream::write_owned(&mut client, response).await;
     client.finish();
 }

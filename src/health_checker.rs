@@ -2,9 +2,9 @@
 //! epoll runtime), one task per distinct server address. Each probe is a
 //! plain HTTP/1.1 request on a fresh connection; `rise` successes in a row
 //! bring a server up, `fall` failures take it down, and each change is
-//! logged. Workers only read the result (see `health.rs`). A reload sends
-//! the new plan: the probes of the old one stop, the new plan's start from
-//! the state carried over (see `reload::carry`).
+//! logged. Workers only read the result (see `upstream::health`). A reload
+//! sends the new plan: the probes of the old one stop, the new plan's start
+//! from the state of the addresses it kept (plans share health by address).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -18,8 +18,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::{LegacyDriver, RuntimeBuilder};
 
-use super::health::Probe;
 use crate::config::Plan;
+use crate::upstream::health::Probe;
 
 /// How often the checker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -53,9 +53,6 @@ async fn run(mut plan: Arc<Plan>, plans: Receiver<Arc<Plan>>, stop: Arc<AtomicBo
     while !stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
         while let Ok(next) = plans.try_recv() {
-            // Again here: a probe of the old plan may have flipped a flag
-            // since the main thread copied them.
-            crate::reload::carry::health(&plan, &next);
             plan = next;
             generation.set(generation.get() + 1);
             start_probes(&plan, &generation, &stop);

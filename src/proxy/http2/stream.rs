@@ -18,10 +18,10 @@ use h2::{Reason, RecvStream, SendStream};
 
 use super::request::BodyFraming;
 use super::response::{self, Framing};
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::http::chunked::push_chunk;
 use crate::http::Version;
-use crate::proxy::downstream::Downstream;
 use crate::route::AbortOn;
 
 /// Rounds of zero capacity tolerated in a row before a write gives up

@@ -1,0 +1,104 @@
+//! The challenges under way, shared by the ACME thread (which adds and
+//! removes them) and the workers (which answer them). Process-wide tables:
+//! they outlive any one plan, and are empty, and never locked, unless an
+//! order is running.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use rustls::sign::CertifiedKey;
+
+/// The path prefix of HTTP-01 (RFC 8555 §8.3).
+pub const HTTP01_PREFIX: &[u8] = b"/.well-known/acme-challenge/";
+
+/// HTTP-01: token → key authorization.
+static HTTP01: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
+/// TLS-ALPN-01: domain → the challenge certificate.
+static ALPN: RwLock<Vec<(String, Arc<CertifiedKey>)>> = RwLock::new(Vec::new());
+/// Entries in both tables: lets a request skip the lock when none runs.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Answers `GET /.well-known/acme-challenge/TOKEN` for a token of a
+/// running order; `None` for every other request (one prefix comparison,
+/// no lock, no allocation), which then goes on to the routes.
+pub fn http01_response(path: &[u8], is_head: bool, close: bool) -> Option<Vec<u8>> {
+    let token = path.strip_prefix(HTTP01_PREFIX)?;
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let table = HTTP01.read().ok()?;
+    let (_, key_auth) = table.iter().find(|(t, _)| t.as_bytes() == token)?;
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{connection}\r\n",
+        key_auth.len()
+    )
+    .into_bytes();
+    if !is_head {
+        response.extend_from_slice(key_auth.as_bytes());
+    }
+    Some(response)
+}
+
+/// The TLS-ALPN-01 certificate for `domain`, while its challenge runs.
+pub fn alpn_certificate(domain: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    let domain = domain?;
+    let table = ALPN.read().ok()?;
+    table
+        .iter()
+        .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+        .map(|(_, key)| key.clone())
+}
+
+/// A challenge being answered; removed from its table when dropped, so an
+/// order that fails half-way leaves nothing behind.
+pub(super) struct Answering {
+    http01_token: Option<String>,
+    alpn_domain: Option<String>,
+}
+
+impl Answering {
+    pub fn http01(token: &str, key_authorization: &str) -> Self {
+        if let Ok(mut table) = HTTP01.write() {
+            table.push((token.to_owned(), key_authorization.to_owned()));
+            PENDING.fetch_add(1, Ordering::Release);
+        }
+        Answering {
+            http01_token: Some(token.to_owned()),
+            alpn_domain: None,
+        }
+    }
+
+    pub fn tls_alpn01(domain: &str, certificate: Arc<CertifiedKey>) -> Self {
+        if let Ok(mut table) = ALPN.write() {
+            table.push((domain.to_owned(), certificate));
+            PENDING.fetch_add(1, Ordering::Release);
+        }
+        Answering {
+            http01_token: None,
+            alpn_domain: Some(domain.to_owned()),
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if let Some(token) = &self.http01_token {
+            if let Ok(mut table) = HTTP01.write() {
+                if let Some(at) = table.iter().position(|(t, _)| t == token) {
+                    table.remove(at);
+                    PENDING.fetch_sub(1, Ordering::Release);
+                }
+            }
+        }
+        if let Some(domain) = &self.alpn_domain {
+            if let Ok(mut table) = ALPN.write() {
+                // Only the first: another order may answer for the same name.
+                if let Some(at) = table.iter().position(|(d, _)| d == domain) {
+                    table.remove(at);
+                    PENDING.fetch_sub(1, Ordering::Release);
+                }
+            }
+        }
+    }
+}

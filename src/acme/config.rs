@@ -1,0 +1,211 @@
+//! The `tls.acme` table of a listener, and its checks: everything `--check`
+//! can know without contacting the CA.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::Deserialize;
+
+/// Let's Encrypt's production directory, the default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+const DEFAULT_STORAGE: &str = "/var/lib/tern/acme";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The names the certificate covers; the first is its main name.
+    pub domains: Vec<String>,
+    /// `mailto:` addresses the CA may write to about the account.
+    pub contact: Option<Contact>,
+    /// The CA's directory URL; default Let's Encrypt production.
+    pub directory: Option<String>,
+    /// A PEM root to trust for the directory's own HTTPS (instead of the
+    /// system's roots): a private CA's, or Pebble's.
+    pub directory_ca: Option<String>,
+    /// Where the account key and the certificates are kept.
+    pub storage: Option<String>,
+    /// Default: HTTP-01 when the config has a plain listener, else
+    /// TLS-ALPN-01.
+    pub challenge: Option<ChallengeKind>,
+}
+
+/// `contact`: one address or a list. (Like `config::schema::Strings`,
+/// which this module, below `config`, can't import.)
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub enum Contact {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Contact {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            Contact::One(one) => vec![one.clone()],
+            Contact::Many(many) => many.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ChallengeKind {
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+impl ChallengeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChallengeKind::Http01 => "http-01",
+            ChallengeKind::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// A checked `tls.acme` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// Lower case, in the order written.
+    pub domains: Vec<String>,
+    pub contact: Vec<String>,
+    pub directory: String,
+    pub directory_ca: Option<PathBuf>,
+    pub storage: PathBuf,
+    pub challenge: ChallengeKind,
+}
+
+type Problem = (String, String);
+
+/// Checks `section` (at `at`, e.g. `listener[1].tls.acme`); `has_plain`:
+/// the config has a listener without TLS, where HTTP-01 can be answered.
+pub fn check(at: &str, section: &AcmeSection, has_plain: bool) -> Result<Spec, Problem> {
+    let key = |name: &str| format!("{at}.{name}");
+    let domains = check_domains(section).map_err(|m| (key("domains"), m))?;
+    let contact = section.contact.as_ref().map_or(Vec::new(), Contact::to_vec);
+    if let Some(bad) = contact.iter().find(|c| !c.starts_with("mailto:")) {
+        return Err((
+            key("contact"),
+            format!("{bad:?} is not a \"mailto:\" address"),
+        ));
+    }
+    let directory = section.directory.as_deref().unwrap_or(LETS_ENCRYPT);
+    if !directory.starts_with("https://") || directory.len() <= "https://".len() {
+        return Err((
+            key("directory"),
+            format!("{directory:?} is not an https:// URL"),
+        ));
+    }
+    let directory_ca = section.directory_ca.as_deref().map(PathBuf::from);
+    if let Some(path) = &directory_ca {
+        check_root(path).map_err(|m| (key("directory_ca"), m))?;
+    }
+    let storage = PathBuf::from(section.storage.as_deref().unwrap_or(DEFAULT_STORAGE));
+    check_storage(&storage).map_err(|m| (key("storage"), m))?;
+    let challenge = match section.challenge {
+        Some(ChallengeKind::Http01) if !has_plain => return Err((
+            key("challenge"),
+            "http-01 is answered on a listener without tls, and there is none (use tls-alpn-01)"
+                .into(),
+        )),
+        Some(kind) => kind,
+        None if has_plain => ChallengeKind::Http01,
+        None => ChallengeKind::TlsAlpn01,
+    };
+    Ok(Spec {
+        domains,
+        contact,
+        directory: directory.to_owned(),
+        directory_ca,
+        storage,
+        challenge,
+    })
+}
+
+fn check_domains(section: &AcmeSection) -> Result<Vec<String>, String> {
+    if section.domains.is_empty() {
+        return Err("needs at least one domain name".into());
+    }
+    let mut domains: Vec<String> = Vec::new();
+    for name in &section.domains {
+        let name = name.to_ascii_lowercase();
+        if name.starts_with("*.") {
+            return Err(format!(
+                "{name:?}: wildcard names need the DNS-01 challenge, which tern does not answer"
+            ));
+        }
+        if name.parse::<IpAddr>().is_ok() || !is_dns_name(&name) {
+            return Err(format!("{name:?} is not a domain name"));
+        }
+        if domains.contains(&name) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        domains.push(name);
+    }
+    Ok(domains)
+}
+
+/// Letters, digits and inner hyphens, in labels of 1 to 63 characters.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn check_root(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let mut certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{shown}: cannot read certificates: {e}"))?;
+    match certs.next() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(format!("{shown}: malformed PEM: {e}")),
+        None => Err(format!("{shown}: no certificate in the file")),
+    }
+}
+
+/// The directory may not exist yet (tern creates it, owner-only), but
+/// its parent must, and it must not be a file.
+fn check_storage(path: &Path) -> Result<(), String> {
+    if path.as_os_str().is_empty() {
+        return Err("is empty".into());
+    }
+    if path.exists() {
+        return match path.is_dir() {
+            true => Ok(()),
+            false => Err(format!("{} is not a directory", path.display())),
+        };
+    }
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => {
+            Err(format!("the directory {} does not exist", parent.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_are_checked() {
+        assert!(is_dns_name("example.com"));
+        assert!(is_dns_name("www.ex-ample.com."));
+        assert!(!is_dns_name("-bad.com"));
+        assert!(!is_dns_name("a..b"));
+        assert!(!is_dns_name("under_score.com"));
+        assert!(!is_dns_name(""));
+    }
+}

@@ -1,0 +1,131 @@
+//! Every ACME certificate the running plans use, keyed by directory,
+//! storage and domain set. Plans hold them (`Arc`); the registry holds
+//! them weakly, so a certificate a reload dropped stops being renewed,
+//! and one a reload kept is found again with its schedule.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::certs;
+use super::config::{check, AcmeSection, Spec};
+use super::slot::CertSlot;
+use super::store::CertFiles;
+
+static REGISTRY: Mutex<Vec<Weak<Managed>>> = Mutex::new(Vec::new());
+
+/// One certificate tern orders and renews.
+#[derive(Debug)]
+pub struct Managed {
+    pub spec: Spec,
+    /// What the listeners serve for `spec.domains`.
+    pub slot: CertSlot,
+    /// Orders that ended in an error (CA down, challenge failed, refused).
+    pub failed_orders: AtomicU64,
+    /// The last failure's message, until an order succeeds.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Managed {
+    fn same(&self, spec: &Spec) -> bool {
+        let sorted = |d: &[String]| {
+            let mut d = d.to_vec();
+            d.sort();
+            d
+        };
+        self.spec.directory == spec.directory
+            && self.spec.storage == spec.storage
+            && sorted(&self.spec.domains) == sorted(&spec.domains)
+    }
+
+    pub fn name(&self) -> String {
+        self.spec.domains.join(",")
+    }
+}
+
+/// Checks a listener's `tls.acme` table and returns its certificate: the
+/// one already registered for the same domains, else a new one, loaded
+/// from storage or (until the CA issues one) self-signed.
+pub fn build(
+    at: &str,
+    section: &AcmeSection,
+    has_plain: bool,
+) -> Result<Arc<Managed>, (String, String)> {
+    let spec = check(at, section, has_plain)?;
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry.retain(|weak| weak.strong_count() > 0);
+    let found = registry
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|m| m.same(&spec));
+    let slot = match found {
+        Some(found) if found.spec == spec => return Ok(found),
+        // Same certificate, other settings (contact, challenge, CA file):
+        // a new entry, serving what the old one serves.
+        Some(found) => found.slot.copy(),
+        None => first_certificate(&spec).map_err(|m| (format!("{at}.domains"), m))?,
+    };
+    let managed = Arc::new(Managed {
+        spec,
+        slot,
+        failed_orders: AtomicU64::new(0),
+        last_error: Mutex::new(None),
+    });
+    registry.push(Arc::downgrade(&managed));
+    Ok(managed)
+}
+
+/// The stored certificate while it is still valid (even if due for
+/// renewal: better than a self-signed one), else a self-signed one.
+fn first_certificate(spec: &Spec) -> Result<CertSlot, String> {
+    let stored = CertFiles::of(spec)
+        .load()
+        .and_then(|(chain, key)| certs::issued(&chain, &key).ok())
+        .filter(|issued| issued.not_after > now() && issued.not_before <= now());
+    if let Some(issued) = stored {
+        return Ok(CertSlot::new(
+            issued.key,
+            (issued.not_before, issued.not_after),
+        ));
+    }
+    let temporary = certs::self_signed(&spec.domains)
+        .map_err(|e| format!("cannot make a temporary certificate: {e}"))?;
+    Ok(CertSlot::new(temporary, (0, 0)))
+}
+
+/// The certificates of the plans still running.
+pub(super) fn live() -> Vec<Arc<Managed>> {
+    let registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    registry.iter().filter_map(Weak::upgrade).collect()
+}
+
+pub(super) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What /metrics and the status page show of one certificate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertStatus {
+    /// The domains, comma-separated.
+    pub domains: String,
+    /// Seconds until the served certificate expires; `None` while the
+    /// temporary self-signed one is served.
+    pub expires_in: Option<i64>,
+    pub failed_orders: u64,
+    pub last_error: Option<String>,
+}
+
+pub fn snapshot() -> Vec<CertStatus> {
+    let now = now();
+    live()
+        .iter()
+        .map(|m| CertStatus {
+            domains: m.name(),
+            expires_in: m.slot.not_after().map(|t| t - now),
+            failed_orders: m.failed_orders.load(Ordering::Relaxed),
+            last_error: m.last_error.lock().ok().and_then(|e| e.clone()),
+        })
+        .collect()
+}

@@ -1,0 +1,228 @@
+//! The ACME control thread: looks at every registered certificate once a
+//! second, orders the ones due (no certificate yet, or renewal time), and
+//! retries failures with a doubling backoff. It runs a tokio
+//! current-thread runtime for instant-acme's HTTP client; nothing here is
+//! on the request path, and the workers only ever see the slot swap.
+//!
+//! The thread is not joined at exit: files are written by rename, so
+//! stopping it at any point leaves storage consistent.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use instant_acme::{Account, AccountCredentials, NewAccount};
+
+use super::order::why;
+use super::registry::{live, now, Managed};
+use super::store::{account_file, private_dir, write_private, CertFiles};
+use super::{certs, order};
+
+const POLL: Duration = Duration::from_secs(1);
+/// The first retry after a failed order, doubling up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+/// An order that takes longer than this is abandoned (and retried).
+const ORDER_LIMIT: Duration = Duration::from_secs(300);
+/// Tests only: retry every this many seconds, instead of the doubling
+/// backoff (so a test's wait for a CA that came back stays short).
+const RETRY_ENV: &str = "TERN_ACME_TEST_RETRY_SECONDS";
+
+static START: Once = Once::new();
+
+/// Starts the thread, once per process, when a plan uses ACME (called at
+/// start and after each reload; `--check` never calls it).
+pub fn start() {
+    if live().is_empty() {
+        return;
+    }
+    START.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("tern-acme".into())
+            .spawn(run);
+        if let Err(err) = spawned {
+            crate::log::error(format_args!("ACME: cannot start its thread: {err}"));
+        }
+    });
+}
+
+/// When a failing certificate is tried again.
+struct Retry {
+    at: i64,
+    backoff: Duration,
+}
+
+fn run() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            crate::log::error(format_args!("ACME: cannot start its runtime: {err}"));
+            return;
+        }
+    };
+    let fixed_retry: Option<Duration> = std::env::var(RETRY_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs);
+    let mut accounts: HashMap<PathBuf, Account> = HashMap::new();
+    // Keyed by address; the map holds the `Arc`, so the address stays its own.
+    let mut retries: HashMap<usize, (Arc<Managed>, Retry)> = HashMap::new();
+    loop {
+        let certificates = live();
+        retries.retain(|_, (m, _)| certificates.iter().any(|c| Arc::ptr_eq(c, m)));
+        for managed in certificates {
+            let key = Arc::as_ptr(&managed) as usize;
+            let retry = retries.get(&key).map_or(0, |(_, r)| r.at);
+            if now() < managed.slot.renew_at().max(retry) {
+                continue;
+            }
+            match attempt(&runtime, &managed, &mut accounts) {
+                Ok(()) => {
+                    retries.remove(&key);
+                }
+                Err(message) => {
+                    let previous = retries.get(&key).map(|(_, r)| r.backoff);
+                    let backoff = fixed_retry.unwrap_or_else(|| next_backoff(previous));
+                    failed(&managed, &message, backoff);
+                    let at = now() + backoff.as_secs() as i64;
+                    retries.insert(key, (managed.clone(), Retry { at, backoff }));
+                }
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A minute after the first failure, then twice the last wait, up to 6 h.
+fn next_backoff(previous: Option<Duration>) -> Duration {
+    previous.map_or(FIRST_BACKOFF, |last| (last * 2).min(MAX_BACKOFF))
+}
+
+/// One order, bounded in time; a panic (in a crate underneath) fails this
+/// order, not the thread and every renewal after it.
+fn attempt(
+    runtime: &tokio::runtime::Runtime,
+    managed: &Managed,
+    accounts: &mut HashMap<PathBuf, Account>,
+) -> Result<(), String> {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime
+            .block_on(async { tokio::time::timeout(ORDER_LIMIT, obtain(managed, accounts)).await })
+    }));
+    match attempt {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err("the order took too long".into()),
+        Err(_) => Err("the order panicked (see the log above)".into()),
+    }
+}
+
+/// Counts a failed order and logs it, once per distinct problem.
+fn failed(managed: &Managed, message: &str, backoff: Duration) {
+    managed
+        .failed_orders
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut last = managed.last_error.lock().unwrap_or_else(|p| p.into_inner());
+    if last.as_deref() != Some(message) {
+        crate::log::warn(format_args!(
+            "ACME: order for {} failed (retrying in {}s, then less often while it fails): {message}",
+            managed.name(),
+            backoff.as_secs()
+        ));
+    }
+    *last = Some(message.to_owned());
+}
+
+/// Orders a certificate, stores it and swaps it in.
+async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> Result<(), String> {
+    let spec = &managed.spec;
+    let account = account(managed, accounts).await?;
+    let fresh = order::run(&account, spec).await?;
+    let issued = certs::issued(&fresh.chain, &fresh.key)
+        .map_err(|e| format!("the CA's certificate is unusable: {e}"))?;
+    CertFiles::of(spec)
+        .save(&spec.storage, &fresh.chain, &fresh.key)
+        .map_err(|e| {
+            format!(
+                "cannot store the certificate in {}: {e}",
+                spec.storage.display()
+            )
+        })?;
+    managed
+        .slot
+        .replace(issued.key, (issued.not_before, issued.not_after));
+    *managed.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    crate::log::info(format_args!(
+        "ACME: new certificate for {}, valid until {}",
+        managed.name(),
+        crate::log::rfc3339(
+            std::time::UNIX_EPOCH + Duration::from_secs(issued.not_after.max(0) as u64)
+        )
+    ));
+    Ok(())
+}
+
+/// The account for the certificate's CA: cached, else restored from
+/// storage, else created (and stored).
+async fn account(
+    managed: &Managed,
+    accounts: &mut HashMap<PathBuf, Account>,
+) -> Result<Account, String> {
+    let spec = &managed.spec;
+    let file = account_file(&spec.storage, &spec.directory);
+    if let Some(account) = accounts.get(&file) {
+        return Ok(account.clone());
+    }
+    let builder = match &spec.directory_ca {
+        Some(ca) => Account::builder_with_root(ca),
+        None => Account::builder(),
+    }
+    .map_err(|e| format!("HTTP client: {e}"))?;
+    let stored = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|json| serde_json::from_str::<AccountCredentials>(&json).ok());
+    let account = match stored {
+        Some(credentials) => builder
+            .from_credentials(credentials)
+            .await
+            .map_err(|e| why("account", &e))?,
+        None => {
+            let contact: Vec<&str> = spec.contact.iter().map(String::as_str).collect();
+            let new = NewAccount {
+                contact: &contact,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            };
+            let (account, credentials) = builder
+                .create(&new, spec.directory.clone(), None)
+                .await
+                .map_err(|e| why("new account", &e))?;
+            let json = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
+            private_dir(&spec.storage)
+                .and_then(|()| write_private(&file, json.as_bytes()))
+                .map_err(|e| format!("cannot store the account in {}: {e}", file.display()))?;
+            account
+        }
+    };
+    accounts.insert(file, account.clone());
+    Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_from_a_minute_up_to_six_hours() {
+        let mut waits = vec![next_backoff(None)];
+        for _ in 0..12 {
+            waits.push(next_backoff(waits.last().copied()));
+        }
+        let minutes: Vec<u64> = waits.iter().map(|w| w.as_secs() / 60).collect();
+        assert_eq!(&minutes[..6], &[1, 2, 4, 8, 16, 32]);
+        assert_eq!(*minutes.last().expect("waits"), 360);
+    }
+}
