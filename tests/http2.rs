@@ -338,6 +338,44 @@ fn s5_1_2_streams_past_the_128_advertised_are_refused() {
     );
 }
 
+#[test]
+fn server_http2_sets_the_concurrent_streams_advertised_and_enforced() {
+    let up = RecordingUpstream::silent();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.http2]\nmax_concurrent_streams = 4\n",
+    );
+    let tern = Tern::start(&toml);
+    assert_eq!(
+        frames("max_concurrent_streams", &tern),
+        "MAX 4 RST_STREAM 9 REFUSED_STREAM"
+    );
+}
+
+#[test]
+fn server_http2_keys_are_checked() {
+    for (line, key, words) in [
+        ("max_concurrent_streams = 0", "max_concurrent_streams", "at least 1"),
+        ("stream_window = 100", "stream_window", "between 65535"),
+        ("max_header_list_size = 10", "max_header_list_size", "at least 1024"),
+        ("max_streams = 10", "max_streams", "unknown field"),
+    ] {
+        let file = TempFile::new(
+            "h2limits.toml",
+            &format!(
+                "[server.http2]\n{line}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+                 [[route]]\nrespond = {{ status = 200 }}\n"
+            ),
+        );
+        let out = run_tern(&["--check", "--config", &file.path_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{line}");
+        assert!(stderr.contains("h2limits.toml"), "{line}: {stderr}");
+        assert!(stderr.contains(key), "{line}: {stderr}");
+        assert!(stderr.contains(words), "{line}: {stderr}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // RFC 9113 §6: frame definitions (SETTINGS, WINDOW_UPDATE) and §5.2 flow
 // control

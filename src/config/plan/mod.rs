@@ -9,6 +9,7 @@ use std::sync::Arc;
 mod backend;
 mod conditions;
 pub mod connection_cap;
+pub mod http2;
 mod limits;
 mod route;
 mod servers;
@@ -32,6 +33,8 @@ pub struct Plan {
     pub pin_workers: Option<bool>,
     pub backlog: u32,
     pub shutdown_grace: Duration,
+    /// `[server.http2]`.
+    pub http2: http2::Http2Limits,
     pub limits: Limits,
     pub client_timeouts: ClientTimeouts,
     pub pool: PoolSettings,
@@ -156,6 +159,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         pin_workers: server.pin_workers,
         backlog: server.backlog,
         shutdown_grace: server.shutdown_grace.0,
+        http2: http2::build(&server.http2)?,
         limits,
         client_timeouts: ClientTimeouts {
             header: t.client_header.0,

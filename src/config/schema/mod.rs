@@ -49,6 +49,8 @@ pub struct ServerSection {
     pub limits: LimitsSection,
     pub timeouts: TimeoutsSection,
     pub pool: PoolSection,
+    /// HTTP/2 connections' limits (`config/plan/http2.rs` has the defaults).
+    pub http2: Http2Section,
     /// The answer when no route matches; default 404.
     pub no_route: Option<RespondSection>,
     /// Where tern writes its process id (for `tern --reload`).
@@ -72,6 +74,7 @@ impl Default for ServerSection {
             limits: LimitsSection::default(),
             timeouts: TimeoutsSection::default(),
             pool: PoolSection::default(),
+            http2: Http2Section::default(),
             no_route: None,
             pid_file: None,
             upgrade_socket: None,
@@ -138,6 +141,16 @@ impl Default for PoolSection {
             idle_timeout: Dur::secs(60),
         }
     }
+}
+
+/// `[server.http2]`: absent keys take the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http2Section {
+    pub max_concurrent_streams: Option<u32>,
+    pub max_header_list_size: Option<u32>,
+    pub stream_window: Option<u32>,
+    pub connection_window: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

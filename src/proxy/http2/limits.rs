@@ -1,8 +1,8 @@
 //! The limits an HTTP/2 connection runs under, with their defaults.
 //!
 //! What they guard against (RFC 9113 §10.5, and the known attacks):
-//! - concurrent streams (128, as nginx and Chromium's expectations): how
-//!   many requests one connection has in flight;
+//! - concurrent streams (default 128, as nginx): how many requests one
+//!   connection has in flight;
 //! - header list size and HPACK table size: what one head and the
 //!   decoder's memory may cost (an HPACK bomb decodes to at most the list
 //!   size, then the stream is refused);
@@ -14,19 +14,13 @@
 //! - windows: what a client may send ahead of the upstream taking it.
 //!
 //! CONTINUATION floods (CVE-2024-27316) are bounded by the header list
-//! size inside `h2`: a head that grows past it ends the connection.
+//! size inside `h2` (and its count of CONTINUATION frames per head): a
+//! head that grows past them ends the connection (ENHANCE_YOUR_CALM).
 
-/// Streams one connection may have open at once.
-pub const MAX_CONCURRENT_STREAMS: u32 = 128;
-/// Bytes of one decoded header list (names, values, 32 each).
-pub const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+use crate::config::plan::http2::Http2Limits;
+
 /// The HPACK dynamic table the client may make tern keep.
 pub const HEADER_TABLE_SIZE: u32 = 4096;
-/// A stream's receive window: request body bytes the client may send
-/// before the upstream has taken them.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
-/// The connection's receive window (all streams together).
-pub const CONNECTION_WINDOW: u32 = 1024 * 1024;
 /// Response bytes queued per stream before its writer waits.
 pub const SEND_BUFFER: usize = 64 * 1024;
 /// Streams reset by the client before tern accepted them.
@@ -36,14 +30,17 @@ pub const LOCAL_RESET_STREAMS: usize = 256;
 /// Reset streams remembered (for frames that arrive after the reset).
 pub const CONCURRENT_RESET_STREAMS: usize = 10;
 
-pub fn builder() -> h2::server::Builder {
+/// A connection's settings: `limits` from `[server.http2]` (concurrent
+/// streams, header list size, windows; defaults in `config::plan::http2`),
+/// the rest fixed here.
+pub fn builder(limits: &Http2Limits) -> h2::server::Builder {
     let mut builder = h2::server::Builder::new();
     builder
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .max_header_list_size(MAX_HEADER_LIST_SIZE)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_list_size)
         .header_table_size(HEADER_TABLE_SIZE)
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_window_size(limits.stream_window)
+        .initial_connection_window_size(limits.connection_window)
         .max_send_buffer_size(SEND_BUFFER)
         .max_pending_accept_reset_streams(PENDING_RESET_STREAMS)
         .max_local_error_reset_streams(Some(LOCAL_RESET_STREAMS))

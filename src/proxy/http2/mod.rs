@@ -64,7 +64,7 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         return;
     };
     let io = io::H2Io::new(poll, tls, early);
-    let handshake = limits::builder().handshake::<_, Bytes>(io);
+    let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
     let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
     else {
         return;
