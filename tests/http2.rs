@@ -355,9 +355,17 @@ fn server_http2_sets_the_concurrent_streams_advertised_and_enforced() {
 #[test]
 fn server_http2_keys_are_checked() {
     for (line, key, words) in [
-        ("max_concurrent_streams = 0", "max_concurrent_streams", "at least 1"),
+        (
+            "max_concurrent_streams = 0",
+            "max_concurrent_streams",
+            "at least 1",
+        ),
         ("stream_window = 100", "stream_window", "between 65535"),
-        ("max_header_list_size = 10", "max_header_list_size", "at least 1024"),
+        (
+            "max_header_list_size = 10",
+            "max_header_list_size",
+            "at least 1024",
+        ),
         ("max_streams = 10", "max_streams", "unknown field"),
     ] {
         let file = TempFile::new(
