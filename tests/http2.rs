@@ -734,6 +734,19 @@ fn a_panic_in_a_stream_ends_that_stream_only() {
     still_serves(&tern);
 }
 
+#[test]
+fn a_settings_flood_leaves_the_connection_serving() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // 20,000 SETTINGS frames, each owed an ACK; then a request on the same
+    // connection is served, and tern stays up for others.
+    assert_eq!(
+        frames("settings_flood", &tern),
+        "RESPONSE 200 /after-settings"
+    );
+    still_serves(&tern);
+}
+
 // ---------------------------------------------------------------------------
 // Drain and stop
 // ---------------------------------------------------------------------------

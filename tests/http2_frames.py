@@ -500,7 +500,25 @@ def case_panic_then_ok(sock, conn):
     return first + " | " + outcome(sock, conn, 3)
 
 
+def case_settings_flood(sock, conn):
+    """Many SETTINGS frames (each wants an ACK), then a request."""
+    for i in range(20000):
+        frame = hf.SettingsFrame(0)
+        frame.settings = {hf.SettingsFrame.HEADER_TABLE_SIZE: 4096}
+        try:
+            raw(sock, frame)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            return "CLOSED while sending"
+    conn.send_headers(1, request_headers("/after-settings"), end_stream=True)
+    try:
+        flush(sock, conn)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        return "CLOSED"
+    return outcome(sock, conn, 1)
+
+
 CASES = {
+    "settings_flood": case_settings_flood,
     "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
     "hold_window": case_hold_window,
