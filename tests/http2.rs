@@ -287,6 +287,23 @@ fn big_upstream(len: usize) -> RecordingUpstream {
 }
 
 #[test]
+fn an_upstreams_103_is_relayed_as_interim_headers() {
+    let up = RecordingUpstream::start(|c| {
+        if c.read_request().is_some() {
+            c.write(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n\
+                  HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("early_hints", &tern),
+        "103 link=</a.css>; rel=preload 200"
+    );
+}
+
+#[test]
 fn a_body_without_length_streams_upstream_chunked() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));

@@ -517,7 +517,26 @@ def case_settings_flood(sock, conn):
     return outcome(sock, conn, 1)
 
 
+def case_early_hints(sock, conn):
+    """An upstream's 103 comes as an interim HEADERS before the response."""
+    conn.send_headers(1, request_headers("/hints"), end_stream=True)
+    flush(sock, conn)
+    seen = []
+    for ev in events(sock, conn, time.time() + TIMEOUT):
+        if isinstance(ev, str):
+            return ev
+        if isinstance(ev, h2.events.InformationalResponseReceived):
+            headers = dict(ev.headers)
+            seen.append("%s link=%s" % (headers.get(":status"), headers.get("link")))
+        if isinstance(ev, h2.events.ResponseReceived):
+            seen.append(dict(ev.headers).get(":status"))
+        if isinstance(ev, h2.events.StreamEnded):
+            return " ".join(seen)
+    return "TIMEOUT " + " ".join(seen)
+
+
 CASES = {
+    "early_hints": case_early_hints,
     "settings_flood": case_settings_flood,
     "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
