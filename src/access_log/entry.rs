@@ -38,6 +38,17 @@ impl Entry {
         })
     }
 
+    /// The request line as the client sent it: an HTTP/2 stream's head was
+    /// translated to HTTP/1.1 on the way in, so its line says `HTTP/2.0`.
+    pub fn over(mut self: Box<Self>, http2: bool) -> Box<Self> {
+        if http2 {
+            if let Some(line) = self.request_line.strip_suffix("HTTP/1.1") {
+                self.request_line = format!("{line}HTTP/2.0").into_boxed_str();
+            }
+        }
+        self
+    }
+
     /// For a request refused before it could be parsed.
     pub fn unparsed(head: &[u8], client: IpAddr) -> Box<Entry> {
         let line_end = memchr::memchr2(b'\r', b'\n', head)

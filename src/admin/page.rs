@@ -56,6 +56,7 @@ fn summary(out: &mut String, status: &Status) {
     let tiles = [
         ("requests/s", format!("{:.1}", t.requests_per_second)),
         ("requests", count(&t.requests, "total")),
+        ("over HTTP/2", count(&t.requests_http2, "total")),
         ("connections active", t.connections.active.to_string()),
         ("connections idle", t.connections.idle.to_string()),
         ("waiting on upstream", t.upstream_waiting.to_string()),

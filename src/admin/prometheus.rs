@@ -120,6 +120,13 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
         &listeners,
         &sum.listeners,
     );
+    class_family(
+        out,
+        "tern_protocol_requests_total",
+        "Requests by the client's protocol and status class.",
+        &["protocol=\"HTTP/1.1\"".into(), "protocol=\"HTTP/2\"".into()],
+        &sum.protocols,
+    );
     let mut routes: Vec<String> = plan
         .routes
         .iter()

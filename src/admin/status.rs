@@ -34,6 +34,9 @@ pub struct Status {
 #[derive(Serialize)]
 pub struct Totals {
     pub requests: Classes,
+    /// The same requests, by the client's protocol.
+    pub requests_http1: Classes,
+    pub requests_http2: Classes,
     pub requests_per_second: f64,
     pub connections: Connections,
     /// Requests waiting on an upstream for a response head, and those of
@@ -153,6 +156,8 @@ pub fn build(cx: &Context, merged: &Merged) -> Status {
         workers_reporting: merged.workers.len(),
         totals: Totals {
             requests: total_requests,
+            requests_http1: classes(&sum.protocols, 0),
+            requests_http2: classes(&sum.protocols, 1),
             requests_per_second: cx.rates.last().copied().unwrap_or(0.0),
             connections: connections(sum.connections, sum.in_flight, sum.accepted),
             upstream_waiting: sum.upstream_waiting,

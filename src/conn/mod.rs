@@ -4,8 +4,11 @@
 //!
 //! Below `proxy`, `upstream` and `files`, which all move bytes through a
 //! `Conn`; it knows buffers, TLS sessions and the wire byte counters
-//! (`wire`), nothing of HTTP.
+//! (`wire`), nothing of HTTP but the shape of the `Downstream` contract
+//! (`downstream`: the client's side of an exchange, which a `Conn` or an
+//! HTTP/2 stream can be).
 
+pub mod downstream;
 pub mod wire;
 
 use std::io;
@@ -79,6 +82,14 @@ impl Conn {
             tls: Some(Box::new(session)),
             ..Conn::new(stream)
         }
+    }
+
+    /// The socket, the bytes read but not consumed, and the TLS session:
+    /// for a protocol that takes the connection over (HTTP/2).
+    pub fn into_parts(mut self) -> (TcpStream, Vec<u8>, Option<Box<TlsSession>>) {
+        let mut buffered = std::mem::take(&mut self.buf);
+        buffered.drain(..self.start.min(buffered.len()));
+        (self.stream, buffered, self.tls)
     }
 
     pub fn is_tls(&self) -> bool {
@@ -302,6 +313,29 @@ impl Conn {
         }
         self.consume(n);
         Ok(())
+    }
+
+    /// Writes `buf[range]` to this connection and hands `buf` back.
+    pub async fn write_range(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (io::Result<()>, Vec<u8>) {
+        if self.is_tls() {
+            let result = match buf.get(range) {
+                Some(part) => Box::pin(self.write_tls(part)).await,
+                None => Err(io::ErrorKind::InvalidInput.into()),
+            };
+            return (result, buf);
+        }
+        if range.end > buf.len() || range.start > range.end {
+            return (Err(io::ErrorKind::InvalidInput.into()), buf);
+        }
+        let (result, slice) = self.stream.write_all(buf.slice(range)).await;
+        if let Ok(n) = result {
+            self.note_written(n);
+        }
+        (result.map(|_| ()), slice.into_inner())
     }
 
     /// Writes `bytes` (an owned buffer) to this connection and hands it back.

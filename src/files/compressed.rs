@@ -11,7 +11,7 @@ use super::reply::FileBody;
 use super::send_error::SendError;
 use crate::buffer::{self, BIG_BUF_SIZE};
 use crate::compress::{Encoder, Encoding};
-use crate::conn::Conn;
+use crate::conn::downstream::Downstream;
 use crate::timer::timeout;
 
 /// How a file is compressed and framed.
@@ -22,8 +22,8 @@ pub struct Compressed {
 }
 
 /// Sends `head`, then `body` compressed.
-pub async fn send(
-    client: &mut Conn,
+pub async fn send<C: Downstream>(
+    client: &mut C,
     head: Vec<u8>,
     body: &FileBody,
     how: Compressed,
@@ -63,7 +63,11 @@ pub async fn send(
 }
 
 /// Writes `wire` and hands it back emptied.
-async fn write(client: &mut Conn, wire: Vec<u8>, wait: Duration) -> Result<Vec<u8>, SendError> {
+async fn write<C: Downstream>(
+    client: &mut C,
+    wire: Vec<u8>,
+    wait: Duration,
+) -> Result<Vec<u8>, SendError> {
     let written = timeout(wait, client.write_owned(wire)).await;
     let Ok((Ok(()), mut wire)) = written else {
         return Err(SendError::Client);

@@ -5,7 +5,7 @@
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use crate::conn::Conn;
+use crate::conn::downstream::Downstream;
 
 use super::reply::FileBody;
 use super::send_error::SendError;
@@ -13,7 +13,11 @@ use crate::buffer::{self, BIG_BUF_SIZE};
 use crate::timer::timeout;
 
 /// Sends the body, each piece within `wait`.
-pub async fn send(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
+pub async fn send<C: Downstream>(
+    client: &mut C,
+    body: &FileBody,
+    wait: Duration,
+) -> Result<(), SendError> {
     let mut buf = buffer::take_big();
     buf.resize(BIG_BUF_SIZE, 0);
     let end = body.start + body.len;

@@ -13,12 +13,12 @@ use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
 use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
-use crate::conn::Conn;
+use crate::conn::downstream::Downstream;
 use crate::conn::Next;
 use crate::timer::timeout;
 
 /// Sends `reply`; `wait` bounds each wait for the client to take bytes.
-pub async fn send(client: &mut Conn, reply: Reply, wait: Duration) -> Next {
+pub async fn send<C: Downstream>(client: &mut C, reply: Reply, wait: Duration) -> Next {
     let Reply {
         mut head,
         body,
@@ -65,7 +65,7 @@ fn next_of(persist: Persist) -> Next {
 }
 
 /// Writes the head (and a joined body) and returns its buffer to the pool.
-async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
+async fn write_head<C: Downstream>(client: &mut C, head: Vec<u8>, wait: Duration) -> bool {
     match timeout(wait, client.write_owned(head)).await {
         Ok((Ok(()), head)) => {
             buffer::give(head);
@@ -75,11 +75,14 @@ async fn write_head(client: &mut Conn, head: Vec<u8>, wait: Duration) -> bool {
     }
 }
 
-async fn send_body(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
-    if client.is_tls() {
-        copy::send(client, body, wait).await
-    } else {
-        sendfile::send(client, body, wait).await
+async fn send_body<C: Downstream>(
+    client: &mut C,
+    body: &FileBody,
+    wait: Duration,
+) -> Result<(), SendError> {
+    match client.plain_socket() {
+        Some(socket) => sendfile::send(socket, body, wait).await,
+        None => copy::send(client, body, wait).await,
     }
 }
 

@@ -68,6 +68,8 @@ impl WorkerStats {
     /// reload's switch, and again when the old generation is dropped.
     pub fn take_counts(&self, old: &WorkerStats, rows: &Rows) {
         old.listeners.move_into(&self.listeners, &rows.listeners);
+        old.protocols
+            .move_into(&self.protocols, &[Some(0), Some(1)]);
         old.routes.move_into(&self.routes, &rows.routes);
         old.backends.move_into(&self.backends, &rows.backends);
         old.servers.move_into(&self.servers, &rows.servers);

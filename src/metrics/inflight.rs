@@ -19,6 +19,8 @@ pub struct Record {
     pub backend: u16,
     /// Counted in the waiting-on-upstream gauge.
     pub waiting: bool,
+    /// The request came as an HTTP/2 stream.
+    pub http2: bool,
     /// Bytes written to the client for this request.
     pub bytes: u64,
     /// The access log's view of the request, when access logging is on.
@@ -85,6 +87,7 @@ mod tests {
             route: 0,
             backend: 0,
             waiting: false,
+            http2: false,
             bytes: 0,
             access: None,
         }

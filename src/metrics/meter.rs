@@ -22,7 +22,13 @@ pub struct RequestMeter {
 }
 
 impl RequestMeter {
-    pub fn start(stats: &Rc<WorkerStats>, listener: usize, route: usize, backend: usize) -> Self {
+    /// `http2`: the request is an HTTP/2 stream (counted by protocol).
+    pub fn start(
+        stats: &Rc<WorkerStats>,
+        (listener, http2): (usize, bool),
+        route: usize,
+        backend: usize,
+    ) -> Self {
         let slot = stats.inflight.insert(Record {
             started_us: stats.now_us(),
             upstream_from_us: UNSET,
@@ -33,6 +39,7 @@ impl RequestMeter {
             route: narrow(route),
             backend: narrow(backend),
             waiting: false,
+            http2,
             bytes: 0,
             access: None,
         });
@@ -166,7 +173,7 @@ mod tests {
     fn a_relayed_request_counts_once_everywhere() {
         let stats = stats();
         {
-            let meter = RequestMeter::start(&stats, 0, 0, 0);
+            let meter = RequestMeter::start(&stats, (0, false), 0, 0);
             assert_eq!(stats.inflight.len(), 1);
             meter.upstream_begins();
             assert_eq!(stats.waiting.counts(0).0, 1, "waiting on the upstream");
@@ -190,7 +197,7 @@ mod tests {
     #[test]
     fn an_answer_by_tern_is_counted_at_once_and_not_again() {
         let stats = stats();
-        let meter = RequestMeter::start(&stats, 0, 0, 0);
+        let meter = RequestMeter::start(&stats, (0, false), 0, 0);
         meter.upstream_begins();
         meter.answered(502, 0);
         assert_eq!(stats.inflight.len(), 0);
@@ -208,7 +215,7 @@ mod tests {
     #[test]
     fn a_tunnel_is_not_a_latency_sample() {
         let stats = stats();
-        let meter = RequestMeter::start(&stats, 0, 0, 0);
+        let meter = RequestMeter::start(&stats, (0, false), 0, 0);
         meter.upstream_begins();
         meter.response_head(101);
         drop(meter);

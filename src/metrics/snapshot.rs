@@ -17,6 +17,8 @@ pub struct WorkerSnapshot {
     pub accepted: u64,
     /// `rows * CLASSES` counts each (see `ClassTable`).
     pub listeners: Vec<u64>,
+    /// HTTP/1.x, then HTTP/2 (`rows * CLASSES`).
+    pub protocols: Vec<u64>,
     pub routes: Vec<u64>,
     pub backends: Vec<u64>,
     pub servers: Vec<u64>,
@@ -59,6 +61,7 @@ pub fn take(stats: &WorkerStats, worker: Worker) -> WorkerSnapshot {
         in_flight: stats.inflight.len() as u64,
         accepted: stats.accepted.get(),
         listeners: stats.listeners.copy(),
+        protocols: stats.protocols.copy(),
         routes: stats.routes.copy(),
         backends: stats.backends.copy(),
         servers: stats.servers.copy(),
@@ -85,6 +88,7 @@ impl WorkerSnapshot {
         self.accepted += other.accepted;
         for (mine, theirs) in [
             (&mut self.listeners, &other.listeners),
+            (&mut self.protocols, &other.protocols),
             (&mut self.routes, &other.routes),
             (&mut self.backends, &other.backends),
             (&mut self.servers, &other.servers),

@@ -18,6 +18,8 @@ pub struct WorkerStats {
     /// Times in this module are microseconds on this clock.
     clock: Clock,
     pub(super) listeners: ClassTable,
+    /// Row 0: HTTP/1.x requests; row 1: HTTP/2 streams.
+    pub(super) protocols: ClassTable,
     /// One row per route, then one for requests no route matched.
     pub(super) routes: ClassTable,
     pub(super) no_route: usize,
@@ -46,6 +48,7 @@ impl WorkerStats {
         WorkerStats {
             clock: Clock::default(),
             listeners: ClassTable::new(plan.listeners.len()),
+            protocols: ClassTable::new(2),
             routes: ClassTable::new(plan.routes.len() + 1),
             no_route: plan.routes.len(),
             backends: ClassTable::new(backends),
@@ -128,7 +131,13 @@ impl WorkerStats {
     /// A request tern answered itself before routing it to a backend (a
     /// malformed head, no matching route, a head timeout).
     pub fn answered_locally(&self, listener: usize, status: u16) {
+        self.answered_locally_over(listener, status, false);
+    }
+
+    /// `answered_locally`, for a request that may have come over HTTP/2.
+    pub fn answered_locally_over(&self, listener: usize, status: u16, http2: bool) {
         self.listeners.add(listener, status);
+        self.protocols.add(usize::from(http2), status);
         self.routes.add(self.no_route, status);
     }
 
@@ -158,6 +167,7 @@ impl WorkerStats {
     pub(super) fn count_request(&self, record: &Record) {
         let status = record.status;
         self.listeners.add(usize::from(record.listener), status);
+        self.protocols.add(usize::from(record.http2), status);
         self.routes.add(usize::from(record.route), status);
         self.backends.add(usize::from(record.backend), status);
         if record.server != UNSET {

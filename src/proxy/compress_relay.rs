@@ -13,6 +13,7 @@ use crate::compress::decide::for_response;
 use crate::compress::head::Change;
 use crate::compress::{Encoder, Encoding, Pending, STEP};
 use crate::config::Plan;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::http::chunked::ChunkedReframer;
 use crate::http::response::ResponseHead;
@@ -41,8 +42,8 @@ pub struct Job {
 
 /// Relays the upstream's body (`body`, its framing) compressed, after
 /// `head`, the client's response head.
-pub async fn relay(
-    client: &mut Conn,
+pub async fn relay<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     head: Vec<u8>,
     body: BodyKind,
@@ -148,7 +149,7 @@ impl Output {
         written.map_err(|_| self.stop())
     }
 
-    async fn flush(&mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn flush<C: Downstream>(&mut self, client: &mut C) -> Result<(), Stop> {
         if let Some(encoder) = self.encoder.as_mut() {
             let flushed = encoder.flush(&mut self.wire, self.job.chunked);
             flushed.map_err(|_| self.stop())?;
@@ -156,7 +157,7 @@ impl Output {
         self.send(client).await
     }
 
-    async fn send(&mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn send<C: Downstream>(&mut self, client: &mut C) -> Result<(), Stop> {
         if self.wire.is_empty() {
             return Ok(());
         }
@@ -172,7 +173,7 @@ impl Output {
         Ok(())
     }
 
-    async fn finish(mut self, client: &mut Conn) -> Result<(), Stop> {
+    async fn finish<C: Downstream>(mut self, client: &mut C) -> Result<(), Stop> {
         if let Some(encoder) = self.encoder.take() {
             let finished = encoder.finish(&mut self.wire, self.job.chunked);
             finished.map_err(|_| self.stop())?;

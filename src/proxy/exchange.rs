@@ -13,6 +13,7 @@ use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
 use super::session::send_answer;
 use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 
@@ -28,14 +29,14 @@ use crate::worker_ctx::WorkerCtx;
 /// A body no larger than this that is already buffered goes out with the head.
 const INLINE_BODY_MAX: u64 = 64 * 1024;
 
-pub async fn proxy(client: &mut Conn, mut req: Prepared, ctx: &WorkerCtx) -> Next {
+pub async fn proxy<C: Downstream>(client: &mut C, mut req: Prepared, ctx: &WorkerCtx) -> Next {
     let sent_before = client.sent();
     let next = exchange(client, &mut req, ctx).await;
     req.meter.sent(client.sent() - sent_before);
     next
 }
 
-async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
+async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
     let backend = &ctx.plan.backends[req.backend];
     // Body bytes that came with the head are checked before any upstream
     // is contacted: a bad chunk refused after the head went out would leave
@@ -121,8 +122,8 @@ async fn exchange(client: &mut Conn, req: &mut Prepared, ctx: &WorkerCtx) -> Nex
 
 /// No upstream could be had (no server, or every connect failed): answered
 /// at once, keeping the connection when nothing of a body is pending.
-async fn answer_failure(
-    client: &mut Conn,
+async fn answer_failure<C: Downstream>(
+    client: &mut C,
     req: &Prepared,
     failure: Failure,
     ctx: &WorkerCtx,
@@ -159,8 +160,8 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
 /// and the answer, after which the connection closes (the request body
 /// may not have been read to its end). Not `async fn`: the request is
 /// metered at once, and the future doesn't carry `req`.
-fn fail<'c>(
-    client: &'c mut Conn,
+fn fail<'c, C: Downstream>(
+    client: &'c mut C,
     req: &Prepared,
     failure: Failure,
     server: Option<&Server>,
@@ -192,8 +193,8 @@ fn fail<'c>(
     }
 }
 
-async fn send_request(
-    client: &mut Conn,
+async fn send_request<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     req: &mut Prepared,
     backend: &Backend,
@@ -247,8 +248,8 @@ struct Waits {
 }
 
 /// Streams exactly `remaining` bytes from the client to the upstream.
-async fn send_length(
-    client: &mut Conn,
+async fn send_length<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     mut remaining: u64,
     waits: Waits,
@@ -261,7 +262,7 @@ async fn send_length(
             .buffered()
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        timeout(waits.upstream, client.forward_buffered(take, upstream))
+        timeout(waits.upstream, client.send_buffered(take, upstream))
             .await
             .map_err(|_| Failure::SendFailed)?
             .map_err(|_| Failure::SendFailed)?;
@@ -271,7 +272,11 @@ async fn send_length(
 }
 
 /// Streams a chunked body, decoded strictly and re-framed on the way.
-async fn send_chunked(client: &mut Conn, upstream: &mut Conn, waits: Waits) -> Result<(), Failure> {
+async fn send_chunked<C: Downstream>(
+    client: &mut C,
+    upstream: &mut Conn,
+    waits: Waits,
+) -> Result<(), Failure> {
     let mut decoder = ChunkedReframer::default();
     let mut out = crate::buffer::take_big();
     loop {
@@ -301,7 +306,7 @@ async fn send_chunked(client: &mut Conn, upstream: &mut Conn, waits: Waits) -> R
     }
 }
 
-async fn read_more(client: &mut Conn, wait: Duration) -> Result<(), Failure> {
+async fn read_more<C: Downstream>(client: &mut C, wait: Duration) -> Result<(), Failure> {
     match timeout(wait, client.fill(BUF_SIZE)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
         _ => Err(Failure::ClientStalled),

@@ -29,6 +29,14 @@
 //! 6. Back to 2 while keep-alive allows; at the end, a TLS connection says
 //!    close_notify.
 //!
+//! A connection that negotiates HTTP/2 (ALPN `h2`, or an h2c preface on a
+//! listener with `http2 = true`, both seen in `session::open`) leaves this
+//! loop for `http2`, whose streams come back through `one_request`:
+//! the same `prepare`, answers, static replies and exchange. The exchange,
+//! the relay and `files::send` are generic over `Downstream`,
+//! the client's side of an exchange (`conn::downstream`): `Conn` here
+//! (`downstream`), an HTTP/2 stream there.
+//!
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
 //! compression, the probe after a FIN, a tunnel) out of every connection's
 //! future, whose size bounds what a held long-poll costs (size test below).
@@ -36,11 +44,14 @@
 mod acquire;
 mod client_watch;
 mod compress_relay;
+mod downstream;
 mod exchange;
 mod failure_log;
-mod follow;
+pub(crate) mod follow;
 mod handshake;
-mod prepare;
+pub mod http2;
+pub(crate) mod one_request;
+pub(crate) mod prepare;
 pub(crate) mod read_head;
 pub(crate) mod relay;
 pub(crate) mod response_edit;

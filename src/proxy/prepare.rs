@@ -65,11 +65,30 @@ pub struct Prepared {
 /// The client's connection, as far as forwarding needs it.
 pub struct Peer<'s> {
     pub addr: SocketAddr,
-    pub stream: &'s monoio::net::TcpStream,
+    /// The address the client connected to.
+    pub local: LocalAddr<'s>,
     /// Index of the listener it arrived on.
     pub listener: usize,
     /// The client speaks TLS to tern: `X-Forwarded-Proto: https`.
     pub tls: bool,
+    /// The request came as an HTTP/2 stream (its head was translated).
+    pub http2: bool,
+}
+
+/// The local address: read from the socket only when a request needs it
+/// (a system call), or known already (an HTTP/2 stream's connection).
+pub enum LocalAddr<'s> {
+    Socket(&'s monoio::net::TcpStream),
+    Known(Option<SocketAddr>),
+}
+
+impl LocalAddr<'_> {
+    pub fn get(&self) -> Option<SocketAddr> {
+        match self {
+            LocalAddr::Socket(stream) => stream.local_addr().ok(),
+            LocalAddr::Known(addr) => *addr,
+        }
+    }
 }
 
 impl Peer<'_> {
@@ -164,7 +183,7 @@ fn act(
             close,
         },
         Action::Redirect(redirect) => {
-            let local = peer.stream.local_addr().ok().map(|a| a.to_string());
+            let local = peer.local.get().map(|a| a.to_string());
             let host = match (req.host, &local) {
                 (b"", Some(local)) => local.as_bytes(),
                 (host, _) => host,
@@ -192,7 +211,7 @@ fn log_local(
     extra: u64,
 ) {
     if ctx.stats.access_enabled() {
-        let entry = Entry::new(head, req, peer.addr.ip());
+        let entry = Entry::new(head, req, peer.addr.ip()).over(peer.http2);
         let status = status_of_response(response);
         let bytes = response.len() as u64 + extra;
         ctx.stats.log_local(&entry, route, status, bytes);
@@ -224,7 +243,7 @@ fn forward(
         strip_expect: true,
         // A system call, so only for the rare request that needs it.
         local_addr: (!req.has_host_field && req.target_authority.is_none())
-            .then(|| peer.stream.local_addr().ok())
+            .then(|| peer.local.get())
             .flatten(),
         edit,
     };
@@ -261,15 +280,20 @@ fn forward(
             let route = u32::try_from(route).ok()?;
             Some(crate::compress::Pending { route, ask })
         }),
-        meter: RequestMeter::start(&ctx.stats, peer.listener, route, proxy.backend),
-        proxy_header: crate::proxy_protocol::addresses_for(
-            backend.sends_proxy,
-            peer.addr,
-            peer.stream,
+        meter: RequestMeter::start(
+            &ctx.stats,
+            (peer.listener, peer.http2),
+            route,
+            proxy.backend,
         ),
+        proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
+            peer.local.get()
+        }),
     };
     if ctx.stats.access_enabled() {
-        prepared.meter.attach(Entry::new(head, req, peer.addr.ip()));
+        prepared
+            .meter
+            .attach(Entry::new(head, req, peer.addr.ip()).over(peer.http2));
     }
     prepared
 }

@@ -7,14 +7,13 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
-use super::client_watch::client_gone;
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
 use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
 use super::steer::response_edit;
-use super::tunnel;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
@@ -70,8 +69,8 @@ struct Waits {
 
 /// `position`: the answering server's place in the backend, for the
 /// route's changes to the response head.
-pub async fn relay_response(
-    client: &mut Conn,
+pub async fn relay_response<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     req: &Prepared,
     (backend, position): (&Backend, u16),
@@ -90,7 +89,7 @@ pub async fn relay_response(
             let limit = ctx.plan.limits.max_head_bytes + 1;
             monoio::select! {
                 read = read => read,
-                _ = client_gone(client, req.abort_on, req.client.version, limit) => {
+                _ = client.gone(req.abort_on, req.client.version, limit) => {
                     return Relay::Failed(Failure::ClientLeft)
                 }
             }
@@ -134,7 +133,7 @@ pub async fn relay_response(
             // The guard lives in the boxed future, not in every connection's.
             let tunnel = async {
                 let _open = ctx.stats.tunnel_opened();
-                tunnel::run(client, upstream, backend.timeouts.tunnel).await
+                client.tunnel(upstream, backend.timeouts.tunnel).await
             };
             Box::pin(tunnel).await;
             return Relay::Failed(Failure::ResponseCut);
@@ -230,8 +229,8 @@ async fn read_response_head(
     }
 }
 
-async fn relay_body(
-    client: &mut Conn,
+async fn relay_body<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     out: Vec<u8>,
     meta: &Meta,
@@ -268,8 +267,8 @@ async fn relay_body(
 }
 
 /// The body through `compress_relay::relay` (boxed: not the common path).
-async fn compressed(
-    client: &mut Conn,
+async fn compressed<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     out: Vec<u8>,
     meta: &Meta,
@@ -304,7 +303,7 @@ fn midway(relayed: Result<(), ()>) -> Result<(), Cut> {
 }
 
 /// Writes a pooled buffer to the client and returns it to the pool.
-async fn write_out(client: &mut Conn, out: Vec<u8>, wait: Duration) -> Result<(), ()> {
+async fn write_out<C: Downstream>(client: &mut C, out: Vec<u8>, wait: Duration) -> Result<(), ()> {
     match timeout(wait, client.write_owned(out)).await {
         Ok((Ok(()), out)) => {
             buffer::give(out);
@@ -314,8 +313,8 @@ async fn write_out(client: &mut Conn, out: Vec<u8>, wait: Duration) -> Result<()
     }
 }
 
-async fn relay_length(
-    client: &mut Conn,
+async fn relay_length<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     mut out: Vec<u8>,
     n: u64,
@@ -350,8 +349,8 @@ async fn relay_length(
 /// Bad framing from the upstream (an absurd chunk size, a missing CRLF)
 /// seen before the first write to the client becomes a 502 instead of an
 /// empty close; `out` holds the response head until that first write.
-async fn relay_chunked(
-    client: &mut Conn,
+async fn relay_chunked<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     mut out: Vec<u8>,
     mut decoder: ChunkedReframer,
@@ -390,8 +389,8 @@ async fn relay_chunked(
     }
 }
 
-async fn relay_until_close(
-    client: &mut Conn,
+async fn relay_until_close<C: Downstream>(
+    client: &mut C,
     upstream: &mut Conn,
     out: Vec<u8>,
     waits: Waits,
@@ -417,8 +416,13 @@ async fn fill_from_upstream(upstream: &mut Conn, wait: Duration) -> Result<(), (
     }
 }
 
-async fn forward(from: &mut Conn, n: usize, to: &mut Conn, wait: Duration) -> Result<(), ()> {
-    match timeout(wait, from.forward_buffered(n, to)).await {
+async fn forward<C: Downstream>(
+    from: &mut Conn,
+    n: usize,
+    to: &mut C,
+    wait: Duration,
+) -> Result<(), ()> {
+    match timeout(wait, to.take_from(from, n)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }

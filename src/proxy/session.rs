@@ -9,10 +9,11 @@ use monoio::net::TcpStream;
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
-use super::prepare::{prepare, Outcome, Peer};
+use super::prepare::{prepare, LocalAddr, Outcome, Peer};
 use super::read_head::{read_head, HeadEnd};
 use crate::access_log::Entry;
 use crate::admission;
+use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
@@ -37,7 +38,8 @@ pub async fn serve(
 ) {
     let _counted = ConnectionGuard::new(&ctx);
     let mut _limit_slot = None;
-    let mut client = if listener.tls.is_none() && !admission::needed(&ctx.plan, listener.index) {
+    let plain = listener.tls.is_none() && !takes_h2c(&ctx, &listener);
+    let mut client = if plain && !admission::needed(&ctx.plan, listener.index) {
         Conn::client(stream)
     } else {
         // Boxed: a handshake's or a PROXY header's state stays out of
@@ -49,6 +51,11 @@ pub async fn serve(
         // second address would grow every connection's future.
         addr = opened.client;
         _limit_slot = opened.slot;
+        if opened.http2 {
+            // Boxed: an HTTP/2 connection's state stays out of every
+            // HTTP/1.1 connection's future.
+            return Box::pin(crate::proxy::http2::serve(opened.conn, addr, listener, ctx)).await;
+        }
         opened.conn
     };
     converse(&mut client, addr, listener, ctx).await;
@@ -65,6 +72,8 @@ struct Opened {
     conn: Conn,
     client: SocketAddr,
     slot: Option<admission::Slot>,
+    /// It goes on as HTTP/2 (ALPN `h2`, or an h2c preface).
+    http2: bool,
 }
 
 async fn open(
@@ -74,18 +83,53 @@ async fn open(
     ctx: &WorkerCtx,
 ) -> Option<Opened> {
     let admitted = admission::admit(stream, peer, &ctx.plan, listener.index).await?;
-    let conn = match &listener.tls {
+    let limit = ctx.plan.client_timeouts.header;
+    let mut conn = match &listener.tls {
         None => Conn::client(admitted.stream),
-        Some(config) => {
-            let limit = ctx.plan.client_timeouts.header;
-            accept_tls(admitted.stream, config.clone(), limit).await?
-        }
+        Some(config) => accept_tls(admitted.stream, config.clone(), limit).await?,
+    };
+    let http2 = match conn.tls_mut() {
+        Some(tls) => tls.chose_h2(),
+        None => takes_h2c(ctx, listener) && h2c_preface(&mut conn, limit).await,
     };
     Some(Opened {
         conn,
         client: admitted.client,
         slot: admitted.slot,
+        http2,
     })
+}
+
+/// A plain listener with `http2 = true`: HTTP/2 with prior knowledge.
+fn takes_h2c(ctx: &WorkerCtx, listener: &ListenerInfo) -> bool {
+    listener.tls.is_none()
+        && ctx
+            .plan
+            .listeners
+            .get(listener.index)
+            .is_some_and(|l| l.http2)
+}
+
+/// Reads the first bytes (readiness first, holding no buffer while the
+/// client is silent) until they are, or can't be, the HTTP/2 connection
+/// preface. What was read stays buffered for whichever protocol follows.
+async fn h2c_preface(conn: &mut Conn, limit: Duration) -> bool {
+    let preface = crate::proxy::http2::PREFACE;
+    let read = async {
+        // Each read adds at least a byte: bounded by the preface's length.
+        for _ in 0..preface.len() {
+            let buffered = conn.buffered();
+            if buffered.len() >= preface.len() || !preface.starts_with(buffered) {
+                break;
+            }
+            match conn.wait_and_fill(false, crate::buffer::BUF_SIZE).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        conn.buffered().starts_with(preface)
+    };
+    crate::timer::timeout(limit, read).await.unwrap_or(false)
 }
 
 /// Requests and responses on one connection, until it is to close.
@@ -112,9 +156,10 @@ async fn converse(
         follow_reload(&mut ctx, &mut listener);
         let peer = Peer {
             addr,
-            stream: &client.stream,
+            local: LocalAddr::Socket(&client.stream),
             listener: listener.index,
             tls: client.is_tls(),
+            http2: false,
         };
         // A statement of its own, so `peer` is not held across the awaits.
         let prepared = prepare(&client.buffered()[..head_len], &peer, &ctx);
@@ -156,7 +201,7 @@ async fn converse(
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
-fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, failure: Failure) {
+pub(super) fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, failure: Failure) {
     let status = failure.status();
     crate::log::debug(format_args!(
         "refused a request from {client} with {status}: {}",
@@ -170,12 +215,16 @@ fn log_refusal(ctx: &WorkerCtx, head: &[u8], client: SocketAddr, failure: Failur
 }
 
 /// Writes a response tern made itself; closes after it when asked to.
-pub(super) async fn send_answer(client: &mut Conn, response: Vec<u8>, close: bool) -> Next {
+pub(super) async fn send_answer<C: Downstream>(
+    client: &mut C,
+    response: Vec<u8>,
+    close: bool,
+) -> Next {
     let (result, _) = client.write_owned(response).await;
     match (result, close) {
         (Ok(()), false) => Next::KeepAlive,
         (Ok(()), true) => {
-            linger_close(client).await;
+            client.linger_close().await;
             Next::Close
         }
         (Err(_), _) => Next::Close,
@@ -190,7 +239,7 @@ pub async fn refuse(client: &mut Conn, status: u16) {
 /// Closing a socket with unread input makes the kernel send a reset, which
 /// can destroy the response still in flight. Half-close, then read and drop
 /// what the client is still sending, briefly.
-async fn linger_close(client: &mut Conn) {
+pub(super) async fn linger_close(client: &mut Conn) {
     let _ = client.shutdown_write().await;
     let drain = async {
         let mut drained = 0;

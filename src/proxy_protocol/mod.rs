@@ -39,12 +39,12 @@ pub struct Addresses {
 pub fn addresses_for(
     wanted: bool,
     client: SocketAddr,
-    stream: &monoio::net::TcpStream,
+    local: impl FnOnce() -> Option<SocketAddr>,
 ) -> Option<Box<Addresses>> {
     if !wanted {
         return None;
     }
-    let destination = stream.local_addr().unwrap_or(client);
+    let destination = local().unwrap_or(client);
     Some(Box::new(Addresses {
         source: client,
         destination,

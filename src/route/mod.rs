@@ -58,19 +58,9 @@ pub struct Proxy {
     pub compress: Option<std::sync::Arc<crate::compress::Policy>>,
 }
 
-/// When a client's leaving aborts its request while it waits for the
-/// upstream (`abort_on_close`); see `proxy::client_watch`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AbortOn {
-    /// A reset, or a close confirmed by a probe (default).
-    #[default]
-    Full,
-    /// Any FIN too: a half-close after the request counts as leaving
-    /// (nginx's behaviour, HAProxy's `option abortonclose`).
-    Half,
-    /// Never: the request runs to its end (nginx `proxy_ignore_client_abort`).
-    Never,
-}
+/// When a client's leaving aborts its request (`abort_on_close`); defined
+/// with the `Downstream` contract that carries it.
+pub use crate::conn::downstream::AbortOn;
 
 impl Proxy {
     /// Only a proxy with nothing to change takes the plain path.

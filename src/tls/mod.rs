@@ -22,12 +22,13 @@ pub struct CertPaths<'a> {
 }
 
 /// Builds a listener's server config: TLS 1.2 and 1.3, the certificate by
-/// SNI (the first one for clients that send no name), ALPN http/1.1 (and
-/// acme-tls/1 with an ACME certificate), and session resumption by tickets
-/// and by a session cache.
+/// SNI (the first one for clients that send no name), ALPN `h2` (with
+/// `http2`) and `http/1.1` (and acme-tls/1 with an ACME certificate), and
+/// session resumption by tickets and by a session cache.
 pub fn server_config(
     certificates: &[CertPaths],
     acme: Option<Arc<crate::acme::Managed>>,
+    http2: bool,
 ) -> Result<Arc<ServerConfig>, CertError> {
     let provider = Arc::new(ring::default_provider());
     let mut resolver = SniResolver::default();
@@ -43,7 +44,10 @@ pub fn server_config(
         .map_err(|err| CertError::new("tls", err.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match http2 {
+        true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        false => vec![b"http/1.1".to_vec()],
+    };
     if answers_alpn01 {
         config
             .alpn_protocols

@@ -46,6 +46,11 @@ impl TlsSession {
         })
     }
 
+    /// The client and tern agreed on HTTP/2 by ALPN.
+    pub fn chose_h2(&self) -> bool {
+        self.conn.alpn_protocol() == Some(b"h2")
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
@@ -66,6 +71,18 @@ impl TlsSession {
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
         }
         Ok(())
+    }
+
+    /// Takes in ciphertext once (one read and its records processed), so
+    /// that plaintext can be drained between calls: rustls refuses more
+    /// once 16 KiB of plaintext wait. Returns how many bytes it took.
+    pub fn feed_some(&mut self, mut ciphertext: &[u8]) -> io::Result<usize> {
+        let before = ciphertext.len();
+        self.conn.read_tls(&mut ciphertext as &mut dyn Read)?;
+        self.conn
+            .process_new_packets()
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        Ok(before - ciphertext.len())
     }
 
     /// Appends decrypted bytes to `out`, up to its spare capacity.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 mod backend;
 mod conditions;
 pub mod connection_cap;
+pub mod http2;
 mod limits;
 mod route;
 mod servers;
@@ -32,6 +33,8 @@ pub struct Plan {
     pub pin_workers: Option<bool>,
     pub backlog: u32,
     pub shutdown_grace: Duration,
+    /// `[server.http2]`.
+    pub http2: http2::Http2Limits,
     pub limits: Limits,
     pub client_timeouts: ClientTimeouts,
     pub pool: PoolSettings,
@@ -83,6 +86,8 @@ pub struct ListenerPlan {
     /// `accept_proxy`: the ranges that may (and then must) send a PROXY
     /// header.
     pub accept_proxy: Option<Box<[crate::route::cidr::Cidr]>>,
+    /// HTTP/2 is offered: ALPN `h2` on TLS, prior knowledge on plain.
+    pub http2: bool,
 }
 
 impl std::fmt::Debug for ListenerPlan {
@@ -93,6 +98,7 @@ impl std::fmt::Debug for ListenerPlan {
             .field("tls", &self.tls.is_some())
             .field("conn_limit", &self.conn_limit)
             .field("accept_proxy", &self.accept_proxy)
+            .field("http2", &self.http2)
             .finish()
     }
 }
@@ -153,6 +159,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         pin_workers: server.pin_workers,
         backlog: server.backlog,
         shutdown_grace: server.shutdown_grace.0,
+        http2: http2::build(&server.http2)?,
         limits,
         client_timeouts: ClientTimeouts {
             header: t.client_header.0,
@@ -303,10 +310,13 @@ fn build_listener(
     if addrs.is_empty() {
         return Err(err(format!("listener[{index}].bind"), "is empty"));
     }
+    // On by default where a client can ask for it by ALPN; on a plain
+    // listener only when asked (prior knowledge, behind a TLS balancer).
+    let http2 = section.http2.unwrap_or(section.tls.is_some());
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls, has_plain))
+        .map(|tls| build_tls(index, tls, has_plain, http2))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -315,6 +325,7 @@ fn build_listener(
         name,
         addrs,
         tls,
+        http2,
     })
 }
 
@@ -353,6 +364,7 @@ fn build_tls(
     index: usize,
     tls: &ListenerTls,
     has_plain: bool,
+    http2: bool,
 ) -> Result<Arc<rustls::ServerConfig>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
     if tls.certificates.is_empty() && tls.acme.is_none() {
@@ -376,7 +388,7 @@ fn build_tls(
             key: &c.key,
         })
         .collect();
-    crate::tls::server_config(&paths, acme).map_err(|e| err(key, e.to_string()))
+    crate::tls::server_config(&paths, acme, http2).map_err(|e| err(key, e.to_string()))
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).

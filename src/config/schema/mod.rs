@@ -49,6 +49,8 @@ pub struct ServerSection {
     pub limits: LimitsSection,
     pub timeouts: TimeoutsSection,
     pub pool: PoolSection,
+    /// HTTP/2 connections' limits (`config/plan/http2.rs` has the defaults).
+    pub http2: Http2Section,
     /// The answer when no route matches; default 404.
     pub no_route: Option<RespondSection>,
     /// Where tern writes its process id (for `tern --reload`).
@@ -72,6 +74,7 @@ impl Default for ServerSection {
             limits: LimitsSection::default(),
             timeouts: TimeoutsSection::default(),
             pool: PoolSection::default(),
+            http2: Http2Section::default(),
             no_route: None,
             pid_file: None,
             upgrade_socket: None,
@@ -140,6 +143,16 @@ impl Default for PoolSection {
     }
 }
 
+/// `[server.http2]`: absent keys take the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http2Section {
+    pub max_concurrent_streams: Option<u32>,
+    pub max_header_list_size: Option<u32>,
+    pub stream_window: Option<u32>,
+    pub connection_window: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerSection {
@@ -156,6 +169,9 @@ pub struct ListenerSection {
     pub accept_proxy: bool,
     /// Who may send a PROXY header (default: loopback only).
     pub proxy_from: Option<Vec<String>>,
+    /// HTTP/2 to clients: by ALPN on TLS listeners (default on), with
+    /// prior knowledge (h2c) on plain ones (default off).
+    pub http2: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

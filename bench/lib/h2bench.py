@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""bench/h2.sh's engine: HTTP/2 to clients, tern next to nginx and HAProxy, each terminating TLS
+(ALPN h2) in front of one tern-loadtest origin spoken to in HTTP/1.1.
+
+Two passes per proxy, each with a fresh proxy:
+  throughput  h2load over TLS, C connections x M concurrent streams, small responses (GET /):
+              requests/s, CPU microseconds per request (the proxy's utime+stime over the run).
+  held        S long-poll streams held at once (GET /poll/<ch>?timeout=...: the origin holds
+              them), opened 100 per connection by a small Python h2 client: RSS before and with
+              the streams held, and bytes per held stream.
+Writes bench/results/h2-latest.md. Everything listens on 127.0.0.1."""
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import procs  # noqa: E402
+import targets as tg  # noqa: E402
+
+PROXIES = ["tern", "nginx", "haproxy"]
+STREAMS_PER_CONN = 100
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/h2.sh", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    p.add_argument("--workers", type=int, default=1, help="proxy workers (default 1)")
+    p.add_argument("--connections", type=int, default=10, help="h2load -c (default 10)")
+    p.add_argument("--streams", type=int, default=100, help="h2load -m: streams per connection (default 100)")
+    p.add_argument("--duration", type=int, default=10, help="h2load -D seconds (default 10)")
+    p.add_argument("--held", type=int, default=9500, help="long-poll streams held at once (default 9500)")
+    p.add_argument("--skip-held", action="store_true", help="throughput pass only")
+    p.add_argument("--out", help="report directory (default bench/results)")
+    a = p.parse_args(argv)
+    a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
+    bad = [x for x in a.proxies if x not in PROXIES]
+    if bad:
+        p.error(f"unknown proxy: {', '.join(bad)}")
+    a.out = a.out or os.path.join(a.root, "bench", "results")
+    return a
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def h2load(port, a):
+    cmd = ["h2load", "-c", str(a.connections), "-m", str(a.streams), "-D", str(a.duration),
+           "-t", "1", f"https://127.0.0.1:{port}/"]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 60)
+    text = cp.stdout + cp.stderr
+    rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", text)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", text)
+    proto = re.search(r"Application protocol: (\S+)", text)
+    return {
+        "rps": float(rps.group(1)) if rps else None,
+        "done": int(done.group(1)) if done else 0,
+        "ok": int(done.group(2)) if done else 0,
+        "failed": int(done.group(3)) if done else None,
+        "protocol": proto.group(1) if proto else "?",
+        "raw": text[-2000:],
+    }
+
+
+def throughput(name, a, origin, base, tls, cpus):
+    t = tg.start_proxy(name, a.root, base, a.workers, cpus, origin.port, tls=tls, mode="tuned")
+    try:
+        pids = t.pids()
+        c0 = procs.cpu_ticks(pids)
+        r = h2load(t.tls_port, a)
+        c1 = procs.cpu_ticks(pids)
+        cpu_s = (c1 - c0) / procs.CLK_TCK
+        r["cpu_us_per_req"] = cpu_s * 1e6 / r["ok"] if r["ok"] else None
+        return r
+    finally:
+        t.stop()
+
+
+def hold_streams(port, n, timeout_s):
+    """Opens n long-poll streams over TLS h2, 100 per connection; returns the sockets (held)."""
+    import ssl
+
+    import h2.config
+    import h2.connection
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    held = []
+    for c in range((n + STREAMS_PER_CONN - 1) // STREAMS_PER_CONN):
+        sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                               server_hostname="localhost")
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        for k in range(min(STREAMS_PER_CONN, n - c * STREAMS_PER_CONN)):
+            conn.send_headers(1 + 2 * k, [(":method", "GET"), (":path", f"/poll/h{c}-{k}?timeout={timeout_s}"),
+                                          (":scheme", "https"), (":authority", "localhost")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        held.append((sock, conn))
+    return held
+
+
+def held_pass(name, a, origin, base, tls, cpus):
+    t = tg.start_proxy(name, a.root, base, a.workers, cpus, origin.port, tls=tls, mode="tuned",
+                       timeout="600s", maxconn=a.held * 2)
+    try:
+        pids = t.pids()
+        time.sleep(1)
+        before = procs.rss_bytes(pids)
+        held = hold_streams(t.tls_port, a.held, 300)
+        # Wait until the proxy's memory stops growing: the streams are held (bounded).
+        last, deadline = None, time.time() + 60
+        while time.time() < deadline:
+            time.sleep(1)
+            now = procs.rss_bytes(pids)
+            if now == last:
+                break
+            last = now
+        load = procs.rss_bytes(pids)
+        for sock, _ in held:
+            sock.close()
+        return {"rss_before": before, "rss_load": load,
+                "per_stream": (load - before) / a.held if before and load else None}
+    finally:
+        t.stop()
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def report(a, rows, note):
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, "h2-latest.md")
+    lines = [
+        "# HTTP/2 to clients: tern, nginx, HAProxy",
+        "",
+        f"{note}. TLS (ALPN h2) on the proxy, HTTP/1.1 to one tern-loadtest origin; "
+        f"{a.workers} worker(s).",
+        "",
+        f"## Throughput: h2load -c {a.connections} -m {a.streams} -D {a.duration}, GET / (small)",
+        "",
+        "| proxy | protocol | req/s | succeeded | failed | CPU µs/request |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        t = r.get("throughput") or {}
+        lines.append(f"| {name} | {t.get('protocol', '?')} | {fmt(t.get('rps'), '.0f')} | {t.get('ok', 0)} | "
+                     f"{fmt(t.get('failed'), 'd')} | {fmt(t.get('cpu_us_per_req'), '.1f')} |")
+    if not a.skip_held:
+        lines += ["", f"## {a.held} held long-poll streams ({STREAMS_PER_CONN} per connection)", "",
+                  "| proxy | RSS before | RSS held | bytes per held stream |", "|---|---:|---:|---:|"]
+        for name, r in rows:
+            h = r.get("held") or {}
+            mib = lambda b: "n/a" if not b else f"{b / 2**20:.1f} MiB"  # noqa: E731
+            lines.append(f"| {name} | {mib(h.get('rss_before'))} | {mib(h.get('rss_load'))} | "
+                         f"{fmt(h.get('per_stream'), '.0f')} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    say(f"wrote {path}")
+
+
+def main(argv):
+    a = parse_args(argv)
+    base = f"/tmp/tern-bench-h2-{os.getpid()}"
+    os.makedirs(base, exist_ok=True)
+    tls = tg.make_tls_cert(base)
+    cpus = sorted(os.sched_getaffinity(0))
+    origin = tg.start_origin("loadtest", a.root, base, 1, cpus)
+    rows = []
+    try:
+        for name in a.proxies:
+            say(f"{name}: throughput")
+            row = {"throughput": throughput(name, a, origin, base, tls, cpus)}
+            if not a.skip_held:
+                say(f"{name}: {a.held} held streams")
+                row["held"] = held_pass(name, a, origin, base, tls, cpus)
+            rows.append((name, row))
+    finally:
+        origin.stop()
+    report(a, rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

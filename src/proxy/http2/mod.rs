@@ -1,0 +1,170 @@
+//! HTTP/2 to clients (RFC 9113): a browser's long-polls, EventSources and
+//! assets as streams of one connection instead of six HTTP/1.1 connections.
+//!
+//! The framing, HPACK, flow control and stream states are hyperium's `h2`
+//! crate (driven on monoio through `io`); tern adds what a stream means to
+//! it. Each accepted stream runs as its own task: its head becomes an
+//! HTTP/1.1 head (`request`) and goes through the same `prepare` (routes,
+//! limits, static files, tern's answers, access log, metrics) and the same
+//! exchange over the same per-worker pools as an HTTP/1.1 request, with
+//! the stream as the client's side (`stream`, a `conn::downstream::Downstream`
+//! driver). Upstreams still speak HTTP/1.1. A WebSocket over HTTP/2
+//! (RFC 8441) becomes an Upgrade request upstream and a `tunnel` after it.
+//!
+//! Negotiation: ALPN `h2` on TLS listeners (unless `http2 = false`), or
+//! the connection preface with prior knowledge on plain listeners with
+//! `http2 = true` (h2c); no Upgrade from HTTP/1.1.
+//!
+//! Drain and stop: GOAWAY with the last stream id; streams in flight
+//! finish (the worker waits for the connection up to `shutdown_grace`).
+//! After a reload, each new stream follows the newest plan.
+
+mod io;
+pub mod limits;
+pub mod request;
+mod response;
+pub mod stream;
+mod tunnel;
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use ::http::Request;
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+
+use crate::conn::Conn;
+use crate::listen::ListenerInfo;
+use crate::proxy::follow::follow_reload;
+use crate::proxy::prepare::{LocalAddr, Peer};
+use crate::worker_ctx::WorkerCtx;
+
+/// What every stream of one connection shares.
+struct Shared {
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    tls: bool,
+}
+
+/// The connection preface a prior-knowledge client starts with.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves an HTTP/2 connection until the client closes it, it idles out,
+/// or a drain's GOAWAY has let its streams finish.
+pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, ctx: Rc<WorkerCtx>) {
+    let shared = Rc::new(Shared {
+        addr,
+        local: client.stream.local_addr().ok(),
+        tls: client.is_tls(),
+    });
+    let (stream, early, tls) = client.into_parts();
+    let Ok(poll) = stream.try_into_poll_io() else {
+        return;
+    };
+    let io = io::H2Io::new(poll, tls, early);
+    let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
+    let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
+    else {
+        return;
+    };
+    let idle = ctx.plan.client_timeouts.idle;
+    let mut going_away = false;
+    let mut opened_since_check = false;
+    loop {
+        let accepted = monoio::select! {
+            accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
+            _ = ctx.drain.wait(), if !going_away => {
+                conn.graceful_shutdown();
+                going_away = true;
+                continue;
+            }
+            // Checked every `idle`: no stream open, and none opened since
+            // the last check (so idle for between one and two periods).
+            _ = crate::timer::sleep(idle), if !going_away => {
+                if !conn.has_streams() && !opened_since_check {
+                    conn.graceful_shutdown();
+                    going_away = true;
+                }
+                opened_since_check = false;
+                continue;
+            }
+        };
+        match accepted {
+            Some(Ok((request, respond))) => {
+                opened_since_check = true;
+                let task = serve_stream(
+                    request,
+                    respond,
+                    shared.clone(),
+                    listener.clone(),
+                    ctx.clone(),
+                );
+                // Each stream its own task, its panics contained like a
+                // connection's: the stream ends, the connection and the
+                // worker go on.
+                monoio::spawn(crate::contain::contained(addr, ctx.id, task));
+            }
+            Some(Err(err)) => {
+                crate::log::debug(format_args!("HTTP/2 connection from {addr} ended: {err}"));
+                break;
+            }
+            None => break,
+        }
+    }
+    let _ =
+        crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+async fn serve_stream(
+    request: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    shared: Rc<Shared>,
+    mut listener: Rc<ListenerInfo>,
+    mut ctx: Rc<WorkerCtx>,
+) {
+    // Each stream starts on the newest plan, as each HTTP/1.1 request does.
+    follow_reload(&mut ctx, &mut listener);
+    let (parts, body) = request.into_parts();
+    let end_stream = body.is_end_stream();
+    let mut head = Vec::with_capacity(512);
+    let framing = request::write_head(&parts, end_stream, &mut head);
+    crate::contain::note_request(&head);
+    let head_request = parts.method == ::http::Method::HEAD;
+    drop(parts);
+    let peer = Peer {
+        addr: shared.addr,
+        local: LocalAddr::Known(shared.local),
+        listener: listener.index,
+        tls: shared.tls,
+        http2: true,
+    };
+    let mut client = match framing {
+        Ok(framing) => stream::H2Stream::new(body, respond, framing, head_request),
+        Err(refused) => return refuse(refused, body, respond, listener.index, &ctx).await,
+    };
+    crate::proxy::one_request::serve(&mut client, head, &peer, &ctx).await;
+    client.finish();
+}
+
+/// A stream whose head can't be translated: a malformed one is reset
+/// (PROTOCOL_ERROR, RFC 9113 §8.1.1), others are answered.
+async fn refuse(
+    refused: request::Refused,
+    body: RecvStream,
+    mut respond: SendResponse<Bytes>,
+    listener: usize,
+    ctx: &WorkerCtx,
+) {
+    let status = match refused {
+        request::Refused::HostConflict => return respond.send_reset(h2::Reason::PROTOCOL_ERROR),
+        request::Refused::NoHost => 400,
+        request::Refused::Method => 501,
+    };
+    let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, false);
+    ctx.stats.answered_locally_over(listener, status, true);
+    let response = crate::http::status::error_response(status, false);
+    let _ = crate::conn::downstream::Downstream::write_owned(&mut client, response).await;
+    client.finish();
+}

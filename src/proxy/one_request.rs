@@ -1,0 +1,50 @@
+//! One request for a driver other than the HTTP/1.1 session (an HTTP/2
+//! stream): the same `prepare` (parse, route, limits), then tern's own
+//! answer, a static reply or the exchange, through its `Downstream`.
+//!
+//! `head` is the request as an HTTP/1.1 head (the driver translated it,
+//! and it is freed before the exchange waits);
+//! the body, if any, comes from the `Downstream`.
+
+use super::exchange;
+use super::prepare::{prepare, Outcome, Peer};
+use super::session::log_refusal;
+use crate::conn::downstream::Downstream;
+use crate::http::status::{error_response, status_of_response};
+use crate::worker_ctx::WorkerCtx;
+
+pub(crate) async fn serve<C: Downstream>(
+    client: &mut C,
+    head: Vec<u8>,
+    peer: &Peer<'_>,
+    ctx: &WorkerCtx,
+) {
+    let listener = peer.listener;
+    let prepared = prepare(&head, peer, ctx);
+    if let Err(failure) = &prepared {
+        log_refusal(ctx, &head, peer.addr, *failure);
+    }
+    // Not held while the request waits upstream (a long-poll, for minutes):
+    // `prepare` made the upstream's own copy.
+    drop(head);
+    match prepared {
+        Ok(Outcome::Proxy(prepared)) => {
+            exchange::proxy(client, prepared, ctx).await;
+        }
+        Ok(Outcome::Answer { response, .. }) => {
+            let status = status_of_response(&response);
+            ctx.stats
+                .answered_locally_over(listener, status, peer.http2);
+            let _ = client.write_owned(response).await;
+        }
+        Ok(Outcome::Static(reply)) => {
+            crate::files::send(client, reply, ctx.plan.client_timeouts.inflight).await;
+        }
+        Err(failure) => {
+            ctx.stats
+                .answered_locally_over(listener, failure.status(), peer.http2);
+            let response = error_response(failure.status(), false);
+            let _ = client.write_owned(response).await;
+        }
+    }
+}

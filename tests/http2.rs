@@ -1,0 +1,801 @@
+//! HTTP/2 to clients: negotiation, the same semantics as HTTP/1.1, and the
+//! RFC 9113 cases, with independent clients — curl (`--http2`,
+//! `--http2-prior-knowledge`), nghttp, and frame-level cases written with
+//! the Python `h2` package (tests/http2_frames.py; .ci/run installs it).
+//!
+//! The frame-level cases are grouped by RFC 9113 section, each asserting
+//! the exact error code tern (through hyperium's `h2`) answers with.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::tls_client::*;
+use common::*;
+
+/// A plain listener taking h2c with prior knowledge (`http2 = true`).
+fn h2c_config(upstream: SocketAddr, extra_listener: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\nshutdown_grace = \"5s\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         http2 = true\n{extra_listener}\n\
+         [[route]]\npath_prefix = \"/local\"\nrespond = {{ status = 200, body = \"local answer\" }}\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{upstream}\"]\n"
+    )
+}
+
+fn tls_config(upstream: SocketAddr, cert: &TestCert, http2: &str) -> String {
+    format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n{http2}\n\
+         tls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{upstream}\"]\n",
+        cert.cert_file.path_str(),
+        cert.key_file.path_str()
+    )
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/http2_frames.py")
+}
+
+/// Runs one frame-level case; returns its one-line verdict.
+fn frames(case: &str, tern: &Tern) -> String {
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(case)
+        .arg(tern.addr().port().to_string())
+        .output()
+        .expect("python3 runs (with the h2 package: pip install h2)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "case {case} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// curl with `args`, returning (stdout, the HTTP version it used).
+fn curl(args: &[&str], url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_version}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, version) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (body.to_owned(), version.to_owned())
+}
+
+fn tls_curl(tern: &Tern, cert: &TestCert, version: &str, path: &str) -> (String, String) {
+    let port = tern.addr().port();
+    let resolve = format!("h2.test:{port}:127.0.0.1");
+    let url = format!("https://h2.test:{port}{path}");
+    curl(
+        &[
+            version,
+            "--cacert",
+            &cert.cert_file.path_str(),
+            "--resolve",
+            &resolve,
+        ],
+        &url,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Negotiation (RFC 9113 §3.2, §3.3)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn tls_listeners_offer_h2_then_http11_by_alpn() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("h2", &["h2.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &cert, ""));
+    assert_eq!(
+        tls_curl(&tern, &cert, "--http2", "/over-h2"),
+        ("/over-h2".into(), "2".into())
+    );
+    assert_eq!(
+        tls_curl(&tern, &cert, "--http1.1", "/over-h1"),
+        ("/over-h1".into(), "1.1".into())
+    );
+    // A client offering both is given h2.
+    let mut config = (*client_config(&[&cert])).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls = connect_tls(tern.addr(), &Arc::new(config), "h2.test");
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
+}
+
+#[test]
+fn large_bodies_stream_both_ways_over_tls_h2() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("h2big", &["h2.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &cert, ""));
+    let body = pattern(1_500_000, 11);
+    let file = std::env::temp_dir().join(format!("tern-h2-body-{}", std::process::id()));
+    std::fs::write(&file, &body).unwrap();
+    let port = tern.addr().port();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http2"])
+        .args(["--cacert", &cert.cert_file.path_str()])
+        .args(["--resolve", &format!("h2.test:{port}:127.0.0.1")])
+        .args(["--data-binary", &format!("@{}", file.display())])
+        .arg(format!("https://h2.test:{port}/echo"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The echo upstream sends the body back: 1.5 MB up and down, through
+    // flow-control windows far smaller than that.
+    assert!(out.stdout == body, "got {} bytes back", out.stdout.len());
+}
+
+#[test]
+fn http2_false_on_a_tls_listener_offers_only_http11() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("h1only", &["h2.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &cert, "http2 = false"));
+    assert_eq!(
+        tls_curl(&tern, &cert, "--http2", "/asked-h2"),
+        ("/asked-h2".into(), "1.1".into())
+    );
+}
+
+#[test]
+fn plain_listeners_take_prior_knowledge_only_with_http2_true() {
+    let up = RecordingUpstream::echo();
+    let on = Tern::start(&h2c_config(up.addr, ""));
+    let url = format!("http://{}/h2c", on.addr());
+    assert_eq!(
+        curl(&["--http2-prior-knowledge"], &url),
+        ("/h2c".into(), "2".into())
+    );
+    // The same listener still serves HTTP/1.1, and no Upgrade to h2c.
+    assert_eq!(curl(&["--http1.1"], &url), ("/h2c".into(), "1.1".into()));
+    assert_eq!(curl(&["--http2"], &url), ("/h2c".into(), "1.1".into()));
+    // Off by default: the preface is not a request tern can serve.
+    let off = Tern::start(&Cfg::new(up.addr).render());
+    let (_, version) = curl(
+        &["--http2-prior-knowledge"],
+        &format!("http://{}/h2c", off.addr()),
+    );
+    assert_ne!(version, "2");
+}
+
+#[test]
+fn the_http2_key_must_be_a_boolean() {
+    let file = TempFile::new(
+        "h2.toml",
+        "[[listener]]\nbind = \"127.0.0.1:0\"\nhttp2 = \"yes\"\n[[route]]\nrespond = { status = 200 }\n",
+    );
+    let out = run_tern(&["--check", "--config", &file.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("listener[0].http2"), "{stderr}");
+    assert!(stderr.contains("h2.toml"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// The same semantics as HTTP/1.1
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_stream_is_forwarded_as_http11_with_host_from_authority_and_cookies_joined() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let url = format!("http://{}/cookies?q=1", tern.addr());
+    let (body, version) = curl(
+        &[
+            "--http2-prior-knowledge",
+            "-H",
+            "cookie: a=1",
+            "-H",
+            "cookie: b=2",
+        ],
+        &url,
+    );
+    assert_eq!((body.as_str(), version.as_str()), ("/cookies?q=1", "2"));
+    let seen = up.requests();
+    let head = &seen[0].head;
+    assert_eq!(head.req_version(), "HTTP/1.1");
+    assert_eq!(head.header("host"), Some(tern.addr().to_string()));
+    assert_eq!(head.header_all("cookie"), vec!["a=1; b=2".to_string()]);
+    assert_eq!(head.header("x-forwarded-proto").as_deref(), Some("http"));
+}
+
+#[test]
+fn local_answers_and_nghttp_work_over_h2() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let url = format!("http://{}/local", tern.addr());
+    assert_eq!(
+        curl(&["--http2-prior-knowledge"], &url),
+        ("local answer".into(), "2".into())
+    );
+    let out = Command::new("nghttp")
+        .args(["-n", "--no-dep", "-t", "10", "-s"])
+        .arg(format!("http://{}/a", tern.addr()))
+        .arg(format!("http://{}/b", tern.addr()))
+        .output()
+        .expect("nghttp runs (apt nghttp2-client)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both requests went upstream, over tern's HTTP/1.1 pool.
+    assert!(up.wait_requests(2, Duration::from_secs(5)));
+}
+
+#[test]
+fn static_files_are_served_over_h2() {
+    let root = std::env::temp_dir().join(format!("tern-h2-static-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let big = pattern(300_000, 7);
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+    let toml = format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\nhttp2 = true\n\
+         [[route]]\npath_prefix = \"/static/\"\nstatic = {{ root = \"{}\" }}\n",
+        root.display()
+    );
+    let tern = Tern::start(&toml);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--http2-prior-knowledge"])
+        .arg(format!("http://{}/static/big.bin", tern.addr()))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(out.stdout == big, "got {} bytes", out.stdout.len());
+}
+
+#[test]
+fn the_access_log_says_http_2_0() {
+    let up = RecordingUpstream::echo();
+    let dir = std::env::temp_dir().join(format!("tern-h2-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let extra = format!("[log]\naccess = \"{}\"\n", log.display());
+    let tern = Tern::start(&format!("{extra}{}", h2c_config(up.addr, "")));
+    let url = format!("http://{}/logged", tern.addr());
+    curl(&["--http2-prior-knowledge"], &url);
+    let found = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"GET /logged HTTP/2.0\" 200"))
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(found, "{text}");
+}
+
+/// An upstream answering every request with `len` bytes.
+fn big_upstream(len: usize) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
+        while let Some(_req) = c.read_request() {
+            let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+            out.extend_from_slice(&pattern(len, 3));
+            if !c.write(&out) {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn an_upstreams_103_is_relayed_as_interim_headers() {
+    let up = RecordingUpstream::start(|c| {
+        if c.read_request().is_some() {
+            c.write(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n\
+                  HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("early_hints", &tern),
+        "103 link=</a.css>; rel=preload 200"
+    );
+}
+
+#[test]
+fn a_body_without_length_streams_upstream_chunked() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("chunked_body", &tern), "RESPONSE 200 one-two-three");
+    let seen = up.requests();
+    assert!(seen[0].head.is_chunked());
+    assert_eq!(seen[0].body, b"one-two-three");
+}
+
+// ---------------------------------------------------------------------------
+// RFC 9113 §4: frames
+// ---------------------------------------------------------------------------
+
+#[test]
+fn s4_2_a_frame_over_the_max_frame_size_is_a_frame_size_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("oversized_frame", &tern), "GOAWAY FRAME_SIZE_ERROR");
+}
+
+// ---------------------------------------------------------------------------
+// RFC 9113 §5: streams
+// ---------------------------------------------------------------------------
+
+#[test]
+fn s5_1_data_on_an_idle_stream_is_a_connection_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("data_on_idle_stream", &tern),
+        "GOAWAY PROTOCOL_ERROR"
+    );
+}
+
+#[test]
+fn s5_1_1_an_even_stream_id_from_a_client_is_a_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("even_stream_id", &tern), "GOAWAY PROTOCOL_ERROR");
+}
+
+#[test]
+fn s5_1_2_streams_past_the_128_advertised_are_refused() {
+    let up = RecordingUpstream::silent();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("max_concurrent_streams", &tern),
+        "MAX 128 RST_STREAM 257 REFUSED_STREAM"
+    );
+}
+
+#[test]
+fn server_http2_sets_the_concurrent_streams_advertised_and_enforced() {
+    let up = RecordingUpstream::silent();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.http2]\nmax_concurrent_streams = 4\n",
+    );
+    let tern = Tern::start(&toml);
+    assert_eq!(
+        frames("max_concurrent_streams", &tern),
+        "MAX 4 RST_STREAM 9 REFUSED_STREAM"
+    );
+}
+
+#[test]
+fn server_http2_keys_are_checked() {
+    for (line, key, words) in [
+        (
+            "max_concurrent_streams = 0",
+            "max_concurrent_streams",
+            "at least 1",
+        ),
+        ("stream_window = 100", "stream_window", "between 65535"),
+        (
+            "max_header_list_size = 10",
+            "max_header_list_size",
+            "at least 1024",
+        ),
+        ("max_streams = 10", "max_streams", "unknown field"),
+    ] {
+        let file = TempFile::new(
+            "h2limits.toml",
+            &format!(
+                "[server.http2]\n{line}\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+                 [[route]]\nrespond = {{ status = 200 }}\n"
+            ),
+        );
+        let out = run_tern(&["--check", "--config", &file.path_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{line}");
+        assert!(stderr.contains("h2limits.toml"), "{line}: {stderr}");
+        assert!(stderr.contains(key), "{line}: {stderr}");
+        assert!(stderr.contains(words), "{line}: {stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// RFC 9113 §6: frame definitions (SETTINGS, WINDOW_UPDATE) and §5.2 flow
+// control
+// ---------------------------------------------------------------------------
+
+#[test]
+fn s6_5_2_an_initial_window_over_2_31_minus_1_ends_the_connection() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // RFC 9113 §6.5.2 names FLOW_CONTROL_ERROR; hyperium's h2 answers
+    // PROTOCOL_ERROR (a connection error either way).
+    assert_eq!(frames("bad_initial_window", &tern), "GOAWAY PROTOCOL_ERROR");
+}
+
+#[test]
+fn s6_9_a_zero_window_increment_on_the_connection_is_a_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("window_update_zero", &tern), "GOAWAY PROTOCOL_ERROR");
+}
+
+#[test]
+fn s6_9_1_a_window_past_2_31_minus_1_is_a_flow_control_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("window_overflow", &tern),
+        "GOAWAY FLOW_CONTROL_ERROR"
+    );
+}
+
+#[test]
+fn s5_2_a_response_waits_for_the_clients_window() {
+    let up = big_upstream(100_000);
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // The client's stream window is 1000 bytes: exactly that much comes,
+    // then nothing until it opens the window; then the rest.
+    assert_eq!(frames("window_stall", &tern), "STALLED 1000 TOTAL 100000");
+}
+
+#[test]
+fn s5_2_a_reader_with_a_closed_window_holds_the_upstream_not_tern_memory() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const TOTAL: u64 = 256 * 1024 * 1024;
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    let up = RecordingUpstream::start(move |c| {
+        if c.read_request().is_none() {
+            return;
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n");
+        if !c.write(head.as_bytes()) {
+            return;
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        while counter.load(Ordering::SeqCst) < TOTAL {
+            // Blocks once tern stops reading (15 s write timeout).
+            if c.conn.try_send(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["hold_window", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Wait until the upstream can write no more (the count stops moving).
+    let mut last = u64::MAX;
+    wait_until(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = written.load(Ordering::SeqCst);
+        std::mem::replace(&mut last, now) == now
+    });
+    let held = written.load(Ordering::SeqCst);
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
+    let _ = child.wait();
+    // What the sockets' buffers hold, not the response: tern stopped
+    // reading from the upstream when the client stopped taking bytes.
+    assert!(held < 64 * 1024 * 1024, "the upstream wrote {held} bytes");
+}
+
+// ---------------------------------------------------------------------------
+// RFC 9113 §8: HTTP semantics
+// ---------------------------------------------------------------------------
+
+#[test]
+fn s8_2_1_an_uppercase_field_name_is_a_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // Malformed (§8.2.1, §8.1.1); h2 ends the connection for it.
+    assert_eq!(frames("uppercase_name", &tern), "GOAWAY PROTOCOL_ERROR");
+}
+
+#[test]
+fn s8_2_2_connection_specific_fields_are_a_stream_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("connection_header", &tern),
+        "RST_STREAM 1 PROTOCOL_ERROR"
+    );
+    assert_eq!(frames("te_gzip", &tern), "RST_STREAM 1 PROTOCOL_ERROR");
+    // `te: trailers` is the one TE allowed.
+    assert!(frames("te_trailers", &tern).starts_with("RESPONSE 200"));
+    assert_eq!(up.request_count(), 1);
+}
+
+#[test]
+fn s8_3_1_missing_pseudo_headers_are_a_stream_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("missing_path", &tern), "RST_STREAM 1 PROTOCOL_ERROR");
+    assert_eq!(
+        frames("missing_method", &tern),
+        "RST_STREAM 1 PROTOCOL_ERROR"
+    );
+    assert_eq!(up.request_count(), 0);
+}
+
+#[test]
+fn s8_3_1_a_host_that_contradicts_authority_is_a_stream_protocol_error() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("host_conflict", &tern),
+        "RST_STREAM 1 PROTOCOL_ERROR"
+    );
+    assert_eq!(up.request_count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Denial of service (RFC 9113 §10.5)
+// ---------------------------------------------------------------------------
+
+/// A normal client is served by the same tern after an attack.
+fn still_serves(tern: &Tern) {
+    let url = format!("http://{}/after", tern.addr());
+    assert_eq!(
+        curl(&["--http2-prior-knowledge"], &url),
+        ("/after".into(), "2".into())
+    );
+}
+
+#[test]
+fn rapid_reset_ends_the_connection_and_others_are_still_served() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("rapid_reset", &tern), "GOAWAY ENHANCE_YOUR_CALM");
+    still_serves(&tern);
+    // The reset streams cost no more than a few upstream requests.
+    assert!(up.request_count() < 200, "{}", up.request_count());
+}
+
+#[test]
+fn a_continuation_flood_ends_the_connection() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("continuation_flood", &tern),
+        "GOAWAY ENHANCE_YOUR_CALM"
+    );
+    still_serves(&tern);
+}
+
+#[test]
+fn a_header_list_over_the_limit_is_refused_431_and_the_connection_goes_on() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("header_list_too_large", &tern),
+        "RESPONSE 431  | RESPONSE 200 /after"
+    );
+}
+
+#[test]
+fn a_ping_flood_leaves_the_connection_serving() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("ping_flood", &tern), "RESPONSE 200 /after-pings");
+}
+
+#[test]
+fn a_long_poll_stream_reset_by_the_client_frees_its_upstream_connection() {
+    let up = RecordingUpstream::silent();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["reset_while_waiting", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SENT");
+    assert!(up.wait_conns(1, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(5), || contains(
+        &up.conn_bytes(0),
+        b"GET /poll"
+    )));
+    assert!(!up.conn_peer_eof(0));
+    std::io::Write::write_all(&mut stdin, b"reset\n").unwrap();
+    // The upstream sees its connection closed: the request is aborted
+    // there and the server's slot is free, while the client's HTTP/2
+    // connection stays open.
+    let freed = wait_until(Duration::from_secs(5), || up.conn_peer_eof(0));
+    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
+    let _ = child.wait();
+    assert!(freed);
+}
+
+#[test]
+fn metrics_split_requests_by_protocol() {
+    let up = RecordingUpstream::echo();
+    let toml = format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        h2c_config(up.addr, "name = \"web\"")
+    );
+    let tern = Tern::start(&toml);
+    let web = tern.listeners.iter().find(|(_, n)| n == "web").unwrap().0;
+    let admin = tern.listeners.iter().find(|(_, n)| n == "admin").unwrap().0;
+    let url = format!("http://{web}/m");
+    assert_eq!(curl(&["--http2-prior-knowledge"], &url).1, "2");
+    assert_eq!(curl(&["--http2-prior-knowledge"], &url).1, "2");
+    assert_eq!(curl(&["--http1.1"], &url).1, "1.1");
+    let want = [
+        "tern_protocol_requests_total{protocol=\"HTTP/2\",class=\"2xx\"} 2\n",
+        "tern_protocol_requests_total{protocol=\"HTTP/1.1\",class=\"2xx\"} 1\n",
+    ];
+    let mut text = String::new();
+    let found = wait_until(Duration::from_secs(5), || {
+        text = curl(&[], &format!("http://{admin}/metrics")).0;
+        want.iter().all(|w| text.contains(w))
+    });
+    assert!(found, "{text}");
+}
+
+#[test]
+fn an_idle_connection_is_closed_with_goaway() {
+    let up = RecordingUpstream::echo();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.timeouts]\nclient_idle = \"300ms\"\n",
+    );
+    let tern = Tern::start(&toml);
+    assert_eq!(frames("idle", &tern), "200 | GOAWAY NO_ERROR last=1");
+}
+
+#[test]
+fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["two_streams_with_pause", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RESPONSE 200 local answer");
+    let changed = h2c_config(up.addr, "").replace("local answer", "reloaded answer");
+    std::fs::write(tern.config_path(), changed).unwrap();
+    tern.signal("HUP");
+    assert!(common::traffic::wait_lines(
+        &tern,
+        "reloaded",
+        1,
+        Duration::from_secs(10)
+    ));
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "RESPONSE 200 reloaded answer");
+}
+
+// ---------------------------------------------------------------------------
+// WebSockets over HTTP/2 (RFC 8441)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
+    // An HTTP/1.1 WebSocket upstream: checks the upgrade, answers 101, then
+    // echoes bytes until tern half-closes.
+    let up = RecordingUpstream::start(|c| {
+        let Some(req) = c.read_request() else { return };
+        let key = req.head.header("sec-websocket-key").unwrap_or_default();
+        let ok = req.head.method() == "GET"
+            && req.head.target() == "/ws"
+            && req.head.header("upgrade").as_deref() == Some("websocket")
+            && req.head.has_token("connection", "upgrade")
+            && req.head.header("sec-websocket-version").as_deref() == Some("13")
+            && key.len() == 24;
+        if !ok {
+            c.respond(400, &[], b"not a websocket upgrade");
+            return;
+        }
+        let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                       Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+        if !c.write(switch) {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut c.conn.stream, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if !c.write(&buf[..n]) {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("websocket", &tern),
+        "SETTING 1 STATUS 200 ECHO ping over h2 ENDED"
+    );
+}
+
+#[test]
+fn a_panic_in_a_stream_ends_that_stream_only() {
+    // Debug builds panic in the task of a request whose line contains this
+    // (src/contain.rs); nextest runs each test in its own process.
+    std::env::set_var("TERN_DEBUG_PANIC", "/inject-a-panic");
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(
+        frames("panic_then_ok", &tern),
+        "RST_STREAM 1 CANCEL | RESPONSE 200 /after"
+    );
+    still_serves(&tern);
+}
+
+#[test]
+fn a_settings_flood_leaves_the_connection_serving() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // 20,000 SETTINGS frames, each owed an ACK; then a request on the same
+    // connection is served, and tern stays up for others.
+    assert_eq!(
+        frames("settings_flood", &tern),
+        "RESPONSE 200 /after-settings"
+    );
+    still_serves(&tern);
+}
+
+// ---------------------------------------------------------------------------
+// Drain and stop
+// ---------------------------------------------------------------------------
+
+#[test]
+fn stop_sends_goaway_and_the_stream_in_flight_finishes() {
+    // The upstream answers only after a while: the stream is in flight
+    // when tern is told to stop.
+    let up = RecordingUpstream::start(|c| {
+        while let Some(_req) = c.read_request() {
+            std::thread::sleep(Duration::from_millis(800));
+            if !c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone") {
+                return;
+            }
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["goaway_on_stop", &tern.addr().port().to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SENT");
+    assert!(up.wait_requests(0, Duration::from_secs(5)));
+    assert!(wait_until(Duration::from_secs(5), || up.conn_count() > 0));
+    tern.sigterm();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "GOAWAY NO_ERROR last=1 RESPONSE 200");
+}
