@@ -62,6 +62,15 @@ pub fn take_big() -> Vec<u8> {
         .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
 }
 
+/// Free buffers this worker's pool holds now: `BUF_SIZE` ones, then
+/// `BIG_BUF_SIZE` ones (the `tern_buffer_pool_buffers` gauge).
+pub fn pooled() -> [usize; 2] {
+    [
+        FREE.with(|free| free.borrow().len()),
+        FREE_BIG.with(|free| free.borrow().len()),
+    ]
+}
+
 /// Returns a buffer to this worker's pool (grown or shrunk ones are freed).
 pub fn give(mut buf: Vec<u8>) {
     let (pool, max) = match buf.capacity() {

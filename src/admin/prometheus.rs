@@ -32,6 +32,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     requests(&mut out, plan, merged);
     connections(&mut out, merged);
     edge(&mut out);
+    memory(&mut out, merged);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     crate::limits::metrics::render(&mut out, plan);
@@ -184,6 +185,42 @@ fn edge(out: &mut String) {
         "tern_descriptor_exhaustion_total {}",
         crate::metrics::edge::exhaustions()
     );
+}
+
+/// The buffer pools per worker and the allocator's totals: what tells a
+/// pool filling to its cap or the allocator keeping freed memory from a leak.
+fn memory(out: &mut String, merged: &Merged) {
+    header(
+        out,
+        "tern_buffer_pool_buffers",
+        "gauge",
+        "Free I/O buffers a worker keeps for reuse, by buffer size in bytes.",
+    );
+    let sizes = [crate::buffer::BUF_SIZE, crate::buffer::BIG_BUF_SIZE];
+    for w in &merged.workers {
+        for (size, n) in sizes.iter().zip(w.pooled_buffers) {
+            let _ = writeln!(
+                out,
+                "tern_buffer_pool_buffers{{worker=\"{}\",size=\"{size}\"}} {n}",
+                w.worker
+            );
+        }
+    }
+    let Some(heap) = crate::metrics::allocator::heap() else {
+        return;
+    };
+    header(
+        out,
+        "tern_allocator_bytes",
+        "gauge",
+        "The C allocator's bytes: in_use (allocated), free (freed but kept in its arenas).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_allocator_bytes{{state=\"in_use\"}} {}",
+        heap.in_use
+    );
+    let _ = writeln!(out, "tern_allocator_bytes{{state=\"free\"}} {}", heap.free);
 }
 
 fn connections(out: &mut String, merged: &Merged) {

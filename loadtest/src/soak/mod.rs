@@ -16,6 +16,7 @@ mod held;
 mod ledger;
 mod requests;
 mod samples;
+mod scrape;
 mod settings;
 mod slowloris;
 mod ws;
@@ -136,7 +137,7 @@ async fn sample_until_end(sh: &Shared) -> Vec<samples::Sample> {
     while next <= sh.ledger.end {
         monoio::time::sleep_until(monoio::time::Instant::from_std(next)).await;
         next += every;
-        match samples::take(sh.s.tern_pid, &sh.ledger) {
+        match samples::take(sh.s.tern_pid, sh.s.admin, &sh.ledger) {
             Ok(sample) => {
                 println!(
                     "{}",

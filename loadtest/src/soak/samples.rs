@@ -3,7 +3,9 @@
 //! last sample's RSS and descriptors within 5% of the first after warm-up.
 
 use super::ledger::Ledger;
+use super::scrape::{self, Memory};
 use crate::procstat::vmrss_kib;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How far the last sample may drift from the first after warm-up.
@@ -13,9 +15,11 @@ pub struct Sample {
     pub at: Duration,
     pub rss_kib: u64,
     pub fds: u64,
+    /// From tern's /metrics, when its admin endpoint is given.
+    pub memory: Option<Memory>,
 }
 
-pub fn take(pid: u32, ledger: &Ledger) -> Result<Sample, String> {
+pub fn take(pid: u32, admin: Option<SocketAddr>, ledger: &Ledger) -> Result<Sample, String> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map_err(|e| format!("tern (pid {pid}) is gone: {e}"))?
         .count() as u64;
@@ -23,13 +27,27 @@ pub fn take(pid: u32, ledger: &Ledger) -> Result<Sample, String> {
         at: ledger.started.elapsed(),
         rss_kib: vmrss_kib(pid)?,
         fds,
+        // A failed scrape only loses these columns for one line.
+        memory: admin.and_then(|a| scrape::memory(a).ok()),
     })
 }
 
 pub fn header() -> String {
     format!(
-        "{:>6} {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8}",
-        "t", "rss KiB", "fds", "lp held", "ws held", "slow", "ok", "ok/s", "unexpctd", "expected"
+        "{:>6} {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "t",
+        "rss KiB",
+        "fds",
+        "lp held",
+        "ws held",
+        "slow",
+        "ok",
+        "ok/s",
+        "unexpctd",
+        "expected",
+        "pool KiB",
+        "heap KiB",
+        "free KiB"
     )
 }
 
@@ -40,8 +58,14 @@ pub fn line(sample: &Sample, ledger: &Ledger, previous_ok: &mut u64, every: Dura
     let ok: u64 = ledger.ok_counts().values().sum();
     let rate = (ok - *previous_ok) as f64 / every.as_secs_f64().max(1.0);
     *previous_ok = ok;
+    let kib = |pick: fn(&Memory) -> u64| {
+        sample
+            .memory
+            .as_ref()
+            .map_or("-".to_string(), |m| (pick(m) / 1024).to_string())
+    };
     format!(
-        "{:>5}s {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6.0} {:>8} {:>8}",
+        "{:>5}s {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6.0} {:>8} {:>8} {:>8} {:>8} {:>8}",
         sample.at.as_secs(),
         sample.rss_kib,
         sample.fds,
@@ -52,6 +76,9 @@ pub fn line(sample: &Sample, ledger: &Ledger, previous_ok: &mut u64, every: Dura
         rate,
         ledger.unexpected().total(),
         ledger.expected().total(),
+        kib(|m| m.pooled),
+        kib(|m| m.heap_in_use),
+        kib(|m| m.heap_free),
     )
 }
 
@@ -91,6 +118,7 @@ mod tests {
             at: Duration::from_secs(secs),
             rss_kib,
             fds,
+            memory: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub struct Settings {
     /// within it (plus slack).
     pub header_timeout: Duration,
     pub origin_pid_file: Option<PathBuf>,
+    /// tern's admin endpoint: its pool and allocator figures are printed
+    /// with each sample.
+    pub admin: Option<SocketAddr>,
 }
 
 const OPTIONS: &[&str] = &[
@@ -52,6 +55,7 @@ const OPTIONS: &[&str] = &[
     "rate",
     "header-timeout",
     "origin-pid-file",
+    "admin",
 ];
 
 impl Settings {
@@ -78,6 +82,7 @@ impl Settings {
             rate: f.number("rate", 25.0, 0.1, 10_000.0)?,
             header_timeout: secs("header-timeout", 5.0, 1.0, 600.0)?,
             origin_pid_file: f.str("origin-pid-file").map(PathBuf::from),
+            admin: f.str("admin").map(loopback_addr).transpose()?,
         })
     }
 }
