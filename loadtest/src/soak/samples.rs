@@ -4,7 +4,7 @@
 
 use super::ledger::Ledger;
 use super::scrape::{self, Memory};
-use crate::procstat::vmrss_kib;
+use crate::procstat::{rss_file_kib, vmrss_kib};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ const FLAT: f64 = 0.05;
 pub struct Sample {
     pub at: Duration,
     pub rss_kib: u64,
+    /// The part of `rss_kib` that is the binary's pages (and other files).
+    pub rss_file_kib: u64,
     pub fds: u64,
     /// From tern's /metrics, when its admin endpoint is given.
     pub memory: Option<Memory>,
@@ -26,6 +28,7 @@ pub fn take(pid: u32, admin: Option<SocketAddr>, ledger: &Ledger) -> Result<Samp
     Ok(Sample {
         at: ledger.started.elapsed(),
         rss_kib: vmrss_kib(pid)?,
+        rss_file_kib: rss_file_kib(pid)?,
         fds,
         // A failed scrape only loses these columns for one line.
         memory: admin.and_then(|a| scrape::memory(a).ok()),
@@ -34,9 +37,10 @@ pub fn take(pid: u32, admin: Option<SocketAddr>, ledger: &Ledger) -> Result<Samp
 
 pub fn header() -> String {
     format!(
-        "{:>6} {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:>6} {:>10} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "t",
         "rss KiB",
+        "file KiB",
         "fds",
         "lp held",
         "ws held",
@@ -65,9 +69,10 @@ pub fn line(sample: &Sample, ledger: &Ledger, previous_ok: &mut u64, every: Dura
             .map_or("-".to_string(), |m| (pick(m) / 1024).to_string())
     };
     format!(
-        "{:>5}s {:>10} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6.0} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:>5}s {:>10} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6.0} {:>8} {:>8} {:>8} {:>8} {:>8}",
         sample.at.as_secs(),
         sample.rss_kib,
+        sample.rss_file_kib,
         sample.fds,
         held.get("longpoll").copied().unwrap_or(0),
         held.get("websocket").copied().unwrap_or(0),
@@ -117,6 +122,7 @@ mod tests {
         Sample {
             at: Duration::from_secs(secs),
             rss_kib,
+            rss_file_kib: 0,
             fds,
             memory: None,
         }
