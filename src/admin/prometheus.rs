@@ -206,6 +206,26 @@ fn memory(out: &mut String, merged: &Merged) {
             );
         }
     }
+    header(
+        out,
+        "tern_allocator_trims_total",
+        "counter",
+        "Times a worker asked the allocator to give free memory back to the system after a burst.",
+    );
+    let (trims, micros) = crate::metrics::allocator::trims();
+    let _ = writeln!(out, "tern_allocator_trims_total {trims}");
+    header(
+        out,
+        "tern_allocator_trim_seconds_total",
+        "counter",
+        "Time workers spent in those trims (a worker serves nothing meanwhile).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_allocator_trim_seconds_total {}.{:06}",
+        micros / 1_000_000,
+        micros % 1_000_000
+    );
     let Some(heap) = crate::metrics::allocator::heap() else {
         return;
     };

@@ -8,6 +8,9 @@
 //! each arena in turn and walks its free lists, which is fine once per
 //! scrape and kept off the request path.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 /// Allocator totals in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Heap {
@@ -46,6 +49,34 @@ pub fn heap() -> Option<Heap> {
 pub fn heap() -> Option<Heap> {
     None
 }
+
+/// Asks the allocator to give every whole free page in its arenas back to
+/// the system (`malloc_trim(0)`), and counts it and the time it took (the
+/// calling worker waits for it).
+pub fn trim() {
+    let started = Instant::now();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain number and only releases pages of
+    // free chunks, under the allocator's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let micros = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+    TRIM_MICROS.fetch_add(micros, Ordering::Relaxed);
+    TRIMS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Trims so far, and the microseconds they took in all
+/// (`tern_allocator_trims_total`, `tern_allocator_trim_seconds_total`).
+pub fn trims() -> (u64, u64) {
+    (
+        TRIMS.load(Ordering::Relaxed),
+        TRIM_MICROS.load(Ordering::Relaxed),
+    )
+}
+
+static TRIMS: AtomicU64 = AtomicU64::new(0);
+static TRIM_MICROS: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
