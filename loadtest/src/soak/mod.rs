@@ -175,7 +175,14 @@ fn report(sh: &Shared, samples: &[samples::Sample]) -> bool {
     for (cause, n) in expected.entries().into_iter().filter(|e| e.1 > 0) {
         println!("  {cause:<40} {n}");
     }
-    let (pass, verdict) = samples::verdict(samples, sh.s.warmup, unexpected.total());
+    if let Some(m) = samples.iter().rev().find_map(|s| s.memory) {
+        println!(
+            "tern gave memory back after bursts {} times, in {:.1} ms in all",
+            m.trims,
+            m.trim_seconds * 1000.0
+        );
+    }
+    let (pass, verdict) = samples::verdict(samples, sh.s.warmup, sh.s.window(), unexpected.total());
     println!("verdict: {verdict}");
     pass
 }

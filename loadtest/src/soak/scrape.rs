@@ -13,11 +13,15 @@ const WAIT: Duration = Duration::from_secs(2);
 const MAX_BYTES: u64 = 4 << 20;
 
 /// Bytes, summed over workers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Memory {
     pub pooled: u64,
     pub heap_in_use: u64,
     pub heap_free: u64,
+    /// Times tern gave freed memory back after a burst, and the time that
+    /// took in all.
+    pub trims: u64,
+    pub trim_seconds: f64,
 }
 
 /// One scrape (a blocking GET: once per sample, on loopback).
@@ -43,6 +47,9 @@ pub fn parse(text: &str) -> Memory {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
         };
+        if series == "tern_allocator_trim_seconds_total" {
+            m.trim_seconds = value.parse().unwrap_or(0.0);
+        }
         let Ok(value) = value.parse::<u64>() else {
             continue;
         };
@@ -52,6 +59,8 @@ pub fn parse(text: &str) -> Memory {
             m.heap_in_use = value;
         } else if series == "tern_allocator_bytes{state=\"free\"}" {
             m.heap_free = value;
+        } else if series == "tern_allocator_trims_total" {
+            m.trims = value;
         }
     }
     m
@@ -74,6 +83,8 @@ mod tests {
             tern_buffer_pool_buffers{worker=\"1\",size=\"131072\"} 1\n\
             tern_allocator_bytes{state=\"in_use\"} 1000\n\
             tern_allocator_bytes{state=\"free\"} 500\n\
+            tern_allocator_trims_total 3\n\
+            tern_allocator_trim_seconds_total 0.001500\n\
             tern_connections{worker=\"0\",state=\"idle\"} 7\n";
         assert_eq!(
             parse(text),
@@ -81,6 +92,8 @@ mod tests {
                 pooled: 2 * 16384 + 131072,
                 heap_in_use: 1000,
                 heap_free: 500,
+                trims: 3,
+                trim_seconds: 0.0015,
             }
         );
     }

@@ -59,6 +59,17 @@ const OPTIONS: &[&str] = &[
 ];
 
 impl Settings {
+    /// One cycle of disruptions (an origin restart and the reloads within
+    /// it), at most half the time after warm-up: the verdict compares the
+    /// lowest sample of the first such window with that of the last.
+    pub fn window(&self) -> Duration {
+        let watched = self.duration.saturating_sub(self.warmup);
+        self.restart_every
+            .max(self.reload_every)
+            .min(watched / 2)
+            .max(self.sample_every)
+    }
+
     pub fn parse(args: &[String]) -> Result<Settings, String> {
         let f = Flags::parse(args, &[], OPTIONS)?;
         let secs =
