@@ -125,9 +125,9 @@ pub fn verdict(
         format!("{}-{}s", secs(w.first()), secs(w.last()))
     };
     let text = format!(
-        "{}: {unexpected} unexpected failures; lowest sample of {} vs {}: RSS {} KiB, \
-         descriptors {}; limit ±{:.0}%\n  highest: RSS {} KiB; first to last sample ({}s to {}s): \
-         RSS {} KiB, descriptors {}",
+        "{}: {unexpected} unexpected failures; lowest sample of {} vs {}: RSS (KiB) {}, \
+         descriptors {}; limit ±{:.0}%\n  highest: RSS (KiB) {}; first to last sample ({}s to {}s): \
+         RSS (KiB) {}, descriptors {}",
         if pass { "PASS" } else { "FAIL" },
         span(&head),
         span(&tail),
