@@ -41,12 +41,16 @@ trap 'exit 130' INT TERM
 ulimit -n 20000
 TERN_PORT=$("$LOADTEST" port)
 ORIGIN_PORT=$("$LOADTEST" port)
+ADMIN_PORT=$("$LOADTEST" port)
 cat >"$WORK/tern.toml" <<TOML
 [server]
 pid_file = "$WORK/tern.pid"
 
 [server.timeouts]
 client_header = "5s"
+
+[admin]
+bind = "127.0.0.1:$ADMIN_PORT"
 
 [log]
 error = "$WORK/error.log"
@@ -71,7 +75,7 @@ done
 # shellcheck disable=SC2086 # SOAK_ARGS is a list of flags
 "$LOADTEST" soak --target "127.0.0.1:$TERN_PORT" --origin "127.0.0.1:$ORIGIN_PORT" \
     --tern-pid "$TERN_PID" --seconds $((MINUTES * 60)) --header-timeout 5 \
-    --origin-pid-file "$WORK/origin.pid" ${SOAK_ARGS:-} &
+    --origin-pid-file "$WORK/origin.pid" --admin "127.0.0.1:$ADMIN_PORT" ${SOAK_ARGS:-} &
 SOAK_PID=$!
 status=0
 wait "$SOAK_PID" || status=$?

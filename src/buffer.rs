@@ -4,8 +4,15 @@
 //! long-poll connection that is waiting gives its buffer back, which is what
 //! keeps memory per held connection small. Each worker thread has its own
 //! pool, so taking and returning a buffer needs no lock.
+//!
+//! A burst (a publish releasing 1,000 long-polls, an upstream restart
+//! failing them all at once) takes more buffers than the pool keeps; the
+//! extra ones are freed, but glibc keeps their pages, so resident memory
+//! would stay at the burst's high-water mark. Once such a burst is over the
+//! worker asks the allocator to give those pages back ([`trim_after_burst`]).
 
 use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 /// Size of a pooled buffer: large enough for most request heads and for
 /// efficient body copies.
@@ -24,6 +31,7 @@ thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static FREE_BIG: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static ARMED: Cell<usize> = const { Cell::new(0) };
+    static SPILL: Spill = const { Spill::new() };
 }
 
 /// Permission to wait for bytes with a read already posted (and its buffer
@@ -62,6 +70,15 @@ pub fn take_big() -> Vec<u8> {
         .unwrap_or_else(|| Vec::with_capacity(BIG_BUF_SIZE))
 }
 
+/// Free buffers this worker's pool holds now: `BUF_SIZE` ones, then
+/// `BIG_BUF_SIZE` ones (the `tern_buffer_pool_buffers` gauge).
+pub fn pooled() -> [usize; 2] {
+    [
+        FREE.with(|free| free.borrow().len()),
+        FREE_BIG.with(|free| free.borrow().len()),
+    ]
+}
+
 /// Returns a buffer to this worker's pool (grown or shrunk ones are freed).
 pub fn give(mut buf: Vec<u8>) {
     let (pool, max) = match buf.capacity() {
@@ -74,8 +91,71 @@ pub fn give(mut buf: Vec<u8>) {
         let mut free = free.borrow_mut();
         if free.len() < max {
             free.push(buf);
+        } else {
+            SPILL.with(|spill| spill.add(buf.capacity()));
         }
     });
+}
+
+/// A burst spills past the pool caps at most this much before its end
+/// asks the allocator to give memory back.
+const TRIM_AFTER_BYTES: usize = 1 << 20;
+/// At most one trim per worker in this time: a trimmed page that is used
+/// again costs a page fault, so steady load must not trim over and over.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Buffers a burst freed past this worker's pool caps, and when the
+/// worker last asked the allocator to give memory back.
+struct Spill {
+    bytes: Cell<usize>,
+    /// `bytes` at the previous check: unchanged means the burst is over.
+    seen: Cell<usize>,
+    last_trim: Cell<Option<Instant>>,
+}
+
+impl Spill {
+    const fn new() -> Spill {
+        Spill {
+            bytes: Cell::new(0),
+            seen: Cell::new(0),
+            last_trim: Cell::new(None),
+        }
+    }
+
+    fn add(&self, bytes: usize) {
+        self.bytes.set(self.bytes.get() + bytes);
+    }
+
+    /// Whether to trim now: a big spill that stopped growing since the
+    /// last check, and no trim within `TRIM_EVERY`.
+    fn burst_ended(&self, now: Instant) -> bool {
+        let bytes = self.bytes.get();
+        let still_spilling = bytes != self.seen.replace(bytes);
+        let recent = self
+            .last_trim
+            .get()
+            .is_some_and(|at| now.duration_since(at) < TRIM_EVERY);
+        if bytes < TRIM_AFTER_BYTES || still_spilling || recent {
+            return false;
+        }
+        self.bytes.set(0);
+        self.seen.set(0);
+        self.last_trim.set(Some(now));
+        true
+    }
+}
+
+/// Called by the worker on its tick. Buffers freed past the pool caps go
+/// back to the allocator, which keeps their pages: after a burst (1,000
+/// long-polls answered at once) that is megabytes resident until the next
+/// burst of that size. Once such a burst is over, ask glibc to give free
+/// pages back to the system. Returns whether it did.
+pub fn trim_after_burst(now: Instant) -> bool {
+    if !SPILL.with(|spill| spill.burst_ended(now)) {
+        return false;
+    }
+    crate::metrics::allocator::trim();
+    true
 }
 
 #[cfg(test)]
@@ -109,6 +189,22 @@ mod tests {
         assert_eq!(take().capacity(), BUF_SIZE);
         let again = take_big();
         assert_eq!(again.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn a_trim_waits_for_a_big_spill_to_end_and_for_the_last_trim_to_age() {
+        let spill = Spill::new();
+        let t0 = Instant::now();
+        spill.add(TRIM_AFTER_BYTES / 2);
+        assert!(!spill.burst_ended(t0), "still spilling");
+        assert!(!spill.burst_ended(t0), "too small to be worth a trim");
+        spill.add(TRIM_AFTER_BYTES);
+        assert!(!spill.burst_ended(t0), "still spilling");
+        assert!(spill.burst_ended(t0), "over: trim");
+        spill.add(TRIM_AFTER_BYTES);
+        assert!(!spill.burst_ended(t0));
+        assert!(!spill.burst_ended(t0), "a trim just happened");
+        assert!(spill.burst_ended(t0 + TRIM_EVERY));
     }
 
     #[test]

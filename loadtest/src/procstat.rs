@@ -16,8 +16,20 @@ pub fn sum_vmrss_kib(pids: &[u32]) -> Result<u64, String> {
     pids.iter().map(|&p| vmrss_kib(p)).sum()
 }
 
+/// RssFile of one process in KiB: pages of its binary and other mapped
+/// files (the rest of VmRSS is anonymous memory, the heap among it).
+pub fn rss_file_kib(pid: u32) -> Result<u64, String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    status_kib(&status, "RssFile:").ok_or(format!("no RssFile for pid {pid}"))
+}
+
 fn parse_vmrss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    status_kib(status, "VmRSS:")
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -63,8 +75,9 @@ mod tests {
 
     #[test]
     fn parses_status_and_sockstat() {
-        let status = "Name:\ttern\nVmPeak:\t  9000 kB\nVmRSS:\t    4242 kB\nThreads:\t2\n";
+        let status = "Name:\ttern\nVmPeak:\t  9000 kB\nVmRSS:\t    4242 kB\nRssFile:\t 1000 kB\nThreads:\t2\n";
         assert_eq!(parse_vmrss(status), Some(4242));
+        assert_eq!(status_kib(status, "RssFile:"), Some(1000));
         let sock =
             "sockets: used 300\nTCP: inuse 12 orphan 1 tw 3 alloc 15 mem 7\nUDP: inuse 2 mem 1\n";
         let s = parse_sockstat(sock).unwrap();

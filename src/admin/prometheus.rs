@@ -32,6 +32,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     requests(&mut out, plan, merged);
     connections(&mut out, merged);
     edge(&mut out);
+    memory(&mut out, merged);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     super::limits::render(&mut out, plan);
@@ -227,6 +228,62 @@ fn edge(out: &mut String) {
         "tern_descriptor_exhaustion_total {}",
         crate::edge_counts::exhaustions()
     );
+}
+
+/// The buffer pools per worker and the allocator's totals: what tells a
+/// pool filling to its cap or the allocator keeping freed memory from a leak.
+fn memory(out: &mut String, merged: &Merged) {
+    header(
+        out,
+        "tern_buffer_pool_buffers",
+        "gauge",
+        "Free I/O buffers a worker keeps for reuse, by buffer size in bytes.",
+    );
+    let sizes = [crate::buffer::BUF_SIZE, crate::buffer::BIG_BUF_SIZE];
+    for w in &merged.workers {
+        for (size, n) in sizes.iter().zip(w.pooled_buffers) {
+            let _ = writeln!(
+                out,
+                "tern_buffer_pool_buffers{{worker=\"{}\",size=\"{size}\"}} {n}",
+                w.worker
+            );
+        }
+    }
+    header(
+        out,
+        "tern_allocator_trims_total",
+        "counter",
+        "Times a worker asked the allocator to give free memory back to the system after a burst.",
+    );
+    let (trims, micros) = crate::metrics::allocator::trims();
+    let _ = writeln!(out, "tern_allocator_trims_total {trims}");
+    header(
+        out,
+        "tern_allocator_trim_seconds_total",
+        "counter",
+        "Time workers spent in those trims (a worker serves nothing meanwhile).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_allocator_trim_seconds_total {}.{:06}",
+        micros / 1_000_000,
+        micros % 1_000_000
+    );
+    let Some(heap) = crate::metrics::allocator::heap() else {
+        return;
+    };
+    header(
+        out,
+        "tern_allocator_bytes",
+        "gauge",
+        "The C allocator's bytes: in_use (allocated), free (freed but kept in its arenas).",
+    );
+    let _ = writeln!(
+        out,
+        "tern_allocator_bytes{{state=\"in_use\"}} {}",
+        heap.in_use
+    );
+    let _ = writeln!(out, "tern_allocator_bytes{{state=\"free\"}} {}", heap.free);
 }
 
 fn connections(out: &mut String, merged: &Merged) {

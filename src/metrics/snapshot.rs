@@ -33,6 +33,9 @@ pub struct WorkerSnapshot {
     pub long_polls: u64,
     pub tunnels_open: u64,
     pub tunnels_total: u64,
+    /// Free I/O buffers the worker's pool keeps, small then big (see
+    /// `crate::buffer::pooled`).
+    pub pooled_buffers: [u64; 2],
     /// In `bytes::FLOW_LABELS` order.
     pub bytes: [u64; 4],
     /// Per backend.
@@ -74,6 +77,7 @@ pub fn take(stats: &WorkerStats, worker: Worker) -> WorkerSnapshot {
         long_polls,
         tunnels_open: stats.tunnels_open.get(),
         tunnels_total: stats.tunnels_total.get(),
+        pooled_buffers: crate::buffer::pooled().map(|n| n as u64),
         bytes: bytes::totals(),
         total_latency: stats.total_latency.iter().map(|l| l.copy()).collect(),
         upstream_latency: stats.upstream_latency.iter().map(|l| l.copy()).collect(),
@@ -105,6 +109,9 @@ impl WorkerSnapshot {
         self.tunnels_open += other.tunnels_open;
         self.tunnels_total += other.tunnels_total;
         for (mine, theirs) in self.bytes.iter_mut().zip(other.bytes) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.pooled_buffers.iter_mut().zip(other.pooled_buffers) {
             *mine += theirs;
         }
         merge_latency(&mut self.total_latency, &other.total_latency);

@@ -122,6 +122,7 @@ async fn run(spec: WorkerSpec) {
         }
         inbox.answer(&worker);
         worker.flush_access_logs();
+        crate::buffer::trim_after_burst(std::time::Instant::now());
         if quit::requested() {
             // SIGQUIT: the main thread exits once every worker flushed.
             quit::flushed();

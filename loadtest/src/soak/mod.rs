@@ -16,6 +16,7 @@ mod held;
 mod ledger;
 mod requests;
 mod samples;
+mod scrape;
 mod settings;
 mod slowloris;
 mod ws;
@@ -136,7 +137,7 @@ async fn sample_until_end(sh: &Shared) -> Vec<samples::Sample> {
     while next <= sh.ledger.end {
         monoio::time::sleep_until(monoio::time::Instant::from_std(next)).await;
         next += every;
-        match samples::take(sh.s.tern_pid, &sh.ledger) {
+        match samples::take(sh.s.tern_pid, sh.s.admin, &sh.ledger) {
             Ok(sample) => {
                 println!(
                     "{}",
@@ -174,7 +175,14 @@ fn report(sh: &Shared, samples: &[samples::Sample]) -> bool {
     for (cause, n) in expected.entries().into_iter().filter(|e| e.1 > 0) {
         println!("  {cause:<40} {n}");
     }
-    let (pass, verdict) = samples::verdict(samples, sh.s.warmup, unexpected.total());
+    if let Some(m) = samples.iter().rev().find_map(|s| s.memory) {
+        println!(
+            "tern gave memory back after bursts {} times, in {:.1} ms in all",
+            m.trims,
+            m.trim_seconds * 1000.0
+        );
+    }
+    let (pass, verdict) = samples::verdict(samples, sh.s.warmup, sh.s.window(), unexpected.total());
     println!("verdict: {verdict}");
     pass
 }

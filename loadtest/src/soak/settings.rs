@@ -33,6 +33,9 @@ pub struct Settings {
     /// within it (plus slack).
     pub header_timeout: Duration,
     pub origin_pid_file: Option<PathBuf>,
+    /// tern's admin endpoint: its pool and allocator figures are printed
+    /// with each sample.
+    pub admin: Option<SocketAddr>,
 }
 
 const OPTIONS: &[&str] = &[
@@ -52,9 +55,21 @@ const OPTIONS: &[&str] = &[
     "rate",
     "header-timeout",
     "origin-pid-file",
+    "admin",
 ];
 
 impl Settings {
+    /// One cycle of disruptions (an origin restart and the reloads within
+    /// it), at most half the time after warm-up: the verdict compares the
+    /// lowest sample of the first such window with that of the last.
+    pub fn window(&self) -> Duration {
+        let watched = self.duration.saturating_sub(self.warmup);
+        self.restart_every
+            .max(self.reload_every)
+            .min(watched / 2)
+            .max(self.sample_every)
+    }
+
     pub fn parse(args: &[String]) -> Result<Settings, String> {
         let f = Flags::parse(args, &[], OPTIONS)?;
         let secs =
@@ -78,6 +93,7 @@ impl Settings {
             rate: f.number("rate", 25.0, 0.1, 10_000.0)?,
             header_timeout: secs("header-timeout", 5.0, 1.0, 600.0)?,
             origin_pid_file: f.str("origin-pid-file").map(PathBuf::from),
+            admin: f.str("admin").map(loopback_addr).transpose()?,
         })
     }
 }

@@ -1,0 +1,89 @@
+//! Memory after a burst (issue 10's soak): buffers freed past the worker's
+//! pool caps go back to the allocator, and once the burst is over tern asks
+//! the allocator to give their pages back to the system, counted in
+//! `tern_allocator_trims_total`. The pools themselves keep buffers up to
+//! their caps (`tern_buffer_pool_buffers`).
+
+mod admin_support;
+mod common;
+
+use std::time::Duration;
+
+use admin_support::*;
+use common::*;
+
+/// More connections holding a buffer at once than one worker's pool keeps
+/// (128 of 16 KiB, 16 of 128 KiB), by enough to spill over 1 MiB.
+const BURST: usize = 300;
+/// Large enough that tern cannot finish relaying it into a client that
+/// does not read: each connection holds its buffer until the client leaves.
+const BODY: usize = 1 << 20;
+
+const TRIMS: &str = "tern_allocator_trims_total";
+
+fn big_body_upstream() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        if let Some(req) = c.read_request() {
+            let len = if req.head.target() == "/big" { BODY } else { 5 };
+            let body = vec![b'x'; len];
+            // The client leaves before reading it all: a failed write is
+            // the expected end.
+            let _ = c.respond(200, &[], &body);
+        }
+    })
+}
+
+#[test]
+fn after_a_burst_spills_past_the_buffer_pools_tern_gives_memory_back() {
+    let up = big_body_upstream();
+    let tern = start_with_admin(&Cfg::new(up.addr).workers(1));
+    let mut clients: Vec<Conn> = (0..BURST).map(|_| tern.connect()).collect();
+    for client in &mut clients {
+        client.send(&get("/big"));
+    }
+    // Every response is on its way (its head arrived): tern holds a buffer
+    // for each, blocked on a client that reads no more.
+    for client in &mut clients {
+        client.set_read_timeout(Duration::from_secs(10));
+        client
+            .read_until(b"\r\n\r\n")
+            .expect("a response head for every client");
+    }
+    // Reading 300 heads at once may already have spilled and trimmed.
+    let before = metric(&scrape(&tern), TRIMS).expect(TRIMS);
+    drop(clients);
+    // Trims are at least 2 s apart: a bounded wait well past that.
+    let mut trims = None;
+    let trimmed = wait_until(Duration::from_secs(10), || {
+        trims = metric(&scrape(&tern), TRIMS);
+        trims.is_some_and(|n| n > before)
+    });
+    assert!(
+        trimmed,
+        "no trim after the burst: {TRIMS} {before} before, {trims:?} after"
+    );
+    // The pools stayed within their caps. (Connections cut mid-relay free
+    // their buffers rather than return them, so the burst may leave them
+    // empty.)
+    let text = scrape(&tern);
+    let pooled = |text: &str, size: &str| {
+        let series = format!("tern_buffer_pool_buffers{{worker=\"0\",size=\"{size}\"}}");
+        metric(text, &series).unwrap_or_else(|| panic!("no {series}: {text}"))
+    };
+    assert!(pooled(&text, "16384") <= 128.0, "{text}");
+    assert!(pooled(&text, "131072") <= 16.0, "{text}");
+    let in_use = metric(&text, "tern_allocator_bytes{state=\"in_use\"}");
+    assert!(in_use.is_some_and(|n| n > 0.0), "{text}");
+    // A request that ends normally gives its buffer back to the pool.
+    let mut client = tern.connect();
+    client.send(b"GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    client.set_read_timeout(Duration::from_secs(10));
+    let (raw, _) = client.read_to_eof();
+    assert!(raw.ends_with(b"\r\n\r\nxxxxx"), "{}", show(&raw));
+    let mut last = String::new();
+    let kept = wait_until(Duration::from_secs(5), || {
+        last = scrape(&tern);
+        pooled(&last, "16384") + pooled(&last, "131072") > 0.0
+    });
+    assert!(kept, "no buffer back in the pool: {last}");
+}
