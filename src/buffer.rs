@@ -154,7 +154,7 @@ pub fn trim_after_burst(now: Instant) -> bool {
     if !SPILL.with(|spill| spill.burst_ended(now)) {
         return false;
     }
-    crate::metrics::allocator::trim();
+    crate::allocator::trim();
     true
 }
 

@@ -34,8 +34,8 @@
 //! before it; `tests/layers.rs` fails on an import of one listed after it, so
 //! no import cycle can come back unnoticed. A new module gets a place here.
 //!
-//! 1. Leaves: `buffer` `timer` `peek` `log` `html` `shutdown` `signals` `cli`
-//!    `pinning` `runtime` `acme` `tls` `control` `edge_counts`
+//! 1. Leaves: `allocator` `buffer` `timer` `peek` `log` `html` `shutdown`
+//!    `signals` `cli` `pinning` `runtime` `acme` `tls` `control` `edge_counts`
 //! 2. Bytes and HTTP: `http` `conn` `failure` `compress` `files` `limits`
 //!    `proxy_protocol` `route` `discovery` `rlimit` `upstream`
 //! 3. The plan and what counts it: `contain` `config` `access_log` `metrics`
@@ -63,6 +63,7 @@ pub mod access_log;
 pub mod acme;
 pub mod admin;
 pub mod admission;
+pub mod allocator;
 pub mod buffer;
 pub mod cli;
 pub mod compress;

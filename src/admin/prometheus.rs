@@ -255,7 +255,7 @@ fn memory(out: &mut String, merged: &Merged) {
         "counter",
         "Times a worker asked the allocator to give free memory back to the system after a burst.",
     );
-    let (trims, micros) = crate::metrics::allocator::trims();
+    let (trims, micros) = crate::allocator::trims();
     let _ = writeln!(out, "tern_allocator_trims_total {trims}");
     header(
         out,
@@ -269,7 +269,7 @@ fn memory(out: &mut String, merged: &Merged) {
         micros / 1_000_000,
         micros % 1_000_000
     );
-    let Some(heap) = crate::metrics::allocator::heap() else {
+    let Some(heap) = crate::allocator::heap() else {
         return;
     };
     header(

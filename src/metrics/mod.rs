@@ -3,7 +3,6 @@
 //! request by each worker and merged by the admin thread, which renders them
 //! as Prometheus text, JSON or an HTML page (see `crate::admin`).
 
-pub mod allocator;
 pub mod carry;
 pub mod class;
 pub mod clock;
