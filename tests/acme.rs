@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::pebble::{free_port, https_cert, Pebble, PebbleSetup};
+use common::free_port;
+use common::pebble::{https_cert, Pebble, PebbleSetup};
 use common::tls_client::*;
 use common::*;
 use rustls::pki_types::pem::PemObject;

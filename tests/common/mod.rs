@@ -95,6 +95,24 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// An address on which nothing listens (bind a port, then drop the listener).
+/// A port that is free now, for a server started later (tern itself, a
+/// CA) that must be told its port up front. Drawn below the kernel's
+/// ephemeral range (32768-60999), so no test's `bind(":0")` listener or
+/// outgoing connection can take it in the meantime, as happened with a port
+/// from `bind(":0")` that was dropped and reused by a parallel test.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let seed = std::process::id() as usize * 7919 + NEXT.fetch_add(1, Ordering::Relaxed) * 104_729;
+    for attempt in 0..1000 {
+        let port = 20_000 + (seed + attempt * 7_417) % 12_000;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            drop(listener);
+            return port as u16;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
+}
+
 pub fn dead_addr() -> SocketAddr {
     // Bound but never listening, and kept for the life of the test
     // process: a connect is refused, and no other test's listener can take

@@ -5,7 +5,7 @@
 //! test makes (tern trusts it through `directory_ca`); the root it issues
 //! from is fetched from its management port. Ended by PID on drop.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +17,7 @@ use super::*;
 pub const PEBBLE: &str = "/usr/bin/pebble";
 
 /// A port nobody listens on now (tern or Pebble binds it next).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local addr").port()
-}
+use super::free_port;
 
 pub struct Pebble {
     child: Child,

@@ -295,14 +295,6 @@ pub fn fetch(addr: SocketAddr, path: &str) -> Result<String, String> {
     }
 }
 
-/// A port on 127.0.0.1 free a moment ago (for listeners a test adds).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Waits until tern's stderr has `count` lines containing `needle`.
 pub fn wait_lines(tern: &Tern, needle: &str, count: usize, timeout: Duration) -> bool {
     wait_until(timeout, || {
