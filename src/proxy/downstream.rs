@@ -56,6 +56,6 @@ impl Downstream for Conn {
     }
 
     async fn linger_close(&mut self) {
-        super::session::linger_close(self).await
+        super::answer::linger_close(self).await
     }
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use crate::timer::timeout;
 
 use super::acquire::{acquire, Attempts};
+use super::answer::send_answer;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::relay::{relay_response, Relay};
-use super::session::send_answer;
 use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
 use crate::conn::downstream::Downstream;
 use crate::conn::Conn;

@@ -42,6 +42,7 @@
 //! future, whose size bounds what a held long-poll costs (size test below).
 
 mod acquire;
+mod answer;
 mod client_watch;
 mod compress_relay;
 mod downstream;

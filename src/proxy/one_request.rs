@@ -6,9 +6,9 @@
 //! and it is freed before the exchange waits);
 //! the body, if any, comes from the `Downstream`.
 
+use super::answer::log_refusal;
 use super::exchange;
 use super::prepare::{prepare, Outcome, Peer};
-use super::session::log_refusal;
 use crate::conn::downstream::Downstream;
 use crate::http::status::{error_response, status_of_response};
 use crate::worker_ctx::WorkerCtx;
