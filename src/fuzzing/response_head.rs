@@ -9,8 +9,8 @@ use crate::http::response::{self, ResponseHead};
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{BodyKind, Version};
 use crate::proxy::relay::{MAX_RESPONSE_FIELDS, MAX_RESPONSE_HEAD};
-use crate::proxy::response_edit::ResponseEdit;
-use crate::proxy::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
+use crate::proxy::response::edit::ResponseEdit;
+use crate::proxy::response::write::{chunked_to_client, write_client_head, ClientSide};
 use crate::route::reverse::Public;
 use crate::route::Action;
 

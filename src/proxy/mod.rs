@@ -21,7 +21,7 @@
 //!    (`rewrite_request`), or tern's own answer, or a static reply.
 //! 5. `exchange`: body check, `acquire` (pick, queue, pool or connect, retry
 //!    with `Attempts`), send the head and body, then `relay`: the response head
-//!    (`rewrite_response`, `response_edit`, `steer`) and body by length, chunks
+//!    (`response`: its edits and writing) and body by length, chunks
 //!    or close, or a `tunnel` after 101. While the head is awaited,
 //!    `client_watch` notices a client that left (499). Every failure is a
 //!    `crate::failure::Failure`; `exchange::fail` turns it into the log line
@@ -55,9 +55,8 @@ pub(crate) mod one_request;
 pub(crate) mod prepare;
 pub(crate) mod read_head;
 pub(crate) mod relay;
-pub(crate) mod response_edit;
+pub mod response;
 pub mod rewrite_request;
-pub mod rewrite_response;
 mod session;
 mod steer;
 mod tunnel;

@@ -5,9 +5,10 @@
 
 use std::net::SocketAddr;
 
+use super::response::edit::{response_needs, ResponseNeeds};
+use super::response::write::ClientSide;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
-use super::rewrite_response::ClientSide;
-use super::steer::{response_needs, steer, ResponseNeeds};
+use super::steer::steer;
 use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::failure::Failure;

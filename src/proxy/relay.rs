@@ -9,8 +9,8 @@ use crate::timer::{timeout, timeout_at};
 
 use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
-use super::rewrite_response::{chunked_to_client, write_client_head, ClientSide};
-use super::steer::response_edit;
+use super::response::edit::response_edit;
+use super::response::write::{chunked_to_client, write_client_head, ClientSide};
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::config::Backend;
 use crate::conn::downstream::Downstream;

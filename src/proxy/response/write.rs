@@ -7,8 +7,8 @@ use crate::http::headers::{classify, push_decimal, FieldKind};
 use crate::http::response::ResponseHead;
 use crate::http::{BodyKind, Version};
 
-use super::response_edit::{FieldEdit, ResponseEdit};
-use super::rewrite_request::{connection_named_fields, is_named, LineRuns};
+use super::edit::{FieldEdit, ResponseEdit};
+use crate::proxy::rewrite_request::{connection_named_fields, is_named, LineRuns};
 
 /// How the client side of the exchange ends.
 #[derive(Debug, Clone, Copy)]
