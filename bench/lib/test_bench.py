@@ -151,7 +151,7 @@ class Templates(unittest.TestCase):
         tls = dict(TLS=True, TLS_PORT=3, TLS_CERT="/c.pem", TLS_KEY="/k.pem", TLS_PEM="/ck.pem")
         with tempfile.TemporaryDirectory() as d:
             for name, marker in (("tern.toml.tmpl", 'key = "/k.pem"'), ("nginx.conf.tmpl", "ssl_certificate_key /k.pem"),
-                                 ("haproxy.cfg.tmpl", "ssl crt /ck.pem alpn http/1.1"),
+                                 ("haproxy.cfg.tmpl", "ssl crt /ck.pem alpn h2,http/1.1"),
                                  ("tern-defaults.toml.tmpl", 'key = "/k.pem"'),
                                  ("nginx-defaults.conf.tmpl", "ssl_certificate_key /k.pem;"),
                                  ("haproxy-defaults.cfg.tmpl", "ssl crt /ck.pem")):
