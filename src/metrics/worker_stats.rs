@@ -29,6 +29,9 @@ pub struct WorkerStats {
     pub(super) reuses: Counts,
     pub(super) connect_failures: Counts,
     pub(super) accepted: Cell<u64>,
+    /// Connections that completed the HTTP/2 handshake (preface and
+    /// SETTINGS), of those accepted.
+    pub(super) http2_connections: Cell<u64>,
     /// Requests between their head being parsed and their exchange ending.
     pub(super) inflight: InFlight,
     pub(super) tunnels_open: Cell<u64>,
@@ -57,6 +60,7 @@ impl WorkerStats {
             reuses: Counts::new(plan.server_count),
             connect_failures: Counts::new(plan.server_count),
             accepted: Cell::new(0),
+            http2_connections: Cell::new(0),
             inflight: InFlight::default(),
             tunnels_open: Cell::new(0),
             tunnels_total: Cell::new(0),
@@ -126,6 +130,10 @@ impl WorkerStats {
 
     pub fn connection_accepted(&self) {
         bump(&self.accepted);
+    }
+
+    pub fn http2_connection(&self) {
+        bump(&self.http2_connections);
     }
 
     /// A request tern answered itself before routing it to a backend (a

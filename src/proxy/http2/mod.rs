@@ -69,6 +69,9 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
     else {
         return;
     };
+    // Counted apart from accepted connections: a browser's spare
+    // (preconnected) socket that never sends the preface is not one.
+    ctx.stats.http2_connection();
     let idle = ctx.plan.client_timeouts.idle;
     let mut going_away = false;
     let mut opened_since_check = false;
