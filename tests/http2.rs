@@ -847,11 +847,20 @@ fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
             }
         }
     });
-    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let log = TempFile::new("ws-access.log", "");
+    let extra = format!("[log]\naccess = \"{}\"\n", log.path_str());
+    let tern = Tern::start(&format!("{extra}{}", h2c_config(up.addr, "")));
     assert_eq!(
         frames("websocket", &tern),
         "SETTING 1 STATUS 200 ECHO ping over h2 ENDED"
     );
+    // Logged as the client saw it: 200, not the upstream's 101.
+    let mut text = String::new();
+    let logged = wait_until(Duration::from_secs(5), || {
+        text = std::fs::read_to_string(&log.path).unwrap_or_default();
+        text.contains("/ws HTTP/2.0\" ")
+    });
+    assert!(logged && text.contains("/ws HTTP/2.0\" 200 "), "{text}");
 }
 
 #[test]

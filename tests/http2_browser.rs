@@ -189,7 +189,13 @@ fn chromium_holds_ten_long_polls_loads_assets_and_a_websocket_on_one_h2_connecti
         .lines()
         .filter(|l| l.starts_with("tern_protocol_requests_total{protocol=\"HTTP/1.1\""));
     assert!(over_http11.all(|l| l.ends_with(" 0")), "{metrics}");
-    let logged = std::fs::read_to_string(&log.path).unwrap_or_default();
+    // The WebSocket is logged (when it ends) as the page saw it: 200.
+    let mut logged = String::new();
+    wait_until(Duration::from_secs(5), || {
+        logged = std::fs::read_to_string(&log.path).unwrap_or_default();
+        logged.contains("/ws HTTP/2.0\" ")
+    });
+    assert!(logged.contains("\"GET /ws HTTP/2.0\" 200 "), "{logged}");
     assert!(logged.lines().count() > POLLS + ASSETS, "{logged}");
     assert!(
         logged.lines().all(|l| l.contains(" HTTP/2.0\" ")),

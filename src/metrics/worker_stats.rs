@@ -183,7 +183,7 @@ impl WorkerStats {
         }
         let backend = usize::from(record.backend);
         // A tunnel's life is not a request's latency.
-        if status != 101 {
+        if !record.tunnel {
             if let Some(total) = self.total_latency.get(backend) {
                 total.record(self.now_us().saturating_sub(record.started_us));
             }
