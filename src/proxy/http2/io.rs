@@ -40,17 +40,23 @@ pub struct H2Io {
 impl H2Io {
     pub fn new(
         stream: TcpStreamPoll,
-        tls: Option<Box<TlsSession>>,
+        mut tls: Option<Box<TlsSession>>,
         early: Vec<u8>,
         calm: Rc<Calm>,
     ) -> Self {
+        // Ciphertext the session kept (read with the handshake) is fed
+        // from `raw` like any other.
+        let raw = tls
+            .as_deref_mut()
+            .map(TlsSession::take_kept)
+            .unwrap_or_default();
         H2Io {
             stream,
             tls,
             plain: early,
             start: 0,
             out: Vec::new(),
-            raw: Vec::new(),
+            raw,
             raw_start: 0,
             watch: FrameWatch::new(),
             calm,
