@@ -5,64 +5,9 @@
 mod admin_support;
 mod common;
 
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
-
 use admin_support::*;
+use common::chromium::dump_dom;
 use common::*;
-
-/// Chromium's DOM dump of `url`, or `None` when chromium isn't installed.
-fn dump_dom(url: &str) -> Option<String> {
-    // A fresh profile per run, removed after (TempFile only removes files).
-    let marker = TempFile::new("marker", "");
-    let profile = marker.path.with_file_name("chromium-profile");
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            &format!("--user-data-dir={}", profile.display()),
-            "--dump-dom",
-            url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(err) => panic!("cannot run chromium: {err}"),
-    };
-    let dom = wait_output(child, Duration::from_secs(60));
-    let _ = std::fs::remove_dir_all(&profile);
-    Some(dom)
-}
-
-/// The child's stdout; kills it (our own child) if it runs too long.
-fn wait_output(mut child: std::process::Child, limit: Duration) -> String {
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = thread::spawn(move || {
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        out
-    });
-    let deadline = Instant::now() + limit;
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    reader.join().unwrap_or_default()
-}
 
 #[test]
 fn the_status_page_renders_the_live_numbers_in_chromium() {
@@ -75,7 +20,7 @@ fn the_status_page_renders_the_live_numbers_in_chromium() {
     let (status, _, _) = admin_request(&tern, "POST", "/servers/app/1/drain", "");
     assert_eq!(status, 200);
     let url = format!("http://{}/", admin_addr(&tern));
-    let Some(dom) = dump_dom(&url) else {
+    let Some(dom) = dump_dom(&url, &[]) else {
         eprintln!("note: chromium is not installed; the browser test was skipped");
         return;
     };

@@ -591,6 +591,123 @@ fn a_ping_flood_leaves_the_connection_serving() {
     assert_eq!(frames("ping_flood", &tern), "RESPONSE 200 /after-pings");
 }
 
+/// tern's resident memory in KiB.
+fn rss_kib(tern: &Tern) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", tern.pid())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn frames_of_no_progress_end_the_connection_with_enhance_your_calm() {
+    // 100,000 WINDOW_UPDATE, PRIORITY or empty DATA frames on an open
+    // upload: past 10,000 a second (limits::NO_PROGRESS_FRAMES_PER_SECOND,
+    // or h2's own bound for empty DATA) the connection ends.
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    for case in ["window_update_flood", "priority_flood", "empty_data_flood"] {
+        assert_eq!(frames(case, &tern), "GOAWAY ENHANCE_YOUR_CALM", "{case}");
+        still_serves(&tern);
+    }
+}
+
+#[test]
+fn streams_opened_and_never_finished_past_the_limit_end_the_connection() {
+    // 5,000 HEADERS opening uploads that never send their body nor a
+    // reset: past 128 each is refused, and the refusals are bounded.
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("headers_flood", &tern), "GOAWAY ENHANCE_YOUR_CALM");
+    still_serves(&tern);
+    assert!(up.conn_count() <= 129, "{}", up.conn_count());
+}
+
+#[test]
+fn an_hpack_bomb_ends_the_connection_without_decoding_it() {
+    // A 4,000-byte header inserted once in the HPACK table and referenced
+    // 12,000 times: 48 MB decoded from a 15 KB block. h2 stops decoding at
+    // four times the header list limit and ends the connection.
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let before = rss_kib(&tern);
+    assert_eq!(frames("hpack_bomb", &tern), "GOAWAY ENHANCE_YOUR_CALM");
+    still_serves(&tern);
+    let grown = rss_kib(&tern).saturating_sub(before);
+    assert!(grown < 16 * 1024, "tern grew by {grown} KiB");
+    assert_eq!(
+        up.request_count(),
+        1,
+        "only the normal request went upstream"
+    );
+}
+
+#[test]
+fn many_streams_with_a_zero_window_hold_bounded_memory() {
+    // 100 streams whose client never opens its window (initial window 0),
+    // each on an upstream with 8 MiB to send: tern holds at most its send
+    // buffer per stream, and the upstreams wait.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    let up = RecordingUpstream::start(move |c| {
+        let Some(req) = c.read_request() else { return };
+        if req.head.target() == "/after" {
+            c.respond(200, &[], b"/after");
+            return;
+        }
+        const TOTAL: usize = 8 * 1024 * 1024;
+        if !c.write(format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n").as_bytes()) {
+            return;
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..TOTAL / chunk.len() {
+            // Blocks once tern stops reading (15 s write timeout).
+            if c.conn.try_send(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let before = rss_kib(&tern);
+    let mut child = Command::new("python3")
+        .arg(script())
+        .args(["zero_window_streams", &tern.addr().port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Wait until the upstreams can write no more (the count stops moving).
+    let mut last = u64::MAX;
+    wait_until(Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = written.load(Ordering::SeqCst);
+        std::mem::replace(&mut last, now) == now
+    });
+    let grown = rss_kib(&tern).saturating_sub(before);
+    let held = written.load(Ordering::SeqCst);
+    eprintln!("tern grew by {grown} KiB while upstreams wrote {held} bytes");
+    still_serves(&tern);
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "HEADS 100");
+    // 100 × 64 KiB of send buffer, plus read buffers: far below the
+    // 800 MiB the upstreams offered (which tern would hold if it took
+    // the upstreams' bytes faster than the client's window opens).
+    assert!(
+        grown < 64 * 1024,
+        "tern grew by {grown} KiB; upstreams wrote {held}"
+    );
+}
+
 #[test]
 fn a_long_poll_stream_reset_by_the_client_frees_its_upstream_connection() {
     let up = RecordingUpstream::silent();
@@ -730,11 +847,20 @@ fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
             }
         }
     });
-    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let log = TempFile::new("ws-access.log", "");
+    let extra = format!("[log]\naccess = \"{}\"\n", log.path_str());
+    let tern = Tern::start(&format!("{extra}{}", h2c_config(up.addr, "")));
     assert_eq!(
         frames("websocket", &tern),
         "SETTING 1 STATUS 200 ECHO ping over h2 ENDED"
     );
+    // Logged as the client saw it: 200, not the upstream's 101.
+    let mut text = String::new();
+    let logged = wait_until(Duration::from_secs(5), || {
+        text = std::fs::read_to_string(&log.path).unwrap_or_default();
+        text.contains("/ws HTTP/2.0\" ")
+    });
+    assert!(logged && text.contains("/ws HTTP/2.0\" 200 "), "{text}");
 }
 
 #[test]

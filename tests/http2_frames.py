@@ -535,6 +535,133 @@ def case_early_hints(sock, conn):
     return "TIMEOUT " + " ".join(seen)
 
 
+
+def send_all(sock, frames):
+    """Sends frames in batches; False once tern closed the connection."""
+    batch = b""
+    for i, frame in enumerate(frames):
+        batch += frame.serialize()
+        if len(batch) > 60000:
+            try:
+                sock.sendall(batch)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+                return False
+            batch = b""
+    try:
+        sock.sendall(batch)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+        return False
+    return True
+
+
+FLOOD = 100000
+
+
+def no_progress_flood(make):
+    """Frames that make no progress, FLOOD of them, on an open upload
+    stream (1); then a request on stream 3. Prints what came of it."""
+
+    def case(sock, conn):
+        conn.send_headers(1, request_headers("/upload", method="POST"), end_stream=False)
+        flush(sock, conn)
+        if not send_all(sock, (make(i) for i in range(FLOOD))):
+            return outcome_goaway(sock, conn)
+        conn.send_headers(3, request_headers("/after-flood"), end_stream=True)
+        try:
+            flush(sock, conn)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            return outcome_goaway(sock, conn)
+        return outcome(sock, conn, 3)
+
+    return case
+
+
+def empty_data(i):
+    return hf.DataFrame(1)
+
+
+def window_update(i):
+    frame = hf.WindowUpdateFrame(1 if i % 2 else 0)
+    frame.window_increment = 1
+    return frame
+
+
+def priority(i):
+    frame = hf.PriorityFrame(1 + 2 * (i % 1000))
+    frame.depends_on = 0
+    frame.stream_weight = 15
+    return frame
+
+
+def case_headers_flood(sock, conn):
+    """Streams opened by HEADERS and never finished nor reset (uploads
+    whose body never comes), far past the concurrent-stream limit."""
+    frames = []
+    for i in range(5000):
+        frame = hf.HeadersFrame(1 + 2 * i)
+        frame.data = conn.encoder.encode(request_headers("/upload/%d" % i, method="POST"))
+        frame.flags.add("END_HEADERS")
+        frames.append(frame)
+    send_all(sock, frames)
+    resets = 0
+    for frame in read_frames(sock, time.time() + TIMEOUT):
+        if isinstance(frame, hf.RstStreamFrame):
+            resets += 1
+        if isinstance(frame, hf.GoAwayFrame):
+            return "GOAWAY %s" % h2.errors.ErrorCodes(frame.error_code).name
+    return "TIMEOUT after %d resets" % resets
+
+
+def case_hpack_bomb(sock, conn):
+    """A 4,000-byte header inserted once in the dynamic table and referenced
+    16,000 times (64 MB decoded) in one small header block: the header list
+    limit refuses it (431) and the connection goes on."""
+    bomb = ("x-bomb", "b" * 4000)
+    headers = request_headers("/bomb")
+    block = conn.encoder.encode(headers + [bomb])
+    ref = conn.encoder.encode([bomb])  # now one indexed reference
+    frames = []
+    body = block + ref * 12000
+    first = hf.HeadersFrame(1)
+    first.data = body[:16384]
+    first.flags.add("END_STREAM")
+    frames.append(first)
+    rest = body[16384:]
+    while rest:
+        cont = hf.ContinuationFrame(1)
+        cont.data = rest[:16000]
+        rest = rest[16000:]
+        frames.append(cont)
+    frames[-1].flags.add("END_HEADERS")
+    if not send_all(sock, frames):
+        return "CLOSED"
+    first = outcome(sock, conn, 1)
+    if first.startswith("GOAWAY") or first == "CLOSED":
+        return first
+    conn.send_headers(3, request_headers("/after"), end_stream=True)
+    flush(sock, conn)
+    return "%s | %s" % (first, outcome(sock, conn, 3))
+
+
+def case_zero_window_streams(sock, conn):
+    """Streams with a zero window that is never opened: each gets its
+    HEADERS and no DATA. Holds them until told to end on stdin."""
+    for i in range(100):
+        conn.send_headers(1 + 2 * i, request_headers("/big/%d" % i), end_stream=True)
+    flush(sock, conn)
+    heads = 0
+    sock.settimeout(1)
+    deadline = time.time() + TIMEOUT
+    while heads < 100 and time.time() < deadline:
+        for ev in events(sock, conn, time.time() + 1):
+            if isinstance(ev, h2.events.ResponseReceived):
+                heads += 1
+    print("HEADS %d" % heads, flush=True)
+    sys.stdin.readline()
+    return "END"
+
+
+
 CASES = {
     "early_hints": case_early_hints,
     "settings_flood": case_settings_flood,
@@ -566,6 +693,12 @@ CASES = {
     "header_list_too_large": case_header_list_too_large,
     "ping_flood": case_ping_flood,
     "goaway_on_stop": case_goaway_on_stop,
+    "empty_data_flood": no_progress_flood(empty_data),
+    "window_update_flood": no_progress_flood(window_update),
+    "priority_flood": no_progress_flood(priority),
+    "hpack_bomb": case_hpack_bomb,
+    "headers_flood": case_headers_flood,
+    "zero_window_streams": case_zero_window_streams,
 }
 
 
@@ -576,6 +709,8 @@ def main():
     settings = None
     if name in ("window_stall", "hold_window"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
+    if name == "zero_window_streams":
+        settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
     start(sock, conn, settings)
     if name == "window_stall":
         # Keep the connection window small too: it starts at 65535.

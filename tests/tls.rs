@@ -440,3 +440,56 @@ fn a_large_static_file_over_tls_arrives_intact() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A big record then many small ones, sent in one burst: the small
+/// records' plaintext lands in rustls right after the big record's 16 KiB.
+/// Fed all at once, rustls refuses the rest ("received plaintext buffer
+/// full") and the connection died mid-pipeline; fed a batch at a time,
+/// with plaintext drained in between, every request is answered.
+#[test]
+fn a_big_record_then_many_small_ones_in_one_burst_are_all_served() {
+    const SMALL: usize = 200;
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("site", &["site.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tls = connect(&tern, &client_config(&[&cert]), "site.test");
+    // One full record: a POST whose head and body are 16 KiB together.
+    let head_len = "POST /big HTTP/1.1\r\nHost: site.test\r\nContent-Length: 00000\r\n\r\n".len();
+    let body_len = 16 * 1024 - head_len;
+    let mut first =
+        format!("POST /big HTTP/1.1\r\nHost: site.test\r\nContent-Length: {body_len:05}\r\n\r\n")
+            .into_bytes();
+    first.resize(16 * 1024, b'x');
+    tls.conn.writer().write_all(&first).unwrap();
+    // Then each pipelined request in a record of its own.
+    for i in 0..SMALL {
+        let request = format!("GET /p{i} HTTP/1.1\r\nHost: site.test\r\n\r\n");
+        tls.conn.writer().write_all(request.as_bytes()).unwrap();
+    }
+    let mut burst = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut burst).unwrap();
+    }
+    tls.sock.write_all(&burst).unwrap();
+    let mut answered = 0;
+    for _ in 0..=SMALL {
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            if tls.read_exact(&mut byte).is_err() {
+                break;
+            }
+            raw.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&raw).into_owned();
+        let Some(length) = head_value(&head, "content-length").and_then(|v| v.parse().ok()) else {
+            break;
+        };
+        let mut body = vec![0u8; length];
+        if tls.read_exact(&mut body).is_err() {
+            break;
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, SMALL + 1, "responses before the connection ended");
+}

@@ -302,6 +302,19 @@ fn connections(out: &mut String, merged: &Merged) {
     }
     header(
         out,
+        "tern_http2_connections_total",
+        "counter",
+        "Client connections that completed the HTTP/2 handshake, per worker.",
+    );
+    for w in &merged.workers {
+        let _ = writeln!(
+            out,
+            "tern_http2_connections_total{{worker=\"{}\"}} {}",
+            w.worker, w.http2_connections
+        );
+    }
+    header(
+        out,
         "tern_connections",
         "gauge",
         "Open client connections per worker: active (a request in flight) or idle.",

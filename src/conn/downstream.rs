@@ -43,6 +43,12 @@ pub trait Downstream {
     async fn gone(&mut self, mode: AbortOn, version: Version, limit: usize);
     /// After a 101: bytes both ways until both sides close or `idle` passes.
     async fn tunnel(&mut self, upstream: &mut Conn, idle: Duration);
+    /// The status this client sees for an upstream's 101 (the access log
+    /// and metrics record it): 101 over HTTP/1.1, 200 on an HTTP/2 stream
+    /// (RFC 8441 §5).
+    fn switched_status(&self) -> u16 {
+        101
+    }
     /// The plain socket under this client, for sendfile (none on TLS or
     /// HTTP/2, whose bytes must pass through tern).
     fn plain_socket(&mut self) -> Option<&mut Conn>;

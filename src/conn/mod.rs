@@ -130,10 +130,16 @@ impl Conn {
 
     /// Waits until a read would find bytes (or EOF) without holding a buffer.
     pub async fn readable(&mut self) -> io::Result<()> {
-        if self.tls.as_mut().is_some_and(|tls| tls.has_plain()) {
+        if self.tls_pending() {
             return Ok(());
         }
         self.stream.readable(false).await
+    }
+
+    /// The TLS session holds bytes a read would return (decrypted, or
+    /// ciphertext rustls could not take yet) that the socket no longer has.
+    pub fn tls_pending(&mut self) -> bool {
+        self.tls.as_mut().is_some_and(|tls| tls.has_plain())
     }
 
     /// Waits for bytes and reads them; 0 means the peer closed. With
@@ -214,6 +220,12 @@ impl Conn {
                 Plain::Bytes(n) => return Ok(n),
                 Plain::Closed => return Ok(0),
                 Plain::NeedMore => {}
+            }
+            // Ciphertext rustls could not take last time comes first.
+            let fed_kept = tls.feed_kept();
+            if fed_kept? {
+                self.flush_tls().await?;
+                continue;
             }
             let raw = buffer::take();
             let (result, raw) = self.stream.read(raw).await;

@@ -78,6 +78,8 @@ impl WorkerStats {
         old.connect_failures
             .move_into(&self.connect_failures, &rows.servers);
         self.accepted.set(self.accepted.get() + old.accepted.take());
+        self.http2_connections
+            .set(self.http2_connections.get() + old.http2_connections.take());
         self.tunnels_total
             .set(self.tunnels_total.get() + old.tunnels_total.take());
         for (backend, next) in rows.backends.iter().enumerate() {

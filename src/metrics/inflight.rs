@@ -21,6 +21,9 @@ pub struct Record {
     pub waiting: bool,
     /// The request came as an HTTP/2 stream.
     pub http2: bool,
+    /// The upstream switched protocols (101): a tunnel, whatever status
+    /// the client saw (an HTTP/2 stream sees 200).
+    pub tunnel: bool,
     /// Bytes written to the client for this request.
     pub bytes: u64,
     /// The access log's view of the request, when access logging is on.
@@ -88,6 +91,7 @@ mod tests {
             backend: 0,
             waiting: false,
             http2: false,
+            tunnel: false,
             bytes: 0,
             access: None,
         }

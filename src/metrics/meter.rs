@@ -40,6 +40,7 @@ impl RequestMeter {
             backend: narrow(backend),
             waiting: false,
             http2,
+            tunnel: false,
             bytes: 0,
             access: None,
         });
@@ -95,6 +96,14 @@ impl RequestMeter {
                 r.upstream_head_us = offset(r, now);
             }
         });
+    }
+
+    /// The upstream switched protocols (101) and the client was told so
+    /// with `status` (101 over HTTP/1.1, 200 on an HTTP/2 stream): a
+    /// tunnel follows.
+    pub fn switched(&self, status: u16) {
+        self.response_head(status);
+        self.update(|r| r.tunnel = true);
     }
 
     /// tern answered in the upstream's place (502, 503, 504, 400) with
@@ -217,9 +226,9 @@ mod tests {
         let stats = stats();
         let meter = RequestMeter::start(&stats, (0, false), 0, 0);
         meter.upstream_begins();
-        meter.response_head(101);
+        meter.switched(200);
         drop(meter);
         assert_eq!(stats.total_latency[0].copy().count(), 0);
-        assert_eq!(stats.backends.copy()[1], 1, "one 1xx");
+        assert_eq!(stats.backends.copy()[2], 1, "the 200 an HTTP/2 client saw");
     }
 }

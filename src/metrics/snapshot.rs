@@ -15,6 +15,7 @@ pub struct WorkerSnapshot {
     pub connections: u64,
     pub in_flight: u64,
     pub accepted: u64,
+    pub http2_connections: u64,
     /// `rows * CLASSES` counts each (see `ClassTable`).
     pub listeners: Vec<u64>,
     /// HTTP/1.x, then HTTP/2 (`rows * CLASSES`).
@@ -63,6 +64,7 @@ pub fn take(stats: &WorkerStats, worker: Worker) -> WorkerSnapshot {
         connections: worker.connections,
         in_flight: stats.inflight.len() as u64,
         accepted: stats.accepted.get(),
+        http2_connections: stats.http2_connections.get(),
         listeners: stats.listeners.copy(),
         protocols: stats.protocols.copy(),
         routes: stats.routes.copy(),
@@ -90,6 +92,7 @@ impl WorkerSnapshot {
         self.connections += other.connections;
         self.in_flight += other.in_flight;
         self.accepted += other.accepted;
+        self.http2_connections += other.http2_connections;
         for (mine, theirs) in [
             (&mut self.listeners, &other.listeners),
             (&mut self.protocols, &other.protocols),

@@ -29,6 +29,9 @@ pub struct WorkerStats {
     pub(super) reuses: Counts,
     pub(super) connect_failures: Counts,
     pub(super) accepted: Cell<u64>,
+    /// Connections that completed the HTTP/2 handshake (preface and
+    /// SETTINGS), of those accepted.
+    pub(super) http2_connections: Cell<u64>,
     /// Requests between their head being parsed and their exchange ending.
     pub(super) inflight: InFlight,
     pub(super) tunnels_open: Cell<u64>,
@@ -57,6 +60,7 @@ impl WorkerStats {
             reuses: Counts::new(plan.server_count),
             connect_failures: Counts::new(plan.server_count),
             accepted: Cell::new(0),
+            http2_connections: Cell::new(0),
             inflight: InFlight::default(),
             tunnels_open: Cell::new(0),
             tunnels_total: Cell::new(0),
@@ -128,6 +132,10 @@ impl WorkerStats {
         bump(&self.accepted);
     }
 
+    pub fn http2_connection(&self) {
+        bump(&self.http2_connections);
+    }
+
     /// A request tern answered itself before routing it to a backend (a
     /// malformed head, no matching route, a head timeout).
     pub fn answered_locally(&self, listener: usize, status: u16) {
@@ -175,7 +183,7 @@ impl WorkerStats {
         }
         let backend = usize::from(record.backend);
         // A tunnel's life is not a request's latency.
-        if status != 101 {
+        if !record.tunnel {
             if let Some(total) = self.total_latency.get(backend) {
                 total.record(self.now_us().saturating_sub(record.started_us));
             }

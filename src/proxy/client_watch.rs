@@ -68,6 +68,9 @@ async fn wait_for_news(client: &mut Conn) -> Peeked {
             return Peeked::Failed;
         }
         match peek(client.stream.as_raw_fd()) {
+            // Readable because the TLS session holds the client's bytes
+            // (read from the socket with earlier ones): news, not a spin.
+            Peeked::Nothing if client.tls_pending() => return Peeked::Bytes,
             Peeked::Nothing => continue,
             news => return news,
         }

@@ -122,7 +122,12 @@ pub async fn relay_response<C: Downstream>(
             }
             continue;
         }
-        req.meter.response_head(meta.status);
+        if meta.status == 101 && req.upgrade {
+            // Logged as the client sees it: 200 on an HTTP/2 stream.
+            req.meter.switched(client.switched_status());
+        } else {
+            req.meter.response_head(meta.status);
+        }
         if meta.status == 101 {
             if !req.upgrade {
                 return Relay::Failed(Failure::BadResponse);

@@ -16,7 +16,15 @@ pub struct TlsSession {
     conn: Connection,
     /// close_notify was queued: it is sent once.
     closing: bool,
+    /// Ciphertext read from the socket that rustls would not take yet
+    /// (16 KiB of plaintext waited): fed by `feed_kept` once that is read.
+    /// At most one socket read; empty (and unallocated) otherwise.
+    kept: Vec<u8>,
 }
+
+/// rustls refuses more ciphertext while more plaintext than this waits
+/// ("received plaintext buffer full"); its limit is not configurable.
+const PLAINTEXT_LIMIT: usize = 16 * 1024;
 
 /// What reading decrypted bytes found.
 pub enum Plain {
@@ -34,6 +42,7 @@ impl TlsSession {
         Ok(TlsSession {
             conn: conn.into(),
             closing: false,
+            kept: Vec::new(),
         })
     }
 
@@ -43,6 +52,7 @@ impl TlsSession {
         Ok(TlsSession {
             conn: conn.into(),
             closing: false,
+            kept: Vec::new(),
         })
     }
 
@@ -59,18 +69,59 @@ impl TlsSession {
         self.conn.wants_read()
     }
 
-    /// Takes in ciphertext read from the socket. A TLS error is returned
-    /// after the alert for it has been queued (send it with `records`).
-    pub fn feed(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
-        while !ciphertext.is_empty() {
-            if self.conn.read_tls(&mut ciphertext as &mut dyn Read)? == 0 {
+    /// Takes in ciphertext read from the socket, as much as rustls accepts
+    /// while decrypted bytes wait to be read; the rest is kept for
+    /// `feed_kept` (so a burst of small records after a full one can't
+    /// overflow rustls's plaintext buffer). A TLS error is returned after
+    /// the alert for it has been queued (send it with `records`).
+    pub fn feed(&mut self, ciphertext: &[u8]) -> io::Result<()> {
+        let taken = if self.kept.is_empty() {
+            self.feed_while_room(ciphertext)?
+        } else {
+            0
+        };
+        self.kept.extend_from_slice(&ciphertext[taken..]);
+        Ok(())
+    }
+
+    /// Feeds kept ciphertext, as `feed` does; false when none was kept.
+    pub fn feed_kept(&mut self) -> io::Result<bool> {
+        if self.kept.is_empty() {
+            return Ok(false);
+        }
+        let kept = std::mem::take(&mut self.kept);
+        let taken = self.feed_while_room(&kept);
+        if let Ok(taken) = taken {
+            if taken < kept.len() {
+                self.kept = kept[taken..].to_vec();
+            }
+        }
+        taken.map(|_| true)
+    }
+
+    /// Ciphertext kept by `feed`, for a driver that holds its own (HTTP/2's).
+    pub fn take_kept(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.kept)
+    }
+
+    /// Feeds `ciphertext` until it is all taken or the plaintext waiting
+    /// reaches rustls's limit; returns how much was taken.
+    fn feed_while_room(&mut self, ciphertext: &[u8]) -> io::Result<usize> {
+        let mut taken = 0;
+        while taken < ciphertext.len() && self.plain_waiting() < PLAINTEXT_LIMIT {
+            let n = self.feed_some(&ciphertext[taken..])?;
+            if n == 0 {
                 break;
             }
-            self.conn
-                .process_new_packets()
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+            taken += n;
         }
-        Ok(())
+        Ok(taken)
+    }
+
+    fn plain_waiting(&mut self) -> usize {
+        self.conn
+            .process_new_packets()
+            .map_or(0, |state| state.plaintext_bytes_to_read())
     }
 
     /// Takes in ciphertext once (one read and its records processed), so
@@ -111,12 +162,15 @@ impl TlsSession {
         }
     }
 
-    /// Decrypted bytes are waiting inside rustls (so the socket's readiness
-    /// says nothing about whether a read would find data).
+    /// Decrypted bytes (or kept ciphertext) are waiting inside the session
+    /// (so the socket's readiness says nothing about whether a read would
+    /// find data).
     pub fn has_plain(&mut self) -> bool {
-        self.conn
-            .process_new_packets()
-            .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
+        !self.kept.is_empty()
+            || self
+                .conn
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
     }
 
     /// Encrypts `plain` and appends the records to `out`. rustls takes at

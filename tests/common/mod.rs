@@ -16,6 +16,7 @@
 
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod codings;
 pub mod dns;
 pub mod pebble;

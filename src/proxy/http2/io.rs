@@ -10,11 +10,13 @@
 
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use monoio::net::tcp::stream_poll::TcpStreamPoll;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::watch::{Calm, FrameWatch};
 use crate::buffer;
 use crate::conn::wire;
 use crate::tls::session::{Plain, TlsSession};
@@ -30,18 +32,34 @@ pub struct H2Io {
     /// Ciphertext read but not yet taken by rustls: `raw_start..`.
     raw: Vec<u8>,
     raw_start: usize,
+    /// Frames of no progress: once `calm` trips, nothing more is read.
+    watch: FrameWatch,
+    calm: Rc<Calm>,
 }
 
 impl H2Io {
-    pub fn new(stream: TcpStreamPoll, tls: Option<Box<TlsSession>>, early: Vec<u8>) -> Self {
+    pub fn new(
+        stream: TcpStreamPoll,
+        mut tls: Option<Box<TlsSession>>,
+        early: Vec<u8>,
+        calm: Rc<Calm>,
+    ) -> Self {
+        // Ciphertext the session kept (read with the handshake) is fed
+        // from `raw` like any other.
+        let raw = tls
+            .as_deref_mut()
+            .map(TlsSession::take_kept)
+            .unwrap_or_default();
         H2Io {
             stream,
             tls,
             plain: early,
             start: 0,
             out: Vec::new(),
-            raw: Vec::new(),
+            raw,
             raw_start: 0,
+            watch: FrameWatch::new(),
+            calm,
         }
     }
 
@@ -160,17 +178,30 @@ impl AsyncRead for H2Io {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.serve_plain(buf) {
+        // `serve` ends the connection (it is woken by the trip).
+        if this.calm.tripped() {
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        let polled = this.read_into(cx, buf);
+        this.watch.see(&buf.filled()[before..], &this.calm);
+        polled
+    }
+}
+
+impl H2Io {
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.serve_plain(buf) {
             return Poll::Ready(Ok(()));
         }
-        if this.tls.is_none() {
+        if self.tls.is_none() {
             let before = buf.filled().len();
-            let polled = ready!(Pin::new(&mut this.stream).poll_read(cx, buf));
+            let polled = ready!(Pin::new(&mut self.stream).poll_read(cx, buf));
             wire::read(true, buf.filled().len() - before);
             return Poll::Ready(polled);
         }
-        ready!(this.poll_decrypt(cx))?;
-        this.serve_plain(buf);
+        ready!(self.poll_decrypt(cx))?;
+        self.serve_plain(buf);
         Poll::Ready(Ok(()))
     }
 }

@@ -15,7 +15,13 @@
 //!
 //! CONTINUATION floods (CVE-2024-27316) are bounded by the header list
 //! size inside `h2` (and its count of CONTINUATION frames per head): a
-//! head that grows past them ends the connection (ENHANCE_YOUR_CALM).
+//! head that grows past them ends the connection (ENHANCE_YOUR_CALM). So
+//! is an HPACK bomb: `h2` stops decoding a head at four times the list
+//! size and ends the connection (ENHANCE_YOUR_CALM); between one and four
+//! times, the stream is answered 431.
+//!
+//! Frames of no progress (WINDOW_UPDATE, PRIORITY, empty DATA): `watch`
+//! counts them, `h2` bounds only empty DATA.
 
 use crate::config::plan::http2::Http2Limits;
 
@@ -29,6 +35,10 @@ pub const PENDING_RESET_STREAMS: usize = 20;
 pub const LOCAL_RESET_STREAMS: usize = 256;
 /// Reset streams remembered (for frames that arrive after the reset).
 pub const CONCURRENT_RESET_STREAMS: usize = 10;
+
+/// WINDOW_UPDATE, PRIORITY and empty DATA frames a client may send per
+/// second before its connection ends with ENHANCE_YOUR_CALM (`watch`).
+pub const NO_PROGRESS_FRAMES_PER_SECOND: u32 = 10_000;
 
 /// A connection's settings: `limits` from `[server.http2]` (concurrent
 /// streams, header list size, windows; defaults in `config::plan::http2`),

@@ -25,6 +25,7 @@ pub mod request;
 mod response;
 pub mod stream;
 mod tunnel;
+mod watch;
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -63,18 +64,28 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
     let Ok(poll) = stream.try_into_poll_io() else {
         return;
     };
-    let io = io::H2Io::new(poll, tls, early);
+    let calm = Rc::new(watch::Calm::default());
+    let io = io::H2Io::new(poll, tls, early, calm.clone());
     let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
     let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
     else {
         return;
     };
+    // Counted apart from accepted connections: a browser's spare
+    // (preconnected) socket that never sends the preface is not one.
+    ctx.stats.http2_connection();
     let idle = ctx.plan.client_timeouts.idle;
     let mut going_away = false;
     let mut opened_since_check = false;
     loop {
         let accepted = monoio::select! {
             accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
+            // Too many frames of no progress (`watch`).
+            _ = poll_fn(|cx| calm.poll_tripped(cx)), if !going_away => {
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                going_away = true;
+                continue;
+            }
             _ = ctx.drain.wait(), if !going_away => {
                 conn.graceful_shutdown();
                 going_away = true;

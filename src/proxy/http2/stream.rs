@@ -246,6 +246,10 @@ impl H2Stream {
 }
 
 impl Downstream for H2Stream {
+    fn switched_status(&self) -> u16 {
+        200
+    }
+
     fn buffered(&self) -> &[u8] {
         self.body.get(self.start..).unwrap_or_default()
     }
