@@ -1,6 +1,7 @@
 //! Headless Chromium for the browser tests: loads a URL and returns the
 //! DOM its scripts left (`--dump-dom`, taken after the load event).
-//! `None` where chromium isn't installed (CI installs Debian's package).
+//! Chromium must be installed (`.ci/run` installs Debian's package): a
+//! missing browser fails the test rather than skipping it.
 
 use std::process::{Command, Stdio};
 use std::thread;
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::TempFile;
 
 /// Chromium's DOM dump of `url`, run with `extra` flags on top of the
-/// headless ones; `None` when chromium isn't installed.
-pub fn dump_dom(url: &str, extra: &[&str]) -> Option<String> {
+/// headless ones.
+pub fn dump_dom(url: &str, extra: &[&str]) -> String {
     // A fresh profile per run, removed after (TempFile only removes files).
     let marker = TempFile::new("marker", "");
     let profile = marker.path.with_file_name("chromium-profile");
@@ -34,12 +35,14 @@ pub fn dump_dom(url: &str, extra: &[&str]) -> Option<String> {
         .spawn();
     let child = match child {
         Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            panic!("chromium is not installed: apt-get install chromium (.ci/run does)")
+        }
         Err(err) => panic!("cannot run chromium: {err}"),
     };
     let dom = wait_output(child, Duration::from_secs(60));
     let _ = std::fs::remove_dir_all(&profile);
-    Some(dom)
+    dom
 }
 
 /// The child's stdout; kills it (our own child) if it runs too long.
