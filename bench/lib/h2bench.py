@@ -109,8 +109,12 @@ def hold_streams(port, n, timeout_s):
 
 
 def held_pass(name, a, origin, base, tls, cpus):
+    # Each stream has its own upstream connection; the client connections carry
+    # STREAMS_PER_CONN streams each. HAProxy sizes its descriptors from maxconn (two per
+    # connection), so twice the streams would exceed the 20,000 files a process may open here.
+    clients = -(-a.held // STREAMS_PER_CONN)
     t = tg.start_proxy(name, a.root, base, a.workers, cpus, origin.port, tls=tls, mode="tuned",
-                       timeout="600s", maxconn=a.held * 2)
+                       timeout="600s", maxconn=a.held + clients)
     try:
         pids = t.pids()
         time.sleep(1)
@@ -173,7 +177,8 @@ def main(argv):
     base = f"/tmp/tern-bench-h2-{os.getpid()}"
     os.makedirs(base, exist_ok=True)
     tls = tg.make_tls_cert(base)
-    cpus = sorted(os.sched_getaffinity(0))
+    # taskset -c takes a list as text ("0,1"): every CPU this process may use.
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     origin = tg.start_origin("loadtest", a.root, base, 1, cpus)
     rows = []
     try:
