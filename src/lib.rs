@@ -1,5 +1,5 @@
-//! tern: an HTTP/1.1 reverse proxy and edge server on io_uring, thread per
-//! core.
+//! tern: a reverse proxy and edge server on io_uring, thread per core:
+//! HTTP/1.1 and HTTP/2 to clients, HTTP/1.1 to upstreams.
 //!
 //! # Layout
 //!
