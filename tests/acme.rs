@@ -375,7 +375,7 @@ fn a_ca_that_is_down_leaves_tern_serving_and_retrying_until_it_is_back() {
         b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n",
     );
     assert!(raw.starts_with(b"HTTP/1.1 301"), "{}", show(&raw));
-    let mut tls = connect_tls(tls_addr(&ports), &insecure_client(), NAME);
+    let mut tls = connect_tls(tls_addr(&ports), &insecure_config(), NAME);
     let (head, body) = get_over(&mut tls);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, b"hello over tls\n");
@@ -445,54 +445,6 @@ fn a_restart_and_a_reload_reuse_the_stored_certificate_without_ordering() {
         "{:?}",
         tern.stderr()
     );
-}
-
-/// A client that accepts any certificate (to reach the temporary one).
-fn insecure_client() -> Arc<ClientConfig> {
-    #[derive(Debug)]
-    struct AnyCert;
-    impl rustls::client::danger::ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 /// `tern --check` on a config with one TLS listener (and `plain`: a plain
