@@ -74,24 +74,30 @@ struct Slot {
 /// address no plan has any more is forgotten with its last plan.
 static SLOTS: Mutex<BTreeMap<SocketAddr, Weak<Slot>>> = Mutex::new(BTreeMap::new());
 
-/// The shared slot of `address`, made (up, no changes) if no plan has one.
-fn slot_of(address: SocketAddr) -> Arc<Slot> {
-    let fresh = || {
-        Arc::new(Slot {
-            up: AtomicBool::new(true),
-            changes: AtomicU64::new(0),
-        })
-    };
+fn fresh_slot() -> Arc<Slot> {
+    Arc::new(Slot {
+        up: AtomicBool::new(true),
+        changes: AtomicU64::new(0),
+    })
+}
+
+/// The shared slots of `addresses`, made (up, no changes) for those no plan
+/// has. One pass under the lock: forgotten addresses are swept once, not
+/// per new address (a plan of thousands of discovered servers).
+fn slots_of(addresses: &[SocketAddr]) -> Box<[Arc<Slot>]> {
     let Ok(mut slots) = SLOTS.lock() else {
-        return fresh();
+        return addresses.iter().map(|_| fresh_slot()).collect();
     };
-    if let Some(slot) = slots.get(&address).and_then(Weak::upgrade) {
-        return slot;
-    }
     slots.retain(|_, slot| slot.strong_count() > 0);
-    let slot = fresh();
-    slots.insert(address, Arc::downgrade(&slot));
-    slot
+    let mut slot_of = |address: SocketAddr| {
+        if let Some(slot) = slots.get(&address).and_then(Weak::upgrade) {
+            return slot;
+        }
+        let slot = fresh_slot();
+        slots.insert(address, Arc::downgrade(&slot));
+        slot
+    };
+    addresses.iter().map(|&a| slot_of(a)).collect()
 }
 
 /// A plan's view of the health table: its slots by index (`Server::health`)
@@ -109,7 +115,7 @@ impl Health {
     /// its state.
     pub fn new(addresses: &[SocketAddr], probes: Vec<Probe>) -> Health {
         Health {
-            slots: addresses.iter().map(|&a| slot_of(a)).collect(),
+            slots: slots_of(addresses),
             probes,
         }
     }
