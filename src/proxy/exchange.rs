@@ -2,24 +2,20 @@
 //! (`acquire`), send the request, relay the response; retry once on a fresh connection when a
 //! pooled one turns out dead before answering and a retry is safe.
 
-use std::future::Future;
-use std::time::Duration;
-
 use crate::timer::timeout;
+use std::future::Future;
 
 use super::acquire::{acquire, Attempts};
 use super::answer::send_answer;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
+use super::pump::{pump_chunked, pump_length, Stop, ToUpstream, Waits};
 use super::relay::{relay_response, Relay};
-use crate::buffer::{BIG_BUF_SIZE, BUF_SIZE};
+use crate::buffer::BUF_SIZE;
 use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::conn::Next;
 
-/// Input fed to a chunked decoder at once, so its re-framed output stays
-/// within one big buffer.
-pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 use crate::config::{Backend, Server};
 use crate::failure::{Failure, Retry, Source};
 use crate::http::status::error_response;
@@ -223,13 +219,26 @@ async fn send_request<C: Downstream>(
         upstream: backend.timeouts.server,
     };
     client.set_large_reads(is_large(req.body));
+    let mut pipe = ToUpstream {
+        client: &mut *client,
+        upstream,
+        waits,
+    };
     let sent = match req.body {
-        BodyKind::Length(n) => Box::pin(send_length(client, upstream, n, waits)).await,
-        BodyKind::Chunked => Box::pin(send_chunked(client, upstream, waits)).await,
+        BodyKind::Length(n) => Box::pin(pump_length(&mut pipe, n)).await,
+        BodyKind::Chunked => {
+            let out = crate::buffer::take_big();
+            let pumped = pump_chunked(&mut pipe, ChunkedReframer::default(), out);
+            Box::pin(pumped).await.map_err(|stopped| stopped.stop)
+        }
         BodyKind::None | BodyKind::UntilClose => Ok(()),
     };
     client.set_large_reads(false);
-    sent
+    sent.map_err(|stop| match stop {
+        Stop::Source => Failure::ClientStalled,
+        Stop::Sink => Failure::SendFailed,
+        Stop::Framing => Failure::Malformed,
+    })
 }
 
 /// Bodies that may not fit one normal buffer stream through big ones.
@@ -238,77 +247,5 @@ pub fn is_large(body: BodyKind) -> bool {
         BodyKind::Length(n) => n > BUF_SIZE as u64,
         BodyKind::Chunked | BodyKind::UntilClose => true,
         BodyKind::None => false,
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Waits {
-    client: Duration,
-    upstream: Duration,
-}
-
-/// Streams exactly `remaining` bytes from the client to the upstream.
-async fn send_length<C: Downstream>(
-    client: &mut C,
-    upstream: &mut Conn,
-    mut remaining: u64,
-    waits: Waits,
-) -> Result<(), Failure> {
-    while remaining > 0 {
-        if client.buffered().is_empty() {
-            read_more(client, waits.client).await?;
-        }
-        let take = client
-            .buffered()
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        timeout(waits.upstream, client.send_buffered(take, upstream))
-            .await
-            .map_err(|_| Failure::SendFailed)?
-            .map_err(|_| Failure::SendFailed)?;
-        remaining -= take as u64;
-    }
-    Ok(())
-}
-
-/// Streams a chunked body, decoded strictly and re-framed on the way.
-async fn send_chunked<C: Downstream>(
-    client: &mut C,
-    upstream: &mut Conn,
-    waits: Waits,
-) -> Result<(), Failure> {
-    let mut decoder = ChunkedReframer::default();
-    let mut out = crate::buffer::take_big();
-    loop {
-        if client.buffered().is_empty() {
-            read_more(client, waits.client).await?;
-        }
-        let input = &client.buffered()[..client.buffered().len().min(FEED_MAX)];
-        let consumed = decoder
-            .feed(input, &mut out)
-            .map_err(|_| Failure::Malformed)?;
-        client.consume(consumed);
-        let done = decoder.is_done();
-        let flush = done || out.len() >= BIG_BUF_SIZE / 2 || client.buffered().is_empty();
-        if flush && !out.is_empty() {
-            let written = timeout(waits.upstream, upstream.write_owned(out)).await;
-            let Ok((result, mut flushed)) = written else {
-                return Err(Failure::SendFailed);
-            };
-            result.map_err(|_| Failure::SendFailed)?;
-            flushed.clear();
-            out = flushed;
-        }
-        if done {
-            crate::buffer::give(out);
-            return Ok(());
-        }
-    }
-}
-
-async fn read_more<C: Downstream>(client: &mut C, wait: Duration) -> Result<(), Failure> {
-    match timeout(wait, client.fill(BUF_SIZE)).await {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(Failure::ClientStalled),
     }
 }

@@ -20,7 +20,7 @@
 //!    connection's future): parse, route, rate limits, the upstream head
 //!    (`rewrite_request`), or tern's own answer, or a static reply.
 //! 5. `exchange`: body check, `acquire` (pick, queue, pool or connect, retry
-//!    with `Attempts`), send the head and body, then `relay`: the response head
+//!    with `Attempts`), send the head and body (`pump`), then `relay`: the response head
 //!    (`response`: its edits and writing) and body by length, chunks
 //!    or close, or a `tunnel` after 101. While the head is awaited,
 //!    `client_watch` notices a client that left (499). Every failure is a
@@ -53,6 +53,7 @@ mod handshake;
 pub mod http2;
 pub(crate) mod one_request;
 pub(crate) mod prepare;
+mod pump;
 pub(crate) mod read_head;
 pub(crate) mod relay;
 pub mod response;

@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use crate::timer::{timeout, timeout_at};
 
-use super::exchange::FEED_MAX;
 use super::prepare::Prepared;
+use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
 use super::response::edit::response_edit;
 use super::response::write::{chunked_to_client, write_client_head, ClientSide};
-use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
+use crate::buffer::{self, BUF_SIZE};
 use crate::config::Backend;
 use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
@@ -59,12 +59,6 @@ struct Meta {
     client_chunked: bool,
     /// The body goes to the client compressed.
     compress: Option<crate::compress::Encoding>,
-}
-
-#[derive(Clone, Copy)]
-struct Waits {
-    client: Duration,
-    upstream: Duration,
 }
 
 /// `position`: the answering server's place in the backend, for the
@@ -335,19 +329,14 @@ async fn relay_length<C: Downstream>(
     out.extend_from_slice(&upstream.buffered()[..inline]);
     upstream.consume(inline);
     write_out(client, out, waits.client).await?;
-    let mut remaining = n - inline as u64;
-    while remaining > 0 {
-        if upstream.buffered().is_empty() {
-            fill_from_upstream(upstream, waits.upstream).await?;
-        }
-        let take = upstream
-            .buffered()
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        forward(upstream, take, client, waits.client).await?;
-        remaining -= take as u64;
-    }
-    Ok(())
+    let mut pipe = ToClient {
+        upstream,
+        client,
+        waits,
+    };
+    pump_length(&mut pipe, n - inline as u64)
+        .await
+        .map_err(|_| ())
 }
 
 /// Relays a chunked body, re-framed (or decoded, for HTTP/1.0 clients).
@@ -357,41 +346,24 @@ async fn relay_length<C: Downstream>(
 async fn relay_chunked<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
-    mut out: Vec<u8>,
-    mut decoder: ChunkedReframer,
+    out: Vec<u8>,
+    decoder: ChunkedReframer,
     waits: Waits,
 ) -> Result<(), Cut> {
-    let mut sent = false;
-    let cut = |sent: bool| {
-        if sent {
-            Cut::Midway
-        } else {
-            Cut::BeforeSending
-        }
+    let mut pipe = ToClient {
+        upstream,
+        client,
+        waits,
     };
-    loop {
-        let input = &upstream.buffered()[..upstream.buffered().len().min(FEED_MAX)];
-        let consumed = decoder.feed(input, &mut out).map_err(|_| cut(sent))?;
-        upstream.consume(consumed);
-        if decoder.is_done() {
-            return midway(write_out(client, out, waits.client).await);
-        }
-        // Flush before waiting, so streamed responses reach the client promptly.
-        if !out.is_empty() && (upstream.buffered().is_empty() || out.len() >= BIG_BUF_SIZE / 2) {
-            sent = true;
-            let (result, flushed) = timeout(waits.client, client.write_owned(out))
-                .await
-                .map_err(|_| Cut::Midway)?;
-            result.map_err(|_| Cut::Midway)?;
-            buffer::give(flushed);
-            out = buffer::take_big();
-        }
-        if upstream.buffered().is_empty() {
-            fill_from_upstream(upstream, waits.upstream)
-                .await
-                .map_err(|()| cut(sent))?;
-        }
-    }
+    pump_chunked(&mut pipe, decoder, out)
+        .await
+        .map_err(|stopped| match stopped {
+            ChunkedStop {
+                stop: Stop::Source | Stop::Framing,
+                wrote: false,
+            } => Cut::BeforeSending,
+            _ => Cut::Midway,
+        })
 }
 
 async fn relay_until_close<C: Downstream>(
@@ -401,34 +373,21 @@ async fn relay_until_close<C: Downstream>(
     waits: Waits,
 ) -> Result<(), ()> {
     write_out(client, out, waits.client).await?;
+    let mut pipe = ToClient {
+        upstream,
+        client,
+        waits,
+    };
     loop {
-        if upstream.buffered().is_empty() {
-            match timeout(waits.upstream, upstream.fill(BUF_SIZE)).await {
+        if pipe.pending().is_empty() {
+            // The upstream's close ends the body.
+            match timeout(waits.upstream, pipe.upstream.fill(BUF_SIZE)).await {
                 Ok(Ok(0)) => return Ok(()),
                 Ok(Ok(_)) => {}
                 _ => return Err(()),
             }
         }
-        let take = upstream.buffered().len();
-        forward(upstream, take, client, waits.client).await?;
-    }
-}
-
-async fn fill_from_upstream(upstream: &mut Conn, wait: Duration) -> Result<(), ()> {
-    match timeout(wait, upstream.fill(BUF_SIZE)).await {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(()),
-    }
-}
-
-async fn forward<C: Downstream>(
-    from: &mut Conn,
-    n: usize,
-    to: &mut C,
-    wait: Duration,
-) -> Result<(), ()> {
-    match timeout(wait, to.take_from(from, n)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+        let take = pipe.pending().len();
+        pipe.forward(take).await.map_err(|_| ())?;
     }
 }
