@@ -303,6 +303,51 @@ fn an_upstreams_103_is_relayed_as_interim_headers() {
     );
 }
 
+/// A chunked response with fields a route edits and fields HTTP/2 forbids.
+fn chunked_upstream() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            let sent = c.write(
+                b"HTTP/1.1 200 OK\r\nServer: app\r\nKeep-Alive: timeout=5\r\nX-App: 1\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            );
+            if !sent {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_relayed_head_keeps_the_routes_edits_and_its_chunked_body_arrives_plain() {
+    let up = chunked_upstream();
+    let toml = format!(
+        "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\nhttp2 = true\n\
+         [[route]]\nbackend = \"app\"\n\
+         response_headers = {{ set = {{ Cache-Control = \"no-store\" }}, remove = [\"Server\"] }}\n\
+         [backend.app]\nservers = [\"{}\"]\n",
+        up.addr
+    );
+    let tern = Tern::start(&toml);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--http2-prior-knowledge", "-i"])
+        .arg(format!("http://{}/edited", tern.addr()))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(head.starts_with("http/2 200"), "{text}");
+    assert!(head.contains("\r\nx-app: 1"), "{head}");
+    assert!(head.contains("\r\ncache-control: no-store"), "{head}");
+    assert!(
+        !head.contains("server:"),
+        "the route removes Server: {head}"
+    );
+    assert!(!head.contains("keep-alive"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(body, "hello world", "the body without its chunk framing");
+}
+
 #[test]
 fn a_body_without_length_streams_upstream_chunked() {
     let up = RecordingUpstream::echo();

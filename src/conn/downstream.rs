@@ -3,13 +3,21 @@
 //! `exchange` and `relay` (choose a server, send, retry, relay the
 //! response) are generic over this trait, so they don't know whether the
 //! client is an HTTP/1.1 connection (`Conn`, the first driver) or an HTTP/2
-//! stream (`proxy::http2::stream`, the second). The contract is HTTP/1.1-shaped
-//! bytes with backpressure: the request body is read from `buffered` and
-//! `fill` as HTTP/1.1 framing (raw for a length, chunks otherwise), and the
-//! response is written as an HTTP/1.1 head and body; each write returns only
-//! once the client's side has taken the bytes (a socket write, or HTTP/2
-//! flow-control window), so nothing is buffered without bound. A driver for
-//! another protocol translates at this edge.
+//! stream (`proxy::http2::stream`, the second). The contract, with
+//! backpressure:
+//! - the request body is read from `buffered` and `fill` in HTTP/1.1
+//!   framing (raw for a length, chunks otherwise: what the upstream gets);
+//! - a relayed response starts with a `ResponseStart` — the status, how the
+//!   body follows, and the fields as `HeadFields`, which each driver turns
+//!   into its own head (HTTP/1.1 lines, an HTTP/2 HEADERS frame) — and its
+//!   body follows as bytes, HTTP/1.1-framed only where `frames_body` says so;
+//! - tern's own answers and static files are written as HTTP/1.1 responses
+//!   (`write_owned`), which an HTTP/2 stream reads back into HEADERS and DATA
+//!   (they are tern's own, small and few; the relay is the path that counts).
+//!
+//! Each write returns only once the client's side has taken the bytes (a
+//! socket write, or HTTP/2 flow-control window), so nothing is buffered
+//! without bound.
 //!
 //! Static dispatch: `Conn`'s methods are called as before, with no box and
 //! no allocation on the HTTP/1.1 path.
@@ -18,7 +26,7 @@ use std::io;
 use std::time::Duration;
 
 use super::Conn;
-use crate::http::Version;
+use crate::http::{BodyKind, Version};
 
 #[allow(async_fn_in_trait)] // static dispatch only: no Send bound is wanted
 pub trait Downstream {
@@ -31,8 +39,23 @@ pub trait Downstream {
     fn set_large_reads(&mut self, large: bool);
     /// Response bytes written so far (the access log's bytes).
     fn sent(&self) -> u64;
-    /// Writes response bytes and hands the buffer back.
+    /// Writes response bytes and hands the buffer back: an HTTP/1.1
+    /// response (tern's own answers, static files), or body bytes after
+    /// `start_response`.
     async fn write_owned(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>);
+    /// Starts a relayed response (or an interim one): an HTTP/1.1 client
+    /// gets the head written into `out`, to go out with the first body bytes;
+    /// an HTTP/2 stream sends HEADERS from its fields now, writing nothing.
+    fn start_response(&mut self, start: &ResponseStart<'_>, out: &mut Vec<u8>) -> io::Result<()> {
+        start.fields.write_http1(out);
+        Ok(())
+    }
+    /// Whether body bytes after `start_response` carry HTTP/1.1 framing
+    /// (chunks). An HTTP/2 stream takes them plain: DATA frames delimit them,
+    /// and the end of the exchange ends the stream.
+    fn frames_body(&self) -> bool {
+        true
+    }
     /// Sends the first `n` buffered request bytes to the upstream and
     /// consumes them.
     async fn send_buffered(&mut self, n: usize, upstream: &mut Conn) -> io::Result<()>;
@@ -55,6 +78,28 @@ pub trait Downstream {
     /// Before a close that follows an answer: let the client stop sending
     /// without a reset destroying the answer.
     async fn linger_close(&mut self);
+}
+
+/// A relayed response's head as the exchange hands it to the client's side.
+pub struct ResponseStart<'a> {
+    pub status: u16,
+    /// How the body follows, as the client gets it (`None`: no body, as
+    /// for HEAD, 204 and 304).
+    pub body: BodyKind,
+    pub fields: &'a dyn HeadFields,
+}
+
+/// The fields of a response head, told rather than written, so that each
+/// client protocol writes them its own way. Made by the proxy layer, which
+/// knows the route's changes; read here and by the drivers.
+pub trait HeadFields {
+    /// The whole head as HTTP/1.1: status line through the blank line,
+    /// framing and connection fields included.
+    fn write_http1(&self, out: &mut Vec<u8>);
+    /// Each field the client gets, final names and values, in order. Not
+    /// the framing or connection fields HTTP/1.1 derives (`Content-Length`
+    /// for a body by length is the driver's to add).
+    fn each(&self, field: &mut dyn FnMut(&[u8], &[u8]));
 }
 
 /// When a client's leaving aborts its request while it waits for the

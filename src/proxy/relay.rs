@@ -10,10 +10,10 @@ use crate::timer::{timeout, timeout_at};
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
 use super::response::edit::response_edit;
-use super::response::write::{chunked_to_client, write_client_head, ClientSide};
+use super::response::write::{chunked_to_client, ClientHead, ClientSide};
 use crate::buffer::{self, BUF_SIZE};
 use crate::config::Backend;
-use crate::conn::downstream::Downstream;
+use crate::conn::downstream::{Downstream, ResponseStart};
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
@@ -61,6 +61,21 @@ struct Meta {
     compress: Option<crate::compress::Encoding>,
 }
 
+impl Meta {
+    /// An interim response's: nothing follows it but another head.
+    fn interim(status: u16) -> Meta {
+        Meta {
+            status,
+            body: BodyKind::None,
+            interim: true,
+            reusable: true,
+            client_keep_alive: true,
+            client_chunked: false,
+            compress: None,
+        }
+    }
+}
+
 /// `position`: the answering server's place in the backend, for the
 /// route's changes to the response head.
 pub async fn relay_response<C: Downstream>(
@@ -102,30 +117,36 @@ pub async fn relay_response<C: Downstream>(
         first_head = false;
         let draining = ctx.drain.is_draining();
         let head = &upstream.buffered()[..head_len];
-        let Some((out, meta)) = client_head(head, req, draining, (ctx, backend, position)) else {
-            return Relay::Failed(Failure::BadResponse);
+        let (out, meta) = match tell_head(
+            client,
+            head,
+            req,
+            (draining, continue_sent),
+            (ctx, backend, position),
+        ) {
+            Ok(told) => told,
+            Err(failure) => return Relay::Failed(failure),
         };
         upstream.consume(head_len);
         if meta.interim {
-            // A 100 the client already had from tern is not repeated, and
-            // HTTP/1.0 clients get no interim responses (RFC 9110 §15.2).
-            let skip = (meta.status == 100 && (continue_sent || req.body.is_empty()))
-                || req.client.version == Version::Http10;
-            if !skip && write_out(client, out, waits.client).await.is_err() {
+            // Empty for an interim response the client must not get, or
+            // one an HTTP/2 stream has sent already.
+            if out.is_empty() {
+                buffer::give(out);
+                continue;
+            }
+            if write_out(client, out, waits.client).await.is_err() {
                 return Relay::Failed(Failure::ResponseCut);
             }
             continue;
         }
-        if meta.status == 101 && req.upgrade {
+        if meta.status == 101 {
             // Logged as the client sees it: 200 on an HTTP/2 stream.
             req.meter.switched(client.switched_status());
         } else {
             req.meter.response_head(meta.status);
         }
         if meta.status == 101 {
-            if !req.upgrade {
-                return Relay::Failed(Failure::BadResponse);
-            }
             if write_out(client, out, waits.client).await.is_err() {
                 return Relay::Failed(Failure::ResponseCut);
             }
@@ -141,16 +162,20 @@ pub async fn relay_response<C: Downstream>(
     }
 }
 
-/// Parses the head and writes the client's version of it into a pooled
-/// buffer. `None` when the upstream's head is unacceptable.
+/// Parses the head and tells the client's side its version of it
+/// (`Downstream::start_response`): what is still to be written (an
+/// HTTP/1.1 head in a pooled buffer; nothing for HTTP/2, which sent HEADERS,
+/// or for an interim response the client must not get) and what the relay
+/// needs.
 /// The route's changes are worked out here, synchronously, so that they
 /// never live in the relay's future.
-fn client_head(
+fn tell_head<C: Downstream>(
+    client: &mut C,
     head: &[u8],
     req: &Prepared,
-    draining: bool,
+    (draining, continue_sent): (bool, bool),
     (ctx, backend, position): (&WorkerCtx, &Backend, u16),
-) -> Option<(Vec<u8>, Meta)> {
+) -> Result<(Vec<u8>, Meta), Failure> {
     let edit = req.response.as_deref().and_then(|needs| {
         response_edit(&ctx.plan, needs, backend, req.steer, usize::from(position))
     });
@@ -159,31 +184,58 @@ fn client_head(
         Ok(resp) => resp,
         Err(bad) => {
             crate::log::debug(format_args!("bad upstream response: {}", bad.0));
-            return None;
+            return Err(Failure::BadResponse);
         }
     };
+    // A 100 the client already had from tern is not repeated, and HTTP/1.0
+    // clients get no interim responses (RFC 9110 §15.2).
+    let skip = (resp.status == 100 && (continue_sent || req.body.is_empty()))
+        || req.client.version == Version::Http10;
+    if resp.is_interim() && skip {
+        return Ok((Vec::new(), Meta::interim(resp.status)));
+    }
+    // Checked before the client's side is told: HTTP/2 sends HEADERS at once.
+    if resp.status == 101 && !req.upgrade {
+        return Err(Failure::BadResponse);
+    }
     let upstream_body = resp.body;
     let (change, encoding) = super::compress_relay::for_relay(req.compress, &ctx.plan, &mut resp)
         .map_or((None, None), |(change, encoding)| (Some(change), encoding));
-    let close_delimited = resp.body == BodyKind::UntilClose
-        || (resp.body == BodyKind::Chunked && !chunked_to_client(resp.body, req.client.version));
+    let client_chunked = chunked_to_client(resp.body, req.client.version) && client.frames_body();
+    let close_delimited =
+        resp.body == BodyKind::UntilClose || (resp.body == BodyKind::Chunked && !client_chunked);
     let client_keep_alive = req.client.keep_alive && !close_delimited && !draining;
     let side = ClientSide {
         version: req.client.version,
         keep_alive: client_keep_alive,
     };
+    let told = ClientHead {
+        resp: &resp,
+        head,
+        client: side,
+        edit: edit.as_ref(),
+        compress: change,
+    };
+    let start = ResponseStart {
+        status: resp.status,
+        body: resp.body,
+        fields: &told,
+    };
     let mut out = buffer::take();
-    write_client_head(&resp, head, side, (edit.as_ref(), change), &mut out);
+    if client.start_response(&start, &mut out).is_err() {
+        buffer::give(out);
+        return Err(Failure::ResponseCut);
+    }
     let meta = Meta {
         status: resp.status,
         body: upstream_body,
         interim: resp.is_interim(),
         reusable: resp.reusable,
         client_keep_alive,
-        client_chunked: chunked_to_client(resp.body, req.client.version),
+        client_chunked,
         compress: encoding,
     };
-    Some((out, meta))
+    Ok((out, meta))
 }
 
 /// Reads one response head. `quick`: this backend usually answers fast, so

@@ -1,14 +1,16 @@
-//! The HTTP/1.1 response the exchange writes, as an HTTP/2 response.
+//! A response as an HTTP/2 response: its HEADERS, without the fields HTTP/2
+//! forbids (RFC 9113 §8.2.2), and the framing that says how the body bytes
+//! that follow become DATA.
 //!
-//! The exchange relays an upstream's response as HTTP/1.1 bytes (head,
-//! then the body by length, in chunks, or until the end). Here the head
-//! becomes a HEADERS frame without the fields HTTP/2 forbids (RFC 9113
-//! §8.2.2), and the framing says how the body bytes that follow are read
-//! back into DATA.
+//! A relayed response arrives told (`from_start`: status, fields and body
+//! framing from the relay, nothing parsed again). tern's own answers and
+//! static files arrive as HTTP/1.1 bytes and are parsed back (`parse`).
 
 use ::http::{HeaderName, HeaderValue, Response, StatusCode};
 
+use crate::conn::downstream::ResponseStart;
 use crate::http::chunked::ChunkedReframer;
+use crate::http::BodyKind;
 
 /// Fields a response head must not carry over HTTP/2.
 const HOP_BY_HOP: [&str; 5] = [
@@ -39,6 +41,51 @@ pub struct Head {
     pub framing: Framing,
     /// Bytes of `input` the head took.
     pub len: usize,
+}
+
+/// The HTTP/2 response for a relayed head, and how its plain body follows
+/// (`Downstream::frames_body` is false for a stream: no chunks). `Err` when
+/// a field can't be carried (the relay answers 502).
+pub fn from_start(start: &ResponseStart<'_>) -> Result<(Response<()>, Framing), ()> {
+    let status = StatusCode::from_u16(start.status).map_err(|_| ())?;
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    let mut bad = false;
+    let headers = response.headers_mut();
+    start.fields.each(&mut |name, value| {
+        if HOP_BY_HOP
+            .iter()
+            .any(|hop| name.eq_ignore_ascii_case(hop.as_bytes()))
+        {
+            return;
+        }
+        // `from_bytes` lower-cases the name, as HTTP/2 requires.
+        match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => bad = true,
+        }
+    });
+    if bad {
+        return Err(());
+    }
+    let framing = match start.body {
+        BodyKind::None => Framing::Done,
+        BodyKind::Length(n) => {
+            let length = HeaderValue::from(n);
+            response
+                .headers_mut()
+                .insert(::http::header::CONTENT_LENGTH, length);
+            if n == 0 {
+                Framing::Done
+            } else {
+                Framing::Length(n)
+            }
+        }
+        BodyKind::Chunked | BodyKind::UntilClose => Framing::UntilEnd,
+    };
+    Ok((response, framing))
 }
 
 /// Parses a complete response head at the start of `input`: `Ok(None)`

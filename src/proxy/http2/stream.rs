@@ -11,14 +11,14 @@ use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
-use ::http::StatusCode;
+use ::http::{Response, StatusCode};
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 
 use super::request::BodyFraming;
 use super::response::{self, Framing};
-use crate::conn::downstream::Downstream;
+use crate::conn::downstream::{Downstream, ResponseStart};
 use crate::conn::Conn;
 use crate::http::chunked::push_chunk;
 use crate::http::Version;
@@ -89,17 +89,20 @@ impl H2Stream {
         }
     }
 
-    /// Writes the first `n` bytes buffered in `upstream` as DATA.
+    /// Writes the first `n` bytes buffered in `upstream` as DATA: one copy,
+    /// into the bytes h2 queues (its frames own their data).
     pub(super) async fn take_from_upstream(
         &mut self,
         upstream: &mut Conn,
         n: usize,
     ) -> io::Result<()> {
-        let taken = upstream.buffered().get(..n).ok_or_else(invalid)?;
-        // The upstream's buffer can't be lent across the await: a copy.
-        let copy = taken.to_vec();
+        let data = Bytes::copy_from_slice(upstream.buffered().get(..n).ok_or_else(invalid)?);
         upstream.consume(n);
-        self.accept(&copy).await
+        self.sent += n as u64;
+        if self.send.is_none() {
+            return self.accept_head_bytes(&data).await;
+        }
+        self.accept_body(data).await
     }
 
     /// Ends the response side (END_STREAM).
@@ -108,17 +111,21 @@ impl H2Stream {
         send.send_data(Bytes::new(), true).map_err(h2_error)
     }
 
-    /// Takes response bytes: a head (and interim heads), then its body.
-    async fn accept(&mut self, mut input: &[u8]) -> io::Result<()> {
+    /// Takes response bytes: an HTTP/1.1 response (tern's own answer, a
+    /// static file), or body bytes after a head.
+    async fn accept(&mut self, input: &[u8]) -> io::Result<()> {
         self.sent += input.len() as u64;
-        while !input.is_empty() {
-            if self.send.is_none() {
-                input = self.accept_head(input)?;
-                continue;
-            }
-            input = self.accept_body(input).await?;
+        self.accept_head_bytes(input).await
+    }
+
+    async fn accept_head_bytes(&mut self, mut input: &[u8]) -> io::Result<()> {
+        while self.send.is_none() && !input.is_empty() {
+            input = self.accept_head(input)?;
         }
-        Ok(())
+        if input.is_empty() {
+            return Ok(());
+        }
+        self.accept_body(Bytes::copy_from_slice(input)).await
     }
 
     /// Reads a head (buffering a partial one); returns what follows it.
@@ -137,45 +144,42 @@ impl H2Stream {
             return Ok(&[]);
         };
         let rest = &input[head.len - held..];
+        self.begin(head.response, head.framing)?;
+        Ok(rest)
+    }
+
+    /// Sends a response head: interim, final (the body follows by
+    /// `framing`), or an upstream's 101, which RFC 8441 §5 makes the
+    /// stream's 200, the stream carrying the WebSocket from here.
+    fn begin(&mut self, mut response: Response<()>, framing: Framing) -> io::Result<()> {
         let respond = self.respond.as_mut().ok_or_else(invalid)?;
-        if head.response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // RFC 8441 §5: the upstream's 101 is the stream's 200, and
-            // the stream carries the WebSocket from here.
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if self.framing != BodyFraming::Tunnel {
                 return Err(invalid());
             }
-            let mut response = head.response;
             *response.status_mut() = StatusCode::OK;
             response.headers_mut().remove("sec-websocket-accept");
             let send = respond.send_response(response, false).map_err(h2_error)?;
             self.send = Some(send);
             self.out = Framing::Tunnel;
-            return Ok(rest);
+            return Ok(());
         }
-        if head.response.status().is_informational() {
-            respond
-                .send_informational(head.response)
-                .map_err(h2_error)?;
-            return Ok(rest);
+        if response.status().is_informational() {
+            return respond.send_informational(response).map_err(h2_error);
         }
-        let done = matches!(head.framing, Framing::Done);
-        let send = respond
-            .send_response(head.response, done)
-            .map_err(h2_error)?;
+        let done = matches!(framing, Framing::Done);
+        let send = respond.send_response(response, done).map_err(h2_error)?;
         self.send = Some(send);
-        self.out = head.framing;
-        Ok(rest)
+        self.out = framing;
+        Ok(())
     }
 
-    /// Sends body bytes as DATA by the head's framing; returns what is left
-    /// (bytes past a complete body are dropped).
-    async fn accept_body<'a>(&mut self, input: &'a [u8]) -> io::Result<&'a [u8]> {
+    /// Sends body bytes as DATA by the head's framing (bytes past a
+    /// complete body are dropped).
+    async fn accept_body(&mut self, input: Bytes) -> io::Result<()> {
         match &mut self.out {
-            Framing::Done => Ok(&[]),
-            Framing::UntilEnd | Framing::Tunnel => {
-                self.send_data(input, false).await?;
-                Ok(&[])
-            }
+            Framing::Done => Ok(()),
+            Framing::UntilEnd | Framing::Tunnel => self.send_data(input, false).await,
             Framing::Length(remaining) => {
                 let take = input
                     .len()
@@ -185,27 +189,24 @@ impl H2Stream {
                 if end {
                     self.out = Framing::Done;
                 }
-                self.send_data(&input[..take], end).await?;
-                Ok(&[])
+                self.send_data(input.slice(..take), end).await
             }
             Framing::Chunked(decoder) => {
-                let mut plain = crate::buffer::take();
-                let fed = decoder.feed(input, &mut plain);
+                // Only tern's own chunked answers: relayed bodies come decoded.
+                let mut plain = Vec::new();
+                let fed = decoder.feed(&input, &mut plain);
                 let done = decoder.is_done();
-                let consumed = fed.map_err(|_| invalid())?;
+                fed.map_err(|_| invalid())?;
                 if done {
                     self.out = Framing::Done;
                 }
-                let sent = self.send_data(&plain, done).await;
-                crate::buffer::give(plain);
-                sent?;
-                Ok(&input[consumed..])
+                self.send_data(Bytes::from(plain), done).await
             }
         }
     }
 
     /// Sends `data` as the client's window allows.
-    async fn send_data(&mut self, mut data: &[u8], end: bool) -> io::Result<()> {
+    async fn send_data(&mut self, mut data: Bytes, end: bool) -> io::Result<()> {
         let send = self.send.as_mut().ok_or_else(invalid)?;
         if data.is_empty() {
             if end {
@@ -228,11 +229,9 @@ impl H2Stream {
                 }
                 continue;
             }
-            let take = granted.min(data.len());
-            let last = end && take == data.len();
-            let chunk = Bytes::copy_from_slice(&data[..take]);
+            let chunk = data.split_to(granted.min(data.len()));
+            let last = end && data.is_empty();
             send.send_data(chunk, last).map_err(h2_error)?;
-            data = &data[take..];
         }
         Ok(())
     }
@@ -248,6 +247,15 @@ impl H2Stream {
 impl Downstream for H2Stream {
     fn switched_status(&self) -> u16 {
         200
+    }
+
+    fn start_response(&mut self, start: &ResponseStart<'_>, _out: &mut Vec<u8>) -> io::Result<()> {
+        let (response, framing) = response::from_start(start).map_err(|()| invalid())?;
+        self.begin(response, framing)
+    }
+
+    fn frames_body(&self) -> bool {
+        false
     }
 
     fn buffered(&self) -> &[u8] {

@@ -7,7 +7,10 @@ use crate::http::headers::{classify, push_decimal, FieldKind};
 use crate::http::response::ResponseHead;
 use crate::http::{BodyKind, Version};
 
+use httparse::Header;
+
 use super::edit::{FieldEdit, ResponseEdit};
+use crate::conn::downstream::HeadFields;
 use crate::proxy::rewrite_request::{connection_named_fields, is_named, LineRuns};
 
 /// How the client side of the exchange ends.
@@ -16,6 +19,106 @@ pub struct ClientSide {
     pub version: Version,
     /// The client connection stays open after this response.
     pub keep_alive: bool,
+}
+
+/// The client's head for one upstream response: the parsed head, the
+/// bytes it was parsed from, the client's side, and the changes to make
+/// (the route's, compression's). It is told to the client's side of the
+/// exchange as `HeadFields`: an HTTP/1.1 client gets it written
+/// (`write_http1`), an HTTP/2 stream builds HEADERS from its fields (`each`).
+pub struct ClientHead<'a, 'b> {
+    pub resp: &'a ResponseHead<'b, 'a>,
+    pub head: &'b [u8],
+    pub client: ClientSide,
+    pub edit: Option<&'a ResponseEdit<'a>>,
+    pub compress: Option<Change>,
+}
+
+impl<'b> ClientHead<'_, 'b> {
+    /// What becomes of one of the upstream's fields.
+    fn decide(&self, field: &Header<'b>, named: &[&[u8]]) -> FieldEdit {
+        let resp = self.resp;
+        let keep = match classify(field.name.as_bytes()) {
+            FieldKind::Connection | FieldKind::HopByHop => false,
+            FieldKind::Upgrade => resp.status == 101,
+            // Framing fields are re-derived by the writer, except where the
+            // response has no body: then they describe the representation
+            // (HEAD, 304).
+            FieldKind::ContentLength => resp.body == BodyKind::None,
+            FieldKind::TransferEncoding => {
+                resp.body == BodyKind::None
+                    || (resp.keep_transfer_encoding && self.client.version == Version::Http11)
+            }
+            _ => !is_named(named, field.name),
+        };
+        if !keep {
+            return FieldEdit::Drop;
+        }
+        let edited = self.edit.map_or(FieldEdit::Keep, |edit| edit.field(field));
+        // The route's edits first: an ETag it removes stays removed.
+        match (edited, self.compress) {
+            (FieldEdit::Keep, Some(change)) if field.name.eq_ignore_ascii_case("etag") => change
+                .etag(field.value)
+                .map_or(FieldEdit::Keep, FieldEdit::Replace),
+            (edited, _) => edited,
+        }
+    }
+
+    /// The fields tern adds after the upstream's own, as header lines.
+    fn added_lines(&self, out: &mut Vec<u8>) {
+        if let Some(edit) = self.edit.filter(|_| !self.resp.is_interim()) {
+            edit.append(out);
+        }
+        if let Some(change) = self.compress {
+            change.append(out);
+        }
+    }
+}
+
+impl HeadFields for ClientHead<'_, '_> {
+    /// The head as HTTP/1.1, runs of kept lines copied as they are.
+    fn write_http1(&self, out: &mut Vec<u8>) {
+        let resp = self.resp;
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(resp.status_text);
+        out.extend_from_slice(b"\r\n");
+        let named = connection_named_fields(resp.headers, resp.has_connection_field);
+        let mut runs = LineRuns::new(self.head);
+        for field in resp.headers {
+            match self.decide(field, &named) {
+                FieldEdit::Keep => runs.keep(field, out),
+                FieldEdit::Replace(value) => {
+                    runs.skip(out);
+                    crate::http::headers::push_field(out, field.name.as_bytes(), &value);
+                }
+                FieldEdit::Drop => runs.skip(out),
+            }
+        }
+        runs.skip(out);
+        self.added_lines(out);
+        write_framing(resp, self.client, out);
+        write_connection(resp, self.client, out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn each(&self, field: &mut dyn FnMut(&[u8], &[u8])) {
+        let named = connection_named_fields(self.resp.headers, self.resp.has_connection_field);
+        for upstream in self.resp.headers {
+            match self.decide(upstream, &named) {
+                FieldEdit::Keep => field(upstream.name.as_bytes(), upstream.value),
+                FieldEdit::Replace(value) => field(upstream.name.as_bytes(), &value),
+                FieldEdit::Drop => {}
+            }
+        }
+        let mut added = Vec::new();
+        self.added_lines(&mut added);
+        for line in added.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(colon) = memchr::memchr(b':', line) {
+                field(&line[..colon], line[colon + 1..].trim_ascii());
+            }
+        }
+    }
 }
 
 /// Appends the client-facing head for `resp` (parsed from `head`) to `out`,
@@ -28,65 +131,26 @@ pub fn write_client_head(
     (edit, compress): (Option<&ResponseEdit>, Option<Change>),
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(resp.status_text);
-    out.extend_from_slice(b"\r\n");
-    let named = connection_named_fields(resp.headers, resp.has_connection_field);
-    let switching = resp.status == 101;
-    let mut runs = LineRuns::new(head);
-    for field in resp.headers {
-        let keep = match classify(field.name.as_bytes()) {
-            FieldKind::Connection | FieldKind::HopByHop => false,
-            FieldKind::Upgrade => switching,
-            // Framing fields are re-derived below, except where the response
-            // has no body: then they describe the representation (HEAD, 304).
-            FieldKind::ContentLength => resp.body == BodyKind::None,
-            FieldKind::TransferEncoding => {
-                resp.body == BodyKind::None
-                    || (resp.keep_transfer_encoding && client.version == Version::Http11)
-            }
-            _ => !is_named(&named, field.name),
-        };
-        let edited = match edit {
-            Some(edit) if keep => edit.field(field),
-            _ => FieldEdit::Keep,
-        };
-        // The route's edits first: an ETag it removes stays removed.
-        let edited = match (edited, compress) {
-            (FieldEdit::Keep, Some(change)) if keep && field.name.eq_ignore_ascii_case("etag") => {
-                change
-                    .etag(field.value)
-                    .map_or(FieldEdit::Keep, FieldEdit::Replace)
-            }
-            (edited, _) => edited,
-        };
-        match edited {
-            FieldEdit::Keep if keep => runs.keep(field, out),
-            FieldEdit::Replace(value) => {
-                runs.skip(out);
-                crate::http::headers::push_field(out, field.name.as_bytes(), &value);
-            }
-            _ => runs.skip(out),
-        }
-    }
-    runs.skip(out);
-    if let Some(edit) = edit.filter(|_| !resp.is_interim()) {
-        edit.append(out);
-    }
-    if let Some(change) = compress {
-        change.append(out);
-    }
-    write_framing(resp, client, out);
+    let head = ClientHead {
+        resp,
+        head,
+        client,
+        edit,
+        compress,
+    };
+    head.write_http1(out);
+}
+
+fn write_connection(resp: &ResponseHead, client: ClientSide, out: &mut Vec<u8>) {
     if resp.is_interim() {
         // Interim responses carry no connection handling of their own.
-    } else if switching {
+    } else if resp.status == 101 {
         out.extend_from_slice(b"Connection: upgrade\r\n");
     } else if !client.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if client.version == Version::Http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Whether the client gets the body chunked. HTTP/1.0 clients must not
