@@ -1,6 +1,7 @@
 //! `[server.http2]`: the limits every HTTP/2 connection runs under, checked
-//! here and read by `proxy::http2::limits` when a connection starts (so a
-//! reload applies to new connections).
+//! here and read when a connection starts (so a reload applies to new
+//! connections): by `proxy::http2::limits` for `h2`'s settings, and by
+//! `proxy::http2::watch` for the frames of no progress.
 
 use super::{err, PlanError};
 use crate::config::schema::Http2Section;
