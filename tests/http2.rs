@@ -428,6 +428,16 @@ fn server_http2_keys_are_checked() {
             "max_header_list_size",
             "at least 1024",
         ),
+        (
+            "no_progress_frames_per_second = 0",
+            "no_progress_frames_per_second",
+            "between 20 and 1000000",
+        ),
+        (
+            "no_progress_frames_per_second = 50000000",
+            "no_progress_frames_per_second",
+            "between 20 and 1000000",
+        ),
         ("max_streams = 10", "max_streams", "unknown field"),
     ] {
         let file = TempFile::new(
@@ -630,10 +640,50 @@ fn a_header_list_over_the_limit_is_refused_431_and_the_connection_goes_on() {
 }
 
 #[test]
-fn a_ping_flood_leaves_the_connection_serving() {
+fn a_ping_flood_under_the_limit_leaves_the_connection_serving() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    // 5,000 PINGs: fewer than the default 10,000 frames of no progress a
+    // second, however fast they come.
+    assert_eq!(frames("ping_flood", &tern), "RESPONSE 200 /after-pings");
+}
+
+/// `h2c_config` with `[server.http2] no_progress_frames_per_second = limit`.
+fn no_progress_config(upstream: SocketAddr, limit: u32) -> String {
+    h2c_config(upstream, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        &format!(
+            "shutdown_grace = \"5s\"\n[server.http2]\nno_progress_frames_per_second = {limit}\n"
+        ),
+    )
+}
+
+#[test]
+fn a_low_no_progress_limit_ends_ping_and_settings_floods() {
+    // The same 5,000 PINGs (or SETTINGS) the default lets through, against
+    // a limit of 50 a second.
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&no_progress_config(up.addr, 50));
+    for case in ["ping_flood", "settings_flood"] {
+        assert_eq!(frames(case, &tern), "GOAWAY ENHANCE_YOUR_CALM", "{case}");
+        still_serves(&tern);
+    }
+}
+
+#[test]
+fn a_reload_applies_the_no_progress_limit_to_new_connections() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));
     assert_eq!(frames("ping_flood", &tern), "RESPONSE 200 /after-pings");
+    std::fs::write(tern.config_path(), no_progress_config(up.addr, 50)).unwrap();
+    tern.signal("HUP");
+    assert!(common::traffic::wait_lines(
+        &tern,
+        "reloaded",
+        1,
+        Duration::from_secs(10)
+    ));
+    assert_eq!(frames("ping_flood", &tern), "GOAWAY ENHANCE_YOUR_CALM");
 }
 
 /// tern's resident memory in KiB.
@@ -649,12 +699,18 @@ fn rss_kib(tern: &Tern) -> u64 {
 
 #[test]
 fn frames_of_no_progress_end_the_connection_with_enhance_your_calm() {
-    // 100,000 WINDOW_UPDATE, PRIORITY or empty DATA frames on an open
-    // upload: past 10,000 a second (limits::NO_PROGRESS_FRAMES_PER_SECOND,
-    // or h2's own bound for empty DATA) the connection ends.
+    // 100,000 WINDOW_UPDATE, PRIORITY, empty DATA or unknown-type frames
+    // on an open upload: past the default 10,000 a second
+    // (`no_progress_frames_per_second`, or h2's own bound for empty DATA)
+    // the connection ends.
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    for case in ["window_update_flood", "priority_flood", "empty_data_flood"] {
+    for case in [
+        "window_update_flood",
+        "priority_flood",
+        "empty_data_flood",
+        "unknown_type_flood",
+    ] {
         assert_eq!(frames(case, &tern), "GOAWAY ENHANCE_YOUR_CALM", "{case}");
         still_serves(&tern);
     }
@@ -926,7 +982,8 @@ fn a_panic_in_a_stream_ends_that_stream_only() {
 fn a_settings_flood_leaves_the_connection_serving() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    // 20,000 SETTINGS frames, each owed an ACK; then a request on the same
+    // 5,000 SETTINGS frames, each owed an ACK (under the default limit of
+    // frames of no progress a second); then a request on the same
     // connection is served, and tern stays up for others.
     assert_eq!(
         frames("settings_flood", &tern),

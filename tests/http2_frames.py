@@ -330,20 +330,41 @@ def case_header_list_too_large(sock, conn):
     return first + " | " + outcome(sock, conn, 3)
 
 
-def case_ping_flood(sock, conn):
-    for i in range(20000):
+# PING and SETTINGS floods: fewer frames than the default limit of frames of
+# no progress a second (10,000), so under it the connection goes on however
+# fast they arrive; a tern with a low limit ends it.
+FLOOD_UNDER_DEFAULT = 5000
+
+
+def flood_then_request(frames, path):
+    """Sends frames, then a request on stream 1; its response or the GOAWAY."""
+
+    def case(sock, conn):
+        if not send_all(sock, frames()):
+            return outcome_goaway(sock, conn)
+        conn.send_headers(1, request_headers(path), end_stream=True)
+        try:
+            flush(sock, conn)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            return outcome_goaway(sock, conn)
+        return outcome(sock, conn, 1)
+
+    return case
+
+
+def pings():
+    for i in range(FLOOD_UNDER_DEFAULT):
         frame = hf.PingFrame(0)
         frame.opaque_data = i.to_bytes(8, "big")
-        try:
-            raw(sock, frame)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            break
-    conn.send_headers(1, request_headers("/after-pings"), end_stream=True)
-    try:
-        flush(sock, conn)
-    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-        return "CLOSED"
-    return outcome(sock, conn, 1)
+        yield frame
+
+
+def settings():
+    """Many SETTINGS frames, each wanting an ACK."""
+    for _ in range(FLOOD_UNDER_DEFAULT):
+        frame = hf.SettingsFrame(0)
+        frame.settings = {hf.SettingsFrame.HEADER_TABLE_SIZE: 4096}
+        yield frame
 
 
 def case_goaway_on_stop(sock, conn):
@@ -500,23 +521,6 @@ def case_panic_then_ok(sock, conn):
     return first + " | " + outcome(sock, conn, 3)
 
 
-def case_settings_flood(sock, conn):
-    """Many SETTINGS frames (each wants an ACK), then a request."""
-    for i in range(20000):
-        frame = hf.SettingsFrame(0)
-        frame.settings = {hf.SettingsFrame.HEADER_TABLE_SIZE: 4096}
-        try:
-            raw(sock, frame)
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            return "CLOSED while sending"
-    conn.send_headers(1, request_headers("/after-settings"), end_stream=True)
-    try:
-        flush(sock, conn)
-    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-        return "CLOSED"
-    return outcome(sock, conn, 1)
-
-
 def case_early_hints(sock, conn):
     """An upstream's 103 comes as an interim HEADERS before the response."""
     conn.send_headers(1, request_headers("/hints"), end_stream=True)
@@ -584,6 +588,11 @@ def window_update(i):
     frame = hf.WindowUpdateFrame(1 if i % 2 else 0)
     frame.window_increment = 1
     return frame
+
+
+def unknown_type(i):
+    """A frame of a type HTTP/2 doesn't define: ignored (RFC 9113 §4.1)."""
+    return hf.ExtensionFrame(0xFA, 0, 0, b"")
 
 
 def priority(i):
@@ -664,7 +673,7 @@ def case_zero_window_streams(sock, conn):
 
 CASES = {
     "early_hints": case_early_hints,
-    "settings_flood": case_settings_flood,
+    "settings_flood": flood_then_request(settings, "/after-settings"),
     "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
     "hold_window": case_hold_window,
@@ -691,11 +700,12 @@ CASES = {
     "rapid_reset": case_rapid_reset,
     "continuation_flood": case_continuation_flood,
     "header_list_too_large": case_header_list_too_large,
-    "ping_flood": case_ping_flood,
+    "ping_flood": flood_then_request(pings, "/after-pings"),
     "goaway_on_stop": case_goaway_on_stop,
     "empty_data_flood": no_progress_flood(empty_data),
     "window_update_flood": no_progress_flood(window_update),
     "priority_flood": no_progress_flood(priority),
+    "unknown_type_flood": no_progress_flood(unknown_type),
     "hpack_bomb": case_hpack_bomb,
     "headers_flood": case_headers_flood,
     "zero_window_streams": case_zero_window_streams,

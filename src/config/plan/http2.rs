@@ -1,6 +1,7 @@
 //! `[server.http2]`: the limits every HTTP/2 connection runs under, checked
-//! here and read by `proxy::http2::limits` when a connection starts (so a
-//! reload applies to new connections).
+//! here and read when a connection starts (so a reload applies to new
+//! connections): by `proxy::http2::limits` for `h2`'s settings, and by
+//! `proxy::http2::watch` for the frames of no progress.
 
 use super::{err, PlanError};
 use crate::config::schema::Http2Section;
@@ -9,6 +10,10 @@ use crate::config::schema::Http2Section;
 const MAX_WINDOW: u32 = (1 << 31) - 1;
 /// The initial window every peer starts with (RFC 9113 §6.9.2).
 const MIN_WINDOW: u32 = 65_535;
+/// Frames of no progress a second: below this a browser's opening frames
+/// (SETTINGS, its ACK, WINDOW_UPDATE, a few PRIORITY) could trip the limit;
+/// above the top one it no longer bounds anything a core can answer.
+const NO_PROGRESS_RANGE: std::ops::RangeInclusive<u32> = 20..=1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Http2Limits {
@@ -22,6 +27,10 @@ pub struct Http2Limits {
     pub stream_window: u32,
     /// The connection's receive window (all its streams together).
     pub connection_window: u32,
+    /// PING, SETTINGS, WINDOW_UPDATE, PRIORITY, empty DATA and unknown
+    /// frames a client may send a second before its connection ends with
+    /// ENHANCE_YOUR_CALM (`proxy::http2::watch`).
+    pub no_progress_frames_per_second: u32,
 }
 
 impl Default for Http2Limits {
@@ -31,6 +40,7 @@ impl Default for Http2Limits {
             max_header_list_size: 64 * 1024,
             stream_window: 256 * 1024,
             connection_window: 1024 * 1024,
+            no_progress_frames_per_second: 10_000,
         }
     }
 }
@@ -48,6 +58,9 @@ pub fn build(section: &Http2Section) -> Result<Http2Limits, PlanError> {
         connection_window: section
             .connection_window
             .unwrap_or(defaults.connection_window),
+        no_progress_frames_per_second: section
+            .no_progress_frames_per_second
+            .unwrap_or(defaults.no_progress_frames_per_second),
     };
     let key = |name: &str| format!("server.http2.{name}");
     if limits.max_concurrent_streams == 0 {
@@ -72,6 +85,16 @@ pub fn build(section: &Http2Section) -> Result<Http2Limits, PlanError> {
                 format!("must be between {MIN_WINDOW} and {MAX_WINDOW} bytes"),
             ));
         }
+    }
+    if !NO_PROGRESS_RANGE.contains(&limits.no_progress_frames_per_second) {
+        return Err(err(
+            key("no_progress_frames_per_second"),
+            format!(
+                "must be between {} and {} frames a second",
+                NO_PROGRESS_RANGE.start(),
+                NO_PROGRESS_RANGE.end()
+            ),
+        ));
     }
     Ok(limits)
 }

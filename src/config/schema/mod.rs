@@ -151,6 +151,7 @@ pub struct Http2Section {
     pub max_header_list_size: Option<u32>,
     pub stream_window: Option<u32>,
     pub connection_window: Option<u32>,
+    pub no_progress_frames_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

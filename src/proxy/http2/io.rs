@@ -43,6 +43,7 @@ impl H2Io {
         mut tls: Option<Box<TlsSession>>,
         early: Vec<u8>,
         calm: Rc<Calm>,
+        no_progress_limit: u32,
     ) -> Self {
         // Ciphertext the session kept (read with the handshake) is fed
         // from `raw` like any other.
@@ -58,7 +59,7 @@ impl H2Io {
             out: Vec::new(),
             raw,
             raw_start: 0,
-            watch: FrameWatch::new(),
+            watch: FrameWatch::new(no_progress_limit),
             calm,
         }
     }

@@ -20,8 +20,9 @@
 //! size and ends the connection (ENHANCE_YOUR_CALM); between one and four
 //! times, the stream is answered 431.
 //!
-//! Frames of no progress (WINDOW_UPDATE, PRIORITY, empty DATA): `watch`
-//! counts them, `h2` bounds only empty DATA.
+//! Frames of no progress (PING, SETTINGS, WINDOW_UPDATE, PRIORITY, empty
+//! DATA, unknown types): `watch` counts them against
+//! `no_progress_frames_per_second`; `h2` bounds only empty DATA.
 
 use crate::config::plan::http2::Http2Limits;
 
@@ -35,10 +36,6 @@ pub const PENDING_RESET_STREAMS: usize = 20;
 pub const LOCAL_RESET_STREAMS: usize = 256;
 /// Reset streams remembered (for frames that arrive after the reset).
 pub const CONCURRENT_RESET_STREAMS: usize = 10;
-
-/// WINDOW_UPDATE, PRIORITY and empty DATA frames a client may send per
-/// second before its connection ends with ENHANCE_YOUR_CALM (`watch`).
-pub const NO_PROGRESS_FRAMES_PER_SECOND: u32 = 10_000;
 
 /// A connection's settings: `limits` from `[server.http2]` (concurrent
 /// streams, header list size, windows; defaults in `config::plan::http2`),

@@ -65,7 +65,8 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         return;
     };
     let calm = Rc::new(watch::Calm::default());
-    let io = io::H2Io::new(poll, tls, early, calm.clone());
+    let limit = ctx.plan.http2.no_progress_frames_per_second;
+    let io = io::H2Io::new(poll, tls, early, calm.clone(), limit);
     let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
     let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
     else {

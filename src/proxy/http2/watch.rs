@@ -1,24 +1,31 @@
-//! Frames of no progress: a client may send WINDOW_UPDATE, PRIORITY and
-//! empty DATA frames without end, each costing tern a little work and
-//! moving no request forward. `h2` bounds empty DATA frames, not the
-//! others; this watch follows the frame headers in the bytes `io` hands
-//! to `h2` and, past `limits::NO_PROGRESS_FRAMES_PER_SECOND`, trips the
-//! connection's `Calm`, on which `serve` ends it with GOAWAY
-//! ENHANCE_YOUR_CALM (as `h2` does for rapid resets).
+//! Frames of no progress: a client may send PING, SETTINGS, WINDOW_UPDATE,
+//! PRIORITY, empty DATA and frames of types HTTP/2 doesn't define (which
+//! are ignored) without end, each costing tern a little work (an ACK to
+//! write, a table to update) and moving no request forward. `h2` bounds
+//! empty DATA frames and keeps one PING or SETTINGS ACK owed at a time,
+//! but bounds none of them per second; this watch follows the frame
+//! headers in the bytes `io` hands to `h2` and, past the connection's
+//! limit (`[server.http2] no_progress_frames_per_second`, read when the
+//! connection starts), trips the connection's `Calm`, on which `serve`
+//! ends it with GOAWAY ENHANCE_YOUR_CALM (as `h2` does for rapid resets).
 //!
-//! Real clients send few such frames: a WINDOW_UPDATE per half window
-//! consumed, PRIORITY hints per request at most.
+//! Real clients send few such frames: SETTINGS and its ACK once, a
+//! WINDOW_UPDATE per half window consumed, a PING now and then, PRIORITY
+//! hints per request at most.
 
 use std::cell::Cell;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::limits::NO_PROGRESS_FRAMES_PER_SECOND;
-
 const FRAME_HEAD: usize = 9;
 const DATA: u8 = 0x0;
 const PRIORITY: u8 = 0x2;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
 const WINDOW_UPDATE: u8 = 0x8;
+/// The last frame type RFC 9113 defines (CONTINUATION); `h2` ignores
+/// any other.
+const LAST_KNOWN: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
 
 /// Set once a connection's client went over a limit tern enforces itself.
@@ -56,19 +63,22 @@ pub struct FrameWatch {
     skip: usize,
     head: [u8; FRAME_HEAD],
     have: usize,
-    /// Frames of no progress since `since`.
+    /// Frames of no progress since `since`, and how many a second pass.
     count: u32,
     since: Option<Instant>,
+    limit: u32,
 }
 
 impl FrameWatch {
-    pub fn new() -> Self {
+    /// A watch allowing `limit` frames of no progress a second.
+    pub fn new(limit: u32) -> Self {
         FrameWatch {
             skip: super::PREFACE.len(),
             head: [0; FRAME_HEAD],
             have: 0,
             count: 0,
             since: None,
+            limit,
         }
     }
 
@@ -104,7 +114,7 @@ impl FrameWatch {
     fn over_rate(&mut self) -> bool {
         let since = *self.since.get_or_insert_with(Instant::now);
         self.count += 1;
-        if self.count <= NO_PROGRESS_FRAMES_PER_SECOND {
+        if self.count <= self.limit {
             return false;
         }
         let now = Instant::now();
@@ -120,7 +130,7 @@ impl FrameWatch {
 fn no_progress(kind: u8, flags: u8, len: usize) -> bool {
     match kind {
         DATA => len == 0 && flags & END_STREAM == 0,
-        PRIORITY | WINDOW_UPDATE => true,
-        _ => false,
+        PRIORITY | SETTINGS | PING | WINDOW_UPDATE => true,
+        kind => kind > LAST_KNOWN,
     }
 }
