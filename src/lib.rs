@@ -21,7 +21,7 @@
 //! of its own and applies answers as a reload; `health_checker` probes
 //! servers on another; `admin` serves /metrics, /status and the status page.
 //! Small leaf modules: `buffer`, `timer`, `peek`, `log`, `html`, `shutdown`,
-//! `signals`, `tls`, `edge_counts`. `acme` orders and renews certificates
+//! `signals`, `tls`, `edge_counts`, `one_or_many`. `acme` orders and renews certificates
 //! on a control thread of its own. `fuzzing` holds the bodies of the fuzz
 //! targets in `fuzz/`.
 //!
@@ -35,7 +35,8 @@
 //! no import cycle can come back unnoticed. A new module gets a place here.
 //!
 //! 1. Leaves: `allocator` `buffer` `timer` `peek` `log` `html` `shutdown`
-//!    `signals` `cli` `pinning` `runtime` `acme` `tls` `control` `edge_counts`
+//!    `signals` `cli` `pinning` `runtime` `one_or_many` `acme` `tls` `control`
+//!    `edge_counts`
 //! 2. Bytes and HTTP: `http` `conn` `failure` `compress` `files` `limits`
 //!    `proxy_protocol` `route` `discovery` `rlimit` `upstream`
 //! 3. The plan and what counts it: `contain` `config` `access_log` `metrics`
@@ -84,6 +85,7 @@ pub mod limits;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod one_or_many;
 pub mod peek;
 pub mod pinning;
 pub mod proxy;

@@ -8,6 +8,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 
+use crate::one_or_many::OneOrMany;
+
 /// Let's Encrypt's production directory, the default.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 const DEFAULT_STORAGE: &str = "/var/lib/tern/acme";
@@ -18,7 +20,7 @@ pub struct AcmeSection {
     /// The names the certificate covers; the first is its main name.
     pub domains: Vec<String>,
     /// `mailto:` addresses the CA may write to about the account.
-    pub contact: Option<Contact>,
+    pub contact: Option<OneOrMany>,
     /// The CA's directory URL; default Let's Encrypt production.
     pub directory: Option<String>,
     /// A PEM root to trust for the directory's own HTTPS (instead of the
@@ -29,24 +31,6 @@ pub struct AcmeSection {
     /// Default: HTTP-01 when the config has a plain listener, else
     /// TLS-ALPN-01.
     pub challenge: Option<ChallengeKind>,
-}
-
-/// `contact`: one address or a list. (Like `config::schema::Strings`,
-/// which this module, below `config`, can't import.)
-#[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "a string or a list of strings")]
-pub enum Contact {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Contact {
-    fn to_vec(&self) -> Vec<String> {
-        match self {
-            Contact::One(one) => vec![one.clone()],
-            Contact::Many(many) => many.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -85,7 +69,10 @@ type Problem = (String, String);
 pub fn check(at: &str, section: &AcmeSection, has_plain: bool) -> Result<Spec, Problem> {
     let key = |name: &str| format!("{at}.{name}");
     let domains = check_domains(section).map_err(|m| (key("domains"), m))?;
-    let contact = section.contact.as_ref().map_or(Vec::new(), Contact::to_vec);
+    let contact = section
+        .contact
+        .as_ref()
+        .map_or(Vec::new(), OneOrMany::to_vec);
     if let Some(bad) = contact.iter().find(|c| !c.starts_with("mailto:")) {
         return Err((
             key("contact"),

@@ -4,6 +4,7 @@
 mod backend;
 mod route;
 
+pub use crate::one_or_many::OneOrMany;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -192,38 +193,4 @@ pub struct CertificateFiles {
     pub cert: String,
     /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
     pub key: String,
-}
-
-/// `bind = "a"` or `bind = ["a", "b"]`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "an address string or a list of address strings")]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            OneOrMany::One(one) => vec![one.clone()],
-            OneOrMany::Many(many) => many.clone(),
-        }
-    }
-}
-
-/// `key = "a"` or `key = ["a", "b"]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged, expecting = "a string or a list of strings")]
-pub enum Strings {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Strings {
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            Strings::One(one) => vec![one.clone()],
-            Strings::Many(many) => many.clone(),
-        }
-    }
 }

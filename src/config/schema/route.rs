@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Strings;
+use super::OneOrMany;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,16 +13,16 @@ pub struct RouteSection {
     pub name: Option<String>,
     // Conditions; the same keys as `ConditionsSection` (serde cannot
     // flatten with `deny_unknown_fields`, so they are listed twice).
-    pub host: Option<Strings>,
-    pub host_domain: Option<Strings>,
+    pub host: Option<OneOrMany>,
+    pub host_domain: Option<OneOrMany>,
     pub path_prefix: Option<String>,
     pub path_regex: Option<String>,
     pub url_contains: Option<String>,
-    pub query: Option<Strings>,
+    pub query: Option<OneOrMany>,
     pub header: Option<Vec<HeaderTestSection>>,
-    pub method: Option<Strings>,
-    pub source: Option<Strings>,
-    pub listener: Option<Strings>,
+    pub method: Option<OneOrMany>,
+    pub source: Option<OneOrMany>,
+    pub listener: Option<OneOrMany>,
     pub backend_up: Option<String>,
     /// Conditions that must all fail.
     pub not: Option<ConditionsSection>,
@@ -62,16 +62,16 @@ pub struct RateLimitSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionsSection {
-    pub host: Option<Strings>,
-    pub host_domain: Option<Strings>,
+    pub host: Option<OneOrMany>,
+    pub host_domain: Option<OneOrMany>,
     pub path_prefix: Option<String>,
     pub path_regex: Option<String>,
     pub url_contains: Option<String>,
-    pub query: Option<Strings>,
+    pub query: Option<OneOrMany>,
     pub header: Option<Vec<HeaderTestSection>>,
-    pub method: Option<Strings>,
-    pub source: Option<Strings>,
-    pub listener: Option<Strings>,
+    pub method: Option<OneOrMany>,
+    pub source: Option<OneOrMany>,
+    pub listener: Option<OneOrMany>,
     pub backend_up: Option<String>,
 }
 
