@@ -462,12 +462,16 @@ fn server_http2_keys_are_checked() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn s6_5_2_an_initial_window_over_2_31_minus_1_ends_the_connection() {
+fn s6_5_2_an_initial_window_over_2_31_minus_1_is_a_flow_control_error() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    // RFC 9113 §6.5.2 names FLOW_CONTROL_ERROR; hyperium's h2 answers
-    // PROTOCOL_ERROR (a connection error either way).
-    assert_eq!(frames("bad_initial_window", &tern), "GOAWAY PROTOCOL_ERROR");
+    // hyperium's h2 would say PROTOCOL_ERROR; tern's frame watch reads the
+    // SETTINGS payload first and ends the connection with the RFC's code.
+    assert_eq!(
+        frames("bad_initial_window", &tern),
+        "GOAWAY FLOW_CONTROL_ERROR"
+    );
+    still_serves(&tern);
 }
 
 #[test]

@@ -185,7 +185,12 @@ impl AsyncRead for H2Io {
         }
         let before = buf.filled().len();
         let polled = this.read_into(cx, buf);
-        this.watch.see(&buf.filled()[before..], &this.calm);
+        if let Some(keep) = this.watch.see(&buf.filled()[before..], &this.calm) {
+            // The rest is withheld: `serve` ends the connection with the
+            // watch's code.
+            buf.set_filled(before + keep);
+            return if keep > 0 { polled } else { Poll::Pending };
+        }
         polled
     }
 }

@@ -81,9 +81,9 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
     loop {
         let accepted = monoio::select! {
             accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
-            // Too many frames of no progress (`watch`).
-            _ = poll_fn(|cx| calm.poll_tripped(cx)), if !going_away => {
-                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+            // Too many frames of no progress, or a SETTINGS value (`watch`).
+            reason = poll_fn(|cx| calm.poll_tripped(cx)), if !going_away => {
+                conn.abrupt_shutdown(reason);
                 going_away = true;
                 continue;
             }
