@@ -87,14 +87,44 @@ pub fn give(mut buf: Vec<u8>) {
         _ => return,
     };
     buf.clear();
-    pool.with(|free| {
+    // `try_with`: a connection dropped while its thread ends (its pool
+    // already gone) frees its buffer instead.
+    let _ = pool.try_with(|free| {
         let mut free = free.borrow_mut();
         if free.len() < max {
             free.push(buf);
         } else {
-            SPILL.with(|spill| spill.add(buf.capacity()));
+            let _ = SPILL.try_with(|spill| spill.add(buf.capacity()));
         }
     });
+}
+
+/// A buffer held by a connection, given back to the worker's pool when the
+/// connection is dropped with bytes still in it (a client that left in the
+/// middle of a request, a failed upstream) instead of being freed.
+#[derive(Default)]
+pub struct Held(Vec<u8>);
+
+impl std::ops::Deref for Held {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.0.capacity() > 0 {
+            give(std::mem::take(&mut self.0));
+        }
+    }
 }
 
 /// A burst spills past the pool caps at most this much before its end
@@ -161,6 +191,21 @@ pub fn trim_after_burst(now: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_buffer_dropped_with_bytes_goes_back_to_the_pool() {
+        // Each test runs on its own thread: a pool of its own.
+        let mut held = Held::default();
+        held.extend_from_slice(b"unread");
+        drop(held);
+        assert_eq!(pooled()[0], 0, "an unpooled size is freed");
+        let mut held = Held::default();
+        *held = take();
+        held.extend_from_slice(b"unread");
+        drop(held);
+        assert_eq!(pooled()[0], 1);
+        assert!(take().is_empty(), "and comes back cleared");
+    }
 
     #[test]
     fn buffers_are_reused_and_cleared() {

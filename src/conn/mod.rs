@@ -34,8 +34,8 @@ pub enum Next {
 pub struct Conn {
     pub stream: TcpStream,
     /// Capacity 0 when nothing is buffered; `start..len` is unconsumed
-    /// (decrypted, on a TLS connection).
-    buf: Vec<u8>,
+    /// (decrypted, on a TLS connection). Back to the pool when dropped.
+    buf: buffer::Held,
     start: usize,
     /// Take big buffers: set while a large body streams through.
     large_reads: bool,
@@ -51,7 +51,7 @@ impl Conn {
     pub fn new(stream: TcpStream) -> Self {
         Conn {
             stream,
-            buf: Vec::new(),
+            buf: buffer::Held::default(),
             start: 0,
             large_reads: false,
             client: false,
@@ -87,7 +87,7 @@ impl Conn {
     /// The socket, the bytes read but not consumed, and the TLS session:
     /// for a protocol that takes the connection over (HTTP/2).
     pub fn into_parts(mut self) -> (TcpStream, Vec<u8>, Option<Box<TlsSession>>) {
-        let mut buffered = std::mem::take(&mut self.buf);
+        let mut buffered = std::mem::take(&mut *self.buf);
         buffered.drain(..self.start.min(buffered.len()));
         (self.stream, buffered, self.tls)
     }
@@ -123,7 +123,7 @@ impl Conn {
     /// Gives the buffer back to the pool if nothing is left in it.
     pub fn release(&mut self) {
         if self.buffered().is_empty() && self.buf.capacity() > 0 {
-            buffer::give(std::mem::take(&mut self.buf));
+            buffer::give(std::mem::take(&mut *self.buf));
             self.start = 0;
         }
     }
@@ -168,11 +168,11 @@ impl Conn {
             // (and so every held connection) stay small.
             return Box::pin(self.fill_tls()).await;
         }
-        let buf = std::mem::take(&mut self.buf);
+        let buf = std::mem::take(&mut *self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let (result, slice): (io::Result<usize>, SliceMut<Vec<u8>>) =
             self.stream.read(buf.slice_mut(len..cap)).await;
-        self.buf = slice.into_inner();
+        *self.buf = slice.into_inner();
         if let Ok(n) = result {
             wire::read(self.client, n);
         }
@@ -191,13 +191,13 @@ impl Conn {
             return self.fill(limit).await;
         }
         self.make_room(limit)?;
-        let buf = std::mem::take(&mut self.buf);
+        let buf = std::mem::take(&mut *self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let (result, slice) = self
             .stream
             .cancelable_read(buf.slice_mut(len..cap), cancel)
             .await;
-        self.buf = slice.into_inner();
+        *self.buf = slice.into_inner();
         if let Ok(n) = result {
             wire::read(self.client, n);
         }
@@ -271,7 +271,7 @@ impl Conn {
 
     fn make_room(&mut self, limit: usize) -> io::Result<()> {
         if self.buf.capacity() == 0 {
-            self.buf = if self.large_reads {
+            *self.buf = if self.large_reads {
                 buffer::take_big()
             } else {
                 buffer::take()
@@ -291,8 +291,8 @@ impl Conn {
                     "buffer limit reached",
                 ));
             }
-            self.buf
-                .reserve((limit - unconsumed).min(self.buf.capacity()));
+            let grow = (limit - unconsumed).min(self.buf.capacity());
+            self.buf.reserve(grow);
         }
         Ok(())
     }
@@ -318,9 +318,9 @@ impl Conn {
         if dst.is_tls() {
             Box::pin(dst.write_tls(&self.buf[range])).await?;
         } else {
-            let buf = std::mem::take(&mut self.buf);
+            let buf = std::mem::take(&mut *self.buf);
             let (result, slice) = dst.stream.write_all(buf.slice(range)).await;
-            self.buf = slice.into_inner();
+            *self.buf = slice.into_inner();
             dst.note_written(result?);
         }
         self.consume(n);
