@@ -117,7 +117,8 @@ def _stop(p, timeout=15):
 
 def around(counter_cmd, run_load, settle=1.0):
     """Starts counter_cmd (perf or strace, attached to the server's processes), runs run_load() while it counts,
-    stops it. Returns (run_load's result, the counter's exit status or an error text)."""
+    stops it. Returns (run_load's result, None or what went wrong); the result is None when the
+    counter exited before the load started (then nothing ran)."""
     p = subprocess.Popen(counter_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          text=True, start_new_session=True)
     try:
@@ -140,6 +141,8 @@ def perf_counts(pids, run_load, tmpdir, with_opcodes):
         return run_load(), {}, notes
     out_path = os.path.join(tmpdir, "perf-stat.csv")
     result, err = around(perf_command(events, pids, out_path), run_load)
+    if result is None:
+        return None, {}, dict(notes, **{c: err for c, _e, _f in events})
     try:
         with open(out_path) as f:
             counts = parse_perf_csv(f.read(), events)
@@ -162,6 +165,8 @@ def strace_counts(pids, run_load, tmpdir):
     for pid in pids:
         cmd += ["-p", str(pid)]
     result, err = around(cmd, run_load)
+    if result is None:
+        return None, {}, None, err
     try:
         with open(out_path) as f:
             rows, total = parse_strace_summary(f.read())

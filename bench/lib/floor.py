@@ -129,17 +129,17 @@ def count_pass(t, a, wrk_cpus, tmpdir):
     pids = t.pids()
     is_tern = t.name == "tern"
     r, counts, notes = counters.perf_counts(pids, wrk_load(t, a.count_duration, wrk_cpus, a), tmpdir, is_tern)
-    out = {"perf_requests": r["requests"], "per_req": counters.per_request(counts, r["requests"]), "notes": notes,
-           "perf_errors": r["errors"]}
+    n = r["requests"] if r else 0  # None: perf could not attach, and wrk did not run
+    out = {"per_req": counters.per_request(counts, n), "notes": notes}
     if a.no_strace:
         return out
     r, rows, total, err = counters.strace_counts(pids, wrk_load(t, a.count_duration, wrk_cpus, a), tmpdir)
-    n = max(r["requests"], 1)
-    out["strace_error"] = err
-    out["strace_per_req"] = {k: v / n for k, v in rows.items()}
-    out["strace_total_per_req"] = None if total is None else total / n
-    if counts.get("syscalls") is None and total is not None:  # no perf: strace's total stands in
-        out["per_req"]["syscalls"] = total / n
+    n = r["requests"] if r else 0
+    out["strace_error"] = err if n else (err or "wrk completed no request")
+    out["strace_per_req"] = {k: v / n for k, v in rows.items()} if n else {}
+    out["strace_total_per_req"] = total / n if total is not None and n else None
+    if counts.get("syscalls") is None and out["strace_total_per_req"] is not None:
+        out["per_req"]["syscalls"] = out["strace_total_per_req"]  # no perf: strace's total stands in
         notes.pop("syscalls", None)
         out["syscalls_from"] = "strace"
     return out
@@ -279,7 +279,7 @@ def console(rows):
 
 
 def run(a, wrk_cpus, server_cpus, base, raw_dir):
-    """Starts everything, runs the passes; returns (samples, counts, names started, notes)."""
+    """Starts everything, runs the passes; returns (samples, counts, each started target's note)."""
     samples, counts, started = [], {}, {}
     origin = tg.start_origin("loadtest", a.root, base, 1, server_cpus)
     static_root = tg.make_static_root(base)
@@ -298,11 +298,11 @@ def run(a, wrk_cpus, server_cpus, base, raw_dir):
             say(f"  {name}: {t.addr} (pids {t.pids()}, CPUs {procs.cpus_allowed(t.pids())})"
                 + (f"; {t.note}" if t.note else ""))
         for name, t in started.items():
-            if wrkrun._seconds(a.warmup) > 0:
-                wrk_load(t, a.warmup, wrk_cpus, a)()
             d = os.path.join(base, f"count-{name}")
             os.makedirs(d, exist_ok=True)
             try:
+                if wrkrun._seconds(a.warmup) > 0:
+                    wrk_load(t, a.warmup, wrk_cpus, a)()
                 counts[name] = count_pass(t, a, wrk_cpus, d)
             except (RuntimeError, ValueError) as e:
                 say(f"  count {name}: FAILED: {e}")
@@ -327,7 +327,7 @@ def run(a, wrk_cpus, server_cpus, base, raw_dir):
         for t in started.values():
             t.stop()
         origin.stop()
-    return samples, counts, list(started) or a.targets, notes
+    return samples, counts, notes
 
 
 def main(argv):
@@ -344,8 +344,8 @@ def main(argv):
         f"about {estimate_seconds(a) / 60:.1f} min")
     t0 = time.time()
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    samples, counts, names, notes = run(a, wrk_cpus, server_cpus, base, raw_dir)
-    rows = summarize(samples, counts, [n for n in a.targets if n in names or any(s["target"] == n for s in samples)])
+    samples, counts, notes = run(a, wrk_cpus, server_cpus, base, raw_dir)
+    rows = summarize(samples, counts, a.targets)
     tern_notes = "; ".join(f"{LABELS[n]}: `{v}`" for n, v in notes.items() if n.startswith("tern") and v)
     meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.git_rev(a.root)),
             ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),

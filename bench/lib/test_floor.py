@@ -83,6 +83,29 @@ class PerfCounts(unittest.TestCase):
         self.assertEqual(counters.per_request({"a": 10}, 0), {"a": None})
 
 
+class Around(unittest.TestCase):
+    def test_the_load_runs_while_the_counter_counts_and_the_counter_is_stopped(self):
+        result, err = counters.around(["sleep", "30"], lambda: 42, settle=0.05)
+        self.assertEqual((result, err), (42, None))
+
+    def test_a_counter_that_cannot_attach_runs_no_load(self):
+        ran = []
+        result, err = counters.around(["sh", "-c", "echo no permission >&2; exit 3"], lambda: ran.append(1),
+                                      settle=0.3)
+        self.assertIsNone(result)
+        self.assertIn("exited at once: no permission", err)
+        self.assertEqual(ran, [])
+
+    def test_then_every_perf_column_says_why(self):
+        with mock.patch.object(counters, "perf_events", return_value=(EVENTS, {"poll_arms": "no tracepoint"})), \
+                mock.patch.object(counters, "around", return_value=(None, "perf exited at once: denied")):
+            result, counts, notes = counters.perf_counts([1], lambda: None, "/tmp", False)
+        self.assertIsNone(result)
+        self.assertEqual(counts, {})
+        self.assertEqual(notes["syscalls"], "perf exited at once: denied")
+        self.assertEqual(notes["poll_arms"], "no tracepoint")
+
+
 class StraceSummary(unittest.TestCase):
     def test_rows_and_total(self):
         rows, total = counters.parse_strace_summary(STRACE_C)
@@ -110,6 +133,20 @@ class CountPass(unittest.TestCase):
         self.assertEqual(c["syscalls_from"], "strace")
         self.assertNotIn("syscalls", c["notes"])
         self.assertEqual(c["strace_per_req"], {"recvfrom": 2.0, "writev": 2.0})
+
+
+    def test_no_counter_attached_means_no_counts_not_a_crash(self):
+        a = floor.parse_args(["--root", "/nonexistent"])
+        t = mock.Mock(name="t")
+        t.name = "tern"
+        t.pids.return_value = [1]
+        with mock.patch.object(counters, "perf_counts", return_value=(None, {}, {"sqes": "perf exited at once"})), \
+                mock.patch.object(counters, "strace_counts", return_value=(None, {}, None, "strace exited at once")):
+            c = floor.count_pass(t, a, None, "/tmp")
+        self.assertEqual(c["per_req"], {})
+        self.assertEqual(c["notes"], {"sqes": "perf exited at once"})
+        self.assertEqual(c["strace_error"], "strace exited at once")
+        self.assertIsNone(c["strace_total_per_req"])
 
 
 class Summary(unittest.TestCase):
