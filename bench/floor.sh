@@ -4,7 +4,7 @@
 # io_uring SQEs/CQEs per request from perf (strace -c for the breakdown), one table.
 # See bench/README.md, "The floor". Everything runs on 127.0.0.1 only.
 #   bench/floor.sh --duration 3s --rounds 1      development run (~3 min)
-#   bench/floor.sh --duration 8s --rounds 3      the measurement (~7 min), on a quiet machine
+#   bench/floor.sh --duration 8s --rounds 3      the measurement (~6 min), on a quiet machine
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1

@@ -30,12 +30,14 @@ import targets as tg  # noqa: E402
 import wrkrun  # noqa: E402
 
 FORWARDER = "forwarder"
-# Target name -> (proxy, mode); the forwarder has neither.
-TARGETS = {FORWARDER: (None, None)}
+# Target name -> (proxy, mode, variant for targets.start_proxy); the forwarder has none of them.
+TARGETS = {FORWARDER: (None, None, None)}
 for _p in tg.PROXIES:
     for _m in tg.MODES:
-        TARGETS[f"{_p}-{_m}"] = (_p, _m)
-LABELS = {FORWARDER: "minimal forwarder (epoll)"}
+        TARGETS[f"{_p}-{_m}"] = (_p, _m, None)
+    if _p == "tern":  # tern tuned without the client watch (abort_on_close = "never"): what watching costs
+        TARGETS["tern-nowatch"] = ("tern", "tuned", ("nowatch", {"NO_CLIENT_WATCH": True}))
+LABELS = {FORWARDER: "minimal forwarder (epoll)", "tern-nowatch": "tern (tuned, no client watch)"}
 LABELS.update({f"{p}-{m}": f"{tg.LABEL_OF[p]} ({m})" for p in tg.PROXIES for m in tg.MODES})
 TOP_SYSCALLS = 6
 
@@ -103,10 +105,11 @@ def start_forwarder(root, base, cpus, origin_port):
 
 
 def start_target(name, a, base, server_cpus, origin, static_root):
-    proxy, mode = TARGETS[name]
+    proxy, mode, variant = TARGETS[name]
     if proxy is None:
         return start_forwarder(a.root, base, server_cpus, origin.port)
-    return tg.start_proxy(proxy, a.root, base, 1, server_cpus, origin.port, static_root=static_root, mode=mode)
+    return tg.start_proxy(proxy, a.root, base, 1, server_cpus, origin.port, static_root=static_root, mode=mode,
+                          variant=variant)
 
 
 def wrk_load(t, duration, wrk_cpus, a):
@@ -268,10 +271,10 @@ def markdown(rows, counts, names, meta):
 
 
 def console(rows):
-    out = [f"{'target':28s} {'req/s':>8s} {'user':>6s} {'kern':>6s} {'total':>6s} {'×floor':>7s} "
+    out = [f"{'target':30s} {'req/s':>8s} {'user':>6s} {'kern':>6s} {'total':>6s} {'×floor':>7s} "
            f"{'sysc/r':>7s} {'enter/r':>7s} {'SQE/r':>6s} {'CQE/r':>6s}"]
     for r in rows:
-        out.append(f"{LABELS[r['target']]:28s} {fmt(r['rps'], '.0f'):>8s} {fmt(r['user']):>6s} "
+        out.append(f"{LABELS[r['target']]:30s} {fmt(r['rps'], '.0f'):>8s} {fmt(r['user']):>6s} "
                    f"{fmt(r['kernel']):>6s} {fmt(r['total']):>6s} {fmt_x(r['x_total']):>7s} "
                    f"{fmt(r.get('syscalls')):>7s} {fmt(r.get('enters')):>7s} {fmt(r.get('sqes')):>6s} "
                    f"{fmt(r.get('cqes')):>6s}")

@@ -4,6 +4,7 @@ import contextlib
 import io
 import os
 import sys
+import tempfile
 import unittest
 from unittest import mock
 
@@ -207,12 +208,29 @@ class Args(unittest.TestCase):
     def test_defaults_run_every_target(self):
         a = floor.parse_args(["--root", "/r"])
         self.assertEqual(a.targets[0], "forwarder")
-        self.assertEqual(len(a.targets), 1 + 3 * 2)
+        self.assertEqual(a.targets, ["forwarder", "tern-defaults", "tern-tuned", "tern-nowatch", "nginx-defaults",
+                                     "nginx-tuned", "haproxy-defaults", "haproxy-tuned"])
+        self.assertEqual(set(floor.LABELS), set(floor.TARGETS))
         self.assertEqual(a.out, os.path.join("/r", "bench", "results"))
 
     def test_the_measurement_fits_in_ten_minutes(self):
         a = floor.parse_args(["--duration", "8s", "--rounds", "3"])
         self.assertLess(floor.estimate_seconds(a), 10 * 60)
+
+    def test_nowatch_is_tern_tuned_with_the_client_watch_off(self):
+        proxy, mode, (label, values) = floor.TARGETS["tern-nowatch"]
+        self.assertEqual((proxy, mode, label), ("tern", "tuned", "nowatch"))
+        base = dict(WORKERS=1, PORT=1, ADMIN_PORT=2, ORIGIN_PORT=3, TIMEOUT="60s", STATIC_ROOT="/s", TLS=False,
+                    TLS_PORT=0, TLS_CERT="", TLS_KEY="", TLS_PEM="", WORKERS_SET=True)
+        with tempfile.TemporaryDirectory() as d:
+            with open(floor.tg.render("tern.toml.tmpl", os.path.join(d, "a"), **base, **values)) as f:
+                watched_off = f.read()
+            with open(floor.tg.render("tern.toml.tmpl", os.path.join(d, "b"), **base)) as f:
+                tuned = f.read()
+        self.assertIn('abort_on_close = "never"', watched_off)
+        self.assertNotIn("abort_on_close", tuned)
+        catch_all = watched_off.split("[[route]]")[-1]  # the route small's GET / takes
+        self.assertIn('backend = "origin"\nabort_on_close = "never"', catch_all)
 
     def test_bad_target(self):
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
