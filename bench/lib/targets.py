@@ -334,9 +334,10 @@ def workers_to_set(mode, workers, cpus, name):
 
 
 def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None,
-                tls=None, mode="tuned"):
+                tls=None, mode="tuned", variant=None):
     """tls: a TlsFiles; the proxy then also terminates TLS on a second listener (Target.tls_port).
-    mode: "tuned" or "defaults" (which template, MODES)."""
+    mode: "tuned" or "defaults" (which template, MODES). variant: (label, {placeholder: value}) to
+    turn on a section of the template for an experiment; label names its own directory."""
     starter = {"tern": _start_tern, "nginx": _start_nginx, "haproxy": _start_haproxy}[name]
     static_root = static_root or make_static_root(base)
     # The placeholders every template shares beyond ports and paths, and which template.
@@ -344,7 +345,9 @@ def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", max
               "TLS_CERT": tls.cert if tls else "", "TLS_KEY": tls.key if tls else "",
               "TLS_PEM": tls.combined if tls else "", "TEMPLATE": TEMPLATE[mode][name],
               "WORKERS_SET": workers_to_set(mode, workers, cpus, name)}
-    t = starter(root, _workdir(base, f"{name}-{mode}"), workers, cpus, origin_port, timeout, maxconn, static_root,
+    label, extra = variant or (mode, {})
+    values.update(extra)
+    t = starter(root, _workdir(base, f"{name}-{label}"), workers, cpus, origin_port, timeout, maxconn, static_root,
                 values)
     try:
         check_http(t.port, "/", ORIGIN_BODY)

@@ -5,6 +5,7 @@ mod args;
 mod buf;
 mod chunked;
 mod clock;
+mod forwarder;
 mod gate;
 mod http;
 mod httpclient;
@@ -24,6 +25,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   tern-loadtest origin --listen ADDR [--workers N] [--body-size BYTES]
+  tern-loadtest forwarder --listen ADDR --upstream ADDR
   tern-loadtest longpoll --target ADDR --connections N [--ramp PER_SEC] [--channel NAME]
       [--path-prefix /poll/] [--publish ADDR] [--settle SECS] [--proxy-pid PID[,PID...]]
       [--sources K] [--processes P] [--max-seconds S] [--json]
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "origin" => origin::run(rest).map(|()| ExitCode::SUCCESS),
+        "forwarder" => forwarder::run(rest).map(|()| ExitCode::SUCCESS),
         "longpoll" => longpoll::run(rest),
         "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
         "websocket" => websocket::run(rest),

@@ -1,0 +1,160 @@
+//! `tern-loadtest forwarder` relays bytes both ways, unchanged, over one
+//! origin connection per client connection, also when a side cannot take
+//! everything at once (megabytes each way), and closes the origin
+//! connection when the client goes. The test itself plays the origin.
+
+use socket2::{Domain, Socket, Type};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+/// The test's sockets receive through a small window, so the forwarder's
+/// writes toward them come up short and it must hold on to the rest.
+const SMALL_RCVBUF: usize = 8 * 1024;
+
+struct Forwarder(Child, String);
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(upstream: &str) -> Forwarder {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern-loadtest"))
+        .args([
+            "forwarder",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tern-loadtest forwarder");
+    let mut line = String::new();
+    let out = child.stdout.take().expect("stdout");
+    BufReader::new(out).read_line(&mut line).expect("read");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Forwarder(child, addr)
+}
+
+/// The next connection the forwarder opens to the test's origin, or None
+/// after `within`.
+fn accept_within(origin: &TcpListener, within: Duration) -> Option<TcpStream> {
+    origin.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match origin.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).expect("blocking");
+                s.set_read_timeout(Some(WAIT)).expect("timeout");
+                return Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    None
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+fn small_window_socket() -> Socket {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_recv_buffer_size(SMALL_RCVBUF).expect("SO_RCVBUF");
+    s
+}
+
+fn origin_listener() -> TcpListener {
+    let s = small_window_socket();
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    s.bind(&any.into()).expect("bind");
+    s.listen(16).expect("listen");
+    s.into()
+}
+
+fn client(addr: &str) -> TcpStream {
+    let s = small_window_socket();
+    let to: SocketAddr = addr.parse().expect("addr");
+    s.connect(&to.into()).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s.into()
+}
+
+/// Writes `out` on `w` from a second thread while reading `len` bytes from
+/// `r`. The reader starts late, so everything between them fills up first
+/// (no assertion depends on how late).
+fn send_and_receive(mut w: TcpStream, out: Vec<u8>, r: &mut TcpStream, len: usize) -> Vec<u8> {
+    let writer = thread::spawn(move || w.write_all(&out).map(|()| w));
+    thread::sleep(Duration::from_millis(200));
+    let mut got = vec![0; len];
+    r.read_exact(&mut got).expect("read relayed bytes");
+    writer.join().expect("writer").expect("write");
+    got
+}
+
+#[test]
+fn forwarder_relays_requests_and_responses_both_ways() {
+    let origin = origin_listener();
+    let fwd = start(&origin.local_addr().expect("addr").to_string());
+    let mut client = client(&fwd.1);
+    let mut up = accept_within(&origin, WAIT).expect("the forwarder connects to the origin");
+
+    // A small request and its response, as wrk sends them.
+    let request = b"GET / HTTP/1.1\r\nHost: o\r\n\r\n";
+    client.write_all(request).expect("write");
+    let mut got = vec![0; request.len()];
+    up.read_exact(&mut got).expect("origin reads the request");
+    assert_eq!(got, request);
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    up.write_all(response).expect("write");
+    let mut got = vec![0; response.len()];
+    client
+        .read_exact(&mut got)
+        .expect("client reads the response");
+    assert_eq!(got, response);
+
+    // Then megabytes each way on the same connections: more than the socket
+    // buffers hold, so the forwarder must keep what a side cannot take yet.
+    let big = 4 << 20;
+    let to_origin = pattern(big, 0x5a);
+    let got = send_and_receive(
+        client.try_clone().expect("clone"),
+        to_origin.clone(),
+        &mut up,
+        big,
+    );
+    assert!(got == to_origin, "bytes to the origin arrived changed");
+    let to_client = pattern(big, 0xa5);
+    let got = send_and_receive(
+        up.try_clone().expect("clone"),
+        to_client.clone(),
+        &mut client,
+        big,
+    );
+    assert!(got == to_client, "bytes to the client arrived changed");
+
+    // Still one origin connection for that client; it ends with the client.
+    assert!(accept_within(&origin, Duration::from_millis(200)).is_none());
+    drop(client);
+    let mut rest = Vec::new();
+    let n = up
+        .read_to_end(&mut rest)
+        .expect("the origin connection closes");
+    assert_eq!(n, 0, "nothing more arrives after the client left");
+}
