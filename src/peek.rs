@@ -1,6 +1,7 @@
-//! Looking at what waits on a socket without reading it (`MSG_PEEK`): is a
-//! pooled upstream connection still quiet, has a waiting client sent more
-//! or gone away. One place for the one `unsafe` call they all need.
+//! Looking at what waits on a socket without waiting for it: is a pooled
+//! upstream connection still quiet, has a waiting client sent more or gone
+//! away (`peek`, with `MSG_PEEK`), and taking what is already there
+//! (`recv_now`). One place for the `unsafe` calls they need.
 
 use std::os::fd::RawFd;
 
@@ -39,6 +40,36 @@ pub fn peek(fd: RawFd) -> Peeked {
     }
 }
 
+/// Reads what already waits on `fd` into `out`'s spare capacity, up to
+/// `max` bytes; never blocks. `Ok(None)`: nothing waits; `Ok(Some(0))`: the
+/// peer closed.
+pub fn recv_now(fd: RawFd, out: &mut Vec<u8>, max: usize) -> std::io::Result<Option<usize>> {
+    let len = out.len();
+    let room = max.min(out.capacity() - len);
+    // SAFETY: `room` bytes from `len` on are within `out`'s allocation (its
+    // spare capacity); recv writes at most `room` bytes there, and a bad
+    // descriptor only makes it fail.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            out.as_mut_ptr().add(len).cast(),
+            room,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.kind() {
+            std::io::ErrorKind::WouldBlock => Ok(None),
+            _ => Err(err),
+        };
+    }
+    let n = n as usize;
+    // SAFETY: recv initialised the `n` (≤ `room`) bytes after `len`.
+    unsafe { out.set_len(len + n) };
+    Ok(Some(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +89,45 @@ mod tests {
         let mut byte = [0u8; 1];
         let _ = std::io::Read::read(&mut &server, &mut byte);
         assert!(wait_for(&server, Peeked::Eof));
+    }
+
+    #[test]
+    fn recv_now_takes_what_waits_up_to_max_and_never_blocks() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(b"head:");
+        let fd = server.as_raw_fd();
+        assert_eq!(
+            recv_now(fd, &mut out, 16).expect("recv"),
+            None,
+            "nothing waits"
+        );
+        client.write_all(b"body bytes and more").expect("write");
+        assert!(wait_for(&server, Peeked::Bytes));
+        assert_eq!(
+            recv_now(fd, &mut out, 4).expect("recv"),
+            Some(4),
+            "max holds"
+        );
+        assert_eq!(
+            recv_now(fd, &mut out, 100).expect("recv"),
+            Some(7),
+            "capacity holds"
+        );
+        assert_eq!(out, b"head:body bytes ");
+        out.clear();
+        assert_eq!(recv_now(fd, &mut out, 100).expect("recv"), Some(8));
+        out.clear();
+        drop(client);
+        assert!(wait_for(&server, Peeked::Eof));
+        assert_eq!(
+            recv_now(fd, &mut out, 16).expect("recv"),
+            Some(0),
+            "the end"
+        );
     }
 
     fn wait_for(stream: &std::net::TcpStream, wanted: Peeked) -> bool {

@@ -155,13 +155,15 @@ mod tests {
 
     #[test]
     fn pending_future_times_out_after_the_deadline() {
-        let mut waiting = Box::pin(timeout(
-            Duration::from_millis(1),
-            std::future::pending::<()>(),
-        ));
+        // Deadlines far on either side of now: a loaded machine can't make
+        // a poll land on the wrong side of one.
+        let now = Instant::now();
+        let pending = std::future::pending::<()>;
+        let mut waiting = Box::pin(timeout_at(now + Duration::from_secs(3600), pending()));
         assert!(poll_once(waiting.as_mut()).is_pending());
-        std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(poll_once(waiting.as_mut()), Poll::Ready(Err(Elapsed)));
+        let past = now.checked_sub(Duration::from_millis(1)).unwrap_or(now);
+        let mut late = Box::pin(timeout_at(past, pending()));
+        assert_eq!(poll_once(late.as_mut()), Poll::Ready(Err(Elapsed)));
     }
 
     #[test]

@@ -40,6 +40,8 @@ for _p in tg.PROXIES:
 LABELS = {FORWARDER: "minimal forwarder (epoll)", "tern-nowatch": "tern (tuned, no client watch)"}
 LABELS.update({f"{p}-{m}": f"{tg.LABEL_OF[p]} ({m})" for p in tg.PROXIES for m in tg.MODES})
 TOP_SYSCALLS = 6
+# Keep-alive GETs: a request and a response each way, which the forwarder relays as they are.
+FLOOR_SCENARIOS = ("small", "16k", "256k")
 
 
 def parse_args(argv):
@@ -52,6 +54,8 @@ def parse_args(argv):
     p.add_argument("--warmup", default="2s", help="unrecorded wrk run per target first (default 2s, 0 = none)")
     p.add_argument("--count-duration", default="3s", help="wrk run of each count pass (default 3s)")
     p.add_argument("--no-strace", action="store_true", help="skip the strace -c breakdown pass")
+    p.add_argument("--scenario", default="small", choices=FLOOR_SCENARIOS,
+                   help="bench/run.sh's keep-alive GET scenario to measure (default small)")
     p.add_argument("--targets", default=",".join(TARGETS), help=f"comma list from: {','.join(TARGETS)} (default all)")
     p.add_argument("--timeout", default="5s", help="wrk --timeout per request (default 5s)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
@@ -113,8 +117,8 @@ def start_target(name, a, base, server_cpus, origin, static_root):
 
 
 def wrk_load(t, duration, wrk_cpus, a):
-    """A function that runs wrk (the small scenario) against t once and returns wrkrun.parse's dict."""
-    sc = wrkrun.SCENARIOS["small"]
+    """A function that runs wrk (the chosen scenario) against t once and returns wrkrun.parse's dict."""
+    sc = wrkrun.SCENARIOS[a.scenario]
     cmd = procs.pinned(wrkrun.wrk_command(sc, t.addr, duration, 1, a.timeout), wrk_cpus)
 
     def run():
@@ -244,8 +248,12 @@ def na_lines(rows):
     return out
 
 
+def meta_value(meta, key, default="small"):
+    return next((v for k, v in meta if k == key), default)
+
+
 def markdown(rows, counts, names, meta):
-    lines = ["# The floor: small keep-alive requests, per request", ""]
+    lines = [f"# The floor: {meta_value(meta, 'scenario name')} keep-alive requests, per request", ""]
     lines += [f"- **{k}**: {v}" for k, v in meta] + [""]
     lines += main_table(rows)
     lines += ["",
@@ -313,7 +321,7 @@ def run(a, wrk_cpus, server_cpus, base, raw_dir):
             c = counts[name]["per_req"]
             say(f"  count {name:17s} syscalls/req {fmt(c.get('syscalls'))}  enters/req {fmt(c.get('enters'))}  "
                 f"SQEs/req {fmt(c.get('sqes'))}  CQEs/req {fmt(c.get('cqes'))}")
-        sc = wrkrun.SCENARIOS["small"]
+        sc = wrkrun.SCENARIOS[a.scenario]
         for rnd in range(1, a.rounds + 1):
             for name, t in started.items():
                 raw = os.path.join(raw_dir, f"{name}-r{rnd}.txt")
@@ -353,8 +361,9 @@ def main(argv):
     meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.git_rev(a.root)),
             ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
             ("pinning", pin_desc),
-            ("scenario", f"bench/run.sh's small: GET / → {tg.ORIGIN_BODY} B from tern-loadtest origin "
-                         "(1 worker, on the proxies' CPU), 64 keep-alive connections, wrk -t1; 1 worker per proxy"),
+            ("scenario name", a.scenario),
+            ("scenario", f"bench/run.sh's {a.scenario}: {wrkrun.SCENARIOS[a.scenario].title}, from "
+                         "tern-loadtest origin (1 worker, on the proxies' CPU), wrk -t1; 1 worker per proxy"),
             ("modes", "defaults = as each ships (templates/*-defaults.*), tuned = configured alike "
                       "(templates/*.tmpl), as bench/run.sh; the forwarder: `tern-loadtest forwarder`"),
             *([("tern started", tern_notes)] if tern_notes else []),
@@ -366,7 +375,8 @@ def main(argv):
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end"),
             ("wall time", f"{(time.time() - t0) / 60:.1f} min")]
     md = markdown(rows, counts, [r["target"] for r in rows], meta)
-    path = os.path.join(a.out, f"{stamp}-floor.md")
+    suffix = "" if a.scenario == "small" else f"-{a.scenario}"
+    path = os.path.join(a.out, f"{stamp}-floor{suffix}.md")
     for p in (path, os.path.join(raw_dir, "report.md")):
         with open(p, "w") as f:
             f.write(md)

@@ -179,6 +179,21 @@ impl Conn {
         result
     }
 
+    /// Appends to `out` what the socket already holds, up to `max` bytes,
+    /// without waiting: `Ok(None)` when nothing does, or on TLS (whose bytes
+    /// must be decrypted first). Only with nothing buffered here, so bytes
+    /// keep their order.
+    pub fn read_now_into(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Option<usize>> {
+        if self.is_tls() || !self.buffered().is_empty() {
+            return Ok(None);
+        }
+        let read = crate::peek::recv_now(self.stream.as_raw_fd(), out, max)?;
+        if let Some(n) = read {
+            wire::read(self.client, n);
+        }
+        Ok(read)
+    }
+
     /// `fill` on a plain connection, as a read that `cancel` can stop
     /// without losing what it read: a read cancelled after it completed
     /// still returns its bytes (a dropped one would lose them).

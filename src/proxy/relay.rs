@@ -291,7 +291,7 @@ async fn relay_body<C: Downstream>(
     let relayed = match meta.body {
         _ if meta.compress.is_some() => compressed(client, upstream, out, meta, waits).await,
         BodyKind::None | BodyKind::Length(0) => midway(write_out(client, out, waits.client).await),
-        BodyKind::Length(n) => midway(relay_length(client, upstream, out, n, waits).await),
+        BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
         BodyKind::Chunked => {
             let decoder = if meta.client_chunked {
                 ChunkedReframer::default()
@@ -370,7 +370,14 @@ async fn relay_length<C: Downstream>(
     mut out: Vec<u8>,
     n: u64,
     waits: Waits,
-) -> Result<(), ()> {
+) -> Result<(), Cut> {
+    let whole = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_add(out.len()))
+        .filter(|&total| total <= ONE_WRITE_MAX);
+    if whole.is_some() {
+        return relay_in_one_write(client, upstream, out, n, waits).await;
+    }
     // The head and what is already buffered of the body go out in one write.
     let room = BUF_SIZE.saturating_sub(out.len());
     let inline = upstream
@@ -380,7 +387,7 @@ async fn relay_length<C: Downstream>(
         .min(usize::try_from(n).unwrap_or(usize::MAX));
     out.extend_from_slice(&upstream.buffered()[..inline]);
     upstream.consume(inline);
-    write_out(client, out, waits.client).await?;
+    midway(write_out(client, out, waits.client).await)?;
     let mut pipe = ToClient {
         upstream,
         client,
@@ -388,7 +395,52 @@ async fn relay_length<C: Downstream>(
     };
     pump_length(&mut pipe, n - inline as u64)
         .await
-        .map_err(|_| ())
+        .map_err(|_| Cut::Midway)
+}
+
+/// A response (head and body by length) up to this size reaches the client
+/// in one write when its body's end has already arrived: a 16 KiB body took
+/// two reads and two writes, the second of each for its last ~150 bytes.
+const ONE_WRITE_MAX: usize = 2 * BUF_SIZE;
+
+/// Takes the rest of a small body after the head in `out` if the upstream's
+/// socket already holds it (no wait: a body that trickles in still streams),
+/// then writes it all at once; otherwise writes what there is and streams
+/// the rest. An upstream that fails before the first write leaves the
+/// client untouched: it can still be answered 502.
+async fn relay_in_one_write<C: Downstream>(
+    client: &mut C,
+    upstream: &mut Conn,
+    mut out: Vec<u8>,
+    n: u64,
+    waits: Waits,
+) -> Result<(), Cut> {
+    let mut remaining = usize::try_from(n).map_err(|_| Cut::BeforeSending)?;
+    if out.len() + remaining > out.capacity() {
+        let mut big = buffer::take_big();
+        big.extend_from_slice(&out);
+        buffer::give(std::mem::replace(&mut out, big));
+    }
+    let take = upstream.buffered().len().min(remaining);
+    out.extend_from_slice(&upstream.buffered()[..take]);
+    upstream.consume(take);
+    remaining -= take;
+    while remaining > 0 {
+        match upstream.read_now_into(&mut out, remaining) {
+            Ok(Some(read)) if read > 0 => remaining -= read,
+            Ok(None) => break,
+            Ok(Some(_)) | Err(_) => return Err(Cut::BeforeSending),
+        }
+    }
+    midway(write_out(client, out, waits.client).await)?;
+    let mut pipe = ToClient {
+        upstream,
+        client,
+        waits,
+    };
+    pump_length(&mut pipe, remaining as u64)
+        .await
+        .map_err(|_| Cut::Midway)
 }
 
 /// Relays a chunked body, re-framed (or decoded, for HTTP/1.0 clients).
