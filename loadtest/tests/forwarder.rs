@@ -3,10 +3,11 @@
 //! everything at once (megabytes each way), and closes the origin
 //! connection when the client goes. The test itself plays the origin.
 
+mod common;
+
 use socket2::{Domain, Socket, Type};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,38 +16,15 @@ const WAIT: Duration = Duration::from_secs(10);
 /// writes toward them come up short and it must hold on to the rest.
 const SMALL_RCVBUF: usize = 8 * 1024;
 
-struct Forwarder(Child, String);
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(upstream: &str) -> Forwarder {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern-loadtest"))
-        .args([
-            "forwarder",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tern-loadtest forwarder");
-    let mut line = String::new();
-    let out = child.stdout.take().expect("stdout");
-    BufReader::new(out).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Forwarder(child, addr)
+fn start(upstream: &str) -> common::Running {
+    let listen = [
+        "forwarder",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+    ];
+    common::start(&listen)
 }
 
 /// The next connection the forwarder opens to the test's origin, or None
@@ -112,7 +90,7 @@ fn send_and_receive(mut w: TcpStream, out: Vec<u8>, r: &mut TcpStream, len: usiz
 fn forwarder_relays_requests_and_responses_both_ways() {
     let origin = origin_listener();
     let fwd = start(&origin.local_addr().expect("addr").to_string());
-    let mut client = client(&fwd.1);
+    let mut client = client(&fwd.addr);
     let mut up = accept_within(&origin, WAIT).expect("the forwarder connects to the origin");
 
     // A small request and its response, as wrk sends them.

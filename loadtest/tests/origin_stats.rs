@@ -2,38 +2,14 @@
 //! connection, however many requests it carries (bench/ divides it by the
 //! requests a proxy forwarded to get its upstream connects per request).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Origin(Child, String);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start() -> Origin {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern-loadtest"))
-        .args(["origin", "--listen", "127.0.0.1:0", "--workers", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tern-loadtest origin");
-    let mut line = String::new();
-    let out = child.stdout.take().expect("stdout");
-    // The origin prints this line once listening, or exits (EOF).
-    BufReader::new(out).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Origin(child, addr)
+fn start() -> common::Running {
+    common::start(&["origin", "--listen", "127.0.0.1:0", "--workers", "2"])
 }
 
 /// Sends `requests` GETs on one connection (the last with Connection:
@@ -65,12 +41,12 @@ fn accepted(addr: &str) -> u64 {
 #[test]
 fn origin_stats_counts_connections_not_requests() {
     let origin = start();
-    let before = accepted(&origin.1);
-    let replies = exchange(&origin.1, "/", 5);
+    let before = accepted(&origin.addr);
+    let replies = exchange(&origin.addr, "/", 5);
     assert_eq!(replies.matches("HTTP/1.1 200").count(), 5, "{replies}");
     for _ in 0..3 {
-        exchange(&origin.1, "/", 1);
+        exchange(&origin.addr, "/", 1);
     }
     // 4 connections above, and the one that asked for `before`.
-    assert_eq!(accepted(&origin.1) - before, 5);
+    assert_eq!(accepted(&origin.addr) - before, 5);
 }

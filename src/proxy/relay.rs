@@ -364,6 +364,15 @@ async fn write_out<C: Downstream>(client: &mut C, out: Vec<u8>, wait: Duration) 
     }
 }
 
+/// A response (head and body by length) up to this size reaches the client
+/// in one write when its body's end has already arrived: a 16 KiB body took
+/// two reads and two writes, the second of each for its last ~150 bytes.
+const ONE_WRITE_MAX: usize = 2 * BUF_SIZE;
+
+/// The head (in `out`) goes out with what is already here of the body in
+/// one write, then the rest streams through. An upstream that fails before
+/// that first write leaves the client untouched: it can still be answered
+/// 502.
 async fn relay_length<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
@@ -371,22 +380,24 @@ async fn relay_length<C: Downstream>(
     n: u64,
     waits: Waits,
 ) -> Result<(), Cut> {
-    let whole = usize::try_from(n)
+    let small = usize::try_from(n)
         .ok()
         .and_then(|n| n.checked_add(out.len()))
         .filter(|&total| total <= ONE_WRITE_MAX);
-    if whole.is_some() {
-        return relay_in_one_write(client, upstream, out, n, waits).await;
-    }
-    // The head and what is already buffered of the body go out in one write.
-    let room = BUF_SIZE.saturating_sub(out.len());
-    let inline = upstream
-        .buffered()
-        .len()
-        .min(room)
-        .min(usize::try_from(n).unwrap_or(usize::MAX));
-    out.extend_from_slice(&upstream.buffered()[..inline]);
-    upstream.consume(inline);
+    let inline = match small {
+        Some(total) => gather_small_body(upstream, &mut out, total)?,
+        None => {
+            let room = BUF_SIZE.saturating_sub(out.len());
+            let inline = upstream
+                .buffered()
+                .len()
+                .min(room)
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            out.extend_from_slice(&upstream.buffered()[..inline]);
+            upstream.consume(inline);
+            inline
+        }
+    };
     midway(write_out(client, out, waits.client).await)?;
     let mut pipe = ToClient {
         upstream,
@@ -398,49 +409,28 @@ async fn relay_length<C: Downstream>(
         .map_err(|_| Cut::Midway)
 }
 
-/// A response (head and body by length) up to this size reaches the client
-/// in one write when its body's end has already arrived: a 16 KiB body took
-/// two reads and two writes, the second of each for its last ~150 bytes.
-const ONE_WRITE_MAX: usize = 2 * BUF_SIZE;
-
-/// Takes the rest of a small body after the head in `out` if the upstream's
-/// socket already holds it (no wait: a body that trickles in still streams),
-/// then writes it all at once; otherwise writes what there is and streams
-/// the rest. An upstream that fails before the first write leaves the
-/// client untouched: it can still be answered 502.
-async fn relay_in_one_write<C: Downstream>(
-    client: &mut C,
-    upstream: &mut Conn,
-    mut out: Vec<u8>,
-    n: u64,
-    waits: Waits,
-) -> Result<(), Cut> {
-    let mut remaining = usize::try_from(n).map_err(|_| Cut::BeforeSending)?;
-    if out.len() + remaining > out.capacity() {
+/// Appends to `out` (a head; `total` bytes with the whole body) the body
+/// bytes buffered, and those the upstream's socket already holds, without
+/// waiting: a body that trickles in still streams. Returns how many.
+fn gather_small_body(upstream: &mut Conn, out: &mut Vec<u8>, total: usize) -> Result<usize, Cut> {
+    let body = total - out.len();
+    if total > out.capacity() {
         let mut big = buffer::take_big();
-        big.extend_from_slice(&out);
-        buffer::give(std::mem::replace(&mut out, big));
+        big.extend_from_slice(out);
+        buffer::give(std::mem::replace(out, big));
     }
-    let take = upstream.buffered().len().min(remaining);
-    out.extend_from_slice(&upstream.buffered()[..take]);
-    upstream.consume(take);
-    remaining -= take;
-    while remaining > 0 {
-        match upstream.read_now_into(&mut out, remaining) {
-            Ok(Some(read)) if read > 0 => remaining -= read,
+    let buffered = upstream.buffered().len().min(body);
+    out.extend_from_slice(&upstream.buffered()[..buffered]);
+    upstream.consume(buffered);
+    let mut gathered = buffered;
+    while gathered < body {
+        match upstream.read_now_into(out, body - gathered) {
+            Ok(Some(read)) if read > 0 => gathered += read,
             Ok(None) => break,
             Ok(Some(_)) | Err(_) => return Err(Cut::BeforeSending),
         }
     }
-    midway(write_out(client, out, waits.client).await)?;
-    let mut pipe = ToClient {
-        upstream,
-        client,
-        waits,
-    };
-    pump_length(&mut pipe, remaining as u64)
-        .await
-        .map_err(|_| Cut::Midway)
+    Ok(gathered)
 }
 
 /// Relays a chunked body, re-framed (or decoded, for HTTP/1.0 clients).
