@@ -55,6 +55,59 @@ fn frames(case: &str, tern: &Tern) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A frame-level case run as a conversation: it prints a line as each
+/// thing happens and waits for words on its stdin ("end" ends it). Ended
+/// (told "end", then waited for) when dropped.
+struct Talk {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+    stdin: std::process::ChildStdin,
+}
+
+impl Talk {
+    fn start(case: &str, tern: &Tern) -> Talk {
+        let mut child = Command::new("python3")
+            .arg(script())
+            .args([case, &tern.addr().port().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs (with the h2 package: pip install h2)");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let stdin = child.stdin.take().expect("stdin");
+        Talk { child, out, stdin }
+    }
+
+    /// The case's next line, trimmed.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("read a line");
+        line.trim().to_owned()
+    }
+
+    fn say(&mut self, word: &str) {
+        let _ = std::io::Write::write_all(&mut self.stdin, format!("{word}\n").as_bytes());
+    }
+}
+
+impl Drop for Talk {
+    fn drop(&mut self) {
+        self.say("end");
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `count` stops moving between two looks `every` apart (an
+/// upstream that can write no more), for at most `limit`.
+fn wait_until_still(count: &std::sync::atomic::AtomicU64, every: Duration, limit: Duration) {
+    let mut last = u64::MAX;
+    wait_until(limit, || {
+        std::thread::sleep(every);
+        let now = count.load(std::sync::atomic::Ordering::SeqCst);
+        std::mem::replace(&mut last, now) == now
+    });
+}
+
 /// curl with `args`, returning (stdout, the HTTP version it used).
 fn curl(args: &[&str], url: &str) -> (String, String) {
     let out = Command::new("curl")
@@ -524,27 +577,15 @@ fn s5_2_a_reader_with_a_closed_window_holds_the_upstream_not_tern_memory() {
         }
     });
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["hold_window", &tern.addr().port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    // Wait until the upstream can write no more (the count stops moving).
-    let mut last = u64::MAX;
-    wait_until(Duration::from_secs(10), || {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = written.load(Ordering::SeqCst);
-        std::mem::replace(&mut last, now) == now
-    });
+    let mut talk = Talk::start("hold_window", &tern);
+    talk.line();
+    wait_until_still(
+        &written,
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    );
     let held = written.load(Ordering::SeqCst);
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
-    let _ = child.wait();
+    drop(talk);
     // What the sockets' buffers hold, not the response: tern stopped
     // reading from the upstream when the client stopped taking bytes.
     assert!(held < 64 * 1024 * 1024, "the upstream wrote {held} bytes");
@@ -779,31 +820,19 @@ fn many_streams_with_a_zero_window_hold_bounded_memory() {
     });
     let tern = Tern::start(&h2c_config(up.addr, ""));
     let before = rss_kib(&tern);
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["zero_window_streams", &tern.addr().port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    // Wait until the upstreams can write no more (the count stops moving).
-    let mut last = u64::MAX;
-    wait_until(Duration::from_secs(20), || {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = written.load(Ordering::SeqCst);
-        std::mem::replace(&mut last, now) == now
-    });
+    let mut talk = Talk::start("zero_window_streams", &tern);
+    let line = talk.line();
+    wait_until_still(
+        &written,
+        Duration::from_millis(500),
+        Duration::from_secs(20),
+    );
     let grown = rss_kib(&tern).saturating_sub(before);
     let held = written.load(Ordering::SeqCst);
     eprintln!("tern grew by {grown} KiB while upstreams wrote {held} bytes");
     still_serves(&tern);
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
-    let _ = child.wait();
-    assert_eq!(line.trim(), "HEADS 100");
+    drop(talk);
+    assert_eq!(line, "HEADS 100");
     // 100 × 64 KiB of send buffer, plus read buffers: far below the
     // 800 MiB the upstreams offered (which tern would hold if it took
     // the upstreams' bytes faster than the client's window opens).
@@ -817,31 +846,20 @@ fn many_streams_with_a_zero_window_hold_bounded_memory() {
 fn a_long_poll_stream_reset_by_the_client_frees_its_upstream_connection() {
     let up = RecordingUpstream::silent();
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["reset_while_waiting", &tern.addr().port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut stdin = child.stdin.take().unwrap();
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "SENT");
+    let mut talk = Talk::start("reset_while_waiting", &tern);
+    assert_eq!(talk.line(), "SENT");
     assert!(up.wait_conns(1, Duration::from_secs(5)));
     assert!(wait_until(Duration::from_secs(5), || contains(
         &up.conn_bytes(0),
         b"GET /poll"
     )));
     assert!(!up.conn_peer_eof(0));
-    std::io::Write::write_all(&mut stdin, b"reset\n").unwrap();
+    talk.say("reset");
     // The upstream sees its connection closed: the request is aborted
     // there and the server's slot is free, while the client's HTTP/2
     // connection stays open.
     let freed = wait_until(Duration::from_secs(5), || up.conn_peer_eof(0));
-    std::io::Write::write_all(&mut stdin, b"end\n").unwrap();
-    let _ = child.wait();
+    drop(talk);
     assert!(freed);
 }
 
@@ -886,17 +904,8 @@ fn an_idle_connection_is_closed_with_goaway() {
 fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["two_streams_with_pause", &tern.addr().port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "RESPONSE 200 local answer");
+    let mut talk = Talk::start("two_streams_with_pause", &tern);
+    assert_eq!(talk.line(), "RESPONSE 200 local answer");
     let changed = h2c_config(up.addr, "").replace("local answer", "reloaded answer");
     std::fs::write(tern.config_path(), changed).unwrap();
     tern.signal("HUP");
@@ -906,12 +915,8 @@ fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
         1,
         Duration::from_secs(10)
     ));
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, b"go\n").unwrap();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let _ = child.wait();
-    assert_eq!(line.trim(), "RESPONSE 200 reloaded answer");
+    talk.say("go");
+    assert_eq!(talk.line(), "RESPONSE 200 reloaded answer");
 }
 
 // ---------------------------------------------------------------------------
@@ -1013,21 +1018,10 @@ fn stop_sends_goaway_and_the_stream_in_flight_finishes() {
         }
     });
     let tern = Tern::start(&h2c_config(up.addr, ""));
-    let mut child = Command::new("python3")
-        .arg(script())
-        .args(["goaway_on_stop", &tern.addr().port().to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "SENT");
+    let mut talk = Talk::start("goaway_on_stop", &tern);
+    assert_eq!(talk.line(), "SENT");
     assert!(up.wait_requests(0, Duration::from_secs(5)));
     assert!(wait_until(Duration::from_secs(5), || up.conn_count() > 0));
     tern.sigterm();
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let _ = child.wait();
-    assert_eq!(line.trim(), "GOAWAY NO_ERROR last=1 RESPONSE 200");
+    assert_eq!(talk.line(), "GOAWAY NO_ERROR last=1 RESPONSE 200");
 }

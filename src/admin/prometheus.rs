@@ -287,32 +287,20 @@ fn memory(out: &mut String, merged: &Merged) {
 }
 
 fn connections(out: &mut String, merged: &Merged) {
-    header(
+    per_worker(
         out,
-        "tern_connections_accepted_total",
-        "counter",
+        merged,
+        ("tern_connections_accepted_total", "counter"),
         "Client connections accepted, per worker.",
+        |w| w.accepted,
     );
-    for w in &merged.workers {
-        let _ = writeln!(
-            out,
-            "tern_connections_accepted_total{{worker=\"{}\"}} {}",
-            w.worker, w.accepted
-        );
-    }
-    header(
+    per_worker(
         out,
-        "tern_http2_connections_total",
-        "counter",
+        merged,
+        ("tern_http2_connections_total", "counter"),
         "Client connections that completed the HTTP/2 handshake, per worker.",
+        |w| w.http2_connections,
     );
-    for w in &merged.workers {
-        let _ = writeln!(
-            out,
-            "tern_http2_connections_total{{worker=\"{}\"}} {}",
-            w.worker, w.http2_connections
-        );
-    }
     header(
         out,
         "tern_connections",
@@ -356,10 +344,7 @@ fn connections(out: &mut String, merged: &Merged) {
         ),
     ];
     for (name, help, value) in gauges {
-        header(out, name, "gauge", help);
-        for w in &merged.workers {
-            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.worker, value(w));
-        }
+        per_worker(out, merged, (name, "gauge"), help, value);
     }
     header(
         out,
@@ -520,6 +505,20 @@ fn class_family(out: &mut String, name: &str, help: &str, rows: &[String], table
             let n = table.get(row * CLASSES + class).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}{{{labels},class=\"{class_name}\"}} {n}");
         }
+    }
+}
+
+/// One family with a line per worker.
+fn per_worker(
+    out: &mut String,
+    merged: &Merged,
+    (name, kind): (&str, &str),
+    help: &str,
+    value: PerWorker,
+) {
+    header(out, name, kind, help);
+    for w in &merged.workers {
+        let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.worker, value(w));
     }
 }
 
