@@ -9,7 +9,7 @@ PEERS = ("nginx", "haproxy")
 MODE_ORDER = ["defaults", "tuned"]
 MODE_TITLE = {"defaults": "each proxy as it ships", "tuned": "configured alike"}
 METRICS = ("rps", "cpu_us_per_req", "cpu_user_us_per_req", "cpu_sys_us_per_req", "connects_per_req",
-           "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct")
+           "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct", "wrk_cpu_us_per_req")
 
 
 def aggregate(samples):
@@ -173,13 +173,20 @@ def summary_table(agg, keys, mode):
     return lines + [""]
 
 
+def _wrk_cpu(s):
+    """wrk's share of its CPUs, and its CPU µs per request where the run recorded it."""
+    pct = _pct(s.get("wrk_cpu_pct"))
+    per_req = s.get("wrk_cpu_us_per_req")
+    return f"{pct} · {fmt_num(per_req[0])}" if per_req else pct
+
+
 def scenario_table(g, key, scenarios):
     mode, w, sc = key
     title = scenarios[sc].title if sc in scenarios else sc
     note = getattr(scenarios.get(sc), "note", "")
     lines = [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''} — {mode}", ""] + ([note, ""] if note else [])
     lines += ["| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | user + kernel | "
-              "connects/req | other load | wrk CPU |",
+              "connects/req | other load | wrk CPU · µs/req |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t in ordered_targets(g):
         s = g[t]
@@ -191,7 +198,7 @@ def scenario_table(g, key, scenarios):
                      f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
                      f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
                      f"{_split(s)} | {_med(s, 'connects_per_req', fmt_connects)} | "
-                     f"{_pct(s.get('foreign_cpu_pct'))} | {_pct(s.get('wrk_cpu_pct'))} |")
+                     f"{_pct(s.get('foreign_cpu_pct'))} | {_wrk_cpu(s)} |")
     rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
           f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
           f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "

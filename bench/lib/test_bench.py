@@ -93,6 +93,15 @@ class Report(unittest.TestCase):
         self.assertIn("| tuned | 1 | small | 122 | 1.22× | 0.57× |", md)
         self.assertIn("failed: not built", md)
 
+    def test_wrk_cpu_per_request_is_shown_when_recorded(self):
+        samples = [dict(sample("tern", 1, 100.0, 4.0), wrk_cpu_pct=90.0, wrk_cpu_us_per_req=12.5),
+                   sample("nginx", 1, 100.0, 4.0)]
+        table = report.scenario_table(report.aggregate(samples)[("tuned", 1, "small")], ("tuned", 1, "small"),
+                                      wrkrun.SCENARIOS)
+        rows = {line.split(" | ")[0]: line for line in table if line.startswith("| ")}
+        self.assertTrue(rows["| tern"].endswith("| 90% · 12.5 |"), rows["| tern"])
+        self.assertFalse(rows["| nginx"].endswith("· 12.5 |"), rows["| nginx"])
+
     def test_samples_without_mode_are_tuned(self):
         old = [{k: v for k, v in x.items() if k != "mode"} for x in self.samples]
         self.assertEqual(set(report.aggregate(old)), {("tuned", 1, "small")})

@@ -174,6 +174,10 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     wrk_secs = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     nwrk = len(wrk_cpus.split(",")) if wrk_cpus else (os.cpu_count() or 1)
     r["wrk_cpu_pct"] = wrk_secs / max(r["duration_us"] / 1e6, 1e-3) * 100 / nwrk
+    # wrk's CPU per request: on loopback the kernel's TCP work for a transfer is charged to whichever
+    # side's system call or softirq runs it, so a target that leaves more of it to the client looks
+    # cheaper; target + wrk per request is the figure that work can't move between (bench/README.md).
+    r["wrk_cpu_us_per_req"] = wrk_secs * 1e6 / n
     return r
 
 
