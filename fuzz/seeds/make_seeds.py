@@ -152,6 +152,8 @@ H2_WATCH = [
     # A SETTINGS ACK is not read for entries; a payload that is no whole
     # number of entries; then a bad one.
     reads([9, 9, 2], settings([(4, 0xFFFF_FFFF)], flags=1) + frame(4, 0, 0, bytes(7)) + settings([(4, 0x8000_0001)])),
+    # A length's top byte counts: 64 KiB of payload hides the bad SETTINGS.
+    reads([50], frame(1, 0, 1, b"", length=0x01_0000) + settings([(4, 0x8000_0000)])),
 ]
 
 
