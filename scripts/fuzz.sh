@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 # The fuzz crate builds in fuzz/target with its own flags.
 unset CARGO_TARGET_DIR
-TARGETS=${FUZZ_TARGETS:-"request_head response_head chunked config static_path host cookie"}
+TARGETS=${FUZZ_TARGETS:-"request_head response_head chunked config static_path host cookie h2_watch"}
 
 # Files in a directory (0 when it does not exist).
 count() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }

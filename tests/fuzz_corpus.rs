@@ -77,3 +77,8 @@ fn host_corpus() {
 fn cookie_corpus() {
     replay("cookie");
 }
+
+#[test]
+fn h2_watch_corpus() {
+    replay("h2_watch");
+}

@@ -121,6 +121,42 @@ STATIC = [
 ]
 
 
+def frame(kind, flags, stream, payload, length=None):
+    """An HTTP/2 frame; `length` overrides the payload's own."""
+    n = len(payload) if length is None else length
+    return n.to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def settings(entries, flags=0):
+    return frame(4, flags, 0, b"".join(i.to_bytes(2, "big") + v.to_bytes(4, "big") for i, v in entries))
+
+
+def reads(sizes, stream):
+    """An h2_watch input: how many read sizes, the sizes, the stream after the preface."""
+    return bytes([len(sizes) - 1]) + bytes(sizes) + stream
+
+
+PING = frame(6, 0, 0, bytes(8))
+WINDOW_UPDATE = frame(8, 0, 0, (1 << 20).to_bytes(4, "big"))
+H2_WATCH = [
+    # A good window (the largest), then more frames.
+    reads([7], settings([(4, 0x7FFF_FFFF), (3, 100)]) + WINDOW_UPDATE + settings([], flags=1)),
+    # A bad window after a PING and another setting: the watch stops at its frame.
+    reads([30], PING + settings([(3, 100), (4, 0x8000_0000)]) + PING),
+    # The bad entry split over reads (the preface too).
+    reads([36, 4, 1], settings([(1, 4096), (4, 0xFFFF_FFFF)])),
+    # A PING flood in odd-sized reads.
+    reads([17, 3], PING * 64),
+    # A huge DATA length: what follows is payload, not a SETTINGS frame.
+    reads([0, 200], frame(0, 0, 1, b"", length=0xFF_FFFF) + settings([(4, 0xFFFF_FFFF)])),
+    # A SETTINGS ACK is not read for entries; a payload that is no whole
+    # number of entries; then a bad one.
+    reads([9, 9, 2], settings([(4, 0xFFFF_FFFF)], flags=1) + frame(4, 0, 0, bytes(7)) + settings([(4, 0x8000_0001)])),
+    # A length's top byte counts: 64 KiB of payload hides the bad SETTINGS.
+    reads([50], frame(1, 0, 1, b"", length=0x01_0000) + settings([(4, 0x8000_0000)])),
+]
+
+
 def write(target, items):
     d = os.path.join(OUT, target)
     os.makedirs(d, exist_ok=True)
@@ -140,6 +176,7 @@ def main():
     write("static_path", STATIC)
     write("host", HOSTS)
     write("cookie", COOKIES)
+    write("h2_watch", H2_WATCH)
 
 
 main()

@@ -11,6 +11,7 @@
 mod chunked;
 mod config;
 mod cookie;
+mod h2_watch;
 mod host;
 mod plan;
 mod request_head;
@@ -20,6 +21,7 @@ mod static_path;
 pub use chunked::chunked;
 pub use config::config;
 pub use cookie::cookie;
+pub use h2_watch::h2_watch;
 pub use host::host;
 pub use request_head::request_head;
 pub use response_head::response_head;
@@ -38,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("static_path", static_path),
     ("host", host),
     ("cookie", cookie),
+    ("h2_watch", h2_watch),
 ];
 
 /// `out`, a head tern wrote, is exactly one complete head with clean line

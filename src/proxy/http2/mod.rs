@@ -25,7 +25,7 @@ pub mod request;
 mod response;
 pub mod stream;
 mod tunnel;
-mod watch;
+pub(crate) mod watch;
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
