@@ -1,6 +1,7 @@
 //! Sending a decided reply: the head, then the file bytes — joined to the
-//! head in one write when the file is small, else with sendfile (copied
-//! through a buffer on TLS connections, which must encrypt them). A file
+//! head in one write when the file is small, else with sendfile behind a
+//! head held for its first segment (copied through a buffer on TLS
+//! connections, which must encrypt them). A file
 //! that ends early closes the connection: a short body is never passed off
 //! as complete.
 
@@ -45,16 +46,31 @@ pub async fn send<C: Downstream>(client: &mut C, reply: Reply, wait: Duration) -
         }
         other => other,
     };
-    if !write_head(client, head, wait).await {
-        return Next::Close;
-    }
-    if let Some(body) = rest {
-        if let Err(err) = send_body(client, &body, wait).await {
+    let Some(body) = rest else {
+        return match write_head(client, head, wait).await {
+            true => next_of(persist),
+            false => Next::Close,
+        };
+    };
+    let sent = match client.plain_socket() {
+        Some(socket) => {
+            let sent = sendfile::send(socket, &head, &body, wait).await;
+            buffer::give(head);
+            sent
+        }
+        // TLS or HTTP/2: the file's bytes pass through tern.
+        None => match write_head(client, head, wait).await {
+            true => copy::send(client, &body, wait).await,
+            false => return Next::Close,
+        },
+    };
+    match sent {
+        Ok(()) => next_of(persist),
+        Err(err) => {
             log_short(&body, &err);
-            return Next::Close;
+            Next::Close
         }
     }
-    next_of(persist)
 }
 
 fn next_of(persist: Persist) -> Next {
@@ -72,17 +88,6 @@ async fn write_head<C: Downstream>(client: &mut C, head: Vec<u8>, wait: Duration
             true
         }
         _ => false,
-    }
-}
-
-async fn send_body<C: Downstream>(
-    client: &mut C,
-    body: &FileBody,
-    wait: Duration,
-) -> Result<(), SendError> {
-    match client.plain_socket() {
-        Some(socket) => sendfile::send(socket, body, wait).await,
-        None => copy::send(client, body, wait).await,
     }
 }
 
