@@ -205,6 +205,9 @@ pub struct Connections {
     open: Cell<usize>,
     /// Accepted, their task not started yet (it counts itself as open).
     starting: Cell<usize>,
+    /// Accepts posted to the kernel and not yet completed: each may bring
+    /// a connection at any moment, so each holds a place under the cap.
+    posted: Cell<usize>,
     freed: Waiters,
 }
 
@@ -213,9 +216,17 @@ impl Connections {
         self.open.get()
     }
 
-    /// Open, and accepted but not yet counted as open.
+    /// Open, accepted but not yet counted as open, and places held by
+    /// accepts in flight.
     pub fn held(&self) -> usize {
-        self.open.get() + self.starting.get()
+        self.open.get() + self.starting.get() + self.posted.get()
+    }
+
+    /// Holds a place for an accept about to be posted, until the guard is
+    /// dropped (the accept completed: `accepted` takes the place over).
+    pub fn post_accept(self: &Rc<Self>) -> PostedAccept {
+        self.posted.set(self.posted.get() + 1);
+        PostedAccept(self.clone())
     }
 
     /// The accept loop took a connection whose task will count it.
@@ -226,6 +237,16 @@ impl Connections {
     /// Resolves when a connection ends (or spuriously): check again then.
     pub fn freed(&self) -> SlotWait<'_> {
         self.freed.wait()
+    }
+}
+
+/// A place under the cap held by an accept in flight.
+pub struct PostedAccept(Rc<Connections>);
+
+impl Drop for PostedAccept {
+    fn drop(&mut self) {
+        let connections = &self.0;
+        connections.posted.set(connections.posted.get() - 1);
     }
 }
 

@@ -19,6 +19,11 @@ use crate::proxy;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At the connection cap, how often the loop looks again anyway.
 const ROOM_POLL: Duration = Duration::from_millis(100);
+/// Accepts kept posted on each listener. With one, a worker takes one
+/// connection per pass of its event loop however many wait in the listen
+/// queue; with several, one pass takes as many (what multishot accept,
+/// which monoio 0.2.4 lacks, would do with one).
+const ACCEPTS_IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -88,23 +93,39 @@ pub fn start(listener: TcpListener, info: Rc<ListenerInfo>, worker: Rc<Worker>) 
         canceller: RefCell::new(Some(Canceller::new())),
         stopped: Cell::new(false),
     });
-    monoio::spawn(accept_loop(listener, slot.clone(), worker));
+    // The socket closes when the last loop ends.
+    let listener = Rc::new(listener);
+    for nth in 0..ACCEPTS_IN_FLIGHT {
+        let loop_ = accept_loop(listener.clone(), slot.clone(), worker.clone(), nth == 0);
+        monoio::spawn(loop_);
+    }
     slot
 }
 
-async fn accept_loop(listener: TcpListener, slot: Rc<Listening>, worker: Rc<Worker>) {
+/// `first`: the loop that reports pauses at the cap (once per listener,
+/// not once per accept in flight).
+async fn accept_loop(
+    listener: Rc<TcpListener>,
+    slot: Rc<Listening>,
+    worker: Rc<Worker>,
+    first: bool,
+) {
     let Some(cancel) = slot.canceller.borrow().as_ref().map(Canceller::handle) else {
         return;
     };
     while !slot.is_stopped() {
-        wait_for_room(&worker, &slot).await;
+        wait_for_room(&worker, &slot, first).await;
         if slot.is_stopped() {
             break;
         }
-        match listener.cancelable_accept(cancel.clone()).await {
+        let connections = worker.current().connections.clone();
+        let place = connections.post_accept();
+        let accepted = listener.cancelable_accept(cancel.clone()).await;
+        drop(place);
+        match accepted {
             Ok((stream, peer)) => {
                 crate::rlimit::descriptors_available();
-                worker.current().connections.accepted();
+                connections.accepted();
                 // TCP_NODELAY is inherited from the listener (listen.rs).
                 let serve = proxy::serve(stream, peer, slot.info(), worker.current());
                 monoio::spawn(contained(peer, worker.id, serve));
@@ -128,7 +149,7 @@ async fn accept_loop(listener: TcpListener, slot: Rc<Listening>, worker: Rc<Work
 /// new connections wait in the kernel's listen queue (nothing is refused
 /// while it has room) until a connection of this worker ends. Also looks
 /// every `ROOM_POLL` whether the loop was stopped or a reload moved the cap.
-async fn wait_for_room(worker: &Worker, slot: &Listening) {
+async fn wait_for_room(worker: &Worker, slot: &Listening, report: bool) {
     let mut paused = false;
     loop {
         let ctx = worker.current();
@@ -137,7 +158,7 @@ async fn wait_for_room(worker: &Worker, slot: &Listening) {
         if slot.is_stopped() || connections.held() < cap {
             return;
         }
-        if !paused {
+        if report && !paused {
             paused = true;
             crate::edge_counts::accept_paused();
             crate::log::debug(format_args!(
