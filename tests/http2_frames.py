@@ -52,9 +52,16 @@ def start(sock, conn, settings=None):
 
 
 def flush(sock, conn):
+    """Sends what the h2 state machine has queued (acknowledgements, window
+    updates). A peer that has already closed is not an error here: what it
+    sent before closing (a GOAWAY, say) is still there to be read, and the
+    next read reports the close."""
     data = conn.data_to_send()
     if data:
-        sock.sendall(data)
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def events(sock, conn, deadline):
