@@ -1,9 +1,8 @@
 //! Sending a decided reply: the head, then the file bytes — joined to the
 //! head in one write when the file is small, else with sendfile behind a
 //! head held for its first segment (copied through a buffer on TLS
-//! connections, which must encrypt them). A file
-//! that ends early closes the connection: a short body is never passed off
-//! as complete.
+//! connections, which must encrypt them). A file that ends early closes
+//! the connection: a short body is never passed off as complete.
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
