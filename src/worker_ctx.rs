@@ -222,16 +222,18 @@ impl Connections {
         self.open.get() + self.starting.get() + self.posted.get()
     }
 
-    /// Holds a place for an accept about to be posted, until the guard is
-    /// dropped (the accept completed: `accepted` takes the place over).
+    /// Holds a place for an accept about to be posted, until the accept
+    /// brings a connection (`PostedAccept::accepted`) or the guard is
+    /// dropped (it brought none: the place is free again).
     pub fn post_accept(self: &Rc<Self>) -> PostedAccept {
         self.posted.set(self.posted.get() + 1);
         PostedAccept(self.clone())
     }
 
-    /// The accept loop took a connection whose task will count it.
-    pub fn accepted(&self) {
-        self.starting.set(self.starting.get() + 1);
+    fn wake_waiters(&self) {
+        if !self.freed.is_empty() {
+            self.freed.wake_all();
+        }
     }
 
     /// Resolves when a connection ends (or spuriously): check again then.
@@ -243,10 +245,26 @@ impl Connections {
 /// A place under the cap held by an accept in flight.
 pub struct PostedAccept(Rc<Connections>);
 
+impl PostedAccept {
+    /// The accept brought a connection: its place passes to the connection,
+    /// whose task counts it as open when it starts. Nobody is woken, as
+    /// nothing was freed.
+    pub fn accepted(self) {
+        let connections = &self.0;
+        connections.starting.set(connections.starting.get() + 1);
+        connections.posted.set(connections.posted.get() - 1);
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for PostedAccept {
+    /// The accept ended without a connection (cancelled, out of
+    /// descriptors): the place is free, so loops waiting at the cap look
+    /// again now rather than at their next poll.
     fn drop(&mut self) {
         let connections = &self.0;
         connections.posted.set(connections.posted.get() - 1);
+        connections.wake_waiters();
     }
 }
 
@@ -269,8 +287,57 @@ impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let connections = &self.0;
         connections.open.set(connections.open.get() - 1);
-        if !connections.freed.is_empty() {
-            connections.freed.wake_all();
+        connections.wake_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Polls `freed()` once, so a waker is registered; returns its count.
+    fn wait_at_the_cap(connections: &Connections) -> Arc<CountWakes> {
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut wait = std::pin::pin!(connections.freed());
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        wakes
+    }
+
+    #[test]
+    fn an_accept_that_brings_no_connection_frees_its_place_and_wakes_the_waiting_loops() {
+        let connections = Rc::new(Connections::default());
+        let place = connections.post_accept();
+        assert_eq!(connections.held(), 1);
+        let wakes = wait_at_the_cap(&connections);
+        drop(place);
+        assert_eq!(connections.held(), 0);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_accept_that_brings_a_connection_passes_its_place_on_and_wakes_nobody() {
+        let connections = Rc::new(Connections::default());
+        let place = connections.post_accept();
+        let wakes = wait_at_the_cap(&connections);
+        place.accepted();
+        assert_eq!(connections.held(), 1);
+        assert_eq!(connections.starting.get(), 1);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
     }
 }

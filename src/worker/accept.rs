@@ -22,7 +22,9 @@ const ROOM_POLL: Duration = Duration::from_millis(100);
 /// Accepts kept posted on each listener. With one, a worker takes one
 /// connection per pass of its event loop however many wait in the listen
 /// queue; with several, one pass takes as many (what multishot accept,
-/// which monoio 0.2.4 lacks, would do with one).
+/// which monoio 0.2.4 lacks, would do with one). Measured at 1, 2, 4, 8
+/// and 16: 4 and 8 alike, fewer falls behind, 16 doubles p99 at 2 workers
+/// (bench/README.md, *Connection per request*).
 const ACCEPTS_IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,31 +120,34 @@ async fn accept_loop(
         if slot.is_stopped() {
             break;
         }
-        let connections = worker.current().connections.clone();
-        let place = connections.post_accept();
+        let place = worker.current().connections.post_accept();
         let accepted = listener.cancelable_accept(cancel.clone()).await;
-        drop(place);
         match accepted {
             Ok((stream, peer)) => {
                 crate::rlimit::descriptors_available();
-                connections.accepted();
+                place.accepted();
                 // TCP_NODELAY is inherited from the listener (listen.rs).
                 let serve = proxy::serve(stream, peer, slot.info(), worker.current());
                 monoio::spawn(contained(peer, worker.id, serve));
             }
             Err(_) if slot.is_stopped() => break,
-            Err(err) if crate::rlimit::is_exhaustion(&err) => {
-                // The connection stays in the listen queue; try again
-                // after a pause rather than spin on it.
-                crate::rlimit::exhausted("accept", &err);
-                monoio::time::sleep(ACCEPT_BACKOFF).await;
-            }
             Err(err) => {
-                crate::log::warn(format_args!("worker {}: accept failed: {err}", worker.id));
-                monoio::time::sleep(ACCEPT_BACKOFF).await;
+                drop(place);
+                back_off(&worker, &err).await;
             }
         }
     }
+}
+
+/// An accept failed: the connection stays in the listen queue; try again
+/// after a pause rather than spin on it.
+async fn back_off(worker: &Worker, err: &std::io::Error) {
+    if crate::rlimit::is_exhaustion(err) {
+        crate::rlimit::exhausted("accept", err);
+    } else {
+        crate::log::warn(format_args!("worker {}: accept failed: {err}", worker.id));
+    }
+    monoio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
 /// At the worker's share of `[server] max_connections`, stop accepting:
