@@ -9,7 +9,6 @@ Two passes per proxy, each with a fresh proxy:
               them), opened 100 per connection by a small Python h2 client: RSS before and with
               the streams held, and bytes per held stream.
 Writes bench/results/h2-latest.md. Everything listens on 127.0.0.1."""
-import argparse
 import os
 import re
 import socket
@@ -21,16 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import procs  # noqa: E402
 import targets as tg  # noqa: E402
 
-PROXIES = ["tern", "nginx", "haproxy"]
 STREAMS_PER_CONN = 100
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench/h2.sh", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
-                   help=argparse.SUPPRESS)
-    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    p = tg.proxy_parser("bench/h2.sh", __doc__)
     p.add_argument("--workers", type=int, default=1, help="proxy workers (default 1)")
     p.add_argument("--connections", type=int, default=10, help="h2load -c (default 10)")
     p.add_argument("--streams", type=int, default=100, help="h2load -m: streams per connection (default 100)")
@@ -38,11 +32,7 @@ def parse_args(argv):
     p.add_argument("--held", type=int, default=9500, help="long-poll streams held at once (default 9500)")
     p.add_argument("--skip-held", action="store_true", help="throughput pass only")
     p.add_argument("--out", help="report directory (default bench/results)")
-    a = p.parse_args(argv)
-    a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
-    bad = [x for x in a.proxies if x not in PROXIES]
-    if bad:
-        p.error(f"unknown proxy: {', '.join(bad)}")
+    a = tg.parse_proxy_args(p, argv)
     a.out = a.out or os.path.join(a.root, "bench", "results")
     return a
 

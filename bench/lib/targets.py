@@ -1,6 +1,7 @@
 """The things under test: the origin, tern, nginx and HAProxy, each started from a template
 in bench/templates/ with the same worker count, listening on 127.0.0.1 only. Two modes:
 "tuned" (NAME.tmpl: configured alike) and "defaults" (NAME-defaults.tmpl: each as it ships)."""
+import argparse
 import gzip
 import http.client
 import os
@@ -41,6 +42,29 @@ TEMPLATE = {
                  "haproxy": "haproxy-defaults.cfg.tmpl"},
 }
 
+
+
+PROXIES = ["tern", "nginx", "haproxy"]
+
+
+def proxy_parser(prog, description):
+    """An argument parser with what every side-by-side tool takes: --root (hidden) and --proxies."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    return p
+
+
+def parse_proxy_args(p, argv):
+    """p.parse_args, with --proxies turned into a list of known names (else a usage error)."""
+    a = p.parse_args(argv)
+    a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
+    bad = [x for x in a.proxies if x not in PROXIES]
+    if bad:
+        p.error(f"unknown proxy: {', '.join(bad)}")
+    return a
 
 class TargetError(Exception):
     pass

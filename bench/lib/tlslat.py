@@ -8,7 +8,6 @@ https-resume scenarios it leaves out the handshake's wait. Here each of P client
 connections one after another (TLS 1.3, resuming the previous session unless --full), and times
 the handshake and the request (GET /, 100 B) apart. Medians over rounds of each process's p50
 and p99, for handshake, request and the two together. Everything listens on 127.0.0.1."""
-import argparse
 import multiprocessing
 import os
 import socket
@@ -19,25 +18,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import targets as tg  # noqa: E402
 
-PROXIES = ["tern", "nginx", "haproxy"]
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench/tls_latency.sh", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
-                   help=argparse.SUPPRESS)
-    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    p = tg.proxy_parser("bench/tls_latency.sh", __doc__)
     p.add_argument("--clients", type=int, default=12, help="client processes at once (default 12)")
     p.add_argument("--connections", type=int, default=150, help="connections per client per round (default 150)")
     p.add_argument("--rounds", type=int, default=2, help="rounds in rotation (default 2)")
     p.add_argument("--full", action="store_true", help="a full handshake every time (default: resume)")
-    a = p.parse_args(argv)
-    a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
-    bad = [x for x in a.proxies if x not in PROXIES]
-    if bad:
-        p.error(f"unknown proxy: {', '.join(bad)}")
+    a = tg.parse_proxy_args(p, argv)
     return a
 
 
