@@ -227,7 +227,10 @@ impl Connections {
     /// dropped (it brought none: the place is free again).
     pub fn post_accept(self: &Rc<Self>) -> PostedAccept {
         self.posted.set(self.posted.get() + 1);
-        PostedAccept(self.clone())
+        PostedAccept {
+            connections: self.clone(),
+            passed_on: false,
+        }
     }
 
     fn wake_waiters(&self) {
@@ -243,28 +246,33 @@ impl Connections {
 }
 
 /// A place under the cap held by an accept in flight.
-pub struct PostedAccept(Rc<Connections>);
+pub struct PostedAccept {
+    connections: Rc<Connections>,
+    /// Set by `accepted`: the place passed to a connection.
+    passed_on: bool,
+}
 
 impl PostedAccept {
     /// The accept brought a connection: its place passes to the connection,
     /// whose task counts it as open when it starts. Nobody is woken, as
     /// nothing was freed.
-    pub fn accepted(self) {
-        let connections = &self.0;
-        connections.starting.set(connections.starting.get() + 1);
-        connections.posted.set(connections.posted.get() - 1);
-        std::mem::forget(self);
+    pub fn accepted(mut self) {
+        let starting = &self.connections.starting;
+        starting.set(starting.get() + 1);
+        self.passed_on = true;
     }
 }
 
 impl Drop for PostedAccept {
-    /// The accept ended without a connection (cancelled, out of
-    /// descriptors): the place is free, so loops waiting at the cap look
-    /// again now rather than at their next poll.
+    /// Without `accepted`, the accept ended without a connection (cancelled,
+    /// out of descriptors): the place is free, so loops waiting at the cap
+    /// look again now rather than at their next poll.
     fn drop(&mut self) {
-        let connections = &self.0;
+        let connections = &self.connections;
         connections.posted.set(connections.posted.get() - 1);
-        connections.wake_waiters();
+        if !self.passed_on {
+            connections.wake_waiters();
+        }
     }
 }
 
@@ -339,5 +347,6 @@ mod tests {
         assert_eq!(connections.held(), 1);
         assert_eq!(connections.starting.get(), 1);
         assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+        assert_eq!(Rc::strong_count(&connections), 1, "the guard's count is given back");
     }
 }
