@@ -347,6 +347,10 @@ mod tests {
         assert_eq!(connections.held(), 1);
         assert_eq!(connections.starting.get(), 1);
         assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
-        assert_eq!(Rc::strong_count(&connections), 1, "the guard's count is given back");
+        assert_eq!(
+            Rc::strong_count(&connections),
+            1,
+            "the guard's count is given back"
+        );
     }
 }
