@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A request on a new TLS connection: handshake and request timed apart, tern next to nginx and
-# HAProxy (wrk times only the request). See bench/README.md. Everything runs on 127.0.0.1 only.
-#   bench/tls_latency.sh                   12 clients x 150 resumed connections, 2 rounds
-#   bench/tls_latency.sh --full --proxies tern,nginx
+# New TLS connections at a fixed rate, tern next to nginx and HAProxy: connect, handshake and
+# request timed apart (wrk times only the request, and sets no rate). See bench/README.md.
+# Everything runs on 127.0.0.1 only.
+#   bench/tls_latency.sh                   300 and 800 resumed connections/s, 5 s, 2 rounds (~2 min)
+#   bench/tls_latency.sh --full --rates 300,800 --proxies tern,nginx
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1

@@ -14,6 +14,7 @@ import procs  # noqa: E402
 import report  # noqa: E402
 import svgchart  # noqa: E402
 import targets  # noqa: E402
+import tlslat  # noqa: E402
 import wrkrun  # noqa: E402
 
 WRK_OUT = """Running 2s test @ http://127.0.0.1:1/
@@ -228,6 +229,26 @@ class Templates(unittest.TestCase):
     def test_missing_value_is_an_error(self):
         with tempfile.TemporaryDirectory() as d, self.assertRaises(targets.TargetError):
             targets.render("tern.toml.tmpl", os.path.join(d, "t"), WORKERS=1)
+
+
+class TlsLatency(unittest.TestCase):
+    def test_rates_are_a_comma_list_of_positive_numbers(self):
+        self.assertEqual(tlslat.parse_args(["--root", "/r", "--rates", "300, 1000"]).rates, [300.0, 1000.0])
+        for bad in ("x", "300,0", ""):
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(open(os.devnull, "w")):
+                tlslat.parse_args(["--root", "/r", "--rates", bad])
+
+    def test_each_cell_is_the_median_round_and_counts_are_summed(self):
+        def run(total_p99, errors):
+            r = {f"{p}_{q}_ms": 1.0 for p in tlslat.PARTS for q in ("p50", "p99", "p999")}
+            r.update(total_p99_ms=total_p99, proxy_us=500.0, completed=100, resumed=100, errors=errors,
+                     client_late_max_ms=0.5, client_cpu_pct=7.0)
+            return r
+        a = tlslat.parse_args(["--root", "/r", "--rounds", "3"])
+        text = tlslat.table(300, {"tern": [run(9.0, 1), run(2.0, 0), run(3.0, 2)]}, a)
+        row = text.splitlines()[-1]
+        self.assertIn("| 1.00 · 3.00 · 1.00 |", row)
+        self.assertIn("| 100% | 3 | 0.5 | 7% |", row)
 
 
 class Counters(unittest.TestCase):

@@ -1,76 +1,94 @@
 #!/usr/bin/env python3
-"""bench/tls_latency.sh's engine: where the time of a request on a new TLS connection goes, tern
-next to nginx and HAProxy (tuned templates, 1 worker, pinned to the last CPU; clients on the
-others).
+"""bench/tls_latency.sh's engine: a request on a new TLS connection, at a fixed rate of new
+connections, tern next to nginx and HAProxy (tuned templates, 1 worker each, pinned with the
+origin to the last CPU; the client on the others).
 
-wrk's latency starts when it writes the request, after its handshake, so in the https-close and
-https-resume scenarios it leaves out the handshake's wait. Here each of P client processes opens
-connections one after another (TLS 1.3, resuming the previous session unless --full), and times
-the handshake and the request (GET /, 100 B) apart. Medians over rounds of each process's p50
-and p99, for handshake, request and the two together. Everything listens on 127.0.0.1."""
-import multiprocessing
+wrk opens connections as fast as it can and starts its latency clock after the handshake: in the
+https-close and https-resume scenarios it is at 100% of its core, so its latency is mostly its own
+queueing, and the handshake's wait is left out. Here `tern-loadtest tls-latency` (Rust, rustls)
+opens connections at each --rates value, open loop (a connection starts at its slot however long
+earlier ones take; `total` runs from the slot, so a server falling behind pays for the wait), and
+times the TCP connect, the handshake and the request apart. Medians over rounds; the proxy's CPU
+µs per connection from /proc. Everything listens on 127.0.0.1."""
+import json
 import os
-import socket
-import ssl
+import resource
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import procs  # noqa: E402
 import targets as tg  # noqa: E402
 
-REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+PARTS = ("handshake", "request", "total")
 
 
 def parse_args(argv):
     p = tg.proxy_parser("bench/tls_latency.sh", __doc__)
-    p.add_argument("--clients", type=int, default=12, help="client processes at once (default 12)")
-    p.add_argument("--connections", type=int, default=150, help="connections per client per round (default 150)")
+    p.add_argument("--rates", default="300,800", help="new connections per second, a comma list (default 300,800)")
+    p.add_argument("--seconds", type=float, default=5.0, help="length of each run (default 5)")
     p.add_argument("--rounds", type=int, default=2, help="rounds in rotation (default 2)")
     p.add_argument("--full", action="store_true", help="a full handshake every time (default: resume)")
     a = tg.parse_proxy_args(p, argv)
+    try:
+        a.rates = [float(r) for r in a.rates.split(",")]
+    except ValueError:
+        p.error(f"--rates: {a.rates!r} is not a comma list of numbers")
+    if not a.rates or min(a.rates) <= 0 or a.seconds <= 0 or a.rounds < 1:
+        p.error("--rates, --seconds and --rounds must be positive")
     return a
 
 
-def percentile(sorted_ms, q):
-    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * q))]
+def client_command(root, port, rate, a, cpus):
+    cmd = [tg.release_binary(root, "tern-loadtest"), "tls-latency", "--target", f"127.0.0.1:{port}",
+           "--rate", str(rate), "--seconds", str(a.seconds), "--json"]
+    return procs.pinned(cmd + (["--full"] if a.full else []), cpus)
 
 
-def one_client(port, count, resume, cpus):
-    """Connections one after another; returns (handshake, request, total) lists in ms."""
-    os.sched_setaffinity(0, cpus)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    session, times = None, ([], [], [])
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        start = time.perf_counter()
-        tls = ctx.wrap_socket(sock, server_hostname="localhost", session=session)
-        shaken = time.perf_counter()
-        tls.sendall(REQUEST)
-        while tls.recv(65536):
-            pass
-        done = time.perf_counter()
-        session = tls.session if resume else None
-        tls.close()
-        for kept, ms in zip(times, ((shaken - start) * 1e3, (done - shaken) * 1e3, (done - start) * 1e3)):
-            kept.append(ms)
-    return times
+def one_run(root, target, origin, rate, a, cpus):
+    """The client's JSON figures plus the proxy's and origin's CPU µs per completed connection."""
+    pids, opids = target.pids(), origin.pids()
+    t0, o0, c0 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
+    out, err, rc = procs.run_bounded(client_command(root, target.tls_port, rate, a, cpus), a.seconds + 120)
+    t1, o1, c1 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
+    if rc != 0:
+        raise RuntimeError(f"tls-latency against {target.name} failed ({rc}): {err.strip()[-300:]}")
+    r = json.loads(out)
+    n = max(r["completed"], 1)
+    r["proxy_us"] = (t1 - t0) * 1e6 / procs.CLK_TCK / n
+    r["origin_us"] = (o1 - o0) * 1e6 / procs.CLK_TCK / n
+    r["client_cpu_pct"] = (c1 - c0) / a.seconds * 100  # of one core: is the client far from its limit?
+    return r
 
 
-def one_round(port, a, cpus):
-    # spawn, not fork: a forked worker would inherit procs' exit and signal handlers, and stop
-    # the servers when the pool ends it.
-    with multiprocessing.get_context("spawn").Pool(a.clients) as pool:
-        runs = pool.starmap(one_client, [(port, a.connections, not a.full, cpus)] * a.clients)
-    figures = []
-    for part in range(3):
-        p50s = [percentile(sorted(run[part]), 0.5) for run in runs]
-        p99s = [percentile(sorted(run[part]), 0.99) for run in runs]
-        figures.append((sorted(p50s)[len(p50s) // 2], sorted(p99s)[len(p99s) // 2]))
-    return figures
+def children_cpu_seconds():
+    """User + system CPU of this process's ended children (the client runs to its end)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def table(rate, rounds, a):
+    """One rate's Markdown table: a row per proxy, each cell the median over rounds."""
+    kind = "full handshake" if a.full else "resumed session"
+    lines = [f"{rate:g} new connections/s, {kind}, {a.seconds:g} s, median of {a.rounds} rounds; ms", "",
+             "| proxy | proxy CPU µs/conn | handshake p50 · p99 | request p50 · p99 | total p50 · p99 · p99.9 "
+             "| resumed | errors | client late max | client CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, runs in rounds.items():
+        mid = lambda key: median(r[key] for r in runs)  # noqa: E731
+        cells = [f"{mid('proxy_us'):.0f}"]
+        cells += [f"{mid(p + '_p50_ms'):.2f} · {mid(p + '_p99_ms'):.2f}" for p in PARTS[:2]]
+        cells.append(f"{mid('total_p50_ms'):.2f} · {mid('total_p99_ms'):.2f} · {mid('total_p999_ms'):.2f}")
+        done = sum(r["completed"] for r in runs)
+        cells.append(f"{sum(r['resumed'] for r in runs) / max(done, 1):.0%}")
+        cells.append(str(sum(r["errors"] for r in runs)))
+        cells.append(f"{max(r['client_late_max_ms'] for r in runs):.1f}")
+        cells.append(f"{max(r['client_cpu_pct'] for r in runs):.0f}%")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv):
@@ -79,31 +97,24 @@ def main(argv):
     os.makedirs(base, exist_ok=True)
     tls = tg.make_tls_cert(base)
     cpus = sorted(os.sched_getaffinity(0))
-    servers, clients = str(cpus[-1]), set(cpus[:-1] or cpus)
+    servers = str(cpus[-1])
+    clients = ",".join(str(c) for c in (cpus[:-1] or cpus))
     origin = tg.start_origin("loadtest", a.root, base, 1, servers)
     proxies = {}
     try:
         for name in a.proxies:
             proxies[name] = tg.start_proxy(name, a.root, base, 1, servers, origin.port, tls=tls)
-        rounds = {name: [] for name in a.proxies}
+        results = {rate: {name: [] for name in a.proxies} for rate in a.rates}
         for _ in range(a.rounds):
-            for name, target in proxies.items():
-                rounds[name].append(one_round(target.tls_port, a, clients))
+            for rate in a.rates:
+                for name, target in proxies.items():
+                    results[rate][name].append(one_run(a.root, target, origin, rate, a, clients))
     finally:
         for target in proxies.values():
             target.stop()
         origin.stop()
-    kind = "full handshake" if a.full else "resumed session"
-    print(f"\n{a.clients} clients x {a.connections} connections, {kind}, {a.rounds} rounds; "
-          "ms, median over clients (p50 · p99), median over rounds\n")
-    print("| proxy | handshake p50 · p99 | request p50 · p99 | both p50 · p99 |\n|---|---:|---:|---:|")
-    for name, runs in rounds.items():
-        cells = []
-        for part in range(3):
-            p50 = sorted(r[part][0] for r in runs)[len(runs) // 2]
-            p99 = sorted(r[part][1] for r in runs)[len(runs) // 2]
-            cells.append(f"{p50:.2f} · {p99:.2f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    for rate in a.rates:
+        print("\n" + table(rate, results[rate], a))
 
 
 if __name__ == "__main__":

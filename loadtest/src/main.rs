@@ -18,6 +18,7 @@ mod rng;
 mod runtime;
 mod soak;
 mod tally;
+mod tlslatency;
 mod websocket;
 mod wsframe;
 
@@ -35,6 +36,8 @@ const USAGE: &str = "usage:
       [--longpolls N] [--websockets N] [--slowloris N] [--abandoners N] [--clients N] [--rate R]
       [--header-timeout S] [--restart-every S] [--reload-every S] [--sample-every S]
       [--origin-pid-file PATH]
+  tern-loadtest tls-latency --target ADDR [--rate CONNS_PER_SEC] [--seconds S] [--full]
+      [--threads N] [--path /] [--server-name localhost] [--json]
   tern-loadtest port
   tern-loadtest rss --pid PID[,PID...]";
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
         "websocket" => websocket::run(rest),
         "soak" => soak::run(rest),
+        "tls-latency" => tlslatency::run(rest),
         "port" => free_port().map(|()| ExitCode::SUCCESS),
         "rss" => rss(rest).map(|()| ExitCode::SUCCESS),
         "-h" | "--help" | "help" => {
