@@ -21,8 +21,14 @@ pub enum HeadEnd {
     Reject(Failure),
 }
 
-/// A wait shorter than this counts as quick (see `Conn::wait_and_fill`).
-pub const QUICK_WAIT: Duration = Duration::from_millis(5);
+/// A wait shorter than this counts as quick (see `Conn::wait_and_fill`):
+/// the next wait gets a posted read, while the worker's budget of them
+/// (`buffer::try_arm`) lasts. Busy keep-alive clients among many come back
+/// every few tens of ms (1,000 wrk clients at 30k req/s: every 33 ms);
+/// 100 ms takes them in, where 5 ms left them all to a poll and a read
+/// (bench/README.md, *What was tried in io_uring*). The budget, not this,
+/// bounds the buffers held.
+pub const QUICK_WAIT: Duration = Duration::from_millis(100);
 
 /// Reads until a complete head is buffered and returns its length. `quick`
 /// says whether this client's last wait between requests was short; it is
