@@ -57,9 +57,8 @@ fn client_thread(exchange: &Exchange, pacing: &Pacing) -> Results {
     let mut results = Results::default();
     while let Some(slot) = pacing.next_slot() {
         let started = Instant::now();
-        results
-            .late_us
-            .max(started.saturating_duration_since(slot).as_micros() as u64);
+        let late_us = started.saturating_duration_since(slot).as_micros() as u64;
+        results.late_max_us = results.late_max_us.max(late_us);
         match exchange.once() {
             Ok(t) => results.record(slot, started, &t),
             Err(kind) => results.errors.add(kind),
@@ -77,7 +76,8 @@ struct Results {
     total: Histogram<u64>,
     resumed: u64,
     errors: Errors,
-    late_us: LateMax,
+    /// The most a connection started after its slot: the client's own lag.
+    late_max_us: u64,
 }
 
 impl Default for Results {
@@ -89,18 +89,8 @@ impl Default for Results {
             total: latency_histogram(),
             resumed: 0,
             errors: Errors::default(),
-            late_us: LateMax(0),
+            late_max_us: 0,
         }
-    }
-}
-
-/// The most a connection started after its slot: the client's own lag.
-#[derive(Default)]
-struct LateMax(u64);
-
-impl LateMax {
-    fn max(&mut self, us: u64) {
-        self.0 = self.0.max(us);
     }
 }
 
@@ -128,7 +118,7 @@ impl Results {
         for (kind, n) in other.errors.entries() {
             self.errors.add_n(&kind, n);
         }
-        self.late_us.max(other.late_us.0);
+        self.late_max_us = self.late_max_us.max(other.late_max_us);
         Ok(())
     }
 
@@ -146,7 +136,7 @@ impl Results {
             self.total.len() as f64 / elapsed.max(1e-9),
             1,
         );
-        r.float("client_late_max_ms", self.late_us.0 as f64 / 1000.0, 3);
+        r.float("client_late_max_ms", self.late_max_us as f64 / 1000.0, 3);
         r.latency("connect", &self.connect);
         r.latency("handshake", &self.handshake);
         r.latency("request", &self.request);
