@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import comet  # noqa: E402
+import paced  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 import svgchart  # noqa: E402
@@ -249,6 +250,30 @@ class TlsLatency(unittest.TestCase):
         row = text.splitlines()[-1]
         self.assertIn("| 1.00 · 3.00 · 1.00 |", row)
         self.assertIn("| 100% | 3 | 0.5 | 7% |", row)
+
+
+class Paced(unittest.TestCase):
+    def test_only_plain_keep_alive_gets_can_be_paced(self):
+        self.assertIn("256k", paced.SCENARIOS)
+        self.assertIn("c1000", paced.SCENARIOS)
+        for other in ("close", "post64k", "https", "static-small"):
+            self.assertNotIn(other, paced.SCENARIOS)
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(open(os.devnull, "w")):
+            paced.parse_args(["--root", "/r", "--scenario", "close"])
+
+    def test_each_cell_is_the_median_round_and_errors_are_summed(self):
+        def run(latency_p99, errors):
+            r = {f"{p}_{q}_ms": 1.0 for p in ("latency", "service", "client_lag")
+                 for q in ("p50", "p99", "p999", "max")}
+            r.update(latency_p99_ms=latency_p99, proxy_us=50.0, achieved_rate=2000.0, errors=errors,
+                     client_cpu_pct=30.0)
+            return r
+        a = paced.parse_args(["--root", "/r", "--rounds", "3"])
+        text = paced.table(2000, {"tern": [run(9.0, 1), run(2.0, 0), run(3.0, 2)]},
+                           wrkrun.SCENARIOS["256k"], a)
+        row = text.splitlines()[-1]
+        self.assertIn("| 1.00 · 3.00 · 1.00 |", row)
+        self.assertIn("| 2000 | 3 | 1.00 · 1.00 | 30% |", row)
 
 
 class Counters(unittest.TestCase):

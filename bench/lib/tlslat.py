@@ -10,14 +10,14 @@ opens connections at each --rates value, open loop (a connection starts at its s
 earlier ones take; `total` runs from the slot, so a server falling behind pays for the wait), and
 times the TCP connect, the handshake and the request apart. Medians over rounds; the proxy's CPU
 µs per connection from /proc. Everything listens on 127.0.0.1."""
-import json
 import os
-import resource
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixedrate  # noqa: E402
 import procs  # noqa: E402
 import targets as tg  # noqa: E402
+from fixedrate import median  # noqa: E402
 
 PARTS = ("handshake", "request", "total")
 
@@ -29,12 +29,9 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, default=2, help="rounds in rotation (default 2)")
     p.add_argument("--full", action="store_true", help="a full handshake every time (default: resume)")
     a = tg.parse_proxy_args(p, argv)
-    try:
-        a.rates = [float(r) for r in a.rates.split(",")]
-    except ValueError:
-        p.error(f"--rates: {a.rates!r} is not a comma list of numbers")
-    if not a.rates or min(a.rates) <= 0 or a.seconds <= 0 or a.rounds < 1:
-        p.error("--rates, --seconds and --rounds must be positive")
+    a.rates = fixedrate.parse_rates(p, a.rates)
+    if a.seconds <= 0 or a.rounds < 1:
+        p.error("--seconds and --rounds must be positive")
     return a
 
 
@@ -46,29 +43,8 @@ def client_command(root, port, rate, a, cpus):
 
 def one_run(root, target, origin, rate, a, cpus):
     """The client's JSON figures plus the proxy's and origin's CPU µs per completed connection."""
-    pids, opids = target.pids(), origin.pids()
-    t0, o0, c0 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
-    out, err, rc = procs.run_bounded(client_command(root, target.tls_port, rate, a, cpus), a.seconds + 120)
-    t1, o1, c1 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
-    if rc != 0:
-        raise RuntimeError(f"tls-latency against {target.name} failed ({rc}): {err.strip()[-300:]}")
-    r = json.loads(out)
-    n = max(r["completed"], 1)
-    r["proxy_us"] = (t1 - t0) * 1e6 / procs.CLK_TCK / n
-    r["origin_us"] = (o1 - o0) * 1e6 / procs.CLK_TCK / n
-    r["client_cpu_pct"] = (c1 - c0) / a.seconds * 100  # of one core: is the client far from its limit?
-    return r
-
-
-def children_cpu_seconds():
-    """User + system CPU of this process's ended children (the client runs to its end)."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
+    cmd = client_command(root, target.tls_port, rate, a, cpus)
+    return fixedrate.measured_run("tls-latency", cmd, target, origin, a.seconds)
 
 
 def table(rate, rounds, a):

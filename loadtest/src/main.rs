@@ -12,6 +12,7 @@ mod httpclient;
 mod longpoll;
 mod net;
 mod origin;
+mod paced;
 mod procstat;
 mod report;
 mod rng;
@@ -36,6 +37,8 @@ const USAGE: &str = "usage:
       [--longpolls N] [--websockets N] [--slowloris N] [--abandoners N] [--clients N] [--rate R]
       [--header-timeout S] [--restart-every S] [--reload-every S] [--sample-every S]
       [--origin-pid-file PATH]
+  tern-loadtest paced --target ADDR [--rate REQS_PER_SEC] [--seconds S] [--connections N]
+      [--threads N] [--path /] [--timeout S] [--json]
   tern-loadtest tls-latency --target ADDR [--rate CONNS_PER_SEC] [--seconds S] [--full]
       [--threads N] [--path /] [--server-name localhost] [--json]
   tern-loadtest port
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         "__longpoll-worker" => longpoll::run_worker(rest).map(|()| ExitCode::SUCCESS),
         "websocket" => websocket::run(rest),
         "soak" => soak::run(rest),
+        "paced" => paced::run(rest),
         "tls-latency" => tlslatency::run(rest),
         "port" => free_port().map(|()| ExitCode::SUCCESS),
         "rss" => rss(rest).map(|()| ExitCode::SUCCESS),

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Keep-alive requests at a fixed rate, tern next to nginx and HAProxy: latency at the same
+# offered load (wrk offers the faster proxy more). See bench/README.md.
+# Everything runs on 127.0.0.1 only.
+#   bench/paced.sh                        256k, 2000 and 3000 req/s, 2 workers, tuned, 5 s, 2 rounds (~1 min)
+#   bench/paced.sh --scenario small --rates 20000,40000 --workers 1 --mode defaults
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1
+# shellcheck source=bench/lib/common.sh
+source "$ROOT/bench/lib/common.sh"
+
+if wants_flag --help "$@" || wants_flag -h "$@"; then
+    exec python3 "$ROOT/bench/lib/paced.py" --help
+fi
+ensure_tools nginx:nginx haproxy:haproxy
+if ! wants_flag --no-build "$@"; then build_release; fi
+bench_lock
+args=()
+for arg in "$@"; do [ "$arg" = --no-build ] || args+=("$arg"); done
+exec python3 "$ROOT/bench/lib/paced.py" --root "$ROOT" "${args[@]}"

@@ -1,0 +1,115 @@
+//! `tern-loadtest paced`: keep-alive requests at a fixed rate, each timed
+//! from the moment it was due.
+//!
+//! wrk runs a closed loop: each connection sends its next request when the
+//! previous answer arrives, so a faster server is offered more load and its
+//! latency is measured at a different operating point than a slower one's.
+//! Here the offered load is fixed (open loop, like wrk2): request g is due
+//! at `start + g / rate` on connection `g mod C`; when an answer comes late
+//! the next request on that connection goes out at once and its wait counts
+//! from its slot, so a server that falls behind pays for the queue it built
+//! (no coordinated omission). The client's own delay (its timer ticks every
+//! millisecond) is taken out and shown apart as `client_lag`; `service` is
+//! the same requests timed from when they were sent, as wrk times them.
+
+mod connection;
+mod schedule;
+mod settings;
+mod tally;
+
+use crate::report::Report;
+use connection::Plan;
+use schedule::Schedule;
+use settings::Settings;
+use std::cell::RefCell;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally::Tally;
+
+/// Time for every connection to open before the first slot.
+const CONNECT_LEAD: Duration = Duration::from_millis(200);
+
+pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    let s = Settings::parse(args)?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tern-loadtest\r\n\r\n",
+        s.path, s.target
+    );
+    let start = Instant::now() + CONNECT_LEAD;
+    let schedule = Schedule::new(start, s.rate, s.seconds, s.connections);
+    let timeout = Duration::from_secs_f64(s.timeout);
+    let plan = Arc::new(Plan {
+        target: s.target,
+        give_up_at: start + Duration::from_secs_f64(s.seconds) + timeout,
+        schedule,
+        // One small allocation for the process's life, shared by every write.
+        request: Box::leak(request.into_bytes().into_boxed_slice()),
+        timeout,
+    });
+    let threads: Vec<_> = (0..s.threads)
+        .map(|t| {
+            let plan = plan.clone();
+            let conns: Vec<usize> = (t..s.connections).step_by(s.threads).collect();
+            std::thread::spawn(move || client_thread(&plan, conns))
+        })
+        .collect();
+    let mut all = Tally::default();
+    for thread in threads {
+        let one = thread
+            .join()
+            .map_err(|_| "a client thread panicked".to_string())??;
+        all.merge(&one)?;
+    }
+    let elapsed = Instant::now().saturating_duration_since(start);
+    let report = report(&s, &plan.schedule, &all, elapsed.as_secs_f64());
+    if s.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One runtime driving `conns`, each connection a task.
+fn client_thread(plan: &Arc<Plan>, conns: Vec<usize>) -> Result<Tally, String> {
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    crate::runtime::block_on(async {
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .map(|conn| {
+                let (plan, tally) = (plan.clone(), tally.clone());
+                monoio::spawn(async move { connection::run(&plan, conn, &tally).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+    })
+    .map_err(|e| format!("starting a runtime: {e}"))?;
+    Ok(Rc::try_unwrap(tally)
+        .map_err(|_| "a connection task outlived its thread".to_string())?
+        .into_inner())
+}
+
+fn report(s: &Settings, schedule: &Schedule, all: &Tally, elapsed: f64) -> Report {
+    let mut r = Report::new();
+    r.text("target", &s.target.to_string());
+    r.text("path", &s.path);
+    r.num("connections", s.connections);
+    r.float("rate", s.rate, 1);
+    r.num("offered", schedule.slots());
+    r.num("completed", all.latency.len());
+    r.num("errors", all.errors.total());
+    r.text("error_kinds", &all.errors.to_words());
+    r.float(
+        "achieved_rate",
+        all.latency.len() as f64 / elapsed.max(1e-9),
+        1,
+    );
+    r.latency("latency", &all.latency);
+    r.latency("service", &all.service);
+    r.latency("client_lag", &all.client_lag);
+    r
+}
