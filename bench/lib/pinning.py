@@ -1,4 +1,4 @@
-"""Which CPUs wrk gets and which the servers (proxy + origin) get."""
+"""Which CPUs the load generator gets and which the servers (proxy + origin) get."""
 import os
 
 
@@ -6,14 +6,16 @@ def _fmt(cpus):
     return ",".join(str(c) for c in cpus)
 
 
-def choose(no_pin=False):
-    """Returns (wrk_cpus, server_cpus, description); CPU lists are taskset strings or None."""
+def choose(no_pin=False, client="wrk"):
+    """Returns (client_cpus, server_cpus, description); CPU lists are taskset strings or None.
+
+    `client` names the load generator in the description."""
     cpus = sorted(os.sched_getaffinity(0))
     if no_pin:
         return None, None, f"no pinning (--no-pin); {len(cpus)} CPUs shared"
     if len(cpus) < 2:
         return None, None, "no pinning: only 1 CPU"
-    n_wrk = max(1, len(cpus) // 4)
-    wrk, server = cpus[:n_wrk], cpus[n_wrk:]
-    return (_fmt(wrk), _fmt(server),
-            f"wrk on CPU {_fmt(wrk)}; proxy + origin on CPU {_fmt(server)} (taskset)")
+    n_client = max(1, len(cpus) // 4)
+    client_cpus, server = cpus[:n_client], cpus[n_client:]
+    return (_fmt(client_cpus), _fmt(server),
+            f"{client} on CPU {_fmt(client_cpus)}; proxy + origin on CPU {_fmt(server)} (taskset)")
