@@ -3,7 +3,7 @@
 # offered load (wrk offers the faster proxy more). See bench/README.md.
 # Everything runs on 127.0.0.1 only.
 #   bench/paced.sh                        256k, 2000 and 3000 req/s, 2 workers, tuned, 5 s, 2 rounds (~1 min)
-#   bench/paced.sh --scenario small --rates 20000,40000 --workers 1 --mode defaults
+#   bench/paced.sh --scenario small --rates 8000,16000 --workers 1 --mode defaults
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1
