@@ -12,6 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paced  # noqa: E402
 import pinning  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
@@ -40,6 +41,10 @@ def parse_args(argv):
                    help="comma list: defaults (each proxy as it ships), tuned (configured alike); "
                         "one full pass each (default both)")
     p.add_argument("--defaults", action="store_true", help="the same as --modes defaults")
+    p.add_argument("--paced", type=float, default=0.5,
+                   help="after the wrk rounds of each plain keep-alive GET scenario, the same rounds with "
+                        "tern-loadtest paced at this fraction of the slowest proxy's wrk req/s: latency at "
+                        "equal offered load (default 0.5, 0 = none)")
     p.add_argument("--origin", choices=["auto", "loadtest", "nginx"], default="auto",
                    help="origin server: tern-loadtest origin, or a second nginx (auto: loadtest, else nginx)")
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: number of CPUs wrk is pinned to)")
@@ -62,6 +67,8 @@ def parse_args(argv):
     if bad or not a.modes:
         p.error(f"unknown scenario/target/mode: {', '.join(bad) or '(no mode)'}")
     wrkrun._seconds(a.duration)
+    if not 0 <= a.paced <= 1:
+        p.error("--paced is a fraction of the slowest proxy's req/s, from 0 to 1")
     a.out = a.out or os.path.join(a.root, "bench", "results")
     return a
 
@@ -151,12 +158,41 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                     if not t.proc.alive():
                         dead[name] = f"{name} exited (see {t.proc.log_path})"
                         say(f"     {name} died: {t.proc.tail(4)}")
+            if a.paced > 0 and paced.plain_get(sc):
+                proxies = {n: t for n, t in running.items() if n in tg.PROXIES and n not in dead}
+                paced_rounds(a, sc, (mode, workers), proxies, origin, wrk_cpus, samples)
     finally:
         for name, t in running.items():
             if t is not origin:
                 t.stop()
         origin.stop()
     return origin.note
+
+
+def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
+    """wrk offers the proxy that answers sooner more load, so its p99 is taken at a higher rate.
+    These rounds offer every proxy the same fixed rate (tern-loadtest paced, open loop; bench/README.md,
+    *bench/paced.sh*) and record latency from each request's slot."""
+    mode, workers = pass_key
+    rate = paced.equal_load_rate(samples, mode, workers, sc.name, proxies, a.paced)
+    if rate is None:
+        return
+    say(f"     paced: {rate} req/s to each proxy ({a.paced:g} x the slowest one's wrk req/s)")
+    for rnd in range(1, a.rounds + 1):
+        for name, t in proxies.items():
+            base_s = {"mode": mode, "workers": workers, "scenario": sc.name, "target": name, "round": rnd,
+                      "rate": rate}
+            try:
+                r = paced.one_run(a.root, sc, t, origin, rate, wrkrun._seconds(a.duration), client_cpus)
+            except (RuntimeError, ValueError, KeyError) as e:
+                samples.append(dict(base_s, kind="paced", error=str(e)))
+                say(f"     p{rnd} {name:8s} FAILED: {e}")
+                continue
+            s = paced.sample(base_s, r)
+            samples.append(s)
+            say(f"     p{rnd} {name:8s} {s['achieved']:>10.0f} req/s  p50 {report.fmt_lat(s['p50_us']):>9s}  "
+                f"p99 {report.fmt_lat(s['p99_us']):>9s}  p99.9 {report.fmt_lat(s['p999_us']):>9s}  "
+                f"cpu {s['cpu_us_per_req']:6.2f} µs/req  err {int(s['errors'])}")
 
 
 def _shown_args(argv):
@@ -204,7 +240,7 @@ def cpu_model():
 
 def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
     agg = report.aggregate(samples)
-    md = report.markdown(agg, wrkrun.SCENARIOS, meta)
+    md = report.markdown(agg, wrkrun.SCENARIOS, meta, report.aggregate_paced(samples))
     svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)", subtitle)
     dated = os.path.join(out, f"{stamp}{'-quick' if quick else ''}.md")
     for path, text in ((os.path.join(out, "latest.md"), md), (dated, md),

@@ -55,6 +55,26 @@ def one_run(root, scenario, target, origin, rate, seconds, cpus):
     return fixedrate.measured_run("paced", procs.pinned(cmd, cpus), target, origin, seconds)
 
 
+def equal_load_rate(samples, mode, workers, scenario, proxies, fraction):
+    """`fraction` of the slowest proxy's median wrk req/s in one pass's scenario (bench/run.sh's
+    samples), in whole requests per second; None when no proxy has a wrk figure. A rate every proxy
+    carried, so the paced rounds compare latency at a load all of them keep up with."""
+    medians = []
+    for name in proxies:
+        rps = [s["rps"] for s in samples
+               if s.get("kind", "wrk") == "wrk" and "error" not in s and s["target"] == name
+               and (s.get("mode"), s["workers"], s["scenario"]) == (mode, workers, scenario)]
+        if rps:
+            medians.append(median(rps))
+    return max(1, round(fraction * min(medians))) if medians else None
+
+
+def sample(base, r):
+    """bench/run.sh's record of one paced run: latency in µs, as its wrk samples have it."""
+    return dict(base, kind="paced", achieved=r["achieved_rate"], errors=r["errors"],
+                cpu_us_per_req=r["proxy_us"], **{f"{q}_us": r[f"latency_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")})
+
+
 def table(rate, rounds, scenario, a):
     """One rate's Markdown table: a row per proxy, each cell the median over rounds."""
     lines = [f"{scenario.name} ({scenario.title}), {rate:g} requests/s offered, {a.mode}, {a.workers} worker(s), "

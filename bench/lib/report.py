@@ -17,6 +17,8 @@ def aggregate(samples):
     (samples from before modes existed were tuned)."""
     groups = {}
     for s in samples:
+        if s.get("kind", "wrk") != "wrk":
+            continue
         key = (s.get("mode", "tuned"), s["workers"], s["scenario"])
         groups.setdefault(key, {}).setdefault(s["target"], []).append(s)
     out = {}
@@ -38,6 +40,52 @@ def aggregate(samples):
                 summ["tls_resumed"] = sum(r.get("tls_resumed", 0) for r in ok)
             out[key][target] = summ
     return out
+
+
+def aggregate_paced(samples):
+    """{(mode, workers, scenario): {target: summary}} of the paced runs (a fixed rate, the same for
+    every proxy): the rate, median p50/p99/p99.9 in µs and achieved req/s, errors summed."""
+    groups = {}
+    for s in samples:
+        if s.get("kind") == "paced":
+            groups.setdefault((s["mode"], s["workers"], s["scenario"]), {}).setdefault(s["target"], []).append(s)
+    out = {}
+    for key, by_target in groups.items():
+        out[key] = {}
+        for target, runs in by_target.items():
+            ok = [r for r in runs if "error" not in r]
+            summ = {"rate": runs[0]["rate"], "failed": len(runs) - len(ok), "errors": sum(r["errors"] for r in ok)}
+            for metric in ("p50_us", "p99_us", "p999_us", "achieved"):
+                if ok:
+                    summ[metric] = statistics.median(r[metric] for r in ok)
+            out[key][target] = summ
+    return out
+
+
+def _paced_p99(group):
+    """'tern · better peer (rate)' p99 at equal offered load, or '–' where the scenario had no paced runs."""
+    if not group or "p99_us" not in group.get("tern", {}):
+        return "–"
+    peers = [p for p in PEERS if "p99_us" in group.get(p, {})]
+    best = min(peers, key=lambda p: group[p]["p99_us"]) if peers else None
+    other = fmt_lat(group[best]["p99_us"]) if best else "–"
+    return f"{fmt_lat(group['tern']['p99_us'])} · {other} ({fmt_num(group['tern']['rate'])}/s)"
+
+
+def paced_line(group):
+    """One sentence for a scenario's table: every proxy's latency at the shared fixed rate."""
+    parts = []
+    for t in ordered_targets(group):
+        s = group[t]
+        if "p99_us" not in s:
+            parts.append(f"{LABEL.get(t, t)} failed")
+            continue
+        bad = f", {s['errors']} errors" if s["errors"] else ""
+        parts.append(f"{LABEL.get(t, t)} {fmt_lat(s['p50_us'])} · {fmt_lat(s['p99_us'])} · "
+                     f"{fmt_lat(s['p999_us'])} ({fmt_num(s['achieved'])} req/s{bad})")
+    rate = fmt_num(next(iter(group.values()))["rate"])
+    return (f"At a fixed {rate} req/s offered to each (tern-loadtest paced, open loop, latency from each "
+            "request's slot), p50 · p99 · p99.9: " + "; ".join(parts) + ".")
 
 
 def ratio(agg_group, a, b, metric):
@@ -126,8 +174,10 @@ def ordered_targets(group):
     return [t for t in TARGET_ORDER if t in group] + sorted(t for t in group if t not in TARGET_ORDER)
 
 
-def markdown(agg, scenarios, meta):
-    """The whole report. scenarios: {name: Scenario}; meta: list of (key, value) lines."""
+def markdown(agg, scenarios, meta, paced=None):
+    """The whole report. scenarios: {name: Scenario}; meta: list of (key, value) lines; paced: the
+    aggregate_paced figures, if any."""
+    paced = paced or {}
     lines = ["# tern vs nginx vs HAProxy — wrk side by side", ""]
     lines += [f"- **{k}**: {v}" for k, v in meta]
     lines += ["", "Medians over rounds, (min–max) across rounds. CPU µs/req = user+sys time of all "
@@ -141,23 +191,30 @@ def markdown(agg, scenarios, meta):
               "Other load = user CPU time on the server CPU(s) used by anything but the target and the origin "
               "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed. "
               "wrk CPU = wrk's own CPU time (max over rounds, % of the CPUs it is pinned to): near 100% the "
-              "load generator set the pace, so req/s say little and CPU µs/req is the comparison.", ""]
+              "load generator set the pace, so req/s say little and CPU µs/req is the comparison. "
+              "p99 at equal load: wrk offers the proxy that answers sooner more requests, so its p99 is "
+              "taken at a higher rate; on the plain keep-alive GET scenarios every proxy is then also "
+              "offered the same fixed rate (`tern-loadtest paced`, open loop, at `--paced` × the slowest "
+              "proxy's wrk req/s), latency counted from each request's slot.", ""]
     keys = sort_keys(agg, scenarios)
     for mode in sorted({k[0] for k in keys}, key=_mode_index):
-        lines += summary_table(agg, [k for k in keys if k[0] == mode], mode)
+        lines += summary_table(agg, [k for k in keys if k[0] == mode], mode, paced)
     for key in keys:
         lines += scenario_table(agg[key], key, scenarios)
+        if key in paced:
+            lines += [paced_line(paced[key]), ""]
     return "\n".join(lines) + "\n"
 
 
-def summary_table(agg, keys, mode):
+def summary_table(agg, keys, mode, paced):
     """One mode: tern against the better peer, per worker count and scenario."""
     lines = [f"## {mode} — {MODE_TITLE.get(mode, mode)}", "",
              "Ratios are tern ÷ the better of nginx and HAProxy for that column (req/s: the higher, "
              "CPU/req: the lower); CPU is user + kernel µs per request.", "",
              "| mode | workers | scenario | tern req/s | req/s vs better peer | CPU/req vs better peer | "
-             "CPU µs/req tern · nginx · HAProxy | connects/req tern · nginx · HAProxy | p99 tern · better peer |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "CPU µs/req tern · nginx · HAProxy | connects/req tern · nginx · HAProxy | p99 tern · better peer | "
+             "p99 at equal load tern · better peer (rate) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, w, sc in keys:
         g = agg[(mode, w, sc)]
         tern = g.get("tern")
@@ -169,7 +226,7 @@ def summary_table(agg, keys, mode):
         lines.append(f"| {mode} | {w} | {sc} | {_med(tern, 'rps', fmt_num)} | "
                      f"{fmt_ratio(ratio(g, 'tern', fast, 'rps')) if fast else '–'} | "
                      f"{fmt_ratio(ratio(g, 'tern', frugal, 'cpu_us_per_req')) if frugal else '–'} | "
-                     f"{cpu} | {conn} | {p99} |")
+                     f"{cpu} | {conn} | {p99} | {_paced_p99(paced.get((mode, w, sc)))} |")
     return lines + [""]
 
 

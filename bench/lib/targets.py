@@ -43,10 +43,6 @@ TEMPLATE = {
 }
 
 
-
-PROXIES = ["tern", "nginx", "haproxy"]
-
-
 def proxy_parser(prog, description):
     """An argument parser with what every side-by-side tool takes: --root (hidden) and --proxies."""
     p = argparse.ArgumentParser(prog=prog, description=description,

@@ -276,6 +276,36 @@ class Paced(unittest.TestCase):
         self.assertIn("| 2000 | 3 | 1.00 · 1.00 | 30% |", row)
 
 
+    def test_the_equal_load_rate_is_a_fraction_of_the_slowest_proxys_wrk_median(self):
+        samples = [sample("tern", r, 3000.0, 4.0, scenario="256k") for r in (1, 2, 3)] + \
+                  [sample("nginx", r, rps, 4.0, scenario="256k") for r, rps in ((1, 2000.0), (2, 2200.0), (3, 9e3))] + \
+                  [sample("haproxy", 1, 100.0, 4.0, scenario="small"),  # another scenario
+                   sample("haproxy", 1, 100.0, 4.0, scenario="256k", workers=2),  # another pass
+                   dict(sample("haproxy", 1, 100.0, 4.0, scenario="256k"), error="died"),
+                   dict(sample("haproxy", 1, 50.0, 4.0, scenario="256k"), kind="paced"),
+                   sample("origin", 1, 10.0, 1.0, scenario="256k")]
+        proxies = ("tern", "nginx", "haproxy")
+        self.assertEqual(paced.equal_load_rate(samples, "tuned", 1, "256k", proxies, 0.5), 1100)
+        self.assertIsNone(paced.equal_load_rate(samples, "defaults", 1, "256k", proxies, 0.5))
+
+    def test_the_summary_compares_p99_at_the_shared_rate_and_wrk_figures_leave_paced_runs_out(self):
+        def paced_run(target, rnd, p99):
+            r = {"latency_p50_ms": 0.5, "latency_p99_ms": p99, "latency_p999_ms": 3.0, "achieved_rate": 1100.0,
+                 "errors": 0, "proxy_us": 50.0}
+            return paced.sample({"mode": "tuned", "workers": 1, "scenario": "256k", "target": target,
+                                 "round": rnd, "rate": 1100}, r)
+        samples = [sample(t, 1, 2000.0, 4.0, scenario="256k") for t in ("tern", "nginx", "haproxy")]
+        samples += [paced_run("tern", r, p99) for r, p99 in ((1, 1.0), (2, 1.2), (3, 9.0))]
+        samples += [paced_run("nginx", 1, 4.0), paced_run("haproxy", 1, 1.5)]
+        agg = report.aggregate(samples)
+        self.assertEqual(agg[("tuned", 1, "256k")]["tern"]["runs"], 1)
+        md = report.markdown(agg, wrkrun.SCENARIOS, [], report.aggregate_paced(samples))
+        self.assertIn("| 900 µs · 900 µs | 1.20 ms · 1.50 ms (1100/s) |", md)
+        self.assertIn("At a fixed 1100 req/s offered to each", md)
+        self.assertIn("tern 500 µs · 1.20 ms · 3.00 ms (1100 req/s)", md)
+        self.assertIn("| 900 µs · 900 µs | – |", report.markdown(agg, wrkrun.SCENARIOS, []))
+
+
 class Counters(unittest.TestCase):
     METRICS = """# HELP tern_upstream_connects_total New upstream connections opened.
 # TYPE tern_upstream_connects_total counter
