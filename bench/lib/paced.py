@@ -106,8 +106,8 @@ def main(argv):
     try:
         for name in a.proxies:
             proxies[name] = tg.start_proxy(name, a.root, base, a.workers, server_cpus, origin.port, mode=a.mode)
-        # A proxy's first burst at a new concurrency opens its upstream connections (tern opened 178
-        # where nginx and HAProxy opened 29 in c1000 at 10,000/s, bench/README.md): measure after it.
+        # A proxy's first burst at a new concurrency opens its upstream connections (c1000 at
+        # 10,000/s: 18-368 of them, bench/README.md): measure after it.
         if a.warmup > 0:
             for target in proxies.values():
                 one_run(a.root, scenario, target, origin, max(a.rates), a.warmup, client_cpus)
