@@ -1,6 +1,7 @@
-"""Turns samples (one per wrk run) into medians with min–max, ratios and a Markdown report:
-one summary table per mode (defaults, tuned) with tern against the better peer, then a table
-per scenario, worker count and mode."""
+"""Turns samples (one per wrk run, and one per paced run: `kind` "paced") into medians with
+min–max, ratios and a Markdown report: one summary table per mode (defaults, tuned) with tern
+against the better peer, then a table per scenario, worker count and mode. The wrk figures and
+the paced ones are aggregated apart (`aggregate`, `aggregate_paced`)."""
 import statistics
 
 TARGET_ORDER = ["origin", "tern", "nginx", "haproxy"]
