@@ -13,54 +13,59 @@ METRICS = ("rps", "cpu_us_per_req", "cpu_user_us_per_req", "cpu_sys_us_per_req",
            "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct", "wrk_cpu_us_per_req")
 
 
-def aggregate(samples):
-    """{(mode, workers, scenario): {target: summary}} from the list of per-run samples
-    (samples from before modes existed were tuned)."""
+def _runs_by_pass(samples, kind):
+    """{(mode, workers, scenario): {target: [runs]}} of one kind of sample ("wrk" or "paced";
+    samples from before kinds existed are wrk's, from before modes existed tuned)."""
     groups = {}
     for s in samples:
-        if s.get("kind", "wrk") != "wrk":
-            continue
-        key = (s.get("mode", "tuned"), s["workers"], s["scenario"])
-        groups.setdefault(key, {}).setdefault(s["target"], []).append(s)
-    out = {}
-    for key, by_target in groups.items():
-        out[key] = {}
-        for target, runs in by_target.items():
-            ok = [r for r in runs if "error" not in r]
-            summ = {"runs": len(runs), "failed": len(runs) - len(ok),
-                    "failure": next((r["error"] for r in runs if "error" in r), None)}
-            for metric in METRICS:
-                vals = [r[metric] for r in ok if r.get(metric) is not None]
-                if vals:
-                    summ[metric] = (statistics.median(vals), min(vals), max(vals))
-            summ["errors"] = sum(r["errors"] for r in ok)
-            summ["non2xx"] = sum(r["non2xx"] for r in ok)
-            summ["requests"] = sum(r["requests"] for r in ok)
-            if any("tls_handshakes" in r for r in ok):  # the https* scenarios: wrk's own handshake count
-                summ["tls_handshakes"] = sum(r.get("tls_handshakes", 0) for r in ok)
-                summ["tls_resumed"] = sum(r.get("tls_resumed", 0) for r in ok)
-            out[key][target] = summ
-    return out
+        if s.get("kind", "wrk") == kind:
+            key = (s.get("mode", "tuned"), s["workers"], s["scenario"])
+            groups.setdefault(key, {}).setdefault(s["target"], []).append(s)
+    return groups
+
+
+def _summarize(samples, kind, summary):
+    """{(mode, workers, scenario): {target: summary(runs)}} of one kind of sample."""
+    return {key: {target: summary(runs) for target, runs in by_target.items()}
+            for key, by_target in _runs_by_pass(samples, kind).items()}
+
+
+def aggregate(samples):
+    """{(mode, workers, scenario): {target: summary}} of the wrk runs: each metric's median, min
+    and max over rounds, counts summed."""
+    return _summarize(samples, "wrk", _wrk_summary)
+
+
+def _wrk_summary(runs):
+    ok = [r for r in runs if "error" not in r]
+    summ = {"runs": len(runs), "failed": len(runs) - len(ok),
+            "failure": next((r["error"] for r in runs if "error" in r), None)}
+    for metric in METRICS:
+        vals = [r[metric] for r in ok if r.get(metric) is not None]
+        if vals:
+            summ[metric] = (statistics.median(vals), min(vals), max(vals))
+    summ["errors"] = sum(r["errors"] for r in ok)
+    summ["non2xx"] = sum(r["non2xx"] for r in ok)
+    summ["requests"] = sum(r["requests"] for r in ok)
+    if any("tls_handshakes" in r for r in ok):  # the https* scenarios: wrk's own handshake count
+        summ["tls_handshakes"] = sum(r.get("tls_handshakes", 0) for r in ok)
+        summ["tls_resumed"] = sum(r.get("tls_resumed", 0) for r in ok)
+    return summ
 
 
 def aggregate_paced(samples):
     """{(mode, workers, scenario): {target: summary}} of the paced runs (a fixed rate, the same for
     every proxy): the rate, median p50/p99/p99.9 in µs and achieved req/s, errors summed."""
-    groups = {}
-    for s in samples:
-        if s.get("kind") == "paced":
-            groups.setdefault((s["mode"], s["workers"], s["scenario"]), {}).setdefault(s["target"], []).append(s)
-    out = {}
-    for key, by_target in groups.items():
-        out[key] = {}
-        for target, runs in by_target.items():
-            ok = [r for r in runs if "error" not in r]
-            summ = {"rate": runs[0]["rate"], "failed": len(runs) - len(ok), "errors": sum(r["errors"] for r in ok)}
-            for metric in ("p50_us", "p99_us", "p999_us", "achieved"):
-                if ok:
-                    summ[metric] = statistics.median(r[metric] for r in ok)
-            out[key][target] = summ
-    return out
+    return _summarize(samples, "paced", _paced_summary)
+
+
+def _paced_summary(runs):
+    ok = [r for r in runs if "error" not in r]
+    summ = {"rate": runs[0]["rate"], "failed": len(runs) - len(ok), "errors": sum(r["errors"] for r in ok)}
+    if ok:
+        for metric in ("p50_us", "p99_us", "p999_us", "achieved"):
+            summ[metric] = statistics.median(r[metric] for r in ok)
+    return summ
 
 
 def _paced_p99(group):
