@@ -388,6 +388,18 @@ fn flood(addr: SocketAddr, count: usize) -> Vec<std::net::TcpStream> {
         .collect()
 }
 
+/// tern's open descriptors did not change between two looks 200 ms apart
+/// and leave room under its limit of 100 (no connection of the last flood
+/// is still being accepted or closed).
+fn settled(tern: &Tern) -> bool {
+    let open = || {
+        std::fs::read_dir(format!("/proc/{}/fd", tern.pid())).map_or(usize::MAX, |fds| fds.count())
+    };
+    let before = open();
+    std::thread::sleep(Duration::from_millis(200));
+    before < 60 && open() == before
+}
+
 #[test]
 fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
     let _wrapper = with_nofile(100);
@@ -428,6 +440,12 @@ fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
             episode,
             Duration::from_secs(5)
         ));
+        // The flood's connections are still being accepted and closed; one
+        // closed during the next flood would free a descriptor mid-episode.
+        assert!(
+            wait_until(Duration::from_secs(10), || settled(&tern)),
+            "episode {episode}: the flood's connections were not all closed"
+        );
     }
     assert_eq!(
         metric(&scrape(&tern), "tern_descriptor_exhaustion_total"),
