@@ -843,6 +843,26 @@ fn many_streams_with_a_zero_window_hold_bounded_memory() {
 }
 
 #[test]
+fn a_small_response_waiting_on_the_clients_window_does_not_hold_its_upstream() {
+    let up = big_upstream(100);
+    let cfg = h2c_config(up.addr, "").replace(
+        &format!("servers = [\"{}\"]", up.addr),
+        &format!(
+            "servers = [{{ address = \"{}\", max_connections = 1 }}]\n\
+             timeouts = {{ queue = \"3s\" }}",
+            up.addr
+        ),
+    );
+    assert!(cfg.contains("max_connections = 1"), "{cfg}");
+    let tern = Tern::start(&cfg);
+    // Stream 1's 100-byte body waits for a window that never opens; its
+    // upstream connection, done with, goes back to the pool before that
+    // write, so stream 3 is answered on it (not queued for it until 503).
+    assert_eq!(frames("small_body_unread", &tern), "1: 200, 3: 200");
+    assert_eq!(up.conn_count(), 1);
+}
+
+#[test]
 fn a_long_poll_stream_reset_by_the_client_frees_its_upstream_connection() {
     let up = RecordingUpstream::silent();
     let tern = Tern::start(&h2c_config(up.addr, ""));

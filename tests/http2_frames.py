@@ -472,6 +472,35 @@ def case_hold_window(sock, conn):
     return "DONE"
 
 
+def head_of(sock, conn, stream_id):
+    """The status of `stream_id`'s response HEADERS (which no window
+    holds back), or what came instead."""
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        for ev in events(sock, conn, deadline):
+            if isinstance(ev, str):
+                return ev
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == stream_id:
+                return dict(ev.headers).get(":status")
+            if isinstance(ev, h2.events.StreamReset) and ev.stream_id == stream_id:
+                return "RST_STREAM"
+            if isinstance(ev, h2.events.ConnectionTerminated):
+                return "GOAWAY"
+    return "TIMEOUT"
+
+
+def case_small_body_unread(sock, conn):
+    """With a zero window, stream 1's small body can't be sent; stream 3
+    then asks the same upstream (which takes one connection at a time):
+    its head comes only if stream 1 let its upstream connection go."""
+    conn.send_headers(1, request_headers("/small/1"), end_stream=True)
+    flush(sock, conn)
+    first = head_of(sock, conn, 1)
+    conn.send_headers(3, request_headers("/small/3"), end_stream=True)
+    flush(sock, conn)
+    return "1: %s, 3: %s" % (first, head_of(sock, conn, 3))
+
+
 def case_websocket(sock, conn):
     """RFC 8441: extended CONNECT, bytes both ways, then END_STREAM from the
     client and (after the upstream's close) from tern."""
@@ -716,6 +745,7 @@ CASES = {
     "hpack_bomb": case_hpack_bomb,
     "headers_flood": case_headers_flood,
     "zero_window_streams": case_zero_window_streams,
+    "small_body_unread": case_small_body_unread,
 }
 
 
@@ -726,7 +756,7 @@ def main():
     settings = None
     if name in ("window_stall", "hold_window"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
-    if name == "zero_window_streams":
+    if name in ("zero_window_streams", "small_body_unread"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
     start(sock, conn, settings)
     if name == "window_stall":

@@ -1,6 +1,10 @@
 //! One request/response exchange with an upstream: get a connection
 //! (`acquire`), send the request, relay the response; retry once on a fresh connection when a
 //! pooled one turns out dead before answering and a retry is safe.
+//!
+//! The connection goes back to the pool as soon as the upstream has sent
+//! the whole response: a small response's write to the client comes after
+//! (`relay::Unsent`), so a request in the same loop turn can reuse it.
 
 use crate::timer::timeout;
 use std::future::Future;
@@ -10,7 +14,7 @@ use super::answer::send_answer;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, Stop, ToUpstream, Waits};
-use super::relay::{relay_response, Relay};
+use super::relay::{relay_response, Relay, Unsent};
 use crate::buffer::BUF_SIZE;
 use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
@@ -58,7 +62,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
     let retry_safe = req.body.is_empty() && req.idempotent;
     let mut attempts = Attempts::new(backend);
     let mut fresh_only = false;
-    loop {
+    let (unsent, next) = loop {
         req.meter.upstream_begins();
         let mut upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
             Ok(upstream) => upstream,
@@ -90,11 +94,19 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
                 .await;
                 note_outcome(ctx, req.backend, position, &relayed, stale);
                 match relayed {
-                    Relay::Done { reusable, next, .. } => {
+                    Relay::Done {
+                        reusable,
+                        next,
+                        unsent,
+                        ..
+                    } => {
                         if reusable && !upstream.private && !req.unframed_body {
                             ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
                         }
-                        return next;
+                        // Out of the loop `upstream` is gone (its server slot
+                        // free) and takes no room in the future while the
+                        // client write waits.
+                        break (unsent, next);
                     }
                     Relay::Failed(failure) => failure,
                 }
@@ -113,6 +125,23 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
             }
         }
         return fail(client, req, failure, Some(server), ctx).await;
+    };
+    finish(client, unsent, next).await
+}
+
+/// Writes what is left of a response the upstream has sent whole (its
+/// connection is back in the pool). A client that can't take it is closed;
+/// the upstream answered, so it is no failure of the exchange.
+async fn finish<C: Downstream>(client: &mut C, unsent: Option<Unsent>, next: Next) -> Next {
+    let Some(unsent) = unsent else {
+        return next;
+    };
+    match unsent.write(client).await {
+        Ok(()) => next,
+        Err(()) => {
+            crate::log::debug(format_args!("client did not take the response's end"));
+            Next::Close
+        }
     }
 }
 

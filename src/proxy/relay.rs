@@ -29,17 +29,38 @@ pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 pub(crate) const MAX_RESPONSE_FIELDS: usize = 128;
 
 pub enum Relay {
-    /// The response reached the client whole.
+    /// The upstream sent the response whole: it reached the client, or
+    /// its end is in `unsent`, to be written once the upstream connection
+    /// is back in the pool.
     Done {
         status: u16,
         reusable: bool,
         next: Next,
+        unsent: Option<Unsent>,
     },
     /// No response, or not all of it: `NoResponse` when the upstream
     /// closed before a byte, `ResponseCut` when the response started but
     /// could not finish (the client is closed), `ClientLeft` when the
     /// client went away while the request waited.
     Failed(Failure),
+}
+
+/// The end of a response the upstream has finished sending but the client
+/// has not had yet: a small body is gathered whole with its head, and the
+/// upstream connection it came on goes back to the pool before the client
+/// write. A request that finds the pool empty in the same loop turn can
+/// then take it instead of connecting: under a burst on a cold pool that
+/// halves the connects.
+pub struct Unsent {
+    bytes: Vec<u8>,
+    wait: Duration,
+}
+
+impl Unsent {
+    /// Writes it to the client; `Err` when the client could not take it.
+    pub async fn write<C: Downstream>(self, client: &mut C) -> Result<(), ()> {
+        write_out(client, self.bytes, self.wait).await
+    }
 }
 
 enum HeadFail {
@@ -289,8 +310,10 @@ async fn relay_body<C: Downstream>(
 ) -> Relay {
     upstream.set_large_reads(super::exchange::is_large(meta.body));
     let relayed = match meta.body {
-        _ if meta.compress.is_some() => compressed(client, upstream, out, meta, waits).await,
-        BodyKind::None | BodyKind::Length(0) => midway(write_out(client, out, waits.client).await),
+        _ if meta.compress.is_some() => compressed(client, upstream, out, meta, waits)
+            .await
+            .map(|()| None),
+        BodyKind::None | BodyKind::Length(0) => Ok(Some(out)),
         BodyKind::Length(n) => relay_length(client, upstream, out, n, waits).await,
         BodyKind::Chunked => {
             let decoder = if meta.client_chunked {
@@ -298,14 +321,18 @@ async fn relay_body<C: Downstream>(
             } else {
                 ChunkedReframer::decode_only()
             };
-            relay_chunked(client, upstream, out, decoder, waits).await
+            relay_chunked(client, upstream, out, decoder, waits)
+                .await
+                .map(|()| None)
         }
-        BodyKind::UntilClose => midway(relay_until_close(client, upstream, out, waits).await),
+        BodyKind::UntilClose => {
+            midway(relay_until_close(client, upstream, out, waits).await).map(|()| None)
+        }
     };
     match relayed {
         Err(Cut::BeforeSending) => Relay::Failed(Failure::BadResponse),
         Err(Cut::Midway) => Relay::Failed(Failure::ResponseCut),
-        Ok(()) => Relay::Done {
+        Ok(unsent) => Relay::Done {
             status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),
             next: if meta.client_keep_alive {
@@ -313,6 +340,10 @@ async fn relay_body<C: Downstream>(
             } else {
                 Next::Close
             },
+            unsent: unsent.map(|bytes| Unsent {
+                bytes,
+                wait: waits.client,
+            }),
         },
     }
 }
@@ -372,14 +403,15 @@ const ONE_WRITE_MAX: usize = 2 * BUF_SIZE;
 /// The head (in `out`) goes out with what is already here of the body in
 /// one write, then the rest streams through. An upstream that fails before
 /// that first write leaves the client untouched: it can still be answered
-/// 502.
+/// 502. A small body gathered whole is not written here: it is returned,
+/// for the write to follow the upstream connection's return to the pool.
 async fn relay_length<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
     mut out: Vec<u8>,
     n: u64,
     waits: Waits,
-) -> Result<(), Cut> {
+) -> Result<Option<Vec<u8>>, Cut> {
     let small = usize::try_from(n)
         .ok()
         .and_then(|n| n.checked_add(out.len()))
@@ -398,6 +430,9 @@ async fn relay_length<C: Downstream>(
             inline
         }
     };
+    if inline as u64 == n {
+        return Ok(Some(out));
+    }
     midway(write_out(client, out, waits.client).await)?;
     let mut pipe = ToClient {
         upstream,
@@ -406,6 +441,7 @@ async fn relay_length<C: Downstream>(
     };
     pump_length(&mut pipe, n - inline as u64)
         .await
+        .map(|()| None)
         .map_err(|_| Cut::Midway)
 }
 
