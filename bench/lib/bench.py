@@ -18,6 +18,7 @@ import procs  # noqa: E402
 import report  # noqa: E402
 import svgchart  # noqa: E402
 import targets as tg  # noqa: E402
+import tlslat  # noqa: E402
 import wrkrun  # noqa: E402
 
 ALL_TARGETS = ["origin", "tern", "nginx", "haproxy"]
@@ -42,9 +43,9 @@ def parse_args(argv):
                         "one full pass each (default both)")
     p.add_argument("--defaults", action="store_true", help="the same as --modes defaults")
     p.add_argument("--paced", type=float, default=0.5,
-                   help="after the wrk rounds of each plain keep-alive GET scenario, the same rounds with "
-                        "tern-loadtest paced at this fraction of the slowest proxy's wrk req/s: latency at "
-                        "equal offered load (default 0.5, 0 = none)")
+                   help="after the wrk rounds of each plain keep-alive GET scenario (and of https-close and "
+                        "https-resume), the same rounds with tern-loadtest paced (tls-latency) at this fraction "
+                        "of the slowest proxy's wrk req/s: latency at equal offered load (default 0.5, 0 = none)")
     p.add_argument("--origin", choices=["auto", "loadtest", "nginx"], default="auto",
                    help="origin server: tern-loadtest origin, or a second nginx (auto: loadtest, else nginx)")
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: number of CPUs wrk is pinned to)")
@@ -158,7 +159,7 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                     if not t.proc.alive():
                         dead[name] = f"{name} exited (see {t.proc.log_path})"
                         say(f"     {name} died: {t.proc.tail(4)}")
-            if a.paced > 0 and paced.plain_get(sc):
+            if a.paced > 0 and equal_load_client(sc):
                 proxies = {n: t for n, t in running.items() if n in tg.PROXIES and n not in dead}
                 paced_rounds(a, sc, (mode, workers), proxies, origin, wrk_cpus, samples)
     finally:
@@ -169,28 +170,49 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
     return origin.note
 
 
+def equal_load_client(scenario):
+    """The client of a scenario's equal-load rounds: `paced` for the plain keep-alive GETs,
+    `tls-latency` for the handshake ones (a new TLS connection per request); None for the rest."""
+    if paced.plain_get(scenario):
+        return "paced"
+    if tlslat.handshake_scenario(scenario):
+        return "tls-latency"
+    return None
+
+
+def equal_load_run(a, sc, target, origin, rate, client_cpus):
+    """One equal-load run of scenario sc against target: its sample's fields (bench/run.sh adds
+    the pass, scenario, target, round and rate)."""
+    seconds = wrkrun._seconds(a.duration)
+    if equal_load_client(sc) == "tls-latency":
+        r = tlslat.one_run(a.root, target, origin, rate, seconds, sc.full_handshake, client_cpus)
+        return tlslat.sample({}, r)
+    r = paced.one_run(a.root, sc, target, origin, rate, seconds, client_cpus)
+    return paced.sample({}, r)
+
+
 def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
     """wrk offers the proxy that answers sooner more load, so its p99 is taken at a higher rate.
-    These rounds offer every proxy the same fixed rate (tern-loadtest paced, open loop; bench/README.md,
-    *bench/paced.sh*) and record latency from each request's slot."""
+    These rounds offer every proxy the same fixed rate, open loop, and record latency from each
+    request's slot: tern-loadtest paced (bench/README.md, *bench/paced.sh*) for keep-alive GETs,
+    tern-loadtest tls-latency (*bench/tls_latency.sh*) for a new TLS connection per request."""
     mode, workers = pass_key
     rate = paced.equal_load_rate(samples, mode, workers, sc.name, proxies, a.paced)
     if rate is None:
         return
-    say(f"     paced: {rate} req/s to each proxy ({a.paced:g} x the slowest one's wrk req/s)")
+    say(f"     {equal_load_client(sc)}: {rate}/s to each proxy ({a.paced:g} x the slowest one's wrk req/s)")
     for rnd in range(1, a.rounds + 1):
         for name, t in proxies.items():
             base_s = {"mode": mode, "workers": workers, "scenario": sc.name, "target": name, "round": rnd,
                       "rate": rate}
             try:
-                r = paced.one_run(a.root, sc, t, origin, rate, wrkrun._seconds(a.duration), client_cpus)
+                s = dict(base_s, **equal_load_run(a, sc, t, origin, rate, client_cpus))
             except (RuntimeError, ValueError, KeyError) as e:
-                samples.append(dict(base_s, kind="paced", error=str(e)))
+                samples.append(dict(base_s, kind="paced", client=equal_load_client(sc), error=str(e)))
                 say(f"     p{rnd} {name:8s} FAILED: {e}")
                 continue
-            s = paced.sample(base_s, r)
             samples.append(s)
-            say(f"     p{rnd} {name:8s} {s['achieved']:>10.0f} req/s  p50 {report.fmt_lat(s['p50_us']):>9s}  "
+            say(f"     p{rnd} {name:8s} {s['achieved']:>10.0f} /s  p50 {report.fmt_lat(s['p50_us']):>9s}  "
                 f"p99 {report.fmt_lat(s['p99_us']):>9s}  p99.9 {report.fmt_lat(s['p999_us']):>9s}  "
                 f"cpu {s['cpu_us_per_req']:6.2f} µs/req  err {int(s['errors'])}")
 

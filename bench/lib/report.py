@@ -61,7 +61,8 @@ def aggregate_paced(samples):
 
 def _paced_summary(runs):
     ok = [r for r in runs if "error" not in r]
-    summ = {"rate": runs[0]["rate"], "failed": len(runs) - len(ok), "errors": sum(r["errors"] for r in ok)}
+    summ = {"rate": runs[0]["rate"], "client": runs[0].get("client", "paced"), "failed": len(runs) - len(ok),
+            "errors": sum(r["errors"] for r in ok)}
     if ok:
         for metric in ("p50_us", "p99_us", "p999_us", "achieved"):
             summ[metric] = statistics.median(r[metric] for r in ok)
@@ -78,8 +79,18 @@ def _paced_p99(group):
     return f"{fmt_lat(group['tern']['p99_us'])} · {other} ({fmt_num(group['tern']['rate'])}/s)"
 
 
+# The equal-load clients: what their rate counts, and how they time.
+EQUAL_LOAD_CLIENTS = {
+    "paced": ("req/s", "tern-loadtest paced, open loop, latency from each request's slot"),
+    "tls-latency": ("connections/s", "tern-loadtest tls-latency, a new TLS connection per request, open loop, "
+                                     "latency from each connection's slot: connect, handshake and request"),
+}
+
+
 def paced_line(group):
     """One sentence for a scenario's table: every proxy's latency at the shared fixed rate."""
+    first = next(iter(group.values()))
+    unit, how = EQUAL_LOAD_CLIENTS[first["client"]]
     parts = []
     for t in ordered_targets(group):
         s = group[t]
@@ -88,10 +99,9 @@ def paced_line(group):
             continue
         bad = f", {s['errors']} errors" if s["errors"] else ""
         parts.append(f"{LABEL.get(t, t)} {fmt_lat(s['p50_us'])} · {fmt_lat(s['p99_us'])} · "
-                     f"{fmt_lat(s['p999_us'])} ({fmt_num(s['achieved'])} req/s{bad})")
-    rate = fmt_num(next(iter(group.values()))["rate"])
-    return (f"At a fixed {rate} req/s offered to each (tern-loadtest paced, open loop, latency from each "
-            "request's slot), p50 · p99 · p99.9: " + "; ".join(parts) + ".")
+                     f"{fmt_lat(s['p999_us'])} ({fmt_num(s['achieved'])} {unit}{bad})")
+    return (f"At a fixed {fmt_num(first['rate'])} {unit} offered to each ({how}), p50 · p99 · p99.9: "
+            + "; ".join(parts) + ".")
 
 
 def ratio(agg_group, a, b, metric):
@@ -201,7 +211,9 @@ def markdown(agg, scenarios, meta, paced=None):
               "p99 at equal load: wrk offers the proxy that answers sooner more requests, so its p99 is "
               "taken at a higher rate; on the plain keep-alive GET scenarios every proxy is then also "
               "offered the same fixed rate (`tern-loadtest paced`, open loop, at `--paced` × the slowest "
-              "proxy's wrk req/s), latency counted from each request's slot.", ""]
+              "proxy's wrk req/s), latency counted from each request's slot; on https-close and "
+              "https-resume the same with `tern-loadtest tls-latency` (a new connection per request; its "
+              "latency includes the connect and the handshake, which wrk's leaves out).", ""]
     keys = sort_keys(agg, scenarios)
     for mode in sorted({k[0] for k in keys}, key=_mode_index):
         lines += summary_table(agg, [k for k in keys if k[0] == mode], mode, paced)

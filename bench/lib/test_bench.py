@@ -306,6 +306,27 @@ class Paced(unittest.TestCase):
         self.assertIn("| 900 µs · 900 µs | – |", report.markdown(agg, wrkrun.SCENARIOS, []))
 
 
+    def test_the_handshake_scenarios_are_paced_with_tls_latency_and_the_rest_with_paced(self):
+        expected = {"small": "paced", "c1000": "paced", "https-close": "tls-latency",
+                    "https-resume": "tls-latency", "https": None, "close": None, "post64k": None}
+        for name, client in expected.items():
+            self.assertEqual(bench.equal_load_client(wrkrun.SCENARIOS[name]), client, name)
+
+    def test_a_tls_latency_run_counts_connections_from_each_slot(self):
+        def tls_run(target, p99):
+            r = {"total_p50_ms": 2.0, "total_p99_ms": p99, "total_p999_ms": 9.0, "handshake_p99_ms": 0.1,
+                 "achieved_rate": 400.0, "errors": 0, "proxy_us": 300.0}
+            return tlslat.sample({"mode": "tuned", "workers": 1, "scenario": "https-close", "target": target,
+                                  "round": 1, "rate": 400}, r)
+        samples = [sample(t, 1, 800.0, 40.0, scenario="https-close") for t in ("tern", "nginx", "haproxy")]
+        samples += [tls_run("tern", 3.0), tls_run("nginx", 4.0), tls_run("haproxy", 5.0)]
+        paced_agg = report.aggregate_paced(samples)
+        md = report.markdown(report.aggregate(samples), wrkrun.SCENARIOS, [], paced_agg)
+        self.assertIn("| 3.00 ms · 4.00 ms (400/s) |", md)
+        self.assertIn("At a fixed 400 connections/s offered to each (tern-loadtest tls-latency", md)
+        self.assertIn("tern 2.00 ms · 3.00 ms · 9.00 ms (400 connections/s)", md)
+
+
 class Counters(unittest.TestCase):
     METRICS = """# HELP tern_upstream_connects_total New upstream connections opened.
 # TYPE tern_upstream_connects_total counter

@@ -35,16 +35,29 @@ def parse_args(argv):
     return a
 
 
-def client_command(root, port, rate, a, cpus):
+def client_command(root, port, rate, seconds, full, cpus):
     cmd = [tg.release_binary(root, "tern-loadtest"), "tls-latency", "--target", f"127.0.0.1:{port}",
-           "--rate", str(rate), "--seconds", str(a.seconds), "--json"]
-    return procs.pinned(cmd + (["--full"] if a.full else []), cpus)
+           "--rate", str(rate), "--seconds", str(seconds), "--json"]
+    return procs.pinned(cmd + (["--full"] if full else []), cpus)
 
 
-def one_run(root, target, origin, rate, a, cpus):
+def one_run(root, target, origin, rate, seconds, full, cpus):
     """The client's JSON figures plus the proxy's and origin's CPU µs per completed connection."""
-    cmd = client_command(root, target.tls_port, rate, a, cpus)
-    return fixedrate.measured_run("tls-latency", cmd, target, origin, a.seconds)
+    cmd = client_command(root, target.tls_port, rate, seconds, full, cpus)
+    return fixedrate.measured_run("tls-latency", cmd, target, origin, seconds)
+
+
+def handshake_scenario(scenario):
+    """bench/run.sh's scenarios this client replays: HTTPS, a new connection per request."""
+    return scenario.tls and "Connection: close" in scenario.headers
+
+
+def sample(base, r):
+    """bench/run.sh's record of one run, as paced.sample makes it: latency in µs from each
+    connection's slot (connect, handshake and request), per connection."""
+    latency = {f"{q}_us": r[f"total_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")}
+    return dict(base, kind="paced", client="tls-latency", achieved=r["achieved_rate"], errors=r["errors"],
+                cpu_us_per_req=r["proxy_us"], **latency)
 
 
 def table(rate, rounds, a):
@@ -84,7 +97,7 @@ def main(argv):
         for _ in range(a.rounds):
             for rate in a.rates:
                 for name, target in proxies.items():
-                    results[rate][name].append(one_run(a.root, target, origin, rate, a, clients))
+                    results[rate][name].append(one_run(a.root, target, origin, rate, a.seconds, a.full, clients))
     finally:
         for target in proxies.values():
             target.stop()
