@@ -160,7 +160,7 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                         dead[name] = f"{name} exited (see {t.proc.log_path})"
                         say(f"     {name} died: {t.proc.tail(4)}")
             if a.paced > 0 and equal_load_client(sc):
-                proxies = {n: t for n, t in running.items() if n in tg.PROXIES and n not in dead}
+                proxies = equal_load_proxies(running, dead, sc)
                 paced_rounds(a, sc, (mode, workers), proxies, origin, wrk_cpus, samples)
     finally:
         for name, t in running.items():
@@ -178,6 +178,12 @@ def equal_load_client(scenario):
     if tlslat.handshake_scenario(scenario):
         return "tls-latency"
     return None
+
+
+def equal_load_proxies(running, dead, scenario):
+    """The running targets that get a scenario's equal-load rounds: the proxies it runs on, alive."""
+    return {n: t for n, t in running.items()
+            if n in tg.PROXIES and n not in dead and wrkrun.runs_on(scenario, n)}
 
 
 def equal_load_run(a, sc, target, origin, rate, client_cpus):

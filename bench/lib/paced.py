@@ -23,8 +23,9 @@ from fixedrate import median  # noqa: E402
 
 
 def plain_get(scenario):
-    """Scenarios the paced client can replay: plain-HTTP keep-alive GETs with no extra headers."""
-    return not (scenario.tls or scenario.headers or scenario.only) and scenario.script == "report.lua"
+    """Scenarios the paced client can replay: plain-HTTP keep-alive GETs with no extra headers
+    (against the proxies the scenario runs on: the static ones skip HAProxy)."""
+    return not (scenario.tls or scenario.headers) and scenario.script == "report.lua"
 
 
 SCENARIOS = [name for name, s in wrkrun.SCENARIOS.items() if plain_get(s)]
@@ -104,14 +105,14 @@ def main(argv):
     origin = tg.start_origin("loadtest", a.root, base, a.workers, server_cpus)
     proxies = {}
     try:
-        for name in a.proxies:
+        for name in (n for n in a.proxies if wrkrun.runs_on(scenario, n)):
             proxies[name] = tg.start_proxy(name, a.root, base, a.workers, server_cpus, origin.port, mode=a.mode)
         # A proxy's first burst at a new concurrency opens its upstream connections (c1000 at
         # 10,000/s: 18-368 of them, bench/README.md): measure after it.
         if a.warmup > 0:
             for target in proxies.values():
                 one_run(a.root, scenario, target, origin, max(a.rates), a.warmup, client_cpus)
-        results = {rate: {name: [] for name in a.proxies} for rate in a.rates}
+        results = {rate: {name: [] for name in proxies} for rate in a.rates}
         for _ in range(a.rounds):
             for rate in a.rates:
                 for name, target in proxies.items():

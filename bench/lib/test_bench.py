@@ -254,9 +254,9 @@ class TlsLatency(unittest.TestCase):
 
 class Paced(unittest.TestCase):
     def test_only_plain_keep_alive_gets_can_be_paced(self):
-        self.assertIn("256k", paced.SCENARIOS)
-        self.assertIn("c1000", paced.SCENARIOS)
-        for other in ("close", "post64k", "https", "static-small"):
+        for name in ("256k", "c1000", "static-1m", "ratelimit"):
+            self.assertIn(name, paced.SCENARIOS)
+        for other in ("close", "post64k", "https", "compress"):
             self.assertNotIn(other, paced.SCENARIOS)
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(open(os.devnull, "w")):
             paced.parse_args(["--root", "/r", "--scenario", "close"])
@@ -311,6 +311,13 @@ class Paced(unittest.TestCase):
                     "https-resume": "tls-latency", "https": None, "close": None, "post64k": None}
         for name, client in expected.items():
             self.assertEqual(bench.equal_load_client(wrkrun.SCENARIOS[name]), client, name)
+
+    def test_equal_load_rounds_go_to_the_live_proxies_the_scenario_runs_on(self):
+        running = {n: n for n in ("origin", "tern", "nginx", "haproxy")}
+        static = bench.equal_load_proxies(running, {}, wrkrun.SCENARIOS["static-1m"])
+        self.assertEqual(sorted(static), ["nginx", "tern"])
+        small = bench.equal_load_proxies(running, {"nginx": "exited"}, wrkrun.SCENARIOS["small"])
+        self.assertEqual(sorted(small), ["haproxy", "tern"])
 
     def test_a_tls_latency_run_counts_connections_from_each_slot(self):
         def tls_run(target, p99):

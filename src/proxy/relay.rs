@@ -49,8 +49,8 @@ pub enum Relay {
 /// has not had yet: a small body is gathered whole with its head, and the
 /// upstream connection it came on goes back to the pool before the client
 /// write. A request that finds the pool empty in the same loop turn can
-/// then take it instead of connecting: under a burst on a cold pool that
-/// halves the connects.
+/// then take it instead of connecting, and a client slow to take the bytes
+/// (an HTTP/2 stream's closed window) holds no upstream connection.
 pub struct Unsent {
     bytes: Vec<u8>,
     wait: Duration,
