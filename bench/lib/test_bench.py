@@ -305,7 +305,6 @@ class Paced(unittest.TestCase):
         self.assertIn("tern 500 µs · 1.20 ms · 3.00 ms (1100 req/s)", md)
         self.assertIn("| 900 µs · 900 µs | – |", report.markdown(agg, wrkrun.SCENARIOS, []))
 
-
     def test_the_handshake_scenarios_are_paced_with_tls_latency_and_the_rest_with_paced(self):
         expected = {"small": "paced", "c1000": "paced", "https-close": "tls-latency",
                     "https-resume": "tls-latency", "https": None, "close": None, "post64k": None}
