@@ -64,11 +64,25 @@ fn serve(listener: TcpListener, mut admin: Admin, loopback_only: bool) {
         match stream {
             Ok(stream) => answer(stream, &mut admin, loopback_only),
             Err(err) => {
-                crate::log::warn(format_args!("admin: accept failed: {err}"));
+                if let Some(line) = accept_failure_line(&err) {
+                    crate::log::warn(format_args!("{line}"));
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
+}
+
+/// What a failed accept logs here, if anything. Out of descriptors is one
+/// episode for the whole process, logged once by `rlimit::exhausted` (and
+/// ended by the workers' next accept or connect), not once per 100 ms
+/// retry of this loop.
+fn accept_failure_line(err: &std::io::Error) -> Option<String> {
+    if crate::rlimit::is_exhaustion(err) {
+        crate::rlimit::exhausted("admin accept", err);
+        return None;
+    }
+    Some(format!("admin: accept failed: {err}"))
 }
 
 fn answer(mut stream: TcpStream, admin: &mut Admin, loopback_only: bool) {
@@ -82,4 +96,23 @@ fn answer(mut stream: TcpStream, admin: &mut Admin, loopback_only: bool) {
         Err(status) => Response::text(status, crate::http::status::reason(status)),
     };
     let _ = write_response(&mut stream, &response);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept_failure_line;
+    use std::io::Error;
+
+    #[test]
+    fn running_out_of_descriptors_is_left_to_the_episode_log() {
+        for code in [libc::EMFILE, libc::ENFILE] {
+            assert_eq!(accept_failure_line(&Error::from_raw_os_error(code)), None);
+        }
+    }
+
+    #[test]
+    fn other_accept_failures_are_logged_each_time() {
+        let line = accept_failure_line(&Error::from_raw_os_error(libc::ENOBUFS));
+        assert!(line.is_some_and(|line| line.starts_with("admin: accept failed: ")));
+    }
 }
