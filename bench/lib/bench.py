@@ -186,11 +186,11 @@ def equal_load_proxies(running, dead, scenario):
             if n in tg.PROXIES and n not in dead and wrkrun.runs_on(scenario, n)}
 
 
-def equal_load_run(a, sc, target, origin, rate, client_cpus):
-    """One equal-load run of scenario sc against target: its sample's fields (bench/run.sh adds
-    the pass, scenario, target, round and rate)."""
+def equal_load_run(a, sc, client, target, origin, rate, client_cpus):
+    """One equal-load run of scenario sc by `client` (equal_load_client's) against target: its
+    sample's fields (bench/run.sh adds the pass, scenario, target, round and rate)."""
     seconds = wrkrun._seconds(a.duration)
-    if equal_load_client(sc) == "tls-latency":
+    if client == "tls-latency":
         r = tlslat.one_run(a.root, target, origin, rate, seconds, sc.full_handshake, client_cpus)
         return tlslat.sample({}, r)
     r = paced.one_run(a.root, sc, target, origin, rate, seconds, client_cpus)
@@ -203,18 +203,19 @@ def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
     request's slot: tern-loadtest paced (bench/README.md, *bench/paced.sh*) for keep-alive GETs,
     tern-loadtest tls-latency (*bench/tls_latency.sh*) for a new TLS connection per request."""
     mode, workers = pass_key
+    client = equal_load_client(sc)
     rate = paced.equal_load_rate(samples, mode, workers, sc.name, proxies, a.paced)
     if rate is None:
         return
-    say(f"     {equal_load_client(sc)}: {rate}/s to each proxy ({a.paced:g} x the slowest one's wrk req/s)")
+    say(f"     {client}: {rate}/s to each proxy ({a.paced:g} x the slowest one's wrk req/s)")
     for rnd in range(1, a.rounds + 1):
         for name, t in proxies.items():
             base_s = {"mode": mode, "workers": workers, "scenario": sc.name, "target": name, "round": rnd,
                       "rate": rate}
             try:
-                s = dict(base_s, **equal_load_run(a, sc, t, origin, rate, client_cpus))
+                s = dict(base_s, **equal_load_run(a, sc, client, t, origin, rate, client_cpus))
             except (RuntimeError, ValueError, KeyError) as e:
-                samples.append(dict(base_s, kind="paced", client=equal_load_client(sc), error=str(e)))
+                samples.append(dict(base_s, kind="paced", client=client, error=str(e)))
                 say(f"     p{rnd} {name:8s} FAILED: {e}")
                 continue
             samples.append(s)

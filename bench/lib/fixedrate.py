@@ -24,6 +24,15 @@ def measured_run(what, cmd, target, origin, seconds):
     return r
 
 
+def equal_load_sample(base, client, r, latency):
+    """bench/run.sh's record of one fixed-rate run by `client` ("paced", "tls-latency"): its
+    `latency` figures (the JSON's `{latency}_p50_ms` ...) in µs, as wrk samples have them, the
+    rate achieved, errors and the proxy's CPU µs per request."""
+    return dict(base, kind="paced", client=client, achieved=r["achieved_rate"], errors=r["errors"],
+                cpu_us_per_req=r["proxy_us"],
+                **{f"{q}_us": r[f"{latency}_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")})
+
+
 def children_cpu_seconds():
     """User + system CPU of this process's ended children (the client runs to its end)."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)

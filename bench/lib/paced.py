@@ -72,8 +72,7 @@ def equal_load_rate(samples, mode, workers, scenario, proxies, fraction):
 
 def sample(base, r):
     """bench/run.sh's record of one paced run: latency in µs, as its wrk samples have it."""
-    return dict(base, kind="paced", client="paced", achieved=r["achieved_rate"], errors=r["errors"],
-                cpu_us_per_req=r["proxy_us"], **{f"{q}_us": r[f"latency_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")})
+    return fixedrate.equal_load_sample(base, "paced", r, "latency")
 
 
 def table(rate, rounds, scenario, a):

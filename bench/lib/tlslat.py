@@ -55,9 +55,7 @@ def handshake_scenario(scenario):
 def sample(base, r):
     """bench/run.sh's record of one run, as paced.sample makes it: latency in µs from each
     connection's slot (connect, handshake and request), per connection."""
-    latency = {f"{q}_us": r[f"total_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")}
-    return dict(base, kind="paced", client="tls-latency", achieved=r["achieved_rate"], errors=r["errors"],
-                cpu_us_per_req=r["proxy_us"], **latency)
+    return fixedrate.equal_load_sample(base, "tls-latency", r, "total")
 
 
 def table(rate, rounds, a):
