@@ -384,6 +384,13 @@ class Modes(unittest.TestCase):
         with self.assertRaises(SystemExit):
             bench.parse_args(["--modes", "fast"])
 
+    def test_equal_load_rounds_last_as_long_as_the_wrk_rounds_unless_told(self):
+        self.assertEqual(bench.parse_args(["--quick"]).paced_duration, "2s")
+        self.assertEqual(bench.parse_args(["--quick", "--paced-duration", "5s"]).paced_duration, "5s")
+        self.assertEqual(bench.parse_args(["--duration", "4s"]).paced_duration, "4s")
+        with self.assertRaises(SystemExit):
+            bench.parse_args(["--paced-duration", "soon"])
+
     def test_modes_note_says_when_workers_were_set(self):
         note = bench.modes_note(["defaults", "tuned"], [1, 2], "1")
         self.assertIn("tern and HAProxy in the 2-worker pass", note)
