@@ -230,7 +230,7 @@ fn log_denied(site: &StaticSite, req: &RequestHead, deny: Deny) {
     match deny {
         Deny::Forbidden(why) => crate::log::warn(format_args!(
             "static {:?}: {path:?} refused ({why}): 403",
-            site.root
+            site.root.canonical()
         )),
         Deny::BadRequest(why) => {
             crate::log::debug(format_args!("static: {path:?} refused ({why}): 400"))

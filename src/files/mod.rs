@@ -4,7 +4,8 @@
 //!
 //! The work is split in two. `answer` runs synchronously while the request
 //! head is parsed: it resolves the path safely beneath the root (`decode`,
-//! `open`, `find`), evaluates conditional and range requests and picks a
+//! `open`, `find`; `root` holds the root open and follows it when a deploy
+//! replaces it), evaluates conditional and range requests and picks a
 //! precompressed variant, and writes the response head (`Reply`). `send`
 //! is the only async part: it writes the head and streams the file
 //! (`sendfile`, or `copy` on TLS connections), or compresses them on the
@@ -24,6 +25,7 @@ mod listing;
 mod open;
 mod range;
 mod reply;
+mod root;
 mod send;
 mod send_error;
 mod sendfile;

@@ -14,9 +14,10 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::deny::Deny;
@@ -31,15 +32,19 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 pub fn open_beneath(site: &StaticSite, rel: &[u8]) -> Result<File, Deny> {
     let rel = if rel.is_empty() { b"." as &[u8] } else { rel };
     let c_rel = CString::new(rel).map_err(|_| Deny::Forbidden("NUL"))?;
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        match openat2_beneath(site, &c_rel) {
-            Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                NO_OPENAT2.store(true, Ordering::Relaxed);
+    site.root
+        .with(|root_fd, root| {
+            if !NO_OPENAT2.load(Ordering::Relaxed) {
+                match openat2_beneath(root_fd, &c_rel) {
+                    Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                        NO_OPENAT2.store(true, Ordering::Relaxed);
+                    }
+                    result => return result,
+                }
             }
-            result => return result.map_err(deny_of),
-        }
-    }
-    open_checked(site, rel).map_err(deny_of)
+            open_checked(root, rel)
+        })
+        .map_err(deny_of)
 }
 
 /// `struct open_how` of openat2(2); libc's is non-exhaustive, so it can't
@@ -51,7 +56,7 @@ struct OpenHow {
     resolve: u64,
 }
 
-fn openat2_beneath(site: &StaticSite, rel: &CString) -> io::Result<File> {
+fn openat2_beneath(root_fd: BorrowedFd<'_>, rel: &CString) -> io::Result<File> {
     let how = OpenHow {
         flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
         mode: 0,
@@ -62,7 +67,7 @@ fn openat2_beneath(site: &StaticSite, rel: &CString) -> io::Result<File> {
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            site.root_fd().as_raw_fd(),
+            root_fd.as_raw_fd(),
             rel.as_ptr(),
             &how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
@@ -77,10 +82,10 @@ fn openat2_beneath(site: &StaticSite, rel: &CString) -> io::Result<File> {
 }
 
 /// The fallback: resolve every symlink, then insist the result is under root.
-fn open_checked(site: &StaticSite, rel: &[u8]) -> io::Result<File> {
-    let joined = site.root.join(std::ffi::OsStr::from_bytes(rel));
+fn open_checked(root: &Path, rel: &[u8]) -> io::Result<File> {
+    let joined = root.join(std::ffi::OsStr::from_bytes(rel));
     let real = std::fs::canonicalize(joined)?;
-    if !real.starts_with(&site.root) {
+    if !real.starts_with(root) {
         return Err(io::Error::from_raw_os_error(libc::EXDEV));
     }
     std::fs::OpenOptions::new()

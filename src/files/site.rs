@@ -1,18 +1,14 @@
 //! A static site: the validated settings of one `static = { ... }` route,
 //! with its root held open so every file is opened beneath it.
 
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use super::root::Root;
 
 #[derive(Debug)]
 pub struct StaticSite {
-    /// The canonical root directory (symlinks resolved at load).
-    pub root: PathBuf,
-    /// `O_PATH` descriptor of `root`: files are opened relative to it with
+    /// The root directory, held open: files are opened relative to it with
     /// `RESOLVE_BENEATH`, so nothing — `..`, a symlink — leads out of it.
-    root_fd: OwnedFd,
+    /// Followed when its path comes to name another directory (a deploy).
+    pub root: Root,
     /// File served for a directory; `None` disables index files.
     pub index: Option<String>,
     /// Generate an HTML listing for a directory without an index file.
@@ -36,15 +32,15 @@ pub struct SiteSettings<'a> {
 }
 
 impl StaticSite {
-    /// Canonicalizes and opens the root. The error says what is wrong with
-    /// which setting, for a config error.
+    /// Opens the root. The error says what is wrong with which setting, for
+    /// a config error.
     pub fn open(settings: &SiteSettings) -> Result<StaticSite, (&'static str, String)> {
-        let root = std::fs::canonicalize(settings.root)
+        let meta = std::fs::metadata(settings.root)
             .map_err(|err| ("root", format!("{:?}: {err}", settings.root)))?;
-        if !root.is_dir() {
+        if !meta.is_dir() {
             return Err(("root", format!("{:?} is not a directory", settings.root)));
         }
-        let root_fd = open_dir_path(&root).map_err(|err| ("root", format!("{root:?}: {err}")))?;
+        let root = Root::open(settings.root).map_err(|err| ("root", err))?;
         if settings.index.contains('/') {
             return Err(("index", "must be a file name, without '/'".into()));
         }
@@ -58,7 +54,6 @@ impl StaticSite {
         }
         Ok(StaticSite {
             root,
-            root_fd,
             index: (!settings.index.is_empty()).then(|| settings.index.to_owned()),
             listing: settings.listing,
             cache_control: settings.cache_control.map(str::to_owned),
@@ -66,16 +61,4 @@ impl StaticSite {
             compress: None,
         })
     }
-
-    pub fn root_fd(&self) -> BorrowedFd<'_> {
-        self.root_fd.as_fd()
-    }
-}
-
-fn open_dir_path(path: &Path) -> io::Result<OwnedFd> {
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(path)?;
-    Ok(OwnedFd::from(dir))
 }

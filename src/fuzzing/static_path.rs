@@ -39,7 +39,10 @@ pub fn static_path(data: &[u8]) {
         if let Some(body) = reply.body {
             let served = std::fs::read_link(format!("/proc/self/fd/{}", body.file.as_raw_fd()))
                 .unwrap_or_default();
-            assert!(served.starts_with(&site.root), "served {served:?}");
+            assert!(
+                served.starts_with(site.root.canonical()),
+                "served {served:?}"
+            );
             let size = body.file.metadata().map_or(0, |m| m.len());
             assert!(body
                 .start

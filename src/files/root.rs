@@ -1,0 +1,157 @@
+//! A static route's root directory: held open, and followed when the path
+//! comes to name another directory.
+//!
+//! Files are opened relative to a descriptor of the root (`open.rs`), so
+//! the root must be held open. But deploys replace roots: a symlink
+//! switched to a new release (`current -> releases/N`), or the directory
+//! removed and made again. nginx resolves the path on every request and
+//! serves the new tree at once; a descriptor held from load would go on
+//! serving the old one — or 404s once it is deleted — until a reload.
+//!
+//! So the configured path (symlinks kept) is looked at again at most once
+//! a second, by whichever worker comes first: a `stat` that follows it,
+//! compared with the held directory's device and inode. When they differ
+//! the new directory is opened and swapped in; requests already opening a
+//! file finish with the old one (the lock is held only across the
+//! `openat2` call). A path that stops resolving keeps the last directory
+//! (its files may still be there) and is logged once until it resolves
+//! again.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often the configured path is looked at again.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct Root {
+    /// The root as configured, made absolute, symlinks kept: what is looked
+    /// at again.
+    path: PathBuf,
+    /// The directory served now.
+    held: RwLock<HeldDir>,
+    /// Since when `next_look_ms` counts.
+    born: Instant,
+    /// When (ms after `born`) the path is next looked at.
+    next_look_ms: AtomicU64,
+    /// The path failed to resolve at the last look (logged once).
+    unresolved: AtomicBool,
+}
+
+#[derive(Debug)]
+struct HeldDir {
+    /// `O_PATH` descriptor: files are opened beneath it.
+    fd: OwnedFd,
+    /// Symlinks resolved: what served files must lie under.
+    canonical: PathBuf,
+    /// Device and inode, to tell whether the path still names it.
+    id: (u64, u64),
+}
+
+impl Root {
+    /// Opens the directory `path` names; the error is for a config message.
+    pub fn open(path: &str) -> Result<Root, String> {
+        let absolute = std::path::absolute(path).map_err(|err| format!("{path:?}: {err}"))?;
+        let held = HeldDir::open(&absolute).map_err(|err| format!("{path:?}: {err}"))?;
+        Ok(Root {
+            path: absolute,
+            held: RwLock::new(held),
+            born: Instant::now(),
+            next_look_ms: AtomicU64::new(LOOK_EVERY.as_millis() as u64),
+            unresolved: AtomicBool::new(false),
+        })
+    }
+
+    /// Runs `open` with the served directory's descriptor and canonical
+    /// path, after looking at the configured path if it is time to.
+    pub fn with<R>(&self, open: impl FnOnce(BorrowedFd<'_>, &Path) -> R) -> R {
+        self.look_if_due();
+        let held = self.held.read().unwrap_or_else(PoisonError::into_inner);
+        open(held.fd.as_fd(), &held.canonical)
+    }
+
+    /// The directory served now, symlinks resolved.
+    pub fn canonical(&self) -> PathBuf {
+        let held = self.held.read().unwrap_or_else(PoisonError::into_inner);
+        held.canonical.clone()
+    }
+
+    /// One worker a second wins the exchange and looks; the rest go on.
+    fn look_if_due(&self) {
+        let now_ms = self.born.elapsed().as_millis() as u64;
+        let due = self.next_look_ms.load(Ordering::Relaxed);
+        if now_ms < due {
+            return;
+        }
+        let next = now_ms + LOOK_EVERY.as_millis() as u64;
+        if self
+            .next_look_ms
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.look();
+        }
+    }
+
+    /// Swaps in the directory the path names now, if it is another one.
+    fn look(&self) {
+        let named = match std::fs::metadata(&self.path) {
+            Ok(meta) => (meta.dev(), meta.ino()),
+            Err(err) => return self.note_unresolved(&err),
+        };
+        let held_id = self.held.read().unwrap_or_else(PoisonError::into_inner).id;
+        if named == held_id {
+            self.unresolved.store(false, Ordering::Relaxed);
+            return;
+        }
+        match HeldDir::open(&self.path) {
+            Ok(new) => self.swap_in(new),
+            Err(err) => self.note_unresolved(&err),
+        }
+    }
+
+    fn swap_in(&self, new: HeldDir) {
+        self.unresolved.store(false, Ordering::Relaxed);
+        let mut held = self.held.write().unwrap_or_else(PoisonError::into_inner);
+        crate::log::info(format_args!(
+            "static root {:?} now names {:?} (was {:?}): serving from it",
+            self.path, new.canonical, held.canonical
+        ));
+        *held = new;
+    }
+
+    fn note_unresolved(&self, err: &io::Error) {
+        if !self.unresolved.swap(true, Ordering::Relaxed) {
+            crate::log::warn(format_args!(
+                "static root {:?}: {err}; still serving the directory it named before",
+                self.path
+            ));
+        }
+    }
+}
+
+impl HeldDir {
+    fn open(path: &Path) -> io::Result<HeldDir> {
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(path)?;
+        // The id of what was opened, not of a second lookup that could
+        // race with another switch.
+        let meta = dir.metadata()?;
+        // Its path as the kernel has it, for the same reason; /proc may be
+        // missing in a sandbox, then the path is resolved again.
+        let canonical = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .or_else(|_| std::fs::canonicalize(path))?;
+        Ok(HeldDir {
+            fd: OwnedFd::from(dir),
+            canonical,
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+}
