@@ -99,7 +99,7 @@ fn a_root_that_stops_resolving_keeps_its_directory_and_is_logged_once() {
         let lines = tern.stderr();
         lines
             .iter()
-            .filter(|l| l.contains("still serving the directory it named before"))
+            .filter(|l| l.contains("keeping the directory it named before"))
             .count()
     };
     assert!(

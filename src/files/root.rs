@@ -128,7 +128,7 @@ impl Root {
     fn note_unresolved(&self, err: &io::Error) {
         if !self.unresolved.swap(true, Ordering::Relaxed) {
             crate::log::warn(format_args!(
-                "static root {:?}: {err}; still serving the directory it named before",
+                "static root {:?}: {err}; keeping the directory it named before until it resolves again",
                 self.path
             ));
         }
