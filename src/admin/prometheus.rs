@@ -363,8 +363,38 @@ fn connections(out: &mut String, merged: &Merged) {
 }
 
 fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merged) {
-    let sum = &merged.sum;
     let servers = server_labels(plan);
+    upstream_counters(out, &servers, &merged.sum);
+    admin_states(out, &servers, states);
+    header(
+        out,
+        "tern_server_up",
+        "gauge",
+        "1 when the balancer may choose the server: not drained, and passing its health checks.",
+    );
+    for (id, labels) in servers.iter().enumerate() {
+        let healthy = health_slot(plan, id).is_none_or(|slot| plan.health.is_up(slot));
+        let up = states.accepts(id) && healthy;
+        let _ = writeln!(out, "tern_server_up{{{labels}}} {}", u8::from(up));
+    }
+    header(
+        out,
+        "tern_server_state_transitions_total",
+        "counter",
+        "Changes of a server's state: admin (ready, drain, maint) and health (up, down).",
+    );
+    for (id, labels) in servers.iter().enumerate() {
+        let health_changes = health_slot(plan, id).map_or(0, |slot| plan.health.changes(slot));
+        let _ = writeln!(
+            out,
+            "tern_server_state_transitions_total{{{labels}}} {}",
+            states.transitions(id) + health_changes
+        );
+    }
+}
+
+/// The per-server counters the workers keep, summed over workers.
+fn upstream_counters(out: &mut String, servers: &[String], sum: &WorkerSnapshot) {
     let per_server: [(&str, &str, &str, &[u64]); 4] = [
         (
             "tern_upstream_connects_total",
@@ -401,6 +431,10 @@ fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merg
             );
         }
     }
+}
+
+/// One line per server and admin state, 1 for the state it is in.
+fn admin_states(out: &mut String, servers: &[String], states: &ServerStates) {
     header(
         out,
         "tern_server_state",
@@ -418,45 +452,13 @@ fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merg
             );
         }
     }
-    header(
-        out,
-        "tern_server_up",
-        "gauge",
-        "1 when the balancer may choose the server: not drained, and passing its health checks.",
-    );
-    let healthy = |id: usize| {
-        let server = plan
-            .backends
-            .iter()
-            .flat_map(|b| &b.servers)
-            .find(|s| s.id == id);
-        server.is_none_or(|s| plan.health.is_up(s.health))
-    };
-    for (id, labels) in servers.iter().enumerate() {
-        let up = states.accepts(id) && healthy(id);
-        let _ = writeln!(out, "tern_server_up{{{labels}}} {}", u8::from(up));
-    }
-    let health_changes = |id: usize| {
-        let server = plan
-            .backends
-            .iter()
-            .flat_map(|b| &b.servers)
-            .find(|s| s.id == id);
-        server.map_or(0, |s| plan.health.changes(s.health))
-    };
-    header(
-        out,
-        "tern_server_state_transitions_total",
-        "counter",
-        "Changes of a server's state: admin (ready, drain, maint) and health (up, down).",
-    );
-    for (id, labels) in servers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "tern_server_state_transitions_total{{{labels}}} {}",
-            states.transitions(id) + health_changes(id)
-        );
-    }
+}
+
+/// The health-check slot of server `id` (none for a server not in a
+/// backend, which counts as healthy).
+fn health_slot(plan: &Plan, id: usize) -> Option<usize> {
+    let mut servers = plan.backends.iter().flat_map(|b| &b.servers);
+    servers.find(|s| s.id == id).map(|s| s.health)
 }
 
 fn latencies(out: &mut String, plan: &Plan, merged: &Merged) {
