@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::admin::{self, View};
 use crate::config::Plan;
 use crate::control::{self, Request};
+use crate::listen::table::ListenerTable;
 use crate::listen::{self, Bound, Listeners};
 use crate::reload::{self, Running};
 use crate::runtime::Driver;
@@ -40,6 +41,16 @@ struct Shared {
     states: Arc<ServerStates>,
 }
 
+impl Shared {
+    fn new(server_count: usize) -> Shared {
+        Shared {
+            stop: Arc::new(AtomicBool::new(false)),
+            handed_over: Arc::new(AtomicBool::new(false)),
+            states: Arc::new(ServerStates::new(server_count)),
+        }
+    }
+}
+
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
 pub fn run(
     config_path: PathBuf,
@@ -58,27 +69,13 @@ pub fn run(
     let (handover, listeners) = open_listeners(&plan, workers, start)?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.
-    let mut listening: Vec<String> = listeners
-        .table
-        .entries
-        .iter()
-        .map(|entry| format!("listening on {} ({})", entry.addr, entry.name))
-        .collect();
-    plan.worker_count = workers;
-    let cap =
-        crate::config::plan::connection_cap::resolve_connection_cap(&mut plan, workers, nofile);
-    if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
-        crate::log::warn(format_args!("{warning}"));
-    }
+    let mut listening = listening_lines(&listeners);
+    settle_connection_cap(&mut plan, workers, nofile);
     signals::block();
     let inbox = control::open().ok_or("the control inbox was opened twice")?;
     forward_signals()?;
     let plan = Arc::new(plan);
-    let shared = Shared {
-        stop: Arc::new(AtomicBool::new(false)),
-        handed_over: Arc::new(AtomicBool::new(false)),
-        states: Arc::new(ServerStates::new(plan.server_count)),
-    };
+    let shared = Shared::new(plan.server_count);
     let (checker, checker_updates) =
         crate::health_checker::spawn(plan.clone(), shared.stop.clone())
             .map_err(|err| format!("cannot start the health checker: {err}"))?;
@@ -99,29 +96,20 @@ pub fn run(
         handover.ready()?;
     }
     let table = Arc::new(Mutex::new(listeners.table));
-    let _upgrade_socket = match &plan.upgrade_socket {
-        Some(path) => Some(upgrade::serve::start(
-            path,
-            start == Start::Upgrade,
-            table.clone(),
-            shared.handed_over.clone(),
-        )?),
-        None => None,
-    };
+    let _upgrade_socket = serve_upgrades(&plan, start, &table, &shared)?;
     let _pid_file = plan
         .pid_file
         .as_deref()
         .map(control::write_pid)
         .transpose()?;
-    for line in listening {
-        eprintln!("{line}");
-    }
-    // Last: whoever waits for this line may use the pid file at once.
-    eprintln!(
-        "tern {} started: workers={workers} driver={driver} pinned={} listeners={} nofile={nofile}",
-        crate::VERSION,
-        !cores.is_empty(), // `pinning::plan` leaves it empty when no worker is pinned
-        plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
+    // `pinning::plan` leaves `cores` empty when no worker is pinned.
+    announce(
+        &listening,
+        &plan,
+        workers,
+        driver,
+        !cores.is_empty(),
+        nofile,
     );
     let mut running = Running {
         config_path,
@@ -136,7 +124,66 @@ pub fn run(
     };
     wait_for_stop(&inbox, &mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
-    for handle in handles.into_iter().chain([checker, discovery]) {
+    join_all(handles.into_iter().chain([checker, discovery]))
+}
+
+/// Now that the worker count is known: the connection cap (`[server]
+/// max_connections`, derived from the open-files limit unless set), and a
+/// warning when that limit is low.
+fn settle_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) {
+    plan.worker_count = workers;
+    let cap = crate::config::plan::connection_cap::resolve_connection_cap(plan, workers, nofile);
+    if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
+        crate::log::warn(format_args!("{warning}"));
+    }
+}
+
+/// "listening on ADDR (NAME)" for every bound listener address.
+fn listening_lines(listeners: &Listeners) -> Vec<String> {
+    let entries = &listeners.table.entries;
+    let line =
+        |entry: &listen::table::Entry| format!("listening on {} ({})", entry.addr, entry.name);
+    entries.iter().map(line).collect()
+}
+
+/// The upgrade socket a later tern takes the listeners over from, when one
+/// is configured.
+fn serve_upgrades(
+    plan: &Plan,
+    start: Start,
+    table: &Arc<Mutex<ListenerTable>>,
+    shared: &Shared,
+) -> Result<Option<upgrade::serve::UpgradeSocket>, String> {
+    let Some(path) = &plan.upgrade_socket else {
+        return Ok(None);
+    };
+    let replacing = start == Start::Upgrade;
+    upgrade::serve::start(path, replacing, table.clone(), shared.handed_over.clone()).map(Some)
+}
+
+/// Tells the operator tern is up: the listening lines, then the started
+/// line last — whoever waits for it may use the pid file at once.
+fn announce(
+    listening: &[String],
+    plan: &Plan,
+    workers: usize,
+    driver: Driver,
+    pinned: bool,
+    nofile: u64,
+) {
+    for line in listening {
+        eprintln!("{line}");
+    }
+    eprintln!(
+        "tern {} started: workers={workers} driver={driver} pinned={pinned} listeners={} nofile={nofile}",
+        crate::VERSION,
+        plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
+    );
+}
+
+/// Waits for every thread; a worker that died makes the stop an error.
+fn join_all(handles: impl Iterator<Item = JoinHandle<()>>) -> Result<(), String> {
+    for handle in handles {
         let _ = handle.join();
     }
     if worker::a_worker_died() {
