@@ -3,7 +3,7 @@
 use regex::bytes::Regex;
 
 use super::{err, PlanError};
-use crate::config::schema::ConditionsSection;
+use crate::config::schema::{ConditionsSection, HeaderTestSection, OneOrMany};
 use crate::route::cidr::Cidr;
 use crate::route::condition::{HeaderTest, QueryTest, ValueCheck};
 use crate::route::host::HostPattern;
@@ -23,32 +23,23 @@ pub fn build_conditions(
 ) -> Result<Vec<Condition>, PlanError> {
     let key = |k: &str| format!("{prefix}.{k}");
     let mut out = Vec::new();
-    let mut hosts = Vec::new();
-    for (i, text) in section.host.iter().flat_map(|h| h.to_vec()).enumerate() {
-        hosts.push(HostPattern::name(&text).map_err(|m| err(key(&format!("host[{i}]")), m))?);
-    }
-    for (i, text) in section
-        .host_domain
-        .iter()
-        .flat_map(|h| h.to_vec())
-        .enumerate()
-    {
-        hosts.push(
-            HostPattern::domain(&text).map_err(|m| err(key(&format!("host_domain[{i}]")), m))?,
-        );
-    }
+    let mut hosts = parse_each(&key("host"), list(&section.host), HostPattern::name)?;
+    let domains = list(&section.host_domain);
+    hosts.extend(parse_each(
+        &key("host_domain"),
+        domains,
+        HostPattern::domain,
+    )?);
     if !hosts.is_empty() {
         out.push(Condition::Host(hosts));
     }
     if let Some(prefix) = &section.path_prefix {
-        out.push(Condition::PathPrefix(
-            PathPrefix::new(prefix).map_err(|m| err(key("path_prefix"), m))?,
-        ));
+        let prefix = PathPrefix::new(prefix).map_err(|m| err(key("path_prefix"), m))?;
+        out.push(Condition::PathPrefix(prefix));
     }
     if let Some(pattern) = &section.path_regex {
-        out.push(Condition::PathRegex(
-            compile(pattern).map_err(|m| err(key("path_regex"), m))?,
-        ));
+        let regex = compile(pattern).map_err(|m| err(key("path_regex"), m))?;
+        out.push(Condition::PathRegex(regex));
     }
     if let Some(part) = &section.url_contains {
         if part.is_empty() {
@@ -56,59 +47,63 @@ pub fn build_conditions(
         }
         out.push(Condition::UrlContains(part.as_bytes().to_vec()));
     }
-    for text in section.query.iter().flat_map(|q| q.to_vec()) {
+    for text in list(&section.query) {
         out.push(Condition::Query(QueryTest::parse(&text)));
     }
     for (i, test) in section.header.iter().flatten().enumerate() {
-        let check = match (&test.equals, &test.contains) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    key(&format!("header[{i}]")),
-                    "give `equals` or `contains`, not both",
-                ))
-            }
-            (Some(value), None) => ValueCheck::Equals(value.as_bytes().to_vec()),
-            (None, Some(part)) => ValueCheck::Contains(part.as_bytes().to_vec()),
-            (None, None) => ValueCheck::Present,
-        };
-        out.push(Condition::Header(HeaderTest {
-            name: test.name.clone(),
-            check,
-        }));
+        let test = header_test(test).map_err(|m| err(key(&format!("header[{i}]")), m))?;
+        out.push(Condition::Header(test));
     }
     if let Some(methods) = &section.method {
         out.push(Condition::Method(methods.to_vec()));
     }
     if let Some(sources) = &section.source {
-        let mut ranges = Vec::new();
-        for (i, text) in sources.to_vec().iter().enumerate() {
-            ranges.push(Cidr::parse(text).map_err(|m| err(key(&format!("source[{i}]")), m))?);
-        }
+        let ranges = parse_each(&key("source"), sources.to_vec(), Cidr::parse)?;
         out.push(Condition::Source(ranges));
     }
     if let Some(listeners) = &section.listener {
-        let mut indexes = Vec::new();
-        for (i, name) in listeners.to_vec().iter().enumerate() {
-            let index = names
-                .listeners
-                .iter()
-                .position(|l| l == name)
-                .ok_or_else(|| {
-                    err(
-                        key(&format!("listener[{i}]")),
-                        format!("no listener named {name:?}"),
-                    )
-                })?;
-            indexes.push(index);
-        }
+        let find = |name: &str| listener_index(name, names);
+        let indexes = parse_each(&key("listener"), listeners.to_vec(), find)?;
         out.push(Condition::Listener(indexes));
     }
     if let Some(name) = &section.backend_up {
-        out.push(Condition::BackendUp(
-            backend_index(name, names).map_err(|m| err(key("backend_up"), m))?,
-        ));
+        let index = backend_index(name, names).map_err(|m| err(key("backend_up"), m))?;
+        out.push(Condition::BackendUp(index));
     }
     Ok(out)
+}
+
+/// The strings of a one-or-many key (none when it is absent).
+fn list(value: &Option<OneOrMany>) -> Vec<String> {
+    value.iter().flat_map(|v| v.to_vec()).collect()
+}
+
+/// Each item parsed; an error names the item as `key[i]`.
+fn parse_each<T>(
+    key: &str,
+    items: Vec<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, PlanError> {
+    let one = |(i, text): (usize, String)| parse(&text).map_err(|m| err(format!("{key}[{i}]"), m));
+    items.into_iter().enumerate().map(one).collect()
+}
+
+fn header_test(test: &HeaderTestSection) -> Result<HeaderTest, &'static str> {
+    let check = match (&test.equals, &test.contains) {
+        (Some(_), Some(_)) => return Err("give `equals` or `contains`, not both"),
+        (Some(value), None) => ValueCheck::Equals(value.as_bytes().to_vec()),
+        (None, Some(part)) => ValueCheck::Contains(part.as_bytes().to_vec()),
+        (None, None) => ValueCheck::Present,
+    };
+    Ok(HeaderTest {
+        name: test.name.clone(),
+        check,
+    })
+}
+
+fn listener_index(name: &str, names: &Names) -> Result<usize, String> {
+    let position = names.listeners.iter().position(|l| l == name);
+    position.ok_or_else(|| format!("no listener named {name:?}"))
 }
 
 pub fn backend_index(name: &str, names: &Names) -> Result<usize, String> {
