@@ -142,28 +142,47 @@ pub async fn acquire<'c>(
                     in_flight,
                 });
             }
-            Err(ConnectError::TimedOut) => {
-                attempts.last = Failure::ConnectTimedOut;
-                upstream_failed(ctx, req, server, &attempts.last.cause());
-            }
-            Err(ConnectError::Failed(err)) => {
-                attempts.last = Failure::ConnectFailed;
-                let cause = attempts.last.cause();
-                upstream_failed(ctx, req, server, &format_args!("{cause}: {err}"));
+            Err(err) => {
+                // Its slot goes back before the next pick.
+                drop(in_flight);
+                connect_failed(ctx, req, position, err, attempts);
             }
         }
-        // The access log and the server's counts name the server that failed.
-        req.meter.using_server(server.id);
-        drop(in_flight);
-        ctx.stats.upstream_connect_failed(server.id);
-        ctx.upstreams.note_failure(backend, server);
-        attempts.tried.add(position);
         failed = Some(position);
-        attempts.left = attempts.left.saturating_sub(1);
         if attempts.left == 0 {
             return Err(attempts.last);
         }
     }
+}
+
+/// A connect to the server at `position` failed: logged, counted against
+/// the server (passive health), and one attempt spent.
+fn connect_failed(
+    ctx: &WorkerCtx,
+    req: &Prepared,
+    position: usize,
+    err: ConnectError,
+    attempts: &mut Attempts,
+) {
+    let backend = &ctx.plan.backends[req.backend];
+    let server = &backend.servers[position];
+    match err {
+        ConnectError::TimedOut => {
+            attempts.last = Failure::ConnectTimedOut;
+            upstream_failed(ctx, req, server, &attempts.last.cause());
+        }
+        ConnectError::Failed(err) => {
+            attempts.last = Failure::ConnectFailed;
+            let cause = attempts.last.cause();
+            upstream_failed(ctx, req, server, &format_args!("{cause}: {err}"));
+        }
+    }
+    // The access log and the server's counts name the server that failed.
+    req.meter.using_server(server.id);
+    ctx.stats.upstream_connect_failed(server.id);
+    ctx.upstreams.note_failure(backend, server);
+    attempts.tried.add(position);
+    attempts.left = attempts.left.saturating_sub(1);
 }
 
 /// Every server the request may use is at its `max_connections`: waits in
