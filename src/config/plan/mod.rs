@@ -14,7 +14,7 @@ mod limits;
 mod route;
 mod servers;
 
-use super::schema::{ConfigFile, ListenerSection, ListenerTls};
+use super::schema::{ConfigFile, ListenerSection, ListenerTls, ServerSection};
 use crate::route::{Respond, Route};
 use crate::tls::CertPaths;
 pub use crate::upstream::backend::{Backend, PoolSettings, Server, UpstreamTimeouts};
@@ -115,43 +115,10 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         return Err(err("server.max_connections", "must be at least 1"));
     }
     let limits = build_limits(file)?;
-    // Where an ACME HTTP-01 challenge can be answered.
-    let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
-    let listeners = file
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| build_listener(i, l, has_plain))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some((i, l)) = listeners
-        .iter()
-        .enumerate()
-        .find(|(i, l)| listeners[..*i].iter().any(|o| o.name == l.name))
-    {
-        return Err(err(
-            format!("listener[{i}].name"),
-            format!("another listener is already named {:?}", l.name),
-        ));
-    }
-    check_addresses(&listeners)?;
-    if listeners.is_empty() {
-        return Err(err(
-            "listener",
-            "at least one [[listener]] with a bind address is needed",
-        ));
-    }
+    let listeners = build_listeners(file)?;
     let built = backend::build_backends(file)?;
     let routes = build_routes(file, &listeners, &built.backends)?;
-    let no_route = match &server.no_route {
-        Some(section) => {
-            route::build_respond(section).map_err(|m| err("server.no_route.status", m))?
-        }
-        None => Respond::new(
-            404,
-            &[("Content-Type".into(), "text/plain".into())],
-            "Not Found\n",
-        ),
-    };
+    let no_route = build_no_route(server)?;
     let t = &server.timeouts;
     let server_slots = Arc::new(ServerSlots::new(&built.backends, built.server_count));
     Ok(Plan {
@@ -186,6 +153,50 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
         discovery: built.wanted,
     })
+}
+
+/// Every `[[listener]]`: at least one, names and addresses unique.
+fn build_listeners(file: &ConfigFile) -> Result<Vec<ListenerPlan>, PlanError> {
+    // Where an ACME HTTP-01 challenge can be answered.
+    let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
+    let listeners = file
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| build_listener(i, l, has_plain))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((i, l)) = listeners
+        .iter()
+        .enumerate()
+        .find(|(i, l)| listeners[..*i].iter().any(|o| o.name == l.name))
+    {
+        return Err(err(
+            format!("listener[{i}].name"),
+            format!("another listener is already named {:?}", l.name),
+        ));
+    }
+    check_addresses(&listeners)?;
+    if listeners.is_empty() {
+        return Err(err(
+            "listener",
+            "at least one [[listener]] with a bind address is needed",
+        ));
+    }
+    Ok(listeners)
+}
+
+/// What a request no route matches gets: `server.no_route`, else a 404.
+fn build_no_route(server: &ServerSection) -> Result<Respond, PlanError> {
+    match &server.no_route {
+        Some(section) => {
+            route::build_respond(section).map_err(|m| err("server.no_route.status", m))
+        }
+        None => Ok(Respond::new(
+            404,
+            &[("Content-Type".into(), "text/plain".into())],
+            "Not Found\n",
+        )),
+    }
 }
 
 /// What is wrong with an address written without a port, or an IPv6
