@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::conditions::{backend_index, build_conditions, compile, Names};
 use super::{err, Backend, PlanError};
-use crate::config::schema::{HeaderEditsSection, RespondSection, RouteSection};
+use crate::config::schema::{HeaderEditsSection, RedirectSection, RespondSection, RouteSection};
 use crate::route::answer::REDIRECT_STATUSES;
 use crate::route::{
     AbortOn, Action, HeaderEdits, PathPrefix, PathRewrite, Proxy, Redirect, Respond, Reverse, Route,
@@ -49,27 +49,7 @@ fn build_action(
     backends: &[Backend],
 ) -> Result<Action, PlanError> {
     let key = |k: &str| format!("{at}.{k}");
-    let given = [
-        section.backend.is_some(),
-        section.redirect.is_some(),
-        section.respond.is_some(),
-        section.static_files.is_some(),
-    ];
-    match given.iter().filter(|&&g| g).count() {
-        0 => {
-            return Err(err(
-                at,
-                "needs an action: `backend`, `redirect`, `respond` or `static`",
-            ))
-        }
-        1 => {}
-        _ => {
-            return Err(err(
-                at,
-                "has more than one action; give one of `backend`, `redirect`, `respond`, `static`",
-            ))
-        }
-    }
+    check_one_action(at, section)?;
     let compress = match &section.compress {
         Some(setting) => crate::config::compress::build(setting, &key("compress"))?,
         None => None,
@@ -97,21 +77,7 @@ fn build_action(
         return crate::config::static_files::build(index, files, compress).map(Action::Static);
     }
     if let Some(r) = &section.redirect {
-        if !REDIRECT_STATUSES.contains(&r.status) {
-            return Err(err(
-                key("redirect.status"),
-                format!("{} is not one of 301, 302, 303, 307, 308", r.status),
-            ));
-        }
-        if r.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
-            return Err(err(key("redirect.path"), "must start with '/'"));
-        }
-        return Ok(Action::Redirect(Redirect {
-            status: r.status,
-            scheme: r.scheme.clone(),
-            host: r.host.clone(),
-            path: r.path.clone(),
-        }));
+        return build_redirect(r, &key("redirect")).map(Action::Redirect);
     }
     let respond = section
         .respond
@@ -120,6 +86,46 @@ fn build_action(
     respond
         .unwrap_or_else(|| Err(err(at, "needs an action")))
         .map(Action::Respond)
+}
+
+/// Exactly one of `backend`, `redirect`, `respond`, `static`.
+fn check_one_action(at: &str, section: &RouteSection) -> Result<(), PlanError> {
+    let given = [
+        section.backend.is_some(),
+        section.redirect.is_some(),
+        section.respond.is_some(),
+        section.static_files.is_some(),
+    ];
+    match given.iter().filter(|&&g| g).count() {
+        0 => Err(err(
+            at,
+            "needs an action: `backend`, `redirect`, `respond` or `static`",
+        )),
+        1 => Ok(()),
+        _ => Err(err(
+            at,
+            "has more than one action; give one of `backend`, `redirect`, `respond`, `static`",
+        )),
+    }
+}
+
+/// `redirect = { ... }`; `at` is its key.
+fn build_redirect(r: &RedirectSection, at: &str) -> Result<Redirect, PlanError> {
+    if !REDIRECT_STATUSES.contains(&r.status) {
+        return Err(err(
+            format!("{at}.status"),
+            format!("{} is not one of 301, 302, 303, 307, 308", r.status),
+        ));
+    }
+    if r.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+        return Err(err(format!("{at}.path"), "must start with '/'"));
+    }
+    Ok(Redirect {
+        status: r.status,
+        scheme: r.scheme.clone(),
+        host: r.host.clone(),
+        path: r.path.clone(),
+    })
 }
 
 pub fn build_respond(section: &RespondSection) -> Result<Respond, String> {

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::duration::Dur;
 pub use backend::{BackendSection, BalanceName, HealthCheckSection, ServerTable, StickyModeName};
 pub use route::{
-    ConditionsSection, HeaderEditsSection, HeaderTestSection, RateLimitSection, RespondSection,
-    RouteSection,
+    ConditionsSection, HeaderEditsSection, HeaderTestSection, RateLimitSection, RedirectSection,
+    RespondSection, RouteSection,
 };
 
 #[derive(Debug, Deserialize)]
