@@ -1,5 +1,6 @@
 //! `static = { root = "...", ... }` on a route: the TOML table and its
-//! validation into a `files::StaticSite` (root canonicalized and opened).
+//! validation into a `files::StaticSite` (root opened, and followed when a
+//! deploy replaces it).
 
 use std::sync::Arc;
 
