@@ -236,17 +236,20 @@ def _workdir(base, name):
 
 
 def make_static_root(base):
-    """A directory with STATIC_FILES, readable by nginx's workers; returns its path."""
-    d = _workdir(base, "static-www")
-    for name, size in STATIC_FILES.items():
+    """A directory with STATIC_FILES and TEXT_FILES, readable by nginx's workers; returns its path.
+    Made once per base: a later call (each start_proxy without static_root makes one) leaves the
+    directory and its files alone, so a proxy already serving them keeps them (removing and
+    remaking it once cost tern, which held the directory open then, every static request)."""
+    d = os.path.join(base, "static-www")
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o755)
+    wanted = {name: bytes(i % 251 for i in range(size)) for name, size in STATIC_FILES.items()}
+    wanted.update({name: page_text(size) for name, size in TEXT_FILES.items()})
+    for name, data in wanted.items():
         path = os.path.join(d, name)
-        with open(path, "wb") as f:
-            f.write(bytes(i % 251 for i in range(size)))
-        os.chmod(path, 0o644)
-    for name, size in TEXT_FILES.items():
-        path = os.path.join(d, name)
-        with open(path, "wb") as f:
-            f.write(page_text(size))
+        if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
+            with open(path, "wb") as f:
+                f.write(data)
         os.chmod(path, 0o644)
     return d
 

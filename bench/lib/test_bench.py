@@ -376,6 +376,25 @@ tern_requests_total{listener="0",class="5xx"} 2
         self.assertTrue(before <= user + system <= after, (before, user, system, after))
 
 
+class StaticRoot(unittest.TestCase):
+    def test_the_static_root_is_made_once_so_a_running_proxy_keeps_its_files(self):
+        with tempfile.TemporaryDirectory() as base:
+            first = targets.make_static_root(base)
+            # Held open as a running proxy holds them: a removed one shows no links left
+            # (inode numbers alone can't tell, the filesystem reuses them at once).
+            held = [os.open(first, os.O_RDONLY)] + \
+                [os.open(os.path.join(first, name), os.O_RDONLY) for name in targets.STATIC_FILES]
+            try:
+                self.assertEqual(targets.make_static_root(base), first)
+                for fd in held:
+                    self.assertGreater(os.fstat(fd).st_nlink, 0)
+            finally:
+                for fd in held:
+                    os.close(fd)
+            for name, size in targets.STATIC_FILES.items():
+                self.assertEqual(os.path.getsize(os.path.join(first, name)), size)
+
+
 class Modes(unittest.TestCase):
     def test_both_modes_by_default(self):
         self.assertEqual(bench.parse_args([]).modes, ["defaults", "tuned"])
