@@ -155,3 +155,60 @@ impl HeldDir {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `releases/a` and `releases/b` under a fresh directory, `current`
+    /// pointing at `a`.
+    fn releases(tag: &str) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("tern-root-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        for release in ["a", "b"] {
+            std::fs::create_dir_all(base.join("releases").join(release)).unwrap();
+        }
+        std::os::unix::fs::symlink(base.join("releases/a"), base.join("current")).unwrap();
+        base
+    }
+
+    fn switch(link: &Path, target: &Path) {
+        let fresh = link.with_extension("next");
+        std::os::unix::fs::symlink(target, &fresh).unwrap();
+        std::fs::rename(&fresh, link).unwrap();
+    }
+
+    fn root_at(link: &Path) -> Root {
+        Root::open(link.to_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_look_swaps_in_the_directory_the_path_names_now() {
+        let base = releases("swap");
+        let root = root_at(&base.join("current"));
+        assert!(root.canonical().ends_with("releases/a"));
+        switch(&base.join("current"), &base.join("releases/b"));
+        assert!(
+            root.canonical().ends_with("releases/a"),
+            "only a look swaps"
+        );
+        root.look();
+        assert!(root.canonical().ends_with("releases/b"));
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_stops_resolving_keeps_the_directory_it_named() {
+        let base = releases("dangling");
+        let root = root_at(&base.join("current"));
+        std::fs::remove_file(base.join("current")).unwrap();
+        root.look();
+        assert!(root.canonical().ends_with("releases/a"));
+        assert!(root.unresolved.load(Ordering::Relaxed));
+        switch(&base.join("current"), &base.join("releases/b"));
+        root.look();
+        assert!(root.canonical().ends_with("releases/b"));
+        assert!(!root.unresolved.load(Ordering::Relaxed));
+        std::fs::remove_dir_all(base).unwrap();
+    }
+}
