@@ -228,6 +228,48 @@ fn forward(
     (route, proxy): (usize, &Proxy),
 ) -> Prepared {
     let backend = &ctx.plan.backends[proxy.backend];
+    let upstream_head = upstream_head(req, head, peer, proxy);
+    // A draft-76 WebSocket handshake's 8 key bytes go with the head (after
+    // it was written: the server expects no Content-Length).
+    let body = crate::http::websocket76::body(req);
+    let prepared = Prepared {
+        upstream_head,
+        backend: proxy.backend,
+        steer: steer(backend, req, peer.addr.ip()),
+        response: response_needs(route, proxy, backend, req, peer.scheme()),
+        body,
+        client: ClientSide {
+            version: req.version,
+            keep_alive: req.keep_alive,
+        },
+        is_head: req.is_head(),
+        idempotent: req.is_idempotent(),
+        upgrade: req.upgrade,
+        unframed_body: body != req.body,
+        abort_on: proxy.abort_on,
+        expect_continue: req.expect_continue,
+        compress: compress_pending(req, route, proxy),
+        meter: RequestMeter::start(
+            &ctx.stats,
+            (peer.listener, peer.http2),
+            route,
+            proxy.backend,
+        ),
+        proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
+            peer.local.get()
+        }),
+    };
+    if ctx.stats.access_enabled() {
+        prepared
+            .meter
+            .attach(Entry::new(head, req, peer.addr.ip()).over(peer.http2));
+    }
+    prepared
+}
+
+/// The head sent upstream: the client's, rewritten and edited as the
+/// route says, with the forwarding fields added.
+fn upstream_head(req: &RequestHead, head: &[u8], peer: &Peer, proxy: &Proxy) -> Vec<u8> {
     let rewritten = proxy.rewrite.as_ref().and_then(|rewrite| {
         let target = req.origin_target;
         let query = memchr::memchr(b'?', target).map_or(&b""[..], |at| &target[at..]);
@@ -252,49 +294,19 @@ fn forward(
     // the request waits upstream, which for a long-poll is minutes.
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(req, head, &info, &mut upstream_head);
-    // A draft-76 WebSocket handshake's 8 key bytes go with the head (after
-    // it was written: the server expects no Content-Length).
-    let body = crate::http::websocket76::body(req);
-    let prepared = Prepared {
-        upstream_head,
-        backend: proxy.backend,
-        steer: steer(backend, req, peer.addr.ip()),
-        response: response_needs(route, proxy, backend, req, peer.scheme()),
-        body,
-        client: ClientSide {
-            version: req.version,
-            keep_alive: req.keep_alive,
-        },
-        is_head: req.is_head(),
-        idempotent: req.is_idempotent(),
-        upgrade: req.upgrade,
-        unframed_body: body != req.body,
-        abort_on: proxy.abort_on,
-        expect_continue: req.expect_continue,
-        compress: proxy.compress.as_ref().and_then(|policy| {
-            let ask = crate::compress::decide::for_request(
-                policy,
-                req.is_head(),
-                req.upgrade,
-                req.headers,
-            )?;
-            let route = u32::try_from(route).ok()?;
-            Some(crate::compress::Pending { route, ask })
-        }),
-        meter: RequestMeter::start(
-            &ctx.stats,
-            (peer.listener, peer.http2),
-            route,
-            proxy.backend,
-        ),
-        proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
-            peer.local.get()
-        }),
-    };
-    if ctx.stats.access_enabled() {
-        prepared
-            .meter
-            .attach(Entry::new(head, req, peer.addr.ip()).over(peer.http2));
-    }
-    prepared
+    upstream_head
+}
+
+/// Whether the response may be compressed on the way (the route's
+/// `compress` and the request's Accept-Encoding), and how.
+fn compress_pending(
+    req: &RequestHead,
+    route: usize,
+    proxy: &Proxy,
+) -> Option<crate::compress::Pending> {
+    let policy = proxy.compress.as_ref()?;
+    let ask =
+        crate::compress::decide::for_request(policy, req.is_head(), req.upgrade, req.headers)?;
+    let route = u32::try_from(route).ok()?;
+    Some(crate::compress::Pending { route, ask })
 }
