@@ -5,6 +5,7 @@ import os
 import sys
 import tempfile
 import unittest
+from unittest import mock
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -310,6 +311,24 @@ class Paced(unittest.TestCase):
                     "https-resume": "tls-latency", "https": None, "close": None, "post64k": None}
         for name, client in expected.items():
             self.assertEqual(bench.equal_load_client(wrkrun.SCENARIOS[name]), client, name)
+
+    def test_equal_load_runs_last_the_paced_duration(self):
+        a = bench.parse_args(["--duration", "4s", "--paced-duration", "7s"])
+        seen = {}
+        result = {f"{p}_{q}_ms": 1.0 for p in ("latency", "total") for q in ("p50", "p99", "p999")}
+        result.update(achieved_rate=100.0, errors=0, proxy_us=10.0)
+
+        def fake_paced(root, sc, target, origin, rate, seconds, cpus):
+            seen["paced"] = seconds
+            return result
+
+        def fake_tls(root, target, origin, rate, seconds, full, cpus):
+            seen["tls-latency"] = seconds
+            return result
+        with mock.patch.object(paced, "one_run", fake_paced), mock.patch.object(tlslat, "one_run", fake_tls):
+            bench.equal_load_run(a, wrkrun.SCENARIOS["small"], "paced", None, None, 100, "0")
+            bench.equal_load_run(a, wrkrun.SCENARIOS["https-close"], "tls-latency", None, None, 100, "0")
+        self.assertEqual(seen, {"paced": 7.0, "tls-latency": 7.0})
 
     def test_equal_load_rounds_go_to_the_live_proxies_the_scenario_runs_on(self):
         running = {n: n for n in ("origin", "tern", "nginx", "haproxy")}
