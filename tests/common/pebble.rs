@@ -103,9 +103,13 @@ impl Pebble {
                 }
             });
         }
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        // Pebble opens its directory and management listeners from separate
+        // goroutines, so one accepting says nothing about the other: wait
+        // for both (CI once fetched the root before the management port was up).
+        let listening =
+            |port: u16| TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_ok();
         let up = wait_until(Duration::from_secs(10), || {
-            matches!(child.try_wait(), Ok(None)) && TcpStream::connect(addr).is_ok()
+            matches!(child.try_wait(), Ok(None)) && listening(port) && listening(management)
         });
         let pebble = Pebble {
             child,
