@@ -52,13 +52,7 @@ fn pooled_connection_is_shared_across_client_connections() {
 
 #[test]
 fn connection_closed_by_upstream_while_idle_is_not_reused() {
-    // Answers one request per connection (keep-alive framing, no
-    // Connection: close) and closes right after.
-    let up = RecordingUpstream::start(|c| {
-        if let Some(req) = c.read_request() {
-            c.respond(200, &[], req.head.target().as_bytes());
-        }
-    });
+    let up = answers_once_then_closes();
     let tern = Cfg::new(up.addr).start();
     let mut c = tern.connect();
     assert_eq!(c.roundtrip(&get("/first")).body_str(), "/first");
@@ -67,6 +61,55 @@ fn connection_closed_by_upstream_while_idle_is_not_reused() {
     assert_eq!(r.status, 200, "{}", show(&r.raw));
     assert_eq!(r.body_str(), "/second");
     assert_eq!(up.conn_count(), 2);
+}
+
+/// Upstream: answers one request per connection (keep-alive framing, no
+/// Connection: close) and closes right after.
+fn answers_once_then_closes() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        if let Some(req) = c.read_request() {
+            c.respond(200, &[], req.head.target().as_bytes());
+        }
+    })
+}
+
+/// A connection back in the pool moments ago is taken without a peek for a
+/// request that can be sent again (pool.rs `UNPEEKED_IDLE`): when the
+/// upstream closed it meanwhile, the GET goes again on a fresh connection.
+#[test]
+fn a_get_on_a_connection_closed_moments_ago_is_sent_again_on_a_fresh_one() {
+    let up = answers_once_then_closes();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/first")).body_str(), "/first");
+    thread::sleep(Duration::from_millis(20)); // the FIN arrives; still "moments ago"
+    let r = c.roundtrip(&get("/second"));
+    assert_eq!(r.status, 200, "{}", show(&r.raw));
+    assert_eq!(r.body_str(), "/second");
+    assert_eq!(up.conn_count(), 2);
+}
+
+/// A request that can't be sent twice is never put on a pooled connection
+/// the upstream closed, however recently it came back: the pool peeks
+/// first. Without the peek the POST would meet the closed connection and,
+/// not being retried (RFC 9110 §9.2.2), end in a 502.
+#[test]
+fn a_post_is_not_sent_on_a_connection_closed_moments_ago() {
+    let up = answers_once_then_closes();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    assert_eq!(c.roundtrip(&get("/first")).body_str(), "/first");
+    thread::sleep(Duration::from_millis(20));
+    let r = c.roundtrip(&post("/pay", b"once"));
+    assert_eq!(r.status, 200, "{}", show(&r.raw));
+    assert_eq!(r.body_str(), "/pay");
+    let posts: Vec<usize> = up
+        .requests()
+        .iter()
+        .filter(|r| r.head.method() == "POST")
+        .map(|r| r.conn)
+        .collect();
+    assert_eq!(posts, vec![1], "the POST went once, on the second connection");
 }
 
 /// Upstream: answers the first request of each connection; on a later

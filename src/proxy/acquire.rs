@@ -120,7 +120,7 @@ pub async fn acquire<'c>(
         }
         let in_flight = InFlight::new(&ctx.upstreams, server.id);
         if !fresh_only {
-            if let Some(conn) = ctx.pool.take(server.id) {
+            if let Some(conn) = ctx.pool.take(server.id, req.resendable()) {
                 ctx.stats.upstream_reused(server.id);
                 return Ok(Upstream {
                     conn,

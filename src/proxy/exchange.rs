@@ -57,9 +57,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
     if continue_sent {
         req.meter.sent(status::CONTINUE.len() as u64);
     }
-    // Only a request that can be sent again whole: idempotent, no body
-    // (a body streamed from the client can't be read twice).
-    let retry_safe = req.body.is_empty() && req.idempotent;
+    let retry_safe = req.resendable();
     let mut attempts = Attempts::new(backend);
     let mut fresh_only = false;
     let (unsent, next) = loop {

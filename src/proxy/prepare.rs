@@ -63,6 +63,15 @@ pub struct Prepared {
     pub proxy_header: Option<Box<crate::proxy_protocol::Addresses>>,
 }
 
+impl Prepared {
+    /// Whether the request can be sent upstream again whole, for a retry:
+    /// idempotent and without a body (one streamed from the client can't
+    /// be read twice).
+    pub fn resendable(&self) -> bool {
+        self.body.is_empty() && self.idempotent
+    }
+}
+
 /// The client's connection, as far as forwarding needs it.
 pub struct Peer<'s> {
     pub addr: SocketAddr,

@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 use super::backend::PoolSettings;
 use crate::conn::Conn;
 
+/// How recently a connection must have come back for a resendable request
+/// to take it without a peek (`Pool::take`): one timer tick. Under load
+/// connections come back within microseconds, so nearly every request
+/// skips the system call; upstreams' keep-alive timeouts are seconds long.
+const UNPEEKED_IDLE: Duration = Duration::from_millis(100);
+
 /// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {
     conn: Conn,
@@ -89,12 +95,22 @@ impl UpstreamPool {
 
     /// A live idle connection to `server`, if there is one. Connections that
     /// idled too long, or that the upstream closed, are discarded here.
-    pub fn take(&self, server: usize) -> Option<Conn> {
+    ///
+    /// Whether the upstream closed one costs a peek (a system call), which
+    /// is skipped for a connection back in the pool less than
+    /// `UNPEEKED_IDLE` ago when the request is `resendable`: should the
+    /// upstream have closed it after all, the exchange finds no response and
+    /// sends the request again on a fresh connection (`exchange`'s `stale`),
+    /// and an upstream seldom closes a connection moments after answering on
+    /// it without saying so. A request that can't be sent twice gets the peek.
+    pub fn take(&self, server: usize, resendable: bool) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(server)?;
         while let Some(idle) = list.pop() {
             self.kept.set(self.kept.get() - 1);
-            if idle.since.elapsed() < self.settings.idle_timeout && is_quiet(&idle.conn.stream) {
+            let idled = idle.since.elapsed();
+            let unpeeked = resendable && idled < UNPEEKED_IDLE;
+            if idled < self.settings.idle_timeout && (unpeeked || is_quiet(&idle.conn.stream)) {
                 return Some(idle.conn);
             }
         }
