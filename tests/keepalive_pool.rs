@@ -109,7 +109,11 @@ fn a_post_is_not_sent_on_a_connection_closed_moments_ago() {
         .filter(|r| r.head.method() == "POST")
         .map(|r| r.conn)
         .collect();
-    assert_eq!(posts, vec![1], "the POST went once, on the second connection");
+    assert_eq!(
+        posts,
+        vec![1],
+        "the POST went once, on the second connection"
+    );
 }
 
 /// Upstream: answers the first request of each connection; on a later

@@ -26,11 +26,14 @@ use std::time::{Duration, Instant};
 
 use super::backend::PoolSettings;
 use crate::conn::Conn;
+use crate::timer::last_tick;
 
 /// How recently a connection must have come back for a resendable request
-/// to take it without a peek (`Pool::take`): one timer tick. Under load
-/// connections come back within microseconds, so nearly every request
-/// skips the system call; upstreams' keep-alive timeouts are seconds long.
+/// to take it without a peek (`Pool::take`): one timer tick. Idle times are
+/// measured on the tick clock (`timer::last_tick`, no clock read), so this
+/// means "since the last tick", at most ~100 ms. Under load connections
+/// come back within microseconds, so nearly every request skips the system
+/// call; upstreams' keep-alive timeouts are seconds long.
 const UNPEEKED_IDLE: Duration = Duration::from_millis(100);
 
 /// An idle connection keeps its TLS session, if it has one, with it.
@@ -108,7 +111,7 @@ impl UpstreamPool {
         let list = idle.get_mut(server)?;
         while let Some(idle) = list.pop() {
             self.kept.set(self.kept.get() - 1);
-            let idled = idle.since.elapsed();
+            let idled = last_tick() - idle.since;
             let unpeeked = resendable && idled < UNPEEKED_IDLE;
             if idled < self.settings.idle_timeout && (unpeeked || is_quiet(&idle.conn.stream)) {
                 return Some(idle.conn);
@@ -123,7 +126,7 @@ impl UpstreamPool {
             server,
             Idle {
                 conn,
-                since: Instant::now(),
+                since: last_tick(),
             },
         );
     }
@@ -152,7 +155,7 @@ impl UpstreamPool {
         let limit = self.settings.idle_timeout;
         let mut kept = 0;
         for list in self.idle.borrow_mut().iter_mut() {
-            list.retain(|conn| conn.since.elapsed() < limit);
+            list.retain(|conn| last_tick() - conn.since < limit);
             kept += list.len();
         }
         self.kept.set(kept);
