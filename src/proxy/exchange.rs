@@ -9,7 +9,7 @@
 use crate::timer::timeout;
 use std::future::Future;
 
-use super::acquire::{acquire, Attempts};
+use super::acquire::{acquire, Attempts, Upstream};
 use super::answer::send_answer;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
@@ -37,94 +37,179 @@ pub async fn proxy<C: Downstream>(client: &mut C, mut req: Prepared, ctx: &Worke
 }
 
 async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
+    let continue_sent = match preflight(client, req, ctx).await {
+        Ok(continue_sent) => continue_sent,
+        Err(next) => return next,
+    };
     let backend = &ctx.plan.backends[req.backend];
-    // Body bytes that came with the head are checked before any upstream
-    // is contacted: a bad chunk refused after the head went out would leave
-    // an application acting on a request tern refused.
-    if req.body == BodyKind::Chunked && ChunkedReframer::check_prefix(client.buffered()).is_err() {
-        return fail(client, req, Failure::Malformed, None, ctx).await;
-    }
-    let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
-    if continue_sent
-        && client
-            .write_owned(status::CONTINUE.to_vec())
-            .await
-            .0
-            .is_err()
-    {
-        return Next::Close;
-    }
-    if continue_sent {
-        req.meter.sent(status::CONTINUE.len() as u64);
-    }
     let retry_safe = req.resendable();
     let mut attempts = Attempts::new(backend);
     let mut fresh_only = false;
-    let (unsent, next) = loop {
+    // Only the acquire and the attempt are awaited in the loop: the client
+    // writes that end the exchange come after it, so the future holds one
+    // of them at a time, and no upstream connection while they wait.
+    let ending = loop {
         req.meter.upstream_begins();
-        let mut upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
-            Ok(upstream) => upstream,
-            Err(failure) => return answer_failure(client, req, failure, ctx).await,
+        // `upstream` moves into the attempt; in a block of its own, or the
+        // moved-from local would keep 160 bytes of this future across the
+        // attempt's await.
+        let attempted = {
+            let upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
+                Ok(upstream) => upstream,
+                Err(failure) => break Ending::NoUpstream(failure),
+            };
+            req.meter.using_server(upstream.in_flight.server_id());
+            // A pooled connection the upstream closed while it idled: no
+            // verdict on the server, and a fresh connection costs no attempt.
+            let stale = upstream.reused && !fresh_only;
+            let may_retry = retry_safe && (stale || attempts.remain());
+            attempt(
+                client,
+                upstream,
+                req,
+                ctx,
+                continue_sent,
+                Chances { stale, may_retry },
+            )
         };
-        req.meter.using_server(upstream.in_flight.server_id());
-        let position = usize::from(upstream.position);
-        // A pooled connection the upstream closed while it idled: no
-        // verdict on the server, and a fresh connection costs no attempt.
-        let stale = upstream.reused && !fresh_only;
-        let may_retry = retry_safe && (stale || attempts.remain());
-        let sent = send_request(client, &mut upstream.conn, req, backend, ctx).await;
-        let failure = match sent {
-            Err(failure) => failure,
-            Ok(()) => {
-                // The head is only kept for a retry; a long-poll may wait
-                // for minutes, so free it now when there can be none.
-                if !may_retry {
-                    req.upstream_head = Vec::new();
-                }
-                let relayed = relay_response(
-                    client,
-                    &mut upstream.conn,
-                    req,
-                    (backend, upstream.position),
-                    ctx,
-                    continue_sent,
-                )
-                .await;
-                note_outcome(ctx, req.backend, position, &relayed, stale);
-                match relayed {
-                    Relay::Done {
-                        reusable,
-                        next,
-                        unsent,
-                        ..
-                    } => {
-                        if reusable && !upstream.private && !req.unframed_body {
-                            ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
-                        }
-                        // Out of the loop `upstream` is gone (its server slot
-                        // free) and takes no room in the future while the
-                        // client write waits.
-                        break (unsent, next);
-                    }
-                    Relay::Failed(failure) => failure,
-                }
-            }
+        let Missed {
+            failure,
+            position,
+            chances,
+        } = match attempted.await {
+            Ok((unsent, next)) => break Ending::Answered(unsent, next),
+            Err(missed) => missed,
         };
-        let server = &backend.servers[position];
-        if failure.retry() == Retry::IfIdempotent && may_retry {
-            if stale {
+        if failure.retry() == Retry::IfIdempotent && chances.may_retry {
+            if chances.stale {
                 fresh_only = true;
                 continue;
             }
             if attempts.no_answer_from(position) {
                 let cause = format_args!("{}; retrying", failure.cause());
-                upstream_failed(ctx, req, server, &cause);
+                upstream_failed(ctx, req, &backend.servers[position], &cause);
                 continue;
             }
         }
-        return fail(client, req, failure, Some(server), ctx).await;
+        break Ending::Failed(failure, position);
     };
-    finish(client, unsent, next).await
+    match ending {
+        Ending::Answered(unsent, next) => finish(client, unsent, next).await,
+        Ending::NoUpstream(failure) => answer_failure(client, req, failure, ctx).await,
+        Ending::Failed(failure, position) => {
+            let server = &backend.servers[position];
+            fail(client, req, failure, Some(server), ctx).await
+        }
+    }
+}
+
+/// How an exchange ends, once no attempt is left to make.
+enum Ending {
+    /// The upstream answered; what is left of the response to write.
+    Answered(Option<Unsent>, Next),
+    /// No upstream connection could be had.
+    NoUpstream(Failure),
+    /// The last attempt failed, on the server at this position.
+    Failed(Failure, usize),
+}
+
+/// Before any upstream is contacted: body bytes that came with the head
+/// are checked (a bad chunk refused after the head went out would leave an
+/// application acting on a request tern refused), and `Expect:
+/// 100-continue` is answered when the body is still to come. `Ok`: whether
+/// a 100 went out; `Err`: the request ended here.
+async fn preflight<C: Downstream>(
+    client: &mut C,
+    req: &Prepared,
+    ctx: &WorkerCtx,
+) -> Result<bool, Next> {
+    if req.body == BodyKind::Chunked && ChunkedReframer::check_prefix(client.buffered()).is_err() {
+        return Err(fail(client, req, Failure::Malformed, None, ctx).await);
+    }
+    let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
+    if continue_sent {
+        let (written, _) = client.write_owned(status::CONTINUE.to_vec()).await;
+        if written.is_err() {
+            return Err(Next::Close);
+        }
+        req.meter.sent(status::CONTINUE.len() as u64);
+    }
+    Ok(continue_sent)
+}
+
+/// What a failed attempt leaves open.
+#[derive(Clone, Copy)]
+struct Chances {
+    /// The connection came from the pool: a failure before any answer
+    /// says nothing about the server.
+    stale: bool,
+    /// The request may be sent again after this attempt.
+    may_retry: bool,
+}
+
+/// An attempt that failed, on which server, and what it leaves open.
+struct Missed {
+    failure: Failure,
+    position: usize,
+    chances: Chances,
+}
+
+/// One attempt on `upstream`: the request sent, the response relayed, and
+/// the connection given back to the pool if it can serve again. `Ok`: what
+/// is left to write to the client and how the connection goes on.
+///
+/// Not `async fn`: its arguments would be held twice in the future (once
+/// as passed, once moved into the body), `upstream` alone 160 bytes.
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+fn attempt<'a, C: Downstream>(
+    client: &'a mut C,
+    mut upstream: Upstream<'a>,
+    req: &'a mut Prepared,
+    ctx: &'a WorkerCtx,
+    continue_sent: bool,
+    chances: Chances,
+) -> impl Future<Output = Result<(Option<Unsent>, Next), Missed>> + 'a {
+    async move {
+        let backend = &ctx.plan.backends[req.backend];
+        let position = usize::from(upstream.position);
+        let missed = |failure| Missed {
+            failure,
+            position,
+            chances,
+        };
+        if let Err(failure) = send_request(client, &mut upstream.conn, req, backend, ctx).await {
+            return Err(missed(failure));
+        }
+        // The head is only kept for a retry; a long-poll may wait for
+        // minutes, so free it now when there can be none.
+        if !chances.may_retry {
+            req.upstream_head = Vec::new();
+        }
+        let relayed = relay_response(
+            client,
+            &mut upstream.conn,
+            req,
+            (backend, upstream.position),
+            ctx,
+            continue_sent,
+        )
+        .await;
+        note_outcome(ctx, req.backend, position, &relayed, chances.stale);
+        match relayed {
+            Relay::Done {
+                reusable,
+                next,
+                unsent,
+                ..
+            } => {
+                if reusable && !upstream.private && !req.unframed_body {
+                    ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
+                }
+                Ok((unsent, next))
+            }
+            Relay::Failed(failure) => Err(missed(failure)),
+        }
+    }
 }
 
 /// Writes what is left of a response the upstream has sent whole (its

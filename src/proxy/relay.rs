@@ -113,9 +113,13 @@ pub async fn relay_response<C: Downstream>(
     };
     let mut first_head = true;
     loop {
+        // Inline, not a function of its own: a nested future would hold its
+        // own copies of these references next to this one's (72 bytes).
         let quick = ctx.backend_is_quick(req.backend);
         let read = read_response_head(upstream, waits.upstream, quick);
         let read = if first_head && req.abort_on != AbortOn::Never {
+            // The first head races the client's leaving: a long-poll whose
+            // client is gone frees its upstream at once.
             let limit = ctx.plan.limits.max_head_bytes + 1;
             monoio::select! {
                 read = read => read,
@@ -126,14 +130,9 @@ pub async fn relay_response<C: Downstream>(
         } else {
             read.await
         };
-        let head_len = match read {
-            Ok((len, waited)) => {
-                ctx.note_response_wait(req.backend, waited);
-                len
-            }
-            Err(HeadFail::NoBytes) if first_head => return Relay::Failed(Failure::NoResponse),
-            Err(HeadFail::TimedOut) => return Relay::Failed(Failure::ResponseTimedOut),
-            Err(_) => return Relay::Failed(Failure::BadResponse),
+        let head_len = match head_read(read, first_head, ctx, req.backend) {
+            Ok(head_len) => head_len,
+            Err(failure) => return Relay::Failed(failure),
         };
         first_head = false;
         let draining = ctx.drain.is_draining();
@@ -164,23 +163,51 @@ pub async fn relay_response<C: Downstream>(
         if meta.status == 101 {
             // Logged as the client sees it: 200 on an HTTP/2 stream.
             req.meter.switched(client.switched_status());
-        } else {
-            req.meter.response_head(meta.status);
+            return switch_protocols(client, upstream, out, (ctx, backend), waits.client).await;
         }
-        if meta.status == 101 {
-            if write_out(client, out, waits.client).await.is_err() {
-                return Relay::Failed(Failure::ResponseCut);
-            }
-            // The guard lives in the boxed future, not in every connection's.
-            let tunnel = async {
-                let _open = ctx.stats.tunnel_opened();
-                client.tunnel(upstream, backend.timeouts.tunnel).await
-            };
-            Box::pin(tunnel).await;
-            return Relay::Failed(Failure::ResponseCut);
-        }
+        req.meter.response_head(meta.status);
         return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;
     }
+}
+
+/// A response head's read, as its length or the exchange's failure; the
+/// wait for it counts into the backend's average.
+fn head_read(
+    read: Result<(usize, Duration), HeadFail>,
+    first: bool,
+    ctx: &WorkerCtx,
+    backend: usize,
+) -> Result<usize, Failure> {
+    match read {
+        Ok((len, waited)) => {
+            ctx.note_response_wait(backend, waited);
+            Ok(len)
+        }
+        Err(HeadFail::NoBytes) if first => Err(Failure::NoResponse),
+        Err(HeadFail::TimedOut) => Err(Failure::ResponseTimedOut),
+        Err(_) => Err(Failure::BadResponse),
+    }
+}
+
+/// A 101: its head goes to the client, then bytes flow both ways until
+/// either side ends (`Downstream::tunnel`). It ends as `ResponseCut`: the
+/// connection is no longer HTTP, and neither side is reused.
+async fn switch_protocols<C: Downstream>(
+    client: &mut C,
+    upstream: &mut Conn,
+    head: Vec<u8>,
+    (ctx, backend): (&WorkerCtx, &Backend),
+    client_wait: Duration,
+) -> Relay {
+    if write_out(client, head, client_wait).await.is_ok() {
+        // The guard lives in the boxed future, not in every connection's.
+        let tunnel = async {
+            let _open = ctx.stats.tunnel_opened();
+            client.tunnel(upstream, backend.timeouts.tunnel).await
+        };
+        Box::pin(tunnel).await;
+    }
+    Relay::Failed(Failure::ResponseCut)
 }
 
 /// Parses the head and tells the client's side its version of it
