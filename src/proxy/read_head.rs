@@ -66,7 +66,9 @@ pub async fn read_head(
         }
         *quick = started.elapsed() < QUICK_WAIT;
     }
-    let deadline = Instant::now() + timeouts.header;
+    // Set when the first read is needed: most heads arrive whole, and a
+    // clock read per request is worth saving.
+    let mut deadline = None;
     let mut scanner = HeadScanner::default();
     loop {
         if scanner.is_fresh() {
@@ -80,6 +82,7 @@ pub async fn read_head(
         // Checked before the read: a read cut short by the timeout takes the
         // buffer with it.
         let started = !client.buffered().is_empty();
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeouts.header);
         match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}
