@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::backend::PoolSettings;
 use crate::conn::Conn;
-use crate::timer::last_tick;
+use crate::timer::{last_tick, TICK};
 
 /// How recently a connection must have come back for a resendable request
 /// to take it without a peek (`Pool::take`): one timer tick. Idle times are
@@ -34,7 +34,7 @@ use crate::timer::last_tick;
 /// means "since the last tick", at most ~100 ms. Under load connections
 /// come back within microseconds, so nearly every request skips the system
 /// call; upstreams' keep-alive timeouts are seconds long.
-const UNPEEKED_IDLE: Duration = Duration::from_millis(100);
+const UNPEEKED_IDLE: Duration = TICK;
 
 /// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {
