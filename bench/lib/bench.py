@@ -98,6 +98,17 @@ def start_origin(a, base, workers, cpus, sizes):
     raise SystemExit(f"no origin could be started: {last}")
 
 
+def steal_note(samples, ticks_before, seconds):
+    """The hypervisor's steal over the whole run (all CPUs) and in its worst wrk run."""
+    whole = (procs.cpu_steal_ticks(None) - ticks_before) / procs.CLK_TCK / max(seconds, 1e-3) \
+        * 100 / (os.cpu_count() or 1)
+    worst = max((s["steal_pct"] for s in samples if s.get("kind", "wrk") == "wrk" and "steal_pct" in s),
+                default=None)
+    return (f"{whole:.1f}% of the CPUs' time over the run" +
+            (f", {worst:.0f}% in the worst wrk run" if worst is not None else "") +
+            " (time the host gave to other guests; above a few % every figure is disturbed)")
+
+
 def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls=None, tls_notes=None,
                 tern_lines=None):
     """One pass: fresh servers in one mode and worker count, every scenario in rotation."""
@@ -158,7 +169,8 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                             f"cpu {r['cpu_us_per_req']:6.2f} µs/req  err {int(r['errors'])}  non2xx {int(r['non2xx'])}  "
                             f"(user {r['cpu_user_us_per_req']:.2f} kernel {r['cpu_sys_us_per_req']:.2f})  "
                             f"connects/req {report.fmt_connects(r.get('connects_per_req'))}  "
-                            f"other load {r['foreign_cpu_pct']:.0f}%  wrk cpu {r['wrk_cpu_pct']:.0f}%"
+                            f"other load {r['foreign_cpu_pct']:.0f}%  steal {r['steal_pct']:.0f}%  "
+                            f"wrk cpu {r['wrk_cpu_pct']:.0f}%"
                             + (f"  handshakes {r['tls_handshakes']} ({r['tls_resumed']} resumed)"
                                if "tls_handshakes" in r else ""))
                     except (RuntimeError, ValueError) as e:
@@ -229,7 +241,7 @@ def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
             samples.append(s)
             say(f"     p{rnd} {name:8s} {s['achieved']:>10.0f} /s  p50 {report.fmt_lat(s['p50_us']):>9s}  "
                 f"p99 {report.fmt_lat(s['p99_us']):>9s}  p99.9 {report.fmt_lat(s['p999_us']):>9s}  "
-                f"cpu {s['cpu_us_per_req']:6.2f} µs/req  err {int(s['errors'])}")
+                f"cpu {s['cpu_us_per_req']:6.2f} µs/req  err {int(s['errors'])}  steal {s['steal_pct']:.0f}%")
 
 
 def _shown_args(argv):
@@ -336,6 +348,7 @@ def main(argv):
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
     say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    steal_before = procs.cpu_steal_ticks(None)
     samples, origin_notes, tls_notes, tern_lines = [], set(), {}, {}
     tls = None
     selected = [wrkrun.SCENARIOS[s] for s in a.scenarios]
@@ -373,6 +386,7 @@ def main(argv):
             ("command", "bench/run.sh " + " ".join(_shown_args(argv))),
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
                              "(work outside the benchmark adds noise)"),
+            ("steal", steal_note(samples, steal_before, time.time() - started)),
             ("wall time", f"{(time.time() - started) / 60:.1f} min")]
     subtitle = f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds" + \
         (f" (equal-load rounds {a.paced_duration})" if a.paced_duration != a.duration else "")

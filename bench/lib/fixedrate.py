@@ -2,6 +2,7 @@
 `tern-loadtest` client that prints one JSON line, with the proxy's, the origin's and the client's
 own CPU measured around it, and the median over rounds."""
 import json
+import os
 import resource
 
 import procs
@@ -12,8 +13,10 @@ def measured_run(what, cmd, target, origin, seconds):
     proxy_us and origin_us (CPU µs per completed request or connection) and client_cpu_pct."""
     pids, opids = target.pids(), origin.pids()
     t0, o0, c0 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
+    s0 = procs.cpu_steal_ticks(None)
     out, err, rc = procs.run_bounded(cmd, seconds + 120)
     t1, o1, c1 = procs.cpu_ticks(pids), procs.cpu_ticks(opids), children_cpu_seconds()
+    s1 = procs.cpu_steal_ticks(None)
     if rc != 0:
         raise RuntimeError(f"{what} against {target.name} failed ({rc}): {err.strip()[-300:]}")
     r = json.loads(out)
@@ -21,6 +24,9 @@ def measured_run(what, cmd, target, origin, seconds):
     r["proxy_us"] = (t1 - t0) * 1e6 / procs.CLK_TCK / n
     r["origin_us"] = (o1 - o0) * 1e6 / procs.CLK_TCK / n
     r["client_cpu_pct"] = (c1 - c0) / seconds * 100  # of one core: is the client far from its limit?
+    # The host's steal over all CPUs (see procs.cpu_steal_ticks): a slot the hypervisor took is
+    # latency no proxy caused.
+    r["steal_pct"] = max(s1 - s0, 0) / procs.CLK_TCK / seconds * 100 / (os.cpu_count() or 1)
     return r
 
 
@@ -29,7 +35,7 @@ def equal_load_sample(base, client, r, latency):
     `latency` figures (the JSON's `{latency}_p50_ms` ...) in µs, as wrk samples have them, the
     rate achieved, errors and the proxy's CPU µs per request."""
     return dict(base, kind="paced", client=client, achieved=r["achieved_rate"], errors=r["errors"],
-                cpu_us_per_req=r["proxy_us"],
+                cpu_us_per_req=r["proxy_us"], steal_pct=r.get("steal_pct"),
                 **{f"{q}_us": r[f"{latency}_{q}_ms"] * 1000 for q in ("p50", "p99", "p999")})
 
 

@@ -206,20 +206,27 @@ def cpu_split(pids):
     return user, system
 
 
-def cpu_user_ticks(cpus):
-    """User-mode (user + nice) ticks of the given CPUs from /proc/stat; cpus is a taskset-style
-    list "1" or "1,2,3" (None = all CPUs). Kernel time is left out on purpose: loopback
-    networking runs partly in softirq context that no process is charged for."""
+def _cpu_stat_rows(cpus):
+    """The tick counters (user nice system idle iowait irq softirq steal) of the given CPUs' lines
+    in /proc/stat; cpus is a taskset-style list "1" or "1,2,3" (None = all CPUs)."""
     want = None if cpus is None else {f"cpu{c}" for c in cpus.split(",")}
-    total = 0
     with open("/proc/stat") as f:
         for line in f:
             name, *vals = line.split()
-            if not name.startswith("cpu") or name == "cpu" or (want is not None and name not in want):
-                continue
-            v = [int(x) for x in vals[:8]]
-            total += v[0] + v[1]  # user nice
-    return total
+            if name.startswith("cpu") and name != "cpu" and (want is None or name in want):
+                yield [int(x) for x in vals[:8]]
+
+
+def cpu_user_ticks(cpus):
+    """User-mode (user + nice) ticks of the given CPUs. Kernel time is left out on purpose:
+    loopback networking runs partly in softirq context that no process is charged for."""
+    return sum(v[0] + v[1] for v in _cpu_stat_rows(cpus))
+
+
+def cpu_steal_ticks(cpus):
+    """Ticks the hypervisor ran something else while the given CPUs had work (steal): time a
+    run lost to other tenants of the host, which no process in it is charged for."""
+    return sum(v[7] for v in _cpu_stat_rows(cpus) if len(v) > 7)
 
 
 def rss_bytes(pids):

@@ -10,7 +10,8 @@ PEERS = ("nginx", "haproxy")
 MODE_ORDER = ["defaults", "tuned"]
 MODE_TITLE = {"defaults": "each proxy as it ships", "tuned": "configured alike"}
 METRICS = ("rps", "cpu_us_per_req", "cpu_user_us_per_req", "cpu_sys_us_per_req", "connects_per_req",
-           "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "wrk_cpu_pct", "wrk_cpu_us_per_req")
+           "p50_us", "p99_us", "p999_us", "foreign_cpu_pct", "steal_pct", "wrk_cpu_pct",
+           "wrk_cpu_us_per_req")
 
 
 def _runs_by_pass(samples, kind):
@@ -206,6 +207,9 @@ def markdown(agg, scenarios, meta, paced=None):
               "Errors = wrk connect+read+write+timeout errors; non-2xx = responses ≥ 400. "
               "Other load = user CPU time on the server CPU(s) used by anything but the target and the origin "
               "during the run (max over rounds, % of the server CPUs): above a few % the run was disturbed. "
+              "Steal = time the hypervisor gave the CPUs of the run (wrk's and the servers') to other "
+              "guests (`/proc/stat`; max over rounds, % of those CPUs): above a few % the host, not the "
+              "targets, shaped the figures. "
               "wrk CPU = wrk's own CPU time (max over rounds, % of the CPUs it is pinned to): near 100% the "
               "load generator set the pace, so req/s say little and CPU µs/req is the comparison. "
               "p99 at equal load: wrk offers the proxy that answers sooner more requests, so its p99 is "
@@ -261,19 +265,19 @@ def scenario_table(g, key, scenarios):
     note = getattr(scenarios.get(sc), "note", "")
     lines = [f"## {sc} — {title} — {w} worker{'s' if w != 1 else ''} — {mode}", ""] + ([note, ""] if note else [])
     lines += ["| target | req/s | p50 | p99 | p99.9 | errors | non-2xx | CPU µs/req | user + kernel | "
-              "connects/req | other load | wrk CPU · µs/req |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "connects/req | other load | steal | wrk CPU · µs/req |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t in ordered_targets(g):
         s = g[t]
         if "rps" not in s:
-            lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | | | | |")
+            lines.append(f"| {LABEL.get(t, t)} | failed: {(s['failure'] or '?')[:80]} | | | | | | | | | | | |")
             continue
         failed = f" ({s['failed']} runs failed)" if s["failed"] else ""
         lines.append(f"| {LABEL.get(t, t)}{failed} | {fmt_range(s['rps'])} | "
                      f"{fmt_lat(s['p50_us'][0])} | {fmt_lat(s['p99_us'][0])} | {fmt_lat(s['p999_us'][0])} | "
                      f"{int(s['errors'])} | {int(s['non2xx'])} | {fmt_range(s.get('cpu_us_per_req'))} | "
                      f"{_split(s)} | {_med(s, 'connects_per_req', fmt_connects)} | "
-                     f"{_pct(s.get('foreign_cpu_pct'))} | {_wrk_cpu(s)} |")
+                     f"{_pct(s.get('foreign_cpu_pct'))} | {_pct(s.get('steal_pct'))} | {_wrk_cpu(s)} |")
     rn = [f"tern/nginx req/s {fmt_ratio(ratio(g, 'tern', 'nginx', 'rps'))}, "
           f"CPU/req {fmt_ratio(ratio(g, 'tern', 'nginx', 'cpu_us_per_req'))}",
           f"tern/HAProxy req/s {fmt_ratio(ratio(g, 'tern', 'haproxy', 'rps'))}, "

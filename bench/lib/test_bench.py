@@ -106,6 +106,16 @@ class Report(unittest.TestCase):
         self.assertTrue(rows["| tern"].endswith("| 90% · 12.5 |"), rows["| tern"])
         self.assertFalse(rows["| nginx"].endswith("· 12.5 |"), rows["| nginx"])
 
+    def test_steal_is_shown_as_the_worst_round(self):
+        samples = [dict(sample("tern", 1, 100.0, 4.0), steal_pct=2.0),
+                   dict(sample("tern", 2, 100.0, 4.0), steal_pct=17.0), sample("nginx", 1, 100.0, 4.0)]
+        table = report.scenario_table(report.aggregate(samples)[("tuned", 1, "small")], ("tuned", 1, "small"),
+                                      wrkrun.SCENARIOS)
+        rows = {line.split(" | ")[0]: line.split(" | ") for line in table if line.startswith("| ")}
+        steal = rows["| target"].index("steal")
+        self.assertEqual(rows["| tern"][steal], "17%")
+        self.assertEqual(rows["| nginx"][steal], "–")
+
     def test_samples_without_mode_are_tuned(self):
         old = [{k: v for k, v in x.items() if k != "mode"} for x in self.samples]
         self.assertEqual(set(report.aggregate(old)), {("tuned", 1, "small")})
@@ -383,6 +393,22 @@ tern_requests_total{listener="0",class="5xx"} 2
         r = wrkrun.connects_per_request("nginx", {"origin_accepted": 10}, {"origin_accepted": 511}, 1000)
         self.assertEqual(r["connects_per_req"], 0.5)
         self.assertEqual(wrkrun.connects_per_request("haproxy", {}, {}, 1000), {})
+
+    def test_user_and_steal_ticks_are_summed_over_the_cpus_asked_for(self):
+        stat = ("cpu  100 1 50 900 0 0 3 40 0 0\n"
+                "cpu0 60 1 20 400 0 0 1 10 0 0\n"
+                "cpu1 40 0 30 500 0 0 2 30 0 0\n"
+                "intr 12345\n")
+        with mock.patch("builtins.open", mock.mock_open(read_data=stat)):
+            self.assertEqual(procs.cpu_user_ticks("1"), 40)
+            self.assertEqual(procs.cpu_user_ticks(None), 101)
+            self.assertEqual(procs.cpu_steal_ticks("1"), 30)
+            self.assertEqual(procs.cpu_steal_ticks("0,1"), 40)
+
+    def test_the_run_cpus_are_the_union_of_wrks_and_the_servers(self):
+        self.assertEqual(wrkrun._union("1", "0"), "0,1")
+        self.assertEqual(wrkrun._union("1,2", "2,3"), "1,2,3")
+        self.assertIsNone(wrkrun._union(None, "0"))
 
     def test_cpu_split_of_this_process(self):
         # This process runs on between the reads, so a tick may pass: the split's sum must fall

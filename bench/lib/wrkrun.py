@@ -133,12 +133,15 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     c0 = connect_counts(target, origin)
     (tu0, ts0), o0 = procs.cpu_split(tpids), procs.cpu_ticks(opids)
     u0 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
+    run_cpus = _union(server_cpus, wrk_cpus)
+    st0 = procs.cpu_steal_ticks(run_cpus)
     secs = _seconds(duration)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out, err, rc = procs.run_bounded(cmd, secs + 60, env=env)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     (tu1, ts1), o1 = procs.cpu_split(tpids), procs.cpu_ticks(opids)
     u1 = procs.cpu_user_ticks(server_cpus) - procs.cpu_ticks(tpids + opids, user_only=True)
+    st1 = procs.cpu_steal_ticks(run_cpus)
     c1 = connect_counts(target, origin)
     target.trim_logs()
     if raw_path:
@@ -168,6 +171,10 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     ncpu = len(server_cpus.split(",")) if server_cpus else (os.cpu_count() or 1)
     foreign = u1 - u0
     r["foreign_cpu_pct"] = max(foreign, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / ncpu
+    # Steal on the CPUs of the run (wrk's and the servers'), in % of their time: above a few %
+    # the host's other guests took time from the run, and every figure of it is disturbed.
+    nrun = len(run_cpus.split(",")) if run_cpus else (os.cpu_count() or 1)
+    r["steal_pct"] = max(st1 - st0, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / nrun
     # wrk's own CPU time (it is the only child reaped during the run), in % of the CPUs it may use:
     # near 100% the load generator, not the target, set the pace (TLS handshakes cost wrk more than
     # the servers), and only CPU µs/request compares the targets.
@@ -179,6 +186,15 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     # cheaper; target + wrk per request is the figure that work can't move between (bench/README.md).
     r["wrk_cpu_us_per_req"] = wrk_secs * 1e6 / n
     return r
+
+
+def _union(*cpu_lists):
+    """The CPUs of taskset-style lists ("0", "1,2"), as one such list; None when any is None
+    (all CPUs)."""
+    if any(c is None for c in cpu_lists):
+        return None
+    cpus = {int(c) for lst in cpu_lists for c in lst.split(",")}
+    return ",".join(str(c) for c in sorted(cpus))
 
 
 def connect_counts(target, origin):
