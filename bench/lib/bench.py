@@ -100,8 +100,7 @@ def start_origin(a, base, workers, cpus, sizes):
 
 def steal_note(samples, ticks_before, seconds):
     """The hypervisor's steal over the whole run (all CPUs) and in its worst wrk run."""
-    whole = (procs.cpu_steal_ticks(None) - ticks_before) / procs.CLK_TCK / max(seconds, 1e-3) \
-        * 100 / (os.cpu_count() or 1)
+    whole = procs.share_pct(procs.cpu_steal_ticks(None) - ticks_before, seconds, None)
     worst = max((s["steal_pct"] for s in samples if s.get("kind", "wrk") == "wrk" and "steal_pct" in s),
                 default=None)
     return (f"{whole:.1f}% of the CPUs' time over the run" +

@@ -2,7 +2,6 @@
 `tern-loadtest` client that prints one JSON line, with the proxy's, the origin's and the client's
 own CPU measured around it, and the median over rounds."""
 import json
-import os
 import resource
 
 import procs
@@ -26,7 +25,7 @@ def measured_run(what, cmd, target, origin, seconds):
     r["client_cpu_pct"] = (c1 - c0) / seconds * 100  # of one core: is the client far from its limit?
     # The host's steal over all CPUs (see procs.cpu_steal_ticks): a slot the hypervisor took is
     # latency no proxy caused.
-    r["steal_pct"] = max(s1 - s0, 0) / procs.CLK_TCK / seconds * 100 / (os.cpu_count() or 1)
+    r["steal_pct"] = procs.share_pct(s1 - s0, seconds, None)
     return r
 
 

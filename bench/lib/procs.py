@@ -229,6 +229,16 @@ def cpu_steal_ticks(cpus):
     return sum(v[7] for v in _cpu_stat_rows(cpus) if len(v) > 7)
 
 
+def cpu_count(cpus):
+    """How many CPUs a taskset-style list names ("1", "0,1"; None = all online)."""
+    return len(cpus.split(",")) if cpus else (os.cpu_count() or 1)
+
+
+def share_pct(ticks, seconds, cpus):
+    """`ticks` of CPU time as a % of what the CPUs of `cpus` had in `seconds`."""
+    return max(ticks, 0) / CLK_TCK / max(seconds, 1e-3) * 100 / cpu_count(cpus)
+
+
 def rss_bytes(pids):
     """VmRSS summed over pids, in bytes."""
     total = 0

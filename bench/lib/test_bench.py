@@ -405,6 +405,21 @@ tern_requests_total{listener="0",class="5xx"} 2
             self.assertEqual(procs.cpu_steal_ticks("1"), 30)
             self.assertEqual(procs.cpu_steal_ticks("0,1"), 40)
 
+    def test_a_share_is_of_the_time_of_the_cpus_named(self):
+        ticks = procs.CLK_TCK * 2  # two CPU-seconds
+        self.assertAlmostEqual(procs.share_pct(ticks, 4.0, "1"), 50.0)
+        self.assertAlmostEqual(procs.share_pct(ticks, 4.0, "0,1"), 25.0)
+        self.assertEqual(procs.share_pct(-5, 4.0, "1"), 0)
+
+    def test_the_headers_steal_is_the_whole_runs_and_the_worst_wrk_rounds(self):
+        samples = [dict(sample("tern", 1, 100.0, 4.0), steal_pct=6.0),
+                   dict(sample("nginx", 1, 100.0, 4.0), steal_pct=3.0),
+                   dict(sample("tern", 1, 100.0, 4.0), kind="paced", steal_pct=40.0)]
+        with mock.patch.object(procs, "cpu_steal_ticks", return_value=procs.CLK_TCK * 1 + 100), \
+                mock.patch.object(procs, "cpu_count", return_value=2):
+            note = bench.steal_note(samples, 100, 10.0)
+        self.assertTrue(note.startswith("5.0% of the CPUs' time over the run, 6% in the worst wrk run"), note)
+
     def test_the_run_cpus_are_the_union_of_wrks_and_the_servers(self):
         self.assertEqual(wrkrun._union("1", "0"), "0,1")
         self.assertEqual(wrkrun._union("1,2", "2,3"), "1,2,3")

@@ -168,19 +168,16 @@ def run(scenario, target, origin, duration, wrk_cpus, threads=1, timeout="5s", r
     r.update(connects_per_request(target.name, c0, c1, r["requests"]))
     # User-mode CPU time on the server CPUs spent by anything but the target and the origin
     # (other tenants, compilers), in % of the server CPUs: the run's noise indicator.
-    ncpu = len(server_cpus.split(",")) if server_cpus else (os.cpu_count() or 1)
-    foreign = u1 - u0
-    r["foreign_cpu_pct"] = max(foreign, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / ncpu
+    seconds = r["duration_us"] / 1e6
+    r["foreign_cpu_pct"] = procs.share_pct(u1 - u0, seconds, server_cpus)
     # Steal on the CPUs of the run (wrk's and the servers'), in % of their time: above a few %
     # the host's other guests took time from the run, and every figure of it is disturbed.
-    nrun = len(run_cpus.split(",")) if run_cpus else (os.cpu_count() or 1)
-    r["steal_pct"] = max(st1 - st0, 0) / procs.CLK_TCK / max(r["duration_us"] / 1e6, 1e-3) * 100 / nrun
+    r["steal_pct"] = procs.share_pct(st1 - st0, seconds, run_cpus)
     # wrk's own CPU time (it is the only child reaped during the run), in % of the CPUs it may use:
     # near 100% the load generator, not the target, set the pace (TLS handshakes cost wrk more than
     # the servers), and only CPU µs/request compares the targets.
     wrk_secs = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    nwrk = len(wrk_cpus.split(",")) if wrk_cpus else (os.cpu_count() or 1)
-    r["wrk_cpu_pct"] = wrk_secs / max(r["duration_us"] / 1e6, 1e-3) * 100 / nwrk
+    r["wrk_cpu_pct"] = wrk_secs / max(seconds, 1e-3) * 100 / procs.cpu_count(wrk_cpus)
     # wrk's CPU per request: on loopback the kernel's TCP work for a transfer is charged to whichever
     # side's system call or softirq runs it, so a target that leaves more of it to the client looks
     # cheaper; target + wrk per request is the figure that work can't move between (bench/README.md).
