@@ -22,6 +22,7 @@ import tlslat  # noqa: E402
 import wrkrun  # noqa: E402
 
 ALL_TARGETS = ["origin", "tern", "nginx", "haproxy"]
+STEAL_WARN_PCT = 5.0  # steal above this under a busy loop: the host, not the servers, sets the figures
 
 
 def parse_args(argv):
@@ -53,6 +54,9 @@ def parse_args(argv):
                    help="origin server: tern-loadtest origin, or a second nginx (auto: loadtest, else nginx)")
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: number of CPUs wrk is pinned to)")
     p.add_argument("--timeout", default="5s", help="wrk --timeout per request (default 5s)")
+    p.add_argument("--preflight", type=float, default=5.0,
+                   help="seconds of a busy loop on every CPU before the run, to measure the hypervisor's steal "
+                        f"and warn above {STEAL_WARN_PCT:g}%% (default 5, 0 = none)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
     p.add_argument("--out", help="results directory (default bench/results)")
@@ -98,14 +102,29 @@ def start_origin(a, base, workers, cpus, sizes):
     raise SystemExit(f"no origin could be started: {last}")
 
 
-def steal_note(samples, ticks_before, seconds):
-    """The hypervisor's steal over the whole run (all CPUs) and in its worst wrk run."""
+def steal_note(samples, ticks_before, seconds, preflight_pct=None):
+    """The hypervisor's steal over the whole run (all CPUs), in its worst wrk run and under the
+    pre-flight busy loop."""
     whole = procs.share_pct(procs.cpu_steal_ticks(None) - ticks_before, seconds, None)
     worst = max((s["steal_pct"] for s in samples if s.get("kind", "wrk") == "wrk" and "steal_pct" in s),
                 default=None)
     return (f"{whole:.1f}% of the CPUs' time over the run" +
             (f", {worst:.0f}% in the worst wrk run" if worst is not None else "") +
+            (f", {preflight_pct:.1f}% under the busy loop before it" if preflight_pct is not None else "") +
             " (time the host gave to other guests; above a few % every figure is disturbed)")
+
+
+def preflight(seconds):
+    """Steal under a busy loop on every CPU before the run (None when skipped); warns when the
+    host is contended, since every figure of the run would then be the host's."""
+    if seconds <= 0:
+        return None
+    pct = procs.steal_under_load(seconds)
+    say(f"pre-flight: {pct:.1f}% steal under a {seconds:g} s busy loop on every CPU")
+    if pct > STEAL_WARN_PCT:
+        say(f"WARNING: the host is contended (steal above {STEAL_WARN_PCT:g}%): req/s and latencies of this "
+            "run will be disturbed; CPU per request much less so. A quieter hour gives figures worth keeping.")
+    return pct
 
 
 def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir, samples, tls=None, tls_notes=None,
@@ -346,6 +365,7 @@ def main(argv):
     say(f"duration {a.duration} x {a.rounds} rounds (+{a.warmup} warmup), workers {a.workers}, "
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
     say(f"raw wrk output: {raw_dir}; server configs and logs: {base}")
+    preflight_pct = preflight(a.preflight)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     steal_before = procs.cpu_steal_ticks(None)
     samples, origin_notes, tls_notes, tern_lines = [], set(), {}, {}
@@ -385,7 +405,7 @@ def main(argv):
             ("command", "bench/run.sh " + " ".join(_shown_args(argv))),
             ("load average", f"{load_before} at start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at end "
                              "(work outside the benchmark adds noise)"),
-            ("steal", steal_note(samples, steal_before, time.time() - started)),
+            ("steal", steal_note(samples, steal_before, time.time() - started, preflight_pct)),
             ("wall time", f"{(time.time() - started) / 60:.1f} min")]
     subtitle = f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds" + \
         (f" (equal-load rounds {a.paced_duration})" if a.paced_duration != a.duration else "")

@@ -239,6 +239,26 @@ def share_pct(ticks, seconds, cpus):
     return max(ticks, 0) / CLK_TCK / max(seconds, 1e-3) * 100 / cpu_count(cpus)
 
 
+def steal_under_load(seconds, cpus=None):
+    """The hypervisor's steal on `cpus` (None = all online) while a shell busy loop keeps each of
+    them busy for `seconds`, in % of their time: a contended host shows up here in seconds,
+    before a long benchmark spends its time measuring the host instead of the servers."""
+    names = cpus.split(",") if cpus else [str(c) for c in sorted(os.sched_getaffinity(0))]
+    before, started = cpu_steal_ticks(cpus), time.time()
+    loop = ["timeout", f"{seconds:g}", "sh", "-c", "while :; do :; done"]
+    spinners = [subprocess.Popen(pinned(loop, c), stdin=subprocess.DEVNULL, start_new_session=True)
+                for c in names]
+    try:
+        for s in spinners:
+            s.wait(timeout=seconds + 10)
+    finally:
+        for s in spinners:
+            if s.poll() is None:
+                _signal_group(s.pid, signal.SIGKILL)
+                s.wait()
+    return share_pct(cpu_steal_ticks(cpus) - before, time.time() - started, cpus)
+
+
 def rss_bytes(pids):
     """VmRSS summed over pids, in bytes."""
     total = 0

@@ -420,6 +420,44 @@ tern_requests_total{listener="0",class="5xx"} 2
             note = bench.steal_note(samples, 100, 10.0)
         self.assertTrue(note.startswith("5.0% of the CPUs' time over the run, 6% in the worst wrk run"), note)
 
+    def test_the_preflight_warns_only_when_steal_is_above_the_threshold(self):
+        for steal, warned in ((bench.STEAL_WARN_PCT + 1, True), (bench.STEAL_WARN_PCT - 1, False)):
+            with mock.patch.object(procs, "steal_under_load", return_value=steal) as probe, \
+                    mock.patch.object(bench, "say") as said:
+                self.assertEqual(bench.preflight(3.0), steal)
+            probe.assert_called_once_with(3.0)
+            self.assertEqual(any("WARNING" in c.args[0] for c in said.call_args_list), warned, steal)
+        with mock.patch.object(procs, "steal_under_load") as probe:
+            self.assertIsNone(bench.preflight(0))
+        probe.assert_not_called()
+
+    def test_the_preflight_keeps_every_cpu_busy_and_reports_steal_over_their_time(self):
+        started = []
+
+        class Spinner:
+            def __init__(self, cmd, **_kw):
+                started.append(cmd)
+                self.pid = 0
+
+            def wait(self, timeout=None):
+                return 0
+
+            def poll(self):
+                return 0
+
+        with mock.patch.object(procs.subprocess, "Popen", Spinner), \
+                mock.patch.object(procs, "cpu_steal_ticks", side_effect=[100, 100 + procs.CLK_TCK]), \
+                mock.patch.object(procs.time, "time", side_effect=[50.0, 60.0]):
+            pct = procs.steal_under_load(10, "0,1")
+        self.assertAlmostEqual(pct, 5.0)  # one CPU-second of steal in 10 s of two CPUs
+        self.assertEqual([c[:3] for c in started], [["taskset", "-c", "0"], ["taskset", "-c", "1"]])
+        self.assertTrue(all(c[3:5] == ["timeout", "10"] for c in started), started)
+
+    def test_the_headers_steal_names_the_preflights_figure(self):
+        with mock.patch.object(procs, "cpu_steal_ticks", return_value=0):
+            self.assertIn("7.5% under the busy loop", bench.steal_note([], 0, 10.0, 7.5))
+            self.assertNotIn("busy loop", bench.steal_note([], 0, 10.0, None))
+
     def test_the_run_cpus_are_the_union_of_wrks_and_the_servers(self):
         self.assertEqual(wrkrun._union("1", "0"), "0,1")
         self.assertEqual(wrkrun._union("1,2", "2,3"), "1,2,3")
