@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -240,22 +241,17 @@ def share_pct(ticks, seconds, cpus):
 
 
 def steal_under_load(seconds, cpus=None):
-    """The hypervisor's steal on `cpus` (None = all online) while a shell busy loop keeps each of
-    them busy for `seconds`, in % of their time: a contended host shows up here in seconds,
-    before a long benchmark spends its time measuring the host instead of the servers."""
-    names = cpus.split(",") if cpus else [str(c) for c in sorted(os.sched_getaffinity(0))]
+    """The hypervisor's steal on `cpus` (None = all online) while two processes on two of
+    them pass a byte back and forth for `seconds` (pingpong.py: the wake-ups a proxy's load
+    makes), in % of their time: a contended host shows up here in seconds, before a long
+    benchmark spends its time measuring the host instead of the servers."""
+    names = [int(c) for c in cpus.split(",")] if cpus else sorted(os.sched_getaffinity(0))
+    pair = [str(names[0]), str(names[-1])]
     before, started = cpu_steal_ticks(cpus), time.time()
-    loop = ["timeout", f"{seconds:g}", "sh", "-c", "while :; do :; done"]
-    spinners = [subprocess.Popen(pinned(loop, c), stdin=subprocess.DEVNULL, start_new_session=True)
-                for c in names]
-    try:
-        for s in spinners:
-            s.wait(timeout=seconds + 10)
-    finally:
-        for s in spinners:
-            if s.poll() is None:
-                _signal_group(s.pid, signal.SIGKILL)
-                s.wait()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pingpong.py")
+    _out, err, rc = run_bounded([sys.executable, script, f"{seconds:g}", *pair], seconds + 10)
+    if rc != 0:
+        raise RuntimeError(f"pingpong.py failed ({rc}): {err.strip()[-200:]}")
     return share_pct(cpu_steal_ticks(cpus) - before, time.time() - started, cpus)
 
 
