@@ -232,11 +232,13 @@ def summary_table(agg, keys, mode, paced):
     """One mode: tern against the better peer, per worker count and scenario."""
     lines = [f"## {mode} — {MODE_TITLE.get(mode, mode)}", "",
              "Ratios are tern ÷ the better of nginx and HAProxy for that column (req/s: the higher, "
-             "CPU/req: the lower); CPU is user + kernel µs per request.", "",
+             "CPU/req: the lower); CPU is user + kernel µs per request. Worst steal = the most time the "
+             "hypervisor took from any proxy's run in the row (% of the run's CPUs): above a few % that row's "
+             "ratios are the host's, not the proxies'.", "",
              "| mode | workers | scenario | tern req/s | req/s vs better peer | CPU/req vs better peer | "
              "CPU µs/req tern · nginx · HAProxy | connects/req tern · nginx · HAProxy | p99 tern · better peer | "
-             "p99 at equal load tern · better peer (rate) |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "p99 at equal load tern · better peer (rate) | worst steal |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, w, sc in keys:
         g = agg[(mode, w, sc)]
         tern = g.get("tern")
@@ -248,8 +250,15 @@ def summary_table(agg, keys, mode, paced):
         lines.append(f"| {mode} | {w} | {sc} | {_med(tern, 'rps', fmt_num)} | "
                      f"{fmt_ratio(ratio(g, 'tern', fast, 'rps')) if fast else '–'} | "
                      f"{fmt_ratio(ratio(g, 'tern', frugal, 'cpu_us_per_req')) if frugal else '–'} | "
-                     f"{cpu} | {conn} | {p99} | {_paced_p99(paced.get((mode, w, sc)))} |")
+                     f"{cpu} | {conn} | {p99} | {_paced_p99(paced.get((mode, w, sc)))} | {_worst_steal(g)} |")
     return lines + [""]
+
+
+def _worst_steal(group):
+    """The most any proxy's wrk run in a row lost to the hypervisor: a ratio is only as sound as
+    the most disturbed of the runs it divides."""
+    worst = [group[t]["steal_pct"][2] for t in ("tern",) + PEERS if group.get(t, {}).get("steal_pct")]
+    return f"{max(worst):.0f}%" if worst else "–"
 
 
 def _wrk_cpu(s):

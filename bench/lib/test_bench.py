@@ -116,6 +116,16 @@ class Report(unittest.TestCase):
         self.assertEqual(rows["| tern"][steal], "17%")
         self.assertEqual(rows["| nginx"][steal], "–")
 
+    def test_the_summary_row_shows_the_worst_steal_of_any_proxys_run(self):
+        samples = [dict(sample("tern", 1, 100.0, 4.0), steal_pct=2.0), dict(sample("nginx", 1, 90.0, 4.0), steal_pct=1.0),
+                   dict(sample("haproxy", 2, 80.0, 4.0), steal_pct=23.0), dict(sample("origin", 1, 200.0, 2.0), steal_pct=60.0)]
+        agg = report.aggregate(samples)
+        row = [line for line in report.summary_table(agg, [("tuned", 1, "small")], "tuned", {}) if "| small |" in line]
+        self.assertTrue(row[0].endswith("| 23% |"), row)  # HAProxy's round, not tern's, nor the origin's direct run
+        quiet = report.aggregate([sample("tern", 1, 100.0, 4.0)])
+        row = [line for line in report.summary_table(quiet, [("tuned", 1, "small")], "tuned", {}) if "| small |" in line]
+        self.assertTrue(row[0].endswith("| – |"), row)
+
     def test_samples_without_mode_are_tuned(self):
         old = [{k: v for k, v in x.items() if k != "mode"} for x in self.samples]
         self.assertEqual(set(report.aggregate(old)), {("tuned", 1, "small")})
