@@ -1,13 +1,12 @@
 //! The decision for one request on a static route, made synchronously
 //! (opening and `fstat` included) so the async part only sends bytes.
 
-use std::ffi::OsStr;
 use std::fs::{File, Metadata};
-use std::os::unix::ffi::OsStrExt;
 use std::time::UNIX_EPOCH;
 
 use super::compressed::Compressed;
 use super::conditional::{not_modified, range_applies, Validators};
+use super::content_type::content_type;
 use super::date::http_date;
 use super::deny::Deny;
 use super::find::{find, Found};
@@ -61,9 +60,7 @@ fn serve_file(
     rel: &[u8],
     persist: Persist,
 ) -> Reply {
-    let content_type = mime_guess::from_path(OsStr::from_bytes(rel))
-        .first_raw()
-        .unwrap_or("application/octet-stream");
+    let content_type = content_type(rel);
     let (file, meta, gzipped) = match gzip_variant(site, req, rel) {
         Some((gz, gz_meta)) => (gz, gz_meta, true),
         None => (file, meta, false),

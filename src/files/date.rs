@@ -1,5 +1,6 @@
 //! HTTP dates for `Date` and `Last-Modified`. The `Date` of the current
-//! second is formatted once per worker and reused.
+//! second is formatted once per worker and reused; `Last-Modified` is
+//! written straight into the head (`HttpDate` is `Display`).
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,9 +9,9 @@ thread_local! {
     static NOW: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn http_date(time: SystemTime) -> String {
-    httpdate::fmt_http_date(time)
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, for formatting in place.
+pub fn http_date(time: SystemTime) -> httpdate::HttpDate {
+    httpdate::HttpDate::from(time)
 }
 
 /// Appends the current date, formatted at most once a second.
@@ -20,7 +21,7 @@ pub fn push_now(out: &mut Vec<u8>) {
     NOW.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != secs || cached.1.is_empty() {
-            *cached = (secs, http_date(now));
+            *cached = (secs, http_date(now).to_string());
         }
         out.extend_from_slice(cached.1.as_bytes());
     });
@@ -34,7 +35,7 @@ mod tests {
     #[test]
     fn dates_are_imf_fixdate() {
         let time = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(http_date(time), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(time).to_string(), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 
     #[test]

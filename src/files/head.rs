@@ -27,8 +27,11 @@ impl ResponseHead {
     }
 
     pub fn field(&mut self, name: &str, value: impl Display) -> &mut Self {
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b": ");
         // Writing into a Vec can't fail.
-        let _ = write!(self.0, "{name}: {value}\r\n");
+        let _ = write!(self.0, "{value}");
+        self.0.extend_from_slice(b"\r\n");
         self
     }
 

@@ -6,7 +6,8 @@
 //! head is parsed: it resolves the path safely beneath the root (`decode`,
 //! `open`, `find`; `root` holds the root open and follows it when a deploy
 //! replaces it), evaluates conditional and range requests and picks a
-//! precompressed variant, and writes the response head (`Reply`). `send`
+//! precompressed variant, and writes the response head (`Reply`;
+//! `content_type` remembers the types of recent extensions). `send`
 //! is the only async part: it writes the head and streams the file
 //! (`sendfile`, or `copy` on TLS connections), or compresses them on the
 //! way (`compressed`, a route's `compress`).
@@ -14,6 +15,7 @@
 mod answer;
 mod compressed;
 mod conditional;
+mod content_type;
 mod copy;
 mod date;
 pub(crate) mod decode;
