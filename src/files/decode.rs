@@ -7,6 +7,8 @@
 //! (`..`, `%2e%2e`, `.%2E`), an encoded slash or backslash, a raw backslash
 //! and NUL are refused. `.` and empty segments are dropped, as a browser would.
 
+use std::borrow::Cow;
+
 use super::deny::Deny;
 
 /// The path under the root, ready for `openat2`: segments joined by '/',
@@ -16,7 +18,7 @@ pub fn relative_path(url_path: &[u8]) -> Result<Vec<u8>, Deny> {
     for raw in url_path.split(|&b| b == b'/') {
         let segment = decode_segment(raw)?;
         check_segment(&segment)?;
-        if segment.is_empty() || segment == b"." {
+        if segment.is_empty() || *segment == *b"." {
             continue;
         }
         if !path.is_empty() {
@@ -44,8 +46,11 @@ fn check_segment(segment: &[u8]) -> Result<(), Deny> {
 }
 
 /// Percent-decodes one segment; a '%' not followed by two hex digits is a
-/// malformed URL.
-fn decode_segment(raw: &[u8]) -> Result<Vec<u8>, Deny> {
+/// malformed URL. Most segments have no '%' and are borrowed as they are.
+fn decode_segment(raw: &[u8]) -> Result<Cow<'_, [u8]>, Deny> {
+    if memchr::memchr(b'%', raw).is_none() {
+        return Ok(Cow::Borrowed(raw));
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut rest = raw;
     while let Some((&byte, tail)) = rest.split_first() {
@@ -64,7 +69,7 @@ fn decode_segment(raw: &[u8]) -> Result<Vec<u8>, Deny> {
         out.push(high << 4 | low);
         rest = &tail[2..];
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn hex(digit: u8) -> Option<u8> {
