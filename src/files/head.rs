@@ -27,18 +27,22 @@ impl ResponseHead {
     }
 
     pub fn field(&mut self, name: &str, value: impl Display) -> &mut Self {
-        self.0.extend_from_slice(name.as_bytes());
-        self.0.extend_from_slice(b": ");
-        // Writing into a Vec can't fail.
-        let _ = write!(self.0, "{value}");
-        self.0.extend_from_slice(b"\r\n");
-        self
+        self.line(name, |buf| {
+            // Writing into a Vec can't fail.
+            let _ = write!(buf, "{value}");
+        })
     }
 
     pub fn bytes_field(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        self.line(name, |buf| buf.extend_from_slice(value))
+    }
+
+    /// `name: value\r\n`, the name copied as it is (only a value may need
+    /// formatting).
+    fn line(&mut self, name: &str, write_value: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
         self.0.extend_from_slice(name.as_bytes());
         self.0.extend_from_slice(b": ");
-        self.0.extend_from_slice(value);
+        write_value(&mut self.0);
         self.0.extend_from_slice(b"\r\n");
         self
     }
