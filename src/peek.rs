@@ -1,7 +1,10 @@
 //! Looking at what waits on a socket without waiting for it: is a pooled
 //! upstream connection still quiet, has a waiting client sent more or gone
-//! away (`peek`, with `MSG_PEEK`), and taking what is already there
-//! (`recv_now`). One place for the `unsafe` calls they need.
+//! away (`peek`, with `MSG_PEEK`), taking what is already there
+//! (`recv_now`), and the other side: sending what the socket takes at once
+//! (`send_now`) and ending the sending side (`end_sending`), for a
+//! connection's last response (`conn::last`). One place for the `unsafe`
+//! calls they need.
 
 use std::os::fd::RawFd;
 
@@ -68,6 +71,38 @@ pub fn recv_now(fd: RawFd, out: &mut Vec<u8>, max: usize) -> std::io::Result<Opt
     // SAFETY: recv initialised the `n` (≤ `room`) bytes after `len`.
     unsafe { out.set_len(len + n) };
     Ok(Some(n))
+}
+
+/// Sends what of `bytes` the socket takes at once; never blocks. `Ok(0)`:
+/// its buffer is full.
+pub fn send_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `bytes` is a valid slice for the call; a bad descriptor only
+    // makes send fail.
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.kind() {
+            std::io::ErrorKind::WouldBlock => Ok(0),
+            _ => Err(err),
+        };
+    }
+    Ok(n as usize)
+}
+
+/// Ends the sending side of `fd` (a FIN, after what was sent); best effort:
+/// the connection closes next either way.
+pub fn end_sending(fd: RawFd) {
+    // SAFETY: shutdown takes no memory; a bad descriptor only makes it fail.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_WR);
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,10 @@ pub trait Downstream {
     /// response (tern's own answers, static files), or body bytes after
     /// `start_response`.
     async fn write_owned(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>);
+    /// `write_owned` for the last bytes of the connection.
+    async fn write_last(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        self.write_owned(bytes).await
+    }
     /// Starts a relayed response (or an interim one): an HTTP/1.1 client
     /// gets the head written into `out`, to go out with the first body bytes;
     /// an HTTP/2 stream sends HEADERS from its fields now, writing nothing.

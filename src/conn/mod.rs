@@ -6,9 +6,10 @@
 //! `Conn`; it knows buffers, TLS sessions and the wire byte counters
 //! (`wire`), nothing of HTTP but the shape of the `Downstream` contract
 //! (`downstream`: the client's side of an exchange, which a `Conn` or an
-//! HTTP/2 stream can be).
+//! HTTP/2 stream can be). `last`: a connection's last write, with its FIN.
 
 pub mod downstream;
+mod last;
 pub mod wire;
 
 use std::io;

@@ -35,6 +35,10 @@ impl Downstream for Conn {
         Conn::write_owned(self, bytes).await
     }
 
+    async fn write_last(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        Conn::write_last(self, bytes).await
+    }
+
     async fn send_buffered(&mut self, n: usize, upstream: &mut Conn) -> io::Result<()> {
         self.forward_buffered(n, upstream).await
     }

@@ -219,7 +219,7 @@ async fn finish<C: Downstream>(client: &mut C, unsent: Option<Unsent>, next: Nex
     let Some(unsent) = unsent else {
         return next;
     };
-    match unsent.write(client).await {
+    match unsent.write(client, next).await {
         Ok(()) => next,
         Err(()) => {
             crate::log::debug(format_args!("client did not take the response's end"));

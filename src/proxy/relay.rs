@@ -1,11 +1,12 @@
 //! Reading the upstream's response and relaying it to the client: interim
 //! responses, the final head, and the body by length, chunks or close.
 
+use std::io;
 use std::time::Duration;
 
 use std::time::Instant;
 
-use crate::timer::{timeout, timeout_at};
+use crate::timer::{timeout, timeout_at, Elapsed};
 
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
@@ -57,9 +58,15 @@ pub struct Unsent {
 }
 
 impl Unsent {
-    /// Writes it to the client; `Err` when the client could not take it.
-    pub async fn write<C: Downstream>(self, client: &mut C) -> Result<(), ()> {
-        write_out(client, self.bytes, self.wait).await
+    /// Writes it to the client, ending the connection with it when `next`
+    /// is `Close` (`Conn::write_last`); `Err` when the client could not take
+    /// it.
+    pub async fn write<C: Downstream>(self, client: &mut C, next: Next) -> Result<(), ()> {
+        let written = match next {
+            Next::Close => timeout(self.wait, client.write_last(self.bytes)).await,
+            Next::KeepAlive => timeout(self.wait, client.write_owned(self.bytes)).await,
+        };
+        give_back(written)
     }
 }
 
@@ -413,7 +420,12 @@ fn midway(relayed: Result<(), ()>) -> Result<(), Cut> {
 
 /// Writes a pooled buffer to the client and returns it to the pool.
 async fn write_out<C: Downstream>(client: &mut C, out: Vec<u8>, wait: Duration) -> Result<(), ()> {
-    match timeout(wait, client.write_owned(out)).await {
+    give_back(timeout(wait, client.write_owned(out)).await)
+}
+
+/// A write's outcome, its buffer returned to the pool when it succeeded.
+fn give_back(written: Result<(io::Result<()>, Vec<u8>), Elapsed>) -> Result<(), ()> {
+    match written {
         Ok((Ok(()), out)) => {
             buffer::give(out);
             Ok(())
