@@ -326,10 +326,13 @@ def tool_version(cmd):
 
 
 def git_rev(root):
+    """HEAD's short hash, marked when tracked files other than bench/results/ (which every run
+    rewrites) differ from it."""
     try:
         rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)bench/results"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return rev + (" (+ uncommitted changes)" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):

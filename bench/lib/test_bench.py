@@ -77,6 +77,29 @@ class WrkParse(unittest.TestCase):
         self.assertLess(len(__import__("gzip").compress(page, 1)), len(page) // 2)
 
 
+class GitRev(unittest.TestCase):
+    def test_a_rewritten_report_does_not_mark_the_commit_but_a_changed_source_does(self):
+        import subprocess
+        with tempfile.TemporaryDirectory() as root:
+            def git(*args):
+                subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t",
+                                *args], check=True, capture_output=True)
+            os.makedirs(os.path.join(root, "bench", "results"))
+            os.makedirs(os.path.join(root, "src"))
+            for path in ("bench/results/latest.md", "src/lib.rs"):
+                with open(os.path.join(root, path), "w") as f:
+                    f.write("before\n")
+            git("init", "-q")
+            git("add", ".")
+            git("commit", "-q", "-m", "one")
+            with open(os.path.join(root, "bench/results/latest.md"), "w") as f:
+                f.write("a new run\n")
+            self.assertNotIn("uncommitted", bench.git_rev(root))
+            with open(os.path.join(root, "src/lib.rs"), "w") as f:
+                f.write("changed\n")
+            self.assertIn("uncommitted", bench.git_rev(root))
+
+
 class Report(unittest.TestCase):
     def setUp(self):
         self.samples = [sample("tern", r, 120.0 + r, 4.0) for r in (1, 2, 3)] + \
