@@ -2,9 +2,7 @@
 //! responses, the final head, and the body by length, chunks or close.
 
 use std::io;
-use std::time::Duration;
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::timer::{timeout, timeout_at, Elapsed};
 
@@ -62,11 +60,10 @@ impl Unsent {
     /// is `Close` (`Conn::write_last`); `Err` when the client could not take
     /// it.
     pub async fn write<C: Downstream>(self, client: &mut C, next: Next) -> Result<(), ()> {
-        let written = match next {
-            Next::Close => timeout(self.wait, client.write_last(self.bytes)).await,
-            Next::KeepAlive => timeout(self.wait, client.write_owned(self.bytes)).await,
-        };
-        give_back(written)
+        match next {
+            Next::Close => give_back(timeout(self.wait, client.write_last(self.bytes)).await),
+            Next::KeepAlive => write_out(client, self.bytes, self.wait).await,
+        }
     }
 }
 
