@@ -60,6 +60,19 @@
 /// tern's version, as `tern --version`, the start line and /status say it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The commit the binary was built from (`3e2a46b`, `3e2a46b + changes`), empty when built
+/// without git; build.rs finds it.
+pub const BUILD_COMMIT: &str = env!("TERN_BUILD_COMMIT");
+
+/// The version and, where known, the commit: `0.1.0 (3e2a46b)`.
+pub fn version_and_build() -> String {
+    if BUILD_COMMIT.is_empty() {
+        VERSION.to_string()
+    } else {
+        format!("{VERSION} ({BUILD_COMMIT})")
+    }
+}
+
 pub mod access_log;
 pub mod acme;
 pub mod admin;

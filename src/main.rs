@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Help => println!("{USAGE}"),
-        Command::Version => println!("tern {}", tern::VERSION),
+        Command::Version => println!("tern {}", tern::version_and_build()),
         Command::Check(path) => match config::load_resolved(&path) {
             Ok((_, _, warnings)) => {
                 for warning in warnings {

@@ -176,7 +176,7 @@ fn announce(
     }
     eprintln!(
         "tern {} started: workers={workers} driver={driver} pinned={pinned} listeners={} nofile={nofile}",
-        crate::VERSION,
+        crate::version_and_build(),
         plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
     );
 }

@@ -26,6 +26,33 @@ backend = "app"
 servers = [{ address = "127.0.0.1:9000" }]
 "#;
 
+/// What git says HEAD is, when the tests run in a git checkout.
+fn head_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn version_names_the_commit_the_binary_was_built_from() {
+    let out = run_tern(&["--version"]);
+    let all = text(&out.stdout);
+    match head_commit() {
+        // The binary is built in the same cargo run as this test, from the same HEAD.
+        Some(head) => assert!(
+            all.starts_with(&format!("tern {} ({head}", env!("CARGO_PKG_VERSION"))),
+            "expected HEAD {head} in {all:?}"
+        ),
+        // Built without git (a source tarball): the version alone, no empty brackets.
+        None => assert_eq!(all.trim(), format!("tern {}", env!("CARGO_PKG_VERSION"))),
+    }
+}
+
 #[test]
 fn help_prints_usage_and_exits_0() {
     let out = run_tern(&["--help"]);

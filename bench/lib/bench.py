@@ -339,6 +339,28 @@ def git_rev(root):
         return "?"
 
 
+def tern_commit(root):
+    """What the tern under test was built from, as `tern --version` says (`0.1.0 (3e2a46b)`),
+    and the sources too when they differ from it: with --no-build the binary may be older than
+    the tree."""
+    sources = git_rev(root)
+    try:
+        cp = subprocess.run([tg.release_binary(root, "tern"), "--version"], capture_output=True,
+                            text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return sources
+    return describe_build(cp.stdout, sources)
+
+
+def describe_build(version_output, sources):
+    """`3e2a46b` when binary and sources agree, else both: `binary 45541eb; sources 3e2a46b`."""
+    opened, closed = version_output.find("("), version_output.rfind(")")
+    if opened < 0 or closed < opened:
+        return f"binary: commit unknown (built without git); sources {sources}"
+    binary = version_output[opened + 1:closed].replace(" + changes", " (+ uncommitted changes)")
+    return sources if binary == sources else f"binary {binary}; sources {sources}"
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -434,7 +456,7 @@ def main(argv):
     with open(os.path.join(raw_dir, "samples.json"), "w") as f:
         json.dump(samples, f, indent=1)
 
-    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", git_rev(a.root)),
+    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", tern_commit(a.root)),
             ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
             ("pinning", pin_desc), ("origin", ", ".join(sorted(origin_notes))),
             ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "

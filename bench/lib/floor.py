@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (tool_version, git_rev, cpu_model)
+import bench  # noqa: E402  (tool_version, tern_commit, cpu_model)
 import counters  # noqa: E402
 import pinning  # noqa: E402
 import procs  # noqa: E402
@@ -358,7 +358,7 @@ def main(argv):
     samples, counts, notes = run(a, wrk_cpus, server_cpus, base, raw_dir)
     rows = summarize(samples, counts, a.targets)
     tern_notes = "; ".join(f"{LABELS[n]}: `{v}`" for n, v in notes.items() if n.startswith("tern") and v)
-    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.git_rev(a.root)),
+    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.tern_commit(a.root)),
             ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
             ("pinning", pin_desc),
             ("scenario name", a.scenario),

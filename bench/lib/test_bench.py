@@ -100,6 +100,23 @@ class GitRev(unittest.TestCase):
             self.assertIn("uncommitted", bench.git_rev(root))
 
 
+class DescribeBuild(unittest.TestCase):
+    def test_one_commit_when_the_binary_was_built_from_the_sources(self):
+        self.assertEqual(bench.describe_build("tern 0.1.0 (3e2a46b)\n", "3e2a46b"), "3e2a46b")
+        self.assertEqual(bench.describe_build("tern 0.1.0 (3e2a46b + changes)\n",
+                                              "3e2a46b (+ uncommitted changes)"),
+                         "3e2a46b (+ uncommitted changes)")
+
+    def test_both_when_the_binary_is_older_than_the_sources(self):
+        self.assertEqual(bench.describe_build("tern 0.1.0 (45541eb)\n", "3e2a46b"),
+                         "binary 45541eb; sources 3e2a46b")
+        self.assertEqual(bench.describe_build("tern 0.1.0 (45541eb)\n", "45541eb (+ uncommitted changes)"),
+                         "binary 45541eb; sources 45541eb (+ uncommitted changes)")
+
+    def test_says_so_when_the_binary_names_no_commit(self):
+        self.assertIn("unknown", bench.describe_build("tern 0.1.0\n", "3e2a46b"))
+
+
 class Report(unittest.TestCase):
     def setUp(self):
         self.samples = [sample("tern", r, 120.0 + r, 4.0) for r in (1, 2, 3)] + \

@@ -19,6 +19,8 @@ pub type Classes = BTreeMap<&'static str, u64>;
 #[derive(Serialize)]
 pub struct Status {
     pub version: &'static str,
+    /// The commit the binary was built from (empty without git).
+    pub build_commit: &'static str,
     pub uptime_seconds: u64,
     pub workers: usize,
     pub workers_reporting: usize,
@@ -151,6 +153,7 @@ pub fn build(cx: &Context, merged: &Merged) -> Status {
     let total_requests = classes_of_all(&sum.listeners);
     Status {
         version: crate::VERSION,
+        build_commit: crate::BUILD_COMMIT,
         uptime_seconds: cx.uptime_seconds,
         workers: cx.workers,
         workers_reporting: merged.workers.len(),
