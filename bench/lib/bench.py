@@ -349,16 +349,36 @@ def tern_commit(root):
                             text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return sources
-    return describe_build(cp.stdout, sources)
+    return describe_build(cp.stdout, sources, lambda commit: same_tern_sources(root, commit))
 
 
-def describe_build(version_output, sources):
-    """`3e2a46b` when binary and sources agree, else both: `binary 45541eb; sources 3e2a46b`."""
+# What the binary is built from (build.rs watches the same paths).
+TERN_SOURCES = ("src", "Cargo.toml", "Cargo.lock", "build.rs")
+
+
+def same_tern_sources(root, commit):
+    """Whether `commit` and the working tree hold the same tern sources (commits since it
+    touched only docs, bench/ or tests)."""
+    try:
+        return subprocess.run(["git", "-C", root, "diff", "--quiet", commit, "--", *TERN_SOURCES],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def describe_build(version_output, sources, same_sources=lambda commit: False):
+    """`3e2a46b` when binary and sources agree; `3e2a46b (binary built at 45541eb, the same
+    tern sources)` when only other files changed since; else both: `binary 45541eb; sources
+    3e2a46b`. `same_sources(commit)` says whether the tree's tern sources are commit's."""
     opened, closed = version_output.find("("), version_output.rfind(")")
     if opened < 0 or closed < opened:
         return f"binary: commit unknown (built without git); sources {sources}"
     binary = version_output[opened + 1:closed].replace(" + changes", " (+ uncommitted changes)")
-    return sources if binary == sources else f"binary {binary}; sources {sources}"
+    if binary == sources:
+        return sources
+    if "(" not in binary and same_sources(binary):
+        return f"{sources} (binary built at {binary}, the same tern sources)"
+    return f"binary {binary}; sources {sources}"
 
 
 def cpu_model():

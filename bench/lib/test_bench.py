@@ -113,6 +113,35 @@ class DescribeBuild(unittest.TestCase):
         self.assertEqual(bench.describe_build("tern 0.1.0 (45541eb)\n", "45541eb (+ uncommitted changes)"),
                          "binary 45541eb; sources 45541eb (+ uncommitted changes)")
 
+    def test_one_commit_with_a_note_when_only_other_files_changed_since_the_build(self):
+        self.assertEqual(bench.describe_build("tern 0.1.0 (45541eb)\n", "3e2a46b", lambda c: c == "45541eb"),
+                         "3e2a46b (binary built at 45541eb, the same tern sources)")
+        # A binary built from edits is never taken for a commit's sources.
+        self.assertEqual(bench.describe_build("tern 0.1.0 (45541eb + changes)\n", "3e2a46b", lambda c: True),
+                         "binary 45541eb (+ uncommitted changes); sources 3e2a46b")
+
+    def test_same_tern_sources_looks_at_src_not_at_docs(self):
+        import subprocess
+        with tempfile.TemporaryDirectory() as root:
+            def git(*args):
+                return subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t",
+                                       *args], check=True, capture_output=True, text=True).stdout.strip()
+            os.makedirs(os.path.join(root, "src"))
+            for path in ("README.md", "src/lib.rs"):
+                with open(os.path.join(root, path), "w") as f:
+                    f.write("before\n")
+            git("init", "-q")
+            git("add", ".")
+            git("commit", "-q", "-m", "one")
+            built = git("rev-parse", "--short", "HEAD")
+            with open(os.path.join(root, "README.md"), "w") as f:
+                f.write("docs\n")
+            git("commit", "-q", "-am", "docs")
+            self.assertTrue(bench.same_tern_sources(root, built))
+            with open(os.path.join(root, "src/lib.rs"), "w") as f:
+                f.write("changed\n")
+            self.assertFalse(bench.same_tern_sources(root, built))
+
     def test_says_so_when_the_binary_names_no_commit(self):
         self.assertIn("unknown", bench.describe_build("tern 0.1.0\n", "3e2a46b"))
 
