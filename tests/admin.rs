@@ -291,6 +291,14 @@ fn status_json_has_the_backends_servers_and_counts() {
     assert_eq!(json["totals"]["requests"]["2xx"], 1, "{json}");
     assert_eq!(json["workers"], 2);
     assert_eq!(json["workers_reporting"], 2);
+    // The build /status names is the one `tern --version` names.
+    let version = String::from_utf8_lossy(&run_tern(&["--version"]).stdout).into_owned();
+    let commit = json["build_commit"].as_str().expect("build_commit");
+    let expected = match commit {
+        "" => format!("tern {}", env!("CARGO_PKG_VERSION")),
+        commit => format!("tern {} ({commit})", env!("CARGO_PKG_VERSION")),
+    };
+    assert_eq!(version.trim(), expected, "{json}");
     let backend = &json["backends"][0];
     assert_eq!(backend["name"], "app");
     assert_eq!(backend["requests"]["total"], 1);

@@ -77,26 +77,34 @@ class WrkParse(unittest.TestCase):
         self.assertLess(len(__import__("gzip").compress(page, 1)), len(page) // 2)
 
 
+def git_repo(root, paths):
+    """A git repository in `root` with one commit of `paths` (each holding "before"); returns a
+    `git(*args)` that runs in it and returns its output, and `write(path, text)`."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def write(path, text):
+        os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+        with open(os.path.join(root, path), "w") as f:
+            f.write(text)
+    for path in paths:
+        write(path, "before\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    return git, write
+
+
 class GitRev(unittest.TestCase):
     def test_a_rewritten_report_does_not_mark_the_commit_but_a_changed_source_does(self):
-        import subprocess
         with tempfile.TemporaryDirectory() as root:
-            def git(*args):
-                subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t",
-                                *args], check=True, capture_output=True)
-            os.makedirs(os.path.join(root, "bench", "results"))
-            os.makedirs(os.path.join(root, "src"))
-            for path in ("bench/results/latest.md", "src/lib.rs"):
-                with open(os.path.join(root, path), "w") as f:
-                    f.write("before\n")
-            git("init", "-q")
-            git("add", ".")
-            git("commit", "-q", "-m", "one")
-            with open(os.path.join(root, "bench/results/latest.md"), "w") as f:
-                f.write("a new run\n")
+            _, write = git_repo(root, ("bench/results/latest.md", "src/lib.rs"))
+            write("bench/results/latest.md", "a new run\n")
             self.assertNotIn("uncommitted", bench.git_rev(root))
-            with open(os.path.join(root, "src/lib.rs"), "w") as f:
-                f.write("changed\n")
+            write("src/lib.rs", "changed\n")
             self.assertIn("uncommitted", bench.git_rev(root))
 
 
@@ -121,25 +129,13 @@ class DescribeBuild(unittest.TestCase):
                          "binary 45541eb (+ uncommitted changes); sources 3e2a46b")
 
     def test_same_tern_sources_looks_at_src_not_at_docs(self):
-        import subprocess
         with tempfile.TemporaryDirectory() as root:
-            def git(*args):
-                return subprocess.run(["git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t",
-                                       *args], check=True, capture_output=True, text=True).stdout.strip()
-            os.makedirs(os.path.join(root, "src"))
-            for path in ("README.md", "src/lib.rs"):
-                with open(os.path.join(root, path), "w") as f:
-                    f.write("before\n")
-            git("init", "-q")
-            git("add", ".")
-            git("commit", "-q", "-m", "one")
+            git, write = git_repo(root, ("README.md", "src/lib.rs"))
             built = git("rev-parse", "--short", "HEAD")
-            with open(os.path.join(root, "README.md"), "w") as f:
-                f.write("docs\n")
+            write("README.md", "docs\n")
             git("commit", "-q", "-am", "docs")
             self.assertTrue(bench.same_tern_sources(root, built))
-            with open(os.path.join(root, "src/lib.rs"), "w") as f:
-                f.write("changed\n")
+            write("src/lib.rs", "changed\n")
             self.assertFalse(bench.same_tern_sources(root, built))
 
     def test_says_so_when_the_binary_names_no_commit(self):
