@@ -392,6 +392,25 @@ def cpu_model():
     return platform.processor() or "?"
 
 
+def tcp_note(proc="/proc"):
+    """The kernel's TCP congestion control and default qdisc: every proxy's figures depend on them. With
+    BBR, TCP paces itself on loopback (which has no qdisc): large bodies cost every proxy several times
+    the CPU they cost with cubic, and a 256 KiB response at a fixed rate can wait ~40 ms
+    (bench/README.md, *BBR on loopback*)."""
+    def read(name):
+        try:
+            with open(os.path.join(proc, "sys/net", name)) as f:
+                return f.read().strip() or "?"
+        except OSError:
+            return "?"
+    cc, qdisc = read("ipv4/tcp_congestion_control"), read("core/default_qdisc")
+    note = f"congestion control {cc}, default qdisc {qdisc}"
+    if cc == "bbr":
+        note += " (BBR paces inside TCP on loopback: large bodies cost more CPU, and 256k at a fixed rate has " \
+                "~40 ms tails; bench/README.md, *BBR on loopback*)"
+    return note
+
+
 def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
     agg = report.aggregate(samples)
     md = report.markdown(agg, wrkrun.SCENARIOS, meta, report.aggregate_paced(samples))
@@ -478,6 +497,7 @@ def main(argv):
 
     meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", tern_commit(a.root)),
             ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
+            ("TCP", tcp_note()),
             ("pinning", pin_desc), ("origin", ", ".join(sorted(origin_notes))),
             ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "
                     f"{a.duration} per run, {a.rounds} rounds rotating {' '.join(a.targets)}, {a.warmup} warmup"),

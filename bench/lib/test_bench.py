@@ -142,6 +142,31 @@ class DescribeBuild(unittest.TestCase):
         self.assertIn("unknown", bench.describe_build("tern 0.1.0\n", "3e2a46b"))
 
 
+class TcpNote(unittest.TestCase):
+    def proc_with(self, root, cc, qdisc):
+        for name, value in (("ipv4/tcp_congestion_control", cc), ("core/default_qdisc", qdisc)):
+            path = os.path.join(root, "sys/net", name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(value + "\n")
+
+    def test_names_the_congestion_control_and_qdisc(self):
+        with tempfile.TemporaryDirectory() as root:
+            self.proc_with(root, "cubic", "fq_codel")
+            self.assertEqual(bench.tcp_note(root), "congestion control cubic, default qdisc fq_codel")
+
+    def test_bbr_points_at_what_it_does_to_the_figures(self):
+        with tempfile.TemporaryDirectory() as root:
+            self.proc_with(root, "bbr", "fq")
+            self.assertIn("BBR on loopback", bench.tcp_note(root))
+            self.proc_with(root, "reno", "fq")
+            self.assertNotIn("BBR on loopback", bench.tcp_note(root))
+
+    def test_unreadable_settings_are_question_marks(self):
+        with tempfile.TemporaryDirectory() as root:
+            self.assertEqual(bench.tcp_note(root), "congestion control ?, default qdisc ?")
+
+
 class Report(unittest.TestCase):
     def setUp(self):
         self.samples = [sample("tern", r, 120.0 + r, 4.0) for r in (1, 2, 3)] + \
