@@ -2,9 +2,9 @@
 //! upstream connection still quiet, has a waiting client sent more or gone
 //! away (`peek`, with `MSG_PEEK`), taking what is already there
 //! (`recv_now`), and the other side: sending what the socket takes at once
-//! (`send_now`) and ending the sending side (`end_sending`), for a
-//! connection's last response (`conn::last`). One place for the `unsafe`
-//! calls they need.
+//! (`send_now`, or `send_more_now` for a static file's head) and ending the
+//! sending side (`end_sending`), for a connection's last response
+//! (`conn::last`). One place for the `unsafe` calls they need.
 
 use std::os::fd::RawFd;
 
@@ -76,6 +76,17 @@ pub fn recv_now(fd: RawFd, out: &mut Vec<u8>, max: usize) -> std::io::Result<Opt
 /// Sends what of `bytes` the socket takes at once; never blocks. `Ok(0)`:
 /// its buffer is full.
 pub fn send_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    send_with(fd, bytes, 0)
+}
+
+/// `send_now` for bytes that more follows at once (MSG_MORE): the kernel
+/// holds a partial last segment for it instead of sending it alone. A
+/// static file's head, which rides in the first segment of the file.
+pub fn send_more_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    send_with(fd, bytes, libc::MSG_MORE)
+}
+
+fn send_with(fd: RawFd, bytes: &[u8], flags: libc::c_int) -> std::io::Result<usize> {
     // SAFETY: `bytes` is a valid slice for the call; a bad descriptor only
     // makes send fail.
     let n = unsafe {
@@ -83,7 +94,7 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
             fd,
             bytes.as_ptr().cast(),
             bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
     };
     if n < 0 {
@@ -163,6 +174,21 @@ mod tests {
             Some(0),
             "the end"
         );
+    }
+
+    #[test]
+    fn bytes_sent_with_more_to_follow_arrive_ahead_of_what_follows() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        let fd = client.as_raw_fd();
+        assert_eq!(send_more_now(fd, b"head, ").expect("send"), 6);
+        assert_eq!(send_now(fd, b"then the body").expect("send"), 13);
+        drop(client);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut server, &mut got).expect("read");
+        assert_eq!(got, b"head, then the body");
     }
 
     fn wait_for(stream: &std::net::TcpStream, wanted: Peeked) -> bool {

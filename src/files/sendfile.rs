@@ -41,22 +41,14 @@ pub async fn send(
 async fn send_head(client: &mut Conn, head: &[u8], wait: Duration) -> Result<(), SendError> {
     let mut at = 0;
     while at < head.len() {
-        let rest = &head[at..];
-        // SAFETY: the socket is open; `rest` is valid for `rest.len()` bytes.
-        let sent = unsafe {
-            libc::send(
-                client.stream.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_MORE | libc::MSG_NOSIGNAL,
-            )
-        };
-        match usize::try_from(sent) {
+        match crate::peek::send_more_now(client.stream.as_raw_fd(), &head[at..]) {
+            Ok(0) => writable(client, wait).await?,
             Ok(n) => {
                 client.note_sent(n);
                 at += n;
             }
-            Err(_) => wait_writable(client, wait).await?,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(SendError::Client),
         }
     }
     Ok(())
@@ -88,15 +80,20 @@ async fn send_file(client: &mut Conn, body: &FileBody, wait: Duration) -> Result
     Ok(())
 }
 
-/// After EAGAIN: waits until the socket takes more; other errors end it.
+/// After a failed sendfile: on EAGAIN waits until the socket takes more;
+/// other errors end it.
 async fn wait_writable(client: &Conn, wait: Duration) -> Result<(), SendError> {
     let err = std::io::Error::last_os_error();
     match err.kind() {
-        std::io::ErrorKind::WouldBlock => {}
-        std::io::ErrorKind::Interrupted => return Ok(()),
-        _ if is_client_side(&err) => return Err(SendError::Client),
-        _ => return Err(SendError::File(err)),
+        std::io::ErrorKind::WouldBlock => writable(client, wait).await,
+        std::io::ErrorKind::Interrupted => Ok(()),
+        _ if is_client_side(&err) => Err(SendError::Client),
+        _ => Err(SendError::File(err)),
     }
+}
+
+/// Waits until the socket takes more, within `wait`.
+async fn writable(client: &Conn, wait: Duration) -> Result<(), SendError> {
     match timeout(wait, client.stream.writable(false)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(SendError::Client),
