@@ -79,7 +79,7 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
     send_with(fd, bytes, 0)
 }
 
-/// `send_now` for bytes that more follows at once (MSG_MORE): the kernel
+/// `send_now` for bytes with more to follow at once (MSG_MORE): the kernel
 /// holds a partial last segment for it instead of sending it alone. A
 /// static file's head, which rides in the first segment of the file.
 pub fn send_more_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
