@@ -61,6 +61,7 @@ pub fn run(
     crate::log::configure(plan.log.level, plan.log.error.as_deref())
         .map_err(|err| format!("cannot open the error log: {err}"))?;
     crate::contain::install_hook();
+    crate::allocator::keep_freed_memory();
     let nofile = crate::rlimit::raise_nofile();
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
