@@ -52,29 +52,30 @@ pub fn heap() -> Option<Heap> {
     None
 }
 
-/// Above this much free memory at the top of an arena, glibc gives it back
-/// to the system on its own, after any `free`.
-const TRIM_THRESHOLD: libc::c_int = 4 << 20;
-/// Allocations this large or larger get pages of their own (`mmap`),
-/// unmapped when freed. Fixed, so that glibc doesn't move it.
-const MMAP_THRESHOLD: libc::c_int = 1 << 20;
-
 /// Sets the allocator up for a server's steady churn, once at start:
 /// glibc's defaults (trim a free arena top above 128 KiB, raised as large
 /// blocks are freed) gave pages back between requests and faulted them in
 /// again. Under 64 clients fetching 16 KiB bodies that was a page fault
 /// every three or four requests, up to 5% of tern's CPU (perf stat: 35,000
-/// to 49,000 faults in 3 s, none with these settings; bench/README.md, *Page
-/// faults between requests*). Memory a burst leaves behind still goes back: the workers
-/// trim after one (`buffer::trim_after_burst`), and `malloc_trim` ignores
-/// these thresholds.
+/// to 49,000 faults in 3 s, none with these settings; bench/README.md,
+/// *Page faults between requests*). Memory a burst leaves behind still goes
+/// back: the workers trim after one (`buffer::trim_after_burst`), and
+/// `malloc_trim` ignores these thresholds.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt takes plain numbers and only changes the allocator's
-    // parameters, under its own locks.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    {
+        /// Above this much free memory at the top of an arena, glibc gives
+        /// it back to the system on its own, after any `free`.
+        const TRIM_THRESHOLD: libc::c_int = 4 << 20;
+        /// Allocations this large or larger get pages of their own (`mmap`),
+        /// unmapped when freed. Fixed, so that glibc doesn't move it.
+        const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+        // SAFETY: mallopt takes plain numbers and only changes the
+        // allocator's parameters, under its own locks.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        }
     }
 }
 
