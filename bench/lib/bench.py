@@ -394,8 +394,8 @@ def cpu_model():
 
 def tcp_note(proc="/proc"):
     """The kernel's TCP congestion control and default qdisc: every proxy's figures depend on them. With
-    BBR, TCP paces itself on loopback (which has no qdisc): large bodies cost every proxy several times
-    the CPU they cost with cubic, and a 256 KiB response at a fixed rate can wait ~40 ms
+    BBR, TCP paces itself on loopback (which has no qdisc): a 1 MiB file cost tern 4× and nginx 7× the
+    CPU it cost with cubic, and a 256 KiB response at a fixed rate can wait ~40 ms
     (bench/README.md, *BBR on loopback*)."""
     def read(name):
         try:
