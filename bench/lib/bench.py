@@ -411,6 +411,14 @@ def tcp_note(proc="/proc"):
     return note
 
 
+def machine_meta(root):
+    """The report header's first lines, shared by every bench report: when, which tern, on what machine and
+    under which TCP settings (which shape large-body figures: see tcp_note)."""
+    return [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", tern_commit(root)),
+            ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
+            ("TCP", tcp_note())]
+
+
 def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
     agg = report.aggregate(samples)
     md = report.markdown(agg, wrkrun.SCENARIOS, meta, report.aggregate_paced(samples))
@@ -495,9 +503,7 @@ def main(argv):
     with open(os.path.join(raw_dir, "samples.json"), "w") as f:
         json.dump(samples, f, indent=1)
 
-    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", tern_commit(a.root)),
-            ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
-            ("TCP", tcp_note()),
+    meta = [*machine_meta(a.root),
             ("pinning", pin_desc), ("origin", ", ".join(sorted(origin_notes))),
             ("wrk", f"{tool_version(['wrk', '-v'])}; -t {threads}, --timeout {a.timeout}, "
                     f"{a.duration} per run, {a.rounds} rounds rotating {' '.join(a.targets)}, {a.warmup} warmup"),

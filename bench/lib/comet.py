@@ -330,8 +330,7 @@ def main(argv):
     finally:
         origin.stop()
     import bench  # reuse environment helpers
-    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.tern_commit(a.root)),
-            ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs"), ("pinning", pin_desc),
+    meta = [*bench.machine_meta(a.root), ("pinning", pin_desc),
             ("proxies", f"{a.workers} worker each, server timeout {a.timeout}, configs from bench/templates/"),
             ("nginx", bench.tool_version(["nginx", "-v"])), ("HAProxy", bench.tool_version(["haproxy", "-v"])),
             ("command", "loadtest/run.sh " + " ".join(bench._shown_args(argv)))]

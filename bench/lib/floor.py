@@ -16,13 +16,12 @@ Writes bench/results/<stamp>-floor.md. See bench/README.md, "The floor"."""
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (tool_version, tern_commit, cpu_model)
+import bench  # noqa: E402  (tool_version, machine_meta)
 import counters  # noqa: E402
 import pinning  # noqa: E402
 import procs  # noqa: E402
@@ -358,8 +357,7 @@ def main(argv):
     samples, counts, notes = run(a, wrk_cpus, server_cpus, base, raw_dir)
     rows = summarize(samples, counts, a.targets)
     tern_notes = "; ".join(f"{LABELS[n]}: `{v}`" for n, v in notes.items() if n.startswith("tern") and v)
-    meta = [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", bench.tern_commit(a.root)),
-            ("machine", f"{bench.cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
+    meta = [*bench.machine_meta(a.root),
             ("pinning", pin_desc),
             ("scenario name", a.scenario),
             ("scenario", f"bench/run.sh's {a.scenario}: {wrkrun.SCENARIOS[a.scenario].title}, from "

@@ -166,6 +166,12 @@ class TcpNote(unittest.TestCase):
         with tempfile.TemporaryDirectory() as root:
             self.assertEqual(bench.tcp_note(root), "congestion control ?, default qdisc ?")
 
+    def test_the_shared_report_header_carries_it(self):
+        # bench/run.sh's, floor.sh's and loadtest's comet reports all start from machine_meta.
+        with tempfile.TemporaryDirectory() as root:
+            keys = [k for k, _ in bench.machine_meta(root)]
+        self.assertEqual(keys, ["date", "tern commit", "machine", "TCP"])
+
 
 class Report(unittest.TestCase):
     def setUp(self):
