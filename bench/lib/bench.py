@@ -412,8 +412,9 @@ def tcp_note(proc="/proc"):
 
 
 def machine_meta(root):
-    """The report header's first lines, shared by every bench report: when, which tern, on what machine and
-    under which TCP settings (which shape large-body figures: see tcp_note)."""
+    """The report header's first lines, shared by bench/run.sh's, floor.sh's and loadtest's comet reports:
+    when, which tern, on what machine and under which TCP settings (which shape large-body figures: see
+    tcp_note)."""
     return [("date", time.strftime("%Y-%m-%d %H:%M:%S %Z")), ("tern commit", tern_commit(root)),
             ("machine", f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"),
             ("TCP", tcp_note())]
