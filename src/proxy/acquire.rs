@@ -102,7 +102,8 @@ pub async fn acquire<'c>(
                 Pick::Full => {
                     let deadline = *queue_deadline
                         .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
-                    match queue(ctx, req, deadline, || pick_now(&attempts.tried)).await {
+                    let queued = queue(ctx, req, deadline, || pick_now(&attempts.tried));
+                    match Box::pin(queued).await {
                         Some(position) => {
                             held = true;
                             position
@@ -131,7 +132,9 @@ pub async fn acquire<'c>(
                 });
             }
         }
-        match open(backend, server, req.proxy_header.as_deref()).await {
+        // Boxed, as the queue's wait above: a request served from the pool
+        // (most) allocates nothing here, and this future stays small.
+        match Box::pin(open(backend, server, req.proxy_header.as_deref())).await {
             Ok(conn) => {
                 ctx.stats.upstream_connected(server.id);
                 return Ok(Upstream {

@@ -54,7 +54,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
         // moved-from local would keep 160 bytes of this future across the
         // attempt's await.
         let attempted = {
-            let upstream = match Box::pin(acquire(ctx, req, fresh_only, &mut attempts)).await {
+            let upstream = match acquire(ctx, req, fresh_only, &mut attempts).await {
                 Ok(upstream) => upstream,
                 Err(failure) => break Ending::NoUpstream(failure),
             };

@@ -77,8 +77,9 @@ mod size_tests {
     /// client-limit and compression fields of a request took it to 2064
     /// (2080 later). The exchange's split into an attempt and its ending
     /// (the client writes awaited after the retry loop, so none of them
-    /// lies beside an upstream connection) brought it to 2016. Next to
-    /// shrink: `Prepared` is held about three times over.
+    /// lies beside an upstream connection) brought it to 2016; the posted
+    /// reads' canceller kept per connection (`read_head::Between`) to 2032.
+    /// Next to shrink: `Prepared` is held about three times over.
     const SESSION_FUTURE_MAX: usize = 2048;
 
     #[test]

@@ -30,14 +30,27 @@ pub enum HeadEnd {
 /// bounds the buffers held.
 pub const QUICK_WAIT: Duration = Duration::from_millis(100);
 
-/// Reads until a complete head is buffered and returns its length. `quick`
-/// says whether this client's last wait between requests was short; it is
-/// updated with this one.
+/// What a connection carries from one wait between requests to the next.
+#[derive(Default)]
+pub struct Between {
+    /// The last wait was short (under `QUICK_WAIT`): the next one gets a
+    /// posted read.
+    quick: bool,
+    /// Cancels a posted read on drain. Made once per connection, not per
+    /// wait: a new one costs two allocations (its shared state, and its
+    /// set of reads on the first insert), which every request of a busy
+    /// client paid. Dropped once the client turns slow.
+    canceller: Option<Canceller>,
+}
+
+/// Reads until a complete head is buffered and returns its length.
+/// `between` says whether this client's last wait between requests was
+/// short; it is updated with this one.
 pub async fn read_head(
     client: &mut Conn,
     ctx: &WorkerCtx,
     first: bool,
-    quick: &mut bool,
+    between: &mut Between,
 ) -> Result<usize, HeadEnd> {
     let limits = ctx.plan.limits;
     let timeouts = ctx.plan.client_timeouts;
@@ -61,13 +74,13 @@ pub async fn read_head(
             let read = timeout(wait, client.wait_and_fill(true, limit)).await;
             matches!(read, Ok(Ok(n)) if n > 0)
         } else {
-            wait_between_requests(client, ctx, wait, *quick, limit).await
+            wait_between_requests(client, ctx, wait, between, limit).await
         };
         if !arrived {
             return Err(HeadEnd::Closed);
         }
         let waited_us = ctx.stats.now_us().saturating_sub(started_us);
-        *quick = u128::from(waited_us) < QUICK_WAIT.as_micros();
+        between.quick = u128::from(waited_us) < QUICK_WAIT.as_micros();
     }
     // Set when the first read is needed: most heads arrive whole, and a
     // clock read per request is worth saving.
@@ -103,23 +116,29 @@ async fn wait_between_requests(
     client: &mut Conn,
     ctx: &WorkerCtx,
     wait: Duration,
-    quick: bool,
+    between: &mut Between,
     limit: usize,
 ) -> bool {
-    let armed = quick.then(buffer::try_arm).flatten();
+    let armed = between.quick.then(buffer::try_arm).flatten();
     if armed.is_some() && !client.is_tls() {
         // A posted read (see `Conn::wait_and_fill`), cancelled, not
         // dropped, on drain: a read that had completed keeps its bytes.
-        let canceller = Canceller::new();
-        let mut read = std::pin::pin!(client.fill_cancelable(limit, canceller.handle()));
+        let cancel = between
+            .canceller
+            .get_or_insert_with(Canceller::new)
+            .handle();
+        let mut read = std::pin::pin!(client.fill_cancelable(limit, cancel));
         monoio::select! {
             read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
             _ = ctx.drain.wait() => {}
         }
-        canceller.cancel();
+        if let Some(canceller) = between.canceller.take() {
+            canceller.cancel();
+        }
         return matches!(read.await, Ok(n) if n > 0);
     }
     drop(armed);
+    between.canceller = None;
     client.release();
     let ready = monoio::select! {
         ready = timeout(wait, client.readable()) => Some(matches!(ready, Ok(Ok(())))),

@@ -170,7 +170,10 @@ pub async fn relay_response<C: Downstream>(
             return switch_protocols(client, upstream, out, (ctx, backend), waits.client).await;
         }
         req.meter.response_head(meta.status);
-        return Box::pin(relay_body(client, upstream, out, &meta, waits)).await;
+        return match body_buffered(upstream, out, &meta, waits) {
+            Ok(relay) => relay,
+            Err(out) => Box::pin(relay_body(client, upstream, out, &meta, waits)).await,
+        };
     }
 }
 
@@ -360,6 +363,46 @@ async fn relay_body<C: Downstream>(
             midway(relay_until_close(client, upstream, out, waits).await).map(|()| None)
         }
     };
+    ended(relayed, upstream, meta, waits)
+}
+
+/// The response whose body came whole with its head (or has none), the
+/// common small answer: relayed without `relay_body`'s boxed future, an
+/// allocation per request; `out` back when the body is still to come.
+fn body_buffered(
+    upstream: &mut Conn,
+    mut out: Vec<u8>,
+    meta: &Meta,
+    waits: Waits,
+) -> Result<Relay, Vec<u8>> {
+    let buffered = upstream.buffered().len();
+    let body = match meta.body {
+        _ if meta.compress.is_some() => return Err(out),
+        BodyKind::None => 0,
+        BodyKind::Length(n) => match usize::try_from(n) {
+            Ok(n) if n <= buffered => n,
+            _ => return Err(out),
+        },
+        BodyKind::Chunked | BodyKind::UntilClose => return Err(out),
+    };
+    let total = out.len() + body;
+    if total > ONE_WRITE_MAX {
+        return Err(out);
+    }
+    upstream.set_large_reads(super::exchange::is_large(meta.body));
+    // All of it buffered: taken without a read, so it can't fail.
+    let gathered = gather_small_body(upstream, &mut out, total);
+    Ok(ended(gathered.map(|_| Some(out)), upstream, meta, waits))
+}
+
+/// What the relay of a body comes to; `unsent`, the last bytes for the
+/// client still to write (see `Unsent`).
+fn ended(
+    relayed: Result<Option<Vec<u8>>, Cut>,
+    upstream: &Conn,
+    meta: &Meta,
+    waits: Waits,
+) -> Relay {
     match relayed {
         Err(Cut::BeforeSending) => Relay::Failed(Failure::BadResponse),
         Err(Cut::Midway) => Relay::Failed(Failure::ResponseCut),

@@ -11,7 +11,7 @@ use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
 use super::prepare::{prepare, LocalAddr, Outcome, Peer};
-use super::read_head::{read_head, HeadEnd};
+use super::read_head::{read_head, Between, HeadEnd};
 use crate::admission;
 use crate::conn::Conn;
 use crate::conn::Next;
@@ -133,9 +133,9 @@ async fn converse(
     mut ctx: Rc<WorkerCtx>,
 ) {
     let mut first = true;
-    let mut quick = false;
+    let mut between = Between::default();
     loop {
-        let head_len = match read_head(client, &ctx, first, &mut quick).await {
+        let head_len = match read_head(client, &ctx, first, &mut between).await {
             Ok(len) => len,
             Err(HeadEnd::Closed) => return,
             Err(HeadEnd::Reject(failure)) => {
