@@ -395,8 +395,8 @@ fn body_buffered(
     Ok(ended(gathered.map(|_| Some(out)), upstream, meta, waits))
 }
 
-/// What the relay of a body comes to; `unsent`, the last bytes for the
-/// client still to write (see `Unsent`).
+/// What the relay of a body comes to. `relayed`: the bytes still to write
+/// to the client (see `Unsent`), or where the relay was cut.
 fn ended(
     relayed: Result<Option<Vec<u8>>, Cut>,
     upstream: &Conn,
