@@ -2,7 +2,8 @@
 //! upstream connection still quiet, has a waiting client sent more or gone
 //! away (`peek`, with `MSG_PEEK`), taking what is already there
 //! (`recv_now`), and the other side: sending what the socket takes at once
-//! (`send_now`, or `send_more_now` for a static file's head) and ending the
+//! (`send_now`, `send_parts_now` for a response in pieces, or
+//! `send_more_now` for a static file's head) and ending the
 //! sending side (`end_sending`), for a connection's last response
 //! (`conn::last`). One place for the `unsafe` calls they need.
 
@@ -86,6 +87,22 @@ pub fn send_more_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
     send_with(fd, bytes, libc::MSG_MORE)
 }
 
+/// `send_now` for bytes in several buffers, in order, in one call.
+pub fn send_parts_now(fd: RawFd, parts: &[&[u8]; 3]) -> std::io::Result<usize> {
+    let mut iovecs = parts.map(|part| libc::iovec {
+        iov_base: part.as_ptr().cast_mut().cast(),
+        iov_len: part.len(),
+    });
+    // SAFETY: all-zero is a valid msghdr (no address, no control data).
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = iovecs.as_mut_ptr();
+    message.msg_iovlen = iovecs.len();
+    // SAFETY: the iovecs describe live slices for the call's duration and
+    // sendmsg only reads them; a bad descriptor only makes it fail.
+    let n = unsafe { libc::sendmsg(fd, &message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    sent(n)
+}
+
 fn send_with(fd: RawFd, bytes: &[u8], flags: libc::c_int) -> std::io::Result<usize> {
     // SAFETY: `bytes` is a valid slice for the call; a bad descriptor only
     // makes send fail.
@@ -97,6 +114,11 @@ fn send_with(fd: RawFd, bytes: &[u8], flags: libc::c_int) -> std::io::Result<usi
             flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
     };
+    sent(n)
+}
+
+/// A send's result: bytes taken, 0 when the socket's buffer is full.
+fn sent(n: isize) -> std::io::Result<usize> {
     if n < 0 {
         let err = std::io::Error::last_os_error();
         return match err.kind() {

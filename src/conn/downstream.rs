@@ -25,7 +25,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::Conn;
+use super::pieces::Pieces;
+use super::{Conn, Next};
 use crate::http::{BodyKind, Version};
 
 #[allow(async_fn_in_trait)] // static dispatch only: no Send bound is wanted
@@ -46,6 +47,17 @@ pub trait Downstream {
     /// `write_owned` for the last bytes of the connection.
     async fn write_last(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         self.write_owned(bytes).await
+    }
+    /// Writes a response gathered whole (`Pieces`), the connection's last
+    /// bytes when `next` is `Close`, and hands the pieces back. Joined into
+    /// one buffer here; a plain connection writes them as they lie.
+    async fn write_pieces(&mut self, pieces: Pieces, next: Next) -> (io::Result<()>, Pieces) {
+        let bytes = pieces.join();
+        let (written, bytes) = match next {
+            Next::Close => self.write_last(bytes).await,
+            Next::KeepAlive => self.write_owned(bytes).await,
+        };
+        (written, Pieces::whole(bytes))
     }
     /// Starts a relayed response (or an interim one): an HTTP/1.1 client
     /// gets the head written into `out`, to go out with the first body bytes;

@@ -16,6 +16,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
+use super::pieces::Pieces;
 use super::Conn;
 
 impl Conn {
@@ -26,51 +27,37 @@ impl Conn {
         if self.is_tls() {
             return self.write_owned(bytes).await;
         }
+        let (written, pieces) = self.write_last_pieces(Pieces::whole(bytes)).await;
+        (written, pieces.join())
+    }
+
+    /// `write_last` for a response in pieces (one `sendmsg`), on a plain
+    /// connection.
+    pub(super) async fn write_last_pieces(&mut self, pieces: Pieces) -> (io::Result<()>, Pieces) {
         let fd = self.stream.as_raw_fd();
-        let sent = match crate::peek::send_now(fd, &bytes) {
+        let sent = match crate::peek::send_parts_now(fd, &pieces.parts()) {
             Ok(sent) => sent,
-            Err(err) => return (Err(err), bytes),
+            Err(err) => return (Err(err), pieces),
         };
         self.note_written(sent);
-        let (written, bytes) = if sent < bytes.len() {
+        let (written, pieces) = if sent < pieces.len() {
             // The socket's buffer is full: the rest waits through the ring.
-            let len = bytes.len();
-            self.write_range(bytes, sent..len).await
+            Box::pin(self.write_unsent(pieces, sent)).await
         } else {
-            (Ok(()), bytes)
+            (Ok(()), pieces)
         };
         if written.is_ok() {
             crate::peek::end_sending(fd);
         }
-        (written, bytes)
+        (written, pieces)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::time::Duration;
 
-    use super::*;
-
-    /// Runs `test` with a `Conn` whose peer is a blocking std socket.
-    fn with_pair(test: impl AsyncFnOnce(Conn, std::net::TcpStream)) {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let stream = monoio::net::TcpStream::connect_addr(addr)
-                .await
-                .expect("connect");
-            let (peer, _) = listener.accept().expect("accept");
-            peer.set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
-            test(Conn::client(stream), peer).await;
-        });
-    }
+    use crate::conn::pair::with_pair;
 
     #[test]
     fn the_peer_reads_the_response_and_its_end_while_the_conn_is_still_open() {
@@ -101,6 +88,26 @@ mod tests {
             assert_eq!(got.len(), back.len());
             assert!(got == back, "the bytes arrived in order");
             assert_eq!(conn.sent(), back.len() as u64);
+        });
+    }
+
+    #[test]
+    fn a_response_in_pieces_arrives_in_order_and_then_its_end() {
+        with_pair(async |mut conn, mut peer| {
+            // More than the socket takes at once: the rest goes through the ring.
+            let (pieces, expected) = crate::conn::pair::pieces(8 << 20, 1 << 20);
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                peer.read_to_end(&mut got).map(|_| got)
+            });
+            let (written, _) = conn.write_last_pieces(pieces).await;
+            written.expect("written");
+            // The end of the stream came from `write_last_pieces` (the conn
+            // is still open), else this read fails at its timeout.
+            let got = reader.join().expect("reader").expect("read to the end");
+            assert!(got == expected, "the bytes arrived in order");
+            assert_eq!(conn.sent(), expected.len() as u64);
+            drop(conn);
         });
     }
 }

@@ -6,10 +6,14 @@
 //! `Conn`; it knows buffers, TLS sessions and the wire byte counters
 //! (`wire`), nothing of HTTP but the shape of the `Downstream` contract
 //! (`downstream`: the client's side of an exchange, which a `Conn` or an
-//! HTTP/2 stream can be). `last`: a connection's last write, with its FIN.
+//! HTTP/2 stream can be). `last`: a connection's last write, with its FIN;
+//! `pieces`: a response written from the buffers its bytes were read into.
 
 pub mod downstream;
 mod last;
+#[cfg(test)]
+mod pair;
+pub mod pieces;
 pub mod wire;
 
 use std::io;
@@ -119,6 +123,14 @@ impl Conn {
         if self.start >= self.buf.len() {
             self.release();
         }
+    }
+
+    /// Hands over the read buffer with what it holds (`[from..]` not yet
+    /// consumed), leaving the connection none: for bytes written on from
+    /// where they were read (`pieces`).
+    pub fn take_buffer(&mut self) -> (Vec<u8>, usize) {
+        let from = std::mem::take(&mut self.start);
+        (std::mem::take(&mut *self.buf), from)
     }
 
     /// Gives the buffer back to the pool if nothing is left in it.

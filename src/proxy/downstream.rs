@@ -3,11 +3,13 @@
 //! `Conn`'s own, so the HTTP/1.1 path is what it was: static dispatch, no box,
 //! no allocation.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
 use crate::conn::downstream::{AbortOn, Downstream};
-use crate::conn::Conn;
+use crate::conn::pieces::Pieces;
+use crate::conn::{Conn, Next};
 use crate::http::Version;
 
 impl Downstream for Conn {
@@ -37,6 +39,17 @@ impl Downstream for Conn {
 
     async fn write_last(&mut self, bytes: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
         Conn::write_last(self, bytes).await
+    }
+
+    // Not `async fn`: a future of its own would hold the pieces once more in
+    // every connection's.
+    #[allow(clippy::manual_async_fn)]
+    fn write_pieces(
+        &mut self,
+        pieces: Pieces,
+        next: Next,
+    ) -> impl Future<Output = (io::Result<()>, Pieces)> {
+        Conn::write_pieces(self, pieces, next)
     }
 
     async fn send_buffered(&mut self, n: usize, upstream: &mut Conn) -> io::Result<()> {
