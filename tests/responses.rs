@@ -434,3 +434,34 @@ fn response_body_is_streamed_not_buffered() {
         assert_eq!(r.body_str(), "first second");
     }
 }
+
+/// Responses around the size of tern's buffers, each head and body written
+/// by the upstream at once: tern gathers such a response whole before
+/// writing it (copied behind its head, or left where it was read and
+/// written in pieces), on a kept-alive connection and as a connection's
+/// last response. Each arrives intact, in order, with nothing after it.
+#[test]
+fn responses_near_a_buffer_in_size_arrive_intact_kept_alive_and_last() {
+    const SIZES: [usize; 8] = [100, 12_000, 16_300, 16_384, 16_400, 20_000, 32_700, 40_000];
+    let up = scripted(false, |req| {
+        let size: usize = req.head.target()[1..].parse().unwrap_or(0);
+        let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+        resp.extend_from_slice(&pattern(size, size as u64));
+        resp
+    });
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    for size in SIZES {
+        let r = c.roundtrip(&get(&format!("/{size}")));
+        assert_eq!(r.status, 200);
+        assert!(r.body == pattern(size, size as u64), "{size} B kept alive");
+    }
+    for size in SIZES {
+        let mut c = tern.connect();
+        let request = format!("GET /{size} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let r = c.roundtrip(request.as_bytes());
+        assert!(r.body == pattern(size, size as u64), "{size} B, the last");
+        let after = c.expect_close(Duration::from_secs(5));
+        assert_eq!(after, Ok(Vec::new()), "{size} B: the end, then nothing");
+    }
+}

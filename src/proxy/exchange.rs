@@ -94,7 +94,7 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
         break Ending::Failed(failure, position);
     };
     match ending {
-        Ending::Answered(unsent, next) => finish(client, unsent, next).await,
+        Ending::Answered(unsent, next) => finish(client, unsent, next, ctx).await,
         Ending::NoUpstream(failure) => answer_failure(client, req, failure, ctx).await,
         Ending::Failed(failure, position) => {
             let server = &backend.servers[position];
@@ -215,11 +215,17 @@ fn attempt<'a, C: Downstream>(
 /// Writes what is left of a response the upstream has sent whole (its
 /// connection is back in the pool). A client that can't take it is closed;
 /// the upstream answered, so it is no failure of the exchange.
-async fn finish<C: Downstream>(client: &mut C, unsent: Option<Unsent>, next: Next) -> Next {
+async fn finish<C: Downstream>(
+    client: &mut C,
+    unsent: Option<Unsent>,
+    next: Next,
+    ctx: &WorkerCtx,
+) -> Next {
     let Some(unsent) = unsent else {
         return next;
     };
-    match unsent.write(client, next).await {
+    let wait = ctx.plan.client_timeouts.inflight;
+    match unsent.write(client, next, wait).await {
         Ok(()) => next,
         Err(()) => {
             crate::log::debug(format_args!("client did not take the response's end"));
