@@ -18,6 +18,11 @@ ensure_tools nginx:nginx haproxy:haproxy wrk:wrk taskset:util-linux openssl:open
 # The counters are optional: without them the table says n/a and why.
 ensure_tools perf:linux-perf || log "no perf: syscall and io_uring counts fall back to strace or n/a"
 ensure_tools strace:strace || log "no strace: no per-syscall breakdown"
+# The io_uring counts are tracepoints: a fresh machine may not have tracefs mounted yet.
+if [ ! -d /sys/kernel/tracing/events ] && [ "$(id -u)" = 0 ]; then
+    mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
+        log "tracefs could not be mounted: io_uring counts are n/a"
+fi
 if ! wants_flag --no-build "$@"; then build_release; fi
 bench_lock
 exec python3 "$ROOT/bench/lib/floor.py" --root "$ROOT" "$@"
