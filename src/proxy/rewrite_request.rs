@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use httparse::Header;
 
-use crate::http::headers::{classify, list_tokens, push_decimal, push_field, FieldKind};
+use crate::http::headers::{classify, has_token, push_decimal, push_field, FieldKind};
 use crate::http::request::RequestHead;
 use crate::http::{BodyKind, Version};
 use crate::route::HeaderEdits;
@@ -45,12 +45,12 @@ pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, o
         edit.and_then(|e| e.headers)
             .is_some_and(|h| h.removes(name))
     };
-    let named = connection_named_fields(req.headers, req.has_connection_field);
+    let named = ConnectionNamed::of(req.headers, req.has_connection_field);
     let mut runs = LineRuns::new(head);
     let mut forwarded_for: Vec<&[u8]> = Vec::new();
     for field in req.headers {
         let keep = match classify(field.name.as_bytes()) {
-            FieldKind::Other => !is_named(&named, field.name) && !removes(field.name),
+            FieldKind::Other => !named.names(field.name) && !removes(field.name),
             FieldKind::Host => !host_replaced,
             FieldKind::Upgrade => req.upgrade,
             // An HTTP/1.0 client's expectation is to be ignored (RFC 9110
@@ -150,23 +150,45 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// The field names listed in `Connection` (RFC 9110 §7.6.1), which are
-/// hop-by-hop too. Rare, so only collected when a Connection field exists.
-pub fn connection_named_fields<'b>(headers: &[Header<'b>], present: bool) -> Vec<&'b [u8]> {
-    if !present {
-        return Vec::new();
-    }
-    headers
-        .iter()
-        .filter(|f| classify(f.name.as_bytes()) == FieldKind::Connection)
-        .flat_map(|f| list_tokens(f.value))
-        .collect()
+/// The field names a head's `Connection` fields list (RFC 9110 §7.6.1),
+/// which are hop-by-hop too, looked up in those fields' values as they lie.
+/// The first two values are held inline: the usual `Connection: close`
+/// costs no allocation (a list of its names did, per request).
+#[derive(Default)]
+pub struct ConnectionNamed<'b> {
+    first: [&'b [u8]; 2],
+    /// The values past the first two: a head with many Connection fields.
+    more: Vec<&'b [u8]>,
 }
 
-pub fn is_named(named: &[&[u8]], name: &str) -> bool {
-    named
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+impl<'b> ConnectionNamed<'b> {
+    /// The Connection fields of `headers`; none are looked for when the
+    /// parser saw none (`present`).
+    pub fn of(headers: &[Header<'b>], present: bool) -> Self {
+        let mut named = ConnectionNamed::default();
+        if !present {
+            return named;
+        }
+        let values = headers
+            .iter()
+            .filter(|f| classify(f.name.as_bytes()) == FieldKind::Connection)
+            .map(|f| f.value);
+        for (i, value) in values.enumerate() {
+            match named.first.get_mut(i) {
+                Some(slot) => *slot = value,
+                None => named.more.push(value),
+            }
+        }
+        named
+    }
+
+    /// Whether a Connection field lists `name` (case-insensitively).
+    pub fn names(&self, name: &str) -> bool {
+        self.first
+            .iter()
+            .chain(&self.more)
+            .any(|value| has_token(value, name.as_bytes()))
+    }
 }
 
 /// Copies kept header lines as contiguous runs of the original bytes, so a

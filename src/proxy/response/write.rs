@@ -11,7 +11,7 @@ use httparse::Header;
 
 use super::edit::{FieldEdit, ResponseEdit};
 use crate::conn::downstream::HeadFields;
-use crate::proxy::rewrite_request::{connection_named_fields, is_named, LineRuns};
+use crate::proxy::rewrite_request::{ConnectionNamed, LineRuns};
 
 /// How the client side of the exchange ends.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct ClientHead<'a, 'b> {
 
 impl<'b> ClientHead<'_, 'b> {
     /// What becomes of one of the upstream's fields.
-    fn decide(&self, field: &Header<'b>, named: &[&[u8]]) -> FieldEdit {
+    fn decide(&self, field: &Header<'b>, named: &ConnectionNamed) -> FieldEdit {
         let resp = self.resp;
         let keep = match classify(field.name.as_bytes()) {
             FieldKind::Connection | FieldKind::HopByHop => false,
@@ -49,7 +49,7 @@ impl<'b> ClientHead<'_, 'b> {
                 resp.body == BodyKind::None
                     || (resp.keep_transfer_encoding && self.client.version == Version::Http11)
             }
-            _ => !is_named(named, field.name),
+            _ => !named.names(field.name),
         };
         if !keep {
             return FieldEdit::Drop;
@@ -82,7 +82,7 @@ impl HeadFields for ClientHead<'_, '_> {
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(resp.status_text);
         out.extend_from_slice(b"\r\n");
-        let named = connection_named_fields(resp.headers, resp.has_connection_field);
+        let named = ConnectionNamed::of(resp.headers, resp.has_connection_field);
         let mut runs = LineRuns::new(self.head);
         for field in resp.headers {
             match self.decide(field, &named) {
@@ -102,7 +102,7 @@ impl HeadFields for ClientHead<'_, '_> {
     }
 
     fn each(&self, field: &mut dyn FnMut(&[u8], &[u8])) {
-        let named = connection_named_fields(self.resp.headers, self.resp.has_connection_field);
+        let named = ConnectionNamed::of(self.resp.headers, self.resp.has_connection_field);
         for upstream in self.resp.headers {
             match self.decide(upstream, &named) {
                 FieldEdit::Keep => field(upstream.name.as_bytes(), upstream.value),

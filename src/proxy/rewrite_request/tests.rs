@@ -62,6 +62,32 @@ fn drops_hop_by_hop_and_connection_named_fields() {
 }
 
 #[test]
+fn fields_named_in_any_of_many_connection_fields_are_dropped() {
+    // Four Connection fields: two held inline, two past them.
+    let out = forward(
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-One\r\nConnection: close\r\n\
+          Connection: , x-three ,\r\nConnection: X-Four\r\nX-One: 1\r\nX-Three: 3\r\n\
+          X-Four: 4\r\nX-Kept: yes\r\n\r\n",
+    );
+    for gone in ["X-One", "X-Three", "X-Four", "Connection"] {
+        assert!(!out.contains(gone), "{gone} leaked into {out}");
+    }
+    assert!(out.contains("X-Kept: yes\r\n"), "{out}");
+}
+
+#[test]
+fn without_a_connection_field_nothing_is_named() {
+    let headers = [httparse::Header {
+        name: "Connection",
+        value: b"X-Secret",
+    }];
+    // The parser saw no Connection field: none is looked for.
+    assert!(!ConnectionNamed::of(&headers, false).names("X-Secret"));
+    assert!(ConnectionNamed::of(&headers, true).names("x-secret"));
+    assert!(!ConnectionNamed::of(&headers, true).names("X-Secre"));
+}
+
+#[test]
 fn appends_to_an_existing_forwarded_for() {
     let out = forward(b"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n");
     assert!(
