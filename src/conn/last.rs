@@ -57,7 +57,7 @@ impl Conn {
 mod tests {
     use std::io::Read;
 
-    use crate::conn::pair::with_pair;
+    use crate::conn::pair::{read_to_end, with_pair};
 
     #[test]
     fn the_peer_reads_the_response_and_its_end_while_the_conn_is_still_open() {
@@ -76,12 +76,9 @@ mod tests {
 
     #[test]
     fn a_response_larger_than_the_socket_takes_at_once_arrives_whole() {
-        with_pair(async |mut conn, mut peer| {
+        with_pair(async |mut conn, peer| {
             let big: Vec<u8> = (0..8 << 20).map(|i: u32| i as u8).collect();
-            let reader = std::thread::spawn(move || {
-                let mut got = Vec::new();
-                peer.read_to_end(&mut got).map(|_| got)
-            });
+            let reader = read_to_end(peer);
             let (written, back) = conn.write_last(big).await;
             written.expect("written");
             let got = reader.join().expect("reader").expect("read to the end");
@@ -93,13 +90,10 @@ mod tests {
 
     #[test]
     fn a_response_in_pieces_arrives_in_order_and_then_its_end() {
-        with_pair(async |mut conn, mut peer| {
+        with_pair(async |mut conn, peer| {
             // More than the socket takes at once: the rest goes through the ring.
             let (pieces, expected) = crate::conn::pair::pieces(8 << 20, 1 << 20);
-            let reader = std::thread::spawn(move || {
-                let mut got = Vec::new();
-                peer.read_to_end(&mut got).map(|_| got)
-            });
+            let reader = read_to_end(peer);
             let (written, _) = conn.write_last_pieces(pieces).await;
             written.expect("written");
             // The end of the stream came from `write_last_pieces` (the conn

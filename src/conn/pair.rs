@@ -24,6 +24,16 @@ pub fn with_pair(test: impl AsyncFnOnce(Conn, std::net::TcpStream)) {
     });
 }
 
+/// Reads `peer` to its end on a thread of its own, while the test writes.
+pub fn read_to_end(
+    mut peer: std::net::TcpStream,
+) -> std::thread::JoinHandle<std::io::Result<Vec<u8>>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut peer, &mut got).map(|_| got)
+    })
+}
+
 /// A response in all three pieces: a head, a body of `in_place` bytes
 /// behind 7 bytes of someone else's in its read buffer, and `end` bytes
 /// after; and the bytes they make on the wire.
