@@ -8,10 +8,13 @@
 //! in the slab and a few words in the future.
 //!
 //! The ticker also keeps the time of its last tick (`last_tick`): a clock
-//! that costs no clock read, for checks that need no finer resolution than
-//! the ticker's (a wait's own deadline between wakes, how long a pooled
-//! connection idled). Reading the clock is a vDSO call of ~40 ns on a VM,
-//! and a proxied request made about a dozen.
+//! that costs no clock read, for everything that needs no finer resolution
+//! than the ticker's: a wait's deadline (`deadline_after`) and its check
+//! between wakes, how long a pooled connection idled. Reading the clock is
+//! a vDSO call of ~40 ns on a VM, and a proxied request made about a dozen
+//! (six of them for its four waits' deadlines, until those came from the
+//! tick). nginx's `timer_resolution` makes the same trade: one clock read
+//! per interval, timers set from the cached time.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -76,7 +79,16 @@ fn wake_expired(now: Instant) {
 
 /// `future`, or `Err(Elapsed)` once `limit` has passed.
 pub fn timeout<F: Future>(limit: Duration, future: F) -> Timeout<F> {
-    timeout_at(Instant::now() + limit, future)
+    timeout_at(deadline_after(limit), future)
+}
+
+/// The deadline `limit` from now, on the tick clock: the next tick is at
+/// most a `TICK` after the last, so a wait given this deadline ends at the
+/// first tick at least `limit` from now, as one from `Instant::now() +
+/// limit` would, without reading the clock. (Only a worker stalled past a
+/// tick, its ticker late, makes it end sooner, by the stall.)
+pub fn deadline_after(limit: Duration) -> Instant {
+    last_tick() + TICK + limit
 }
 
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
@@ -192,6 +204,21 @@ mod tests {
         let mut waiting = Box::pin(timeout_at(deadline, std::future::pending::<()>()));
         assert!(poll_once(waiting.as_mut()).is_pending());
         LAST_TICK.set(deadline);
+        assert_eq!(poll_once(waiting.as_mut()), Poll::Ready(Err(Elapsed)));
+    }
+
+    #[test]
+    fn a_timeout_counts_its_limit_from_the_tick_after_the_last() {
+        let tick = Instant::now() + Duration::from_secs(3600);
+        LAST_TICK.set(tick);
+        let limit = Duration::from_secs(5);
+        let mut waiting = Box::pin(timeout(limit, std::future::pending::<()>()));
+        LAST_TICK.set(tick + limit);
+        assert!(
+            poll_once(waiting.as_mut()).is_pending(),
+            "ended a tick early"
+        );
+        LAST_TICK.set(tick + TICK + limit);
         assert_eq!(poll_once(waiting.as_mut()), Poll::Ready(Err(Elapsed)));
     }
 

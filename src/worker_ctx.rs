@@ -169,9 +169,9 @@ impl WorkerCtx {
     }
 
     /// Folds one response's wait into the backend's average (weight 1/8).
-    pub fn note_response_wait(&self, backend: usize, waited: std::time::Duration) {
+    pub fn note_response_wait(&self, backend: usize, waited_us: u64) {
         if let Some(avg) = self.response_wait_us.get(backend) {
-            let sample = u32::try_from(waited.as_micros()).unwrap_or(u32::MAX);
+            let sample = u32::try_from(waited_us).unwrap_or(u32::MAX);
             let old = avg.get();
             avg.set(old - old / 8 + sample / 8);
         }

@@ -100,8 +100,9 @@ pub async fn acquire<'c>(
                 Pick::Exhausted if attempts.tried.is_empty() => return Err(Failure::NoServer),
                 Pick::Exhausted => return Err(attempts.last),
                 Pick::Full => {
-                    let deadline = *queue_deadline
-                        .get_or_insert_with(|| Instant::now() + backend.timeouts.queue);
+                    let deadline = *queue_deadline.get_or_insert_with(|| {
+                        crate::timer::deadline_after(backend.timeouts.queue)
+                    });
                     let queued = queue(ctx, req, deadline, || pick_now(&attempts.tried));
                     match Box::pin(queued).await {
                         Some(position) => {

@@ -1,8 +1,8 @@
 //! Waiting for and reading one request head, within the limits and timeouts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::timer::{timeout, timeout_at};
+use crate::timer::{deadline_after, timeout, timeout_at};
 
 use monoio::io::Canceller;
 
@@ -98,7 +98,7 @@ pub async fn read_head(
         // Checked before the read: a read cut short by the timeout takes the
         // buffer with it.
         let started = !client.buffered().is_empty();
-        let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeouts.header);
+        let deadline = *deadline.get_or_insert_with(|| deadline_after(timeouts.header));
         match timeout_at(deadline, client.fill(limits.max_head_bytes + 1)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadEnd::Closed),
             Ok(Ok(_)) => {}

@@ -2,9 +2,9 @@
 //! responses, the final head, and the body by length, chunks or close.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::timer::{timeout, timeout_at, Elapsed};
+use crate::timer::{deadline_after, timeout, timeout_at, Elapsed};
 
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
@@ -123,6 +123,9 @@ pub async fn relay_response<C: Downstream>(
         // Inline, not a function of its own: a nested future would hold its
         // own copies of these references next to this one's (72 bytes).
         let quick = ctx.backend_is_quick(req.backend);
+        // On the meter's clock (the TSC where the kernel trusts it): this
+        // wait is timed for every response, `Instant` costs a vDSO call.
+        let started_us = ctx.stats.now_us();
         let read = read_response_head(upstream, waits.upstream, quick);
         let read = if first_head && req.abort_on != AbortOn::Never {
             // The first head races the client's leaving: a long-poll whose
@@ -137,7 +140,8 @@ pub async fn relay_response<C: Downstream>(
         } else {
             read.await
         };
-        let head_len = match head_read(read, first_head, ctx, req.backend) {
+        let waited_us = ctx.stats.now_us().saturating_sub(started_us);
+        let head_len = match head_read(read, waited_us, first_head, (ctx, req.backend)) {
             Ok(head_len) => head_len,
             Err(failure) => return Relay::Failed(failure),
         };
@@ -181,16 +185,16 @@ pub async fn relay_response<C: Downstream>(
 }
 
 /// A response head's read, as its length or the exchange's failure; the
-/// wait for it counts into the backend's average.
+/// wait for it (`waited_us`) counts into the backend's average.
 fn head_read(
-    read: Result<(usize, Duration), HeadFail>,
+    read: Result<usize, HeadFail>,
+    waited_us: u64,
     first: bool,
-    ctx: &WorkerCtx,
-    backend: usize,
+    (ctx, backend): (&WorkerCtx, usize),
 ) -> Result<usize, Failure> {
     match read {
-        Ok((len, waited)) => {
-            ctx.note_response_wait(backend, waited);
+        Ok(len) => {
+            ctx.note_response_wait(backend, waited_us);
             Ok(len)
         }
         Err(HeadFail::NoBytes) if first => Err(Failure::NoResponse),
@@ -298,16 +302,14 @@ fn tell_head<C: Downstream>(
 
 /// Reads one response head. `quick`: this backend usually answers fast, so
 /// the first read may be posted with a buffer (see `Conn::wait_and_fill`).
-/// Returns the head's length and how long the first bytes took.
+/// Returns the head's length.
 async fn read_response_head(
     upstream: &mut Conn,
     wait: Duration,
     quick: bool,
-) -> Result<(usize, Duration), HeadFail> {
-    let started = Instant::now();
-    let deadline = started + wait;
+) -> Result<usize, HeadFail> {
+    let deadline = deadline_after(wait);
     let mut scanner = HeadScanner::default();
-    let mut waited = Duration::ZERO;
     if upstream.buffered().is_empty() {
         // A long-poll waits here for minutes, holding no buffer unless quick.
         match timeout_at(
@@ -318,12 +320,12 @@ async fn read_response_head(
         {
             Err(_) => return Err(HeadFail::TimedOut),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::NoBytes),
-            Ok(Ok(_)) => waited = started.elapsed(),
+            Ok(Ok(_)) => {}
         }
     }
     loop {
         match scanner.scan(upstream.buffered()) {
-            Scan::Complete { head_len } => return Ok((head_len, waited)),
+            Scan::Complete { head_len } => return Ok(head_len),
             Scan::BareLineEnding => return Err(HeadFail::Bad),
             Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
                 return Err(HeadFail::Bad)
