@@ -106,6 +106,83 @@ fn second_connection_resumes_the_session() {
     assert_eq!(second.conn.handshake_kind(), Some(HandshakeKind::Resumed));
 }
 
+/// A client session store that counts the TLS 1.3 tickets it is given.
+#[derive(Debug)]
+struct CountingStore {
+    inner: rustls::client::ClientSessionMemoryCache,
+    tickets: std::sync::atomic::AtomicUsize,
+}
+
+impl rustls::client::ClientSessionStore for CountingStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(name, group)
+    }
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(name)
+    }
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(name, value)
+    }
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(name)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.insert_tls13_ticket(name, value)
+    }
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.inner.take_tls13_ticket(name)
+    }
+}
+
+#[test]
+fn each_connection_gets_one_ticket_and_the_next_resumes_with_it() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("tickets", &["tickets.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let store = Arc::new(CountingStore {
+        inner: rustls::client::ClientSessionMemoryCache::new(8),
+        tickets: Default::default(),
+    });
+    let mut config = (*client_config(&[&cert])).clone();
+    config.resumption = rustls::client::Resumption::store(store.clone());
+    let config = Arc::new(config);
+    let request = b"GET / HTTP/1.1\r\nHost: tickets.test\r\n\r\n";
+    for (n, kind) in [
+        HandshakeKind::Full,
+        HandshakeKind::Resumed,
+        HandshakeKind::Resumed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut tls = connect(&tern, &config, "tickets.test");
+        // The tickets follow the handshake; one exchange collects them.
+        roundtrip(&mut tls, request);
+        assert_eq!(tls.conn.handshake_kind(), Some(kind), "connection {n}");
+        let tickets = store.tickets.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(tickets, n + 1, "tickets after connection {n}");
+    }
+}
+
 #[test]
 fn chunked_upload_over_tls_reaches_the_upstream_whole() {
     let up = RecordingUpstream::echo();

@@ -55,5 +55,10 @@ pub fn server_config(
     }
     config.ticketer =
         ring::Ticketer::new().map_err(|err| CertError::new("tls", err.to_string()))?;
+    // One TLS 1.3 ticket per connection, not rustls's (and OpenSSL's) two:
+    // each is sealed here and parsed and stored by the client, on every
+    // full handshake, and a client reconnecting one connection after
+    // another resumes with the last it got (Go's crypto/tls sends one too).
+    config.send_tls13_tickets = 1;
     Ok(Arc::new(config))
 }
