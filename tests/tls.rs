@@ -183,6 +183,80 @@ fn each_connection_gets_one_ticket_and_the_next_resumes_with_it() {
     }
 }
 
+/// A client offering exactly `suites`, in this order, over `versions`.
+fn client_offering(
+    cert: &TestCert,
+    suites: &[rustls::CipherSuite],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = suites
+        .iter()
+        .filter_map(|want| {
+            let all = rustls::crypto::ring::ALL_CIPHER_SUITES.iter();
+            all.copied().find(|suite| suite.suite() == *want)
+        })
+        .collect();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).expect("trust anchor");
+    let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+#[test]
+fn aes_128_is_chosen_unless_the_client_lists_chacha_first() {
+    use rustls::CipherSuite::*;
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("suites", &["suites.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let tls13 = &[&rustls::version::TLS13][..];
+    let tls12 = &[&rustls::version::TLS12][..];
+    let cases = [
+        // OpenSSL's order (curl, wrk, Python): AES-256 first.
+        (
+            vec![
+                TLS13_AES_256_GCM_SHA384,
+                TLS13_CHACHA20_POLY1305_SHA256,
+                TLS13_AES_128_GCM_SHA256,
+            ],
+            tls13,
+            TLS13_AES_128_GCM_SHA256,
+        ),
+        // A client without AES instructions lists ChaCha20 first.
+        (
+            vec![TLS13_CHACHA20_POLY1305_SHA256, TLS13_AES_128_GCM_SHA256],
+            tls13,
+            TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            vec![
+                TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ],
+            tls12,
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        // The client's only suite is taken.
+        (
+            vec![TLS13_AES_256_GCM_SHA384],
+            tls13,
+            TLS13_AES_256_GCM_SHA384,
+        ),
+    ];
+    for (offered, versions, chosen) in cases {
+        let config = client_offering(&cert, &offered, versions);
+        let mut tls = connect(&tern, &config, "suites.test");
+        let suite = tls.conn.negotiated_cipher_suite().expect("suite").suite();
+        assert_eq!(suite, chosen, "offered {offered:?}");
+        let (head, _) = roundtrip(&mut tls, b"GET / HTTP/1.1\r\nHost: suites.test\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+}
+
 #[test]
 fn chunked_upload_over_tls_reaches_the_upstream_whole() {
     let up = RecordingUpstream::echo();

@@ -13,5 +13,5 @@ pub struct ListenerInfo {
     /// Index of its `[[listener]]` in the plan.
     pub index: usize,
     /// Set when the listener terminates TLS.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }

@@ -26,7 +26,7 @@ pub struct Bound {
     pub addr: SocketAddr,
     pub socket: TcpListener,
     /// Set on listeners that terminate TLS.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 /// A socket for each worker on each configured address.

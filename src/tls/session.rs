@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConnection};
 
 pub struct TlsSession {
     /// Client side (to a TLS backend) or server side (a TLS listener).
@@ -37,13 +37,13 @@ pub enum Plain {
 }
 
 impl TlsSession {
-    pub fn server(config: Arc<ServerConfig>) -> io::Result<Self> {
-        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(TlsSession {
+    /// The server side, its client's hello taken (`proxy::handshake`).
+    pub fn server(conn: ServerConnection) -> Self {
+        TlsSession {
             conn: conn.into(),
             closing: false,
             kept: Vec::new(),
-        })
+        }
     }
 
     /// The client side of a connection to a TLS backend named `name`.

@@ -80,7 +80,7 @@ pub struct ListenerPlan {
     pub name: String,
     pub addrs: Vec<SocketAddr>,
     /// Present on listeners that terminate TLS.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// `max_connections_per_client`, shared by every worker.
     pub conn_limit: Option<Arc<crate::limits::ConnLimit>>,
     /// `accept_proxy`: the ranges that may (and then must) send a PROXY
@@ -376,7 +376,7 @@ fn build_tls(
     tls: &ListenerTls,
     has_plain: bool,
     http2: bool,
-) -> Result<Arc<rustls::ServerConfig>, PlanError> {
+) -> Result<Arc<crate::tls::ServerTls>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
     if tls.certificates.is_empty() && tls.acme.is_none() {
         return Err(err(
