@@ -420,18 +420,25 @@ def machine_meta(root):
             ("TCP", tcp_note())]
 
 
-def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick):
+def report_names(stamp, quick, no_pin):
+    """(latest, dated) file names without extension. An unpinned pass has its own latest-nopin, so it
+    never replaces the full (pinned) run's latest.md/svg that README's tables come from."""
+    tag = "-nopin" if no_pin else ""
+    return f"latest{tag}", f"{stamp}{tag}{'-quick' if quick else ''}"
+
+
+def write_reports(out, raw_dir, stamp, samples, meta, subtitle, quick, no_pin=False):
     agg = report.aggregate(samples)
     md = report.markdown(agg, wrkrun.SCENARIOS, meta, report.aggregate_paced(samples))
     svg = svgchart.render(agg, wrkrun.SCENARIOS, "tern vs nginx vs HAProxy (wrk, 127.0.0.1)", subtitle)
-    dated = os.path.join(out, f"{stamp}{'-quick' if quick else ''}.md")
-    for path, text in ((os.path.join(out, "latest.md"), md), (dated, md),
-                       (os.path.join(out, "latest.svg"), svg), (os.path.join(raw_dir, "report.md"), md),
-                       (os.path.join(raw_dir, "report.svg"), svg)):
+    latest_name, dated_name = report_names(stamp, quick, no_pin)
+    latest, dated = os.path.join(out, latest_name), os.path.join(out, f"{dated_name}.md")
+    for path, text in ((f"{latest}.md", md), (dated, md), (f"{latest}.svg", svg),
+                       (os.path.join(raw_dir, "report.md"), md), (os.path.join(raw_dir, "report.svg"), svg)):
         with open(path, "w") as f:
             f.write(text)
     say("\n" + report.console_table(agg, wrkrun.SCENARIOS))
-    say(f"\nwrote {out}/latest.md, {dated}, {out}/latest.svg; raw: {raw_dir}")
+    say(f"\nwrote {latest}.md, {dated}, {latest}.svg; raw: {raw_dir}")
 
 
 def modes_note(modes, workers, server_cpus):
@@ -460,7 +467,8 @@ def render_only(a):
         samples = json.load(f)
     with open(os.path.join(raw_dir, "meta.json")) as f:
         m = json.load(f)
-    write_reports(a.out, raw_dir, m["stamp"], samples, [tuple(x) for x in m["meta"]], m["subtitle"], m["quick"])
+    write_reports(a.out, raw_dir, m["stamp"], samples, [tuple(x) for x in m["meta"]], m["subtitle"], m["quick"],
+                  m.get("no_pin", False))
     return 0
 
 
@@ -525,8 +533,9 @@ def main(argv):
     subtitle = f"{meta[0][1]} · {meta[1][1]} · {a.duration} × {a.rounds} rounds" + \
         (f" (equal-load rounds {a.paced_duration})" if a.paced_duration != a.duration else "")
     with open(os.path.join(raw_dir, "meta.json"), "w") as f:
-        json.dump({"stamp": stamp, "meta": meta, "subtitle": subtitle, "quick": a.quick}, f, indent=1)
-    write_reports(a.out, raw_dir, stamp, samples, meta, subtitle, a.quick)
+        json.dump({"stamp": stamp, "meta": meta, "subtitle": subtitle, "quick": a.quick, "no_pin": a.no_pin},
+                  f, indent=1)
+    write_reports(a.out, raw_dir, stamp, samples, meta, subtitle, a.quick, a.no_pin)
     return 0
 
 

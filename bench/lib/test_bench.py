@@ -98,6 +98,15 @@ def git_repo(root, paths):
     return git, write
 
 
+class ReportNames(unittest.TestCase):
+    def test_an_unpinned_pass_keeps_the_full_runs_latest(self):
+        self.assertEqual(bench.report_names("20261206-0100", False, False), ("latest", "20261206-0100"))
+        self.assertEqual(bench.report_names("20261206-0100", False, True),
+                         ("latest-nopin", "20261206-0100-nopin"))
+        self.assertEqual(bench.report_names("20261206-0100", True, True),
+                         ("latest-nopin", "20261206-0100-nopin-quick"))
+
+
 class GitRev(unittest.TestCase):
     def test_a_rewritten_report_does_not_mark_the_commit_but_a_changed_source_does(self):
         with tempfile.TemporaryDirectory() as root:
