@@ -11,10 +11,10 @@
 //! that costs no clock read, for everything that needs no finer resolution
 //! than the ticker's: a wait's deadline (`deadline_after`) and its check
 //! between wakes, how long a pooled connection idled. Reading the clock is
-//! a vDSO call of ~40 ns on a VM, and a proxied request made about a dozen
-//! (six of them for its four waits' deadlines, until those came from the
-//! tick). nginx's `timer_resolution` makes the same trade: one clock read
-//! per interval, timers set from the cached time.
+//! a vDSO call of 20-40 ns on a VM; a small proxied request read it six
+//! times for its waits' deadlines before they came from the tick. nginx's
+//! `timer_resolution` makes the same trade: one clock read per interval,
+//! timers set from the cached time.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

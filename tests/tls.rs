@@ -345,6 +345,24 @@ fn tls_on_a_plain_listener_gets_400_and_is_closed() {
 }
 
 #[test]
+fn a_malformed_client_hello_gets_a_fatal_alert_and_is_closed() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("alert", &["alert.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tcp = TcpStream::connect(tern.addr()).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // A handshake record holding a ClientHello with an empty body.
+    let hello = [0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00];
+    tcp.write_all(&hello).expect("write");
+    let mut reply = Vec::new();
+    tcp.read_to_end(&mut reply).expect("closed after the alert");
+    // An alert record (type 21) whose level is fatal (2).
+    assert_eq!(reply.len(), 7, "{reply:?}");
+    assert_eq!((reply[0], reply[5]), (0x15, 2), "{reply:?}");
+}
+
+#[test]
 fn a_failed_handshake_does_not_disturb_other_connections() {
     let up = RecordingUpstream::echo();
     let cert = make_cert("robust", &["robust.test"]);
