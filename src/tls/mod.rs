@@ -43,10 +43,8 @@ pub fn server_config(
         true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         false => vec![b"http/1.1".to_vec()],
     };
-    if acme.is_some() {
-        alpn_protocols.push(crate::acme::ACME_TLS_ALPN.to_vec());
-    }
     if let Some(managed) = acme {
+        alpn_protocols.push(crate::acme::ACME_TLS_ALPN.to_vec());
         resolver.add_acme(managed);
     }
     let resolver = Arc::new(resolver);
