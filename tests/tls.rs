@@ -197,14 +197,7 @@ fn client_offering(
             all.copied().find(|suite| suite.suite() == *want)
         })
         .collect();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).expect("trust anchor");
-    let config = ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
+    client_config_with(&[cert], provider, versions)
 }
 
 #[test]
@@ -360,6 +353,53 @@ fn a_malformed_client_hello_gets_a_fatal_alert_and_is_closed() {
     // An alert record (type 21) whose level is fatal (2).
     assert_eq!(reply.len(), 7, "{reply:?}");
     assert_eq!((reply[0], reply[5]), (0x15, 2), "{reply:?}");
+}
+
+#[test]
+fn an_oversized_first_record_is_refused_and_the_worker_serves_on() {
+    let up = RecordingUpstream::echo();
+    let cert = make_cert("oversized", &["oversized.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&cert]));
+    let mut tcp = TcpStream::connect(tern.addr()).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // A handshake record whose length field says 65,535 bytes (TLS allows
+    // 16 KiB and some), followed by more than rustls buffers for a record.
+    let mut record = vec![0x16, 0x03, 0x01, 0xff, 0xff];
+    record.resize(5 + 40_000, 0);
+    let _ = tcp.write_all(&record);
+    // And a hello in two full-size records, the first sent in part:
+    // rustls holds one record at most until it has taken the first.
+    let mut split = TcpStream::connect(tern.addr()).expect("connect");
+    let mut records = Vec::new();
+    for _ in 0..2 {
+        records.extend_from_slice(&[0x16, 0x03, 0x01, 0x40, 0x00]);
+        records.resize(records.len() + 0x4000, 0x01);
+    }
+    // Its message: a ClientHello of 32 KiB, longer than one record.
+    records[5..9].copy_from_slice(&[0x01, 0x00, 0x80, 0x00]);
+    let _ = split.write_all(&records[..10_000]);
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = split.write_all(&records[10_000..]);
+    // Both are refused and closed (reset, their bytes unread), not left
+    // hanging.
+    for mut refused in [tcp, split] {
+        refused
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut reply = Vec::new();
+        match refused.read_to_end(&mut reply) {
+            Ok(_) => {}
+            Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset),
+        }
+    }
+    // The one worker still handshakes and answers.
+    let mut tls = connect(&tern, &client_config(&[&cert]), "oversized.test");
+    let (_, body) = roundtrip(
+        &mut tls,
+        b"GET /after HTTP/1.1\r\nHost: oversized.test\r\n\r\n",
+    );
+    assert_eq!(body, b"/after");
 }
 
 #[test]

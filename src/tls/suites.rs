@@ -25,8 +25,10 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
-    /// `build` makes a configuration from a provider; it is called twice,
-    /// and what resumption needs (ticket keys, the session cache) is shared.
+    /// `build` makes a configuration from a provider; it is called twice.
+    /// The ticket keys and the session cache are shared: one listener, one
+    /// of each. (rustls resumes a session only with the suite it was made
+    /// with, so a client resumes on the configuration it first got.)
     pub fn new<E>(
         provider: CryptoProvider,
         build: impl Fn(CryptoProvider) -> Result<ServerConfig, E>,

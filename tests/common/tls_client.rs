@@ -30,13 +30,23 @@ pub fn make_cert(tag: &str, names: &[&str]) -> TestCert {
 
 /// A client that trusts exactly `trusted` and offers ALPN http/1.1.
 pub fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
+    let provider = rustls::crypto::ring::default_provider();
+    client_config_with(trusted, provider, rustls::DEFAULT_VERSIONS)
+}
+
+/// `client_config` offering `provider`'s cipher suites, in its order, over
+/// `versions`.
+pub fn client_config_with(
+    trusted: &[&TestCert],
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for cert in trusted {
         roots.add(cert.der.clone()).expect("trust anchor");
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
         .expect("protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
