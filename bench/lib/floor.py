@@ -29,14 +29,22 @@ import targets as tg  # noqa: E402
 import wrkrun  # noqa: E402
 
 FORWARDER = "forwarder"
-# Target name -> (proxy, mode, variant for targets.start_proxy); the forwarder has none of them.
+# The forwarder on io_uring, by `--ring` form (loadtest/src/forwarder/ring): what the ring's cheaper
+# operations give a relay. Asked for by name; the default run leaves them out.
+RING_FORWARDERS = {"forwarder-ring": "plain", "forwarder-fixed": "fixed", "forwarder-multishot": "multishot"}
+# Target name -> (proxy, mode, variant for targets.start_proxy); the forwarders have none of them.
 TARGETS = {FORWARDER: (None, None, None)}
 for _p in tg.PROXIES:
     for _m in tg.MODES:
         TARGETS[f"{_p}-{_m}"] = (_p, _m, None)
     if _p == "tern":  # tern tuned without the client watch (abort_on_close = "never"): what watching costs
         TARGETS["tern-nowatch"] = ("tern", "tuned", ("nowatch", {"NO_CLIENT_WATCH": True}))
-LABELS = {FORWARDER: "minimal forwarder (epoll)", "tern-nowatch": "tern (tuned, no client watch)"}
+DEFAULT_TARGETS = list(TARGETS)
+TARGETS.update({name: (None, None, None) for name in RING_FORWARDERS})
+LABELS = {FORWARDER: "minimal forwarder (epoll)", "tern-nowatch": "tern (tuned, no client watch)",
+          "forwarder-ring": "forwarder (io_uring, one-shot ops)",
+          "forwarder-fixed": "forwarder (io_uring, registered files)",
+          "forwarder-multishot": "forwarder (io_uring, multishot + provided buffers)"}
 LABELS.update({f"{p}-{m}": f"{tg.LABEL_OF[p]} ({m})" for p in tg.PROXIES for m in tg.MODES})
 TOP_SYSCALLS = 6
 # Keep-alive GETs: a request and a response each way, which the forwarder relays as they are.
@@ -55,7 +63,8 @@ def parse_args(argv):
     p.add_argument("--no-strace", action="store_true", help="skip the strace -c breakdown pass")
     p.add_argument("--scenario", default="small", choices=FLOOR_SCENARIOS,
                    help="bench/run.sh's keep-alive GET scenario to measure (default small)")
-    p.add_argument("--targets", default=",".join(TARGETS), help=f"comma list from: {','.join(TARGETS)} (default all)")
+    p.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                   help=f"comma list from: {','.join(TARGETS)} (default: all but the {', '.join(RING_FORWARDERS)})")
     p.add_argument("--timeout", default="5s", help="wrk --timeout per request (default 5s)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by floor.sh)")
@@ -84,21 +93,22 @@ def say(msg):
     print(msg, flush=True)
 
 
-def start_forwarder(root, base, cpus, origin_port):
-    """tern-loadtest forwarder in front of the origin, pinned like the proxies."""
+def start_forwarder(root, base, cpus, origin_port, name=FORWARDER):
+    """tern-loadtest forwarder (`name`: on epoll, or one of RING_FORWARDERS) in front of the origin,
+    pinned like the proxies."""
     binary = tg.release_binary(root, "tern-loadtest")
     if not os.access(binary, os.X_OK):
         raise tg.TargetError(f"{binary} not built")
-    d = os.path.join(base, FORWARDER)
+    d = os.path.join(base, name)
     os.makedirs(d, exist_ok=True)
     port = procs.free_port()
-    cmd = [binary, "forwarder", "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{origin_port}"]
-    p = procs.Proc(FORWARDER, cmd, os.path.join(d, "forwarder.log"), cpus=cpus)
+    cmd = forwarder_command(binary, name, port, origin_port)
+    p = procs.Proc(name, cmd, os.path.join(d, "forwarder.log"), cpus=cpus)
     if not p.wait_for(r"listening on \S+:(\d+)", stream="out", timeout=15):
         tail = p.tail()
         p.stop()
         raise tg.TargetError(f"forwarder did not print 'listening on': {tail}")
-    t = tg.Target(FORWARDER, port, p, note="tern-loadtest forwarder")
+    t = tg.Target(name, port, p, note="tern-loadtest " + " ".join(cmd[1:2] + cmd[6:]))
     try:
         tg.check_http(port, "/", tg.ORIGIN_BODY)
     except tg.TargetError:
@@ -107,10 +117,15 @@ def start_forwarder(root, base, cpus, origin_port):
     return t
 
 
+def forwarder_command(binary, name, port, origin_port):
+    cmd = [binary, "forwarder", "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{origin_port}"]
+    return cmd + (["--ring", RING_FORWARDERS[name]] if name in RING_FORWARDERS else [])
+
+
 def start_target(name, a, base, server_cpus, origin, static_root):
     proxy, mode, variant = TARGETS[name]
     if proxy is None:
-        return start_forwarder(a.root, base, server_cpus, origin.port)
+        return start_forwarder(a.root, base, server_cpus, origin.port, name)
     return tg.start_proxy(proxy, a.root, base, 1, server_cpus, origin.port, static_root=static_root, mode=mode,
                           variant=variant)
 
@@ -129,12 +144,18 @@ def wrk_load(t, duration, wrk_cpus, a):
     return run
 
 
+def uses_io_uring(name):
+    """Whether the target (a started target's name, or a target name) submits to an io_uring ring:
+    its SQEs are counted by opcode, and a missing io_uring counter is worth a note."""
+    return name.startswith("tern") or name in RING_FORWARDERS
+
+
 def count_pass(t, a, wrk_cpus, tmpdir):
     """perf counts per request while wrk runs; and (unless --no-strace) strace -c's breakdown in a
     second run. Returns a dict: per-request counts, notes on what is n/a, the breakdown."""
     pids = t.pids()
-    is_tern = t.name == "tern"
-    r, counts, notes = counters.perf_counts(pids, wrk_load(t, a.count_duration, wrk_cpus, a), tmpdir, is_tern)
+    r, counts, notes = counters.perf_counts(pids, wrk_load(t, a.count_duration, wrk_cpus, a), tmpdir,
+                                            uses_io_uring(t.name))
     n = r["requests"] if r else 0  # None: perf could not attach, and wrk did not run
     out = {"per_req": counters.per_request(counts, n), "notes": notes}
     if a.no_strace:
@@ -208,7 +229,7 @@ def main_table(rows):
 
 
 def opcode_table(rows):
-    """SQEs per request by opcode, for the targets that submitted any (tern)."""
+    """SQEs per request by opcode, for the targets that submitted any (tern, the ring forwarders)."""
     ops = [op for op in counters.OPCODES if any((r.get(f"sqe:{op}") or 0) >= 0.005 for r in rows)]
     uring = [r for r in rows if r.get("sqes")]
     if not uring or not ops:
@@ -241,7 +262,7 @@ def na_lines(rows):
     out = []
     for r in rows:
         for col, why in sorted(r["notes"].items()):
-            if col.startswith("sqe:") or (col in counters.IO_URING_COLUMNS and not r["target"].startswith("tern")):
+            if col.startswith("sqe:") or (col in counters.IO_URING_COLUMNS and not uses_io_uring(r["target"])):
                 continue
             out.append(f"- {LABELS[r['target']]}: {col} n/a — {why}")
     return out
@@ -264,7 +285,7 @@ def markdown(rows, counts, names, meta):
               "other load: the most CPU anything else used on the server CPU in a round (noise)."]
     ops = opcode_table(rows)
     if ops:
-        lines += ["", "## tern's SQEs per request, by opcode", ""] + ops + [
+        lines += ["", "## SQEs per request, by opcode", ""] + ops + [
             "", "polls armed: SQEs (mostly RECV) that found no data and left a poll in the kernel to retry "
                 "them when data arrives (io_uring:io_uring_poll_arm)."]
     bd = breakdown_lines(counts, names)

@@ -27,7 +27,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   tern-loadtest origin --listen ADDR [--workers N] [--body-size BYTES]
-  tern-loadtest forwarder --listen ADDR --upstream ADDR
+  tern-loadtest forwarder --listen ADDR --upstream ADDR [--ring plain|fixed|multishot]
+      [--ring-buffers N]
   tern-loadtest longpoll --target ADDR --connections N [--ramp PER_SEC] [--channel NAME]
       [--path-prefix /poll/] [--publish ADDR] [--settle SECS] [--proxy-pid PID[,PID...]]
       [--sources K] [--processes P] [--max-seconds S] [--json]

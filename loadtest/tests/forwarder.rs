@@ -1,7 +1,8 @@
 //! `tern-loadtest forwarder` relays bytes both ways, unchanged, over one
 //! origin connection per client connection, also when a side cannot take
 //! everything at once (megabytes each way), and closes the origin
-//! connection when the client goes. The test itself plays the origin.
+//! connection when the client goes; on epoll and in each of the io_uring
+//! forms (`--ring`). The test itself plays the origin.
 
 mod common;
 
@@ -16,15 +17,17 @@ const WAIT: Duration = Duration::from_secs(10);
 /// writes toward them come up short and it must hold on to the rest.
 const SMALL_RCVBUF: usize = 8 * 1024;
 
-fn start(upstream: &str) -> common::Running {
-    let listen = [
+/// The forwarder on epoll (`ring` empty) or in an io_uring form.
+fn start(upstream: &str, ring: &[&str]) -> common::Running {
+    let mut args = vec![
         "forwarder",
         "--listen",
         "127.0.0.1:0",
         "--upstream",
         upstream,
     ];
-    common::start(&listen)
+    args.extend(ring);
+    common::start(&args)
 }
 
 /// The next connection the forwarder opens to the test's origin, or None
@@ -88,10 +91,39 @@ fn send_and_receive(mut w: TcpStream, out: Vec<u8>, r: &mut TcpStream, len: usiz
 
 #[test]
 fn forwarder_relays_requests_and_responses_both_ways() {
+    relays_both_ways(&[]);
+}
+
+#[test]
+fn the_ring_forwarder_relays_both_ways_with_one_shot_operations() {
+    relays_both_ways(&["--ring", "plain"]);
+}
+
+#[test]
+fn the_ring_forwarder_relays_both_ways_on_registered_files() {
+    relays_both_ways(&["--ring", "fixed"]);
+}
+
+/// Sixteen 4 KiB buffers for megabytes in flight: reads run out of
+/// buffers and must start again as the bytes go on.
+#[test]
+fn the_ring_forwarder_relays_both_ways_with_multishot_reads_into_provided_buffers() {
+    relays_both_ways(&["--ring", "multishot", "--ring-buffers", "16"]);
+}
+
+/// Two connected clients in turn (the second reuses the first's slot in
+/// the forwarder once it has gone), each through the whole exchange.
+fn relays_both_ways(ring: &[&str]) {
     let origin = origin_listener();
-    let fwd = start(&origin.local_addr().expect("addr").to_string());
+    let fwd = start(&origin.local_addr().expect("addr").to_string(), ring);
+    for _ in 0..2 {
+        one_client_through(&origin, &fwd);
+    }
+}
+
+fn one_client_through(origin: &TcpListener, fwd: &common::Running) {
     let mut client = client(&fwd.addr);
-    let mut up = accept_within(&origin, WAIT).expect("the forwarder connects to the origin");
+    let mut up = accept_within(origin, WAIT).expect("the forwarder connects to the origin");
 
     // A small request and its response, as wrk sends them.
     let request = b"GET / HTTP/1.1\r\nHost: o\r\n\r\n";
@@ -128,7 +160,7 @@ fn forwarder_relays_requests_and_responses_both_ways() {
     assert!(got == to_client, "bytes to the client arrived changed");
 
     // Still one origin connection for that client; it ends with the client.
-    assert!(accept_within(&origin, Duration::from_millis(200)).is_none());
+    assert!(accept_within(origin, Duration::from_millis(200)).is_none());
     drop(client);
     let mut rest = Vec::new();
     let n = up

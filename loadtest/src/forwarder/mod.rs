@@ -16,6 +16,7 @@
 
 mod epoll;
 mod pair;
+mod ring;
 
 use crate::args::Flags;
 use epoll::{Epoll, IN};
@@ -30,19 +31,37 @@ const LISTENER: u64 = u64::MAX;
 const ACCEPT_BATCH: usize = 64;
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &[], &["listen", "upstream"])?;
+    let flags = Flags::parse(args, &[], &["listen", "upstream", "ring", "ring-buffers"])?;
     let listen: SocketAddr = flags.required("listen")?;
+    let ring: Option<ring::Form> = flags.str("ring").map(str::parse).transpose()?;
+    let provided: u16 = flags.get("ring-buffers", ring::PROVIDED)?;
+    if !provided.is_power_of_two() {
+        return Err(format!(
+            "--ring-buffers must be a power of two up to 32768, not {provided}"
+        ));
+    }
     let upstream = crate::net::loopback_addr(&flags.required::<String>("upstream")?)?;
     crate::net::raise_nofile().map_err(|e| format!("raising RLIMIT_NOFILE: {e}"))?;
     let listener =
         crate::net::listener(listen, false).map_err(|e| format!("bind {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(form) = ring {
+        let mut fwd = ring::Forwarder::new(listener, upstream, form, provided)
+            .map_err(|e| format!("io_uring setup: {e}"))?;
+        say_listening(local);
+        return fwd.run().map_err(|e| format!("io_uring: {e}"));
+    }
     let ep = Epoll::new().map_err(|e| format!("epoll_create1: {e}"))?;
     ep.add(listener.as_raw_fd(), IN, LISTENER)
         .map_err(|e| format!("epoll_ctl: {e}"))?;
+    say_listening(local);
+    serve(&ep, &listener, upstream).map_err(|e| format!("epoll_wait: {e}"))
+}
+
+/// What bench/floor.sh waits for: printed once the relay can take connections.
+fn say_listening(local: SocketAddr) {
     println!("listening on {local}");
     let _ = io::stdout().flush();
-    serve(&ep, &listener, upstream).map_err(|e| format!("epoll_wait: {e}"))
 }
 
 /// The loop: runs until killed.
