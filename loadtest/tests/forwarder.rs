@@ -111,6 +111,41 @@ fn the_ring_forwarder_relays_both_ways_with_multishot_reads_into_provided_buffer
     relays_both_ways(&["--ring", "multishot", "--ring-buffers", "16"]);
 }
 
+#[test]
+fn each_form_relays_a_last_response_before_the_origin_s_close() {
+    for ring in [
+        &[][..],
+        &["--ring", "plain"],
+        &["--ring", "fixed"],
+        &["--ring", "multishot"],
+    ] {
+        let origin = origin_listener();
+        let fwd = start(&origin.local_addr().expect("addr").to_string(), ring);
+        // The response and the origin's end arrive together as often as
+        // not; each time the whole response must reach the client first.
+        for _ in 0..20 {
+            last_response_then_close(&origin, &fwd, ring);
+        }
+    }
+}
+
+fn last_response_then_close(origin: &TcpListener, fwd: &common::Running, ring: &[&str]) {
+    let mut client = client(&fwd.addr);
+    let request = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    client.write_all(request).expect("write");
+    let mut up = accept_within(origin, WAIT).expect("the forwarder connects to the origin");
+    let mut got = vec![0; request.len()];
+    up.read_exact(&mut got).expect("origin reads the request");
+    let response = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+    up.write_all(response).expect("write");
+    drop(up);
+    let mut got = Vec::new();
+    client
+        .read_to_end(&mut got)
+        .expect("the client reads to the end");
+    assert_eq!(got, response, "forwarder {ring:?}");
+}
+
 /// Two connected clients in turn (the second reuses the first's slot in
 /// the forwarder once it has gone), each through the whole exchange.
 fn relays_both_ways(ring: &[&str]) {

@@ -302,18 +302,20 @@ impl Forwarder {
     fn on_recv(&mut self, slot: usize, side: usize, result: i32, flags: u32) -> io::Result<()> {
         let id = cqueue::buffer_select(flags);
         let multishot = self.form == Form::Multishot;
-        let pair = self.pair(slot);
-        if result <= 0 || pair.closing {
+        if result <= 0 || self.pair(slot).closing {
             if let Some(id) = id {
                 self.give_back(id);
             }
-            if result == -libc::ENOBUFS && !self.pair(slot).closing {
-                self.starved.push((slot, side));
-            } else if !self.pair(slot).closing {
-                self.pair(slot).shut_down();
+            let pair = self.pair(slot);
+            match result {
+                _ if pair.closing => {}
+                0 => pair.end_of(side),
+                r if r == -libc::ENOBUFS => self.starved.push((slot, side)),
+                _ => pair.shut_down(),
             }
             return Ok(());
         }
+        let pair = self.pair(slot);
         let chunk = Chunk {
             id,
             start: 0,
@@ -346,6 +348,13 @@ impl Forwarder {
             return self.post_send(slot, side);
         }
         let id = pair.queue[side].pop_front().and_then(|c| c.id);
+        pair.sent_on(side);
+        if pair.closing {
+            if let Some(id) = id {
+                self.give_back(id);
+            }
+            return Ok(());
+        }
         match id {
             Some(id) => self.give_back(id),
             None => return self.post_recv(slot, side),

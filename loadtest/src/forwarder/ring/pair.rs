@@ -25,6 +25,9 @@ pub struct Pair {
     pub sending: [bool; 2],
     /// Operations submitted for this pair and not yet completed for good.
     pub in_flight: u32,
+    /// `ended[s]`: side `s` sent its end; the pair shuts down once what it
+    /// sent before has gone on.
+    ended: [bool; 2],
     pub closing: bool,
 }
 
@@ -37,6 +40,7 @@ impl Pair {
             queue: [VecDeque::new(), VecDeque::new()],
             sending: [false, false],
             in_flight: 0,
+            ended: [false, false],
             closing: false,
         }
     }
@@ -49,6 +53,21 @@ impl Pair {
         for s in &self.socks {
             // SAFETY: a plain syscall on a descriptor this pair owns.
             unsafe { libc::shutdown(s.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+    }
+
+    /// Side `side` has sent its end: shut down now if its bytes have all
+    /// gone on, else once they have (`sent_on`). A multishot read can report
+    /// the end while the bytes before it still wait to be sent.
+    pub fn end_of(&mut self, side: usize) {
+        self.ended[side] = true;
+        self.sent_on(side);
+    }
+
+    /// Called when a chunk read from `side` has gone on.
+    pub fn sent_on(&mut self, side: usize) {
+        if self.ended[side] && self.queue[side].is_empty() && !self.closing {
+            self.shut_down();
         }
     }
 
