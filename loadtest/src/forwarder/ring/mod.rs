@@ -216,14 +216,11 @@ impl Forwarder {
         client.set_nodelay(true)?;
         origin.set_nodelay(true)?;
         let slot = self.free.pop().unwrap_or(self.pairs.len());
-        if self.form != Form::Plain {
-            if slot >= MAX_PAIRS {
-                return Err(io::Error::other("too many connections for the file table"));
+        if let Err(e) = self.register_files(slot, [&client, &origin]) {
+            if slot < self.pairs.len() {
+                self.free.push(slot);
             }
-            let fds = [client.as_raw_fd(), origin.as_raw_fd()];
-            self.ring
-                .submitter()
-                .register_files_update(2 * slot as u32, &fds)?;
+            return Err(e);
         }
         let own = if self.form == Form::Multishot {
             0
@@ -238,6 +235,22 @@ impl Forwarder {
         }
         self.post_recv(slot, 0)?;
         self.post_recv(slot, 1)
+    }
+
+    /// The registered forms: both sockets into the file table at the
+    /// slot's two places.
+    fn register_files(&self, slot: usize, socks: [&TcpStream; 2]) -> io::Result<()> {
+        if self.form == Form::Plain {
+            return Ok(());
+        }
+        if slot >= MAX_PAIRS {
+            return Err(io::Error::other("too many connections for the file table"));
+        }
+        let fds = socks.map(AsRawFd::as_raw_fd);
+        self.ring
+            .submitter()
+            .register_files_update(2 * slot as u32, &fds)
+            .map(drop)
     }
 
     fn pair(&mut self, slot: usize) -> &mut Pair {
@@ -273,15 +286,15 @@ impl Forwarder {
     /// Sends the first chunk read from `side` on to the other side.
     fn post_send(&mut self, slot: usize, side: usize) -> io::Result<()> {
         let target = self.target(slot, 1 - side);
-        let provided = self.provided.as_ref().map(|p| p as *const BufRing);
-        let pair = self.pair(slot);
+        // The fields apart, not `self.pair`: the chunk may be in a provided buffer.
+        let Some(pair) = self.pairs.get_mut(slot).and_then(Option::as_mut) else {
+            unreachable!("slot {slot} holds a pair while its operations run");
+        };
         let Some(chunk) = pair.queue[side].front() else {
             return Ok(());
         };
-        let base = match (chunk.id, provided) {
-            // SAFETY: `provided` outlives every pair (field order); the
-            // pointer is only read here.
-            (Some(id), Some(p)) => unsafe { (*p).start_of(id) },
+        let base = match (chunk.id, &self.provided) {
+            (Some(id), Some(provided)) => provided.start_of(id),
             _ => pair.own[side].as_ptr(),
         };
         // SAFETY: `start < end ≤` the buffer's length.
