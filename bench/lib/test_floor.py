@@ -211,6 +211,7 @@ class Args(unittest.TestCase):
         self.assertEqual(a.targets, ["forwarder", "tern-defaults", "tern-tuned", "tern-nowatch", "nginx-defaults",
                                      "nginx-tuned", "haproxy-defaults", "haproxy-tuned"])
         self.assertEqual(set(floor.LABELS), set(floor.TARGETS))
+        self.assertEqual(a.out, os.path.join("/r", "bench", "results"))
 
     def test_the_ring_forwarders_by_name_with_their_form(self):
         a = floor.parse_args(["--root", "/r", "--targets", "forwarder,forwarder-multishot"])
@@ -218,7 +219,8 @@ class Args(unittest.TestCase):
         epoll = floor.forwarder_command("/b", "forwarder", 1, 2)
         self.assertEqual(epoll, ["/b", "forwarder", "--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2"])
         self.assertEqual(floor.forwarder_command("/b", "forwarder-fixed", 1, 2), epoll + ["--ring", "fixed"])
-        self.assertEqual(a.out, os.path.join("/r", "bench", "results"))
+        self.assertTrue(floor.uses_io_uring("forwarder-ring") and floor.uses_io_uring("tern"))
+        self.assertFalse(floor.uses_io_uring("forwarder") or floor.uses_io_uring("nginx-tuned"))
 
     def test_the_measurement_fits_in_ten_minutes(self):
         a = floor.parse_args(["--duration", "8s", "--rounds", "3"])

@@ -146,8 +146,8 @@ fn last_response_then_close(origin: &TcpListener, fwd: &common::Running, ring: &
     assert_eq!(got, response, "forwarder {ring:?}");
 }
 
-/// Two connected clients in turn (the second reuses the first's slot in
-/// the forwarder once it has gone), each through the whole exchange.
+/// Two clients in turn, each through the whole exchange (the second may
+/// get the first's slot in the forwarder, freed when the first went).
 fn relays_both_ways(ring: &[&str]) {
     let origin = origin_listener();
     let fwd = start(&origin.local_addr().expect("addr").to_string(), ring);
