@@ -71,7 +71,8 @@ fn after_a_burst_spills_past_the_buffer_pools_tern_gives_memory_back() {
         let series = format!("tern_buffer_pool_buffers{{worker=\"0\",size=\"{size}\"}}");
         metric(text, &series).unwrap_or_else(|| panic!("no {series}: {text}"))
     };
-    assert!(pooled(&text, "16384") <= 128.0, "{text}");
+    let small = tern::buffer::BUF_SIZE.to_string();
+    assert!(pooled(&text, &small) <= 128.0, "{text}");
     assert!(pooled(&text, "131072") <= 16.0, "{text}");
     let in_use = metric(&text, "tern_allocator_bytes{state=\"in_use\"}");
     assert!(in_use.is_some_and(|n| n > 0.0), "{text}");
@@ -84,7 +85,7 @@ fn after_a_burst_spills_past_the_buffer_pools_tern_gives_memory_back() {
     let mut last = String::new();
     let kept = wait_until(Duration::from_secs(5), || {
         last = scrape(&tern);
-        pooled(&last, "16384") + pooled(&last, "131072") > 0.0
+        pooled(&last, &small) + pooled(&last, "131072") > 0.0
     });
     assert!(kept, "no buffer back in the pool: {last}");
 }

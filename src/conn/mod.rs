@@ -12,7 +12,7 @@
 pub mod downstream;
 mod last;
 #[cfg(test)]
-mod pair;
+pub(crate) mod pair;
 pub mod pieces;
 pub mod wire;
 
@@ -427,5 +427,30 @@ impl Conn {
             self.flush_tls().await?;
         }
         self.stream.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use crate::conn::pair::with_pair;
+
+    /// A 16 KiB body is a common size (and bench's `16k`): with its head it
+    /// must come in one read, not leave its last bytes for a second one.
+    #[test]
+    fn a_16_kib_body_and_its_head_arrive_in_one_read() {
+        with_pair(async |mut conn, mut peer| {
+            // A head of 460 bytes, of the size an application server's are.
+            let server = "x".repeat(400);
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: 16384\r\nServer: {server}\r\n\r\n");
+            let response = [head.as_bytes(), &[7; 16384]].concat();
+            peer.write_all(&response).expect("write");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let read = conn.fill(crate::buffer::BUF_SIZE).await.expect("read");
+            assert_eq!(read, response.len());
+            assert_eq!(conn.buffered(), &response[..]);
+        });
     }
 }

@@ -537,24 +537,28 @@ async fn relay_length<C: Downstream>(
         .map_err(|_| Cut::Midway)
 }
 
+/// Head and body joined in one buffer up to this size; past it, pieces
+/// (see `gather_small_body`). Less than `BUF_SIZE`, whose last KiB is room
+/// for the head of a 16 KiB body, which goes out in pieces.
+const JOIN_AT_MOST: usize = 16 * 1024;
+
 /// Gathers behind `head` (tern's response head) the `body` bytes that are
 /// buffered, and those the upstream's socket already holds, without
 /// waiting: a body that trickles in still streams. Returns the response so
 /// far and how many body bytes it holds.
 ///
-/// A response that fits in the head's pooled buffer is copied into it: one
-/// buffer to write, measured cheaper than a write in three pieces up to
-/// 12 KiB bodies. A larger one would be copied into a big buffer; its
-/// buffered body is left in the upstream's buffer instead (`Pieces`), which
-/// cut tern's CPU per 16 KiB response by 7% (bench/README.md, *Larger
-/// responses*).
+/// A response of up to `JOIN_AT_MOST` bytes is copied into the head's
+/// pooled buffer: one buffer to write, measured cheaper than a write in
+/// three pieces up to 12 KiB bodies. A larger one's buffered body is left
+/// in the upstream's buffer (`Pieces`), which cut tern's CPU per 16 KiB
+/// response by 7% (bench/README.md, *Larger responses*).
 fn gather_small_body(
     upstream: &mut Conn,
     head: Vec<u8>,
     body: usize,
 ) -> Result<(Pieces, usize), Cut> {
     let buffered = upstream.buffered().len();
-    let fits = head.len() + body <= head.capacity();
+    let fits = head.len() + body <= JOIN_AT_MOST.min(head.capacity());
     let (mut pieces, mut gathered) = if !fits && (1..=body).contains(&buffered) {
         let (buffer, from) = upstream.take_buffer();
         (Pieces::new(head, buffer, from), buffered)
@@ -628,5 +632,41 @@ async fn relay_until_close<C: Downstream>(
         }
         let take = pipe.pending().len();
         pipe.forward(take).await.map_err(|_| ())?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::{gather_small_body, JOIN_AT_MOST};
+    use crate::conn::pair::with_pair;
+
+    /// Gathers a `body`-byte response from the upstream's buffer behind a
+    /// 100-byte head of tern's, as the relay does once the upstream's head
+    /// is consumed; whether it came out whole, and its length.
+    fn gathered(body: usize) -> (bool, usize) {
+        let mut result = (false, 0);
+        with_pair(async |mut upstream, mut origin| {
+            origin.write_all(&vec![b'b'; body]).expect("write");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            upstream.fill(crate::buffer::BUF_SIZE).await.expect("read");
+            let mut head = crate::buffer::take();
+            head.extend_from_slice(&[b'h'; 100]);
+            let Ok((pieces, got)) = gather_small_body(&mut upstream, head, body) else {
+                panic!("the body was there to gather");
+            };
+            assert_eq!(got, body);
+            result = (pieces.is_whole(), pieces.len());
+        });
+        result
+    }
+
+    /// Joined up to `JOIN_AT_MOST`; a 16 KiB body is left where it was read
+    /// (cheaper than copying it), though the buffer has room for it.
+    #[test]
+    fn a_small_body_is_joined_to_the_head_and_a_16_kib_one_sent_in_pieces() {
+        assert_eq!(gathered(JOIN_AT_MOST - 100), (true, JOIN_AT_MOST));
+        assert_eq!(gathered(16 * 1024), (false, 100 + 16 * 1024));
     }
 }
