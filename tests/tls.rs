@@ -361,8 +361,6 @@ fn an_oversized_first_record_is_refused_and_the_worker_serves_on() {
     let cert = make_cert("oversized", &["oversized.test"]);
     let tern = Tern::start(&tls_config(up.addr, &[&cert]));
     let mut tcp = TcpStream::connect(tern.addr()).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
     // A handshake record whose length field says 65,535 bytes (TLS allows
     // 16 KiB and some), followed by more than rustls buffers for a record.
     let mut record = vec![0x16, 0x03, 0x01, 0xff, 0xff];
