@@ -54,11 +54,12 @@ class WrkParse(unittest.TestCase):
         self.assertEqual(wrkrun._seconds("2m"), 120)
 
     def test_https_commands(self):
-        for name in ("https", "https-close", "https-resume"):
+        paths = {"https": "/", "https-256k": "/bytes/262144", "https-close": "/", "https-resume": "/"}
+        for name, path in paths.items():
             sc = wrkrun.SCENARIOS[name]
             cmd = wrkrun.wrk_command(sc, "127.0.0.1:9", "2s", 1, "5s")
-            self.assertEqual(cmd[-1], "https://127.0.0.1:9/")
-            self.assertEqual("Connection: close" in cmd, name != "https")
+            self.assertEqual(cmd[-1], "https://127.0.0.1:9" + path)
+            self.assertEqual("Connection: close" in cmd, name.endswith(("close", "resume")))
             self.assertFalse(wrkrun.runs_on(sc, "origin"))
             self.assertTrue(all(wrkrun.runs_on(sc, t) for t in ("tern", "nginx", "haproxy")))
         self.assertTrue(wrkrun.SCENARIOS["https-close"].full_handshake)

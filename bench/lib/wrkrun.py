@@ -54,6 +54,10 @@ SCENARIOS = {s.name: s for s in [
              note="The cost of a client limit: tern `rate_limit` vs nginx `limit_req`, the limit never reached. "
                   "Compare CPU µs/request with the `small` scenario for the cost per limited request."),
     Scenario("https", "HTTPS GET 100 B, keep-alive, 64 conns", tls=True, only=PROXIES, note=TLS_NOTE),
+    Scenario("https-256k", "HTTPS GET 256 KiB, keep-alive, 64 conns", path="/bytes/262144", body_size=262144,
+             tls=True, only=PROXIES,
+             note=TLS_NOTE + " Bulk encryption: 16 records of 16 KiB per response, where `https` is all "
+                             "per-request work."),
     Scenario("https-close", "HTTPS GET 100 B, new connection + full TLS handshake per request, 64 conns",
              headers=["Connection: close"], tls=True, full_handshake=True, only=PROXIES,
              note=TLS_NOTE + " wrk would resume the previous session on each reconnect; "
