@@ -78,41 +78,10 @@ pub async fn acquire<'c>(
     let backend = &ctx.plan.backends[req.backend];
     let mut failed: Option<usize> = None;
     let mut queue_deadline: Option<Instant> = None;
-    let admitted = |server: usize| ctx.server_states.accepts(server);
-    let pick_now = |tried: &Tried| {
-        pick(
-            &ctx.plan.backends,
-            &ctx.plan.health,
-            &ctx.upstreams,
-            req.backend,
-            req.steer,
-            tried,
-            &admitted,
-        )
-    };
     loop {
-        // Set when the queue handed the request a server with its slot.
-        let mut held = false;
-        let position = match failed.filter(|_| !backend.redispatch) {
-            Some(same) => same,
-            None => match pick_now(&attempts.tried) {
-                Pick::Server(position) => position,
-                Pick::Exhausted if attempts.tried.is_empty() => return Err(Failure::NoServer),
-                Pick::Exhausted => return Err(attempts.last),
-                Pick::Full => {
-                    let deadline = *queue_deadline.get_or_insert_with(|| {
-                        crate::timer::deadline_after(backend.timeouts.queue)
-                    });
-                    let queued = queue(ctx, req, deadline, || pick_now(&attempts.tried));
-                    match Box::pin(queued).await {
-                        Some(position) => {
-                            held = true;
-                            position
-                        }
-                        None => return Err(Failure::NoServer),
-                    }
-                }
-            },
+        let (position, held) = match failed.filter(|_| !backend.redispatch) {
+            Some(same) => (same, false),
+            None => next_server(ctx, req, attempts, &mut queue_deadline).await?,
         };
         let server = &backend.servers[position];
         if !held && !ctx.upstreams.take_slot(server.id) {
@@ -121,34 +90,30 @@ pub async fn acquire<'c>(
             continue;
         }
         let in_flight = InFlight::new(&ctx.upstreams, server.id);
+        let upstream = |conn, reused, private| Upstream {
+            conn,
+            position: position as u16,
+            reused,
+            private,
+            in_flight,
+        };
         if !fresh_only {
             if let Some(conn) = ctx.pool.take(server.id, req.resendable()) {
                 ctx.stats.upstream_reused(server.id);
-                return Ok(Upstream {
-                    conn,
-                    position: position as u16,
-                    reused: true,
-                    private: false,
-                    in_flight,
-                });
+                return Ok(upstream(conn, true, false));
             }
         }
-        // Boxed, as the queue's wait above: a request served from the pool
-        // (most) allocates nothing here, and this future stays small.
+        // Boxed, as the queue's wait: a request served from the pool (most)
+        // allocates nothing here, and this future stays small.
         match Box::pin(open(backend, server, req.proxy_header.as_deref())).await {
             Ok(conn) => {
                 ctx.stats.upstream_connected(server.id);
-                return Ok(Upstream {
-                    conn,
-                    position: position as u16,
-                    reused: false,
-                    private: server.send_proxy.is_some(),
-                    in_flight,
-                });
+                return Ok(upstream(conn, false, server.send_proxy.is_some()));
             }
             Err(err) => {
-                // Its slot goes back before the next pick.
-                drop(in_flight);
+                // Its slot (held by `upstream`'s `in_flight`) goes back
+                // before the failure is counted and the next pick.
+                drop(upstream);
                 connect_failed(ctx, req, position, err, attempts);
             }
         }
@@ -157,6 +122,46 @@ pub async fn acquire<'c>(
             return Err(attempts.last);
         }
     }
+}
+
+/// The server to try next, among those not tried yet, and whether the
+/// queue handed it over with its slot already taken. The queue's wait
+/// starts at the first `Pick::Full` and its deadline holds for the request.
+async fn next_server(
+    ctx: &WorkerCtx,
+    req: &Prepared,
+    attempts: &Attempts,
+    queue_deadline: &mut Option<Instant>,
+) -> Result<(usize, bool), Failure> {
+    match pick_for(ctx, req, &attempts.tried) {
+        Pick::Server(position) => Ok((position, false)),
+        Pick::Exhausted if attempts.tried.is_empty() => Err(Failure::NoServer),
+        Pick::Exhausted => Err(attempts.last),
+        Pick::Full => {
+            let queue_wait = ctx.plan.backends[req.backend].timeouts.queue;
+            let deadline =
+                *queue_deadline.get_or_insert_with(|| crate::timer::deadline_after(queue_wait));
+            let queued = queue(ctx, req, deadline, || pick_for(ctx, req, &attempts.tried));
+            match Box::pin(queued).await {
+                Some(position) => Ok((position, true)),
+                None => Err(Failure::NoServer),
+            }
+        }
+    }
+}
+
+/// The balancer's choice for `req` now, skipping the servers in `tried`
+/// and those draining or disabled.
+fn pick_for(ctx: &WorkerCtx, req: &Prepared, tried: &Tried) -> Pick {
+    pick(
+        &ctx.plan.backends,
+        &ctx.plan.health,
+        &ctx.upstreams,
+        req.backend,
+        req.steer,
+        tried,
+        &|server: usize| ctx.server_states.accepts(server),
+    )
 }
 
 /// A connect to the server at `position` failed: logged, counted against
