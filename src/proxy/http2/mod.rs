@@ -60,73 +60,103 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         local: client.stream.local_addr().ok(),
         tls: client.is_tls(),
     });
-    let (stream, early, tls) = client.into_parts();
-    let Ok(poll) = stream.try_into_poll_io() else {
-        return;
-    };
-    let calm = Rc::new(watch::Calm::default());
-    let limit = ctx.plan.http2.no_progress_frames_per_second;
-    let io = io::H2Io::new(poll, tls, early, calm.clone(), limit);
-    let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
-    let Ok(Ok(mut conn)) = crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await
-    else {
+    let Some(mut accepting) = Accepting::handshake(client, &ctx).await else {
         return;
     };
     // Counted apart from accepted connections: a browser's spare
     // (preconnected) socket that never sends the preface is not one.
     ctx.stats.http2_connection();
-    let idle = ctx.plan.client_timeouts.idle;
-    let mut going_away = false;
-    let mut opened_since_check = false;
-    loop {
-        let accepted = monoio::select! {
-            accepted = poll_fn(|cx| conn.poll_accept(cx)) => accepted,
-            // Too many frames of no progress, or a SETTINGS value (`watch`).
-            reason = poll_fn(|cx| calm.poll_tripped(cx)), if !going_away => {
-                conn.abrupt_shutdown(reason);
-                going_away = true;
-                continue;
-            }
-            _ = ctx.drain.wait(), if !going_away => {
-                conn.graceful_shutdown();
-                going_away = true;
-                continue;
-            }
-            // Checked every `idle`: no stream open, and none opened since
-            // the last check (so idle for between one and two periods).
-            _ = crate::timer::sleep(idle), if !going_away => {
-                if !conn.has_streams() && !opened_since_check {
-                    conn.graceful_shutdown();
-                    going_away = true;
-                }
-                opened_since_check = false;
-                continue;
-            }
-        };
-        match accepted {
-            Some(Ok((request, respond))) => {
-                opened_since_check = true;
-                let task = serve_stream(
-                    request,
-                    respond,
-                    shared.clone(),
-                    listener.clone(),
-                    ctx.clone(),
-                );
-                // Each stream its own task, its panics contained like a
-                // connection's: the stream ends, the connection and the
-                // worker go on.
-                monoio::spawn(crate::contain::contained(addr, ctx.id, task));
-            }
-            Some(Err(err)) => {
+    while let Some(accepted) = accepting.next_stream(&ctx).await {
+        let (request, respond) = match accepted {
+            Ok(stream) => stream,
+            Err(err) => {
                 crate::log::debug(format_args!("HTTP/2 connection from {addr} ended: {err}"));
                 break;
             }
-            None => break,
-        }
+        };
+        let task = serve_stream(
+            request,
+            respond,
+            shared.clone(),
+            listener.clone(),
+            ctx.clone(),
+        );
+        // Each stream its own task, its panics contained like a
+        // connection's: the stream ends, the connection and the worker go on.
+        monoio::spawn(crate::contain::contained(addr, ctx.id, task));
     }
+    let conn = &mut accepting.conn;
     let _ =
         crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+/// An HTTP/2 connection taking new streams, and what decides when it stops
+/// taking them (GOAWAY).
+struct Accepting {
+    conn: h2::server::Connection<io::H2Io, Bytes>,
+    /// Trips on too many frames of no progress or a SETTINGS value (`watch`).
+    calm: Rc<watch::Calm>,
+    /// GOAWAY sent: only the streams open may finish.
+    going_away: bool,
+    /// A stream opened since the last idle check.
+    opened_since_check: bool,
+}
+
+type NewStream = (Request<RecvStream>, SendResponse<Bytes>);
+
+impl Accepting {
+    /// The client's preface and SETTINGS within the header timeout; `None`
+    /// when they don't come (or the socket can't be driven by `h2`).
+    async fn handshake(client: Conn, ctx: &WorkerCtx) -> Option<Self> {
+        let (stream, early, tls) = client.into_parts();
+        let poll = stream.try_into_poll_io().ok()?;
+        let calm = Rc::new(watch::Calm::default());
+        let limit = ctx.plan.http2.no_progress_frames_per_second;
+        let io = io::H2Io::new(poll, tls, early, calm.clone(), limit);
+        let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
+        match crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await {
+            Ok(Ok(conn)) => Some(Accepting {
+                conn,
+                calm,
+                going_away: false,
+                opened_since_check: false,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The next stream the client opens; `None` once the connection ended.
+    /// Meanwhile sends GOAWAY: at once when `calm` trips, gracefully on a
+    /// drain, and when idle (no stream open and none opened since the last
+    /// check, one `idle` ago: idle for between one and two periods).
+    async fn next_stream(&mut self, ctx: &WorkerCtx) -> Option<Result<NewStream, h2::Error>> {
+        let idle = ctx.plan.client_timeouts.idle;
+        let conn = &mut self.conn;
+        loop {
+            let going_away = self.going_away;
+            monoio::select! {
+                accepted = poll_fn(|cx| conn.poll_accept(cx)) => {
+                    self.opened_since_check |= matches!(accepted, Some(Ok(_)));
+                    return accepted;
+                }
+                reason = poll_fn(|cx| self.calm.poll_tripped(cx)), if !going_away => {
+                    conn.abrupt_shutdown(reason);
+                    self.going_away = true;
+                }
+                _ = ctx.drain.wait(), if !going_away => {
+                    conn.graceful_shutdown();
+                    self.going_away = true;
+                }
+                _ = crate::timer::sleep(idle), if !going_away => {
+                    if !conn.has_streams() && !self.opened_since_check {
+                        conn.graceful_shutdown();
+                        self.going_away = true;
+                    }
+                    self.opened_since_check = false;
+                }
+            }
+        }
+    }
 }
 
 async fn serve_stream(
