@@ -151,30 +151,11 @@ fn server(
 ) -> Result<Server, PlanError> {
     let (table, target) = (one.table, one.target);
     let address = target.addr;
-    let written = table.address.clone().unwrap_or_default();
-    // A server from DNS is named by host and address in logs; its hash and
-    // sticky route follow the address, so they stay put when others come
-    // and go.
-    let label = match (one.named, table.srv.is_some()) {
-        (false, _) => written.clone(),
-        (true, false) => format!("{written} ({address})"),
-        (true, true) => format!("{}:{} ({address})", target.host, address.port()),
-    };
-    let base_route = table
-        .route
-        .clone()
-        .unwrap_or_else(|| format!("s{}", one.index + 1));
-    let route = match one.named {
-        false => base_route,
-        true => format!(
-            "{base_route}-{:08x}",
-            fnv1a(address.to_string().as_bytes()) as u32
-        ),
-    };
-    let tls_host = match table.srv.is_some() {
-        true => format!("{}:{}", target.host, address.port()),
-        false => written,
-    };
+    let Names {
+        label,
+        route,
+        tls_host,
+    } = names(&one);
     let tls_name = section
         .tls
         .then(|| crate::tls::upstream::server_name(section.tls_server_name.as_deref(), &tls_host))
@@ -209,4 +190,107 @@ fn server(
     };
     *next_id += 1;
     Ok(server)
+}
+
+/// How a server is named in logs and metrics (`label`), in sticky cookies
+/// (`route`), and to its TLS certificate check (`tls_host`).
+struct Names {
+    label: String,
+    route: String,
+    tls_host: String,
+}
+
+fn names(one: &One) -> Names {
+    let (table, target) = (one.table, one.target);
+    let address = target.addr;
+    let written = table.address.clone().unwrap_or_default();
+    // A server from DNS is named by host and address in logs; its hash and
+    // sticky route follow the address, so they stay put when others come
+    // and go.
+    let label = match (one.named, table.srv.is_some()) {
+        (false, _) => written.clone(),
+        (true, false) => format!("{written} ({address})"),
+        (true, true) => format!("{}:{} ({address})", target.host, address.port()),
+    };
+    let base_route = table
+        .route
+        .clone()
+        .unwrap_or_else(|| format!("s{}", one.index + 1));
+    let route = match one.named {
+        false => base_route,
+        true => format!(
+            "{base_route}-{:08x}",
+            fnv1a(address.to_string().as_bytes()) as u32
+        ),
+    };
+    let tls_host = match table.srv.is_some() {
+        true => format!("{}:{}", target.host, address.port()),
+        false => written,
+    };
+    Names {
+        label,
+        route,
+        tls_host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(address: Option<&str>, srv: Option<&str>, route: Option<&str>) -> ServerTable {
+        ServerTable {
+            address: address.map(str::to_owned),
+            srv: srv.map(str::to_owned),
+            weight: 1,
+            max_connections: None,
+            route: route.map(str::to_owned),
+            backup: false,
+            send_proxy: None,
+        }
+    }
+
+    fn names_of(table: &ServerTable, address: &str, host: &str, named: bool) -> Names {
+        let target = Target::at(address.parse().expect("an address"), host);
+        names(&One {
+            index: 1,
+            table,
+            target: &target,
+            named,
+            lowest: 0,
+        })
+    }
+
+    #[test]
+    fn a_written_address_names_itself_and_its_route_follows_its_place() {
+        let named = names_of(
+            &table(Some("10.0.0.1:80"), None, None),
+            "10.0.0.1:80",
+            "",
+            false,
+        );
+        assert_eq!(named.label, "10.0.0.1:80");
+        assert_eq!(named.route, "s2");
+        assert_eq!(named.tls_host, "10.0.0.1:80");
+    }
+
+    #[test]
+    fn a_server_found_by_name_is_labelled_with_its_address_and_its_route_follows_it() {
+        let app = table(Some("app:8080"), None, Some("web"));
+        let named = names_of(&app, "10.0.0.7:8080", "app", true);
+        assert_eq!(named.label, "app:8080 (10.0.0.7:8080)");
+        let hash = fnv1a(b"10.0.0.7:8080") as u32;
+        assert_eq!(named.route, format!("web-{hash:08x}"));
+        assert_eq!(named.tls_host, "app:8080");
+        let other = names_of(&app, "10.0.0.8:8080", "app", true);
+        assert_ne!(other.route, named.route, "each address its own route");
+    }
+
+    #[test]
+    fn an_srv_server_is_named_by_its_target_host_and_port() {
+        let srv = table(None, Some("_http._tcp.app"), None);
+        let named = names_of(&srv, "10.0.0.9:9000", "node1.app.", true);
+        assert_eq!(named.label, "node1.app:9000 (10.0.0.9:9000)");
+        assert_eq!(named.tls_host, "node1.app:9000");
+    }
 }
