@@ -242,11 +242,8 @@ mod tests {
         ServerTable {
             address: address.map(str::to_owned),
             srv: srv.map(str::to_owned),
-            weight: 1,
-            max_connections: None,
             route: route.map(str::to_owned),
-            backup: false,
-            send_proxy: None,
+            ..ServerTable::at("")
         }
     }
 

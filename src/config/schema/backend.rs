@@ -165,7 +165,7 @@ fn default_weight() -> u32 {
 }
 
 impl ServerTable {
-    fn at(address: &str) -> ServerTable {
+    pub(crate) fn at(address: &str) -> ServerTable {
         ServerTable {
             address: Some(address.to_owned()),
             srv: None,

@@ -254,10 +254,7 @@ impl Forwarder {
     }
 
     fn pair(&mut self, slot: usize) -> &mut Pair {
-        match self.pairs.get_mut(slot).and_then(Option::as_mut) {
-            Some(pair) => pair,
-            None => unreachable!("slot {slot} holds a pair while its operations run"),
-        }
+        pair_in(&mut self.pairs, slot)
     }
 
     /// The descriptor of `side` in the form's terms.
@@ -287,9 +284,7 @@ impl Forwarder {
     fn post_send(&mut self, slot: usize, side: usize) -> io::Result<()> {
         let target = self.target(slot, 1 - side);
         // The fields apart, not `self.pair`: the chunk may be in a provided buffer.
-        let Some(pair) = self.pairs.get_mut(slot).and_then(Option::as_mut) else {
-            unreachable!("slot {slot} holds a pair while its operations run");
-        };
+        let pair = pair_in(&mut self.pairs, slot);
         let Some(chunk) = pair.queue[side].front() else {
             return Ok(());
         };
@@ -429,4 +424,12 @@ impl Forwarder {
 enum Target {
     Fd(RawFd),
     Fixed(u32),
+}
+
+/// The pair in `slot`, which holds one while its operations run.
+fn pair_in(pairs: &mut [Option<Pair>], slot: usize) -> &mut Pair {
+    match pairs.get_mut(slot).and_then(Option::as_mut) {
+        Some(pair) => pair,
+        None => unreachable!("slot {slot} holds a pair while its operations run"),
+    }
 }
