@@ -104,6 +104,11 @@ pub fn sleep(limit: Duration) -> Timeout<std::future::Pending<()>> {
     timeout(limit, std::future::pending())
 }
 
+/// Completes once `deadline` has passed (on the tick clock).
+pub fn sleep_until(deadline: Instant) -> Timeout<std::future::Pending<()>> {
+    timeout_at(deadline, std::future::pending())
+}
+
 pub struct Timeout<F> {
     future: F,
     deadline: Instant,

@@ -921,6 +921,39 @@ fn an_idle_connection_is_closed_with_goaway() {
 }
 
 #[test]
+fn an_idle_connection_idles_from_the_end_of_its_last_stream() {
+    // The stream spans one idle check (the upstream answers 1.5 s after
+    // the request, client_idle 1 s): the connection idles from when the
+    // response ended, not from the check before it.
+    let idle = Duration::from_secs(1);
+    let up = RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            std::thread::sleep(Duration::from_millis(1500));
+            if !c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow") {
+                return;
+            }
+        }
+    });
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.timeouts]\nclient_idle = \"1s\"\n",
+    );
+    let tern = Tern::start(&toml);
+    let out = frames("idle_after_slow_response", &tern);
+    let waited: u64 = out
+        .strip_prefix("200 | GOAWAY ")
+        .and_then(|rest| rest.strip_suffix(" ms after the response"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("a response, then GOAWAY: {out}"));
+    // The client's clock starts once the response reached it, a little
+    // after tern's: allow it 50 ms.
+    assert!(
+        waited + 50 >= idle.as_millis() as u64,
+        "GOAWAY {waited} ms after the response, client_idle is {idle:?}"
+    );
+}
+
+#[test]
 fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));

@@ -437,6 +437,18 @@ def case_idle(sock, conn):
     return "%s | %s" % (first.split(" ")[1], goaway)
 
 
+def case_idle_after_slow_response(sock, conn):
+    """One request the upstream is slow to answer, then silence: prints
+    how long after the response the first GOAWAY came (in ms)."""
+    first = simple()(sock, conn)
+    answered = time.time()
+    for frame in read_frames(sock, answered + TIMEOUT):
+        if isinstance(frame, hf.GoAwayFrame):
+            waited = (time.time() - answered) * 1000
+            return "%s | GOAWAY %d ms after the response" % (first.split(" ")[1], waited)
+    return "%s | no GOAWAY" % first.split(" ")[1]
+
+
 def case_two_streams_with_pause(sock, conn):
     """Stream 1, then (after a line on stdin: the test reloads tern
     meanwhile) stream 3 on the same connection."""
@@ -716,6 +728,7 @@ CASES = {
     "reset_while_waiting": case_reset_while_waiting,
     "two_streams_with_pause": case_two_streams_with_pause,
     "idle": case_idle,
+    "idle_after_slow_response": case_idle_after_slow_response,
     "get": case_get,
     "connection_header": simple([("connection", "keep-alive")]),
     "te_gzip": simple([("te", "gzip")]),

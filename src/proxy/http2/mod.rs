@@ -17,8 +17,10 @@
 //!
 //! Drain and stop: GOAWAY with the last stream id; streams in flight
 //! finish (the worker waits for the connection up to `shutdown_grace`).
-//! After a reload, each new stream follows the newest plan.
+//! After a reload, each new stream follows the newest plan. Idle: GOAWAY
+//! once no stream has been served for `client_idle` (`idle`).
 
+mod idle;
 mod io;
 pub mod limits;
 pub mod request;
@@ -30,6 +32,7 @@ pub(crate) mod watch;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use ::http::Request;
 use bytes::Bytes;
@@ -77,6 +80,7 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         let task = serve_stream(
             request,
             respond,
+            accepting.idle.serving(),
             shared.clone(),
             listener.clone(),
             ctx.clone(),
@@ -98,8 +102,8 @@ struct Accepting {
     calm: Rc<watch::Calm>,
     /// GOAWAY sent: only the streams open may finish.
     going_away: bool,
-    /// A stream opened since the last idle check.
-    opened_since_check: bool,
+    /// The streams being served, and since when none has been.
+    idle: Rc<idle::Idle>,
 }
 
 type NewStream = (Request<RecvStream>, SendResponse<Bytes>);
@@ -119,7 +123,7 @@ impl Accepting {
                 conn,
                 calm,
                 going_away: false,
-                opened_since_check: false,
+                idle: idle::Idle::new(),
             }),
             _ => None,
         }
@@ -127,18 +131,15 @@ impl Accepting {
 
     /// The next stream the client opens; `None` once the connection ended.
     /// Meanwhile sends GOAWAY: at once when `calm` trips, gracefully on a
-    /// drain, and when idle (no stream open and none opened since the last
-    /// check, one `idle` ago: idle for between one and two periods).
+    /// drain, and once no stream has been served for `client_idle`.
     async fn next_stream(&mut self, ctx: &WorkerCtx) -> Option<Result<NewStream, h2::Error>> {
-        let idle = ctx.plan.client_timeouts.idle;
-        let conn = &mut self.conn;
+        let limit = ctx.plan.client_timeouts.idle;
         loop {
             let going_away = self.going_away;
+            let check = self.idle_check(limit);
+            let conn = &mut self.conn;
             monoio::select! {
-                accepted = poll_fn(|cx| conn.poll_accept(cx)) => {
-                    self.opened_since_check |= matches!(accepted, Some(Ok(_)));
-                    return accepted;
-                }
+                accepted = poll_fn(|cx| conn.poll_accept(cx)) => return accepted,
                 reason = poll_fn(|cx| self.calm.poll_tripped(cx)), if !going_away => {
                     conn.abrupt_shutdown(reason);
                     self.going_away = true;
@@ -147,14 +148,24 @@ impl Accepting {
                     conn.graceful_shutdown();
                     self.going_away = true;
                 }
-                _ = crate::timer::sleep(idle), if !going_away => {
-                    if !conn.has_streams() && !self.opened_since_check {
+                _ = crate::timer::sleep_until(check), if !going_away => {
+                    let idled = self.idle.deadline(limit).is_some_and(|at| crate::timer::last_tick() >= at);
+                    if idled && !conn.has_streams() {
                         conn.graceful_shutdown();
                         self.going_away = true;
                     }
-                    self.opened_since_check = false;
                 }
             }
+        }
+    }
+
+    /// When to look again at whether the connection idled out: when it will
+    /// have, or a `limit` from now while a stream is served (or h2 still
+    /// holds one whose task has ended, its last bytes unsent).
+    fn idle_check(&self, limit: Duration) -> Instant {
+        match self.idle.deadline(limit) {
+            Some(at) if at > crate::timer::last_tick() || !self.conn.has_streams() => at,
+            _ => crate::timer::deadline_after(limit),
         }
     }
 }
@@ -162,6 +173,8 @@ impl Accepting {
 async fn serve_stream(
     request: Request<RecvStream>,
     respond: SendResponse<Bytes>,
+    // Held to the stream's end: the connection is not idle meanwhile.
+    _serving: idle::Serving,
     shared: Rc<Shared>,
     mut listener: Rc<ListenerInfo>,
     mut ctx: Rc<WorkerCtx>,

@@ -1,0 +1,78 @@
+//! When an HTTP/2 connection became idle: the streams still being served
+//! and the moment the last one ended.
+//!
+//! `client_idle` counts from the end of the connection's last stream (as
+//! nginx's HTTP/2 keep-alive does), not from when one was opened: a
+//! long-poll that ends just before a check must not have its connection
+//! sent GOAWAY moments later. h2 tells whether streams exist but not when
+//! the last one ended, so each stream's task holds a `Serving` and stamps
+//! the time as it lets go.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The streams of one connection being served, and since when none has been.
+pub struct Idle {
+    serving: Cell<usize>,
+    since: Cell<Instant>,
+}
+
+/// One stream being served; the connection is not idle while it lives.
+pub struct Serving(Rc<Idle>);
+
+impl Idle {
+    /// A connection with no stream yet: idle from now.
+    pub fn new() -> Rc<Idle> {
+        Rc::new(Idle {
+            serving: Cell::new(0),
+            since: Cell::new(crate::timer::last_tick()),
+        })
+    }
+
+    /// Marks a stream as served until the returned guard drops.
+    pub fn serving(self: &Rc<Self>) -> Serving {
+        self.serving.set(self.serving.get() + 1);
+        Serving(self.clone())
+    }
+
+    /// When the connection will have idled for `limit`, if no stream starts
+    /// meanwhile; `None` while a stream is being served. A `TICK` later than
+    /// `since + limit`, as `timer::deadline_after` is: `since` is the tick
+    /// clock's, up to a `TICK` behind the real end of the last stream.
+    pub fn deadline(&self, limit: Duration) -> Option<Instant> {
+        (self.serving.get() == 0).then(|| self.since.get() + crate::timer::TICK + limit)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let idle = &self.0;
+        idle.serving.set(idle.serving.get() - 1);
+        if idle.serving.get() == 0 {
+            idle.since.set(crate::timer::last_tick());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_idle_from_the_end_of_its_last_stream() {
+        let idle = Idle::new();
+        let limit = Duration::from_secs(1);
+        let first = idle.serving();
+        let second = idle.serving();
+        drop(first);
+        assert_eq!(idle.deadline(limit), None, "one stream still served");
+        idle.since.set(Instant::now() - Duration::from_secs(60));
+        drop(second);
+        let deadline = idle.deadline(limit).expect("no stream served");
+        assert_eq!(
+            deadline,
+            crate::timer::last_tick() + crate::timer::TICK + limit
+        );
+    }
+}
