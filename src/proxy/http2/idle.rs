@@ -43,6 +43,12 @@ impl Idle {
     pub fn deadline(&self, limit: Duration) -> Option<Instant> {
         (self.serving.get() == 0).then(|| self.since.get() + crate::timer::TICK + limit)
     }
+
+    /// Whether no stream has been served for `limit` (on the tick clock).
+    pub fn idled(&self, limit: Duration) -> bool {
+        self.deadline(limit)
+            .is_some_and(|at| crate::timer::last_tick() >= at)
+    }
 }
 
 impl Drop for Serving {
@@ -74,5 +80,19 @@ mod tests {
             deadline,
             crate::timer::last_tick() + crate::timer::TICK + limit
         );
+        assert!(!idle.idled(limit), "the last stream has only just ended");
+    }
+
+    #[test]
+    fn a_connection_without_streams_for_the_limit_has_idled() {
+        let idle = Idle::new();
+        let limit = Duration::from_secs(1);
+        idle.since
+            .set(crate::timer::last_tick() - Duration::from_secs(2));
+        assert!(idle.idled(limit));
+        let serving = idle.serving();
+        assert!(!idle.idled(limit), "a stream is served");
+        drop(serving);
+        assert!(!idle.idled(limit), "idle again only from the stream's end");
     }
 }

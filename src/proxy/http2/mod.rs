@@ -149,8 +149,7 @@ impl Accepting {
                     self.going_away = true;
                 }
                 _ = crate::timer::sleep_until(check), if !going_away => {
-                    let idled = self.idle.deadline(limit).is_some_and(|at| crate::timer::last_tick() >= at);
-                    if idled && !conn.has_streams() {
+                    if self.idle.idled(limit) && !conn.has_streams() {
                         conn.graceful_shutdown();
                         self.going_away = true;
                     }
