@@ -119,7 +119,8 @@ fn sigterm_closes_idle_keep_alive_connections() {
 
 #[test]
 fn keep_alive_client_in_flight_gets_close_after_response() {
-    // A request in flight on a keep-alive connection completes, and the
+    // A request in flight on a keep-alive connection completes, its
+    // response says the connection closes (RFC 9112 §9.6), and the
     // connection is then closed (not kept for more requests).
     let up = slow_upstream(Duration::from_millis(700));
     let mut tern = Cfg::new(up.addr).grace("5s").start();
@@ -130,6 +131,7 @@ fn keep_alive_client_in_flight_gets_close_after_response() {
     tern.sigterm();
     let r = c.read_response().expect("response");
     assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
     assert!(
         c.expect_close(Duration::from_secs(4)).is_ok(),
         "connection kept open"

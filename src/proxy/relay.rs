@@ -242,13 +242,10 @@ fn tell_head<C: Downstream>(
         response_edit(&ctx.plan, needs, backend, req.steer, usize::from(position))
     });
     let mut fields = crate::http::request::field_slots::<MAX_RESPONSE_FIELDS>();
-    let mut resp = match response::parse(head, &mut fields, req.is_head) {
-        Ok(resp) => resp,
-        Err(bad) => {
-            crate::log::debug(format_args!("bad upstream response: {}", bad.0));
-            return Err(Failure::BadResponse);
-        }
-    };
+    let mut resp = response::parse(head, &mut fields, req.is_head).map_err(|bad| {
+        crate::log::debug(format_args!("bad upstream response: {}", bad.0));
+        Failure::BadResponse
+    })?;
     // A 100 the client already had from tern is not repeated, and HTTP/1.0
     // clients get no interim responses (RFC 9110 §15.2).
     let skip = (resp.status == 100 && (continue_sent || req.body.is_empty()))
@@ -263,14 +260,7 @@ fn tell_head<C: Downstream>(
     let upstream_body = resp.body;
     let (change, encoding) = super::compress_relay::for_relay(req.compress, &ctx.plan, &mut resp)
         .map_or((None, None), |(change, encoding)| (Some(change), encoding));
-    let client_chunked = chunked_to_client(resp.body, req.client.version) && client.frames_body();
-    let close_delimited =
-        resp.body == BodyKind::UntilClose || (resp.body == BodyKind::Chunked && !client_chunked);
-    let client_keep_alive = req.client.keep_alive && !close_delimited && !draining;
-    let side = ClientSide {
-        version: req.client.version,
-        keep_alive: client_keep_alive,
-    };
+    let (client_chunked, side) = client_framing(client, resp.body, req, draining);
     let told = ClientHead {
         resp: &resp,
         head,
@@ -293,11 +283,31 @@ fn tell_head<C: Downstream>(
         body: upstream_body,
         interim: resp.is_interim(),
         reusable: resp.reusable,
-        client_keep_alive,
+        client_keep_alive: side.keep_alive,
         client_chunked,
         compress: encoding,
     };
     Ok((out, meta))
+}
+
+/// How a response body framed as `body` reaches the client: whether a
+/// chunked body stays chunked (not to an HTTP/1.0 client, nor on an HTTP/2
+/// stream, which frames bodies itself), and whether the client's connection
+/// stays open after it (not when the body then ends only with the
+/// connection, nor while draining).
+fn client_framing<C: Downstream>(
+    client: &C,
+    body: BodyKind,
+    req: &Prepared,
+    draining: bool,
+) -> (bool, ClientSide) {
+    let chunked = chunked_to_client(body, req.client.version) && client.frames_body();
+    let close_delimited = body == BodyKind::UntilClose || (body == BodyKind::Chunked && !chunked);
+    let side = ClientSide {
+        version: req.client.version,
+        keep_alive: req.client.keep_alive && !close_delimited && !draining,
+    };
+    (chunked, side)
 }
 
 /// Reads one response head. `quick`: this backend usually answers fast, so
