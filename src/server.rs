@@ -58,15 +58,11 @@ pub fn run(
     mut plan: Plan,
     start: Start,
 ) -> Result<(), String> {
-    crate::log::configure(plan.log.level, plan.log.error.as_deref())
-        .map_err(|err| format!("cannot open the error log: {err}"))?;
-    crate::contain::install_hook();
-    crate::allocator::keep_freed_memory();
-    let nofile = crate::rlimit::raise_nofile();
-    // The CPUs this process may run on (taskset and cgroups are respected).
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let workers = plan.workers.unwrap_or(cores.len()).max(1);
-    let cores = crate::pinning::plan(plan.pin_workers, workers, &cores);
+    let Process {
+        nofile,
+        workers,
+        cores,
+    } = prepare_process(&plan)?;
     let (handover, listeners) = open_listeners(&plan, workers, start)?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.
@@ -77,12 +73,7 @@ pub fn run(
     forward_signals()?;
     let plan = Arc::new(plan);
     let shared = Shared::new(plan.server_count);
-    let (checker, checker_updates) =
-        crate::health_checker::spawn(plan.clone(), shared.stop.clone())
-            .map_err(|err| format!("cannot start the health checker: {err}"))?;
-    let (discovery, discovery_updates) =
-        crate::discovery::thread::spawn(plan.discovery.clone(), shared.stop.clone())
-            .map_err(|err| format!("cannot start DNS discovery: {err}"))?;
+    let helpers = start_helpers(&plan, &shared.stop)?;
     let (links, inboxes) = crate::worker::inbox::channels(workers);
     let admin_view = Arc::new(Mutex::new(View {
         plan: plan.clone(),
@@ -119,13 +110,63 @@ pub fn run(
         listeners: table,
         workers: links,
         source,
-        checker: checker_updates,
-        discovery: discovery_updates,
+        checker: helpers.checker_updates,
+        discovery: helpers.discovery_updates,
         admin_view,
     };
     wait_for_stop(&inbox, &mut running, &shared.handed_over, workers);
     shared.stop.store(true, Ordering::Relaxed);
-    join_all(handles.into_iter().chain([checker, discovery]))
+    join_all(handles.into_iter().chain(helpers.threads))
+}
+
+/// What the process learned setting itself up.
+struct Process {
+    /// The open-files limit, raised as far as allowed.
+    nofile: u64,
+    workers: usize,
+    /// The cores the workers are pinned to, in order; empty when unpinned.
+    cores: Vec<core_affinity::CoreId>,
+}
+
+/// The process-wide set-up before any thread starts: the error log, the
+/// panic hook, the allocator, the open-files limit, and the worker count
+/// and cores.
+fn prepare_process(plan: &Plan) -> Result<Process, String> {
+    crate::log::configure(plan.log.level, plan.log.error.as_deref())
+        .map_err(|err| format!("cannot open the error log: {err}"))?;
+    crate::contain::install_hook();
+    crate::allocator::keep_freed_memory();
+    let nofile = crate::rlimit::raise_nofile();
+    // The CPUs this process may run on (taskset and cgroups are respected).
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let workers = plan.workers.unwrap_or(cores.len()).max(1);
+    let cores = crate::pinning::plan(plan.pin_workers, workers, &cores);
+    Ok(Process {
+        nofile,
+        workers,
+        cores,
+    })
+}
+
+/// The threads beside the workers, and how a reload reaches them.
+struct Helpers {
+    threads: [JoinHandle<()>; 2],
+    checker_updates: mpsc::Sender<Arc<Plan>>,
+    discovery_updates: mpsc::Sender<crate::discovery::Wanted>,
+}
+
+/// Starts the active health checks' thread and DNS discovery's.
+fn start_helpers(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Result<Helpers, String> {
+    let (checker, checker_updates) = crate::health_checker::spawn(plan.clone(), stop.clone())
+        .map_err(|err| format!("cannot start the health checker: {err}"))?;
+    let (discovery, discovery_updates) =
+        crate::discovery::thread::spawn(plan.discovery.clone(), stop.clone())
+            .map_err(|err| format!("cannot start DNS discovery: {err}"))?;
+    Ok(Helpers {
+        threads: [checker, discovery],
+        checker_updates,
+        discovery_updates,
+    })
 }
 
 /// Now that the worker count is known: the connection cap (`[server]
