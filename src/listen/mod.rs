@@ -14,7 +14,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Plan;
 
@@ -67,18 +67,24 @@ pub fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         // Lets "0.0.0.0:80" and "[::]:80" be configured side by side.
         socket.set_only_v6(true)?;
     }
-    // Accepted sockets inherit it, which saves a system call per connection.
-    socket.set_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-    // Inherited too, once listening (`listen` resets it): the kernel holds
-    // the ACK of a request back (up to its delayed-ACK timer) instead of
-    // sending one at once, so the response carries it. One segment fewer per
-    // new connection, which on loopback the client pays for (HAProxy's
-    // `tcp-smart-accept`).
-    socket.set_quickack(false)?;
+    set_inherited_options(SockRef::from(&socket))?;
     Ok(socket.into())
+}
+
+/// Sets on a listening socket what every connection accepted from it
+/// inherits, which saves a system call per connection: `TCP_NODELAY`, and
+/// `TCP_QUICKACK` off (set once listening: `listen` resets it), so the
+/// kernel holds the ACK of a request back (up to its delayed-ACK timer)
+/// instead of sending one at once, and the response carries it — one
+/// segment fewer per new connection, which on loopback the client pays for
+/// (HAProxy's `tcp-smart-accept`). Also set on sockets a binary upgrade
+/// takes over, which an older tern may have bound without them.
+pub fn set_inherited_options(listener: SockRef<'_>) -> io::Result<()> {
+    listener.set_nodelay(true)?;
+    listener.set_quickack(false)
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::ListenerInfo;
-use super::{bind_one, Bound};
+use super::{bind_one, set_inherited_options, Bound};
 use crate::config::{ListenerPlan, Plan};
 
 pub struct Entry {
@@ -54,6 +54,20 @@ impl Entry {
             })?;
             self.addr = socket.local_addr().map_err(|err| err.to_string())?;
             self.sockets.push(socket);
+        }
+        Ok(())
+    }
+
+    /// Sets again what accepted connections inherit (`set_inherited_options`)
+    /// on sockets taken over from an older tern, which may predate an option.
+    pub fn renew_inherited_options(&self) -> Result<(), String> {
+        for socket in &self.sockets {
+            set_inherited_options(SockRef::from(socket)).map_err(|err| {
+                format!(
+                    "cannot set up the socket of {} (listener {}): {err}",
+                    self.addr, self.name
+                )
+            })?;
         }
         Ok(())
     }
