@@ -88,7 +88,14 @@ pub fn timeout<F: Future>(limit: Duration, future: F) -> Timeout<F> {
 /// limit` would, without reading the clock. (Only a worker stalled past a
 /// tick, its ticker late, makes it end sooner, by the stall.)
 pub fn deadline_after(limit: Duration) -> Instant {
-    last_tick() + TICK + limit
+    deadline_from(last_tick(), limit)
+}
+
+/// The deadline `limit` after `tick`, a time read from the tick clock
+/// (`last_tick`), as `deadline_after` is from now: a `TICK` later, since the
+/// real time was up to a `TICK` past `tick` when it was read.
+pub fn deadline_from(tick: Instant, limit: Duration) -> Instant {
+    tick + TICK + limit
 }
 
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
@@ -101,7 +108,7 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 
 /// Completes after `limit` (to the resolution of `TICK`).
 pub fn sleep(limit: Duration) -> Timeout<std::future::Pending<()>> {
-    timeout(limit, std::future::pending())
+    sleep_until(deadline_after(limit))
 }
 
 /// Completes once `deadline` has passed (on the tick clock).

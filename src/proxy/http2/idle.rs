@@ -37,11 +37,10 @@ impl Idle {
     }
 
     /// When the connection will have idled for `limit`, if no stream starts
-    /// meanwhile; `None` while a stream is being served. A `TICK` later than
-    /// `since + limit`, as `timer::deadline_after` is: `since` is the tick
-    /// clock's, up to a `TICK` behind the real end of the last stream.
+    /// meanwhile; `None` while a stream is being served. (`since` is on the
+    /// tick clock: `timer::deadline_from`.)
     pub fn deadline(&self, limit: Duration) -> Option<Instant> {
-        (self.serving.get() == 0).then(|| self.since.get() + crate::timer::TICK + limit)
+        (self.serving.get() == 0).then(|| crate::timer::deadline_from(self.since.get(), limit))
     }
 
     /// Whether no stream has been served for `limit` (on the tick clock).
