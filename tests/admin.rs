@@ -198,13 +198,25 @@ fn a_held_request_is_waiting_then_a_long_poll_and_its_connection_active() {
         Some(1.0)
     );
     // The harness's upstream timeout (5 s) ends the wait with a 504.
-    assert_eq!(held.read_response().map(|r| r.status).ok(), Some(504));
+    assert_eq!(status_after_upstream_timeout(&mut held), Some(504));
     let text = scrape(&tern);
     assert_eq!(
         metric(&text, "tern_upstream_waiting{worker=\"0\"}"),
         Some(0.0)
     );
     assert_eq!(metric(&text, "tern_long_polls{worker=\"0\"}"), Some(0.0));
+}
+
+/// The status of the response the harness's upstream timeout ends a held
+/// request with. The client waits past that timeout (the client's own read
+/// timeout equals it and starts later, so it could lose the race to the
+/// 504 by a timer tick).
+fn status_after_upstream_timeout(held: &mut Conn) -> Option<u16> {
+    held.set_read_timeout(Duration::from_secs(15));
+    match held.read_response() {
+        Ok(response) => Some(response.status),
+        Err(e) => panic!("no response to the held request: {e:?}"),
+    }
 }
 
 fn websocket_upstream() -> RecordingUpstream {
@@ -578,7 +590,7 @@ fn counters_go_on_across_a_reload_with_requests_in_flight_across_it() {
 
     // The held request ends (the harness's 5 s upstream timeout: 504) in
     // the old generation; it is counted all the same.
-    assert_eq!(held.read_response().map(|r| r.status).ok(), Some(504));
+    assert_eq!(status_after_upstream_timeout(&mut held), Some(504));
     let late = "tern_backend_requests_total{backend=\"slow\",class=\"5xx\"}";
     assert_eq!(wait_metric(&tern, late, 1.0), Some(1.0));
     assert_eq!(metric(&scrape(&tern), ok), Some(3.0));
