@@ -97,12 +97,12 @@ def say(msg):
     print(msg, flush=True)
 
 
-def start_origin(a, base, workers, cpus, sizes):
+def start_origin(a, base, workers, cpus, sizes, label="origin"):
     kinds = ["loadtest", "nginx"] if a.origin == "auto" else [a.origin]
     last = None
     for kind in kinds:
         try:
-            return tg.start_origin(kind, a.root, base, workers, cpus, sizes)
+            return tg.start_origin(kind, a.root, base, workers, cpus, sizes, label)
         except tg.TargetError as e:
             last = e
             say(f"  origin ({kind}) unavailable: {e}")
@@ -172,18 +172,19 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
     scenarios = [wrkrun.SCENARIOS[s] for s in a.scenarios]
     sizes = sorted({s.body_size for s in scenarios if s.body_size})
     say(f"\n=== {mode}, {workers} worker(s) ===")
-    origin = start_origin(a, base, workers, server_cpus, sizes)
+    clients = max(s.connections for s in scenarios)
+    origins = start_origins(a, base, workers, server_cpus, sizes, clients)
+    origin = origins["origin"]
     static_root = tg.make_static_root(base)
-    say(f"  origin: {origin.note} on {origin.addr} (pid {origin.proc.pid}, "
-        f"threads on CPUs {procs.cpus_allowed(origin.pids())})")
     running, dead = {}, {}
     for name in a.targets:
         if name == "origin":
             running[name] = origin
             continue
         try:
-            running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origin.port,
-                                           static_root=static_root, tls=tls, mode=mode)
+            running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origins[name].port,
+                                           maxconn=tg.maxconn_for(name, clients), static_root=static_root,
+                                           tls=tls, mode=mode)
             t = running[name]
             pids = t.pids()
             tls_desc = f", https {t.tls_addr} {t.tls_note}" if t.tls_port else ""
@@ -205,7 +206,7 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                     if not wrkrun.runs_on(sc, name):
                         continue
                     try:
-                        wrkrun.run(sc, t, origin, a.warmup, wrk_cpus, threads, a.timeout)
+                        wrkrun.run(sc, t, origins[name], a.warmup, wrk_cpus, threads, a.timeout)
                     except (RuntimeError, ValueError) as e:
                         say(f"     warmup {name}: {e}")
             for rnd in range(1, a.rounds + 1):
@@ -219,7 +220,7 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                     t = running[name]
                     raw = os.path.join(raw_dir, f"{mode}-w{workers}-{sc.name}-{name}-r{rnd}.txt")
                     try:
-                        r = least_stolen(lambda made: wrkrun.run(sc, t, origin, a.duration, wrk_cpus, threads,
+                        r = least_stolen(lambda made: wrkrun.run(sc, t, origins[name], a.duration, wrk_cpus, threads,
                                                                  a.timeout, repeat_path(raw, made), server_cpus),
                                          a.max_steal, a.steal_repeats, f"r{rnd} {name}")
                         samples.append(dict(base_s, **r))
@@ -240,13 +241,30 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                         say(f"     {name} died: {t.proc.tail(4)}")
             if a.paced > 0 and equal_load_client(sc):
                 proxies = equal_load_proxies(running, dead, sc)
-                paced_rounds(a, sc, (mode, workers), proxies, origin, wrk_cpus, samples)
+                paced_rounds(a, sc, (mode, workers), proxies, origins, wrk_cpus, samples)
     finally:
         for name, t in running.items():
             if t is not origin:
                 t.stop()
-        origin.stop()
+        for o in dict.fromkeys(origins.values()):
+            o.stop()
     return origin.note
+
+
+def start_origins(a, base, workers, cpus, sizes, clients):
+    """The origin each target of a pass proxies to (the "origin" target is the direct one): one
+    for all, or, when one can't hold every target's connections at `clients` each, one per target."""
+    if tg.one_origin_holds(clients, a.targets):
+        origin = start_origin(a, base, workers, cpus, sizes)
+        origins = {name: origin for name in ["origin", *a.targets]}
+    else:
+        origins = {name: start_origin(a, base, workers, cpus, sizes, label=f"origin-{name}")
+                   for name in dict.fromkeys(["origin", *a.targets])}
+        say(f"  one origin per target: {clients} clients to each of {len(a.targets)} targets would "
+            f"outgrow one origin's {tg.NOFILE} open files")
+    for o in dict.fromkeys(origins.values()):
+        say(f"  origin: {o.note} on {o.addr} (pid {o.proc.pid}, threads on CPUs {procs.cpus_allowed(o.pids())})")
+    return origins
 
 
 def equal_load_client(scenario):
@@ -276,7 +294,7 @@ def equal_load_run(a, sc, client, target, origin, rate, client_cpus):
     return paced.sample({}, r)
 
 
-def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
+def paced_rounds(a, sc, pass_key, proxies, origins, client_cpus, samples):
     """wrk offers the proxy that answers sooner more load, so its p99 is taken at a higher rate.
     These rounds offer every proxy the same fixed rate, open loop, and record latency from each
     request's slot: tern-loadtest paced (bench/README.md, *bench/paced.sh*) for keep-alive GETs,
@@ -292,7 +310,8 @@ def paced_rounds(a, sc, pass_key, proxies, origin, client_cpus, samples):
             base_s = {"mode": mode, "workers": workers, "scenario": sc.name, "target": name, "round": rnd,
                       "rate": rate}
             try:
-                run = lambda _made: equal_load_run(a, sc, client, t, origin, rate, client_cpus)  # noqa: E731
+                run = lambda _made: equal_load_run(a, sc, client, t, origins[name], rate,  # noqa: E731
+                                                   client_cpus)
                 s = dict(base_s, **least_stolen(run, a.max_steal, a.steal_repeats, f"p{rnd} {name}"))
             except (RuntimeError, ValueError, KeyError) as e:
                 samples.append(dict(base_s, kind="paced", client=client, error=str(e)))

@@ -286,13 +286,21 @@ def make_tls_cert(base):
 
 # ------------------------------------------------------------------ origins
 
-def start_origin(kind, root, base, workers, cpus, body_sizes=()):
-    """kind: 'loadtest' (tern-loadtest origin) or 'nginx' (fallback serving fixed files)."""
+def start_origin(kind, root, base, workers, cpus, body_sizes=(), label="origin"):
+    """kind: 'loadtest' (tern-loadtest origin) or 'nginx' (fallback serving fixed files). label
+    names its directory under base (several origins in one pass need their own)."""
     if kind == "loadtest":
-        return _start_loadtest_origin(root, base, workers, cpus)
+        return _start_loadtest_origin(root, _workdir(base, label), workers, cpus)
     if kind == "nginx":
-        return _start_nginx_origin(base, workers, cpus, body_sizes)
+        return _start_nginx_origin(_workdir(base, label), workers, cpus, body_sizes)
     raise TargetError(f"unknown origin kind {kind!r}")
+
+
+def one_origin_holds(clients, targets):
+    """Whether one origin process can hold the connections of every target at once when each may
+    keep one per client (tern's pool keeps what the peak needed, HAProxy's idle server
+    connections): below its open-files limit with room to spare."""
+    return clients * len(targets) < NOFILE - 1000
 
 
 def release_binary(root, name):
@@ -300,11 +308,10 @@ def release_binary(root, name):
     return os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target"), "release", name)
 
 
-def _start_loadtest_origin(root, base, workers, cpus):
+def _start_loadtest_origin(root, d, workers, cpus):
     binary = release_binary(root, "tern-loadtest")
     if not os.access(binary, os.X_OK):
         raise TargetError(f"{binary} not built")
-    d = _workdir(base, "origin")
     port = procs.free_port()
     cmd = [binary, "origin", "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
            "--body-size", str(ORIGIN_BODY)]
@@ -315,8 +322,7 @@ def _start_loadtest_origin(root, base, workers, cpus):
     return Target("origin", port, p, note="tern-loadtest origin")
 
 
-def _start_nginx_origin(base, workers, cpus, body_sizes):
-    d = _workdir(base, "origin")
+def _start_nginx_origin(d, workers, cpus, body_sizes):
     www = os.path.join(d, "www")
     os.makedirs(os.path.join(www, "bytes"))
     with open(os.path.join(www, "index.bin"), "wb") as f:
@@ -356,7 +362,19 @@ def workers_to_set(mode, workers, cpus, name):
     return mode == "tuned" or workers != own_worker_count(name, cpus)
 
 
-def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=9000, static_root=None,
+MAXCONN = 9000  # each proxy's connection limit, unless a scenario's clients need more (maxconn_for)
+
+
+def maxconn_for(name, clients):
+    """The connection limit to give proxy `name` when `clients` connect at once: MAXCONN, unless
+    they need more. nginx's worker_connections counts client and upstream connections (idle
+    cached ones too), so it then gets all a process may open; HAProxy's maxconn counts clients."""
+    if name == "nginx":
+        return MAXCONN if 2 * clients + 1000 <= MAXCONN else NOFILE - 100
+    return max(MAXCONN, clients + 100)
+
+
+def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", maxconn=MAXCONN, static_root=None,
                 tls=None, mode="tuned", variant=None):
     """tls: a TlsFiles; the proxy then also terminates TLS on a second listener (Target.tls_port).
     mode: "tuned" or "defaults" (which template, MODES). variant: (label, {placeholder: value}) to

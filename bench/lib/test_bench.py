@@ -661,6 +661,25 @@ class Modes(unittest.TestCase):
         self.assertIn("no worker count set", bench.modes_note(["defaults"], [os.cpu_count()], every_cpu))
 
 
+class ConnectionLimits(unittest.TestCase):
+    def test_every_proxy_has_room_for_the_most_clients_of_any_scenario(self):
+        clients = max(s.connections for s in wrkrun.SCENARIOS.values())
+        # nginx counts both sides of a proxied connection, HAProxy only the client's.
+        self.assertGreaterEqual(targets.maxconn_for("nginx", clients), 2 * clients)
+        self.assertGreaterEqual(targets.maxconn_for("haproxy", clients), clients)
+        self.assertLess(targets.maxconn_for("nginx", clients), targets.NOFILE)
+
+    def test_targets_get_an_origin_each_only_when_one_cannot_hold_them_all(self):
+        every = ["origin", "tern", "nginx", "haproxy"]
+        self.assertTrue(targets.one_origin_holds(1000, every))
+        self.assertFalse(targets.one_origin_holds(wrkrun.SCENARIOS["c9000"].connections, every))
+        self.assertTrue(targets.one_origin_holds(9000, ["tern"]))
+
+    def test_the_usual_scenarios_keep_the_usual_limit(self):
+        for name in ("nginx", "haproxy", "tern"):
+            self.assertEqual(targets.maxconn_for(name, 1000), targets.MAXCONN, name)
+
+
 class Comet(unittest.TestCase):
     def test_summarize_prefers_tool_figures(self):
         row = {"proxy": "tern", "rss_before": 1 << 20, "rss_peak": 3 << 20,

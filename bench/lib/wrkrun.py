@@ -36,6 +36,10 @@ SCENARIOS = {s.name: s for s in [
     Scenario("16k", "GET 16 KiB, keep-alive, 64 conns", path="/bytes/16384", body_size=16384),
     Scenario("256k", "GET 256 KiB, keep-alive, 64 conns", path="/bytes/262144", body_size=262144),
     Scenario("c1000", "GET 100 B, keep-alive, 1000 conns", connections=1000),
+    Scenario("c9000", "GET 100 B, keep-alive, 9000 conns", connections=9000,
+             note="As many keep-alive clients as this machine's open-files limit (20,000 per process) leaves "
+                  "room for in a proxy that holds an upstream connection per client: does the proxy's pool "
+                  "keep its origin connections (connects/req ~0) or churn them?"),
     Scenario("close", "GET 100 B, new connection per request, 64 conns", headers=["Connection: close"]),
     Scenario("post64k", "POST 64 KiB chunked upload, 64 conns", path="/anything",
              script="chunked_post.lua", env={"BENCH_POST_BYTES": "65536", "BENCH_CHUNK_BYTES": "4096"}),
