@@ -161,13 +161,18 @@ fn requests(out: &mut String, plan: &Plan, merged: &Merged) {
         &servers,
         &sum.servers,
     );
+    bytes_on_the_wire(out, sum.bytes);
+}
+
+/// Bytes received and sent, on the client side and the upstream side.
+fn bytes_on_the_wire(out: &mut String, bytes: [u64; 4]) {
     header(
         out,
         "tern_bytes_total",
         "counter",
         "Bytes on the wire, by side and direction.",
     );
-    for ((side, direction), n) in FLOW_LABELS.iter().zip(sum.bytes) {
+    for ((side, direction), n) in FLOW_LABELS.iter().zip(bytes) {
         let _ = writeln!(
             out,
             "tern_bytes_total{{side=\"{side}\",direction=\"{direction}\"}} {n}"
@@ -301,26 +306,7 @@ fn connections(out: &mut String, merged: &Merged) {
         "Client connections that completed the HTTP/2 handshake, per worker.",
         |w| w.http2_connections,
     );
-    header(
-        out,
-        "tern_connections",
-        "gauge",
-        "Open client connections per worker: active (a request in flight) or idle.",
-    );
-    for w in &merged.workers {
-        let active = w.in_flight.min(w.connections);
-        let idle = w.connections - active;
-        let _ = writeln!(
-            out,
-            "tern_connections{{worker=\"{}\",state=\"active\"}} {active}",
-            w.worker
-        );
-        let _ = writeln!(
-            out,
-            "tern_connections{{worker=\"{}\",state=\"idle\"}} {idle}",
-            w.worker
-        );
-    }
+    connection_states(out, merged);
     let gauges: [(&str, &str, PerWorker); 4] = [
         (
             "tern_upstream_waiting",
@@ -360,6 +346,31 @@ fn connections(out: &mut String, merged: &Merged) {
         "Workers whose numbers are in this scrape.",
     );
     let _ = writeln!(out, "tern_workers_reporting {}", merged.workers.len());
+}
+
+/// Open client connections per worker, split into those with a request in
+/// flight and the rest.
+fn connection_states(out: &mut String, merged: &Merged) {
+    header(
+        out,
+        "tern_connections",
+        "gauge",
+        "Open client connections per worker: active (a request in flight) or idle.",
+    );
+    for w in &merged.workers {
+        let active = w.in_flight.min(w.connections);
+        let idle = w.connections - active;
+        let _ = writeln!(
+            out,
+            "tern_connections{{worker=\"{}\",state=\"active\"}} {active}",
+            w.worker
+        );
+        let _ = writeln!(
+            out,
+            "tern_connections{{worker=\"{}\",state=\"idle\"}} {idle}",
+            w.worker
+        );
+    }
 }
 
 fn upstreams(out: &mut String, plan: &Plan, states: &ServerStates, merged: &Merged) {
