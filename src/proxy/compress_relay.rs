@@ -50,46 +50,9 @@ pub async fn relay<C: Downstream>(
     job: Job,
 ) -> Result<(), Stop> {
     let mut out = Output::new(head, job);
-    let mut decoder = ChunkedReframer::decode_only();
-    // Decoded chunk data, when the upstream sends chunks.
-    let mut plain = match body {
-        BodyKind::Chunked => buffer::take(),
-        _ => Vec::new(),
-    };
-    let mut remaining = match body {
-        BodyKind::Length(n) => n,
-        _ => 0,
-    };
+    let mut source = Source::new(body);
     loop {
-        let buffered = upstream.buffered();
-        let input = &buffered[..buffered.len().min(STEP)];
-        let done = match body {
-            BodyKind::Chunked => {
-                let consumed = decoder.feed(input, &mut plain).map_err(|_| out.stop())?;
-                upstream.consume(consumed);
-                out.write(&plain)?;
-                plain.clear();
-                decoder.is_done()
-            }
-            BodyKind::Length(_) => {
-                let take = input
-                    .len()
-                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                out.write(&input[..take])?;
-                upstream.consume(take);
-                remaining -= take as u64;
-                remaining == 0
-            }
-            BodyKind::UntilClose => {
-                let take = input.len();
-                out.write(input)?;
-                upstream.consume(take);
-                false
-            }
-            BodyKind::None => true,
-        };
-        if done {
-            buffer::give(plain);
+        if source.feed(upstream, &mut out)? {
             return out.finish(client).await;
         }
         if out.wire.len() >= BIG_BUF_SIZE / 2 {
@@ -99,14 +62,78 @@ pub async fn relay<C: Downstream>(
             // About to wait: what came so far goes to the client now.
             out.flush(client).await?;
             match timeout(job.upstream, upstream.fill(BUF_SIZE)).await {
-                Ok(Ok(0)) if body == BodyKind::UntilClose => {
-                    buffer::give(plain);
-                    return out.finish(client).await;
-                }
+                Ok(Ok(0)) if body == BodyKind::UntilClose => return out.finish(client).await,
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return Err(out.stop()),
             }
         }
+    }
+}
+
+/// The upstream's body as its framing delivers it: the chunk decoder and
+/// its output, or what is left of a length.
+struct Source {
+    body: BodyKind,
+    decoder: ChunkedReframer,
+    /// Decoded chunk data, when the upstream sends chunks.
+    plain: Vec<u8>,
+    remaining: u64,
+}
+
+impl Source {
+    fn new(body: BodyKind) -> Source {
+        Source {
+            body,
+            decoder: ChunkedReframer::decode_only(),
+            plain: match body {
+                BodyKind::Chunked => buffer::take(),
+                _ => Vec::new(),
+            },
+            remaining: match body {
+                BodyKind::Length(n) => n,
+                _ => 0,
+            },
+        }
+    }
+
+    /// Feeds the encoder what the upstream has buffered, at most `STEP`
+    /// bytes of it; true once the body is complete.
+    fn feed(&mut self, upstream: &mut Conn, out: &mut Output) -> Result<bool, Stop> {
+        let buffered = upstream.buffered();
+        let input = &buffered[..buffered.len().min(STEP)];
+        match self.body {
+            BodyKind::Chunked => {
+                let fed = self.decoder.feed(input, &mut self.plain);
+                let consumed = fed.map_err(|_| out.stop())?;
+                upstream.consume(consumed);
+                out.write(&self.plain)?;
+                self.plain.clear();
+                Ok(self.decoder.is_done())
+            }
+            BodyKind::Length(_) => {
+                let take = input
+                    .len()
+                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                out.write(&input[..take])?;
+                upstream.consume(take);
+                self.remaining -= take as u64;
+                Ok(self.remaining == 0)
+            }
+            BodyKind::UntilClose => {
+                let take = input.len();
+                out.write(input)?;
+                upstream.consume(take);
+                Ok(false)
+            }
+            BodyKind::None => Ok(true),
+        }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        // Back to the pool however the relay ended.
+        buffer::give(std::mem::take(&mut self.plain));
     }
 }
 
