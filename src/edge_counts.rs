@@ -43,6 +43,7 @@ pub fn generations() -> u64 {
 static CONNECTION_CAP: AtomicU64 = AtomicU64::new(0);
 static EXHAUSTIONS: AtomicU64 = AtomicU64::new(0);
 static ACCEPT_PAUSES: AtomicU64 = AtomicU64::new(0);
+static ACCEPT_SURGES: AtomicU64 = AtomicU64::new(0);
 
 /// The connection cap in force for the process (`[server] max_connections`
 /// or derived from the open-files limit, rounded to a multiple of workers).
@@ -70,4 +71,13 @@ pub fn accept_paused() {
 
 pub fn accept_pauses() -> u64 {
     ACCEPT_PAUSES.load(Ordering::Relaxed)
+}
+
+/// A listen queue grew long enough to bring in surge accepts.
+pub fn accept_surged() {
+    ACCEPT_SURGES.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn accept_surges() -> u64 {
+    ACCEPT_SURGES.load(Ordering::Relaxed)
 }

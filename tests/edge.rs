@@ -339,6 +339,51 @@ fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
     assert_eq!(held[0].roundtrip(&get("/still")).body_str(), "ok");
 }
 
+/// More than 128 connections waiting at a tick bring in surge accepts. At
+/// the cap they wait for room like the four accepts always posted, so the
+/// cap holds, and every queued connection is served once room returns.
+#[test]
+fn a_deep_listen_queue_at_the_cap_brings_a_surge_that_keeps_the_cap() {
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    ));
+    let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
+    for conn in held.iter_mut() {
+        assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
+    }
+    let mut queued: Vec<Conn> = (0..300)
+        .map(|i| {
+            let mut conn = tern.connect();
+            conn.send(
+                format!("GET /q{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            conn
+        })
+        .collect();
+    let surges = "tern_accept_surges_total";
+    assert!(
+        wait_until(Duration::from_secs(5), || metric(&scrape(&tern), surges)
+            .is_some_and(|n| n >= 1.0)),
+        "no surge with 300 connections queued"
+    );
+    let accepted = "tern_connections_accepted_total{worker=\"0\"}";
+    assert_eq!(metric(&scrape(&tern), accepted), Some(2.0), "past the cap");
+    drop(held);
+    for (i, conn) in queued.iter_mut().enumerate() {
+        conn.set_read_timeout(Duration::from_secs(10));
+        let answer = conn.read_response();
+        assert_eq!(
+            answer.map(|r| r.body_str()).ok().as_deref(),
+            Some("ok"),
+            "queued {i}"
+        );
+    }
+    assert_eq!(metric(&scrape(&tern), accepted), Some(302.0));
+}
+
 #[test]
 fn the_default_cap_keeps_descriptors_for_every_connection_accepted() {
     let _wrapper = with_nofile(200);

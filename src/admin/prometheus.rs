@@ -224,6 +224,17 @@ fn edge(out: &mut String) {
     );
     header(
         out,
+        "tern_accept_surges_total",
+        "counter",
+        "Times a listen queue held more than 128 connections at a tick and a worker added accepts to empty it.",
+    );
+    let _ = writeln!(
+        out,
+        "tern_accept_surges_total {}",
+        crate::edge_counts::accept_surges()
+    );
+    header(
+        out,
         "tern_descriptor_exhaustion_total",
         "counter",
         "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",

@@ -4,16 +4,18 @@
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use monoio::io::Canceller;
+use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 
 use super::Worker;
 use crate::contain::contained;
 use crate::listen::ListenerInfo;
+use crate::metrics::listen_queue::accept_queue_len;
 use crate::proxy;
+use crate::timer::TICK;
 
 /// Pause after a failed accept (e.g. out of descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -26,6 +28,14 @@ const ROOM_POLL: Duration = Duration::from_millis(100);
 /// and 16: 4 and 8 alike, fewer falls behind, 16 doubles p99 at 2 workers
 /// (bench/README.md, *Connection per request*).
 const ACCEPTS_IN_FLIGHT: usize = 4;
+/// A listen queue longer than this at a timer tick brings in surge
+/// accepts. Four accepts take four connections per pass of the event loop,
+/// and a pass serving thousands of busy connections can last tens of
+/// milliseconds: a burst of clients connecting at once (9,000 in the bench's
+/// `c9000`) waited seconds in the queue with no more than four.
+const SURGE_AT: u64 = 128;
+/// Surge accepts one listener may add at most.
+const SURGE_ACCEPTS: usize = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -46,6 +56,8 @@ pub struct Listening {
     /// Cancels the pending accept; taken when stopping.
     canceller: RefCell<Option<Canceller>>,
     stopped: Cell<bool>,
+    /// Surge accepts running.
+    surging: Cell<usize>,
 }
 
 impl Listening {
@@ -94,6 +106,7 @@ pub fn start(listener: TcpListener, info: Rc<ListenerInfo>, worker: Rc<Worker>) 
         fd: listener.as_raw_fd(),
         canceller: RefCell::new(Some(Canceller::new())),
         stopped: Cell::new(false),
+        surging: Cell::new(0),
     });
     // The socket closes when the last loop ends.
     let listener = Rc::new(listener);
@@ -101,6 +114,7 @@ pub fn start(listener: TcpListener, info: Rc<ListenerInfo>, worker: Rc<Worker>) 
         let loop_ = accept_loop(listener.clone(), slot.clone(), worker.clone(), nth == 0);
         monoio::spawn(loop_);
     }
+    monoio::spawn(watch_queue(Rc::downgrade(&listener), slot.clone(), worker));
     slot
 }
 
@@ -115,28 +129,82 @@ async fn accept_loop(
     let Some(cancel) = slot.canceller.borrow().as_ref().map(Canceller::handle) else {
         return;
     };
-    while !slot.is_stopped() {
-        wait_for_room(&worker, &slot, first).await;
-        if slot.is_stopped() {
-            break;
+    while accept_one(&listener, &slot, &worker, first, &cancel).await {}
+}
+
+/// Waits for room under the cap, accepts one connection and starts serving
+/// it; false once the loop was stopped.
+async fn accept_one(
+    listener: &TcpListener,
+    slot: &Listening,
+    worker: &Worker,
+    first: bool,
+    cancel: &CancelHandle,
+) -> bool {
+    if slot.is_stopped() {
+        return false;
+    }
+    wait_for_room(worker, slot, first).await;
+    if slot.is_stopped() {
+        return false;
+    }
+    let place = worker.current().connections.post_accept();
+    match listener.cancelable_accept(cancel.clone()).await {
+        Ok((stream, peer)) => {
+            crate::rlimit::descriptors_available();
+            place.accepted();
+            // TCP_NODELAY is inherited from the listener (listen.rs).
+            let serve = proxy::serve(stream, peer, slot.info(), worker.current());
+            monoio::spawn(contained(peer, worker.id, serve));
+            true
         }
-        let place = worker.current().connections.post_accept();
-        let accepted = listener.cancelable_accept(cancel.clone()).await;
-        match accepted {
-            Ok((stream, peer)) => {
-                crate::rlimit::descriptors_available();
-                place.accepted();
-                // TCP_NODELAY is inherited from the listener (listen.rs).
-                let serve = proxy::serve(stream, peer, slot.info(), worker.current());
-                monoio::spawn(contained(peer, worker.id, serve));
-            }
-            Err(_) if slot.is_stopped() => break,
-            Err(err) => {
-                drop(place);
-                back_off(&worker, &err).await;
-            }
+        Err(_) if slot.is_stopped() => false,
+        Err(err) => {
+            drop(place);
+            back_off(worker, &err).await;
+            true
         }
     }
+}
+
+/// Every tick, how long the listen queue is; past `SURGE_AT`, more accepts
+/// until it is short again. Holds the socket only while starting them, so
+/// a stopped listener still closes when its accept loops end.
+async fn watch_queue(listener: Weak<TcpListener>, slot: Rc<Listening>, worker: Rc<Worker>) {
+    while !slot.is_stopped() {
+        monoio::time::sleep(TICK).await;
+        let Some(listener) = listener.upgrade() else {
+            return;
+        };
+        let wanted = surge_accepts(accept_queue_len(slot.fd).unwrap_or(0));
+        if slot.surging.get() == 0 && wanted > 0 {
+            crate::edge_counts::accept_surged();
+        }
+        while slot.surging.get() < wanted && !slot.is_stopped() {
+            slot.surging.set(slot.surging.get() + 1);
+            monoio::spawn(surge(listener.clone(), slot.clone(), worker.clone()));
+        }
+    }
+}
+
+/// Surge accepts wanted for a listen queue of `queued` connections: none
+/// up to `SURGE_AT`, then one per four waiting, at most `SURGE_ACCEPTS`.
+fn surge_accepts(queued: u64) -> usize {
+    if queued <= SURGE_AT {
+        return 0;
+    }
+    usize::try_from(queued / 4).map_or(SURGE_ACCEPTS, |n| n.min(SURGE_ACCEPTS))
+}
+
+/// One surge accept: accepts until the queue is down to half of `SURGE_AT`.
+async fn surge(listener: Rc<TcpListener>, slot: Rc<Listening>, worker: Rc<Worker>) {
+    let cancel = slot.canceller.borrow().as_ref().map(Canceller::handle);
+    if let Some(cancel) = cancel {
+        while accept_one(&listener, &slot, &worker, false, &cancel).await
+            && accept_queue_len(slot.fd).unwrap_or(0) > SURGE_AT / 2
+        {}
+    }
+    slot.surging.set(slot.surging.get() - 1);
 }
 
 /// An accept failed: the connection stays in the listen queue; try again
@@ -172,5 +240,18 @@ async fn wait_for_room(worker: &Worker, slot: &Listening, report: bool) {
             ));
         }
         let _ = crate::timer::timeout(ROOM_POLL, connections.freed()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_queue_brings_no_surge_and_a_long_one_a_bounded_one() {
+        assert_eq!(surge_accepts(0), 0);
+        assert_eq!(surge_accepts(SURGE_AT), 0);
+        assert_eq!(surge_accepts(SURGE_AT + 4), (SURGE_AT as usize + 4) / 4);
+        assert_eq!(surge_accepts(u64::MAX), SURGE_ACCEPTS);
     }
 }
