@@ -1,6 +1,8 @@
-//! One listening socket of a worker and its accept loop, which can be told
+//! One listening socket of a worker and its accept loops, which can be told
 //! to stop in two ways: close (SIGTERM, or a listener removed by a reload)
-//! or detach (a binary upgrade handed the socket to a new process).
+//! or detach (a binary upgrade handed the socket to a new process). Four
+//! accepts stay posted; a watcher adds surge accepts while the listen queue
+//! is long (a burst of clients connecting at once).
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::{AsRawFd, RawFd};
