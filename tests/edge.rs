@@ -309,14 +309,20 @@ fn with_server_key(cfg: &Cfg, line: &str) -> String {
         .replacen("[server]\n", &format!("[server]\n{line}\n"), 1)
 }
 
+/// tern with one worker, `max_connections = 2` and an admin endpoint, in
+/// front of `upstream`.
+fn one_worker_capped_at_two(upstream: std::net::SocketAddr) -> Tern {
+    let cfg = Cfg::new(upstream).workers(1);
+    Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    ))
+}
+
 #[test]
 fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
     let app = says("ok");
-    let cfg = Cfg::new(app.addr).workers(1);
-    let tern = Tern::start(&format!(
-        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
-        with_server_key(&cfg, "max_connections = 2")
-    ));
+    let tern = one_worker_capped_at_two(app.addr);
     assert_eq!(metric(&scrape(&tern), "tern_connections_max"), Some(2.0));
     let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
     for conn in held.iter_mut() {
@@ -345,11 +351,7 @@ fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
 #[test]
 fn a_deep_listen_queue_at_the_cap_brings_a_surge_that_keeps_the_cap() {
     let app = says("ok");
-    let cfg = Cfg::new(app.addr).workers(1);
-    let tern = Tern::start(&format!(
-        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
-        with_server_key(&cfg, "max_connections = 2")
-    ));
+    let tern = one_worker_capped_at_two(app.addr);
     let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
     for conn in held.iter_mut() {
         assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
