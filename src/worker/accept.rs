@@ -174,7 +174,8 @@ async fn accept_one(
 /// a stopped listener still closes when its accept loops end.
 async fn watch_queue(listener: Weak<TcpListener>, slot: Rc<Listening>, worker: Rc<Worker>) {
     while !slot.is_stopped() {
-        monoio::time::sleep(TICK).await;
+        // On the worker's tick clock: one timer slot, no ring operation.
+        let _ = crate::timer::sleep(TICK).await;
         let Some(listener) = listener.upgrade() else {
             return;
         };
