@@ -80,6 +80,12 @@ impl Listening {
         self.stopped.get()
     }
 
+    /// What an accept is cancelled with when the loop stops; `None` once
+    /// it was stopped (the canceller is taken then).
+    fn cancel_handle(&self) -> Option<CancelHandle> {
+        self.canceller.borrow().as_ref().map(Canceller::handle)
+    }
+
     /// Makes the accept loop end. The pending accept is cancelled rather
     /// than dropped: a dropped io_uring accept that completes anyway would
     /// leave its connection open with nobody serving it; a cancelled one
@@ -128,7 +134,7 @@ async fn accept_loop(
     worker: Rc<Worker>,
     first: bool,
 ) {
-    let Some(cancel) = slot.canceller.borrow().as_ref().map(Canceller::handle) else {
+    let Some(cancel) = slot.cancel_handle() else {
         return;
     };
     while accept_one(&listener, &slot, &worker, first, &cancel).await {}
@@ -201,8 +207,7 @@ fn surge_accepts(queued: u64) -> usize {
 
 /// One surge accept: accepts until the queue is down to half of `SURGE_AT`.
 async fn surge(listener: Rc<TcpListener>, slot: Rc<Listening>, worker: Rc<Worker>) {
-    let cancel = slot.canceller.borrow().as_ref().map(Canceller::handle);
-    if let Some(cancel) = cancel {
+    if let Some(cancel) = slot.cancel_handle() {
         while accept_one(&listener, &slot, &worker, false, &cancel).await
             && accept_queue_len(slot.fd).unwrap_or(0) > SURGE_AT / 2
         {}
