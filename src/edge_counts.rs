@@ -73,6 +73,10 @@ pub fn accept_pauses() -> u64 {
     ACCEPT_PAUSES.load(Ordering::Relaxed)
 }
 
+/// A listen queue longer than this at a tick brings in surge accepts (why:
+/// `worker/accept.rs`, which acts on it).
+pub const ACCEPT_SURGE_AT: u64 = 128;
+
 /// A listen queue grew long enough to bring in surge accepts.
 pub fn accept_surged() {
     ACCEPT_SURGES.fetch_add(1, Ordering::Relaxed);

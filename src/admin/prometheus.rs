@@ -226,7 +226,10 @@ fn edge(out: &mut String) {
         out,
         "tern_accept_surges_total",
         "counter",
-        "Times a listen queue held more than 128 connections at a tick and a worker added accepts to empty it.",
+        &format!(
+            "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
+            crate::edge_counts::ACCEPT_SURGE_AT
+        ),
     );
     let _ = writeln!(
         out,
