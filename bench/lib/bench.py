@@ -174,12 +174,11 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
     say(f"\n=== {mode}, {workers} worker(s) ===")
     clients = max(s.connections for s in scenarios)
     origins = start_origins(a, base, workers, server_cpus, sizes, clients)
-    origin = origins["origin"]
     static_root = tg.make_static_root(base)
     running, dead = {}, {}
     for name in a.targets:
         if name == "origin":
-            running[name] = origin
+            running[name] = origins[name]
             continue
         try:
             running[name] = tg.start_proxy(name, a.root, base, workers, server_cpus, origins[name].port,
@@ -244,22 +243,23 @@ def run_workers(a, workers, mode, wrk_cpus, server_cpus, threads, base, raw_dir,
                 paced_rounds(a, sc, (mode, workers), proxies, origins, wrk_cpus, samples)
     finally:
         for name, t in running.items():
-            if t is not origin:
+            if name != "origin":
                 t.stop()
         for o in dict.fromkeys(origins.values()):
             o.stop()
-    return origin.note
+    return next(iter(origins.values())).note
 
 
 def start_origins(a, base, workers, cpus, sizes, clients):
     """The origin each target of a pass proxies to (the "origin" target is the direct one): one
-    for all, or, when one can't hold every target's connections at `clients` each, one per target."""
+    for all, or, when one can't hold every target's connections at `clients` each, one per target
+    (only the targets of the run: an origin nobody uses would be an idle process beside them)."""
     if tg.one_origin_holds(clients, a.targets):
         origin = start_origin(a, base, workers, cpus, sizes)
-        origins = {name: origin for name in ["origin", *a.targets]}
+        origins = {name: origin for name in a.targets}
     else:
         origins = {name: start_origin(a, base, workers, cpus, sizes, label=f"origin-{name}")
-                   for name in dict.fromkeys(["origin", *a.targets])}
+                   for name in a.targets}
         say(f"  one origin per target: {clients} clients to each of {len(a.targets)} targets would "
             f"outgrow one origin's {tg.NOFILE} open files")
     for o in dict.fromkeys(origins.values()):
