@@ -182,71 +182,52 @@ fn bytes_on_the_wire(out: &mut String, bytes: [u64; 4]) {
 
 /// Process-wide numbers (`edge_counts`).
 fn edge(out: &mut String) {
-    header(
-        out,
-        "tern_panics_total",
-        "counter",
-        "Panics contained at a connection: the connection closed, its worker went on.",
+    use crate::edge_counts as counts;
+    let surges_help = format!(
+        "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
+        counts::ACCEPT_SURGE_AT
     );
-    let _ = writeln!(out, "tern_panics_total {}", crate::edge_counts::panics());
-    header(
-        out,
-        "tern_generations",
-        "gauge",
-        "Configuration generations alive over all workers: the current one per worker, and older ones long-lived connections still hold.",
-    );
-    let _ = writeln!(
-        out,
-        "tern_generations {}",
-        crate::edge_counts::generations()
-    );
-    header(
-        out,
-        "tern_connections_max",
-        "gauge",
-        "Client connections the process holds at once ([server] max_connections, divided among workers); beyond it new ones wait in the listen queue.",
-    );
-    let _ = writeln!(
-        out,
-        "tern_connections_max {}",
-        crate::edge_counts::connection_cap()
-    );
-    header(
-        out,
-        "tern_accept_pauses_total",
-        "counter",
-        "Times a worker reached its share of max_connections and stopped accepting until a connection ended.",
-    );
-    let _ = writeln!(
-        out,
-        "tern_accept_pauses_total {}",
-        crate::edge_counts::accept_pauses()
-    );
-    header(
-        out,
-        "tern_accept_surges_total",
-        "counter",
-        &format!(
-            "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
-            crate::edge_counts::ACCEPT_SURGE_AT
+    let numbers: [(&str, &str, &str, u64); 6] = [
+        (
+            "tern_panics_total",
+            "counter",
+            "Panics contained at a connection: the connection closed, its worker went on.",
+            counts::panics(),
         ),
-    );
-    let _ = writeln!(
-        out,
-        "tern_accept_surges_total {}",
-        crate::edge_counts::accept_surges()
-    );
-    header(
-        out,
-        "tern_descriptor_exhaustion_total",
-        "counter",
-        "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",
-    );
-    let _ = writeln!(
-        out,
-        "tern_descriptor_exhaustion_total {}",
-        crate::edge_counts::exhaustions()
-    );
+        (
+            "tern_generations",
+            "gauge",
+            "Configuration generations alive over all workers: the current one per worker, and older ones long-lived connections still hold.",
+            counts::generations(),
+        ),
+        (
+            "tern_connections_max",
+            "gauge",
+            "Client connections the process holds at once ([server] max_connections, divided among workers); beyond it new ones wait in the listen queue.",
+            counts::connection_cap(),
+        ),
+        (
+            "tern_accept_pauses_total",
+            "counter",
+            "Times a worker reached its share of max_connections and stopped accepting until a connection ended.",
+            counts::accept_pauses(),
+        ),
+        (
+            "tern_accept_surges_total",
+            "counter",
+            &surges_help,
+            counts::accept_surges(),
+        ),
+        (
+            "tern_descriptor_exhaustion_total",
+            "counter",
+            "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",
+            counts::exhaustions(),
+        ),
+    ];
+    for (name, kind, help, value) in numbers {
+        single(out, (name, kind), help, value);
+    }
 }
 
 /// The buffer pools per worker and the allocator's totals: what tells a
@@ -346,20 +327,18 @@ fn connections(out: &mut String, merged: &Merged) {
     for (name, help, value) in gauges {
         per_worker(out, merged, (name, "gauge"), help, value);
     }
-    header(
+    single(
         out,
-        "tern_tunnels_total",
-        "counter",
+        ("tern_tunnels_total", "counter"),
         "Upgraded connections opened.",
+        merged.sum.tunnels_total,
     );
-    let _ = writeln!(out, "tern_tunnels_total {}", merged.sum.tunnels_total);
-    header(
+    single(
         out,
-        "tern_workers_reporting",
-        "gauge",
+        ("tern_workers_reporting", "gauge"),
         "Workers whose numbers are in this scrape.",
+        merged.workers.len() as u64,
     );
-    let _ = writeln!(out, "tern_workers_reporting {}", merged.workers.len());
 }
 
 /// Open client connections per worker, split into those with a request in
@@ -551,6 +530,12 @@ fn per_worker(
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A metric with one sample and no labels: its header and its value.
+fn single(out: &mut String, (name, kind): (&str, &str), help: &str, value: u64) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn backend_label(name: &str) -> String {
