@@ -75,6 +75,12 @@ def sample(base, r):
     return fixedrate.equal_load_sample(base, "paced", r, "latency")
 
 
+def round_line(rnd, name, rate, r):
+    """One run as it ends: a median hides a stall in one round of several, this line shows it."""
+    return (f"  r{rnd} {name:8s} {rate:g}/s  latency p50 {r['latency_p50_ms']:.2f} · p99 {r['latency_p99_ms']:.2f}"
+            f" · p99.9 {r['latency_p999_ms']:.2f} ms  proxy {r['proxy_us']:.1f} µs/req")
+
+
 def table(rate, rounds, scenario, a):
     """One rate's Markdown table: a row per proxy, each cell the median over rounds."""
     lines = [f"{scenario.name} ({scenario.title}), {rate:g} requests/s offered, {a.mode}, {a.workers} worker(s), "
@@ -112,11 +118,12 @@ def main(argv):
             for target in proxies.values():
                 one_run(a.root, scenario, target, origin, max(a.rates), a.warmup, client_cpus)
         results = {rate: {name: [] for name in proxies} for rate in a.rates}
-        for _ in range(a.rounds):
+        for rnd in range(1, a.rounds + 1):
             for rate in a.rates:
                 for name, target in proxies.items():
-                    results[rate][name].append(
-                        one_run(a.root, scenario, target, origin, rate, a.seconds, client_cpus))
+                    r = one_run(a.root, scenario, target, origin, rate, a.seconds, client_cpus)
+                    results[rate][name].append(r)
+                    print(round_line(rnd, name, rate, r), flush=True)
     finally:
         for target in proxies.values():
             target.stop()

@@ -402,6 +402,13 @@ class Paced(unittest.TestCase):
         self.assertIn("| 1.00 · 3.00 · 1.00 |", row)
         self.assertIn("| 2000 | 3 | 1.00 · 1.00 | 30% |", row)
 
+    def test_each_round_is_shown_as_it_ends_so_a_stall_in_one_is_not_hidden_by_the_median(self):
+        r = {"latency_p50_ms": 0.31, "latency_p99_ms": 39.68, "latency_p999_ms": 58.37, "proxy_us": 24.9}
+        line = paced.round_line(1, "tern", 9800, r)
+        self.assertIn("r1 tern", line)
+        self.assertIn("p99 39.68", line)
+        self.assertIn("p99.9 58.37", line)
+
 
     def test_the_equal_load_rate_is_a_fraction_of_the_slowest_proxys_wrk_median(self):
         samples = [sample("tern", r, 3000.0, 4.0, scenario="256k") for r in (1, 2, 3)] + \
