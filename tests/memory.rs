@@ -146,18 +146,23 @@ fn steady_traffic_past_the_buffer_pools_takes_no_page_faults() {
         })
         .collect();
     between_phases.wait();
+    let trims_before = metric(&scrape(&tern), TRIMS);
     let before = minor_faults(tern.pid());
     between_phases.wait();
     for client in clients {
         client.join().expect("a client");
     }
     let faults = minor_faults(tern.pid()) - before;
+    let trims = (trims_before, metric(&scrape(&tern), TRIMS));
     let requests = (CLIENTS * MEASURED) as u64;
     // With glibc's default thresholds the allocator gave the freed buffers'
     // pages back between requests and faulted them in again: a fault every
-    // few requests. Kept, there are next to none.
+    // few requests (4,069 and 6,837 in two runs). Kept, there are next to
+    // none: 26-649 in twelve runs, the most when the arena grows past its
+    // warm-up peak. (A trim after each short pause in the spilling added
+    // ~750 until `buffer::QUIET_FOR`: one CI run had 980.)
     assert!(
-        faults * 20 < requests,
-        "{faults} page faults in {requests} requests"
+        faults * 10 < requests,
+        "{faults} page faults in {requests} requests ({TRIMS} before and after: {trims:?})"
     );
 }

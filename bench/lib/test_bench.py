@@ -409,7 +409,6 @@ class Paced(unittest.TestCase):
         self.assertIn("p99 39.68", line)
         self.assertIn("p99.9 58.37", line)
 
-
     def test_the_equal_load_rate_is_a_fraction_of_the_slowest_proxys_wrk_median(self):
         samples = [sample("tern", r, 3000.0, 4.0, scenario="256k") for r in (1, 2, 3)] + \
                   [sample("nginx", r, rps, 4.0, scenario="256k") for r, rps in ((1, 2000.0), (2, 2200.0), (3, 9e3))] + \

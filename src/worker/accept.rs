@@ -36,7 +36,7 @@ const ACCEPTS_IN_FLIGHT: usize = 4;
 /// milliseconds: a burst of clients connecting at once (9,000 in the bench's
 /// `c9000`) waited seconds in the queue with no more than four. (Kept in
 /// `edge_counts`, next to the surge counter, so /metrics' help text says it.)
-use crate::edge_counts::ACCEPT_SURGE_AT as SURGE_AT;
+const SURGE_AT: u64 = crate::edge_counts::ACCEPT_SURGE_AT;
 /// Surge accepts one listener may add at most.
 const SURGE_ACCEPTS: usize = 60;
 
