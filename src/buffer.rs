@@ -102,9 +102,10 @@ pub fn give(mut buf: Vec<u8>) {
     });
 }
 
-/// A buffer held by a connection, given back to the worker's pool when the
-/// connection is dropped with bytes still in it (a client that left in the
-/// middle of a request, a failed upstream) instead of being freed.
+/// A pooled buffer given back to the worker's pool when dropped, however
+/// its holder ends: a connection dropped with bytes still in it (a client
+/// that left in the middle of a request, a failed upstream), a relay that
+/// stops early.
 #[derive(Default)]
 pub struct Held(Vec<u8>);
 

@@ -75,20 +75,22 @@ pub async fn relay<C: Downstream>(
 struct Source {
     body: BodyKind,
     decoder: ChunkedReframer,
-    /// Decoded chunk data, when the upstream sends chunks.
-    plain: Vec<u8>,
+    /// Decoded chunk data, when the upstream sends chunks; back to the
+    /// pool however the relay ends.
+    plain: buffer::Held,
     remaining: u64,
 }
 
 impl Source {
     fn new(body: BodyKind) -> Source {
+        let mut plain = buffer::Held::default();
+        if body == BodyKind::Chunked {
+            *plain = buffer::take();
+        }
         Source {
             body,
             decoder: ChunkedReframer::decode_only(),
-            plain: match body {
-                BodyKind::Chunked => buffer::take(),
-                _ => Vec::new(),
-            },
+            plain,
             remaining: match body {
                 BodyKind::Length(n) => n,
                 _ => 0,
@@ -127,13 +129,6 @@ impl Source {
             }
             BodyKind::None => Ok(true),
         }
-    }
-}
-
-impl Drop for Source {
-    fn drop(&mut self) {
-        // Back to the pool however the relay ended.
-        buffer::give(std::mem::take(&mut self.plain));
     }
 }
 
