@@ -249,14 +249,13 @@ fn memory(out: &mut String, merged: &Merged) {
             );
         }
     }
-    header(
-        out,
-        "tern_allocator_trims_total",
-        "counter",
-        "Times a worker asked the allocator to give free memory back to the system after a burst.",
-    );
     let (trims, micros) = crate::allocator::trims();
-    let _ = writeln!(out, "tern_allocator_trims_total {trims}");
+    single(
+        out,
+        ("tern_allocator_trims_total", "counter"),
+        "Times a worker asked the allocator to give free memory back to the system after a burst.",
+        trims,
+    );
     header(
         out,
         "tern_allocator_trim_seconds_total",
