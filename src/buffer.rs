@@ -195,6 +195,12 @@ impl Spill {
     }
 }
 
+/// Counts memory freed past a pool of another kind (the idle compressors
+/// `compress` lets go) toward the burst whose end gives pages back.
+pub fn count_spilled(bytes: usize) {
+    let _ = SPILL.try_with(|spill| spill.add(bytes));
+}
+
 /// Called by the worker on its tick. Buffers freed past the pool caps go
 /// back to the allocator, which keeps their pages: after a burst (1,000
 /// long-polls answered at once) that is megabytes resident until the next

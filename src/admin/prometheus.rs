@@ -249,6 +249,19 @@ fn memory(out: &mut String, merged: &Merged) {
             );
         }
     }
+    let (made, idle) = crate::compress::compressor_counts();
+    single(
+        out,
+        ("tern_compressors_made_total", "counter"),
+        "Gzip compressors made; a worker keeps finished ones for the next response, so steady compressing traffic makes none.",
+        made,
+    );
+    single(
+        out,
+        ("tern_compressors_idle", "gauge"),
+        "Gzip compressors the workers keep for reuse, about 420 KiB each (those a worker stopped needing are freed).",
+        idle,
+    );
     let (trims, micros) = crate::allocator::trims();
     single(
         out,

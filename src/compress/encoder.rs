@@ -8,10 +8,8 @@
 
 use std::io::Write;
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
-
 use super::policy::{Coding, Encoding};
+use super::pool::{self, Gzip};
 use crate::http::chunked::push_hex;
 
 /// Input fed to an encoder in one step.
@@ -45,20 +43,18 @@ pub struct Encoder {
 /// Both boxed: their states are large structs (brotli's especially), and
 /// an `Encoder` moves between the relay's futures.
 enum Inner {
-    Gzip(Box<GzEncoder<Vec<u8>>>),
+    /// From this worker's pool, and back to it when finished; the level it
+    /// was made at.
+    Gzip(Gzip, u8),
     Br(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
 impl Encoder {
     pub fn new(encoding: Encoding) -> Encoder {
-        let out = Vec::with_capacity(STEP + 1024);
         let inner = match encoding.coding {
-            Coding::Gzip => Inner::Gzip(Box::new(GzEncoder::new(
-                out,
-                Compression::new(u32::from(encoding.level)),
-            ))),
+            Coding::Gzip => Inner::Gzip(pool::take_gzip(encoding.level), encoding.level),
             Coding::Br => Inner::Br(Box::new(brotli::CompressorWriter::new(
-                out,
+                Vec::with_capacity(STEP + 1024),
                 BROTLI_BUFFER,
                 u32::from(encoding.level).min(BROTLI_MAX_QUALITY),
                 BROTLI_LGWIN,
@@ -74,7 +70,7 @@ impl Encoder {
     pub fn write(&mut self, input: &[u8]) -> std::io::Result<()> {
         self.dirty |= !input.is_empty();
         match &mut self.inner {
-            Inner::Gzip(gz) => gz.write_all(input),
+            Inner::Gzip(gz, _) => gz.write_all(input),
             Inner::Br(br) => br.write_all(input),
         }
     }
@@ -84,7 +80,7 @@ impl Encoder {
     pub fn flush(&mut self, wire: &mut Vec<u8>, chunked: bool) -> std::io::Result<()> {
         if std::mem::take(&mut self.dirty) {
             match &mut self.inner {
-                Inner::Gzip(gz) => gz.flush()?,
+                Inner::Gzip(gz, _) => gz.flush()?,
                 Inner::Br(br) => br.flush()?,
             }
         }
@@ -95,7 +91,7 @@ impl Encoder {
     /// Moves output produced so far to `wire`, without flushing.
     pub fn drain(&mut self, wire: &mut Vec<u8>, chunked: bool) {
         let out = match &mut self.inner {
-            Inner::Gzip(gz) => gz.get_mut(),
+            Inner::Gzip(gz, _) => gz.get_mut(),
             Inner::Br(br) => br.get_mut(),
         };
         move_out(out, wire, chunked);
@@ -105,9 +101,10 @@ impl Encoder {
     /// rest to `wire`, with the last chunk when `chunked`.
     pub fn finish(self, wire: &mut Vec<u8>, chunked: bool) -> std::io::Result<()> {
         match self.inner {
-            Inner::Gzip(mut gz) => {
+            Inner::Gzip(mut gz, level) => {
                 gz.try_finish()?;
                 move_out(gz.get_mut(), wire, chunked);
+                pool::give_gzip(level, gz);
             }
             Inner::Br(br) => {
                 let mut out = br.into_inner();

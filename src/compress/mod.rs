@@ -22,10 +22,12 @@ pub mod decide;
 mod encoder;
 pub mod head;
 mod policy;
+mod pool;
 
 pub use accept::choose;
 pub use encoder::{Encoder, MEMORY_BOUND, STEP};
 pub use policy::{Coding, Encoding, Policy, TypePattern};
+pub use pool::{counts as compressor_counts, release_unused as release_unused_compressors};
 
 /// The defaults of `compress = true`, for the config.
 pub mod policy_defaults {

@@ -122,7 +122,9 @@ async fn run(spec: WorkerSpec) {
         }
         inbox.answer(&worker);
         worker.flush_access_logs();
-        crate::buffer::trim_after_burst(std::time::Instant::now());
+        let now = std::time::Instant::now();
+        crate::compress::release_unused_compressors(now);
+        crate::buffer::trim_after_burst(now);
         if quit::requested() {
             // SIGQUIT: the main thread exits once every worker flushed.
             quit::flushed();
