@@ -33,6 +33,7 @@ pub fn render(plan: &Plan, states: &ServerStates, merged: &Merged) -> String {
     connections(&mut out, merged);
     edge(&mut out);
     memory(&mut out, merged);
+    compressors(&mut out);
     upstreams(&mut out, plan, states, merged);
     latencies(&mut out, plan, merged);
     super::limits::render(&mut out, plan);
@@ -230,6 +231,24 @@ fn edge(out: &mut String) {
     }
 }
 
+/// The gzip states the workers make and keep (`compress::pool`): one made
+/// per response would mean the pool is not doing its job.
+fn compressors(out: &mut String) {
+    let (made, idle) = crate::compress::compressor_counts();
+    single(
+        out,
+        ("tern_compressors_made_total", "counter"),
+        "Gzip compressors made; a worker keeps finished ones for the next response, so steady compressing traffic makes none.",
+        made,
+    );
+    single(
+        out,
+        ("tern_compressors_idle", "gauge"),
+        "Gzip compressors the workers keep for reuse, about 420 KiB each (those a worker stopped needing are freed).",
+        idle,
+    );
+}
+
 /// The buffer pools per worker and the allocator's totals: what tells a
 /// pool filling to its cap or the allocator keeping freed memory from a leak.
 fn memory(out: &mut String, merged: &Merged) {
@@ -249,19 +268,6 @@ fn memory(out: &mut String, merged: &Merged) {
             );
         }
     }
-    let (made, idle) = crate::compress::compressor_counts();
-    single(
-        out,
-        ("tern_compressors_made_total", "counter"),
-        "Gzip compressors made; a worker keeps finished ones for the next response, so steady compressing traffic makes none.",
-        made,
-    );
-    single(
-        out,
-        ("tern_compressors_idle", "gauge"),
-        "Gzip compressors the workers keep for reuse, about 420 KiB each (those a worker stopped needing are freed).",
-        idle,
-    );
     let (trims, micros) = crate::allocator::trims();
     single(
         out,
