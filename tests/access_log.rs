@@ -329,3 +329,98 @@ fn answers_tern_makes_after_routing_log_their_bytes_and_the_failed_server() {
         "{got:?}"
     );
 }
+
+/// A target long enough that 300 lines are several times what a pipe holds.
+fn long_target(i: usize) -> String {
+    format!("/api/{i:03}/{}", "x".repeat(1000))
+}
+
+/// A FIFO to log to, and its reading end, open and not read: once the
+/// pipe's 64 KiB are full, every write to it waits.
+fn stalled_log(name: &str) -> (PathBuf, std::fs::File) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo = temp_path(name).with_file_name("access.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the FIFO to read");
+    (fifo, reader)
+}
+
+/// 300 requests whose log lines are several times what the pipe holds.
+fn fill_the_log(tern: &Tern) {
+    let mut c = tern.connect();
+    c.set_read_timeout(Duration::from_secs(3));
+    for i in 0..300 {
+        let req = format!("GET {} HTTP/1.1\r\nHost: h\r\n\r\n", long_target(i));
+        assert_eq!(c.roundtrip(req.as_bytes()).status, 200, "request {i}");
+    }
+}
+
+#[test]
+fn a_log_file_that_takes_nothing_never_stops_the_workers() {
+    use std::io::Read;
+    let up = RecordingUpstream::echo();
+    let (fifo, mut reader) = stalled_log("fifo");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"", fifo.display()),
+    ));
+    fill_the_log(&tern);
+    // And on a new connection, with the log's writes still waiting.
+    assert_eq!(
+        tern.connect()
+            .roundtrip(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+            .status,
+        200
+    );
+    // Read now: every line arrives, whole and in order.
+    let mut log = Vec::new();
+    let complete = wait_until(Duration::from_secs(10), || {
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            log.extend_from_slice(&chunk[..n]);
+        }
+        log.iter().filter(|&&b| b == b'\n').count() >= 301
+    });
+    let text = String::from_utf8_lossy(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(complete, "{} lines read", lines.len());
+    let targets: Vec<String> = (0..300).map(long_target).collect();
+    let at: Vec<Option<usize>> = targets
+        .iter()
+        .map(|target| lines.iter().position(|line| line.contains(target.as_str())))
+        .collect();
+    assert!(at.iter().all(Option::is_some), "lines missing: {at:?}");
+    assert!(
+        at.windows(2).all(|pair| pair[0] < pair[1]),
+        "out of order: {at:?}"
+    );
+}
+
+#[test]
+fn a_stop_waits_a_few_seconds_for_a_log_file_that_takes_nothing_then_exits() {
+    let up = RecordingUpstream::echo();
+    let (fifo, _reader) = stalled_log("fifo-stop");
+    let mut tern = Tern::start(&config(
+        up.addr,
+        &format!("access = \"{}\"", fifo.display()),
+    ));
+    fill_the_log(&tern);
+    tern.signal("TERM");
+    let exit = tern.wait_exit(Duration::from_secs(15));
+    assert!(exit.is_some_and(|status| status.success()), "{exit:?}");
+    assert!(
+        tern.stderr()
+            .iter()
+            .any(|line| line.contains("bytes of lines not written")),
+        "{:?}",
+        tern.stderr()
+    );
+}

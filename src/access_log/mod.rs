@@ -4,18 +4,22 @@
 //! Each worker appends lines to its own buffer and writes the buffer with a
 //! single `write` to a file opened with O_APPEND when it passes `FLUSH_AT`
 //! or at the worker's next tick (every 50 ms): lines from different workers
-//! never interleave mid-line, and a crash loses at most one buffer's worth.
+//! never interleave mid-line, and a crash loses at most what is buffered.
+//! The writes to a file go through the ring in a task of the worker's own
+//! (`writer`): a file that is slow to take them never stops the worker.
 //! SIGUSR1 makes every worker reopen the file (log rotation).
 
 mod entry;
 mod format;
+mod writer;
 
 use std::cell::{Cell, RefCell};
-use std::fs::File;
 use std::io::Write;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use entry::Entry;
+pub use writer::{dropped_lines, run as run_writer, written};
 
 use crate::config::log_section::{AccessFormat, AccessTarget};
 use crate::config::Plan;
@@ -38,7 +42,7 @@ pub struct Done {
 
 pub struct AccessLog {
     plan: Arc<Plan>,
-    out: RefCell<Option<File>>,
+    out: RefCell<Option<Rc<writer::LogFile>>>,
     buf: RefCell<Vec<u8>>,
     /// The reopen generation this worker's file belongs to.
     generation: Cell<u64>,
@@ -90,7 +94,7 @@ impl AccessLog {
     fn open(&self) {
         let file = match &self.plan.log.access {
             AccessTarget::File(path) => match crate::log::open_append(path) {
-                Ok(file) => Some(file),
+                Ok(file) => Some(Rc::new(writer::LogFile::new(file))),
                 Err(err) => {
                     crate::log::error(format_args!("access log {}: {err}", path.display()));
                     None
@@ -101,15 +105,24 @@ impl AccessLog {
         *self.out.borrow_mut() = file;
     }
 
-    /// One write of whole lines; a blocking call, as nginx's buffered log.
+    /// Hands whole lines to the worker's log writer (`writer`), which
+    /// writes them to a file without the worker waiting; standard output
+    /// is written in place.
     fn flush_buf(&self, buf: &mut Vec<u8>) {
-        let written = match (&self.plan.log.access, self.out.borrow_mut().as_mut()) {
-            (AccessTarget::Stdout, _) => std::io::stdout().lock().write_all(buf),
-            (AccessTarget::File(_), Some(file)) => file.write_all(buf),
-            _ => Ok(()),
-        };
-        if let Err(err) = written {
-            crate::log::warn(format_args!("access log write failed: {err}"));
+        match (&self.plan.log.access, self.out.borrow().as_ref()) {
+            (AccessTarget::Stdout, _) => {
+                if let Err(err) = std::io::stdout().lock().write_all(buf) {
+                    crate::log::warn(format_args!("access log write failed: {err}"));
+                }
+            }
+            (AccessTarget::File(_), Some(file)) => {
+                // The next buffer sized like this one: a quiet worker's
+                // buffers stay small while they wait in the queue.
+                let next = Vec::with_capacity(buf.len().clamp(1024, FLUSH_AT + 1024));
+                let full = std::mem::replace(buf, next);
+                writer::write(file, full);
+            }
+            _ => {}
         }
         buf.clear();
     }

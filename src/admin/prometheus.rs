@@ -181,14 +181,14 @@ fn bytes_on_the_wire(out: &mut String, bytes: [u64; 4]) {
     }
 }
 
-/// Process-wide numbers (`edge_counts`).
+/// Process-wide numbers (`edge_counts`, and the access log's drops).
 fn edge(out: &mut String) {
     use crate::edge_counts as counts;
     let surges_help = format!(
         "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
         counts::ACCEPT_SURGE_AT
     );
-    let numbers: [(&str, &str, &str, u64); 6] = [
+    let numbers: [(&str, &str, &str, u64); 7] = [
         (
             "tern_panics_total",
             "counter",
@@ -224,6 +224,12 @@ fn edge(out: &mut String) {
             "counter",
             "Episodes of running out of file descriptors (EMFILE/ENFILE on accept or connect).",
             counts::exhaustions(),
+        ),
+        (
+            "tern_access_log_dropped_lines_total",
+            "counter",
+            "Access log lines dropped because the file took none of the 16 MiB a worker had queued for it.",
+            crate::access_log::dropped_lines(),
         ),
     ];
     for (name, kind, help, value) in numbers {
