@@ -1,12 +1,14 @@
 //! The access and error logs: formats, local answers, rotation on SIGUSR1,
 //! whole lines under concurrency, and bad log settings.
 
+mod admin_support;
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use admin_support::wait_metric;
 use common::*;
 
 fn temp_path(name: &str) -> PathBuf {
@@ -423,4 +425,36 @@ fn a_stop_waits_a_few_seconds_for_a_log_file_that_takes_nothing_then_exits() {
         "{:?}",
         tern.stderr()
     );
+}
+
+#[test]
+fn a_full_disk_is_said_once_not_at_every_write() {
+    let up = RecordingUpstream::echo();
+    // /dev/full: every write fails with ENOSPC, as on a full disk.
+    let tern = Tern::start(&format!(
+        "{}[admin]\nbind = \"127.0.0.1:0\"\n",
+        config(up.addr, "access = \"/dev/full\"")
+    ));
+    let mut c = tern.connect();
+    // Requests over several of the workers' 50 ms flushes.
+    for i in 0..20 {
+        let req = format!("GET /api/{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.roundtrip(req.as_bytes()).status, 200);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    wait_until(Duration::from_secs(2), || {
+        tern.stderr()
+            .iter()
+            .any(|l| l.contains("access log write failed"))
+    });
+    let said: Vec<String> = tern
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("access log write failed"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("No space left on device"), "{said:?}");
+    // Their lines are lost, and counted.
+    let dropped = wait_metric(&tern, "tern_access_log_dropped_lines_total", 20.0);
+    assert_eq!(dropped, Some(20.0));
 }

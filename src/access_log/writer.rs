@@ -8,9 +8,10 @@
 //! buffers here and one task of the worker writes them in order through
 //! io_uring (the kernel finishes a write that would block in its own
 //! worker threads), so a slow log costs memory, up to `MAX_QUEUED`, then
-//! lines, never the worker's time. Lines dropped past the bound are counted
-//! in `tern_access_log_dropped_lines_total` and said once in the error log
-//! per stall.
+//! lines, never the worker's time. Lines dropped past the bound, and those
+//! of a write that failed (a full disk), are counted in
+//! `tern_access_log_dropped_lines_total`; each stall or run of failures is
+//! said once in the error log.
 //!
 //! On the epoll driver (`TERN_DRIVER=epoll`) monoio performs file writes
 //! in place, blocking as before: there a slow file still stalls the worker.
@@ -20,7 +21,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -57,16 +58,13 @@ impl LogFile {
         // Offset 0: the file is opened to append, where the kernel writes
         // whatever the offset.
         match ring.write_all_at(buf, 0).await {
-            (Ok(()), _) => {}
             // The epoll driver writes files with pwrite(2), which a FIFO
             // refuses: write(2) there, as that driver blocks anyway.
             (Err(err), buf) if err.raw_os_error() == Some(libc::ESPIPE) => {
                 self.in_place.set(true);
                 write_now(&self.plain, &buf);
             }
-            (Err(err), _) => {
-                crate::log::warn(format_args!("access log write failed: {err}"));
-            }
+            (written, buf) => report(written, &buf),
         }
     }
 
@@ -79,8 +77,14 @@ impl LogFile {
     }
 }
 
-/// Lines dropped because a worker's queue was full, in all workers.
+/// Lines not written, in all workers: a worker's queue was full, or the
+/// write failed.
 static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
+
+fn count_dropped(buf: &[u8]) {
+    let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
+    DROPPED_LINES.fetch_add(lines, Ordering::Relaxed);
+}
 
 pub fn dropped_lines() -> u64 {
     DROPPED_LINES.load(Ordering::Relaxed)
@@ -120,8 +124,7 @@ impl Queue {
     fn admit(&self, file: &Rc<LogFile>, buf: Vec<u8>, limit: usize) -> bool {
         let bytes = self.bytes.get() + buf.capacity();
         if bytes > limit {
-            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
-            DROPPED_LINES.fetch_add(lines, Ordering::Relaxed);
+            count_dropped(&buf);
             if !self.full.replace(true) {
                 crate::log::error(format_args!(
                     "access log: {} MiB of lines wait for the file to take them; dropping new lines until it does (tern_access_log_dropped_lines_total)",
@@ -164,8 +167,30 @@ pub fn write(file: &Rc<LogFile>, buf: Vec<u8>) {
 }
 
 fn write_now(mut file: &std::fs::File, buf: &[u8]) {
-    if let Err(err) = file.write_all(buf) {
-        crate::log::warn(format_args!("access log write failed: {err}"));
+    report(file.write_all(buf), buf);
+}
+
+/// Whether the last access log write failed (in any worker).
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Counts the lines of a failed write as dropped, and says when writes
+/// start failing (a full disk would otherwise fill the error log with a
+/// line per flush, 20 a second per worker) and when they work again.
+fn report(written: std::io::Result<()>, buf: &[u8]) {
+    match written {
+        Ok(()) => {
+            if FAILING.swap(false, Ordering::Relaxed) {
+                crate::log::warn(format_args!("access log writes work again"));
+            }
+        }
+        Err(err) => {
+            count_dropped(buf);
+            if !FAILING.swap(true, Ordering::Relaxed) {
+                crate::log::warn(format_args!(
+                    "access log write failed: {err} (said once until a write works again)"
+                ));
+            }
+        }
     }
 }
 

@@ -228,7 +228,7 @@ fn edge(out: &mut String) {
         (
             "tern_access_log_dropped_lines_total",
             "counter",
-            "Access log lines dropped because the file took none of the 16 MiB a worker had queued for it.",
+            "Access log lines not written: the file took none of the 16 MiB a worker had queued for it, or the write failed (a full disk).",
             crate::access_log::dropped_lines(),
         ),
     ];
