@@ -250,9 +250,15 @@ pub async fn written(limit: Duration) -> bool {
             return true;
         }
         if Instant::now() >= deadline {
-            let bytes = QUEUE.with(|queue| queue.bytes.get());
+            let lines: usize = QUEUE.with(|queue| {
+                let pending = queue.pending.borrow();
+                pending
+                    .iter()
+                    .map(|(_, buf)| memchr::memchr_iter(b'\n', buf).count())
+                    .sum()
+            });
             crate::log::error(format_args!(
-                "access log: {bytes} bytes of lines not written: the file took nothing for {} s",
+                "access log: {lines} lines not written (and the one write in flight): the file took nothing for {} s",
                 limit.as_secs()
             ));
             return false;
