@@ -200,10 +200,61 @@ fn the_error_log_can_go_to_a_file_with_debug_lines() {
     let mut bad = tern.connect();
     bad.send(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n");
     let _ = bad.expect_close(Duration::from_secs(5));
-    let got = wait_lines(&path, 1);
+    let debug_505 = |lines: &[String]| {
+        lines
+            .iter()
+            .any(|l| l.contains("debug") && l.contains("505"))
+    };
+    wait_until(Duration::from_secs(5), || debug_505(&lines(&path)));
+    let got = lines(&path);
+    assert!(debug_505(&got), "{got:?}");
+}
+
+#[test]
+fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() {
+    use std::io::Read;
+    let up = RecordingUpstream::echo();
+    let (fifo, mut reader) = stalled_log("error-fifo");
+    let access = temp_path("beside-error-fifo");
+    let tern = Tern::start(&config(
+        up.addr,
+        &format!(
+            "error = \"{}\"\nlevel = \"debug\"\naccess = \"{}\"",
+            fifo.display(),
+            access.display()
+        ),
+    ));
+    // Each refused request is a debug line in the error log: 2,000 of them
+    // are several times what the pipe holds.
+    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
+    for _ in 0..2000 {
+        let mut bad = tern.connect();
+        bad.set_read_timeout(Duration::from_secs(3));
+        bad.send(refused.as_bytes());
+        assert!(bad.expect_close(Duration::from_secs(3)).is_ok());
+    }
+    let mut c = tern.connect();
+    c.set_read_timeout(Duration::from_secs(3));
+    assert_eq!(
+        c.roundtrip(b"GET /api/after HTTP/1.1\r\nHost: h\r\n\r\n")
+            .status,
+        200
+    );
+    // The access log, another file, is not held up behind it.
+    let after = || lines(&access).iter().any(|l| l.contains("/api/after"));
+    assert!(wait_until(Duration::from_secs(5), after));
+    let mut log = Vec::new();
+    let all = wait_until(Duration::from_secs(10), || {
+        let mut chunk = [0u8; 65536];
+        while let Ok(n @ 1..) = reader.read(&mut chunk) {
+            log.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&log).matches(" 505").count() >= 2000
+    });
     assert!(
-        got.iter().any(|l| l.contains("debug") && l.contains("505")),
-        "{got:?}"
+        all,
+        "{} lines read",
+        String::from_utf8_lossy(&log).lines().count()
     );
 }
 
@@ -455,6 +506,6 @@ fn a_full_disk_is_said_once_not_at_every_write() {
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("No space left on device"), "{said:?}");
     // Their lines are lost, and counted.
-    let dropped = wait_metric(&tern, "tern_access_log_dropped_lines_total", 20.0);
+    let dropped = wait_metric(&tern, "tern_log_dropped_lines_total", 20.0);
     assert_eq!(dropped, Some(20.0));
 }

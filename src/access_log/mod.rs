@@ -5,13 +5,12 @@
 //! single `write` to a file opened with O_APPEND when it passes `FLUSH_AT`
 //! or at the worker's next tick (every 50 ms): lines from different workers
 //! never interleave mid-line, and a crash loses at most what is buffered.
-//! The writes to a file go through the ring in a task of the worker's own
-//! (`writer`): a file that is slow to take them never stops the worker.
+//! The writes to a file are queued and go through the ring from a task
+//! (`log::writer`): a file that is slow to take them never stops the worker.
 //! SIGUSR1 makes every worker reopen the file (log rotation).
 
 mod entry;
 mod format;
-mod writer;
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -19,10 +18,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use entry::Entry;
-pub use writer::{dropped_lines, run as run_writer, written};
 
 use crate::config::log_section::{AccessFormat, AccessTarget};
 use crate::config::Plan;
+use crate::log::writer::{self, LogFile};
 
 /// A worker writes its buffer once it holds this much.
 const FLUSH_AT: usize = 32 * 1024;
@@ -42,7 +41,7 @@ pub struct Done {
 
 pub struct AccessLog {
     plan: Arc<Plan>,
-    out: RefCell<Option<Rc<writer::LogFile>>>,
+    out: RefCell<Option<Rc<LogFile>>>,
     buf: RefCell<Vec<u8>>,
     /// The reopen generation this worker's file belongs to.
     generation: Cell<u64>,
@@ -94,7 +93,7 @@ impl AccessLog {
     fn open(&self) {
         let file = match &self.plan.log.access {
             AccessTarget::File(path) => match crate::log::open_append(path) {
-                Ok(file) => Some(Rc::new(writer::LogFile::new(file))),
+                Ok(file) => Some(Rc::new(LogFile::new(file, "access log"))),
                 Err(err) => {
                     crate::log::error(format_args!("access log {}: {err}", path.display()));
                     None
@@ -105,9 +104,8 @@ impl AccessLog {
         *self.out.borrow_mut() = file;
     }
 
-    /// Hands whole lines to the worker's log writer (`writer`), which
-    /// writes them to a file without the worker waiting; standard output
-    /// is written in place.
+    /// Hands whole lines to `log::writer`, which writes them to a file
+    /// without the worker waiting; standard output is written in place.
     fn flush_buf(&self, buf: &mut Vec<u8>) {
         match (&self.plan.log.access, self.out.borrow().as_ref()) {
             (AccessTarget::Stdout, _) => {

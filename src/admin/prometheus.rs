@@ -181,7 +181,7 @@ fn bytes_on_the_wire(out: &mut String, bytes: [u64; 4]) {
     }
 }
 
-/// Process-wide numbers (`edge_counts`, and the access log's drops).
+/// Process-wide numbers (`edge_counts`, and the logs' drops).
 fn edge(out: &mut String) {
     use crate::edge_counts as counts;
     let surges_help = format!(
@@ -226,10 +226,10 @@ fn edge(out: &mut String) {
             counts::exhaustions(),
         ),
         (
-            "tern_access_log_dropped_lines_total",
+            "tern_log_dropped_lines_total",
             "counter",
-            "Access log lines not written: the file took none of the 16 MiB a worker had queued for it, or the write failed (a full disk).",
-            crate::access_log::dropped_lines(),
+            "Access and error log lines not written: a file took none of the 16 MiB a worker had queued for it, or a write failed (a full disk).",
+            crate::log::writer::dropped_lines(),
         ),
     ];
     for (name, kind, help, value) in numbers {

@@ -28,8 +28,8 @@ pub use accept::{Listening, Stop};
 
 /// How often a worker looks at the process-wide stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
-/// How long a stopping worker waits for its access log lines to reach the
-/// file; a file that takes nothing for this long loses them (said in the
+/// How long a stopping worker waits for its log lines to reach their
+/// files; a file that takes nothing for this long loses them (said in the
 /// error log) rather than holding the stop forever.
 const LOG_WRITE_WAIT: Duration = Duration::from_secs(5);
 
@@ -118,7 +118,7 @@ async fn run(spec: WorkerSpec) {
     worker.publish_listeners();
     monoio::spawn(sweep_pool(worker.clone()));
     monoio::spawn(crate::timer::ticker());
-    monoio::spawn(crate::access_log::run_writer());
+    let _log_writes = crate::log::writer::OnWorker::start();
     let inbox = spec.inbox;
     while !spec.stop.load(Ordering::Relaxed) {
         monoio::time::sleep(STOP_POLL).await;
@@ -132,7 +132,7 @@ async fn run(spec: WorkerSpec) {
         crate::buffer::trim_after_burst(now);
         if quit::requested() {
             // SIGQUIT: the main thread exits once every worker flushed.
-            crate::access_log::written(LOG_WRITE_WAIT).await;
+            crate::log::writer::written(LOG_WRITE_WAIT).await;
             quit::flushed();
             return;
         }
@@ -146,7 +146,7 @@ async fn run(spec: WorkerSpec) {
     // Connections still open after the grace period are never dropped
     // (the process exits): write what their generations hold.
     worker.flush_access_logs();
-    crate::access_log::written(LOG_WRITE_WAIT).await;
+    crate::log::writer::written(LOG_WRITE_WAIT).await;
 }
 
 /// Stops accepting, lets connections finish up to the grace period.

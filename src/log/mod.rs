@@ -1,7 +1,11 @@
 //! The error log: timestamped lines on stderr or in a file, filtered by
 //! level. Each line is written with one call, so lines from different
-//! workers never mix. Also the reopen signal (SIGUSR1) the access log
-//! follows, and the time formats both logs use.
+//! workers never mix; a worker queues its lines for the file instead of
+//! waiting for it (`writer`, which writes the access log too). Also the
+//! reopen signal (SIGUSR1) the access log follows, and the time formats
+//! both logs use.
+
+pub mod writer;
 
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
@@ -26,6 +30,9 @@ static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static ERROR_FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 /// Bumped by SIGUSR1: every log file is reopened (log rotation).
 static REOPEN: AtomicU64 = AtomicU64::new(0);
+/// Bumped after `ERROR_FILE` changes (reopened, or another file): the
+/// workers' own descriptors for it (`writer`) are made again.
+static ERROR_FILE_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Opens `path` for appending, creating it (mode 0640) if missing.
 pub fn open_append(path: &Path) -> std::io::Result<File> {
@@ -47,6 +54,7 @@ pub fn configure(level: Level, error_file: Option<&Path>) -> std::io::Result<()>
     if let Ok(mut slot) = ERROR_FILE.lock() {
         *slot = file;
     }
+    ERROR_FILE_GENERATION.fetch_add(1, Ordering::Release);
     Ok(())
 }
 
@@ -62,6 +70,20 @@ pub fn reopen() {
             }
         }
     }
+    ERROR_FILE_GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// A descriptor of its own for the error log file (`None`: stderr), and
+/// the generation of the file it is for.
+fn error_file_copy() -> Option<(u64, File)> {
+    let slot = ERROR_FILE.lock().ok()?;
+    let generation = ERROR_FILE_GENERATION.load(Ordering::Acquire);
+    let (_, file) = slot.as_ref()?;
+    Some((generation, file.try_clone().ok()?))
+}
+
+fn error_file_generation() -> u64 {
+    ERROR_FILE_GENERATION.load(Ordering::Acquire)
 }
 
 pub fn reopen_generation() -> u64 {
@@ -88,6 +110,9 @@ pub fn write(level: Level, args: Arguments) {
         Level::Debug => "debug",
     };
     let line = format!("{} tern {name}: {args}\n", utc_timestamp());
+    if writer::queue_error_line(&line) {
+        return;
+    }
     if let Ok(mut slot) = ERROR_FILE.lock() {
         if let Some((_, file)) = slot.as_mut() {
             let _ = file.write_all(line.as_bytes());
