@@ -25,8 +25,9 @@ pub enum Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
-/// The error log file, when not stderr. Error lines are rare, off the
-/// request path, so a mutex is fine here.
+/// The error log file, when not stderr. Written here, under a mutex, by
+/// threads that are not workers (their lines are rare); workers queue
+/// theirs on descriptors of their own (`writer`).
 static ERROR_FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 /// Bumped by SIGUSR1: every log file is reopened (log rotation).
 static REOPEN: AtomicU64 = AtomicU64::new(0);
