@@ -211,6 +211,49 @@ fn the_error_log_can_go_to_a_file_with_debug_lines() {
 }
 
 #[test]
+fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
+    let up = RecordingUpstream::echo();
+    let path = temp_path("errors-rotate").with_file_name("error.log");
+    // One worker: the one whose descriptor for the old file must be made
+    // again (a second worker would open the new file at its first line).
+    let mut tern = Tern::start(
+        &config(
+            up.addr,
+            &format!("error = \"{}\"\nlevel = \"debug\"", path.display()),
+        )
+        .replace("workers = 2", "workers = 1"),
+    );
+    // A refused request: a worker's debug line ("refused a request from
+    // ... with 505").
+    let refuse = |tern: &Tern| {
+        let mut bad = tern.connect();
+        bad.send(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n");
+        let _ = bad.expect_close(Duration::from_secs(5));
+    };
+    let refusals = |path: &Path| {
+        lines(path)
+            .iter()
+            .filter(|l| l.contains("with 505"))
+            .count()
+    };
+    refuse(&tern);
+    assert!(wait_until(Duration::from_secs(5), || refusals(&path) == 1));
+    let rotated = path.with_extension("log.1");
+    std::fs::rename(&path, &rotated).expect("rotate");
+    tern.signal("USR1");
+    let reopened = wait_until(Duration::from_secs(5), || {
+        refuse(&tern);
+        std::thread::sleep(Duration::from_millis(100));
+        refusals(&path) > 0
+    });
+    assert!(reopened, "no worker line reached the reopened error log");
+    // (A refusal sent before tern handled the signal may land there too.)
+    assert!(refusals(&rotated) >= 1);
+    tern.signal("TERM");
+    assert!(tern.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+#[test]
 fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() {
     use std::io::Read;
     let up = RecordingUpstream::echo();
