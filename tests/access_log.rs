@@ -1,5 +1,6 @@
 //! The access and error logs: formats, local answers, rotation on SIGUSR1,
-//! whole lines under concurrency, and bad log settings.
+//! whole lines under concurrency, bad log settings, and files that take
+//! nothing (a FIFO nobody reads) or fail (a full disk).
 
 mod admin_support;
 mod common;
