@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use admin_support::wait_metric;
+use common::fifo::Fifo;
 use common::*;
 
 fn temp_path(name: &str) -> PathBuf {
@@ -256,15 +257,14 @@ fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
 
 #[test]
 fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() {
-    use std::io::Read;
     let up = RecordingUpstream::echo();
-    let (fifo, mut reader) = stalled_log("error-fifo");
+    let mut fifo = stalled_log("error-fifo");
     let access = temp_path("beside-error-fifo");
     let tern = Tern::start(&config(
         up.addr,
         &format!(
             "error = \"{}\"\nlevel = \"debug\"\naccess = \"{}\"",
-            fifo.display(),
+            fifo.path.display(),
             access.display()
         ),
     ));
@@ -287,19 +287,10 @@ fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() 
     // The access log, another file, is not held up behind it.
     let after = || lines(&access).iter().any(|l| l.contains("/api/after"));
     assert!(wait_until(Duration::from_secs(5), after));
-    let mut log = Vec::new();
-    let all = wait_until(Duration::from_secs(10), || {
-        let mut chunk = [0u8; 65536];
-        while let Ok(n @ 1..) = reader.read(&mut chunk) {
-            log.extend_from_slice(&chunk[..n]);
-        }
-        String::from_utf8_lossy(&log).matches(" 505").count() >= 2000
+    let all = fifo.read_until(Duration::from_secs(10), |log| {
+        String::from_utf8_lossy(log).matches(" 505").count() >= 2000
     });
-    assert!(
-        all,
-        "{} lines read",
-        String::from_utf8_lossy(&log).lines().count()
-    );
+    assert!(all, "{} lines read", fifo.text().lines().count());
 }
 
 #[test]
@@ -432,19 +423,9 @@ fn long_target(i: usize) -> String {
     format!("/api/{i:03}/{}", "x".repeat(1000))
 }
 
-/// A FIFO to log to, and its reading end, open and not read: once the
-/// pipe's 64 KiB are full, every write to it waits.
-fn stalled_log(name: &str) -> (PathBuf, std::fs::File) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fifo = temp_path(name).with_file_name("access.fifo");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(made.success());
-    let reader = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .expect("open the FIFO to read");
-    (fifo, reader)
+/// A FIFO to log to, not read until the test says.
+fn stalled_log(name: &str) -> Fifo {
+    Fifo::new(temp_path(name).with_file_name("access.fifo"))
 }
 
 /// 300 requests whose log lines are several times what the pipe holds.
@@ -459,12 +440,11 @@ fn fill_the_log(tern: &Tern) {
 
 #[test]
 fn a_log_file_that_takes_nothing_never_stops_the_workers() {
-    use std::io::Read;
     let up = RecordingUpstream::echo();
-    let (fifo, mut reader) = stalled_log("fifo");
+    let mut fifo = stalled_log("fifo");
     let tern = Tern::start(&config(
         up.addr,
-        &format!("access = \"{}\"", fifo.display()),
+        &format!("access = \"{}\"", fifo.path.display()),
     ));
     fill_the_log(&tern);
     // And on a new connection, with the log's writes still waiting.
@@ -475,18 +455,10 @@ fn a_log_file_that_takes_nothing_never_stops_the_workers() {
         200
     );
     // Read now: every line arrives, whole and in order.
-    let mut log = Vec::new();
-    let complete = wait_until(Duration::from_secs(10), || {
-        let mut chunk = [0u8; 65536];
-        while let Ok(n) = reader.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            log.extend_from_slice(&chunk[..n]);
-        }
+    let complete = fifo.read_until(Duration::from_secs(10), |log| {
         log.iter().filter(|&&b| b == b'\n').count() >= 301
     });
-    let text = String::from_utf8_lossy(&log);
+    let text = fifo.text();
     let lines: Vec<&str> = text.lines().collect();
     assert!(complete, "{} lines read", lines.len());
     let targets: Vec<String> = (0..300).map(long_target).collect();
@@ -504,10 +476,10 @@ fn a_log_file_that_takes_nothing_never_stops_the_workers() {
 #[test]
 fn a_stop_waits_a_few_seconds_for_a_log_file_that_takes_nothing_then_exits() {
     let up = RecordingUpstream::echo();
-    let (fifo, _reader) = stalled_log("fifo-stop");
+    let fifo = stalled_log("fifo-stop");
     let mut tern = Tern::start(&config(
         up.addr,
-        &format!("access = \"{}\"", fifo.display()),
+        &format!("access = \"{}\"", fifo.path.display()),
     ));
     fill_the_log(&tern);
     tern.signal("TERM");

@@ -9,25 +9,9 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::codings::{gunzip, unbrotli};
+use common::codings::{compressible_text as text, gunzip, unbrotli};
 use common::traffic::wait_lines;
 use common::*;
-
-/// Text that compresses well but not trivially.
-fn text(len: usize) -> Vec<u8> {
-    let words = ["alpha ", "beta ", "gamma\n", "delta ", "epsilon ", "zeta\n"];
-    let mut out = Vec::with_capacity(len + 16);
-    let mut i = 0u64;
-    while out.len() < len {
-        i = i
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        out.extend_from_slice(words[(i >> 33) as usize % words.len()].as_bytes());
-        out.extend_from_slice(format!("{} ", i >> 50).as_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// tern with one compressing route to `upstream`; `compress`: the value.
 fn config(upstream: std::net::SocketAddr, compress: &str) -> String {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::fifo::Fifo;
 use common::*;
 
 #[test]
@@ -27,47 +28,28 @@ fn the_epoll_driver_proxies_gets_and_chunked_uploads() {
 
 #[test]
 fn the_epoll_driver_writes_an_access_log_to_a_fifo() {
-    use std::io::Read;
     std::env::set_var("TERN_DRIVER", "epoll");
     let up = RecordingUpstream::echo();
     let dir = std::env::temp_dir().join(format!("tern-epoll-fifo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let fifo = dir.join("access.fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
     // Held open from before tern starts (so its opens never wait for a
     // reader, nor see this end close), read once the requests are done.
-    let mut reader = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&fifo)
-            .expect("open the FIFO to read")
-    };
+    let mut fifo = Fifo::new(dir.join("access.fifo"));
     let toml = format!(
         "{}\n[log]\naccess = \"{}\"\n",
         Cfg::new(up.addr).workers(1).render(),
-        fifo.display()
+        fifo.path.display()
     );
     let tern = Tern::start(&toml);
     let mut c = tern.connect();
     for i in 0..3 {
         assert_eq!(c.roundtrip(&get(&format!("/logged/{i}"))).status, 200);
     }
-    let mut log = Vec::new();
-    let all = wait_until(std::time::Duration::from_secs(5), || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = reader.read(&mut chunk) {
-            log.extend_from_slice(&chunk[..n]);
-        }
+    let all = fifo.read_until(std::time::Duration::from_secs(5), |log| {
         log.iter().filter(|&&b| b == b'\n').count() >= 3
     });
-    let log = String::from_utf8_lossy(&log);
+    let log = fifo.text();
     assert!(all, "{log}");
     for i in 0..3 {
         assert!(log.contains(&format!("/logged/{i} ")), "{log}");

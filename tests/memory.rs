@@ -173,26 +173,10 @@ const COMPRESSING_CLIENTS: usize = 16;
 const COMPRESSED_FETCHES: usize = 20;
 const MADE: &str = "tern_compressors_made_total";
 
-/// HTML-like text that compresses but not to nothing.
-fn page_text(len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 32);
-    let mut n = 0u64;
-    while out.len() < len {
-        n = n
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        out.extend_from_slice(
-            format!("<p class=\"c{}\">item {}</p>\n", n >> 61, n >> 44).as_bytes(),
-        );
-    }
-    out.truncate(len);
-    out
-}
-
 #[test]
 fn steady_compressing_traffic_reuses_its_gzip_compressors() {
     let root = static_site::TempDir::new("zip-reuse");
-    root.write("page.html", &page_text(64 * 1024));
+    root.write("page.html", &codings::compressible_text(64 * 1024));
     let mut toml = Cfg::empty().workers(1).render();
     toml.push_str(&format!(
         "\n[admin]\nbind = \"127.0.0.1:0\"\n\n[[route]]\nstatic = {{ root = \"{}\" }}\ncompress = true\n",

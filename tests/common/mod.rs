@@ -19,6 +19,7 @@
 pub mod chromium;
 pub mod codings;
 pub mod dns;
+pub mod fifo;
 pub mod pebble;
 pub mod routing;
 pub mod tls_client;
