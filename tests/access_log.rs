@@ -5,7 +5,7 @@
 mod admin_support;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,11 +13,9 @@ use admin_support::wait_metric;
 use common::fifo::Fifo;
 use common::*;
 
-fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tern-log-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("access.log")
+/// A fresh directory for a test's log files, removed when the test ends.
+fn log_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("log-{name}"))
 }
 
 fn config(upstream: std::net::SocketAddr, log: &str) -> String {
@@ -45,7 +43,8 @@ fn wait_lines(path: &Path, n: usize) -> Vec<String> {
 #[test]
 fn combined_lines_name_the_request_route_backend_server_and_times() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("combined");
+    let dir = log_dir("combined");
+    let path = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!("access = \"{}\"", path.display()),
@@ -84,7 +83,8 @@ fn combined_lines_name_the_request_route_backend_server_and_times() {
 #[test]
 fn json_lines_parse_and_local_answers_are_logged_too() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("json");
+    let dir = log_dir("json");
+    let path = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!("access = \"{}\"\nformat = \"json\"", path.display()),
@@ -132,7 +132,8 @@ fn json_lines_parse_and_local_answers_are_logged_too() {
 #[test]
 fn sigusr1_reopens_the_file_for_rotation() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("rotate");
+    let dir = log_dir("rotate");
+    let path = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!("access = \"{}\"", path.display()),
@@ -161,7 +162,8 @@ fn sigusr1_reopens_the_file_for_rotation() {
 #[test]
 fn concurrent_requests_give_whole_lines_one_each() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("whole");
+    let dir = log_dir("whole");
+    let path = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!("access = \"{}\"", path.display()),
@@ -194,7 +196,8 @@ fn concurrent_requests_give_whole_lines_one_each() {
 #[test]
 fn the_error_log_can_go_to_a_file_with_debug_lines() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("errors").with_file_name("error.log");
+    let dir = log_dir("errors");
+    let path = dir.join("error.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!("error = \"{}\"\nlevel = \"debug\"", path.display()),
@@ -215,7 +218,8 @@ fn the_error_log_can_go_to_a_file_with_debug_lines() {
 #[test]
 fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
     let up = RecordingUpstream::echo();
-    let path = temp_path("errors-rotate").with_file_name("error.log");
+    let dir = log_dir("errors-rotate");
+    let path = dir.join("error.log");
     // One worker: the one whose descriptor for the old file must be made
     // again (a second worker would open the new file at its first line).
     let mut tern = Tern::start(
@@ -259,7 +263,8 @@ fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
 fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() {
     let up = RecordingUpstream::echo();
     let mut fifo = stalled_log("error-fifo");
-    let access = temp_path("beside-error-fifo");
+    let dir = log_dir("beside-error-fifo");
+    let access = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         &format!(
@@ -382,7 +387,8 @@ fn logged_bytes(line: &str, status: u16) -> u64 {
 #[test]
 fn answers_tern_makes_after_routing_log_their_bytes_and_the_failed_server() {
     let (dead, mute) = (dead_addr(), mute_upstream());
-    let path = temp_path("failures");
+    let dir = log_dir("failures");
+    let path = dir.join("access.log");
     let log = format!("access = \"{}\"", path.display());
     let tern = Tern::start(&failing_config(dead, mute.addr, &log));
     let refused = tern
@@ -425,7 +431,7 @@ fn long_target(i: usize) -> String {
 
 /// A FIFO to log to, not read until the test says.
 fn stalled_log(name: &str) -> Fifo {
-    Fifo::new(temp_path(name).with_file_name("access.fifo"))
+    Fifo::new(&format!("log-{name}"))
 }
 
 /// 300 requests whose log lines are several times what the pipe holds.

@@ -167,11 +167,9 @@ fn reload(tern: &Tern, nth: usize) {
     );
 }
 
-fn access_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tern-edge-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("access.log")
+/// A fresh directory for a test's access log, removed when the test ends.
+fn log_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("edge-{name}"))
 }
 
 fn access_lines(path: &std::path::Path) -> Vec<String> {
@@ -207,7 +205,8 @@ fn held_connections_pin_their_own_generation_not_every_later_one() {
 #[test]
 fn a_line_served_on_an_old_generation_is_written_within_the_flush_interval() {
     let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
-    let path = access_path("old-generation");
+    let dir = log_dir("old-generation");
+    let path = dir.join("access.log");
     let log = format!("access = \"{}\"", path.display());
     let tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
     let mut polls = open_long_polls(tern.addr(), 1);
@@ -230,7 +229,8 @@ fn a_line_served_on_an_old_generation_is_written_within_the_flush_interval() {
 /// Requests just answered, then `signal` at once: every line is in the file.
 fn lines_survive(signal: &str, name: &str) {
     let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
-    let path = access_path(name);
+    let dir = log_dir(name);
+    let path = dir.join("access.log");
     let log = format!("access = \"{}\"", path.display());
     let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
     // A WebSocket keeps the process in its grace period on SIGTERM.
@@ -261,7 +261,8 @@ fn access_log_lines_are_written_at_sigquit() {
 #[test]
 fn access_log_lines_are_written_at_sigterm() {
     let (app, poll, ws) = (says("app"), LongPolls::start(), ws_echo());
-    let path = access_path("term");
+    let dir = log_dir("term");
+    let path = dir.join("access.log");
     let log = format!("access = \"{}\"", path.display());
     let mut tern = Tern::start(&held_config(app.addr, poll.upstream.addr, ws.addr, &log));
     let _socket = open_websockets(tern.addr(), "/ws", 1);

@@ -30,12 +30,9 @@ fn the_epoll_driver_proxies_gets_and_chunked_uploads() {
 fn the_epoll_driver_writes_an_access_log_to_a_fifo() {
     std::env::set_var("TERN_DRIVER", "epoll");
     let up = RecordingUpstream::echo();
-    let dir = std::env::temp_dir().join(format!("tern-epoll-fifo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
     // Held open from before tern starts (so its opens never wait for a
     // reader, nor see this end close), read once the requests are done.
-    let mut fifo = Fifo::new(dir.join("access.fifo"));
+    let mut fifo = Fifo::new("epoll-fifo");
     let toml = format!(
         "{}\n[log]\naccess = \"{}\"\n",
         Cfg::new(up.addr).workers(1).render(),

@@ -7,7 +7,6 @@ mod common;
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -27,13 +26,6 @@ fn config(upstream: SocketAddr, route_extra: &str, server_extra: &str, log: &str
     )
 }
 
-fn access_log(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tern-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("access.log")
-}
-
 /// An upstream that holds every request until the connection closes, and
 /// counts the connections tern closed on it.
 fn holding_upstream(closed: Arc<AtomicUsize>) -> RecordingUpstream {
@@ -48,7 +40,8 @@ fn holding_upstream(closed: Arc<AtomicUsize>) -> RecordingUpstream {
 fn an_abandoned_long_poll_is_aborted_upstream_and_logged_499() {
     let closed = Arc::new(AtomicUsize::new(0));
     let up = holding_upstream(closed.clone());
-    let log = access_log("abandon");
+    let dir = TempDir::new("hostile-abandon");
+    let log = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         "",

@@ -167,7 +167,8 @@ fn large_bodies_stream_both_ways_over_tls_h2() {
     let cert = make_cert("h2big", &["h2.test"]);
     let tern = Tern::start(&tls_config(up.addr, &cert, ""));
     let body = pattern(1_500_000, 11);
-    let file = std::env::temp_dir().join(format!("tern-h2-body-{}", std::process::id()));
+    let dir = TempDir::new("h2-body");
+    let file = dir.join("body");
     std::fs::write(&file, &body).unwrap();
     let port = tern.addr().port();
     let out = Command::new("curl")
@@ -178,7 +179,6 @@ fn large_bodies_stream_both_ways_over_tls_h2() {
         .arg(format!("https://h2.test:{port}/echo"))
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&file);
     assert!(
         out.status.success(),
         "{}",
@@ -288,8 +288,8 @@ fn local_answers_and_nghttp_work_over_h2() {
 
 #[test]
 fn static_files_are_served_over_h2() {
-    let root = std::env::temp_dir().join(format!("tern-h2-static-{}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
+    let dir = TempDir::new("h2-static");
+    let root = &dir.path;
     let big = pattern(300_000, 7);
     std::fs::write(root.join("big.bin"), &big).unwrap();
     let toml = format!(
@@ -303,16 +303,13 @@ fn static_files_are_served_over_h2() {
         .arg(format!("http://{}/static/big.bin", tern.addr()))
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&root);
     assert!(out.stdout == big, "got {} bytes", out.stdout.len());
 }
 
 #[test]
 fn the_access_log_says_http_2_0() {
     let up = RecordingUpstream::echo();
-    let dir = std::env::temp_dir().join(format!("tern-h2-log-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("h2-log");
     let log = dir.join("access.log");
     let extra = format!("[log]\naccess = \"{}\"\n", log.display());
     let tern = Tern::start(&format!("{extra}{}", h2c_config(up.addr, "")));
@@ -322,7 +319,6 @@ fn the_access_log_says_http_2_0() {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"GET /logged HTTP/2.0\" 200"))
     });
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(found, "{text}");
 }
 

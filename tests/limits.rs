@@ -50,8 +50,8 @@ fn config(upstream: SocketAddr, rate_limit: &str, extra_log: &str) -> String {
 #[test]
 fn a_rate_limit_lets_exactly_one_plus_burst_through_over_all_workers() {
     let up = RecordingUpstream::echo();
-    let log = std::env::temp_dir().join(format!("tern-limits-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
+    let dir = TempDir::new("limits");
+    let log = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         "{ requests = 1, per = \"1h\", burst = 2 }",
@@ -101,7 +101,6 @@ fn a_rate_limit_lets_exactly_one_plus_burst_through_over_all_workers() {
         wait_until(Duration::from_secs(5), || logged(9)),
         "access log"
     );
-    let _ = std::fs::remove_file(&log);
 }
 
 #[test]

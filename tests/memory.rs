@@ -175,7 +175,7 @@ const MADE: &str = "tern_compressors_made_total";
 
 #[test]
 fn steady_compressing_traffic_reuses_its_gzip_compressors() {
-    let root = static_site::TempDir::new("zip-reuse");
+    let root = common::TempDir::new("zip-reuse");
     root.write("page.html", &codings::compressible_text(64 * 1024));
     let mut toml = Cfg::empty().workers(1).render();
     toml.push_str(&format!(

@@ -68,8 +68,8 @@ fn through(tern: &Tern, header: &[u8], requests: usize) -> Vec<Response> {
 #[test]
 fn a_v1_header_names_the_client_for_forwarding_conditions_and_the_log() {
     let up = RecordingUpstream::echo();
-    let log = std::env::temp_dir().join(format!("tern-pp-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
+    let dir = TempDir::new("pp");
+    let log = dir.join("access.log");
     let tern = Tern::start(&config(
         up.addr,
         "accept_proxy = true",
@@ -88,7 +88,6 @@ fn a_v1_header_names_the_client_for_forwarding_conditions_and_the_log() {
         from("198.51.100.9 ") == 2 && from("203.0.113.5 ") == 1
     };
     assert!(wait_until(Duration::from_secs(5), logged), "access log");
-    let _ = std::fs::remove_file(&log);
 }
 
 #[test]

@@ -8,7 +8,6 @@ mod static_site;
 use common::routing::*;
 use common::tls_client::*;
 use common::*;
-use static_site::TempDir;
 use std::time::Duration;
 
 /// A Kitto stand-in on the address `localhost` resolves to, redirecting

@@ -565,8 +565,8 @@ fn a_backend_name_not_in_the_certificate_gets_502() {
 /// straight from the page cache to the socket.
 #[test]
 fn a_large_static_file_over_tls_arrives_intact() {
-    let root = std::env::temp_dir().join(format!("tern-tls-static-{}", std::process::id()));
-    std::fs::create_dir_all(&root).expect("root");
+    let dir = TempDir::new("tls-static");
+    let root = &dir.path;
     let data = pattern(1024 * 1024 + 17, 3);
     std::fs::write(root.join("big.bin"), &data).expect("file");
     let cert = make_cert("files", &["files.test"]);
@@ -590,7 +590,6 @@ fn a_large_static_file_over_tls_arrives_intact() {
         "the file arrived changed ({} bytes)",
         body.len()
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// A big record then many small ones, sent in one burst: the small

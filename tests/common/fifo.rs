@@ -9,15 +9,20 @@ use std::time::Duration;
 
 pub struct Fifo {
     pub path: PathBuf,
+    /// The directory the FIFO is made in, removed with it.
+    _dir: super::TempDir,
     reader: std::fs::File,
     /// Everything read so far.
     pub read: Vec<u8>,
 }
 
 impl Fifo {
-    /// Makes the FIFO at `path` and opens its reading end, so that tern's
-    /// opens for writing never wait for a reader.
-    pub fn new(path: PathBuf) -> Fifo {
+    /// Makes the FIFO in a temp directory named after `tag` and opens its
+    /// reading end, so that tern's opens for writing never wait for a
+    /// reader.
+    pub fn new(tag: &str) -> Fifo {
+        let dir = super::TempDir::new(tag);
+        let path = dir.join("log.fifo");
         let made = std::process::Command::new("mkfifo")
             .arg(&path)
             .status()
@@ -30,6 +35,7 @@ impl Fifo {
             .expect("open the FIFO to read");
         Fifo {
             path,
+            _dir: dir,
             reader,
             read: Vec::new(),
         }

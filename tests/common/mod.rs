@@ -27,7 +27,7 @@ pub mod traffic;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -79,6 +79,51 @@ impl Drop for TempFile {
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::remove_dir(dir);
         }
+    }
+}
+
+/// A fresh directory `<tmp>/tern-<tag>-<pid>-<n>`, removed with all it
+/// holds on drop, so a test that fails leaves nothing behind either.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("tern-{tag}-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `contents` at `rel` (parents created).
+    pub fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        let path = self.path.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    pub fn mkdir(&self, rel: &str) {
+        std::fs::create_dir_all(self.path.join(rel)).expect("mkdir");
+    }
+
+    pub fn symlink(&self, target: &Path, rel: &str) {
+        std::os::unix::fs::symlink(target, self.path.join(rel)).expect("symlink");
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 

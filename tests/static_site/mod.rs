@@ -3,52 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
-use crate::common::{Cfg, Conn, Response, Tern};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A directory under the temp dir, removed with its contents on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("tern-static-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir { path }
-    }
-
-    /// Writes `contents` at `rel` (parents created).
-    pub fn write(&self, rel: &str, contents: &[u8]) -> PathBuf {
-        let path = self.path.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create parent");
-        }
-        std::fs::write(&path, contents).expect("write file");
-        path
-    }
-
-    pub fn mkdir(&self, rel: &str) {
-        std::fs::create_dir_all(self.path.join(rel)).expect("mkdir");
-    }
-
-    pub fn symlink(&self, target: &Path, rel: &str) {
-        std::os::unix::fs::symlink(target, self.path.join(rel)).expect("symlink");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+use crate::common::{Cfg, Conn, Response, TempDir, Tern};
 
 /// A config with one static route: `settings` is extra `key = value` text
 /// for the static table (e.g. `, listing = true`).
