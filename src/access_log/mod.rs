@@ -6,7 +6,9 @@
 //! or at the worker's next tick (every 50 ms): lines from different workers
 //! never interleave mid-line, and a crash loses at most what is buffered.
 //! The writes to a file are queued and go through the ring from a task
-//! (`log::writer`): a file that is slow to take them never stops the worker.
+//! (`log::writer`): a file that is slow to take them never stops the worker;
+//! so are those to standard output when it is a pipe or a socket (journald)
+//! or a file opened to append.
 //! SIGUSR1 makes every worker reopen the file (log rotation).
 
 mod entry;
@@ -93,32 +95,35 @@ impl AccessLog {
     fn open(&self) {
         let file = match &self.plan.log.access {
             AccessTarget::File(path) => match crate::log::open_append(path) {
-                Ok(file) => Some(Rc::new(LogFile::new(file, "access log"))),
+                Ok(file) => Some(file),
                 Err(err) => {
                     crate::log::error(format_args!("access log {}: {err}", path.display()));
                     None
                 }
             },
-            _ => None,
+            // A pipe, a socket or a file opened to append: queued as a file.
+            AccessTarget::Stdout => crate::log::stream_copy(&std::io::stdout()),
+            AccessTarget::Off => None,
         };
-        *self.out.borrow_mut() = file;
+        *self.out.borrow_mut() = file.map(|file| Rc::new(LogFile::new(file, "access log")));
     }
 
-    /// Hands whole lines to `log::writer`, which writes them to a file
-    /// without the worker waiting; standard output is written in place.
+    /// Hands whole lines to `log::writer`, which writes them without the
+    /// worker waiting; standard output on a terminal or a file opened with
+    /// `>` is written in place.
     fn flush_buf(&self, buf: &mut Vec<u8>) {
         match (&self.plan.log.access, self.out.borrow().as_ref()) {
-            (AccessTarget::Stdout, _) => {
-                if let Err(err) = std::io::stdout().lock().write_all(buf) {
-                    crate::log::warn(format_args!("access log write failed: {err}"));
-                }
-            }
-            (AccessTarget::File(_), Some(file)) => {
+            (_, Some(file)) => {
                 // The next buffer sized like this one: a quiet worker's
                 // buffers stay small while they wait in the queue.
                 let next = Vec::with_capacity(buf.len().clamp(1024, FLUSH_AT + 1024));
                 let full = std::mem::replace(buf, next);
                 writer::write(file, full);
+            }
+            (AccessTarget::Stdout, None) => {
+                if let Err(err) = std::io::stdout().lock().write_all(buf) {
+                    crate::log::warn(format_args!("access log write failed: {err}"));
+                }
             }
             _ => {}
         }

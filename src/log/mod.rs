@@ -10,6 +10,7 @@ pub mod writer;
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -74,13 +75,41 @@ pub fn reopen() {
     ERROR_FILE_GENERATION.fetch_add(1, Ordering::Release);
 }
 
-/// A descriptor of its own for the error log file (`None`: stderr), and
-/// the generation of the file it is for.
+/// A descriptor of its own for the error log file, or for stderr where
+/// `stream_copy` queues it, and the generation of the file it is for;
+/// `None`: written in place.
 fn error_file_copy() -> Option<(u64, File)> {
     let slot = ERROR_FILE.lock().ok()?;
     let generation = ERROR_FILE_GENERATION.load(Ordering::Acquire);
-    let (_, file) = slot.as_ref()?;
-    Some((generation, file.try_clone().ok()?))
+    let copy = match slot.as_ref() {
+        Some((_, file)) => file.try_clone().ok()?,
+        None => stream_copy(&std::io::stderr())?,
+    };
+    Some((generation, copy))
+}
+
+/// A descriptor of its own for standard output or error when a worker
+/// should queue its lines for it rather than write them in place: a pipe
+/// or a socket (journald's streams, `| logger`), whose reader may stop
+/// reading, or a file opened to append (`>>`). A terminal, or a file opened
+/// with `>` (no O_APPEND: the ring's write at offset 0 would overwrite it),
+/// is written in place.
+pub fn stream_copy(stream: &impl AsFd) -> Option<File> {
+    let fd = stream.as_fd();
+    // SAFETY: fstat fills a zeroed stat for a descriptor we hold borrowed.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open for the call (borrowed), `stat` is writable.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
+        return None;
+    }
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    let kind = stat.st_mode & libc::S_IFMT;
+    let appended = kind == libc::S_IFREG && flags >= 0 && flags & libc::O_APPEND != 0;
+    if kind != libc::S_IFIFO && kind != libc::S_IFSOCK && !appended {
+        return None;
+    }
+    Some(File::from(fd.try_clone_to_owned().ok()?))
 }
 
 fn error_file_generation() -> u64 {

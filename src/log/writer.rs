@@ -14,6 +14,10 @@
 //! counted in `tern_log_dropped_lines_total`; each stall or run of failures
 //! is said once in the error log.
 //!
+//! Standard output and error are such files when they are a pipe or a
+//! socket (journald's streams) or a file opened to append: a worker queues
+//! for a descriptor of its own for them (`super::stream_copy`).
+//!
 //! Off a worker (the main and admin threads, a worker before its runtime
 //! runs or after it stopped) lines are written in place. On the epoll
 //! driver (`TERN_DRIVER=epoll`) monoio performs file writes in place too:
@@ -46,7 +50,8 @@ thread_local! {
 }
 
 /// On a worker, queues an error-log line for the error log file; false
-/// when it is to be written in place (not a worker, or the log is stderr).
+/// when it is to be written in place (not a worker, or the log is stderr
+/// on a terminal or a file opened with `>`: `super::stream_copy`).
 pub(super) fn queue_error_line(line: &str) -> bool {
     if !RUNNING.get() {
         return false;
@@ -252,18 +257,41 @@ impl Drop for OnWorker {
 /// `limit` (a file that takes nothing must not hold the worker's exit
 /// forever); returns whether they were.
 pub async fn written(limit: Duration) -> bool {
+    if wait_for(limit, || QUEUED.get() == 0).await {
+        return true;
+    }
+    super::error(format_args!(
+        "log lines not written: a log file took nothing for {} s",
+        limit.as_secs()
+    ));
+    // That line is queued too (stderr on a pipe is): out before the worker
+    // ends, unless the error log is the file that takes nothing.
+    wait_for(SAYING_WAIT, error_log_written).await;
+    false
+}
+
+/// How long a stopping worker waits for its last error line to be taken.
+const SAYING_WAIT: Duration = Duration::from_secs(1);
+
+/// Polls `done` every 10 ms until it holds or `limit` passes.
+async fn wait_for(limit: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + limit;
-    while QUEUED.get() > 0 {
+    while !done() {
         if Instant::now() >= deadline {
-            super::error(format_args!(
-                "log lines not written: a log file took nothing for {} s",
-                limit.as_secs()
-            ));
             return false;
         }
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     true
+}
+
+/// Nothing waits for this worker's error log file.
+fn error_log_written() -> bool {
+    ERROR_LOG.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .is_none_or(|(_, file)| file.queued.get() == 0)
+    })
 }
 
 #[cfg(test)]
