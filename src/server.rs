@@ -214,13 +214,13 @@ fn announce(
     nofile: u64,
 ) {
     for line in listening {
-        eprintln!("{line}");
+        crate::log::stderr::write_line(&format!("{line}\n"));
     }
-    eprintln!(
-        "tern {} started: workers={workers} driver={driver} pinned={pinned} listeners={} nofile={nofile}",
+    crate::log::stderr::write_line(&format!(
+        "tern {} started: workers={workers} driver={driver} pinned={pinned} listeners={} nofile={nofile}\n",
         crate::version_and_build(),
         plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),
-    );
+    ));
 }
 
 /// Waits for every thread; a worker that died makes the stop an error.

@@ -61,6 +61,12 @@ impl Spawned {
         conn
     }
 
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on the pid of a child this test started.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "kill");
+    }
+
     fn health(&self) -> u16 {
         self.connect()
             .roundtrip(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -180,4 +186,74 @@ fn an_access_log_on_stdout_redirected_to_a_file_keeps_every_line() {
             text.len()
         );
     }
+}
+
+#[test]
+fn reloads_and_a_stop_are_not_held_up_by_a_stderr_pipe_nobody_reads() {
+    let fifo = Fifo::new("log-stderr-stop");
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo.path)
+        .expect("the FIFO's writing end");
+    reloads_and_a_stop_with(Stdio::from(writer));
+    drop(fifo);
+}
+
+#[test]
+fn reloads_and_a_stop_are_not_held_up_by_a_stderr_socket_nobody_reads() {
+    let (theirs, ours) = UnixStream::pair().expect("socketpair");
+    reloads_and_a_stop_with(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+    drop(ours);
+}
+
+/// The workers' debug lines fill `stderr` (whose reader takes nothing);
+/// then the main thread has lines of its own to write: a line per reload
+/// (100 of them are more than the room a full pipe's last page has left),
+/// stopping, stopped. Each reload and the stop still happen.
+fn reloads_and_a_stop_with(stderr: Stdio) {
+    let mut tern = Spawned::start("level = \"debug\"", Stdio::null(), stderr);
+    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
+    for _ in 0..2000 {
+        let mut bad = tern.connect();
+        bad.send(refused.as_bytes());
+        assert!(bad.expect_close(Duration::from_secs(3)).is_ok());
+    }
+    for _ in 0..100 {
+        tern.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(tern.health(), 200);
+    tern.signal(libc::SIGTERM);
+    let exited = wait_until(Duration::from_secs(20), || {
+        tern.child.try_wait().ok().flatten().is_some()
+    });
+    assert!(exited, "tern did not stop");
+}
+
+#[test]
+fn lines_from_several_workers_to_one_pipe_arrive_whole() {
+    let mut fifo = Fifo::new("log-stdout-shared");
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo.path)
+        .expect("the FIFO's writing end");
+    let tern = Spawned::start("access = \"stdout\"", Stdio::from(writer), Stdio::null());
+    // Four clients at once (the connections spread over both workers),
+    // their lines waiting for the pipe: once it is read, both workers'
+    // writes land in it together.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| send_long_requests(&tern, 200));
+        }
+    });
+    let complete = fifo.read_until(Duration::from_secs(10), |log| {
+        log.iter().filter(|&&b| b == b'\n').count() >= 800
+    });
+    let text = fifo.text();
+    assert!(complete, "{} lines read", text.lines().count());
+    let torn: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with("127.0.0.1 ") || line.matches("\"GET /api/").count() != 1)
+        .collect();
+    assert!(torn.is_empty(), "{} torn lines: {:.300?}", torn.len(), torn);
 }

@@ -1,16 +1,19 @@
 //! The error log: timestamped lines on stderr or in a file, filtered by
 //! level. Each line is written with one call, so lines from different
 //! workers never mix; a worker queues its lines for the file instead of
-//! waiting for it (`writer`, which writes the access log too). Also the
+//! waiting for it (`writer`, which writes the access log too), and the
+//! other threads' lines wait at most a second for a stderr pipe or socket
+//! that takes nothing (`stderr`). Also the
 //! reopen signal (SIGUSR1) the access log follows, and the time formats
 //! both logs use.
 
+pub mod stderr;
 pub mod writer;
 
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -68,7 +71,9 @@ pub fn reopen() {
         if let Some((path, file)) = slot.as_mut() {
             match open_append(path) {
                 Ok(reopened) => *file = reopened,
-                Err(err) => eprintln!("tern: cannot reopen {}: {err}", path.display()),
+                Err(err) => {
+                    stderr::write_line(&format!("tern: cannot reopen {}: {err}\n", path.display()))
+                }
             }
         }
     }
@@ -96,20 +101,36 @@ fn error_file_copy() -> Option<(u64, File)> {
 /// is written in place.
 pub fn stream_copy(stream: &impl AsFd) -> Option<File> {
     let fd = stream.as_fd();
-    // SAFETY: fstat fills a zeroed stat for a descriptor we hold borrowed.
+    let queued = match stream_kind(fd.as_raw_fd())? {
+        libc::S_IFIFO | libc::S_IFSOCK => true,
+        libc::S_IFREG => {
+            // SAFETY: F_GETFL only reads the descriptor's flags.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+            flags >= 0 && flags & libc::O_APPEND != 0
+        }
+        _ => false,
+    };
+    match queued {
+        true => Some(File::from(fd.try_clone_to_owned().ok()?)),
+        false => None,
+    }
+}
+
+/// Whether `file` is a pipe or a socket.
+fn is_stream(file: &File) -> bool {
+    matches!(
+        stream_kind(file.as_raw_fd()),
+        Some(libc::S_IFIFO | libc::S_IFSOCK)
+    )
+}
+
+/// What `fd` is (`S_IFIFO`, `S_IFSOCK`, `S_IFREG`...), `None` if fstat fails.
+fn stream_kind(fd: RawFd) -> Option<libc::mode_t> {
+    // SAFETY: a zeroed stat is a valid value for fstat to fill.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is open for the call (borrowed), `stat` is writable.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
-        return None;
-    }
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    let kind = stat.st_mode & libc::S_IFMT;
-    let appended = kind == libc::S_IFREG && flags >= 0 && flags & libc::O_APPEND != 0;
-    if kind != libc::S_IFIFO && kind != libc::S_IFSOCK && !appended {
-        return None;
-    }
-    Some(File::from(fd.try_clone_to_owned().ok()?))
+    // SAFETY: fstat writes only into `stat`; a closed `fd` is an error.
+    let done = unsafe { libc::fstat(fd, &mut stat) };
+    (done == 0).then_some(stat.st_mode & libc::S_IFMT)
 }
 
 fn error_file_generation() -> u64 {
@@ -149,7 +170,7 @@ pub fn write(level: Level, args: Arguments) {
             return;
         }
     }
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    stderr::write_line(&line);
 }
 
 pub fn error(args: Arguments) {

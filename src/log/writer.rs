@@ -16,7 +16,11 @@
 //!
 //! Standard output and error are such files when they are a pipe or a
 //! socket (journald's streams) or a file opened to append: a worker queues
-//! for a descriptor of its own for them (`super::stream_copy`).
+//! for a descriptor of its own for them (`super::stream_copy`). A pipe or
+//! a socket is written in pieces of whole lines of at most `PIPE_BUF`
+//! bytes, the most a pipe takes whole while other workers write to it: a
+//! 32 KiB write that had to wait for room was cut by the others' writes,
+//! mid-line.
 //!
 //! Off a worker (the main and admin threads, a worker before its runtime
 //! runs or after it stopped) lines are written in place. On the epoll
@@ -27,6 +31,8 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::rc::Rc;
+
+use monoio::buf::IoBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -100,12 +106,15 @@ pub struct LogFile {
     failing: Cell<bool>,
     /// What the file is, for the error log's lines about it.
     name: &'static str,
+    /// A pipe or a socket, which other writers share (the other workers,
+    /// the main thread): a write there is whole only up to `PIPE_BUF`
+    /// bytes, so buffers are written in pieces of whole lines no larger.
+    shared_stream: bool,
 }
 
 impl LogFile {
     pub fn new(plain: std::fs::File, name: &'static str) -> LogFile {
         LogFile {
-            plain,
             ring: OnceCell::new(),
             in_place: Cell::new(false),
             pending: RefCell::new(VecDeque::new()),
@@ -114,6 +123,8 @@ impl LogFile {
             full: Cell::new(false),
             failing: Cell::new(false),
             name,
+            shared_stream: super::is_stream(&plain),
+            plain,
         }
     }
 }
@@ -177,21 +188,42 @@ async fn write_out(file: Rc<LogFile>) {
 }
 
 /// Writes `buf` through the ring, or in place where the ring can't.
-async fn write_ring(file: &LogFile, buf: Vec<u8>) {
+async fn write_ring(file: &LogFile, mut buf: Vec<u8>) {
     let ring = match ring(file) {
         Ok(ring) if !file.in_place.get() => ring,
         _ => return write_now(file, &buf),
     };
-    // Offset 0: the file is opened to append, where the kernel writes
-    // whatever the offset.
-    match ring.write_all_at(buf, 0).await {
-        // The epoll driver writes files with pwrite(2), which a FIFO
-        // refuses: write(2) there, as that driver blocks anyway.
-        (Err(err), buf) if err.raw_os_error() == Some(libc::ESPIPE) => {
-            file.in_place.set(true);
-            write_now(file, &buf);
+    let mut start = 0;
+    while start < buf.len() {
+        let end = piece_end(file, &buf, start);
+        // Offset 0: a file is opened to append, where the kernel writes
+        // whatever the offset; a pipe or a socket has none.
+        let (written, slice) = ring.write_all_at(buf.slice(start..end), 0).await;
+        buf = slice.into_inner();
+        match written {
+            // The epoll driver writes files with pwrite(2), which a FIFO
+            // refuses: write(2) there, as that driver blocks anyway.
+            Err(err) if err.raw_os_error() == Some(libc::ESPIPE) => {
+                file.in_place.set(true);
+                return write_now(file, &buf[start..]);
+            }
+            written => report(file, written, &buf[start..end]),
         }
-        (written, buf) => report(file, written, &buf),
+        start = end;
+    }
+}
+
+/// Where the piece of `buf` written from `start` ends: all of it for a
+/// file; for a pipe or a socket, the whole lines that fit in `PIPE_BUF`
+/// (a single longer line goes whole all the same).
+fn piece_end(file: &LogFile, buf: &[u8], start: usize) -> usize {
+    let limit = start + libc::PIPE_BUF;
+    if !file.shared_stream || buf.len() <= limit {
+        return buf.len();
+    }
+    match memchr::memrchr(b'\n', &buf[start..limit]) {
+        Some(newline) => start + newline + 1,
+        None => memchr::memchr(b'\n', &buf[limit..]).map_or(buf.len(), |at| limit + at + 1),
     }
 }
 
@@ -204,7 +236,13 @@ fn ring(file: &LogFile) -> std::io::Result<&monoio::fs::File> {
 }
 
 fn write_now(file: &LogFile, buf: &[u8]) {
-    report(file, (&file.plain).write_all(buf), buf);
+    let mut start = 0;
+    while start < buf.len() {
+        let end = piece_end(file, buf, start);
+        let piece = &buf[start..end];
+        report(file, (&file.plain).write_all(piece), piece);
+        start = end;
+    }
 }
 
 /// Counts the lines of a failed write as dropped, and says when writes
@@ -229,7 +267,7 @@ fn report(file: &LogFile, written: std::io::Result<()>, buf: &[u8]) {
     }
 }
 
-fn count_dropped(buf: &[u8]) {
+pub(super) fn count_dropped(buf: &[u8]) {
     let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
     DROPPED_LINES.fetch_add(lines, Ordering::Relaxed);
 }
@@ -297,6 +335,24 @@ fn error_log_written() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipe_is_written_in_pieces_of_whole_lines_that_fit_pipe_buf() {
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let pipe = LogFile::new(std::os::fd::OwnedFd::from(ours).into(), "test log");
+        let line = |len: usize| [vec![b'x'; len - 1], vec![b'\n']].concat();
+        // Three 1,500-byte lines: two fit in PIPE_BUF (4,096), the third
+        // starts the next piece.
+        let buf = [line(1500), line(1500), line(1500)].concat();
+        assert_eq!(piece_end(&pipe, &buf, 0), 3000);
+        assert_eq!(piece_end(&pipe, &buf, 3000), 4500);
+        // A line longer than PIPE_BUF goes whole.
+        let long = [line(5000), line(10)].concat();
+        assert_eq!(piece_end(&pipe, &long, 0), 5000);
+        // A file takes the buffer in one write.
+        let file = LogFile::new(std::fs::File::open("/dev/null").expect("/dev/null"), "file");
+        assert_eq!(piece_end(&file, &buf, 0), 4500);
+    }
 
     #[test]
     fn a_full_queue_drops_and_counts_new_lines_and_takes_them_again_once_it_drains() {
