@@ -214,9 +214,9 @@ fn announce(
     nofile: u64,
 ) {
     for line in listening {
-        crate::log::stderr::write_line(&format!("{line}\n"));
+        crate::log::stderr_line(&format!("{line}\n"));
     }
-    crate::log::stderr::write_line(&format!(
+    crate::log::stderr_line(&format!(
         "tern {} started: workers={workers} driver={driver} pinned={pinned} listeners={} nofile={nofile}\n",
         crate::version_and_build(),
         plan.listeners.iter().map(|l| l.addrs.len()).sum::<usize>(),

@@ -259,6 +259,44 @@ fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
     assert!(tern.wait_exit(Duration::from_secs(10)).is_some());
 }
 
+/// 2,000 requests refused with 505, each a debug line in the error log:
+/// several times what a pipe holds. Each is answered.
+fn send_refused_requests(tern: &Tern) {
+    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
+    for i in 0..2000 {
+        let mut bad = tern.connect();
+        bad.set_read_timeout(Duration::from_secs(3));
+        bad.send(refused.as_bytes());
+        let closed = bad.expect_close(Duration::from_secs(3));
+        assert!(closed.is_ok(), "refusal {i} not answered");
+    }
+}
+
+#[test]
+fn reloads_and_a_stop_are_not_held_up_by_an_error_log_that_takes_nothing() {
+    let up = RecordingUpstream::echo();
+    let _fifo = stalled_log("error-fifo-stop");
+    let mut tern = Tern::start(&config(
+        up.addr,
+        &format!("error = \"{}\"\nlevel = \"debug\"", _fifo.path.display()),
+    ));
+    // The workers' lines fill the pipe; then the main thread has lines of
+    // its own for the file: one per reload (100 are more than the room a
+    // full pipe's last page has left), stopping, stopped.
+    send_refused_requests(&tern);
+    for _ in 0..100 {
+        tern.signal("HUP");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let health = tern
+        .connect()
+        .roundtrip(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(health.status, 200);
+    tern.signal("TERM");
+    let stopped = tern.wait_exit(Duration::from_secs(20)).is_some();
+    assert!(stopped, "tern did not stop: {:#?}", tern.stderr());
+}
+
 #[test]
 fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() {
     let up = RecordingUpstream::echo();
@@ -273,15 +311,7 @@ fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() 
             access.display()
         ),
     ));
-    // Each refused request is a debug line in the error log: 2,000 of them
-    // are several times what the pipe holds.
-    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
-    for _ in 0..2000 {
-        let mut bad = tern.connect();
-        bad.set_read_timeout(Duration::from_secs(3));
-        bad.send(refused.as_bytes());
-        assert!(bad.expect_close(Duration::from_secs(3)).is_ok());
-    }
+    send_refused_requests(&tern);
     let mut c = tern.connect();
     c.set_read_timeout(Duration::from_secs(3));
     assert_eq!(

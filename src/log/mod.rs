@@ -2,12 +2,12 @@
 //! level. Each line is written with one call, so lines from different
 //! workers never mix; a worker queues its lines for the file instead of
 //! waiting for it (`writer`, which writes the access log too), and the
-//! other threads' lines wait at most a second for a stderr pipe or socket
-//! that takes nothing (`stderr`). Also the
+//! other threads' lines wait at most a second for a pipe or socket that
+//! takes nothing (`bounded`). Also the
 //! reopen signal (SIGUSR1) the access log follows, and the time formats
 //! both logs use.
 
-pub mod stderr;
+mod bounded;
 pub mod writer;
 
 use std::fmt::Arguments;
@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use bounded::Bounded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -32,12 +34,39 @@ static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 /// The error log file, when not stderr. Written here, under a mutex, by
 /// threads that are not workers (their lines are rare); workers queue
 /// theirs on descriptors of their own (`writer`).
-static ERROR_FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+static ERROR_FILE: Mutex<Option<ErrorFile>> = Mutex::new(None);
 /// Bumped by SIGUSR1: every log file is reopened (log rotation).
 static REOPEN: AtomicU64 = AtomicU64::new(0);
 /// Bumped after `ERROR_FILE` changes (reopened, or another file): the
 /// workers' own descriptors for it (`writer`) are made again.
 static ERROR_FILE_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+struct ErrorFile {
+    path: PathBuf,
+    /// As opened: what the workers' descriptors are copies of.
+    file: File,
+    /// How the other threads write to it.
+    bounded: Bounded,
+}
+
+impl ErrorFile {
+    fn open(path: &Path) -> std::io::Result<ErrorFile> {
+        let file = open_append(path)?;
+        Ok(ErrorFile {
+            path: path.to_path_buf(),
+            bounded: Bounded::new(&file)?,
+            file,
+        })
+    }
+
+    /// The same file opened again (a reload, SIGUSR1) is as stalled as it
+    /// was: its lines don't each wait again.
+    fn carry_stall(&mut self, old: &ErrorFile) {
+        if self.path == old.path {
+            self.bounded.carry_stall(&old.bounded);
+        }
+    }
+}
 
 /// Opens `path` for appending, creating it (mode 0640) if missing.
 pub fn open_append(path: &Path) -> std::io::Result<File> {
@@ -52,11 +81,14 @@ pub fn open_append(path: &Path) -> std::io::Result<File> {
 /// Applies `[log] level` and `error`: `None` writes to stderr.
 pub fn configure(level: Level, error_file: Option<&Path>) -> std::io::Result<()> {
     set_level(level);
-    let file = match error_file {
-        Some(path) => Some((path.to_path_buf(), open_append(path)?)),
+    let mut file = match error_file {
+        Some(path) => Some(ErrorFile::open(path)?),
         None => None,
     };
     if let Ok(mut slot) = ERROR_FILE.lock() {
+        if let (Some(new), Some(old)) = (file.as_mut(), slot.as_ref()) {
+            new.carry_stall(old);
+        }
         *slot = file;
     }
     ERROR_FILE_GENERATION.fetch_add(1, Ordering::Release);
@@ -68,11 +100,15 @@ pub fn configure(level: Level, error_file: Option<&Path>) -> std::io::Result<()>
 pub fn reopen() {
     REOPEN.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut slot) = ERROR_FILE.lock() {
-        if let Some((path, file)) = slot.as_mut() {
-            match open_append(path) {
-                Ok(reopened) => *file = reopened,
+        if let Some(current) = slot.as_mut() {
+            match ErrorFile::open(&current.path) {
+                Ok(mut reopened) => {
+                    reopened.carry_stall(current);
+                    *current = reopened;
+                }
                 Err(err) => {
-                    stderr::write_line(&format!("tern: cannot reopen {}: {err}\n", path.display()))
+                    let line = format!("tern: cannot reopen {}: {err}\n", current.path.display());
+                    stderr_line(&line);
                 }
             }
         }
@@ -87,7 +123,7 @@ fn error_file_copy() -> Option<(u64, File)> {
     let slot = ERROR_FILE.lock().ok()?;
     let generation = ERROR_FILE_GENERATION.load(Ordering::Acquire);
     let copy = match slot.as_ref() {
-        Some((_, file)) => file.try_clone().ok()?,
+        Some(current) => current.file.try_clone().ok()?,
         None => stream_copy(&std::io::stderr())?,
     };
     Some((generation, copy))
@@ -164,13 +200,23 @@ pub fn write(level: Level, args: Arguments) {
     if writer::queue_error_line(&line) {
         return;
     }
-    if let Ok(mut slot) = ERROR_FILE.lock() {
-        if let Some((_, file)) = slot.as_mut() {
-            let _ = file.write_all(line.as_bytes());
-            return;
+    if let Ok(slot) = ERROR_FILE.lock() {
+        if let Some(current) = slot.as_ref() {
+            return current.bounded.write_line(&line);
         }
     }
-    stderr::write_line(&line);
+    stderr_line(&line);
+}
+
+/// Writes `line` (newline included) to stderr from a thread that is not a
+/// worker: at most a second's wait for a pipe or socket that takes nothing.
+pub fn stderr_line(line: &str) {
+    match bounded::stderr() {
+        Some(stderr) => stderr.write_line(line),
+        None => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
 }
 
 pub fn error(args: Arguments) {

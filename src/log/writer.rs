@@ -31,10 +31,10 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::rc::Rc;
-
-use monoio::buf::IoBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use monoio::buf::IoBuf;
 
 /// Memory a worker may hold in lines waiting for one log file; past it,
 /// new lines for that file are dropped (and counted) until it takes some.
@@ -337,18 +337,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pipe_is_written_in_pieces_of_whole_lines_that_fit_pipe_buf() {
+    fn a_pipe_or_socket_is_written_in_pieces_of_whole_lines_that_fit_pipe_buf() {
         let (ours, _theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
-        let pipe = LogFile::new(std::os::fd::OwnedFd::from(ours).into(), "test log");
+        let stream = LogFile::new(std::os::fd::OwnedFd::from(ours).into(), "test log");
         let line = |len: usize| [vec![b'x'; len - 1], vec![b'\n']].concat();
         // Three 1,500-byte lines: two fit in PIPE_BUF (4,096), the third
         // starts the next piece.
         let buf = [line(1500), line(1500), line(1500)].concat();
-        assert_eq!(piece_end(&pipe, &buf, 0), 3000);
-        assert_eq!(piece_end(&pipe, &buf, 3000), 4500);
+        assert_eq!(piece_end(&stream, &buf, 0), 3000);
+        assert_eq!(piece_end(&stream, &buf, 3000), 4500);
         // A line longer than PIPE_BUF goes whole.
         let long = [line(5000), line(10)].concat();
-        assert_eq!(piece_end(&pipe, &long, 0), 5000);
+        assert_eq!(piece_end(&stream, &long, 0), 5000);
         // A file takes the buffer in one write.
         let file = LogFile::new(std::fs::File::open("/dev/null").expect("/dev/null"), "file");
         assert_eq!(piece_end(&file, &buf, 0), 4500);

@@ -89,7 +89,7 @@ pub fn apply(running: &mut Running, mut plan: Plan) -> Result<String, String> {
     let pool_ids = carry::server_ids(&old, &plan);
     let plan = Arc::new(plan);
     for (name, addr) in &change.added_names {
-        crate::log::stderr::write_line(&format!("listening on {addr} ({name})\n"));
+        crate::log::stderr_line(&format!("listening on {addr} ({name})\n"));
     }
     let summary = summary(&old, &plan, &change);
     let switched = switch_workers(running, &plan, &states, pool_ids, change);
