@@ -153,11 +153,11 @@ fn an_access_log_on_a_socket_nobody_reads_never_stops_the_workers() {
 #[test]
 fn an_error_log_on_a_stderr_nobody_reads_never_stops_the_workers() {
     let mut fifo = Fifo::new("log-stderr");
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo.path)
-        .expect("the FIFO's writing end");
-    let tern = Spawned::start("level = \"debug\"", Stdio::null(), Stdio::from(writer));
+    let tern = Spawned::start(
+        "level = \"debug\"",
+        Stdio::null(),
+        Stdio::from(fifo.writing_end()),
+    );
     send_refused_requests(&tern);
     assert_eq!(tern.health(), 200);
     let all = fifo.read_until(Duration::from_secs(10), |log| {
@@ -197,11 +197,7 @@ fn an_access_log_on_stdout_redirected_to_a_file_keeps_every_line() {
 #[test]
 fn reloads_and_a_stop_are_not_held_up_by_a_stderr_pipe_nobody_reads() {
     let fifo = Fifo::new("log-stderr-stop");
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo.path)
-        .expect("the FIFO's writing end");
-    reloads_and_a_stop_with(Stdio::from(writer));
+    reloads_and_a_stop_with(Stdio::from(fifo.writing_end()));
     drop(fifo);
 }
 
@@ -234,11 +230,11 @@ fn reloads_and_a_stop_with(stderr: Stdio) {
 #[test]
 fn lines_from_several_workers_to_one_pipe_arrive_whole() {
     let mut fifo = Fifo::new("log-stdout-shared");
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo.path)
-        .expect("the FIFO's writing end");
-    let tern = Spawned::start("access = \"stdout\"", Stdio::from(writer), Stdio::null());
+    let tern = Spawned::start(
+        "access = \"stdout\"",
+        Stdio::from(fifo.writing_end()),
+        Stdio::null(),
+    );
     // Four clients at once (the connections spread over both workers),
     // their lines waiting for the pipe: once it is read, both workers'
     // writes land in it together.

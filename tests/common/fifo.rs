@@ -53,6 +53,14 @@ impl Fifo {
         })
     }
 
+    /// A writing end, to hand to tern as its stdout or stderr.
+    pub fn writing_end(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .expect("the FIFO's writing end")
+    }
+
     /// The lines read so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.read).into_owned()
