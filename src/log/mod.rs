@@ -116,17 +116,19 @@ pub fn reopen() {
     ERROR_FILE_GENERATION.fetch_add(1, Ordering::Release);
 }
 
-/// A descriptor of its own for the error log file, or for stderr where
-/// `stream_copy` queues it, and the generation of the file it is for;
-/// `None`: written in place.
-fn error_file_copy() -> Option<(u64, File)> {
-    let slot = ERROR_FILE.lock().ok()?;
+/// The generation of the error log file, and a descriptor of its own for
+/// it, or for stderr where `stream_copy` queues it; `None`: written in
+/// place.
+fn error_file_copy() -> (u64, Option<File>) {
+    let Ok(slot) = ERROR_FILE.lock() else {
+        return (error_file_generation(), None);
+    };
     let generation = ERROR_FILE_GENERATION.load(Ordering::Acquire);
     let copy = match slot.as_ref() {
-        Some(current) => current.file.try_clone().ok()?,
-        None => stream_copy(&std::io::stderr())?,
+        Some(current) => current.file.try_clone().ok(),
+        None => stream_copy(&std::io::stderr()),
     };
-    Some((generation, copy))
+    (generation, copy)
 }
 
 /// A descriptor of its own for standard output or error when a worker

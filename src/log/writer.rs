@@ -50,9 +50,10 @@ thread_local! {
     /// Memory held by this worker's queued lines, all files (capacity):
     /// what a stopping worker waits to see written.
     static QUEUED: Cell<usize> = const { Cell::new(0) };
-    /// This worker's descriptor for the error log file, and the file's
-    /// generation it was made for.
-    static ERROR_LOG: RefCell<Option<(u64, Rc<LogFile>)>> = const { RefCell::new(None) };
+    /// The error log file's generation this worker last looked at, and its
+    /// queue for it (`None`: written in place, so that a stderr on a
+    /// terminal isn't looked at again for every line).
+    static ERROR_LOG: RefCell<Option<(u64, Option<Rc<LogFile>>)>> = const { RefCell::new(None) };
 }
 
 /// On a worker, queues an error-log line for the error log file; false
@@ -73,13 +74,13 @@ fn error_log_file() -> Option<Rc<LogFile>> {
     ERROR_LOG.with(|slot| {
         if let Some((generation, file)) = slot.borrow().as_ref() {
             if *generation == super::error_file_generation() {
-                return Some(file.clone());
+                return file.clone();
             }
         }
-        let (generation, plain) = super::error_file_copy()?;
-        let file = Rc::new(LogFile::new(plain, "error log"));
+        let (generation, plain) = super::error_file_copy();
+        let file = plain.map(|plain| Rc::new(LogFile::new(plain, "error log")));
         *slot.borrow_mut() = Some((generation, file.clone()));
-        Some(file)
+        file
     })
 }
 
@@ -328,7 +329,8 @@ fn error_log_written() -> bool {
     ERROR_LOG.with(|slot| {
         slot.borrow()
             .as_ref()
-            .is_none_or(|(_, file)| file.queued.get() == 0)
+            .and_then(|(_, file)| file.as_ref())
+            .is_none_or(|file| file.queued.get() == 0)
     })
 }
 
