@@ -188,7 +188,7 @@ fn edge(out: &mut String) {
         "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
         counts::ACCEPT_SURGE_AT
     );
-    let numbers: [(&str, &str, &str, u64); 7] = [
+    let numbers: [(&str, &str, &str, u64); 8] = [
         (
             "tern_panics_total",
             "counter",
@@ -230,6 +230,12 @@ fn edge(out: &mut String) {
             "counter",
             "Access and error log lines not written: a file took none of the 16 MiB a worker had queued for it, or a write failed (a full disk).",
             crate::log::writer::dropped_lines(),
+        ),
+        (
+            "tern_static_disk_reads_total",
+            "counter",
+            "Static file reads that found the bytes not in the page cache and waited for the disk (through io_uring, while the worker served other connections).",
+            crate::files::disk_reads(),
         ),
     ];
     for (name, kind, help, value) in numbers {

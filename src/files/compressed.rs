@@ -4,9 +4,9 @@
 //! HTTP/1.0 ones. Boxed by the caller: its state never sits in the futures
 //! of connections that don't compress.
 
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+use super::disk;
 use super::reply::FileBody;
 use super::send_error::SendError;
 use crate::buffer::{self, BIG_BUF_SIZE};
@@ -34,19 +34,19 @@ pub async fn send<C: Downstream>(
     wire.extend_from_slice(&head);
     buffer::give(head);
     let mut piece = buffer::take();
-    piece.resize(piece.capacity(), 0);
     let end = body.start + body.len;
     let mut offset = body.start;
     while offset < end {
-        let want = usize::try_from(end - offset).map_or(piece.len(), |n| n.min(piece.len()));
-        let read = body
-            .file
-            .read_at(&mut piece[..want], offset)
-            .map_err(SendError::File)?;
+        let room = piece.capacity();
+        let want = usize::try_from(end - offset).map_or(room, |n| n.min(room));
+        piece.clear();
+        let (read, back) = disk::read_at(&body.file, piece, offset, want).await;
+        piece = back;
+        let read = read.map_err(SendError::File)?;
         if read == 0 {
             return Err(SendError::Truncated);
         }
-        encoder.write(&piece[..read]).map_err(SendError::File)?;
+        encoder.write(&piece).map_err(SendError::File)?;
         encoder.drain(&mut wire, how.chunked);
         offset += read as u64;
         if wire.len() >= BIG_BUF_SIZE / 2 {

@@ -10,7 +10,9 @@
 //! `content_type` remembers the types of recent extensions). `send`
 //! is the only async part: it writes the head and streams the file
 //! (`sendfile`, or `copy` on TLS connections), or compresses them on the
-//! way (`compressed`, a route's `compress`).
+//! way (`compressed`, a route's `compress`). Its reads (`disk`) leave a
+//! file the page cache doesn't hold to the ring to wait for, not the
+//! worker. Opening a file and its `fstat` still run on the worker.
 
 mod answer;
 mod compressed;
@@ -20,6 +22,7 @@ mod copy;
 mod date;
 pub(crate) mod decode;
 mod deny;
+mod disk;
 mod find;
 mod gzip;
 mod head;
@@ -34,6 +37,7 @@ mod sendfile;
 mod site;
 
 pub use answer::answer;
+pub use disk::disk_reads;
 pub use reply::Reply;
 pub use send::send;
 pub use site::{SiteSettings, StaticSite};

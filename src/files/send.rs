@@ -37,7 +37,9 @@ pub async fn send<C: Downstream>(client: &mut C, reply: Reply, wait: Duration) -
         // Small enough to share the head's pooled buffer: one write, and
         // cheaper than a separate sendfile.
         Some(body) if head.len() as u64 + body.len <= BUF_SIZE as u64 => {
-            if let Err(err) = copy::append(&mut head, &body) {
+            let (appended, joined) = copy::append(head, &body).await;
+            head = joined;
+            if let Err(err) = appended {
                 log_short(&body, &err);
                 return Next::Close;
             }

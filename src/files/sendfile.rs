@@ -10,12 +10,16 @@
 //!
 //! It replaced io_uring splice (file → pipe → socket), which the kernel
 //! runs on its io-wq threads: 1 MiB files cost three times nginx's CPU that
-//! way, against about nginx's own with sendfile. Reading a file not in the
-//! page cache blocks the worker, as it does nginx without aio.
+//! way, against about nginx's own with sendfile. `sendfile` of bytes not in
+//! the page cache would block the worker until the disk delivers them, so
+//! each piece is first checked (`disk::in_cache`); from the first piece
+//! that isn't cached on, the rest is copied, read through the ring.
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use super::copy;
+use super::disk;
 use super::reply::FileBody;
 use super::send_error::SendError;
 use crate::conn::Conn;
@@ -59,6 +63,9 @@ async fn send_file(client: &mut Conn, body: &FileBody, wait: Duration) -> Result
     let mut left = body.len;
     while left > 0 {
         let want = usize::try_from(left).map_or(PIECE, |n| n.min(PIECE));
+        if !disk::in_cache(&body.file, offset as u64, want) {
+            return copy::send_from(client, body, offset as u64, wait).await;
+        }
         // SAFETY: both descriptors are open for the call; `offset` is ours.
         let sent = unsafe {
             libc::sendfile(

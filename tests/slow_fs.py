@@ -1,0 +1,61 @@
+"""A disk that is slow to give: a read-only FUSE filesystem whose every read
+waits DELAY seconds (tests/static_disk.rs).
+
+    python3 tests/slow_fs.py MOUNTPOINT DELAY LOG
+
+It holds three files, small.bin (4,000 bytes), big.bin and page.txt (300,000
+each; text, for compression), byte i of each being (i * 7) & 0xFF. Each read appends "begin OFFSET" to LOG before it
+waits and "end OFFSET" after, written and closed before the bytes are
+returned, so whoever receives the bytes finds the "end" line already there.
+"ready" is appended once the kernel has mounted it. Runs until unmounted.
+Needs fusepy (pip) and libfuse2 (apt), and root or fusermount.
+"""
+
+import errno
+import stat
+import sys
+import time
+
+from fuse import FUSE, FuseOSError, Operations
+
+FILES = {"/small.bin": 4_000, "/big.bin": 300_000, "/page.txt": 300_000}
+
+
+def content(offset, end):
+    return bytes((i * 7) & 0xFF for i in range(offset, end))
+
+
+class SlowFs(Operations):
+    def __init__(self, delay, log):
+        self.delay = delay
+        self.log = log
+
+    def note(self, line):
+        with open(self.log, "a") as f:
+            f.write(line + "\n")
+
+    def init(self, path):
+        self.note("ready")
+
+    def getattr(self, path, fh=None):
+        if path == "/":
+            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
+        if path in FILES:
+            return {"st_mode": stat.S_IFREG | 0o444, "st_nlink": 1, "st_size": FILES[path]}
+        raise FuseOSError(errno.ENOENT)
+
+    def readdir(self, path, fh):
+        return [".", "..", *(name[1:] for name in FILES)]
+
+    def read(self, path, size, offset, fh):
+        if path not in FILES:
+            raise FuseOSError(errno.ENOENT)
+        self.note(f"begin {offset}")
+        time.sleep(self.delay)
+        self.note(f"end {offset}")
+        return content(offset, min(offset + size, FILES[path]))
+
+
+if __name__ == "__main__":
+    mountpoint, delay, log = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    FUSE(SlowFs(delay, log), mountpoint, foreground=True, ro=True)

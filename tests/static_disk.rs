@@ -1,0 +1,201 @@
+//! Static files the page cache doesn't hold: the worker goes on serving
+//! while the disk is waited for (`src/files/disk.rs`). A slow disk is a
+//! FUSE filesystem whose every read waits (`tests/slow_fs.py`); a cold one
+//! is a file just evicted from the page cache.
+
+mod common;
+mod static_site;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use static_site::*;
+
+/// Each read of the slow filesystem waits this long: far more than a
+/// worker that is free needs to answer, so "answered before the read
+/// ended" can only fail if the worker waited for the read.
+const READ_DELAY: &str = "3";
+
+/// The mounted slow filesystem; unmounted and stopped when dropped.
+struct SlowFs {
+    mount: PathBuf,
+    log: PathBuf,
+    daemon: Child,
+    _dir: TempDir,
+}
+
+impl SlowFs {
+    fn mount() -> SlowFs {
+        let dir = TempDir::new("slowfs");
+        dir.mkdir("mnt");
+        let (mount, log) = (dir.join("mnt"), dir.join("reads.log"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slow_fs.py");
+        let daemon = Command::new("python3")
+            .arg(&script)
+            .args([mount.as_os_str(), READ_DELAY.as_ref(), log.as_os_str()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 runs tests/slow_fs.py");
+        let fs = SlowFs {
+            mount,
+            log,
+            daemon,
+            _dir: dir,
+        };
+        let ready = wait_until(Duration::from_secs(10), || fs.reads().contains("ready"));
+        assert!(
+            ready,
+            "tests/slow_fs.py did not mount (fusepy, libfuse2, /dev/fuse?)"
+        );
+        fs
+    }
+
+    /// The read log so far: "begin N" and "end N" lines.
+    fn reads(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SlowFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// tern with one worker: `/slow/` on the slow filesystem (compressing
+/// when `compress`), `/fast/` on an ordinary directory holding `fast.txt`,
+/// and the admin endpoint.
+fn serve_both(slow: &Path, compress: bool, fast: &TempDir) -> Tern {
+    let mut toml = config(Some("/slow/"), slow, "").replace("workers = 2", "workers = 1");
+    if compress {
+        toml.push_str("compress = true\n");
+    }
+    toml.push_str(&format!(
+        "\n[[route]]\npath_prefix = \"/fast/\"\nstatic = {{ root = \"{}\" }}\n",
+        fast.path.display()
+    ));
+    toml.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
+    Tern::start(&toml)
+}
+
+/// While the one worker's client waits for `name` from the slow disk
+/// (gzipped when `compress`), another client of the same worker is answered
+/// before that read ends; then the file arrives whole.
+fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
+    let slow = SlowFs::mount();
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    let tern = serve_both(&slow.mount, compress, &fast);
+    let mut waiting = tern.connect();
+    waiting.set_read_timeout(Duration::from_secs(30));
+    let path = format!("/slow/{name}");
+    match compress {
+        true => waiting.send(&get_with(&path, "Accept-Encoding: gzip\r\n")),
+        false => waiting.send(&get(&path)),
+    }
+    let began = wait_until(Duration::from_secs(10), || slow.reads().contains("begin"));
+    assert!(began, "tern never read {name}");
+
+    let mut other = tern.connect();
+    other.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+    let reads = slow.reads();
+    assert!(
+        !reads.contains("end"),
+        "the other client was answered only after the slow read ended:\n{reads}"
+    );
+
+    let response = waiting.read_response().expect("the slow file's response");
+    assert_eq!(response.status, 200);
+    let body = match compress {
+        true => {
+            assert_eq!(response.header("content-encoding").as_deref(), Some("gzip"));
+            common::codings::gunzip(&response.body)
+        }
+        false => response.body,
+    };
+    let expected: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
+    assert!(body == expected, "{name} arrived changed");
+    assert!(
+        disk_reads(&tern) > 0,
+        "the reads did not go through the ring"
+    );
+}
+
+#[test]
+fn a_small_file_the_disk_is_slow_to_give_holds_up_no_other_client() {
+    // 4,000 bytes: read into the head's buffer and sent with it.
+    slow_read_holds_up_no_one("small.bin", 4_000, false);
+}
+
+#[test]
+fn a_large_file_the_disk_is_slow_to_give_holds_up_no_other_client() {
+    // 300,000 bytes: the sendfile path, which finds it not cached and copies.
+    slow_read_holds_up_no_one("big.bin", 300_000, false);
+}
+
+#[test]
+fn a_file_compressed_on_the_way_that_the_disk_is_slow_to_give_holds_up_no_other_client() {
+    slow_read_holds_up_no_one("page.txt", 300_000, true);
+}
+
+#[test]
+fn a_file_evicted_from_the_page_cache_is_read_through_the_ring_and_sent_whole() {
+    let root = TempDir::new("evicted");
+    let body = pattern(4 << 20, 11);
+    let path = root.write("cold.bin", &body);
+    let mut toml = config(Some("/static/"), &root.path, "");
+    toml.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
+    let tern = Tern::start(&toml);
+
+    evict(&path);
+    let before = disk_reads(&tern);
+    let cold = fetch(&tern, &get("/static/cold.bin"));
+    assert!(cold.body == body, "the evicted file arrived changed");
+    let cold_reads = disk_reads(&tern) - before;
+    assert!(cold_reads > 0, "no read waited for the disk");
+
+    // Now cached: sent without the ring's reads.
+    let warm = fetch(&tern, &get("/static/cold.bin"));
+    assert!(warm.body == body, "the cached file arrived changed");
+    assert_eq!(
+        disk_reads(&tern) - before,
+        cold_reads,
+        "a cached file was read through the ring"
+    );
+}
+
+/// Drops `path`'s pages from the page cache (written out first: the kernel
+/// drops only clean pages).
+fn evict(path: &Path) {
+    let file = File::open(path).expect("open");
+    file.sync_all().expect("fsync");
+    // SAFETY: an advice call on a descriptor open for its duration.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise");
+}
+
+/// `tern_static_disk_reads_total` from the admin endpoint.
+fn disk_reads(tern: &Tern) -> u64 {
+    let admin = tern
+        .listeners
+        .iter()
+        .find(|(_, name)| name == "admin")
+        .map(|(addr, _)| *addr)
+        .expect("admin address");
+    let (answer, _) = raw_request(
+        admin,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .find_map(|line| line.strip_prefix("tern_static_disk_reads_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("tern_static_disk_reads_total in /metrics")
+}
