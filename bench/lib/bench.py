@@ -66,6 +66,7 @@ def parse_args(argv):
                         "(default 2, 0 = never)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
+    tg.add_keep(p)
     p.add_argument("--out", help="results directory (default bench/results)")
     p.add_argument("--render", metavar="RAW_DIR",
                    help="run nothing: rewrite latest.md/latest.svg from a previous run's results/raw/<stamp>/")
@@ -499,10 +500,8 @@ def main(argv):
     threads = a.wrk_threads or (len(wrk_cpus.split(",")) if wrk_cpus else 2)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     raw_dir = os.path.join(a.out, "raw", stamp)
-    base = os.path.join("/tmp", f"tern-bench-{os.getpid()}")
+    base = tg.make_workdir()
     os.makedirs(raw_dir, exist_ok=True)
-    os.makedirs(base, exist_ok=True)
-    os.chmod(base, 0o755)
     say(f"pinning: {pin_desc}; wrk -t {threads}")
     say(f"duration {a.duration} x {a.rounds} rounds (+{a.warmup} warmup), workers {a.workers}, "
         f"scenarios {','.join(a.scenarios)}, targets {','.join(a.targets)}")
@@ -555,6 +554,7 @@ def main(argv):
         json.dump({"stamp": stamp, "meta": meta, "subtitle": subtitle, "quick": a.quick, "no_pin": a.no_pin},
                   f, indent=1)
     write_reports(a.out, raw_dir, stamp, samples, meta, subtitle, a.quick, a.no_pin)
+    say(tg.finish_workdir(base, a.keep))
     return 0
 
 

@@ -39,6 +39,7 @@ def parse_args(argv):
     p.add_argument("--websocket-args", default="", help="extra arguments for 'tern-loadtest websocket'")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by run.sh)")
+    tg.add_keep(p)
     p.add_argument("--out", help="results directory (default bench/results)")
     a = p.parse_args(argv)
     a.proxies = [x.strip() for x in a.proxies.split(",") if x.strip()]
@@ -306,10 +307,8 @@ def main(argv):
     wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     raw_dir = os.path.join(a.out, "raw", f"comet-{stamp}")
-    base = f"/tmp/tern-comet-{os.getpid()}"
+    base = tg.make_workdir("comet")
     os.makedirs(raw_dir, exist_ok=True)
-    os.makedirs(base, exist_ok=True)
-    os.chmod(base, 0o755)
     say(f"pinning: {pin_desc}; {a.connections} connections; proxies {','.join(a.proxies)}; logs in {base}")
     origin = tg.start_origin("loadtest", a.root, base, 1, server_cpus)
     say(f"origin: {origin.addr} (pid {origin.proc.pid})")
@@ -342,6 +341,7 @@ def main(argv):
         json.dump(rows, f, indent=1, default=str)
     say("\n" + md)
     say(f"wrote {os.path.join(a.out, 'comet-latest.md')}; raw: {raw_dir}")
+    say(tg.finish_workdir(base, a.keep))
     return 0
 
 

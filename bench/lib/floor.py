@@ -68,6 +68,7 @@ def parse_args(argv):
     p.add_argument("--timeout", default="5s", help="wrk --timeout per request (default 5s)")
     p.add_argument("--no-pin", action="store_true", help="do not use taskset")
     p.add_argument("--no-build", action="store_true", help="skip cargo build (handled by floor.sh)")
+    tg.add_keep(p)
     p.add_argument("--out", help="results directory (default bench/results)")
     a = p.parse_args(argv)
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
@@ -366,10 +367,8 @@ def main(argv):
     wrk_cpus, server_cpus, pin_desc = pinning.choose(a.no_pin)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     raw_dir = os.path.join(a.out, "raw", f"{stamp}-floor")
-    base = os.path.join("/tmp", f"tern-bench-floor-{os.getpid()}")
+    base = tg.make_workdir("floor")
     os.makedirs(raw_dir, exist_ok=True)
-    os.makedirs(base, exist_ok=True)
-    os.chmod(base, 0o755)
     say(f"pinning: {pin_desc}; wrk -t 1, 64 connections, GET / ({tg.ORIGIN_BODY} B)")
     say(f"targets {','.join(a.targets)}; {a.duration} x {a.rounds} rounds, count passes {a.count_duration}; "
         f"about {estimate_seconds(a) / 60:.1f} min")
@@ -403,6 +402,7 @@ def main(argv):
         json.dump({"samples": samples, "counts": counts, "meta": meta}, f, indent=1)
     say("\n" + console(rows))
     say(f"\nwrote {path}; raw: {raw_dir}")
+    say(tg.finish_workdir(base, a.keep))
     return 0
 
 

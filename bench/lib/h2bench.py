@@ -164,8 +164,7 @@ def report(a, rows, note):
 
 def main(argv):
     a = parse_args(argv)
-    base = f"/tmp/tern-bench-h2-{os.getpid()}"
-    os.makedirs(base, exist_ok=True)
+    base = tg.make_workdir("h2")
     tls = tg.make_tls_cert(base)
     # taskset -c takes a list as text ("0,1"): every CPU this process may use.
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
@@ -182,6 +181,7 @@ def main(argv):
     finally:
         origin.stop()
     report(a, rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    say(tg.finish_workdir(base, a.keep))
 
 
 if __name__ == "__main__":

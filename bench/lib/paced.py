@@ -103,8 +103,7 @@ def table(rate, rounds, scenario, a):
 def main(argv):
     a = parse_args(argv)
     scenario = wrkrun.SCENARIOS[a.scenario]
-    base = f"/tmp/tern-bench-paced-{os.getpid()}"
-    os.makedirs(base, exist_ok=True)
+    base = tg.make_workdir("paced")
     client_cpus, server_cpus, placement = pinning.choose(client="tern-loadtest")
     print(f"placement: {placement}", flush=True)
     origin = tg.start_origin("loadtest", a.root, base, a.workers, server_cpus)
@@ -130,6 +129,7 @@ def main(argv):
         origin.stop()
     for rate in a.rates:
         print("\n" + table(rate, results[rate], scenario, a))
+    print(tg.finish_workdir(base, a.keep), flush=True)
 
 
 if __name__ == "__main__":

@@ -44,13 +44,39 @@ TEMPLATE = {
 
 
 def proxy_parser(prog, description):
-    """An argument parser with what every side-by-side tool takes: --root (hidden) and --proxies."""
+    """An argument parser with what every side-by-side tool takes: --root (hidden), --proxies, --keep."""
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
                    help=argparse.SUPPRESS)
     p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    add_keep(p)
     return p
+
+
+def add_keep(p):
+    """--keep: the work directory outlives a run that ended normally."""
+    p.add_argument("--keep", action="store_true",
+                   help="keep the servers' configs and logs (/tmp/tern-bench-*-PID) after a run that ended "
+                        "normally; a run that fails keeps them anyway")
+
+
+def make_workdir(kind=""):
+    """/tmp/tern-bench[-KIND]-PID, for a run's server configs and logs (readable by the proxies'
+    unprivileged workers)."""
+    base = os.path.join("/tmp", f"tern-bench-{kind}-{os.getpid()}" if kind else f"tern-bench-{os.getpid()}")
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    return base
+
+
+def finish_workdir(base, keep):
+    """At the end of a run that ended normally: the work directory removed (its configs and logs
+    are 1-40 MB a run, and every run makes one), or kept with --keep. Returns what to say."""
+    if keep:
+        return f"server configs and logs kept in {base}"
+    shutil.rmtree(base, ignore_errors=True)
+    return f"removed {base} (--keep keeps it)"
 
 
 def parse_proxy_args(p, argv):

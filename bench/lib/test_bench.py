@@ -344,6 +344,19 @@ class Templates(unittest.TestCase):
             with self.assertRaises(SystemExit):
                 targets.parse_proxy_args(p, ["--proxies", "tern,bogus"])
 
+    def test_a_work_directory_is_removed_after_a_run_unless_kept(self):
+        base = targets.make_workdir("selftest")
+        self.assertEqual(os.path.basename(base), f"tern-bench-selftest-{os.getpid()}")
+        with open(os.path.join(base, "tern.log"), "w") as f:
+            f.write("a line\n")
+        self.assertIn("kept", targets.finish_workdir(base, keep=True))
+        self.assertTrue(os.path.exists(os.path.join(base, "tern.log")))
+        self.assertIn("removed", targets.finish_workdir(base, keep=False))
+        self.assertFalse(os.path.exists(base))
+        p = targets.proxy_parser("bench/x.sh", "")
+        self.assertTrue(targets.parse_proxy_args(p, ["--keep"]).keep)
+        self.assertFalse(bench.parse_args([]).keep)
+
     def test_sections(self):
         with tempfile.TemporaryDirectory() as d:
             src = os.path.join(d, "t.tmpl")  # absolute: os.path.join(TEMPLATES, src) is src

@@ -80,8 +80,7 @@ def table(rate, rounds, a):
 
 def main(argv):
     a = parse_args(argv)
-    base = f"/tmp/tern-bench-tlslat-{os.getpid()}"
-    os.makedirs(base, exist_ok=True)
+    base = tg.make_workdir("tlslat")
     tls = tg.make_tls_cert(base)
     cpus = sorted(os.sched_getaffinity(0))
     servers = str(cpus[-1])
@@ -102,6 +101,7 @@ def main(argv):
         origin.stop()
     for rate in a.rates:
         print("\n" + table(rate, results[rate], a))
+    print(tg.finish_workdir(base, a.keep))
 
 
 if __name__ == "__main__":
