@@ -41,15 +41,15 @@ pub fn disk_reads() -> u64 {
 }
 
 /// Reads at most `want` bytes at `offset` into `buf` after the bytes it
-/// holds (its capacity must have room for them); returns how many were
-/// read, 0 at the end of the file.
+/// holds (growing it if it must); returns how many were read, 0 at the end
+/// of the file.
 pub async fn read_at(
     file: &File,
     mut buf: Vec<u8>,
     offset: u64,
     want: usize,
 ) -> (io::Result<usize>, Vec<u8>) {
-    debug_assert!(buf.capacity() - buf.len() >= want);
+    buf.reserve(want);
     match read_cached(file, &mut buf, offset, want) {
         Some(read) => (read, buf),
         None => {
