@@ -22,6 +22,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 use monoio::buf::{IoBufMut, SliceMut};
 
@@ -33,7 +34,6 @@ static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
 /// `cachestat`'s number: the same on every architecture (new system calls
 /// share one table since 5.1); the libc crate doesn't name it for glibc.
 const SYS_CACHESTAT: libc::c_long = 451;
-const PAGE: u64 = 4096;
 
 /// Static file reads that had to wait for the disk (through the ring).
 pub fn disk_reads() -> u64 {
@@ -110,8 +110,19 @@ pub fn in_cache(file: &File, offset: u64, len: usize) -> bool {
         }
         return true;
     }
-    let pages = (offset + len as u64 - 1) / PAGE - offset / PAGE + 1;
+    let page = page_size();
+    let pages = (offset + len as u64 - 1) / page - offset / page + 1;
     stat.nr_cache >= pages
+}
+
+/// The size of a page cache page (4 KiB on x86-64, up to 64 KiB on arm64).
+fn page_size() -> u64 {
+    static PAGE: OnceLock<u64> = OnceLock::new();
+    // SAFETY: sysconf reads a constant of the system.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as u64,
+        _ => 4096,
+    })
 }
 
 /// `struct cachestat_range`.
@@ -199,4 +210,62 @@ fn read_in_place(
     let read = file.read_at(&mut buf[from..], offset);
     buf.truncate(from + *read.as_ref().unwrap_or(&0));
     (read, buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file of `len` bytes written out to the disk, removed on drop.
+    struct Written(std::path::PathBuf, File);
+
+    impl Written {
+        fn new(tag: &str, len: usize) -> Written {
+            let path = std::env::temp_dir().join(format!("tern-disk-{tag}-{}", std::process::id()));
+            let mut file = File::create(&path).expect("create");
+            file.write_all(&vec![7u8; len]).expect("write");
+            file.sync_all().expect("fsync");
+            let reading = File::open(&path).expect("open");
+            Written(path, reading)
+        }
+
+        fn evict(&self) {
+            // SAFETY: an advice call on a descriptor open for its duration.
+            let rc =
+                unsafe { libc::posix_fadvise(self.1.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            assert_eq!(rc, 0);
+        }
+    }
+
+    impl Drop for Written {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_file_just_written_is_in_the_cache_and_one_evicted_is_not() {
+        let written = Written::new("cachestat", 1 << 20);
+        assert!(in_cache(&written.1, 0, 1 << 20));
+        assert!(in_cache(&written.1, 4095, 2));
+        written.evict();
+        assert!(!in_cache(&written.1, 0, 1 << 20));
+        assert!(!in_cache(&written.1, 512 << 10, 4096));
+    }
+
+    #[test]
+    fn a_read_without_waiting_takes_what_the_cache_holds_and_leaves_the_rest() {
+        let written = Written::new("nowait", 64 << 10);
+        let mut buf = b"head".to_vec();
+        buf.reserve(64 << 10);
+        let read = read_cached(&written.1, &mut buf, 0, 64 << 10);
+        assert_eq!(read.map(|r| r.ok()), Some(Some(64 << 10)));
+        assert_eq!(&buf[..4], b"head");
+        assert!(buf[4..].iter().all(|&b| b == 7) && buf.len() == 4 + (64 << 10));
+        written.evict();
+        let mut cold = Vec::with_capacity(4096);
+        assert!(read_cached(&written.1, &mut cold, 0, 4096).is_none());
+        assert!(cold.is_empty());
+    }
 }
