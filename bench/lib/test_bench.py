@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import cold  # noqa: E402
 import comet  # noqa: E402
 import paced  # noqa: E402
 import procs  # noqa: E402
@@ -390,6 +391,31 @@ class TlsLatency(unittest.TestCase):
         row = text.splitlines()[-1]
         self.assertIn("| 1.00 · 3.00 · 1.00 |", row)
         self.assertIn("| 100% | 3 | 0.5 | 7% |", row)
+
+
+class Cold(unittest.TestCase):
+    def test_haproxy_serves_no_files_and_is_refused(self):
+        self.assertEqual(cold.parse_args(["--root", "/r"]).proxies, ["tern", "nginx"])
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(open(os.devnull, "w")):
+            cold.parse_args(["--root", "/r", "--proxies", "tern,haproxy"])
+
+    def test_each_cell_is_the_median_round_and_p99_is_compared_with_terns(self):
+        def run(p99_ms, download_s=None):
+            r = {"p50_us": 300.0, "p99_us": p99_ms * 1e3, "max_us": 9000.0, "rps": 30000.0}
+            return r if download_s is None else dict(r, download_s=download_s)
+        a = cold.parse_args(["--root", "/r", "--rounds", "3"])
+        text = cold.table(a, {
+            "tern": {"quiet": [run(1.0)] * 3, "cold": [run(4.0, 1.0), run(2.0, 3.0), run(90.0, 2.0)]},
+            "nginx": {"quiet": [run(1.0)] * 3, "cold": [run(6.0, 1.0)] * 3}})
+        tern_row, nginx_row = text.splitlines()[-2:]
+        self.assertIn("| 0.30 · 4.00 · 9.00 | 30000 | 2.00 | 1.00× |", tern_row)
+        self.assertIn("| 1.50× |", nginx_row)
+
+    def test_a_round_line_shows_the_downloads_only_for_a_cold_run(self):
+        r = {"p50_us": 310.0, "p99_us": 3630.0, "max_us": 12260.0, "rps": 38132.0}
+        self.assertNotIn("downloads", cold.round_line(1, "tern", "quiet", r))
+        self.assertIn("p99 3.63", cold.round_line(1, "tern", "quiet", r))
+        self.assertIn("downloads 1.14 s", cold.round_line(1, "tern", "cold", dict(r, download_s=1.14)))
 
 
 class Paced(unittest.TestCase):
