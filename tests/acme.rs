@@ -182,12 +182,7 @@ fn get_over(tls: &mut Tls) -> (String, Vec<u8>) {
 }
 
 fn admin(tern: &Tern, path: &str) -> String {
-    let addr = tern
-        .listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(a, _)| *a)
-        .expect("admin address");
+    let addr = tern.admin_addr();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let (raw, _) = raw_request(addr, request.as_bytes());
     String::from_utf8_lossy(&raw).into_owned()

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,16 +59,8 @@ fn config_every(dns: &Dnsmasq, servers: &str, every: &str) -> String {
     )
 }
 
-fn admin(tern: &Tern) -> SocketAddr {
-    tern.listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(addr, _)| *addr)
-        .expect("admin address")
-}
-
 fn metric(tern: &Tern, series: &str) -> Option<String> {
-    let r = fetch(admin(tern), &get_with("localhost", "/metrics", &[]));
+    let r = fetch(tern.admin_addr(), &get_with("localhost", "/metrics", &[]));
     let text = r.body_str();
     text.lines()
         .find(|l| l.starts_with(series))

@@ -12,22 +12,6 @@ use common::*;
 
 const ADMIN: &str = "\n[admin]\nbind = \"127.0.0.1:0\"\n";
 
-fn admin_addr(tern: &Tern) -> SocketAddr {
-    tern.listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(addr, _)| *addr)
-        .expect("admin address")
-}
-
-fn metrics(tern: &Tern) -> String {
-    let (answer, _) = raw_request(
-        admin_addr(tern),
-        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    );
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 fn metric_line<'m>(metrics: &'m str, series: &str) -> Option<&'m str> {
     metrics.lines().find(|l| l.starts_with(series))
 }
@@ -81,7 +65,7 @@ fn a_rate_limit_lets_exactly_one_plus_burst_through_over_all_workers() {
     for _ in 0..5 {
         assert_eq!(fresh_get(tern.addr(), "/other").status, 200);
     }
-    let m = metrics(&tern);
+    let m = tern.metrics();
     assert_eq!(
         metric_line(&m, "tern_rate_limited_total{route=\"limited\"}"),
         Some("tern_rate_limited_total{route=\"limited\"} 9"),
@@ -126,13 +110,13 @@ fn a_reload_keeps_the_state_of_an_unchanged_limit_and_applies_a_changed_one() {
     let reload = |text: String| {
         std::fs::write(tern.config_path(), text).expect("write");
         let post = b"POST /reload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
-        let (answer, _) = raw_request(admin_addr(&tern), post);
+        let (answer, _) = raw_request(tern.admin_addr(), post);
         assert!(contains(&answer, b"\"reloaded\":true"), "{}", show(&answer));
     };
     // The same settings: the client is not forgiven, the count goes on.
     reload(config(up.addr, "{ requests = 1, per = \"1h\" }", "") + "\n");
     assert_eq!(fresh_get(tern.addr(), "/limited").status, 429);
-    let m = metrics(&tern);
+    let m = tern.metrics();
     assert_eq!(
         metric_line(&m, "tern_rate_limited_total{route=\"limited\"}"),
         Some("tern_rate_limited_total{route=\"limited\"} 2"),
@@ -184,7 +168,7 @@ fn max_connections_per_client_closes_the_one_too_many_until_one_ends() {
         c.read_response().is_ok_and(|r| r.status == 200)
     });
     assert!(admitted, "a connection is let in once one ended");
-    let m = metrics(&tern);
+    let m = tern.metrics();
     let line =
         metric_line(&m, "tern_connections_limited_total{listener=\"web\"}").expect("counted");
     let refused: u64 = line

@@ -426,12 +426,7 @@ fn accept_proxy_and_send_proxy_follow_a_reload() {
         .replace("workers = 1", "workers = 2")
         + admin;
     std::fs::write(tern.config_path(), after).expect("write");
-    let admin_addr = tern
-        .listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(addr, _)| *addr)
-        .expect("admin");
+    let admin_addr = tern.admin_addr();
     let post = b"POST /reload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
     let (answer, _) = raw_request(admin_addr, post);
     assert!(contains(&answer, b"\"reloaded\":true"), "{}", show(&answer));

@@ -206,12 +206,7 @@ fn post_reload_on_the_admin_endpoint_answers_with_the_outcome() {
     let (poll, ws) = (LongPolls::start(), ws_echo());
     let admin = "\n[admin]\nbind = \"127.0.0.1:0\"\n";
     let tern = Tern::start(&(config(a.addr, None, poll.upstream.addr, ws.addr) + admin));
-    let admin_addr = tern
-        .listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(addr, _)| *addr)
-        .expect("admin address");
+    let admin_addr = tern.admin_addr();
     std::fs::write(
         tern.config_path(),
         config(b.addr, None, poll.upstream.addr, ws.addr) + admin,

@@ -183,17 +183,7 @@ fn evict(path: &Path) {
 
 /// `tern_static_disk_reads_total` from the admin endpoint.
 fn disk_reads(tern: &Tern) -> u64 {
-    let admin = tern
-        .listeners
-        .iter()
-        .find(|(_, name)| name == "admin")
-        .map(|(addr, _)| *addr)
-        .expect("admin address");
-    let (answer, _) = raw_request(
-        admin,
-        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    );
-    String::from_utf8_lossy(&answer)
+    tern.metrics()
         .lines()
         .find_map(|line| line.strip_prefix("tern_static_disk_reads_total "))
         .and_then(|value| value.trim().parse().ok())

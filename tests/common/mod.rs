@@ -548,6 +548,22 @@ impl Tern {
         self.addrs[0]
     }
 
+    /// The admin endpoint's address (the config has an `[admin]`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(_, name)| name == "admin")
+            .map(|(addr, _)| *addr)
+            .expect("admin address: the config has no [admin]")
+    }
+
+    /// The admin endpoint's `/metrics` answer, head and all.
+    pub fn metrics(&self) -> String {
+        let request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let (answer, _) = raw_request(self.admin_addr(), request);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
