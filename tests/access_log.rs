@@ -521,13 +521,7 @@ fn a_stop_waits_a_few_seconds_for_a_log_file_that_takes_nothing_then_exits() {
     tern.signal("TERM");
     let exit = tern.wait_exit(Duration::from_secs(15));
     assert!(exit.is_some_and(|status| status.success()), "{exit:?}");
-    assert!(
-        tern.stderr()
-            .iter()
-            .any(|line| line.contains("lines not written")),
-        "{:?}",
-        tern.stderr()
-    );
+    assert!(tern.has_said("lines not written"), "{:?}", tern.stderr());
 }
 
 #[test]
@@ -546,15 +540,9 @@ fn a_full_disk_is_said_once_not_at_every_write() {
         std::thread::sleep(Duration::from_millis(30));
     }
     wait_until(Duration::from_secs(2), || {
-        tern.stderr()
-            .iter()
-            .any(|l| l.contains("access log write failed"))
+        tern.has_said("access log write failed")
     });
-    let said: Vec<String> = tern
-        .stderr()
-        .into_iter()
-        .filter(|l| l.contains("access log write failed"))
-        .collect();
+    let said = tern.said("access log write failed");
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("No space left on device"), "{said:?}");
     // Their lines are lost, and counted.

@@ -344,10 +344,7 @@ fn renewal_swaps_the_certificate_in_every_worker_under_live_connections() {
     let (head, body) = get_over(&mut live);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, b"hello over tls\n");
-    assert!(tern
-        .stderr()
-        .iter()
-        .any(|l| l.contains("ACME: new certificate for site.test")));
+    assert!(tern.has_said("ACME: new certificate for site.test"));
 }
 
 #[test]
@@ -381,11 +378,7 @@ fn a_ca_that_is_down_leaves_tern_serving_and_retrying_until_it_is_back() {
     assert!(retried, "{}", admin(&tern, "/metrics"));
     assert_eq!(metric(&tern, "tern_certificate_expiry_seconds"), None);
     // Logged once, with the reason, however often it is retried.
-    let failures: Vec<String> = tern
-        .stderr()
-        .into_iter()
-        .filter(|l| l.contains("ACME: order for site.test failed"))
-        .collect();
+    let failures = tern.said("ACME: order for site.test failed");
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].contains("Connection refused"), "{failures:?}");
     let page = admin(&tern, "/");
@@ -427,19 +420,12 @@ fn a_restart_and_a_reload_reuse_the_stored_certificate_without_ordering() {
     let tern = start_tern(&ports, &acme, &storage, "");
     assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
     tern.signal("HUP");
-    assert!(wait_until(Duration::from_secs(10), || tern
-        .stderr()
-        .iter()
-        .any(|l| l.contains("reloaded:"))));
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
     assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
     // The ACME thread has looked (it polls every second) and ordered nothing.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(metric(&tern, "tern_acme_failed_orders_total"), Some(0.0));
-    assert!(
-        !tern.stderr().iter().any(|l| l.contains("ACME:")),
-        "{:?}",
-        tern.stderr()
-    );
+    assert!(!tern.has_said("ACME:"), "{:?}", tern.stderr());
 }
 
 /// `tern --check` on a config with one TLS listener (and `plain`: a plain

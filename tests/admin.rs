@@ -533,10 +533,7 @@ fn a_server_failing_health_checks_is_down_on_status_and_metrics() {
     drain(&tern, "1", "drain");
     drain(&tern, "1", "enable");
     tern.signal("HUP");
-    assert!(wait_until(Duration::from_secs(10), || tern
-        .stderr()
-        .iter()
-        .any(|l| l.contains("reloaded:"))));
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
     let json = status_json(&tern);
     assert_eq!(
         state_of(&json, &dead.to_string()),
@@ -573,10 +570,7 @@ fn counters_go_on_across_a_reload_with_requests_in_flight_across_it() {
     assert!(silent.wait_conns(1, Duration::from_secs(5)));
 
     tern.signal("HUP");
-    assert!(wait_until(Duration::from_secs(10), || tern
-        .stderr()
-        .iter()
-        .any(|l| l.contains("reloaded:"))));
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
     let text = scrape(&tern);
     for series in [ok, &server, listener] {
         assert_eq!(

@@ -238,11 +238,7 @@ fn startup_lines_name_every_bound_address() {
         assert_eq!(r.body_str(), "/via");
     }
     assert_ne!(tern.listeners[0].0, tern.listeners[1].0);
-    let started: Vec<String> = tern
-        .stderr()
-        .into_iter()
-        .filter(|l| l.contains(" started:"))
-        .collect();
+    let started = tern.said(" started:");
     assert_eq!(started.len(), 1, "{:?}", tern.stderr());
     assert!(
         started[0].contains(env!("CARGO_PKG_VERSION")),
@@ -285,10 +281,7 @@ fn dash_s_reload_quit_and_stop_work_as_nginx_users_type_them() {
     let out = run_tern(&["-s", "reload", "-c", &config]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        wait_until(Duration::from_secs(10), || tern
-            .stderr()
-            .iter()
-            .any(|l| l.contains("reloaded:"))),
+        wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")),
         "{:?}",
         tern.stderr()
     );

@@ -106,7 +106,7 @@ fn a_changed_address_is_picked_up_without_a_reload_and_the_old_one_drains() {
         .expect("the request in flight is answered");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body_str(), "old /poll");
-    assert!(!tern.stderr().iter().any(|l| l.contains("reloaded")));
+    assert!(!tern.has_said("reloaded"));
 }
 
 #[test]

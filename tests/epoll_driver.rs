@@ -12,11 +12,7 @@ fn the_epoll_driver_proxies_gets_and_chunked_uploads() {
     std::env::set_var("TERN_DRIVER", "epoll");
     let up = RecordingUpstream::echo();
     let tern = Cfg::new(up.addr).start();
-    assert!(
-        tern.stderr().iter().any(|l| l.contains("driver=epoll")),
-        "{:?}",
-        tern.stderr()
-    );
+    assert!(tern.has_said("driver=epoll"), "{:?}", tern.stderr());
     let mut c = tern.connect();
     let r = c.roundtrip(&get("/plain"));
     assert_eq!((r.status, r.body_str().as_str()), (200, "/plain"));
@@ -53,10 +49,7 @@ fn the_epoll_driver_writes_an_access_log_to_a_fifo() {
     }
     // pwrite(2), which the epoll driver's file writes use, refuses a FIFO.
     assert!(
-        !tern
-            .stderr()
-            .iter()
-            .any(|l| l.contains("access log write failed")),
+        !tern.has_said("access log write failed"),
         "{:?}",
         tern.stderr()
     );

@@ -63,7 +63,7 @@ fn a_root_symlink_switched_to_a_new_release_is_followed_without_a_reload() {
     let r = fetch(&tern, &get("/static/app.txt"));
     assert_eq!((r.status, r.body.as_slice()), (200, &b"release two"[..]));
     assert!(
-        tern.stderr().iter().any(|l| l.contains("now names")),
+        tern.has_said("now names"),
         "the switch is logged: {:?}",
         tern.stderr()
     );

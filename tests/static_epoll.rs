@@ -15,7 +15,7 @@ fn large_files_and_ranges_arrive_whole_under_the_epoll_driver() {
     let body = pattern(3 << 20, 8);
     root.write("big.bin", &body);
     let tern = serve(&root, "");
-    assert!(tern.stderr().iter().any(|l| l.contains("driver=epoll")));
+    assert!(tern.has_said("driver=epoll"));
     let mut c = tern.connect();
     let r = c.roundtrip(&get("/static/big.bin"));
     assert!(r.body == body, "body differs");

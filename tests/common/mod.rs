@@ -573,6 +573,22 @@ impl Tern {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The stderr lines so far that contain `needle`.
+    pub fn said(&self, needle: &str) -> Vec<String> {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a stderr line so far contains `needle`.
+    pub fn has_said(&self, needle: &str) -> bool {
+        let lines = self.stderr.lock().unwrap();
+        lines.iter().any(|l| l.contains(needle))
+    }
+
     /// The config file tern was started with (rewrite it to reload).
     pub fn config_path(&self) -> &std::path::Path {
         &self._config.path
