@@ -13,10 +13,11 @@
 //! `sendfile` has no such flag, so before each piece `in_cache` asks
 //! `cachestat(2)` (Linux 6.5) whether all of its pages are cached; when not,
 //! the caller copies the rest through a buffer with `read_at`. A kernel
-//! without `cachestat` gets the blocking `sendfile` of before (found once,
-//! not asked again). A filesystem that can't read without waiting (FUSE,
-//! some network filesystems: EOPNOTSUPP) has every read go through the ring.
-//! The epoll driver's file reads are plain `pread`s: they block as before.
+//! without `cachestat`, or a seccomp filter that forbids it, gets the
+//! blocking `sendfile` of before (found once, not asked again). A
+//! filesystem that can't read without waiting (FUSE, some network
+//! filesystems: EOPNOTSUPP) has every read go through the ring. The epoll
+//! driver's file reads are plain `pread`s: they block as before.
 
 use std::fs::File;
 use std::io;
@@ -28,7 +29,7 @@ use monoio::buf::{IoBufMut, SliceMut};
 
 /// Reads that waited for the disk through the ring, since start.
 static DISK_READS: AtomicU64 = AtomicU64::new(0);
-/// Set once the kernel turned out to have no `cachestat`.
+/// Set once `cachestat` turned out to be missing or forbidden.
 static NO_CACHESTAT: AtomicBool = AtomicBool::new(false);
 
 /// `cachestat`'s number: the same on every architecture (new system calls
@@ -105,7 +106,12 @@ pub fn in_cache(file: &File, offset: u64, len: usize) -> bool {
         )
     };
     if rc != 0 {
-        if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // ENOSYS: before Linux 6.5; EPERM: a seccomp filter that doesn't
+        // know the call (some container runtimes). Neither changes.
+        if matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        ) {
             NO_CACHESTAT.store(true, Relaxed);
         }
         return true;
