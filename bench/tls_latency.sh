@@ -10,12 +10,4 @@ export PATH="$PATH:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1
 # shellcheck source=bench/lib/common.sh
 source "$ROOT/bench/lib/common.sh"
 
-if wants_flag --help "$@" || wants_flag -h "$@"; then
-    exec python3 "$ROOT/bench/lib/tlslat.py" --help
-fi
-ensure_tools nginx:nginx haproxy:haproxy openssl:openssl
-if ! wants_flag --no-build "$@"; then build_release; fi
-bench_lock
-args=()
-for arg in "$@"; do [ "$arg" = --no-build ] || args+=("$arg"); done
-exec python3 "$ROOT/bench/lib/tlslat.py" --root "$ROOT" "${args[@]}"
+run_engine tlslat.py "nginx:nginx haproxy:haproxy openssl:openssl" "$@"

@@ -49,3 +49,20 @@ bench_lock() {
         flock -w "$wait" 9 || { log "gave up waiting for $lock"; return 1; }
     fi
 }
+
+# run_engine ENGINE TOOLS ARGS... — what the side-by-side entry scripts end with: --help from
+# bench/lib/ENGINE, the Debian packages TOOLS names ("cmd:package ..."), the release build
+# unless --no-build, the lock, then ENGINE with --root and the other ARGS.
+run_engine() {
+    local engine=$ROOT/bench/lib/$1 tools=$2 arg args=()
+    shift 2
+    if wants_flag --help "$@" || wants_flag -h "$@"; then
+        exec python3 "$engine" --help
+    fi
+    # shellcheck disable=SC2086  # TOOLS is a list of words
+    ensure_tools $tools
+    if ! wants_flag --no-build "$@"; then build_release; fi
+    bench_lock
+    for arg in "$@"; do [ "$arg" = --no-build ] || args+=("$arg"); done
+    exec python3 "$engine" --root "$ROOT" "${args[@]}"
+}
