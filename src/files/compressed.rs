@@ -34,13 +34,14 @@ pub async fn send<C: Downstream>(
     wire.extend_from_slice(&head);
     buffer::give(head);
     let mut piece = buffer::take();
+    let mut reader = disk::Reader::new(&body.file);
     let end = body.start + body.len;
     let mut offset = body.start;
     while offset < end {
         let room = piece.capacity();
         let want = usize::try_from(end - offset).map_or(room, |n| n.min(room));
         piece.clear();
-        let (read, back) = disk::read_at(&body.file, piece, offset, want).await;
+        let (read, back) = reader.read_at(piece, offset, want).await;
         piece = back;
         let read = read.map_err(SendError::File)?;
         if read == 0 {

@@ -31,11 +31,12 @@ pub async fn send_from<C: Downstream>(
     wait: Duration,
 ) -> Result<(), SendError> {
     let mut buf = buffer::take_big();
+    let mut reader = disk::Reader::new(&body.file);
     let end = body.start + body.len;
     while offset < end {
         let want = usize::try_from(end - offset).map_or(BIG_BUF_SIZE, |n| n.min(BIG_BUF_SIZE));
         buf.clear();
-        let (read, back) = disk::read_at(&body.file, buf, offset, want).await;
+        let (read, back) = reader.read_at(buf, offset, want).await;
         buf = back;
         match read.map_err(SendError::File)? {
             0 => return Err(SendError::Truncated),
@@ -58,7 +59,8 @@ pub async fn append(out: Vec<u8>, body: &FileBody) -> (Result<(), SendError>, Ve
     let Ok(len) = usize::try_from(body.len) else {
         return (Err(SendError::Truncated), out);
     };
-    let (read, out) = disk::read_exact_at(&body.file, out, body.start, len).await;
+    let mut reader = disk::Reader::new(&body.file);
+    let (read, out) = reader.read_exact_at(out, body.start, len).await;
     let read = read.map_err(|err| match err.kind() {
         std::io::ErrorKind::UnexpectedEof => SendError::Truncated,
         _ => SendError::File(err),

@@ -7,12 +7,13 @@
 //! takes what the cache holds and never waits; what it can't take is read
 //! through the ring, where the kernel waits for the disk while the worker
 //! goes on (io_uring waits on the page, or hands the read to one of its own
-//! threads on filesystems that can't). Those reads are counted
+//! threads on filesystems that can't), on one duplicate of the descriptor
+//! per `Reader` (per response). Those reads are counted
 //! (`tern_static_disk_reads_total`).
 //!
 //! `sendfile` has no such flag, so before each piece `in_cache` asks
 //! `cachestat(2)` (Linux 6.5) whether all of its pages are cached; when not,
-//! the caller copies the rest through a buffer with `read_at`. A kernel
+//! the caller copies the rest through a buffer with a `Reader`. A kernel
 //! without `cachestat`, or a seccomp filter that forbids it, gets the
 //! blocking `sendfile` of before (found once, not asked again). A
 //! filesystem that can't read without waiting (FUSE, some network
@@ -41,46 +42,84 @@ pub fn disk_reads() -> u64 {
     DISK_READS.load(Relaxed)
 }
 
-/// Reads at most `want` bytes at `offset` into `buf` after the bytes it
-/// holds (growing it if it must); returns how many were read, 0 at the end
-/// of the file.
-pub async fn read_at(
-    file: &File,
-    mut buf: Vec<u8>,
-    offset: u64,
-    want: usize,
-) -> (io::Result<usize>, Vec<u8>) {
-    buf.reserve(want);
-    match read_cached(file, &mut buf, offset, want) {
-        Some(read) => (read, buf),
-        None => {
-            DISK_READS.fetch_add(1, Relaxed);
-            read_through_ring(file, buf, offset, want).await
-        }
-    }
+/// Reads one file: from the page cache at once, else through the ring, on
+/// a duplicate of the descriptor made at the first read that needs it and
+/// kept for the rest (monoio's file owns and closes its own).
+pub struct Reader<'f> {
+    file: &'f File,
+    ring_file: Option<monoio::fs::File>,
 }
 
-/// Reads exactly `len` bytes at `offset` after the bytes `buf` holds;
-/// `UnexpectedEof` if the file ends first.
-pub async fn read_exact_at(
-    file: &File,
-    mut buf: Vec<u8>,
-    mut offset: u64,
-    len: usize,
-) -> (io::Result<()>, Vec<u8>) {
-    buf.reserve(len);
-    let end = buf.len() + len;
-    while buf.len() < end {
-        let want = end - buf.len();
-        let (read, back) = read_at(file, buf, offset, want).await;
-        buf = back;
-        match read {
-            Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
-            Ok(n) => offset += n as u64,
-            Err(err) => return (Err(err), buf),
+impl<'f> Reader<'f> {
+    pub fn new(file: &'f File) -> Reader<'f> {
+        Reader {
+            file,
+            ring_file: None,
         }
     }
-    (Ok(()), buf)
+
+    /// Reads at most `want` bytes at `offset` into `buf` after the bytes it
+    /// holds (growing it if it must); returns how many were read, 0 at the
+    /// end of the file.
+    pub async fn read_at(
+        &mut self,
+        mut buf: Vec<u8>,
+        offset: u64,
+        want: usize,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        buf.reserve(want);
+        match read_cached(self.file, &mut buf, offset, want) {
+            Some(read) => (read, buf),
+            None => {
+                DISK_READS.fetch_add(1, Relaxed);
+                self.read_through_ring(buf, offset, want).await
+            }
+        }
+    }
+
+    /// Reads exactly `len` bytes at `offset` after the bytes `buf` holds;
+    /// `UnexpectedEof` if the file ends first.
+    pub async fn read_exact_at(
+        &mut self,
+        mut buf: Vec<u8>,
+        mut offset: u64,
+        len: usize,
+    ) -> (io::Result<()>, Vec<u8>) {
+        buf.reserve(len);
+        let end = buf.len() + len;
+        while buf.len() < end {
+            let want = end - buf.len();
+            let (read, back) = self.read_at(buf, offset, want).await;
+            buf = back;
+            match read {
+                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+                Ok(n) => offset += n as u64,
+                Err(err) => return (Err(err), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads through the ring; without a descriptor to spare for it, in
+    /// place.
+    async fn read_through_ring(
+        &mut self,
+        buf: Vec<u8>,
+        offset: u64,
+        want: usize,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        if self.ring_file.is_none() {
+            let made = self.file.try_clone().and_then(monoio::fs::File::from_std);
+            self.ring_file = made.ok();
+        }
+        let Some(ring_file) = &self.ring_file else {
+            return read_in_place(self.file, buf, offset, want);
+        };
+        let from = buf.len();
+        let target: SliceMut<Vec<u8>> = buf.slice_mut(from..from + want);
+        let (read, target) = ring_file.read_at(target, offset).await;
+        (read, target.into_inner())
+    }
 }
 
 /// Whether every page of `len` bytes at `offset` is in the page cache
@@ -183,24 +222,6 @@ fn read_cached(
             _ => return Some(Err(err)),
         }
     }
-}
-
-/// Reads through the ring, on a duplicate of the descriptor (monoio's file
-/// owns and closes its own). Without a descriptor to spare, reads in place.
-async fn read_through_ring(
-    file: &File,
-    buf: Vec<u8>,
-    offset: u64,
-    want: usize,
-) -> (io::Result<usize>, Vec<u8>) {
-    let ring_file = match file.try_clone().and_then(monoio::fs::File::from_std) {
-        Ok(ring_file) => ring_file,
-        Err(_) => return read_in_place(file, buf, offset, want),
-    };
-    let from = buf.len();
-    let target: SliceMut<Vec<u8>> = buf.slice_mut(from..from + want);
-    let (read, target) = ring_file.read_at(target, offset).await;
-    (read, target.into_inner())
 }
 
 /// A blocking read: what every read was before.
