@@ -275,10 +275,10 @@ fn send_refused_requests(tern: &Tern) {
 #[test]
 fn reloads_and_a_stop_are_not_held_up_by_an_error_log_that_takes_nothing() {
     let up = RecordingUpstream::echo();
-    let _fifo = stalled_log("error-fifo-stop");
+    let fifo = stalled_log("error-fifo-stop");
     let mut tern = Tern::start(&config(
         up.addr,
-        &format!("error = \"{}\"\nlevel = \"debug\"", _fifo.path.display()),
+        &format!("error = \"{}\"\nlevel = \"debug\"", fifo.path.display()),
     ));
     // The workers' lines fill the pipe; then the main thread has lines of
     // its own for the file: one per reload (100 are more than the room a

@@ -85,7 +85,6 @@ impl<'f> Reader<'f> {
         mut offset: u64,
         len: usize,
     ) -> (io::Result<()>, Vec<u8>) {
-        buf.reserve(len);
         let end = buf.len() + len;
         while buf.len() < end {
             let want = end - buf.len();

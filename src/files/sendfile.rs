@@ -61,11 +61,18 @@ async fn send_head(client: &mut Conn, head: &[u8], wait: Duration) -> Result<(),
 async fn send_file(client: &mut Conn, body: &FileBody, wait: Duration) -> Result<(), SendError> {
     let mut offset = i64::try_from(body.start).map_err(|_| SendError::Truncated)?;
     let mut left = body.len;
+    // The end of the bytes found cached: each piece is asked about once,
+    // not again at every wake-up of a client that takes it slowly.
+    let mut cached_to = offset;
     while left > 0 {
-        let want = usize::try_from(left).map_or(PIECE, |n| n.min(PIECE));
-        if !disk::in_cache(&body.file, offset as u64, want) {
-            return copy::send_from(client, body, offset as u64, wait).await;
+        if offset >= cached_to {
+            let piece = usize::try_from(left).map_or(PIECE, |n| n.min(PIECE));
+            if !disk::in_cache(&body.file, offset as u64, piece) {
+                return copy::send_from(client, body, offset as u64, wait).await;
+            }
+            cached_to = offset + piece as i64;
         }
+        let want = (cached_to - offset) as usize;
         // SAFETY: both descriptors are open for the call; `offset` is ours.
         let sent = unsafe {
             libc::sendfile(
