@@ -259,19 +259,6 @@ fn sigusr1_reopens_the_error_log_for_the_workers_lines_too() {
     assert!(tern.wait_exit(Duration::from_secs(10)).is_some());
 }
 
-/// 2,000 requests refused with 505, each a debug line in the error log:
-/// several times what a pipe holds. Each is answered.
-fn send_refused_requests(tern: &Tern) {
-    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
-    for i in 0..2000 {
-        let mut bad = tern.connect();
-        bad.set_read_timeout(Duration::from_secs(3));
-        bad.send(refused.as_bytes());
-        let closed = bad.expect_close(Duration::from_secs(3));
-        assert!(closed.is_ok(), "refusal {i} not answered");
-    }
-}
-
 #[test]
 fn reloads_and_a_stop_are_not_held_up_by_an_error_log_that_takes_nothing() {
     let up = RecordingUpstream::echo();
@@ -283,7 +270,7 @@ fn reloads_and_a_stop_are_not_held_up_by_an_error_log_that_takes_nothing() {
     // The workers' lines fill the pipe; then the main thread has lines of
     // its own for the file: one per reload (100 are more than the room a
     // full pipe's last page has left), stopping, stopped.
-    send_refused_requests(&tern);
+    send_refused_requests(tern.addr());
     for _ in 0..100 {
         tern.signal("HUP");
         std::thread::sleep(Duration::from_millis(10));
@@ -311,7 +298,7 @@ fn an_error_log_that_takes_nothing_never_stops_the_workers_nor_the_access_log() 
             access.display()
         ),
     ));
-    send_refused_requests(&tern);
+    send_refused_requests(tern.addr());
     let mut c = tern.connect();
     c.set_read_timeout(Duration::from_secs(3));
     assert_eq!(

@@ -110,18 +110,6 @@ fn all_in_order(text: &str, n: usize) -> bool {
     })
 }
 
-/// 2,000 requests refused with 505, each a debug line on stderr: several
-/// times what a pipe or a socket holds. Each is answered.
-fn send_refused_requests(tern: &Spawned) {
-    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
-    for i in 0..2000 {
-        let mut bad = tern.connect();
-        bad.send(refused.as_bytes());
-        let closed = bad.expect_close(Duration::from_secs(3));
-        assert!(closed.is_ok(), "refusal {i} not answered");
-    }
-}
-
 #[test]
 fn an_access_log_on_a_socket_nobody_reads_never_stops_the_workers() {
     // journald hands a service a stream socket as its stdout.
@@ -158,7 +146,7 @@ fn an_error_log_on_a_stderr_nobody_reads_never_stops_the_workers() {
         Stdio::null(),
         Stdio::from(fifo.writing_end()),
     );
-    send_refused_requests(&tern);
+    send_refused_requests(tern.addr);
     assert_eq!(tern.health(), 200);
     let all = fifo.read_until(Duration::from_secs(10), |log| {
         String::from_utf8_lossy(log).matches(" 505").count() >= 2000
@@ -214,7 +202,7 @@ fn reloads_and_a_stop_are_not_held_up_by_a_stderr_socket_nobody_reads() {
 /// stopping, stopped. Each reload and the stop still happen.
 fn reloads_and_a_stop_with(stderr: Stdio) {
     let mut tern = Spawned::start("level = \"debug\"", Stdio::null(), stderr);
-    send_refused_requests(&tern);
+    send_refused_requests(tern.addr);
     for _ in 0..100 {
         tern.signal(libc::SIGHUP);
         std::thread::sleep(Duration::from_millis(10));

@@ -1214,6 +1214,20 @@ pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
 /// Connects, writes `bytes` (write errors ignored), reads until EOF, reset,
 /// or 2 s without data (10 s overall). Returns the bytes and whether the
 /// connection was closed by tern.
+/// 2,000 requests tern refuses with 505 (HTTP/2.0 in an HTTP/1 request
+/// line), each a debug line in its error log: several times what a pipe or
+/// a socket holds. Each must be answered.
+pub fn send_refused_requests(addr: SocketAddr) {
+    let refused = format!("GET /{} HTTP/2.0\r\nHost: h\r\n\r\n", "y".repeat(100));
+    for i in 0..2000 {
+        let mut bad = Conn::connect(addr);
+        bad.set_read_timeout(Duration::from_secs(3));
+        bad.send(refused.as_bytes());
+        let closed = bad.expect_close(Duration::from_secs(3));
+        assert!(closed.is_ok(), "refusal {i} not answered");
+    }
+}
+
 pub fn raw_request(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, bool) {
     raw_request_timeout(addr, bytes, Duration::from_secs(2))
 }
