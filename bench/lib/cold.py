@@ -28,8 +28,7 @@ from fixedrate import median  # noqa: E402
 
 
 def parse_args(argv):
-    p = tg.proxy_parser("bench/cold.sh", __doc__)
-    p.set_defaults(proxies="tern,nginx")
+    p = tg.proxy_parser("bench/cold.sh", __doc__, proxies=("tern", "nginx"))
     p.add_argument("--files", type=int, default=4, help="cold files downloaded per cold run (default 4)")
     p.add_argument("--file-mib", type=int, default=256, help="size of each, MiB (default 256)")
     p.add_argument("--connections", type=int, default=16, help="wrk's keep-alive clients (default 16)")

@@ -43,13 +43,14 @@ TEMPLATE = {
 }
 
 
-def proxy_parser(prog, description):
-    """An argument parser with what every side-by-side tool takes: --root (hidden), --proxies, --keep."""
+def proxy_parser(prog, description, proxies=PROXIES):
+    """An argument parser with what every side-by-side tool takes: --root (hidden), --proxies (by
+    default `proxies`), --keep."""
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")),
                    help=argparse.SUPPRESS)
-    p.add_argument("--proxies", default=",".join(PROXIES), help="comma list (default tern,nginx,haproxy)")
+    p.add_argument("--proxies", default=",".join(proxies), help=f"comma list (default {','.join(proxies)})")
     add_keep(p)
     return p
 
