@@ -1,13 +1,16 @@
-"""A disk that is slow to give: a read-only FUSE filesystem whose every read
-waits DELAY seconds (tests/static_disk.rs).
+"""A disk that is slow to give: a read-only FUSE filesystem whose reads, or
+lookups, wait DELAY seconds (tests/static_disk.rs).
 
     python3 tests/slow_fs.py MOUNTPOINT DELAY LOG
 
-It holds three files, small.bin (4,000 bytes), big.bin and page.txt (300,000
-each; text, for compression), byte i of each being (i * 7) & 0xFF. Each read appends "begin OFFSET" to LOG before it
-waits and "end OFFSET" after, written and closed before the bytes are
-returned, so whoever receives the bytes finds the "end" line already there.
-"ready" is appended once the kernel has mounted it. Runs until unmounted.
+It holds small.bin (4,000 bytes), big.bin and page.txt (300,000 each; text,
+for compression), whose every read waits, and slow-name.bin, slow-name.txt
+and slow-name.txt.gz (4,000 bytes each), whose lookup (getattr) waits but
+whose reads don't. Byte i of each is (i * 7) & 0xFF. A wait appends "begin
+OFFSET" (a read) or "begin lookup NAME" to LOG before it and "end ..."
+after, written and closed before the bytes are returned, so whoever
+receives them finds the "end" line already there. "ready" is appended once
+the kernel has mounted it. Runs until unmounted.
 Needs fusepy (pip) and libfuse2 (apt), and root or fusermount.
 """
 
@@ -18,7 +21,9 @@ import time
 
 from fuse import FUSE, FuseOSError, Operations
 
-FILES = {"/small.bin": 4_000, "/big.bin": 300_000, "/page.txt": 300_000}
+SLOW_READS = {"/small.bin": 4_000, "/big.bin": 300_000, "/page.txt": 300_000}
+SLOW_NAMES = {"/slow-name.bin": 4_000, "/slow-name.txt": 4_000, "/slow-name.txt.gz": 4_000}
+FILES = {**SLOW_READS, **SLOW_NAMES}
 
 
 def content(offset, end):
@@ -40,6 +45,10 @@ class SlowFs(Operations):
     def getattr(self, path, fh=None):
         if path == "/":
             return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
+        if path in SLOW_NAMES:
+            self.note(f"begin lookup {path}")
+            time.sleep(self.delay)
+            self.note(f"end lookup {path}")
         if path in FILES:
             return {"st_mode": stat.S_IFREG | 0o444, "st_nlink": 1, "st_size": FILES[path]}
         raise FuseOSError(errno.ENOENT)
@@ -50,9 +59,10 @@ class SlowFs(Operations):
     def read(self, path, size, offset, fh):
         if path not in FILES:
             raise FuseOSError(errno.ENOENT)
-        self.note(f"begin {offset}")
-        time.sleep(self.delay)
-        self.note(f"end {offset}")
+        if path in SLOW_READS:
+            self.note(f"begin {offset}")
+            time.sleep(self.delay)
+            self.note(f"end {offset}")
         return content(offset, min(offset + size, FILES[path]))
 
 

@@ -1,6 +1,7 @@
-//! Static files the page cache doesn't hold: the worker goes on serving
-//! while the disk is waited for (`src/files/disk.rs`). A slow disk is a
-//! FUSE filesystem whose every read waits (`tests/slow_fs.py`); a cold one
+//! Static files the page cache doesn't hold, or whose names the kernel's
+//! caches don't: the worker goes on serving while the disk is waited for
+//! (`src/files/disk.rs`, `src/files/opener.rs`). A slow disk is a FUSE
+//! filesystem whose reads or lookups wait (`tests/slow_fs.py`); a cold one
 //! is a file just evicted from the page cache.
 
 mod common;
@@ -68,14 +69,12 @@ impl Drop for SlowFs {
     }
 }
 
-/// tern with one worker: `/slow/` on the slow filesystem (compressing
-/// when `compress`), `/fast/` on an ordinary directory holding `fast.txt`,
-/// and the admin endpoint.
-fn serve_both(slow: &Path, compress: bool, fast: &TempDir) -> Tern {
-    let mut toml = config(Some("/slow/"), slow, "").replace("workers = 2", "workers = 1");
-    if compress {
-        toml.push_str("compress = true\n");
-    }
+/// tern with one worker: `/slow/` on the slow filesystem (its static table
+/// with `settings`, its route with `route_lines`), `/fast/` on an ordinary
+/// directory holding `fast.txt`, and the admin endpoint.
+fn serve_both(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDir) -> Tern {
+    let mut toml = config(Some("/slow/"), slow, settings).replace("workers = 2", "workers = 1");
+    toml.push_str(route_lines);
     toml.push_str(&format!(
         "\n[[route]]\npath_prefix = \"/fast/\"\nstatic = {{ root = \"{}\" }}\n",
         fast.path.display()
@@ -91,7 +90,8 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
     let slow = SlowFs::mount();
     let fast = TempDir::new("fast");
     fast.write("fast.txt", b"fast");
-    let tern = serve_both(&slow.mount, compress, &fast);
+    let route_lines = if compress { "compress = true\n" } else { "" };
+    let tern = serve_both(&slow.mount, ("", route_lines), &fast);
     let mut waiting = tern.connect();
     waiting.set_read_timeout(Duration::from_secs(30));
     let path = format!("/slow/{name}");
@@ -120,8 +120,7 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
         }
         false => response.body,
     };
-    let expected: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
-    assert!(body == expected, "{name} arrived changed");
+    assert!(body == pattern_of(size), "{name} arrived changed");
     assert!(
         disk_reads(&tern) > 0,
         "the reads did not go through the ring"
@@ -171,6 +170,75 @@ fn a_file_evicted_from_the_page_cache_is_read_through_the_ring_and_sent_whole() 
     );
 }
 
+#[test]
+fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
+    let slow = SlowFs::mount();
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    let tern = serve_both(&slow.mount, ("", ""), &fast);
+    let mut waiting = tern.connect();
+    waiting.set_read_timeout(Duration::from_secs(30));
+    waiting.send(&get("/slow/slow-name.bin"));
+    let began = wait_until(Duration::from_secs(10), || {
+        slow.reads().contains("begin lookup")
+    });
+    assert!(began, "tern never looked slow-name.bin up");
+
+    let mut other = tern.connect();
+    other.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+    let reads = slow.reads();
+    assert!(
+        !reads.contains("end lookup"),
+        "the other client was answered only after the slow lookup ended:\n{reads}"
+    );
+
+    let response = waiting.read_response().expect("slow-name.bin's response");
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body == pattern_of(4_000),
+        "slow-name.bin arrived changed"
+    );
+    assert!(slow_opens(&tern) > 0, "not opened by an opener thread");
+}
+
+#[test]
+fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are_opened() {
+    // slow-name.txt, then slow-name.txt.gz beside it: two rounds, each
+    // waiting for its lookup off the worker.
+    let slow = SlowFs::mount();
+    let fast = TempDir::new("fast");
+    let tern = serve_both(&slow.mount, (", gzip_static = true", ""), &fast);
+    let mut client = tern.connect();
+    client.set_read_timeout(Duration::from_secs(30));
+    let response = client.roundtrip(&get_with(
+        "/slow/slow-name.txt",
+        "Accept-Encoding: gzip\r\n",
+    ));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-encoding").as_deref(), Some("gzip"));
+    assert!(
+        response.body == pattern_of(4_000),
+        "slow-name.txt.gz arrived changed"
+    );
+    let reads = slow.reads();
+    for name in ["/slow-name.txt\n", "/slow-name.txt.gz\n"] {
+        assert!(
+            reads.contains(&format!("end lookup {name}")),
+            "{name} not looked up:\n{reads}"
+        );
+    }
+    assert!(
+        slow_opens(&tern) >= 2,
+        "both names opened by opener threads"
+    );
+}
+
+/// The slow filesystem's bytes: byte i is (i * 7) & 0xFF.
+fn pattern_of(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7) as u8).collect()
+}
+
 /// Drops `path`'s pages from the page cache (written out first: the kernel
 /// drops only clean pages).
 fn evict(path: &Path) {
@@ -183,9 +251,18 @@ fn evict(path: &Path) {
 
 /// `tern_static_disk_reads_total` from the admin endpoint.
 fn disk_reads(tern: &Tern) -> u64 {
+    counter(tern, "tern_static_disk_reads_total")
+}
+
+/// `tern_static_slow_opens_total` from the admin endpoint.
+fn slow_opens(tern: &Tern) -> u64 {
+    counter(tern, "tern_static_slow_opens_total")
+}
+
+fn counter(tern: &Tern, name: &str) -> u64 {
     tern.metrics()
         .lines()
-        .find_map(|line| line.strip_prefix("tern_static_disk_reads_total "))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-        .expect("tern_static_disk_reads_total in /metrics")
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
 }

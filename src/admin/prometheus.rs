@@ -188,7 +188,7 @@ fn edge(out: &mut String) {
         "Times a listen queue held more than {} connections at a tick and a worker added accepts to empty it.",
         counts::ACCEPT_SURGE_AT
     );
-    let numbers: [(&str, &str, &str, u64); 8] = [
+    let numbers: [(&str, &str, &str, u64); 9] = [
         (
             "tern_panics_total",
             "counter",
@@ -236,6 +236,12 @@ fn edge(out: &mut String) {
             "counter",
             "Static file reads that found the bytes not in the page cache (or on a filesystem that can't tell, such as FUSE) and waited for the disk: through io_uring, the worker serving its other connections meanwhile (with the epoll driver, the worker waited).",
             crate::files::disk_reads(),
+        ),
+        (
+            "tern_static_slow_opens_total",
+            "counter",
+            "Static files whose lookup the kernel's caches could not answer (a name not looked up before, or fallen out of the cache), opened on an opener thread while the worker served its other connections.",
+            crate::files::slow_opens(),
         ),
     ];
     for (name, kind, help, value) in numbers {

@@ -1,5 +1,7 @@
 //! The decision for one request on a static route, made synchronously
-//! (opening and `fstat` included) so the async part only sends bytes.
+//! (opening and `fstat` included) so the async part only sends bytes —
+//! unless a name's lookup needs the disk: then the answer is "open it
+//! first" (`Answer::Open`), and it is made again once an opener thread has.
 
 use std::fs::{File, Metadata};
 use std::time::UNIX_EPOCH;
@@ -12,7 +14,8 @@ use super::deny::Deny;
 use super::find::{find, Found};
 use super::gzip::accepts_gzip;
 use super::head::{Persist, ResponseHead};
-use super::open::open_beneath;
+use super::open::{open_beneath, OpenFile};
+use super::opened::Opened;
 use super::range::{self, Ranged};
 use super::reply::{FileBody, Reply};
 use super::site::StaticSite;
@@ -20,27 +23,48 @@ use crate::compress::head::Change;
 use crate::http::request::RequestHead;
 use crate::http::Version;
 
-/// Answers `req`, whose path after the route's prefix is `url_path`.
-pub fn answer(site: &StaticSite, req: &RequestHead, url_path: &[u8]) -> Reply {
+pub enum Answer {
+    Ready(Reply),
+    /// A name's lookup needs the disk: `opened` holds it, for
+    /// `opened::open_missing`; then answer again with the same `opened`.
+    Open,
+}
+
+/// Answers `req`, whose path after the route's prefix is `url_path`;
+/// `opened`: what opener threads opened for it in earlier rounds.
+pub fn answer(
+    site: &StaticSite,
+    req: &RequestHead,
+    url_path: &[u8],
+    opened: &mut Opened,
+) -> Answer {
     let persist = persist_of(req);
     let is_head = req.is_head();
     if !matches!(req.method, "GET" | "HEAD") {
         let mut head = ResponseHead::new(405);
         head.field("Allow", "GET, HEAD");
-        return Reply::status_with(head, 405, is_head, persist);
+        return Answer::Ready(Reply::status_with(head, 405, is_head, persist));
     }
-    match find(site, url_path, req.path()) {
-        Ok(Found::File { file, meta, rel }) => serve_file(site, req, file, meta, &rel, persist),
+    let reply = match find(site, url_path, req.path(), opened) {
+        Ok(Found::File { file, meta, rel }) => {
+            let variant = match gzip_variant(site, req, &rel, opened) {
+                Ok(variant) => variant,
+                Err(_) => return Answer::Open,
+            };
+            serve_file(site, req, (file, meta, variant), &rel, persist)
+        }
         Ok(Found::Listing(page)) => {
             let head = ResponseHead::new(200);
             Reply::with_body(head, "text/html; charset=utf-8", &page, is_head, persist)
         }
         Ok(Found::AddSlash) => add_slash(req, persist),
+        Err(Deny::Uncached) => return Answer::Open,
         Err(deny) => {
             log_denied(site, req, deny);
             Reply::status(deny.status(), is_head, persist)
         }
-    }
+    };
+    Answer::Ready(reply)
 }
 
 /// A request body was not read: the connection can't carry another request.
@@ -52,16 +76,17 @@ fn persist_of(req: &RequestHead) -> Persist {
     }
 }
 
+/// `(file, meta, gz)`: the file found, and the `.gz` beside it to serve
+/// instead, if any.
 fn serve_file(
     site: &StaticSite,
     req: &RequestHead,
-    file: File,
-    meta: Metadata,
+    (file, meta, gz): (File, Metadata, Option<OpenFile>),
     rel: &[u8],
     persist: Persist,
 ) -> Reply {
     let content_type = content_type(rel);
-    let (file, meta, gzipped) = match gzip_variant(site, req, rel) {
+    let (file, meta, gzipped) = match gz {
         Some((gz, gz_meta)) => (gz, gz_meta, true),
         None => (file, meta, false),
     };
@@ -174,16 +199,24 @@ fn validated_head(
     head
 }
 
-/// `file.gz` beside `file`, when the site serves them and the client takes gzip.
-fn gzip_variant(site: &StaticSite, req: &RequestHead, rel: &[u8]) -> Option<(File, Metadata)> {
+/// `file.gz` beside `file`, when the site serves them and the client takes
+/// gzip; `Err(Deny::Uncached)` when its lookup needs the disk.
+fn gzip_variant(
+    site: &StaticSite,
+    req: &RequestHead,
+    rel: &[u8],
+    opened: &mut Opened,
+) -> Result<Option<OpenFile>, Deny> {
     if !site.gzip_static || !accepts_gzip(req.headers) {
-        return None;
+        return Ok(None);
     }
     let mut gz = rel.to_vec();
     gz.extend_from_slice(b".gz");
-    let file = open_beneath(site, &gz).ok()?;
-    let meta = file.metadata().ok()?;
-    meta.is_file().then_some((file, meta))
+    match open_beneath(site, &gz, opened) {
+        Ok((file, meta)) => Ok(meta.is_file().then_some((file, meta))),
+        Err(Deny::Uncached) => Err(Deny::Uncached),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The Range to serve: one `Range` field, for the version the client has.
@@ -233,5 +266,6 @@ fn log_denied(site: &StaticSite, req: &RequestHead, deny: Deny) {
             crate::log::debug(format_args!("static: {path:?} refused ({why}): 400"))
         }
         Deny::NotFound => crate::log::debug(format_args!("static: {path:?} not found: 404")),
+        Deny::Uncached => {}
     }
 }

@@ -7,6 +7,9 @@ pub enum Deny {
     /// A path that tries to leave the root, or a file tern may not serve.
     Forbidden(&'static str),
     NotFound,
+    /// Not an answer yet: the name's lookup needs the disk, and an opener
+    /// thread opens it (`open.rs`) before the request is answered again.
+    Uncached,
 }
 
 impl Deny {
@@ -15,6 +18,8 @@ impl Deny {
             Deny::BadRequest(_) => 400,
             Deny::Forbidden(_) => 403,
             Deny::NotFound => 404,
+            // Never sent: `answer` turns it into `Answer::Open`.
+            Deny::Uncached => 503,
         }
     }
 }

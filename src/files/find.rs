@@ -7,6 +7,7 @@ use super::decode::relative_path;
 use super::deny::Deny;
 use super::listing;
 use super::open::open_beneath;
+use super::opened::Opened;
 use super::site::StaticSite;
 
 pub enum Found {
@@ -25,12 +26,17 @@ pub enum Found {
 
 /// `url_path` is what follows the route's prefix; `shown_path` is the whole
 /// request path: whether it ends with '/' (the prefix may hold the slash),
-/// and a listing's title.
-pub fn find(site: &StaticSite, url_path: &[u8], shown_path: &[u8]) -> Result<Found, Deny> {
+/// and a listing's title. `Deny::Uncached`: a name `opened` holds needs
+/// the disk.
+pub fn find(
+    site: &StaticSite,
+    url_path: &[u8],
+    shown_path: &[u8],
+    opened: &mut Opened,
+) -> Result<Found, Deny> {
     let rel = relative_path(url_path)?;
     let trailing_slash = shown_path.ends_with(b"/");
-    let file = open_beneath(site, &rel)?;
-    let meta = file.metadata().map_err(|_| Deny::NotFound)?;
+    let (file, meta) = open_beneath(site, &rel, opened)?;
     if meta.is_file() {
         // `a.css/` names a directory that isn't one.
         if trailing_slash {
@@ -44,27 +50,24 @@ pub fn find(site: &StaticSite, url_path: &[u8], shown_path: &[u8]) -> Result<Fou
     if !trailing_slash {
         return Ok(Found::AddSlash);
     }
-    index_or_listing(site, &file, rel, shown_path)
+    index_or_listing(site, &file, (rel, shown_path), opened)
 }
 
+/// `paths`: the directory's under the root, and as the client named it.
 fn index_or_listing(
     site: &StaticSite,
     dir: &File,
-    mut rel: Vec<u8>,
-    shown_path: &[u8],
+    (mut rel, shown_path): (Vec<u8>, &[u8]),
+    opened: &mut Opened,
 ) -> Result<Found, Deny> {
     if let Some(index) = &site.index {
         if !rel.is_empty() {
             rel.push(b'/');
         }
         rel.extend_from_slice(index.as_bytes());
-        match open_beneath(site, &rel) {
-            Ok(file) => {
-                let meta = file.metadata().map_err(|_| Deny::NotFound)?;
-                if meta.is_file() {
-                    return Ok(Found::File { file, meta, rel });
-                }
-            }
+        match open_beneath(site, &rel, opened) {
+            Ok((file, meta)) if meta.is_file() => return Ok(Found::File { file, meta, rel }),
+            Ok(_) => {}
             Err(Deny::NotFound) => {}
             Err(other) => return Err(other),
         }

@@ -12,7 +12,9 @@
 //! (`sendfile`, or `copy` on TLS connections), or compresses them on the
 //! way (`compressed`, a route's `compress`). Its reads (`disk`) leave a
 //! file the page cache doesn't hold to the ring to wait for, not the
-//! worker. Opening a file and its `fstat` still run on the worker.
+//! worker. Nor does opening: a name whose lookup needs the disk (the
+//! kernel's `RESOLVE_CACHED` says so, `open`) is opened by an opener thread
+//! (`opener`) and the request answered again with it (`opened`).
 
 mod answer;
 mod compressed;
@@ -28,6 +30,8 @@ mod gzip;
 mod head;
 mod listing;
 mod open;
+mod opened;
+mod opener;
 mod range;
 mod reply;
 mod root;
@@ -36,8 +40,10 @@ mod send_error;
 mod sendfile;
 mod site;
 
-pub use answer::answer;
+pub use answer::{answer, Answer};
 pub use disk::disk_reads;
+pub use opened::{open_missing, Opened};
+pub use opener::slow_opens;
 pub use reply::Reply;
 pub use send::send;
 pub use site::{SiteSettings, StaticSite};

@@ -8,11 +8,18 @@
 //! which leaves a window for a symlink swapped in between; the root is the
 //! operator's, so that is accepted there.
 //!
-//! Opening and `fstat` are blocking system calls on the worker, as in nginx
-//! without aio: fine for local disks, where they are served from the cache.
+//! The worker must not wait for a disk to look a name up (nginx's worker
+//! does, even with `aio threads`). So the worker's `openat2` carries
+//! `RESOLVE_CACHED` (Linux 5.12): the kernel opens the file only if every
+//! name on the way is in its caches, else says EAGAIN without touching the
+//! disk. Such a file is opened by one of the opener threads (`opener.rs`)
+//! while the worker serves its other connections, and the request answered
+//! again with it (`opened.rs`). Its `fstat` then comes from the inode in
+//! memory. A kernel without the flag (EINVAL, found once) opens in place,
+//! blocking, as before.
 
-use std::ffi::CString;
-use std::fs::File;
+use std::ffi::{CStr, CString};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -21,30 +28,65 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::deny::Deny;
+use super::opened::Opened;
 use super::site::StaticSite;
 
 /// Set once `openat2` turned out to be unavailable, so it isn't tried again.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+/// Set once the kernel refused `RESOLVE_CACHED` (before 5.12).
+static NO_RESOLVE_CACHED: AtomicBool = AtomicBool::new(false);
+
+/// A file opened, with what `fstat` said of it.
+pub type OpenFile = (File, Metadata);
 
 /// Opens `rel` (as produced by `decode::relative_path`; empty for the root
-/// itself) read-only. `O_NONBLOCK` so that a FIFO in the tree can't block
-/// the worker; it changes nothing for regular files and directories.
-pub fn open_beneath(site: &StaticSite, rel: &[u8]) -> Result<File, Deny> {
-    let rel = if rel.is_empty() { b"." as &[u8] } else { rel };
-    let c_rel = CString::new(rel).map_err(|_| Deny::Forbidden("NUL"))?;
-    site.root
-        .with(|root_fd, root| {
-            if !NO_OPENAT2.load(Ordering::Relaxed) {
-                match openat2_beneath(root_fd, &c_rel) {
-                    Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                        NO_OPENAT2.store(true, Ordering::Relaxed);
-                    }
-                    result => return result,
+/// itself) read-only, and `fstat`s it. `O_NONBLOCK` so that a FIFO in the
+/// tree can't block the worker; it changes nothing for regular files and
+/// directories. A file whose lookup would need the disk is not opened:
+/// `Deny::Uncached`, its name left in `opened` for an opener thread (unless
+/// `opened` says this request has waited enough: then in place).
+pub fn open_beneath(site: &StaticSite, rel: &[u8], opened: &mut Opened) -> Result<OpenFile, Deny> {
+    if let Some(found) = opened.get(rel) {
+        return found;
+    }
+    let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
+    let cached_only = !opened.may_wait();
+    let result = site.root.with(|root_fd, root| {
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match openat2_beneath(root_fd, &c_rel, cached_only) {
+                Err(err) if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                    NO_OPENAT2.store(true, Ordering::Relaxed);
                 }
+                result => return result,
             }
-            open_checked(root, rel)
-        })
+        }
+        open_checked(root, rel)
+    });
+    match result {
+        Err(err) if err.raw_os_error() == Some(libc::EAGAIN) => {
+            opened.missing(rel);
+            Err(Deny::Uncached)
+        }
+        result => result.and_then(with_metadata).map_err(deny_of),
+    }
+}
+
+/// Opens `rel` beneath `root_fd`, waiting for the disk if it must: an
+/// opener thread's work.
+pub fn open_waiting(root_fd: BorrowedFd<'_>, rel: &CStr) -> Result<OpenFile, Deny> {
+    openat2_beneath(root_fd, rel, false)
+        .and_then(with_metadata)
         .map_err(deny_of)
+}
+
+/// `rel` as a C string; "." for the root itself.
+pub fn c_path(rel: &[u8]) -> Result<CString, std::ffi::NulError> {
+    CString::new(if rel.is_empty() { b"." as &[u8] } else { rel })
+}
+
+fn with_metadata(file: File) -> io::Result<OpenFile> {
+    let meta = file.metadata()?;
+    Ok((file, meta))
 }
 
 /// `struct open_how` of openat2(2); libc's is non-exhaustive, so it can't
@@ -56,11 +98,19 @@ struct OpenHow {
     resolve: u64,
 }
 
-fn openat2_beneath(root_fd: BorrowedFd<'_>, rel: &CString) -> io::Result<File> {
+/// `cached_only`: `RESOLVE_CACHED`, where the kernel has it; EAGAIN when
+/// the lookup would need the disk.
+fn openat2_beneath(root_fd: BorrowedFd<'_>, rel: &CStr, cached_only: bool) -> io::Result<File> {
+    let cached_only = cached_only && !NO_RESOLVE_CACHED.load(Ordering::Relaxed);
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
     let how = OpenHow {
         flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
         mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        resolve: if cached_only {
+            resolve | libc::RESOLVE_CACHED
+        } else {
+            resolve
+        },
     };
     // SAFETY: `rel` is a valid C string and `how` a valid open_how of the
     // size passed; the kernel reads both during the call only.
@@ -74,7 +124,13 @@ fn openat2_beneath(root_fd: BorrowedFd<'_>, rel: &CString) -> io::Result<File> {
         )
     };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        // A kernel before 5.12 doesn't know the flag: open as before.
+        if cached_only && err.raw_os_error() == Some(libc::EINVAL) {
+            NO_RESOLVE_CACHED.store(true, Ordering::Relaxed);
+            return openat2_beneath(root_fd, rel, false);
+        }
+        return Err(err);
     }
     let fd = i32::try_from(fd).map_err(|_| io::Error::other("descriptor out of range"))?;
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.

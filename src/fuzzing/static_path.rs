@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::files::decode::relative_path;
-use crate::files::{answer, SiteSettings, StaticSite};
+use crate::files::{answer, Answer, Opened, SiteSettings, StaticSite};
 use crate::http::request;
 use crate::http::scan::{HeadScanner, Scan};
 
@@ -33,7 +33,9 @@ pub fn static_path(data: &[u8]) {
         check_relative(&rel);
     }
     SITE.with(|site| {
-        let reply = answer(site, &req, req.path());
+        let Answer::Ready(reply) = answer(site, &req, req.path(), &mut Opened::in_place()) else {
+            panic!("a file opened in place was left for an opener thread")
+        };
         let scanned = HeadScanner::default().scan(&reply.head);
         assert!(matches!(scanned, Scan::Complete { .. }), "unclean head");
         if let Some(body) = reply.body {

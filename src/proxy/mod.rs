@@ -18,7 +18,8 @@
 //! 3. `follow`: the connection moves to the newest plan generation.
 //! 4. `prepare` (synchronous, so the parser's header array never lives in the
 //!    connection's future): parse, route, rate limits, the upstream head
-//!    (`rewrite_request`), or tern's own answer, or a static reply.
+//!    (`rewrite_request`), or tern's own answer, or a static reply — which
+//!    may first wait for a file opened off the worker (`static_open`).
 //! 5. `exchange`: body check, `acquire` (pick, queue, pool or connect, retry
 //!    with `Attempts`), send the head and body (`pump`), then `relay`: the response head
 //!    (`response`: its edits and writing) and body by length, chunks
@@ -38,8 +39,9 @@
 //! (`downstream`), an HTTP/2 stream there.
 //!
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
-//! compression, the probe after a FIN, a tunnel) out of every connection's
-//! future, whose size bounds what a held long-poll costs (size test below).
+//! compression, a static answer's wait for an opener thread, the probe after
+//! a FIN, a tunnel) out of every connection's future, whose size bounds what
+//! a held long-poll costs (size test below).
 
 mod acquire;
 mod answer;
@@ -59,6 +61,7 @@ pub(crate) mod relay;
 pub mod response;
 pub mod rewrite_request;
 mod session;
+mod static_open;
 mod steer;
 mod tunnel;
 

@@ -8,7 +8,8 @@
 
 use super::answer::log_refusal;
 use super::exchange;
-use super::prepare::{prepare, Outcome, Peer};
+use super::prepare::{prepare, Outcome, Peer, Step};
+use super::static_open;
 use crate::conn::downstream::Downstream;
 use crate::http::status::{error_response, status_of_response};
 use crate::worker_ctx::WorkerCtx;
@@ -20,7 +21,13 @@ pub(crate) async fn serve<C: Downstream>(
     ctx: &WorkerCtx,
 ) {
     let listener = peer.listener;
-    let prepared = prepare(&head, peer, ctx);
+    let prepared = match prepare(&head, peer, ctx) {
+        Ok(Step::Ready(outcome)) => Ok(outcome),
+        Ok(Step::Opening(opening)) => {
+            Box::pin(static_open::settle(opening, &head, peer, ctx)).await
+        }
+        Err(failure) => Err(failure),
+    };
     if let Err(failure) = &prepared {
         log_refusal(ctx, &head, peer.addr, *failure);
     }

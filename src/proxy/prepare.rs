@@ -4,6 +4,7 @@
 //! header array never lives in a connection's future.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::response::edit::{response_needs, ResponseNeeds};
 use super::response::write::ClientSide;
@@ -12,6 +13,7 @@ use super::steer::steer;
 use crate::access_log::Entry;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::failure::Failure;
+use crate::files::{Answer, Opened, StaticSite};
 use crate::http::headers::{classify, FieldKind};
 use crate::http::request::{self, RequestHead};
 use crate::http::status::status_of_response;
@@ -33,6 +35,29 @@ pub enum Outcome {
     },
     /// A static route's answer, already decided; only sending remains.
     Static(crate::files::Reply),
+}
+
+/// What `prepare` made of a request.
+pub enum Step {
+    Ready(Outcome),
+    /// A static route's answer waits for a file whose lookup needs the disk:
+    /// `static_open::settle` has it opened off the worker and answers again.
+    Opening(Box<Opening>),
+}
+
+/// A static answer to make again once `opened`'s missing file is open.
+pub struct Opening {
+    site: Arc<StaticSite>,
+    /// Of the request's plan, which the connection keeps while it waits.
+    route_index: usize,
+    opened: Opened,
+}
+
+impl Opening {
+    /// Opens the file the answer waits for, off the worker.
+    pub async fn open_missing(&mut self) {
+        crate::files::open_missing(&self.site, &mut self.opened).await;
+    }
 }
 
 /// A request ready to be proxied.
@@ -112,7 +137,7 @@ impl Peer<'_> {
     }
 }
 
-pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Failure> {
+pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failure> {
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
@@ -125,7 +150,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Fai
             crate::acme::challenge::http01_response(req.path(), req.is_head(), close)
         {
             log_local(ctx, head, &req, peer, None, &response, 0);
-            return Ok(Outcome::Answer { response, close });
+            return Ok(Step::Ready(Outcome::Answer { response, close }));
         }
     }
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
@@ -134,7 +159,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Fai
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), close);
         log_local(ctx, head, &req, peer, None, &response, 0);
-        return Ok(Outcome::Answer { response, close });
+        return Ok(Step::Ready(Outcome::Answer { response, close }));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
@@ -146,20 +171,73 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Outcome, Fai
         .and_then(|limit| crate::limits::check_route(limit, &route.name, &peer.addr, &req, close));
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
-        return Ok(Outcome::Answer { response, close });
+        return Ok(Step::Ready(Outcome::Answer { response, close }));
     }
-    let outcome = act(&req, head, peer, ctx, route_index, close);
-    match &outcome {
-        Outcome::Answer { response, .. } => {
+    let step = act(&req, head, peer, ctx, route_index, close);
+    match &step {
+        Step::Ready(Outcome::Answer { response, .. }) => {
             log_local(ctx, head, &req, peer, Some(route_index), response, 0)
         }
-        Outcome::Static(reply) => {
-            let body = reply.body.as_ref().map_or(0, |b| b.len);
-            log_local(ctx, head, &req, peer, Some(route_index), &reply.head, body)
+        Step::Ready(Outcome::Static(reply)) => {
+            log_static(ctx, head, &req, peer, route_index, reply)
         }
-        Outcome::Proxy(_) => {}
+        Step::Ready(Outcome::Proxy(_)) | Step::Opening(_) => {}
     }
-    Ok(outcome)
+    Ok(step)
+}
+
+/// Answers a static request again, with what `opening` had opened for it:
+/// the head parsed again (it passed every check and limit the first time).
+pub fn answer_static_again(
+    head: &[u8],
+    peer: &Peer,
+    ctx: &WorkerCtx,
+    opening: Opening,
+) -> Result<Step, Failure> {
+    let plan = &ctx.plan;
+    let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
+    let req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
+    let Opening {
+        site,
+        route_index,
+        opened,
+    } = opening;
+    let url_path = plan.routes[route_index].strip_prefix(req.path());
+    let step = answer_static(&site, &req, url_path, route_index, opened);
+    if let Step::Ready(Outcome::Static(reply)) = &step {
+        log_static(ctx, head, &req, peer, route_index, reply);
+    }
+    Ok(step)
+}
+
+/// A static route's answer, or the file it waits for.
+fn answer_static(
+    site: &Arc<StaticSite>,
+    req: &RequestHead,
+    url_path: &[u8],
+    route_index: usize,
+    mut opened: Opened,
+) -> Step {
+    match crate::files::answer(site, req, url_path, &mut opened) {
+        Answer::Ready(reply) => Step::Ready(Outcome::Static(reply)),
+        Answer::Open => Step::Opening(Box::new(Opening {
+            site: Arc::clone(site),
+            route_index,
+            opened,
+        })),
+    }
+}
+
+fn log_static(
+    ctx: &WorkerCtx,
+    head: &[u8],
+    req: &RequestHead,
+    peer: &Peer,
+    route_index: usize,
+    reply: &crate::files::Reply,
+) {
+    let body = reply.body.as_ref().map_or(0, |b| b.len);
+    log_local(ctx, head, req, peer, Some(route_index), &reply.head, body)
 }
 
 /// Whether the protocols the request's `Upgrade` fields offer are all ones
@@ -180,13 +258,13 @@ fn act(
     ctx: &WorkerCtx,
     route_index: usize,
     close: bool,
-) -> Outcome {
+) -> Step {
     let plan = &ctx.plan;
-    match &plan.routes[route_index].action {
+    let outcome = match &plan.routes[route_index].action {
         Action::Proxy(proxy) => Outcome::Proxy(forward(req, head, peer, ctx, (route_index, proxy))),
         Action::Static(site) => {
             let url_path = plan.routes[route_index].strip_prefix(req.path());
-            Outcome::Static(crate::files::answer(site, req, url_path))
+            return answer_static(site, req, url_path, route_index, Opened::default());
         }
         Action::Respond(respond) => Outcome::Answer {
             response: respond.response(req.is_head(), close),
@@ -206,7 +284,8 @@ fn act(
             let response = redirect.response(&url, close);
             Outcome::Answer { response, close }
         }
-    }
+    };
+    Step::Ready(outcome)
 }
 
 /// Logs a request tern answers itself, with its head's status and the

@@ -10,8 +10,9 @@ use super::answer::{linger_close, log_refusal, refuse, send_answer};
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
-use super::prepare::{prepare, LocalAddr, Outcome, Peer};
+use super::prepare::{prepare, LocalAddr, Outcome, Peer, Step};
 use super::read_head::{read_head, Between, HeadEnd};
+use super::static_open;
 use crate::admission;
 use crate::conn::Conn;
 use crate::conn::Next;
@@ -155,7 +156,15 @@ async fn converse(
             http2: false,
         };
         // A statement of its own, so `peer` is not held across the awaits.
-        let prepared = prepare(&client.buffered()[..head_len], &peer, &ctx);
+        let head = &client.buffered()[..head_len];
+        let prepared = match prepare(head, &peer, &ctx) {
+            Ok(Step::Ready(outcome)) => Ok(outcome),
+            // Boxed: rare, and its state stays out of every connection's future.
+            Ok(Step::Opening(opening)) => {
+                Box::pin(static_open::settle(opening, head, &peer, &ctx)).await
+            }
+            Err(failure) => Err(failure),
+        };
         let next = match prepared {
             Ok(Outcome::Proxy(prepared)) => {
                 client.consume(head_len);

@@ -1,0 +1,213 @@
+//! Opener threads: open the files whose lookup needs the disk, so no worker
+//! waits for it.
+//!
+//! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
+//! io_uring operation monoio 0.2.4 doesn't submit. So a few plain threads,
+//! shared by all workers, started when first needed (a server whose files
+//! stay cached never starts one), take jobs from one queue. Each job
+//! carries its own eventfd: the thread stores what it found and writes the
+//! eventfd; the worker waits for it through the ring like any read.
+//!
+//! Bounded both ways: at most `THREADS` threads (a hung network filesystem
+//! holds four threads, not thousands) and `QUEUED` jobs waiting. A job the
+//! queue can't take, or that can't get an eventfd, is opened in place: the
+//! worker waits, as it did before, but the request is answered.
+//! Counted in `tern_static_slow_opens_total`.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+
+use super::deny::Deny;
+use super::open::{c_path, open_waiting, OpenFile};
+use super::site::StaticSite;
+
+/// Opener threads at most, for the whole process.
+const THREADS: usize = 4;
+/// Jobs waiting for a thread at most; past it the worker opens in place.
+const QUEUED: usize = 256;
+
+/// Files opened off the worker, since start.
+static SLOW_OPENS: AtomicU64 = AtomicU64::new(0);
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// Files whose lookup needed the disk, opened on an opener thread.
+pub fn slow_opens() -> u64 {
+    SLOW_OPENS.load(Relaxed)
+}
+
+/// Opens `rel` beneath the site's root on an opener thread, waiting for it
+/// through the ring.
+pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
+    SLOW_OPENS.fetch_add(1, Relaxed);
+    let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
+    let root = site
+        .root
+        .with(|root_fd, _| root_fd.try_clone_to_owned())
+        .map_err(|_| Deny::NotFound)?;
+    let job = match Job::new(root, c_rel) {
+        Ok(job) => job,
+        Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
+    };
+    let done = Arc::clone(&job.done);
+    match pool().submit(job) {
+        Ok(()) => done.wait().await,
+        Err(job) => {
+            job.run();
+            done.take_ready()
+        }
+    }
+}
+
+fn pool() -> &'static Pool {
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState::default()),
+        wake: Condvar::new(),
+    })
+}
+
+/// One file to open, and where to say what was found.
+struct Job {
+    root: OwnedFd,
+    rel: CString,
+    done: Arc<Done>,
+}
+
+struct Done {
+    found: Mutex<Option<Result<OpenFile, Deny>>>,
+    /// Written once `found` is set.
+    event: OwnedFd,
+}
+
+impl Job {
+    /// Without an eventfd (out of descriptors) the parts come back.
+    fn new(root: OwnedFd, rel: CString) -> Result<Job, (OwnedFd, CString)> {
+        // SAFETY: eventfd takes no pointers; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err((root, rel));
+        }
+        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+        let event = unsafe { OwnedFd::from_raw_fd(fd) };
+        let done = Arc::new(Done {
+            found: Mutex::new(None),
+            event,
+        });
+        Ok(Job { root, rel, done })
+    }
+
+    fn run(self) {
+        let found = open_waiting(self.root.as_fd(), &self.rel);
+        let mut slot = self
+            .done
+            .found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *slot = Some(found);
+        drop(slot);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live array to the job's own eventfd.
+        let _ = unsafe { libc::write(self.done.event.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+}
+
+impl Done {
+    /// Waits for the job through the ring (on a duplicate of the eventfd:
+    /// monoio's file owns and closes its own), or in place if that fails.
+    async fn wait(&self) -> Result<OpenFile, Deny> {
+        let ring_event = self
+            .event
+            .try_clone()
+            .map(File::from)
+            .and_then(monoio::fs::File::from_std);
+        if let Ok(ring_event) = ring_event {
+            let (_read, _) = ring_event.read_at(Vec::with_capacity(8), 0).await;
+        }
+        if let Some(found) = self.take() {
+            return found;
+        }
+        // The ring's read failed: wait here.
+        let mut count = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live array from the job's
+        // own eventfd (blocking: it was made without EFD_NONBLOCK).
+        let _ = unsafe { libc::read(self.event.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+        self.take_ready()
+    }
+
+    fn take(&self) -> Option<Result<OpenFile, Deny>> {
+        self.found
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// After the job ran: what it found.
+    fn take_ready(&self) -> Result<OpenFile, Deny> {
+        self.take().unwrap_or(Err(Deny::NotFound))
+    }
+}
+
+struct Pool {
+    state: Mutex<PoolState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+impl Pool {
+    /// Queues `job` for a thread, starting one if none is free; gives the
+    /// job back when it can't be queued or no thread can run it.
+    fn submit(&'static self, job: Job) -> Result<(), Job> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.jobs.len() >= QUEUED {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        if state.jobs.len() > state.idle && state.threads < THREADS {
+            let started = std::thread::Builder::new()
+                .name("tern-opener".into())
+                .spawn(move || self.serve());
+            match started {
+                Ok(_) => state.threads += 1,
+                Err(err) if state.threads == 0 => {
+                    crate::log::warn(format_args!("can't start an opener thread: {err}"));
+                    if let Some(job) = state.jobs.pop_back() {
+                        return Err(job);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// An opener thread's life: the next job, or sleep until there is one.
+    fn serve(&self) {
+        loop {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let job = loop {
+                if let Some(job) = state.jobs.pop_front() {
+                    break job;
+                }
+                state.idle += 1;
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state.idle -= 1;
+            };
+            drop(state);
+            job.run();
+        }
+    }
+}
