@@ -6,7 +6,8 @@ lookups, wait DELAY seconds (tests/static_disk.rs).
 It holds small.bin (4,000 bytes), big.bin and page.txt (300,000 each; text,
 for compression), whose every read waits, and slow-name.bin, slow-name.txt
 and slow-name.txt.gz (4,000 bytes each), whose lookup (getattr) waits but
-whose reads don't. Byte i of each is (i * 7) & 0xFF. A wait appends "begin
+whose reads don't; and, for any name starting with "missing-", a lookup that
+waits and finds nothing. Byte i of each is (i * 7) & 0xFF. A wait appends "begin
 OFFSET" (a read) or "begin lookup NAME" to LOG before it and "end ..."
 after, written and closed before the bytes are returned, so whoever
 receives them finds the "end" line already there. "ready" is appended once
@@ -45,7 +46,7 @@ class SlowFs(Operations):
     def getattr(self, path, fh=None):
         if path == "/":
             return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
-        if path in SLOW_NAMES:
+        if path in SLOW_NAMES or path.startswith("/missing-"):
             self.note(f"begin lookup {path}")
             time.sleep(self.delay)
             self.note(f"end lookup {path}")

@@ -31,13 +31,18 @@ struct SlowFs {
 
 impl SlowFs {
     fn mount() -> SlowFs {
+        SlowFs::mount_waiting(READ_DELAY)
+    }
+
+    /// Each slow read or lookup waits `delay` seconds.
+    fn mount_waiting(delay: &str) -> SlowFs {
         let dir = TempDir::new("slowfs");
         dir.mkdir("mnt");
         let (mount, log) = (dir.join("mnt"), dir.join("reads.log"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slow_fs.py");
         let daemon = Command::new("python3")
             .arg(&script)
-            .args([mount.as_os_str(), READ_DELAY.as_ref(), log.as_os_str()])
+            .args([mount.as_os_str(), delay.as_ref(), log.as_os_str()])
             .stdout(Stdio::null())
             .spawn()
             .expect("python3 runs tests/slow_fs.py");
@@ -231,6 +236,49 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
     assert!(
         slow_opens(&tern) >= 2,
         "both names opened by opener threads"
+    );
+}
+
+#[test]
+fn names_past_what_the_opener_threads_can_take_are_answered_503_and_the_rest_served() {
+    // 4 opener threads and 128 waiting jobs: of 150 names looked up at
+    // once, some are refused; the worker waits for none of them. (libfuse2
+    // looks names up in one directory one at a time: 132 × 0.1 s.)
+    let slow = SlowFs::mount_waiting("0.1");
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    let tern = serve_both(&slow.mount, ("", ""), &fast);
+    let mut clients: Vec<Conn> = (0..150)
+        .map(|i| {
+            let mut client = tern.connect();
+            client.set_read_timeout(Duration::from_secs(60));
+            client.send(&get(&format!("/slow/missing-{i}")));
+            client
+        })
+        .collect();
+    let refused = wait_until(Duration::from_secs(10), || {
+        tern.has_said("wait for the opener threads")
+    });
+    assert!(refused, "no request was refused");
+    let mut other = tern.connect();
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+
+    let statuses: Vec<u16> = clients
+        .iter_mut()
+        .map(|client| client.read_response().map_or(0, |r| r.status))
+        .collect();
+    let busy = statuses.iter().filter(|&&s| s == 503).count();
+    let missing = statuses.iter().filter(|&&s| s == 404).count();
+    assert!(busy > 0, "none answered 503: {statuses:?}");
+    assert_eq!(busy + missing, 150, "{statuses:?}");
+    assert!(
+        missing >= 128,
+        "fewer than a full queue served: {statuses:?}"
+    );
+    assert_eq!(
+        tern.said("wait for the opener threads").len(),
+        1,
+        "logged once"
     );
 }
 

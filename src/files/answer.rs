@@ -266,6 +266,7 @@ fn log_denied(site: &StaticSite, req: &RequestHead, deny: Deny) {
             crate::log::debug(format_args!("static: {path:?} refused ({why}): 400"))
         }
         Deny::NotFound => crate::log::debug(format_args!("static: {path:?} not found: 404")),
-        Deny::Uncached => {}
+        // Logged by the opener, once per episode.
+        Deny::Busy | Deny::Uncached => {}
     }
 }

@@ -10,6 +10,9 @@ pub enum Deny {
     /// Not an answer yet: the name's lookup needs the disk, and an opener
     /// thread opens it (`open.rs`) before the request is answered again.
     Uncached,
+    /// The opener threads are behind (a disk that takes very long): the
+    /// worker does not wait in their place.
+    Busy,
 }
 
 impl Deny {
@@ -20,6 +23,7 @@ impl Deny {
             Deny::NotFound => 404,
             // Never sent: `answer` turns it into `Answer::Open`.
             Deny::Uncached => 503,
+            Deny::Busy => 503,
         }
     }
 }

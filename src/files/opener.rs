@@ -9,16 +9,20 @@
 //! eventfd; the worker waits for it through the ring like any read.
 //!
 //! Bounded both ways: at most `THREADS` threads (a hung network filesystem
-//! holds four threads, not thousands) and `QUEUED` jobs waiting. A job the
-//! queue can't take, or that can't get an eventfd, is opened in place: the
-//! worker waits, as it did before, but the request is answered.
+//! holds four threads, not thousands) and `QUEUED` jobs waiting, each
+//! holding three descriptors (the root's, the eventfd and its duplicate).
+//! A request the queue can't take is answered 503: a filesystem that hangs
+//! must not take the workers, and the proxied traffic with them (nginx
+//! answers 500 when its thread pool's queue overflows). A job that can't
+//! get an eventfd, or a thread to run it, is opened in place: the worker
+//! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 use super::deny::Deny;
@@ -27,12 +31,15 @@ use super::site::StaticSite;
 
 /// Opener threads at most, for the whole process.
 const THREADS: usize = 4;
-/// Jobs waiting for a thread at most; past it the worker opens in place.
-const QUEUED: usize = 256;
+/// Jobs waiting for a thread at most; past it the request gets a 503.
+const QUEUED: usize = 128;
 
 /// Files opened off the worker, since start.
 static SLOW_OPENS: AtomicU64 = AtomicU64::new(0);
 static POOL: OnceLock<Pool> = OnceLock::new();
+/// Set from a request the full queue refused until one is queued again:
+/// the warning is logged once per episode.
+static BEHIND: AtomicBool = AtomicBool::new(false);
 
 /// Files whose lookup needed the disk, opened on an opener thread.
 pub fn slow_opens() -> u64 {
@@ -54,12 +61,30 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     };
     let done = Arc::clone(&job.done);
     match pool().submit(job) {
-        Ok(()) => done.wait().await,
-        Err(job) => {
+        Ok(()) => {
+            BEHIND.store(false, Relaxed);
+            done.wait().await
+        }
+        Err(Refused::QueueFull) => {
+            if !BEHIND.swap(true, Relaxed) {
+                crate::log::warn(format_args!(
+                    "static files: {QUEUED} wait for the opener threads (a filesystem that hangs?); answering 503 to those whose names aren't cached until one is taken again"
+                ));
+            }
+            Err(Deny::Busy)
+        }
+        Err(Refused::NoThread(job)) => {
             job.run();
             done.take_ready()
         }
     }
+}
+
+/// Why the pool didn't take a job.
+enum Refused {
+    QueueFull,
+    /// Not one thread could be started: the job comes back to run in place.
+    NoThread(Job),
 }
 
 fn pool() -> &'static Pool {
@@ -163,12 +188,11 @@ struct PoolState {
 }
 
 impl Pool {
-    /// Queues `job` for a thread, starting one if none is free; gives the
-    /// job back when it can't be queued or no thread can run it.
-    fn submit(&'static self, job: Job) -> Result<(), Job> {
+    /// Queues `job` for a thread, starting one if none is free.
+    fn submit(&'static self, job: Job) -> Result<(), Refused> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.jobs.len() >= QUEUED {
-            return Err(job);
+            return Err(Refused::QueueFull);
         }
         state.jobs.push_back(job);
         if state.jobs.len() > state.idle && state.threads < THREADS {
@@ -180,7 +204,7 @@ impl Pool {
                 Err(err) if state.threads == 0 => {
                     crate::log::warn(format_args!("can't start an opener thread: {err}"));
                     if let Some(job) = state.jobs.pop_back() {
-                        return Err(job);
+                        return Err(Refused::NoThread(job));
                     }
                 }
                 Err(_) => {}
