@@ -49,7 +49,6 @@ pub fn slow_opens() -> u64 {
 /// Opens `rel` beneath the site's root on an opener thread, waiting for it
 /// through the ring.
 pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
-    SLOW_OPENS.fetch_add(1, Relaxed);
     let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
     let root = site
         .root
@@ -62,13 +61,14 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     let done = Arc::clone(&job.done);
     match pool().submit(job) {
         Ok(()) => {
+            SLOW_OPENS.fetch_add(1, Relaxed);
             BEHIND.store(false, Relaxed);
             done.wait().await
         }
         Err(Refused::QueueFull) => {
             if !BEHIND.swap(true, Relaxed) {
                 crate::log::warn(format_args!(
-                    "static files: {QUEUED} wait for the opener threads (a filesystem that hangs?); answering 503 to those whose names aren't cached until one is taken again"
+                    "static files: {QUEUED} wait for the opener threads (a filesystem that hangs?); answering 503 to requests for names not cached until the queue has room again"
                 ));
             }
             Err(Deny::Busy)
