@@ -77,7 +77,11 @@ impl Drop for SlowFs {
 /// tern with one worker: `/slow/` on the slow filesystem (its static table
 /// with `settings`, its route with `route_lines`), `/fast/` on an ordinary
 /// directory holding `fast.txt`, and the admin endpoint.
-fn serve_both(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDir) -> Tern {
+fn serve_both(slow: &Path, static_and_route: (&str, &str), fast: &TempDir) -> Tern {
+    Tern::start(&both_config(slow, static_and_route, fast))
+}
+
+fn both_config(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDir) -> String {
     let mut toml = config(Some("/slow/"), slow, settings).replace("workers = 2", "workers = 1");
     toml.push_str(route_lines);
     toml.push_str(&format!(
@@ -85,7 +89,7 @@ fn serve_both(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDir
         fast.path.display()
     ));
     toml.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
-    Tern::start(&toml)
+    toml
 }
 
 /// While the one worker's client waits for `name` from the slow disk
@@ -237,6 +241,26 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
         slow_opens(&tern) >= 2,
         "both names opened by opener threads"
     );
+}
+
+#[test]
+fn an_http2_stream_for_a_name_slow_to_look_up_is_answered_once_it_is_opened() {
+    let slow = SlowFs::mount();
+    let fast = TempDir::new("fast");
+    let toml = both_config(&slow.mount, ("", ""), &fast);
+    let tern = Tern::start(&toml.replacen("[[listener]]\n", "[[listener]]\nhttp2 = true\n", 1));
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http2-prior-knowledge"])
+        .arg(format!("http://{}/slow/slow-name.bin", tern.addr()))
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.stdout == pattern_of(4_000),
+        "got {} bytes: {}",
+        out.stdout.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(slow_opens(&tern) > 0, "not opened by an opener thread");
 }
 
 #[test]

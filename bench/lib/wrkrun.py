@@ -47,6 +47,12 @@ SCENARIOS = {s.name: s for s in [
              only=("tern", "nginx")),
     Scenario("static-1m", "GET a 1 MiB file from disk, keep-alive, 64 conns", path="/static/1m.bin",
              only=("tern", "nginx")),
+    Scenario("static-404", "GET a file name never asked for before (a 404), keep-alive, 64 conns",
+             path="/static/missing-", script="unique_paths.lua", only=("tern", "nginx"),
+             note="A scanner probing made-up paths: every name is new, so the kernel must look it up "
+                  "(its caches then hold the name's absence). tern's worker opens only what the kernel's "
+                  "caches can answer and leaves the rest to its opener threads; nginx's worker looks it "
+                  "up itself. Every response is a 404 (non2xx)."),
     Scenario("compress", "GET 64 KiB of HTML, gzip level 1 on the way, keep-alive, 64 conns",
              path="/zip/page.html", headers=["Accept-Encoding: gzip"], only=("tern", "nginx"),
              note="A text file compressed per request: tern `compress` vs nginx `gzip on`, both gzip level 1, "
