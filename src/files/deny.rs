@@ -10,8 +10,8 @@ pub enum Deny {
     /// Not an answer yet: the name's lookup needs the disk, and an opener
     /// thread opens it (`open.rs`) before the request is answered again.
     Uncached,
-    /// The opener threads are behind (a disk that takes very long): the
-    /// worker does not wait in their place.
+    /// The opener threads stayed behind (a disk that hangs): the worker
+    /// does not wait in their place.
     Busy,
 }
 

@@ -11,10 +11,13 @@
 //! Bounded both ways: at most `THREADS` threads (a hung network filesystem
 //! holds four threads, not thousands) and `QUEUED` jobs waiting, each
 //! holding three descriptors (the root's, the eventfd and its duplicate).
-//! A request the queue can't take is answered 503: a filesystem that hangs
-//! must not take the workers, and the proxied traffic with them (nginx
-//! answers 500 when its thread pool's queue overflows). A job that can't
-//! get an eventfd, or a thread to run it, is opened in place: the worker
+//! A request the queue can't take waits for room, asking again after
+//! pauses that double up to `MAX_PAUSE` and holding no descriptor: a burst
+//! of names after a cold start drains in milliseconds on a working disk.
+//! Past `QUEUE_WAIT` it is answered 503: a filesystem that hangs must not
+//! take the workers, and the proxied traffic with them (nginx answers 500
+//! at once when its thread pool's queue overflows). A job that can't get
+//! an eventfd, or a thread to run it, is opened in place: the worker
 //! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
@@ -24,6 +27,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::deny::Deny;
 use super::open::{c_path, open_waiting, OpenFile};
@@ -31,8 +35,12 @@ use super::site::StaticSite;
 
 /// Opener threads at most, for the whole process.
 const THREADS: usize = 4;
-/// Jobs waiting for a thread at most; past it the request gets a 503.
+/// Jobs waiting for a thread at most; past it a request waits for room.
 const QUEUED: usize = 128;
+/// How long a request waits for room in the queue before its 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// The longest pause between two asks for room.
+const MAX_PAUSE: Duration = Duration::from_millis(64);
 
 /// Files opened off the worker, since start.
 static SLOW_OPENS: AtomicU64 = AtomicU64::new(0);
@@ -50,34 +58,46 @@ pub fn slow_opens() -> u64 {
 /// through the ring.
 pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
-    let root = site
-        .root
-        .with(|root_fd, _| root_fd.try_clone_to_owned())
-        .map_err(|_| Deny::NotFound)?;
-    let job = match Job::new(root, c_rel) {
-        Ok(job) => job,
-        Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
-    };
-    let done = Arc::clone(&job.done);
-    match pool().submit(job) {
-        Ok(()) => {
-            SLOW_OPENS.fetch_add(1, Relaxed);
-            BEHIND.store(false, Relaxed);
-            done.wait().await
-        }
-        Err(Refused::QueueFull) => {
-            if !BEHIND.swap(true, Relaxed) {
-                crate::log::warn(format_args!(
-                    "static files: {QUEUED} wait for the opener threads (a filesystem that hangs?); answering 503 to requests for names not cached until the queue has room again"
-                ));
+    let deadline = Instant::now() + QUEUE_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let root = site
+            .root
+            .with(|root_fd, _| root_fd.try_clone_to_owned())
+            .map_err(|_| Deny::NotFound)?;
+        let job = match Job::new(root, c_rel.clone()) {
+            Ok(job) => job,
+            Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
+        };
+        let done = Arc::clone(&job.done);
+        match pool().submit(job) {
+            Ok(()) => {
+                SLOW_OPENS.fetch_add(1, Relaxed);
+                BEHIND.store(false, Relaxed);
+                return done.wait().await;
             }
-            Err(Deny::Busy)
-        }
-        Err(Refused::NoThread(job)) => {
-            job.run();
-            done.take_ready()
+            Err(Refused::NoThread(job)) => {
+                job.run();
+                return done.take_ready();
+            }
+            Err(Refused::QueueFull) if Instant::now() < deadline => {
+                monoio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+            Err(Refused::QueueFull) => return Err(refused_busy()),
         }
     }
+}
+
+/// A request that waited `QUEUE_WAIT` for room: warned of once per episode.
+fn refused_busy() -> Deny {
+    if !BEHIND.swap(true, Relaxed) {
+        crate::log::warn(format_args!(
+            "static files: the opener threads' queue ({QUEUED} names) stayed full for {}s (a filesystem that hangs?); answering 503 to requests for names not cached until it has room again",
+            QUEUE_WAIT.as_secs()
+        ));
+    }
+    Deny::Busy
 }
 
 /// Why the pool didn't take a job.
