@@ -12,9 +12,11 @@
 //! (`sendfile`, or `copy` on TLS connections), or compresses them on the
 //! way (`compressed`, a route's `compress`). Its reads (`disk`) leave a
 //! file the page cache doesn't hold to the ring to wait for, not the
-//! worker. Nor does opening: a name whose lookup needs the disk (the
-//! kernel's `RESOLVE_CACHED` says so, `open`) is opened by an opener thread
-//! (`opener`) and the request answered again with it (`opened`).
+//! worker. Nor does opening: a name the kernel's caches don't hold (its
+//! `RESOLVE_CACHED` says so, `open`) is opened by an opener thread
+//! (`opener`) and the request answered again with it (`opened`) — unless
+//! the root is on a local disk that has been quick (`lookups`, `mounts`):
+//! then on the worker, as nginx does, timed.
 
 mod answer;
 mod compressed;
@@ -29,6 +31,8 @@ mod find;
 mod gzip;
 mod head;
 mod listing;
+mod lookups;
+mod mounts;
 mod open;
 mod opened;
 mod opener;

@@ -12,11 +12,12 @@
 //! does, even with `aio threads`). So the worker's `openat2` carries
 //! `RESOLVE_CACHED` (Linux 5.12): the kernel opens the file only if every
 //! name on the way is in its caches, else says EAGAIN without touching the
-//! disk. Such a file is opened by one of the opener threads (`opener.rs`)
-//! while the worker serves its other connections, and the request answered
-//! again with it (`opened.rs`). Its `fstat` then comes from the inode in
-//! memory. A kernel without the flag (EINVAL, found once) opens in place,
-//! blocking, as before.
+//! disk. Such a name is looked up on the worker after all where that is
+//! quick (a local disk that has been: `lookups.rs`), else opened by one of
+//! the opener threads (`opener.rs`) while the worker serves its other
+//! connections, and the request answered again with it (`opened.rs`). Its
+//! `fstat` then comes from the inode in memory. A kernel without the flag
+//! (EINVAL, found once) opens in place, blocking, as before.
 
 use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata};
@@ -26,6 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use super::deny::Deny;
 use super::opened::Opened;
@@ -62,13 +64,43 @@ pub fn open_beneath(site: &StaticSite, rel: &[u8], opened: &mut Opened) -> Resul
         }
         open_checked(root, rel)
     });
-    match result {
+    let result = match result {
         Err(err) if err.raw_os_error() == Some(libc::EAGAIN) => {
-            opened.missing(rel);
-            Err(Deny::Uncached)
+            if site.lookups.hand_off(site.root.is_remote()) {
+                opened.missing(rel);
+                return Err(Deny::Uncached);
+            }
+            look_up_here(site, &c_rel)
         }
-        result => result.and_then(with_metadata).map_err(deny_of),
+        result => result,
+    };
+    result.and_then(with_metadata).map_err(deny_of)
+}
+
+/// A name the kernel's caches don't hold, on a local disk that has been
+/// quick: looked up on the worker, timed (`lookups.rs`).
+fn look_up_here(site: &StaticSite, rel: &CStr) -> io::Result<File> {
+    let slept_before = times_slept();
+    let started = Instant::now();
+    let result = site
+        .root
+        .with(|root_fd, _| openat2_beneath(root_fd, rel, false));
+    let slept = times_slept() != slept_before;
+    site.lookups.took(started.elapsed(), slept);
+    result
+}
+
+/// How many times this thread has slept (voluntary context switches): a
+/// lookup that waited for the disk slept; one the scheduler merely
+/// interrupted did not.
+fn times_slept() -> i64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only the struct it is given.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return 0;
     }
+    usage.ru_nvcsw
 }
 
 /// Opens `rel` beneath `root_fd`, waiting for the disk if it must: an

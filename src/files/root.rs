@@ -51,6 +51,8 @@ struct HeldDir {
     canonical: PathBuf,
     /// Device and inode, to tell whether the path still names it.
     id: (u64, u64),
+    /// On or holding a network or FUSE filesystem (`mounts.rs`).
+    remote: bool,
 }
 
 impl Root {
@@ -73,6 +75,15 @@ impl Root {
         self.look_if_due();
         let held = self.held.read().unwrap_or_else(PoisonError::into_inner);
         open(held.fd.as_fd(), &held.canonical)
+    }
+
+    /// Whether the directory served now is on, or holds, a network or FUSE
+    /// filesystem.
+    pub fn is_remote(&self) -> bool {
+        self.held
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remote
     }
 
     /// The directory served now, symlinks resolved.
@@ -150,6 +161,7 @@ impl HeldDir {
             .or_else(|_| std::fs::canonicalize(path))?;
         Ok(HeldDir {
             fd: OwnedFd::from(dir),
+            remote: super::mounts::network_under(&canonical),
             canonical,
             id: (meta.dev(), meta.ino()),
         })

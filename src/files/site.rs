@@ -1,6 +1,7 @@
 //! A static site: the validated settings of one `static = { ... }` route,
 //! with its root held open so every file is opened beneath it.
 
+use super::lookups::Lookups;
 use super::root::Root;
 
 #[derive(Debug)]
@@ -20,6 +21,9 @@ pub struct StaticSite {
     /// The route's `compress`: files without a `.gz` chosen are compressed
     /// on the way.
     pub compress: Option<std::sync::Arc<crate::compress::Policy>>,
+    /// Whether names the kernel's caches don't hold are looked up on the
+    /// worker or by the opener threads.
+    pub lookups: Lookups,
 }
 
 /// The settings a person writes; `StaticSite::open` checks them.
@@ -59,6 +63,7 @@ impl StaticSite {
             cache_control: settings.cache_control.map(str::to_owned),
             gzip_static: settings.gzip_static,
             compress: None,
+            lookups: Lookups::default(),
         })
     }
 }
