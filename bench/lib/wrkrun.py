@@ -50,9 +50,9 @@ SCENARIOS = {s.name: s for s in [
     Scenario("static-404", "GET a file name never asked for before (a 404), keep-alive, 64 conns",
              path="/static/missing-", script="unique_paths.lua", only=("tern", "nginx"),
              note="A scanner probing made-up paths: every name is new, so the kernel must look it up "
-                  "(its caches then hold the name's absence). tern's worker opens only what the kernel's "
-                  "caches can answer and leaves the rest to its opener threads; nginx's worker looks it "
-                  "up itself. Every response is a 404 (non2xx)."),
+                  "(its caches then hold the name's absence). tern's worker asks the kernel's caches first "
+                  "(RESOLVE_CACHED), then looks the name up itself on a local disk that has been quick, "
+                  "as nginx's worker does. Every response is a 404 (non2xx)."),
     Scenario("compress", "GET 64 KiB of HTML, gzip level 1 on the way, keep-alive, 64 conns",
              path="/zip/page.html", headers=["Accept-Encoding: gzip"], only=("tern", "nginx"),
              note="A text file compressed per request: tern `compress` vs nginx `gzip on`, both gzip level 1, "
