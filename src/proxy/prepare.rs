@@ -1,7 +1,10 @@
 //! The synchronous step between reading a head and talking to an upstream:
 //! parse, validate, route, and write the upstream head (or the answer, for
 //! routes tern answers itself). Kept out of the async code so the parser's
-//! header array never lives in a connection's future.
+//! header array never lives in a connection's future. A static answer that
+//! must wait for a file opened off the worker is the one exception:
+//! `Step::Opening`, answered again from the same head by
+//! `answer_static_again` once `static_open::settle` has the file.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -155,7 +155,8 @@ async fn converse(
             tls: client.is_tls(),
             http2: false,
         };
-        // A statement of its own, so `peer` is not held across the awaits.
+        // `peer` and `head` are held across no await but a static answer's
+        // wait for an opener thread: the exchange below borrows `client`.
         let head = &client.buffered()[..head_len];
         let prepared = match prepare(head, &peer, &ctx) {
             Ok(Step::Ready(outcome)) => Ok(outcome),
