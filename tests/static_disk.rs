@@ -108,17 +108,7 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
         true => waiting.send(&get_with(&path, "Accept-Encoding: gzip\r\n")),
         false => waiting.send(&get(&path)),
     }
-    let began = wait_until(Duration::from_secs(10), || slow.reads().contains("begin"));
-    assert!(began, "tern never read {name}");
-
-    let mut other = tern.connect();
-    other.set_read_timeout(Duration::from_secs(30));
-    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
-    let reads = slow.reads();
-    assert!(
-        !reads.contains("end"),
-        "the other client was answered only after the slow read ended:\n{reads}"
-    );
+    other_client_answered_during(&tern, &slow, "read");
 
     let response = waiting.read_response().expect("the slow file's response");
     assert_eq!(response.status, 200);
@@ -133,6 +123,27 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
     assert!(
         disk_reads(&tern) > 0,
         "the reads did not go through the ring"
+    );
+}
+
+/// Once the slow filesystem has begun a `wait` ("read" or "lookup") for
+/// tern, another client of the same worker is answered before it ends.
+fn other_client_answered_during(tern: &Tern, slow: &SlowFs, wait: &str) {
+    // A read logs "begin OFFSET", a lookup "begin lookup NAME".
+    let (begin, end) = match wait {
+        "lookup" => ("begin lookup", "end lookup"),
+        _ => ("begin", "end"),
+    };
+    let began = wait_until(Duration::from_secs(10), || slow.reads().contains(begin));
+    assert!(began, "tern never began a slow {wait}");
+
+    let mut other = tern.connect();
+    other.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+    let reads = slow.reads();
+    assert!(
+        !reads.contains(end),
+        "the other client was answered only after the slow {wait} ended:\n{reads}"
     );
 }
 
@@ -188,19 +199,7 @@ fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
     let mut waiting = tern.connect();
     waiting.set_read_timeout(Duration::from_secs(30));
     waiting.send(&get("/slow/slow-name.bin"));
-    let began = wait_until(Duration::from_secs(10), || {
-        slow.reads().contains("begin lookup")
-    });
-    assert!(began, "tern never looked slow-name.bin up");
-
-    let mut other = tern.connect();
-    other.set_read_timeout(Duration::from_secs(30));
-    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
-    let reads = slow.reads();
-    assert!(
-        !reads.contains("end lookup"),
-        "the other client was answered only after the slow lookup ended:\n{reads}"
-    );
+    other_client_answered_during(&tern, &slow, "lookup");
 
     let response = waiting.read_response().expect("slow-name.bin's response");
     assert_eq!(response.status, 200);
