@@ -207,7 +207,7 @@ fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
         response.body == pattern_of(4_000),
         "slow-name.bin arrived changed"
     );
-    assert!(slow_opens(&tern) > 0, "not opened by an opener thread");
+    assert!(slow_opens(&tern) > 0, "not opened by a file thread");
 }
 
 #[test]
@@ -236,10 +236,7 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
             "{name} not looked up:\n{reads}"
         );
     }
-    assert!(
-        slow_opens(&tern) >= 2,
-        "both names opened by opener threads"
-    );
+    assert!(slow_opens(&tern) >= 2, "both names opened by file threads");
 }
 
 #[test]
@@ -259,11 +256,50 @@ fn an_http2_stream_for_a_name_slow_to_look_up_is_answered_once_it_is_opened() {
         out.stdout.len(),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(slow_opens(&tern) > 0, "not opened by an opener thread");
+    assert!(slow_opens(&tern) > 0, "not opened by a file thread");
 }
 
 #[test]
-fn a_burst_of_names_past_the_opener_queue_waits_for_room_and_all_are_answered() {
+fn a_network_root_whose_path_is_slow_to_look_at_again_holds_up_no_client() {
+    // The root is the slow filesystem's slow-root: looking at its path
+    // again (once a second, for deploys) waits 1.5 s.
+    let slow = SlowFs::mount_waiting("1.5");
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    let root = slow.mount.join("slow-root");
+    let tern = serve_both(&root, ("", ""), &fast);
+    let count = |line: &str| slow.reads().matches(line).count();
+    let looks_begun = count("begin lookup /slow-root");
+    assert_eq!(
+        looks_begun,
+        count("end lookup /slow-root"),
+        "a look before any request"
+    );
+
+    // A static request is when a worker finds the look due (a second
+    // after the last): asked until one has.
+    let mut inside = tern.connect();
+    inside.set_read_timeout(Duration::from_secs(30));
+    let began = wait_until(Duration::from_secs(10), || {
+        assert_eq!(
+            inside.roundtrip(&get("/slow/inside.txt")).body,
+            pattern_of(4_000)
+        );
+        count("begin lookup /slow-root") > looks_begun
+    });
+    assert!(began, "tern never looked at the root's path again");
+    let mut other = tern.connect();
+    other.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+    let reads = slow.reads();
+    assert!(
+        count("end lookup /slow-root") == looks_begun,
+        "the other client was answered only after the look ended:\n{reads}"
+    );
+}
+
+#[test]
+fn a_burst_of_names_past_the_file_threads_queue_waits_for_room_and_all_are_answered() {
     // 150 names at 20 ms a lookup (one at a time): 3 s in all, the 18 past
     // the queue's 128 waiting for room well within the 5 s they may wait.
     let slow = SlowFs::mount_waiting("0.02");
@@ -286,8 +322,8 @@ fn a_burst_of_names_past_the_opener_queue_waits_for_room_and_all_are_answered() 
 }
 
 #[test]
-fn names_past_what_the_opener_threads_can_take_wait_then_get_503_and_the_worker_goes_on() {
-    // 4 opener threads and 128 waiting jobs; libfuse2 looks names up in one
+fn names_past_what_the_file_threads_can_take_wait_then_get_503_and_the_worker_goes_on() {
+    // 4 file threads and 128 waiting jobs; libfuse2 looks names up in one
     // directory one at a time, 2 s each. Of 150 names asked for at once,
     // those that found no room and got none within 5 s are refused; the
     // worker waits for none of them.

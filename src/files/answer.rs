@@ -1,7 +1,7 @@
 //! The decision for one request on a static route, made synchronously
 //! (opening and `fstat` included) so the async part only sends bytes —
 //! unless a name's lookup needs the disk: then the answer is "open it
-//! first" (`Answer::Open`), and it is made again once an opener thread has.
+//! first" (`Answer::Open`), and it is made again once a file thread has.
 
 use std::fs::{File, Metadata};
 use std::time::UNIX_EPOCH;
@@ -31,7 +31,7 @@ pub enum Answer {
 }
 
 /// Answers `req`, whose path after the route's prefix is `url_path`;
-/// `opened`: what opener threads opened for it in earlier rounds.
+/// `opened`: what file threads opened for it in earlier rounds.
 pub fn answer(
     site: &StaticSite,
     req: &RequestHead,

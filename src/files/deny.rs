@@ -7,10 +7,10 @@ pub enum Deny {
     /// A path that tries to leave the root, or a file tern may not serve.
     Forbidden(&'static str),
     NotFound,
-    /// Not an answer yet: the name's lookup needs the disk, and an opener
+    /// Not an answer yet: the name's lookup needs the disk, and a file
     /// thread opens it (`open.rs`) before the request is answered again.
     Uncached,
-    /// The opener threads stayed behind (a disk that hangs): the worker
+    /// The file threads stayed behind (a disk that hangs): the worker
     /// does not wait in their place.
     Busy,
 }

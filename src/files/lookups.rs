@@ -1,5 +1,5 @@
 //! Where a static site's names go when the kernel's caches don't hold
-//! them: looked up on the worker, or handed to the opener threads.
+//! them: looked up on the worker, or handed to the file threads.
 //!
 //! A hand-off costs a thread's wake-up and the request's second round
 //! (twice the CPU of a 404 for a made-up name, `static-404` in
@@ -46,7 +46,7 @@ impl Default for Lookups {
 }
 
 impl Lookups {
-    /// Whether a miss goes to the opener threads now (`remote`: the root
+    /// Whether a miss goes to the file threads now (`remote`: the root
     /// is on or holds a network or FUSE filesystem).
     pub fn hand_off(&self, remote: bool) -> bool {
         remote || self.now_ms() < self.hand_off_until_ms.load(Relaxed)

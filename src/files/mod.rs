@@ -13,10 +13,11 @@
 //! way (`compressed`, a route's `compress`). Its reads (`disk`) leave a
 //! file the page cache doesn't hold to the ring to wait for, not the
 //! worker. Nor does opening: a name the kernel's caches don't hold (its
-//! `RESOLVE_CACHED` says so, `open`) is opened by an opener thread
+//! `RESOLVE_CACHED` says so, `open`) is opened by a file thread
 //! (`opener`) and the request answered again with it (`opened`) — unless
 //! the root is on a local disk that has been quick (`lookups`, `mounts`):
-//! then on the worker, as nginx does, timed.
+//! then on the worker, as nginx does, timed. The file threads (`pool`)
+//! also look at a network root's path again (`root`).
 
 mod answer;
 mod compressed;
@@ -36,6 +37,7 @@ mod mounts;
 mod open;
 mod opened;
 mod opener;
+mod pool;
 mod range;
 mod reply;
 mod root;

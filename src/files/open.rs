@@ -14,7 +14,7 @@
 //! name on the way is in its caches, else says EAGAIN without touching the
 //! disk. Such a name is looked up on the worker after all where that is
 //! quick (a local disk that has been: `lookups.rs`), else opened by one of
-//! the opener threads (`opener.rs`) while the worker serves its other
+//! the file threads (`opener.rs`) while the worker serves its other
 //! connections, and the request answered again with it (`opened.rs`). Its
 //! `fstat` then comes from the inode in memory. A kernel without the flag
 //! (EINVAL, found once) opens in place, blocking, as before.
@@ -45,7 +45,7 @@ pub type OpenFile = (File, Metadata);
 /// itself) read-only, and `fstat`s it. `O_NONBLOCK` so that a FIFO in the
 /// tree can't block the worker; it changes nothing for regular files and
 /// directories. A file whose lookup would need the disk is not opened:
-/// `Deny::Uncached`, its name left in `opened` for an opener thread (unless
+/// `Deny::Uncached`, its name left in `opened` for a file thread (unless
 /// `opened` says this request has waited enough: then in place).
 pub fn open_beneath(site: &StaticSite, rel: &[u8], opened: &mut Opened) -> Result<OpenFile, Deny> {
     if let Some(found) = opened.get(rel) {
@@ -104,7 +104,7 @@ fn times_slept() -> i64 {
 }
 
 /// Opens `rel` beneath `root_fd`, waiting for the disk if it must: an
-/// opener thread's work.
+/// file thread's work.
 pub fn open_waiting(root_fd: BorrowedFd<'_>, rel: &CStr) -> Result<OpenFile, Deny> {
     openat2_beneath(root_fd, rel, false)
         .and_then(with_metadata)

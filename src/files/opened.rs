@@ -3,7 +3,7 @@
 //!
 //! `answer` runs synchronously. When a lookup would need the disk
 //! (`open.rs`), it stops and names the file here (`missing`); the async side
-//! has an opener thread open it (`open_missing`) and answers again, the
+//! has a file thread open it (`open_missing`) and answers again, the
 //! file now found here. A request names at most three files (the path, a
 //! directory's index, a `.gz` beside either), so few rounds end it; past
 //! `WAITING_ROUNDS` the worker opens in place, so a name that keeps falling
@@ -18,7 +18,7 @@ const WAITING_ROUNDS: u8 = 4;
 
 #[derive(Default)]
 pub struct Opened {
-    /// Each name an opener thread looked up, and what it found.
+    /// Each name a file thread looked up, and what it found.
     found: Vec<(Vec<u8>, Result<OpenFile, Deny>)>,
     /// The name the last round stopped at.
     missing: Option<Vec<u8>>,
@@ -35,7 +35,7 @@ impl Opened {
         }
     }
 
-    /// What an opener thread found for `rel`, if one looked it up: a file
+    /// What a file thread found for `rel`, if one looked it up: a file
     /// (its own descriptor: each round's answer keeps what it takes) or why
     /// not.
     pub fn get(&self, rel: &[u8]) -> Option<Result<OpenFile, Deny>> {
@@ -61,7 +61,7 @@ impl Opened {
     }
 }
 
-/// Opens the file the last round stopped at on an opener thread, the worker
+/// Opens the file the last round stopped at on a file thread, the worker
 /// going on with its other connections meanwhile.
 pub async fn open_missing(site: &StaticSite, opened: &mut Opened) {
     opened.rounds += 1;

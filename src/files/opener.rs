@@ -2,15 +2,12 @@
 //! waits for it.
 //!
 //! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
-//! io_uring operation monoio 0.2.4 doesn't submit. So a few plain threads,
-//! shared by all workers, started when first needed (a server whose files
-//! stay cached never starts one), take jobs from one queue. Each job
-//! carries its own eventfd: the thread stores what it found and writes the
-//! eventfd; the worker waits for it through the ring like any read.
+//! io_uring operation monoio 0.2.4 doesn't submit. So each open is a task
+//! for the file threads (`pool.rs`), carrying its own eventfd: the thread
+//! stores what it found and writes the eventfd; the worker waits for it
+//! through the ring like any read. A waiting task holds three descriptors
+//! (the root's, the eventfd and its duplicate).
 //!
-//! Bounded both ways: at most `THREADS` threads (a hung network filesystem
-//! holds four threads, not thousands) and `QUEUED` jobs waiting, each
-//! holding three descriptors (the root's, the eventfd and its duplicate).
 //! A request the queue can't take waits for room, asking again after
 //! pauses that double up to `MAX_PAUSE` and holding no descriptor: a burst
 //! of names after a cold start drains in milliseconds on a working disk.
@@ -21,22 +18,18 @@
 //! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
-use std::collections::VecDeque;
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::deny::Deny;
 use super::open::{c_path, open_waiting, OpenFile};
+use super::pool::{self, Refused};
 use super::site::StaticSite;
 
-/// Opener threads at most, for the whole process.
-const THREADS: usize = 4;
-/// Jobs waiting for a thread at most; past it a request waits for room.
-const QUEUED: usize = 128;
 /// How long a request waits for room in the queue before its 503.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// The longest pause between two asks for room.
@@ -44,17 +37,16 @@ const MAX_PAUSE: Duration = Duration::from_millis(64);
 
 /// Files opened off the worker, since start.
 static SLOW_OPENS: AtomicU64 = AtomicU64::new(0);
-static POOL: OnceLock<Pool> = OnceLock::new();
 /// Set from a request the full queue refused until one is queued again:
 /// the warning is logged once per episode.
 static BEHIND: AtomicBool = AtomicBool::new(false);
 
-/// Files whose lookup needed the disk, opened on an opener thread.
+/// Files whose lookup needed the disk, opened on a file thread.
 pub fn slow_opens() -> u64 {
     SLOW_OPENS.load(Relaxed)
 }
 
-/// Opens `rel` beneath the site's root on an opener thread, waiting for it
+/// Opens `rel` beneath the site's root on a file thread, waiting for it
 /// through the ring.
 pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
@@ -70,14 +62,14 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
             Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
         };
         let done = Arc::clone(&job.done);
-        match pool().submit(job) {
+        match pool::submit(Box::new(move || job.run())) {
             Ok(()) => {
                 SLOW_OPENS.fetch_add(1, Relaxed);
                 BEHIND.store(false, Relaxed);
                 return done.wait().await;
             }
-            Err(Refused::NoThread(job)) => {
-                job.run();
+            Err(Refused::NoThread(task)) => {
+                task();
                 return done.take_ready();
             }
             Err(Refused::QueueFull) if Instant::now() < deadline => {
@@ -93,25 +85,12 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
 fn refused_busy() -> Deny {
     if !BEHIND.swap(true, Relaxed) {
         crate::log::warn(format_args!(
-            "static files: the opener threads' queue ({QUEUED} names) stayed full for {}s (a filesystem that hangs?); answering 503 to requests for names not cached until it has room again",
+            "static files: the file threads' queue ({} names) stayed full for {}s (a filesystem that hangs?); answering 503 to requests for names not cached until it has room again",
+            pool::QUEUED,
             QUEUE_WAIT.as_secs()
         ));
     }
     Deny::Busy
-}
-
-/// Why the pool didn't take a job.
-enum Refused {
-    QueueFull,
-    /// Not one thread could be started: the job comes back to run in place.
-    NoThread(Job),
-}
-
-fn pool() -> &'static Pool {
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(PoolState::default()),
-        wake: Condvar::new(),
-    })
 }
 
 /// One file to open, and where to say what was found.
@@ -192,66 +171,5 @@ impl Done {
     /// After the job ran: what it found.
     fn take_ready(&self) -> Result<OpenFile, Deny> {
         self.take().unwrap_or(Err(Deny::NotFound))
-    }
-}
-
-struct Pool {
-    state: Mutex<PoolState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct PoolState {
-    jobs: VecDeque<Job>,
-    threads: usize,
-    idle: usize,
-}
-
-impl Pool {
-    /// Queues `job` for a thread, starting one if none is free.
-    fn submit(&'static self, job: Job) -> Result<(), Refused> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.jobs.len() >= QUEUED {
-            return Err(Refused::QueueFull);
-        }
-        state.jobs.push_back(job);
-        if state.jobs.len() > state.idle && state.threads < THREADS {
-            let started = std::thread::Builder::new()
-                .name("tern-opener".into())
-                .spawn(move || self.serve());
-            match started {
-                Ok(_) => state.threads += 1,
-                Err(err) if state.threads == 0 => {
-                    crate::log::warn(format_args!("can't start an opener thread: {err}"));
-                    if let Some(job) = state.jobs.pop_back() {
-                        return Err(Refused::NoThread(job));
-                    }
-                }
-                Err(_) => {}
-            }
-        }
-        drop(state);
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    /// An opener thread's life: the next job, or sleep until there is one.
-    fn serve(&self) {
-        loop {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let job = loop {
-                if let Some(job) = state.jobs.pop_front() {
-                    break job;
-                }
-                state.idle += 1;
-                state = self
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.idle -= 1;
-            };
-            drop(state);
-            job.run();
-        }
     }
 }

@@ -15,32 +15,46 @@
 //! file finish with the old one (the lock is held only across the
 //! `openat2` call). A path that stops resolving keeps the last directory
 //! (its files may still be there) and is logged once until it resolves
-//! again.
+//! again. A root on or holding a network filesystem (`mounts.rs`) is
+//! looked at by a file thread (`pool.rs`) instead, one look at a time: its
+//! `stat` can hang with the server, and a worker that waited for it would
+//! stop serving everything, the proxied traffic included.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
+
+use super::pool::{self, Refused};
 
 /// How often the configured path is looked at again.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct Root {
+    /// What a look reads and changes; shared with the file thread that
+    /// looks at a network root's path.
+    looked: Arc<Looked>,
+    /// Since when `next_look_ms` counts.
+    born: Instant,
+    /// When (ms after `born`) the path is next looked at.
+    next_look_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Looked {
     /// The root as configured, made absolute, symlinks kept: what is looked
     /// at again.
     path: PathBuf,
     /// The directory served now.
     held: RwLock<HeldDir>,
-    /// Since when `next_look_ms` counts.
-    born: Instant,
-    /// When (ms after `born`) the path is next looked at.
-    next_look_ms: AtomicU64,
     /// The path failed to resolve at the last look (logged once).
     unresolved: AtomicBool,
+    /// A file thread is looking at the path (a network root's).
+    looking: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -60,12 +74,16 @@ impl Root {
     pub fn open(path: &str) -> Result<Root, String> {
         let absolute = std::path::absolute(path).map_err(|err| format!("{path:?}: {err}"))?;
         let held = HeldDir::open(&absolute).map_err(|err| format!("{path:?}: {err}"))?;
-        Ok(Root {
+        let looked = Looked {
             path: absolute,
             held: RwLock::new(held),
+            unresolved: AtomicBool::new(false),
+            looking: AtomicBool::new(false),
+        };
+        Ok(Root {
+            looked: Arc::new(looked),
             born: Instant::now(),
             next_look_ms: AtomicU64::new(LOOK_EVERY.as_millis() as u64),
-            unresolved: AtomicBool::new(false),
         })
     }
 
@@ -73,23 +91,19 @@ impl Root {
     /// path, after looking at the configured path if it is time to.
     pub fn with<R>(&self, open: impl FnOnce(BorrowedFd<'_>, &Path) -> R) -> R {
         self.look_if_due();
-        let held = self.held.read().unwrap_or_else(PoisonError::into_inner);
+        let held = self.looked.held();
         open(held.fd.as_fd(), &held.canonical)
     }
 
     /// Whether the directory served now is on, or holds, a network or FUSE
     /// filesystem.
     pub fn is_remote(&self) -> bool {
-        self.held
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remote
+        self.looked.held().remote
     }
 
     /// The directory served now, symlinks resolved.
     pub fn canonical(&self) -> PathBuf {
-        let held = self.held.read().unwrap_or_else(PoisonError::into_inner);
-        held.canonical.clone()
+        self.looked.held().canonical.clone()
     }
 
     /// One worker a second wins the exchange and looks; the rest go on.
@@ -105,8 +119,36 @@ impl Root {
             .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            self.look();
+            match self.is_remote() {
+                true => self.look_on_a_file_thread(),
+                false => self.looked.look(),
+            }
         }
+    }
+
+    /// A network root's `stat` can hang (a server gone): a file thread
+    /// looks, one look at a time, while the workers go on. With no thread
+    /// free the look waits for the next second.
+    fn look_on_a_file_thread(&self) {
+        if self.looked.looking.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let looked = Arc::clone(&self.looked);
+        let look = Box::new(move || {
+            looked.look();
+            looked.looking.store(false, Ordering::Relaxed);
+        });
+        match pool::submit(look) {
+            Ok(()) => {}
+            Err(Refused::QueueFull) => self.looked.looking.store(false, Ordering::Relaxed),
+            Err(Refused::NoThread(look)) => look(),
+        }
+    }
+}
+
+impl Looked {
+    fn held(&self) -> std::sync::RwLockReadGuard<'_, HeldDir> {
+        self.held.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Swaps in the directory the path names now, if it is another one.
@@ -115,7 +157,7 @@ impl Root {
             Ok(meta) => (meta.dev(), meta.ino()),
             Err(err) => return self.note_unresolved(&err),
         };
-        let held_id = self.held.read().unwrap_or_else(PoisonError::into_inner).id;
+        let held_id = self.held().id;
         if named == held_id {
             self.unresolved.store(false, Ordering::Relaxed);
             return;
@@ -204,7 +246,7 @@ mod tests {
             root.canonical().ends_with("releases/a"),
             "only a look swaps"
         );
-        root.look();
+        root.looked.look();
         assert!(root.canonical().ends_with("releases/b"));
         std::fs::remove_dir_all(base).unwrap();
     }
@@ -214,13 +256,13 @@ mod tests {
         let base = releases("dangling");
         let root = root_at(&base.join("current"));
         std::fs::remove_file(base.join("current")).unwrap();
-        root.look();
+        root.looked.look();
         assert!(root.canonical().ends_with("releases/a"));
-        assert!(root.unresolved.load(Ordering::Relaxed));
+        assert!(root.looked.unresolved.load(Ordering::Relaxed));
         switch(&base.join("current"), &base.join("releases/b"));
-        root.look();
+        root.looked.look();
         assert!(root.canonical().ends_with("releases/b"));
-        assert!(!root.unresolved.load(Ordering::Relaxed));
+        assert!(!root.looked.unresolved.load(Ordering::Relaxed));
         std::fs::remove_dir_all(base).unwrap();
     }
 }

@@ -22,7 +22,7 @@ pub struct StaticSite {
     /// on the way.
     pub compress: Option<std::sync::Arc<crate::compress::Policy>>,
     /// Whether names the kernel's caches don't hold are looked up on the
-    /// worker or by the opener threads.
+    /// worker or by the file threads.
     pub lookups: Lookups,
 }
 

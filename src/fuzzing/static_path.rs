@@ -34,7 +34,7 @@ pub fn static_path(data: &[u8]) {
     }
     SITE.with(|site| {
         let Answer::Ready(reply) = answer(site, &req, req.path(), &mut Opened::in_place()) else {
-            panic!("a file opened in place was left for an opener thread")
+            panic!("a file opened in place was left for a file thread")
         };
         let scanned = HeadScanner::default().scan(&reply.head);
         assert!(matches!(scanned, Scan::Complete { .. }), "unclean head");

@@ -39,7 +39,7 @@
 //! (`downstream`), an HTTP/2 stream there.
 //!
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
-//! compression, a static answer's wait for an opener thread, the probe after
+//! compression, a static answer's wait for a file thread, the probe after
 //! a FIN, a tunnel) out of every connection's future, whose size bounds what
 //! a held long-poll costs (size test below).
 

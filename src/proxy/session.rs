@@ -156,7 +156,7 @@ async fn converse(
             http2: false,
         };
         // `peer` and `head` are held across no await but a static answer's
-        // wait for an opener thread: the exchange below borrows `client`.
+        // wait for a file thread: the exchange below borrows `client`.
         let head = &client.buffered()[..head_len];
         let prepared = match prepare(head, &peer, &ctx) {
             Ok(Step::Ready(outcome)) => Ok(outcome),
