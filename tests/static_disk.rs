@@ -74,6 +74,13 @@ impl Drop for SlowFs {
     }
 }
 
+/// The ordinary directory `/fast/` serves: `fast.txt` holding "fast".
+fn fast_site() -> TempDir {
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    fast
+}
+
 /// tern with one worker: `/slow/` on the slow filesystem (its static table
 /// with `settings`, its route with `route_lines`), `/fast/` on an ordinary
 /// directory holding `fast.txt`, and the admin endpoint.
@@ -97,8 +104,7 @@ fn both_config(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDi
 /// before that read ends; then the file arrives whole.
 fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
     let slow = SlowFs::mount();
-    let fast = TempDir::new("fast");
-    fast.write("fast.txt", b"fast");
+    let fast = fast_site();
     let route_lines = if compress { "compress = true\n" } else { "" };
     let tern = serve_both(&slow.mount, ("", route_lines), &fast);
     let mut waiting = tern.connect();
@@ -193,8 +199,7 @@ fn a_file_evicted_from_the_page_cache_is_read_through_the_ring_and_sent_whole() 
 #[test]
 fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
     let slow = SlowFs::mount();
-    let fast = TempDir::new("fast");
-    fast.write("fast.txt", b"fast");
+    let fast = fast_site();
     let tern = serve_both(&slow.mount, ("", ""), &fast);
     let mut waiting = tern.connect();
     waiting.set_read_timeout(Duration::from_secs(30));
@@ -215,7 +220,7 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
     // slow-name.txt, then slow-name.txt.gz beside it: two rounds, each
     // waiting for its lookup off the worker.
     let slow = SlowFs::mount();
-    let fast = TempDir::new("fast");
+    let fast = fast_site();
     let tern = serve_both(&slow.mount, (", gzip_static = true", ""), &fast);
     let mut client = tern.connect();
     client.set_read_timeout(Duration::from_secs(30));
@@ -242,7 +247,7 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
 #[test]
 fn an_http2_stream_for_a_name_slow_to_look_up_is_answered_once_it_is_opened() {
     let slow = SlowFs::mount();
-    let fast = TempDir::new("fast");
+    let fast = fast_site();
     let toml = both_config(&slow.mount, ("", ""), &fast);
     let tern = Tern::start(&toml.replacen("[[listener]]\n", "[[listener]]\nhttp2 = true\n", 1));
     let out = Command::new("curl")
@@ -264,8 +269,7 @@ fn a_network_root_whose_path_is_slow_to_look_at_again_holds_up_no_client() {
     // The root is the slow filesystem's slow-root: looking at its path
     // again (once a second, for deploys) waits 1.5 s.
     let slow = SlowFs::mount_waiting("1.5");
-    let fast = TempDir::new("fast");
-    fast.write("fast.txt", b"fast");
+    let fast = fast_site();
     let root = slow.mount.join("slow-root");
     let tern = serve_both(&root, ("", ""), &fast);
     let count = |line: &str| slow.reads().matches(line).count();
@@ -303,16 +307,9 @@ fn a_burst_of_names_past_the_file_threads_queue_waits_for_room_and_all_are_answe
     // 150 names at 20 ms a lookup (one at a time): 3 s in all, the 18 past
     // the queue's 128 waiting for room well within the 5 s they may wait.
     let slow = SlowFs::mount_waiting("0.02");
-    let fast = TempDir::new("fast");
+    let fast = fast_site();
     let tern = serve_both(&slow.mount, ("", ""), &fast);
-    let mut clients: Vec<Conn> = (0..150)
-        .map(|i| {
-            let mut client = tern.connect();
-            client.set_read_timeout(Duration::from_secs(60));
-            client.send(&get(&format!("/slow/missing-{i}")));
-            client
-        })
-        .collect();
+    let mut clients = ask_for_missing_names(&tern, 150);
     let statuses: Vec<u16> = clients
         .iter_mut()
         .map(|client| client.read_response().map_or(0, |r| r.status))
@@ -328,16 +325,9 @@ fn names_past_what_the_file_threads_can_take_wait_then_get_503_and_the_worker_go
     // those that found no room and got none within 5 s are refused; the
     // worker waits for none of them.
     let slow = SlowFs::mount_waiting("2");
-    let fast = TempDir::new("fast");
-    fast.write("fast.txt", b"fast");
+    let fast = fast_site();
     let tern = serve_both(&slow.mount, ("", ""), &fast);
-    let mut clients: Vec<Conn> = (0..150)
-        .map(|i| {
-            let mut client = tern.connect();
-            client.send(&get(&format!("/slow/missing-{i}")));
-            client
-        })
-        .collect();
+    let mut clients = ask_for_missing_names(&tern, 150);
     let mut other = tern.connect();
     other.set_read_timeout(Duration::from_secs(30));
     assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
@@ -368,6 +358,19 @@ fn names_past_what_the_file_threads_can_take_wait_then_get_503_and_the_worker_go
     after.set_read_timeout(Duration::from_secs(30));
     assert_eq!(after.roundtrip(&get("/fast/fast.txt")).body, b"fast");
     assert_eq!(tern.said("stayed full").len(), 1, "logged once");
+}
+
+/// `count` clients, each asking for its own name the slow filesystem looks
+/// up slowly and doesn't find ("missing-N").
+fn ask_for_missing_names(tern: &Tern, count: usize) -> Vec<Conn> {
+    (0..count)
+        .map(|i| {
+            let mut client = tern.connect();
+            client.set_read_timeout(Duration::from_secs(60));
+            client.send(&get(&format!("/slow/missing-{i}")));
+            client
+        })
+        .collect()
 }
 
 /// The slow filesystem's bytes: byte i is (i * 7) & 0xFF.
