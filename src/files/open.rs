@@ -103,8 +103,8 @@ fn times_slept() -> i64 {
     usage.ru_nvcsw
 }
 
-/// Opens `rel` beneath `root_fd`, waiting for the disk if it must: an
-/// file thread's work.
+/// Opens `rel` beneath `root_fd`, waiting for the disk if it must: a file
+/// thread's work.
 pub fn open_waiting(root_fd: BorrowedFd<'_>, rel: &CStr) -> Result<OpenFile, Deny> {
     openat2_beneath(root_fd, rel, false)
         .and_then(with_metadata)
