@@ -5,8 +5,8 @@
 //! io_uring operation monoio 0.2.4 doesn't submit. So each open is a task
 //! for the file threads (`pool.rs`), carrying its own eventfd: the thread
 //! stores what it found and writes the eventfd; the worker waits for it
-//! through the ring like any read. A waiting task holds three descriptors
-//! (the root's, the eventfd and its duplicate).
+//! through the ring like any read. A waiting task holds two descriptors
+//! (the eventfd and its duplicate).
 //!
 //! A request the queue can't take waits for room, asking again after
 //! pauses that double up to `MAX_PAUSE` and holding no descriptor: a burst
@@ -53,10 +53,7 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     let deadline = Instant::now() + QUEUE_WAIT;
     let mut pause = Duration::from_millis(1);
     loop {
-        let root = site
-            .root
-            .with(|root_fd, _| root_fd.try_clone_to_owned())
-            .map_err(|_| Deny::NotFound)?;
+        let root = site.root.held_fd();
         let job = match Job::new(root, c_rel.clone()) {
             Ok(job) => job,
             Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
@@ -95,7 +92,7 @@ fn refused_busy() -> Deny {
 
 /// One file to open, and where to say what was found.
 struct Job {
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
     rel: CString,
     done: Arc<Done>,
 }
@@ -108,7 +105,7 @@ struct Done {
 
 impl Job {
     /// Without an eventfd (out of descriptors) the parts come back.
-    fn new(root: OwnedFd, rel: CString) -> Result<Job, (OwnedFd, CString)> {
+    fn new(root: Arc<OwnedFd>, rel: CString) -> Result<Job, (Arc<OwnedFd>, CString)> {
         // SAFETY: eventfd takes no pointers; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {

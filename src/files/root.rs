@@ -59,8 +59,9 @@ struct Looked {
 
 #[derive(Debug)]
 struct HeldDir {
-    /// `O_PATH` descriptor: files are opened beneath it.
-    fd: OwnedFd,
+    /// `O_PATH` descriptor: files are opened beneath it. Shared with the
+    /// file threads opening beneath it (`held_fd`).
+    fd: Arc<OwnedFd>,
     /// Symlinks resolved: what served files must lie under.
     canonical: PathBuf,
     /// Device and inode, to tell whether the path still names it.
@@ -93,6 +94,12 @@ impl Root {
         self.look_if_due();
         let held = self.looked.held();
         open(held.fd.as_fd(), &held.canonical)
+    }
+
+    /// The directory served now, for a file thread to open beneath (a
+    /// deploy that swaps another in leaves it to the opens under way).
+    pub fn held_fd(&self) -> Arc<OwnedFd> {
+        Arc::clone(&self.looked.held().fd)
     }
 
     /// Whether the directory served now is on, or holds, a network or FUSE
@@ -202,7 +209,7 @@ impl HeldDir {
         let canonical = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
             .or_else(|_| std::fs::canonicalize(path))?;
         Ok(HeldDir {
-            fd: OwnedFd::from(dir),
+            fd: Arc::new(OwnedFd::from(dir)),
             remote: super::mounts::network_under(&canonical),
             canonical,
             id: (meta.dev(), meta.ino()),
