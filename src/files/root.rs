@@ -134,8 +134,8 @@ impl Root {
     }
 
     /// A network root's `stat` can hang (a server gone): a file thread
-    /// looks, one look at a time, while the workers go on. With no thread
-    /// free the look waits for the next second.
+    /// looks, one look at a time, while the workers go on. With the file
+    /// threads' queue full the look waits for the next second.
     fn look_on_a_file_thread(&self) {
         if self.looked.looking.swap(true, Ordering::Relaxed) {
             return;
