@@ -7,7 +7,8 @@ It holds small.bin (4,000 bytes), big.bin and page.txt (300,000 each; text,
 for compression), whose every read waits, and slow-name.bin, slow-name.txt
 and slow-name.txt.gz (4,000 bytes each), whose lookup (getattr) waits but
 whose reads don't; a directory slow-root whose lookup waits, holding
-inside.txt (4,000 bytes) whose lookup and reads don't; and, for any name
+inside.txt (4,000 bytes) whose lookup and reads don't; a directory slow-list
+whose listing (readdir) waits, holding listed.txt; and, for any name
 starting with "missing-", a lookup that waits and finds nothing. Byte i of each is (i * 7) & 0xFF. A wait appends "begin
 OFFSET" (a read) or "begin lookup NAME" to LOG before it and "end ..."
 after, written and closed before the bytes are returned, so whoever
@@ -25,8 +26,9 @@ from fuse import FUSE, FuseOSError, Operations
 
 SLOW_READS = {"/small.bin": 4_000, "/big.bin": 300_000, "/page.txt": 300_000}
 SLOW_NAMES = {"/slow-name.bin": 4_000, "/slow-name.txt": 4_000, "/slow-name.txt.gz": 4_000}
-FILES = {**SLOW_READS, **SLOW_NAMES, "/slow-root/inside.txt": 4_000}
+FILES = {**SLOW_READS, **SLOW_NAMES, "/slow-root/inside.txt": 4_000, "/slow-list/listed.txt": 4_000}
 SLOW_DIRS = {"/slow-root"}
+DIRS = {"/slow-root": ["inside.txt"], "/slow-list": ["listed.txt"]}
 
 
 def content(offset, end):
@@ -52,16 +54,20 @@ class SlowFs(Operations):
             self.note(f"begin lookup {path}")
             time.sleep(self.delay)
             self.note(f"end lookup {path}")
-        if path in SLOW_DIRS:
+        if path in DIRS:
             return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2}
         if path in FILES:
             return {"st_mode": stat.S_IFREG | 0o444, "st_nlink": 1, "st_size": FILES[path]}
         raise FuseOSError(errno.ENOENT)
 
     def readdir(self, path, fh):
-        if path == "/slow-root":
-            return [".", "..", "inside.txt"]
-        return [".", "..", "slow-root", *(name[1:] for name in FILES if name.count("/") == 1)]
+        if path == "/slow-list":
+            self.note(f"begin readdir {path}")
+            time.sleep(self.delay)
+            self.note(f"end readdir {path}")
+        if path in DIRS:
+            return [".", "..", *DIRS[path]]
+        return [".", "..", *(name[1:] for name in DIRS), *(name[1:] for name in FILES if name.count("/") == 1)]
 
     def read(self, path, size, offset, fh):
         if path not in FILES:

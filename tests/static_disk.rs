@@ -135,9 +135,11 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
 /// Once the slow filesystem has begun a `wait` ("read" or "lookup") for
 /// tern, another client of the same worker is answered before it ends.
 fn other_client_answered_during(tern: &Tern, slow: &SlowFs, wait: &str) {
-    // A read logs "begin OFFSET", a lookup "begin lookup NAME".
+    // A read logs "begin OFFSET", a lookup "begin lookup NAME", a listing
+    // "begin readdir NAME".
     let (begin, end) = match wait {
         "lookup" => ("begin lookup", "end lookup"),
+        "listing" => ("begin readdir", "end readdir"),
         _ => ("begin", "end"),
     };
     let began = wait_until(Duration::from_secs(10), || slow.reads().contains(begin));
@@ -262,6 +264,21 @@ fn an_http2_stream_for_a_name_slow_to_look_up_is_answered_once_it_is_opened() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(slow_opens(&tern) > 0, "not opened by a file thread");
+}
+
+#[test]
+fn a_directory_listing_the_disk_is_slow_to_read_holds_up_no_other_client() {
+    let slow = SlowFs::mount();
+    let fast = fast_site();
+    let tern = serve_both(&slow.mount, (", listing = true", ""), &fast);
+    let mut waiting = tern.connect();
+    waiting.set_read_timeout(Duration::from_secs(30));
+    waiting.send(&get("/slow/slow-list/"));
+    other_client_answered_during(&tern, &slow, "listing");
+    let response = waiting.read_response().expect("the listing");
+    assert_eq!(response.status, 200);
+    let page = String::from_utf8_lossy(&response.body);
+    assert!(page.contains("listed.txt"), "{page}");
 }
 
 #[test]

@@ -240,7 +240,7 @@ fn edge(out: &mut String) {
         (
             "tern_static_slow_opens_total",
             "counter",
-            "Static files whose lookup the kernel's caches could not answer (a name not asked for before, or fallen out of the cache) on a network or FUSE filesystem, or on a local disk just found slow: opened on a file thread while the worker served its other connections.",
+            "Static files whose lookup the kernel's caches could not answer (a name not asked for before, or fallen out of the cache) on a network or FUSE filesystem, or on a local disk just found slow: opened on a file thread while the worker served its other connections (directory listings there too).",
             crate::files::slow_opens(),
         ),
     ];

@@ -73,9 +73,27 @@ fn index_or_listing(
         }
     }
     if site.listing {
-        return listing::render(dir, shown_path)
-            .map(Found::Listing)
-            .map_err(|_| Deny::Forbidden("directory can't be read"));
+        return listed(site, dir, shown_path, opened).map(Found::Listing);
     }
     Err(Deny::Forbidden("directory without index"))
+}
+
+/// The listing of `dir`: rendered here, or (on a root whose lookups go to
+/// the file threads, `lookups.rs`: reading a directory there may wait just
+/// as long) by a file thread, `Deny::Uncached` until one has.
+fn listed(
+    site: &StaticSite,
+    dir: &File,
+    shown_path: &[u8],
+    opened: &mut Opened,
+) -> Result<Vec<u8>, Deny> {
+    if let Some(page) = opened.listing() {
+        return page;
+    }
+    let unreadable = |_| Deny::Forbidden("directory can't be read");
+    if site.lookups.hand_off(site.root.is_remote()) && !opened.may_wait() {
+        opened.missing_listing(dir.try_clone().map_err(unreadable)?, shown_path);
+        return Err(Deny::Uncached);
+    }
+    listing::render(dir, shown_path).map_err(unreadable)
 }

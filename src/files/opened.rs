@@ -4,10 +4,14 @@
 //! `answer` runs synchronously. When a lookup would need the disk
 //! (`open.rs`), it stops and names the file here (`missing`); the async side
 //! has a file thread open it (`open_missing`) and answers again, the
-//! file now found here. A request names at most three files (the path, a
+//! file now found here. A directory listing on such a root is rendered
+//! by a file thread the same way (`missing_listing`, `listing`). A request names at most three files (the path, a
 //! directory's index, a `.gz` beside either), so few rounds end it; past
 //! `WAITING_ROUNDS` the worker opens in place, so a name that keeps falling
 //! out of the cache can't make a request go round for ever.
+
+use std::fs::File;
+use std::sync::Arc;
 
 use super::deny::Deny;
 use super::open::OpenFile;
@@ -20,9 +24,18 @@ const WAITING_ROUNDS: u8 = 4;
 pub struct Opened {
     /// Each name a file thread looked up, and what it found.
     found: Vec<(Vec<u8>, Result<OpenFile, Deny>)>,
-    /// The name the last round stopped at.
-    missing: Option<Vec<u8>>,
+    /// The directory listing a file thread rendered.
+    listed: Option<Result<Vec<u8>, Deny>>,
+    /// What the last round stopped at.
+    missing: Option<Missing>,
     rounds: u8,
+}
+
+enum Missing {
+    /// A name to open beneath the root.
+    Name(Vec<u8>),
+    /// The listing of an open directory, shown as the path.
+    Listing(Arc<File>, Vec<u8>),
 }
 
 impl Opened {
@@ -51,7 +64,18 @@ impl Opened {
 
     /// Notes that `rel`'s lookup needs the disk.
     pub fn missing(&mut self, rel: &[u8]) {
-        self.missing = Some(rel.to_vec());
+        self.missing = Some(Missing::Name(rel.to_vec()));
+    }
+
+    /// The listing a file thread rendered, if one did.
+    pub fn listing(&mut self) -> Option<Result<Vec<u8>, Deny>> {
+        self.listed.take()
+    }
+
+    /// Notes that the directory `dir`'s listing, shown as `shown_path`, is
+    /// to be rendered on a file thread.
+    pub fn missing_listing(&mut self, dir: File, shown_path: &[u8]) {
+        self.missing = Some(Missing::Listing(Arc::new(dir), shown_path.to_vec()));
     }
 
     /// Whether this request has gone round enough that the worker opens in
@@ -61,12 +85,18 @@ impl Opened {
     }
 }
 
-/// Opens the file the last round stopped at on a file thread, the worker
-/// going on with its other connections meanwhile.
+/// Opens the file (or lists the directory) the last round stopped at on a
+/// file thread, the worker going on with its other connections meanwhile.
 pub async fn open_missing(site: &StaticSite, opened: &mut Opened) {
     opened.rounds += 1;
-    if let Some(rel) = opened.missing.take() {
-        let found = super::opener::open(site, &rel).await;
-        opened.found.push((rel, found));
+    match opened.missing.take() {
+        Some(Missing::Name(rel)) => {
+            let found = super::opener::open(site, &rel).await;
+            opened.found.push((rel, found));
+        }
+        Some(Missing::Listing(dir, shown_path)) => {
+            opened.listed = Some(super::opener::list(dir, &shown_path).await);
+        }
+        None => {}
     }
 }

@@ -2,11 +2,12 @@
 //! waits for it.
 //!
 //! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
-//! io_uring operation monoio 0.2.4 doesn't submit. So each open is a task
-//! for the file threads (`pool.rs`), carrying its own eventfd: the thread
-//! stores what it found and writes the eventfd; the worker waits for it
-//! through the ring like any read. A waiting task holds two descriptors
-//! (the eventfd and its duplicate).
+//! io_uring operation monoio 0.2.4 doesn't submit. So each open (and each
+//! directory listing of such a root, `list`) is a task for the file threads
+//! (`pool.rs`), carrying its own eventfd: the thread stores what it made
+//! and writes the eventfd; the worker waits for it through the ring like
+//! any read. A waiting task holds two descriptors (the eventfd and its
+//! duplicate).
 //!
 //! A request the queue can't take waits for room, asking again after
 //! pauses that double up to `MAX_PAUSE` and holding no descriptor: a burst
@@ -18,7 +19,6 @@
 //! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -35,13 +35,14 @@ const QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// The longest pause between two asks for room.
 const MAX_PAUSE: Duration = Duration::from_millis(64);
 
-/// Files opened off the worker, since start.
+/// Files opened (and directories listed) off the worker, since start.
 static SLOW_OPENS: AtomicU64 = AtomicU64::new(0);
 /// Set from a request the full queue refused until one is queued again:
 /// the warning is logged once per episode.
 static BEHIND: AtomicBool = AtomicBool::new(false);
 
-/// Files whose lookup needed the disk, opened on a file thread.
+/// Files whose lookup needed the disk, opened on a file thread (and
+/// directories listed there).
 pub fn slow_opens() -> u64 {
     SLOW_OPENS.load(Relaxed)
 }
@@ -49,25 +50,55 @@ pub fn slow_opens() -> u64 {
 /// Opens `rel` beneath the site's root on a file thread, waiting for it
 /// through the ring.
 pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
-    let c_rel = c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?;
+    let c_rel = Arc::new(c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?);
+    let root = site.root.held_fd();
+    on_file_thread(|| {
+        let (root, rel) = (Arc::clone(&root), Arc::clone(&c_rel));
+        move || open_waiting(root.as_fd(), &rel)
+    })
+    .await?
+}
+
+/// Renders the listing of the open directory `dir` on a file thread.
+pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
+    let shown_path: Arc<[u8]> = Arc::from(shown_path);
+    on_file_thread(|| {
+        let (dir, shown_path) = (Arc::clone(&dir), Arc::clone(&shown_path));
+        move || {
+            super::listing::render(&dir, &shown_path)
+                .map_err(|_| Deny::Forbidden("directory can't be read"))
+        }
+    })
+    .await?
+}
+
+/// Runs what `make_work` makes on a file thread, waiting for it through the
+/// ring; in place without an eventfd or a thread; `Deny::Busy` after
+/// `QUEUE_WAIT` of a full queue (the work is made again for each try: a
+/// refused one is dropped with its descriptors).
+async fn on_file_thread<T, W>(make_work: impl Fn() -> W) -> Result<T, Deny>
+where
+    T: Send + 'static,
+    W: FnOnce() -> T + Send + 'static,
+{
     let deadline = Instant::now() + QUEUE_WAIT;
     let mut pause = Duration::from_millis(1);
     loop {
-        let root = site.root.held_fd();
-        let job = match Job::new(root, c_rel.clone()) {
-            Ok(job) => job,
-            Err((root, rel)) => return open_waiting(root.as_fd(), &rel),
+        let work = make_work();
+        let Some(done) = Done::new() else {
+            return Ok(work());
         };
-        let done = Arc::clone(&job.done);
-        match pool::submit(Box::new(move || job.run())) {
+        let done = Arc::new(done);
+        let finished = Arc::clone(&done);
+        match pool::submit(Box::new(move || finished.finish(work()))) {
             Ok(()) => {
                 SLOW_OPENS.fetch_add(1, Relaxed);
                 BEHIND.store(false, Relaxed);
-                return done.wait().await;
+                return done.wait().await.ok_or(Deny::NotFound);
             }
             Err(Refused::NoThread(task)) => {
                 task();
-                return done.take_ready();
+                return done.take().ok_or(Deny::NotFound);
             }
             Err(Refused::QueueFull) if Instant::now() < deadline => {
                 monoio::time::sleep(pause).await;
@@ -90,55 +121,40 @@ fn refused_busy() -> Deny {
     Deny::Busy
 }
 
-/// One file to open, and where to say what was found.
-struct Job {
-    root: Arc<OwnedFd>,
-    rel: CString,
-    done: Arc<Done>,
-}
-
-struct Done {
-    found: Mutex<Option<Result<OpenFile, Deny>>>,
-    /// Written once `found` is set.
+/// Where a file thread leaves what its work made, and the eventfd it
+/// writes then.
+struct Done<T> {
+    made: Mutex<Option<T>>,
     event: OwnedFd,
 }
 
-impl Job {
-    /// Without an eventfd (out of descriptors) the parts come back.
-    fn new(root: Arc<OwnedFd>, rel: CString) -> Result<Job, (Arc<OwnedFd>, CString)> {
+impl<T> Done<T> {
+    /// `None` without an eventfd (out of descriptors).
+    fn new() -> Option<Done<T>> {
         // SAFETY: eventfd takes no pointers; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
-            return Err((root, rel));
+            return None;
         }
         // SAFETY: the kernel just returned this descriptor; nothing else owns it.
         let event = unsafe { OwnedFd::from_raw_fd(fd) };
-        let done = Arc::new(Done {
-            found: Mutex::new(None),
+        Some(Done {
+            made: Mutex::new(None),
             event,
-        });
-        Ok(Job { root, rel, done })
+        })
     }
 
-    fn run(self) {
-        let found = open_waiting(self.root.as_fd(), &self.rel);
-        let mut slot = self
-            .done
-            .found
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *slot = Some(found);
-        drop(slot);
+    /// On the file thread: keeps what the work made and says so.
+    fn finish(&self, made: T) {
+        *self.made.lock().unwrap_or_else(PoisonError::into_inner) = Some(made);
         let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live array to the job's own eventfd.
-        let _ = unsafe { libc::write(self.done.event.as_raw_fd(), one.as_ptr().cast(), 8) };
+        // SAFETY: writes 8 bytes from a live array to this job's own eventfd.
+        let _ = unsafe { libc::write(self.event.as_raw_fd(), one.as_ptr().cast(), 8) };
     }
-}
 
-impl Done {
-    /// Waits for the job through the ring (on a duplicate of the eventfd:
+    /// Waits for the work through the ring (on a duplicate of the eventfd:
     /// monoio's file owns and closes its own), or in place if that fails.
-    async fn wait(&self) -> Result<OpenFile, Deny> {
+    async fn wait(&self) -> Option<T> {
         let ring_event = self
             .event
             .try_clone()
@@ -147,26 +163,21 @@ impl Done {
         if let Ok(ring_event) = ring_event {
             let (_read, _) = ring_event.read_at(Vec::with_capacity(8), 0).await;
         }
-        if let Some(found) = self.take() {
-            return found;
+        if let Some(made) = self.take() {
+            return Some(made);
         }
         // The ring's read failed: wait here.
         let mut count = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live array from the job's
+        // SAFETY: reads at most 8 bytes into a live array from this job's
         // own eventfd (blocking: it was made without EFD_NONBLOCK).
         let _ = unsafe { libc::read(self.event.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
-        self.take_ready()
+        self.take()
     }
 
-    fn take(&self) -> Option<Result<OpenFile, Deny>> {
-        self.found
+    fn take(&self) -> Option<T> {
+        self.made
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
-    }
-
-    /// After the job ran: what it found.
-    fn take_ready(&self) -> Result<OpenFile, Deny> {
-        self.take().unwrap_or(Err(Deny::NotFound))
     }
 }
