@@ -107,16 +107,12 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
     let fast = fast_site();
     let route_lines = if compress { "compress = true\n" } else { "" };
     let tern = serve_both(&slow.mount, ("", route_lines), &fast);
-    let mut waiting = tern.connect();
-    waiting.set_read_timeout(Duration::from_secs(30));
     let path = format!("/slow/{name}");
-    match compress {
-        true => waiting.send(&get_with(&path, "Accept-Encoding: gzip\r\n")),
-        false => waiting.send(&get(&path)),
-    }
-    other_client_answered_during(&tern, &slow, "read");
-
-    let response = waiting.read_response().expect("the slow file's response");
+    let request = match compress {
+        true => get_with(&path, "Accept-Encoding: gzip\r\n"),
+        false => get(&path),
+    };
+    let response = answered_after(&tern, &slow, &request, "read");
     assert_eq!(response.status, 200);
     let body = match compress {
         true => {
@@ -130,6 +126,19 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
         disk_reads(&tern) > 0,
         "the reads did not go through the ring"
     );
+}
+
+/// Sends `request` on a client of its own and returns its response, after
+/// checking that another client was answered while the slow filesystem
+/// made tern `wait` for it.
+fn answered_after(tern: &Tern, slow: &SlowFs, request: &[u8], wait: &str) -> Response {
+    let mut waiting = tern.connect();
+    waiting.set_read_timeout(Duration::from_secs(30));
+    waiting.send(request);
+    other_client_answered_during(tern, slow, wait);
+    waiting
+        .read_response()
+        .expect("the slow request's response")
 }
 
 /// Once the slow filesystem has begun a `wait` ("read" or "lookup") for
@@ -203,12 +212,7 @@ fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
     let slow = SlowFs::mount();
     let fast = fast_site();
     let tern = serve_both(&slow.mount, ("", ""), &fast);
-    let mut waiting = tern.connect();
-    waiting.set_read_timeout(Duration::from_secs(30));
-    waiting.send(&get("/slow/slow-name.bin"));
-    other_client_answered_during(&tern, &slow, "lookup");
-
-    let response = waiting.read_response().expect("slow-name.bin's response");
+    let response = answered_after(&tern, &slow, &get("/slow/slow-name.bin"), "lookup");
     assert_eq!(response.status, 200);
     assert!(
         response.body == pattern_of(4_000),
@@ -271,11 +275,7 @@ fn a_directory_listing_the_disk_is_slow_to_read_holds_up_no_other_client() {
     let slow = SlowFs::mount();
     let fast = fast_site();
     let tern = serve_both(&slow.mount, (", listing = true", ""), &fast);
-    let mut waiting = tern.connect();
-    waiting.set_read_timeout(Duration::from_secs(30));
-    waiting.send(&get("/slow/slow-list/"));
-    other_client_answered_during(&tern, &slow, "listing");
-    let response = waiting.read_response().expect("the listing");
+    let response = answered_after(&tern, &slow, &get("/slow/slow-list/"), "listing");
     assert_eq!(response.status, 200);
     let page = String::from_utf8_lossy(&response.body);
     assert!(page.contains("listed.txt"), "{page}");
