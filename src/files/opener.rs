@@ -1,5 +1,5 @@
-//! Opener threads: open the files whose lookup needs the disk, so no worker
-//! waits for it.
+//! Opening on the file threads the files whose lookup needs the disk, so
+//! no worker waits for it.
 //!
 //! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
 //! io_uring operation monoio 0.2.4 doesn't submit. So each open (and each
@@ -10,12 +10,12 @@
 //! duplicate).
 //!
 //! A request the queue can't take waits for room, asking again after
-//! pauses that double up to `MAX_PAUSE` and holding no descriptor: a burst
+//! pauses that double up to `MAX_PAUSE` and holding no eventfd: a burst
 //! of names after a cold start drains in milliseconds on a working disk.
 //! Past `QUEUE_WAIT` it is answered 503: a filesystem that hangs must not
 //! take the workers, and the proxied traffic with them (nginx answers 500
-//! at once when its thread pool's queue overflows). A job that can't get
-//! an eventfd, or a thread to run it, is opened in place: the worker
+//! at once when its thread pool's queue overflows). A task that can't get
+//! an eventfd, or a thread to run it, runs in place: the worker
 //! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
@@ -74,8 +74,8 @@ pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
 
 /// Runs what `make_work` makes on a file thread, waiting for it through the
 /// ring; in place without an eventfd or a thread; `Deny::Busy` after
-/// `QUEUE_WAIT` of a full queue (the work is made again for each try: a
-/// refused one is dropped with its descriptors).
+/// `QUEUE_WAIT` of a full queue (each try makes its work and eventfd anew:
+/// a refused try's eventfd is closed while the request waits for room).
 async fn on_file_thread<T, W>(make_work: impl Fn() -> W) -> Result<T, Deny>
 where
     T: Send + 'static,
