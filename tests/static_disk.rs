@@ -9,94 +9,19 @@ mod static_site;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
+use common::slow_fs::SlowFs;
 use common::*;
 use static_site::*;
-
-/// Each read of the slow filesystem waits this long: far more than a
-/// worker that is free needs to answer, so "answered before the read
-/// ended" can only fail if the worker waited for the read.
-const READ_DELAY: &str = "3";
-
-/// The mounted slow filesystem; unmounted and stopped when dropped.
-struct SlowFs {
-    mount: PathBuf,
-    log: PathBuf,
-    daemon: Child,
-    _dir: TempDir,
-}
-
-impl SlowFs {
-    fn mount() -> SlowFs {
-        SlowFs::mount_waiting(READ_DELAY)
-    }
-
-    /// Each slow read or lookup waits `delay` seconds.
-    fn mount_waiting(delay: &str) -> SlowFs {
-        let dir = TempDir::new("slowfs");
-        dir.mkdir("mnt");
-        let (mount, log) = (dir.join("mnt"), dir.join("reads.log"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slow_fs.py");
-        let daemon = Command::new("python3")
-            .arg(&script)
-            .args([mount.as_os_str(), delay.as_ref(), log.as_os_str()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3 runs tests/slow_fs.py");
-        let fs = SlowFs {
-            mount,
-            log,
-            daemon,
-            _dir: dir,
-        };
-        let ready = wait_until(Duration::from_secs(10), || fs.reads().contains("ready"));
-        assert!(
-            ready,
-            "tests/slow_fs.py did not mount (fusepy, libfuse2, /dev/fuse?)"
-        );
-        fs
-    }
-
-    /// The read log so far: "begin N" and "end N" lines.
-    fn reads(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for SlowFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-/// The ordinary directory `/fast/` serves: `fast.txt` holding "fast".
-fn fast_site() -> TempDir {
-    let fast = TempDir::new("fast");
-    fast.write("fast.txt", b"fast");
-    fast
-}
 
 /// tern with one worker: `/slow/` on the slow filesystem (its static table
 /// with `settings`, its route with `route_lines`), `/fast/` on an ordinary
 /// directory holding `fast.txt`, and the admin endpoint.
 fn serve_both(slow: &Path, static_and_route: (&str, &str), fast: &TempDir) -> Tern {
-    Tern::start(&both_config(slow, static_and_route, fast))
-}
-
-fn both_config(slow: &Path, (settings, route_lines): (&str, &str), fast: &TempDir) -> String {
-    let mut toml = config(Some("/slow/"), slow, settings).replace("workers = 2", "workers = 1");
-    toml.push_str(route_lines);
-    toml.push_str(&format!(
-        "\n[[route]]\npath_prefix = \"/fast/\"\nstatic = {{ root = \"{}\" }}\n",
-        fast.path.display()
-    ));
-    toml.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
-    toml
+    Tern::start(&slow_and_fast_config(slow, static_and_route, fast))
 }
 
 /// While the one worker's client waits for `name` from the slow disk
@@ -112,7 +37,7 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
         true => get_with(&path, "Accept-Encoding: gzip\r\n"),
         false => get(&path),
     };
-    let response = answered_after(&tern, &slow, &request, "read");
+    let response = slow.answered_after(&tern, &request, "read");
     assert_eq!(response.status, 200);
     let body = match compress {
         true => {
@@ -125,42 +50,6 @@ fn slow_read_holds_up_no_one(name: &str, size: usize, compress: bool) {
     assert!(
         disk_reads(&tern) > 0,
         "the reads did not go through the ring"
-    );
-}
-
-/// Sends `request` on a client of its own and returns its response, after
-/// checking that another client was answered while the slow filesystem
-/// made tern `wait` for it.
-fn answered_after(tern: &Tern, slow: &SlowFs, request: &[u8], wait: &str) -> Response {
-    let mut waiting = tern.connect();
-    waiting.set_read_timeout(Duration::from_secs(30));
-    waiting.send(request);
-    other_client_answered_during(tern, slow, wait);
-    waiting
-        .read_response()
-        .expect("the slow request's response")
-}
-
-/// Once the slow filesystem has begun a `wait` ("read" or "lookup") for
-/// tern, another client of the same worker is answered before it ends.
-fn other_client_answered_during(tern: &Tern, slow: &SlowFs, wait: &str) {
-    // A read logs "begin OFFSET", a lookup "begin lookup NAME", a listing
-    // "begin readdir NAME".
-    let (begin, end) = match wait {
-        "lookup" => ("begin lookup", "end lookup"),
-        "listing" => ("begin readdir", "end readdir"),
-        _ => ("begin", "end"),
-    };
-    let began = wait_until(Duration::from_secs(10), || slow.reads().contains(begin));
-    assert!(began, "tern never began a slow {wait}");
-
-    let mut other = tern.connect();
-    other.set_read_timeout(Duration::from_secs(30));
-    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
-    let reads = slow.reads();
-    assert!(
-        !reads.contains(end),
-        "the other client was answered only after the slow {wait} ended:\n{reads}"
     );
 }
 
@@ -212,7 +101,7 @@ fn a_file_whose_name_the_disk_is_slow_to_look_up_holds_up_no_other_client() {
     let slow = SlowFs::mount();
     let fast = fast_site();
     let tern = serve_both(&slow.mount, ("", ""), &fast);
-    let response = answered_after(&tern, &slow, &get("/slow/slow-name.bin"), "lookup");
+    let response = slow.answered_after(&tern, &get("/slow/slow-name.bin"), "lookup");
     assert_eq!(response.status, 200);
     assert!(
         response.body == pattern_of(4_000),
@@ -254,7 +143,7 @@ fn a_precompressed_file_whose_names_are_slow_to_look_up_is_served_after_both_are
 fn an_http2_stream_for_a_name_slow_to_look_up_is_answered_once_it_is_opened() {
     let slow = SlowFs::mount();
     let fast = fast_site();
-    let toml = both_config(&slow.mount, ("", ""), &fast);
+    let toml = slow_and_fast_config(&slow.mount, ("", ""), &fast);
     let tern = Tern::start(&toml.replacen("[[listener]]\n", "[[listener]]\nhttp2 = true\n", 1));
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20", "--http2-prior-knowledge"])
@@ -275,7 +164,7 @@ fn a_directory_listing_the_disk_is_slow_to_read_holds_up_no_other_client() {
     let slow = SlowFs::mount();
     let fast = fast_site();
     let tern = serve_both(&slow.mount, (", listing = true", ""), &fast);
-    let response = answered_after(&tern, &slow, &get("/slow/slow-list/"), "listing");
+    let response = slow.answered_after(&tern, &get("/slow/slow-list/"), "listing");
     assert_eq!(response.status, 200);
     let page = String::from_utf8_lossy(&response.body);
     assert!(page.contains("listed.txt"), "{page}");

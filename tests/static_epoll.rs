@@ -1,10 +1,12 @@
 //! Static files under the epoll driver (`TERN_DRIVER=epoll`): sendfile's
-//! waits for writability go through epoll instead of io_uring. Alone in its
-//! own test binary because it sets an environment variable for the child.
+//! waits for writability go through epoll instead of io_uring, and so does
+//! the wait for a file thread. Alone in its own test binary because it sets
+//! an environment variable for the child.
 
 mod common;
 mod static_site;
 
+use common::slow_fs::SlowFs;
 use common::*;
 use static_site::*;
 
@@ -25,4 +27,18 @@ fn large_files_and_ranges_arrive_whole_under_the_epoll_driver() {
     ));
     assert_eq!(r.status, 206);
     assert!(r.body == body[1000..2_001_000], "range differs");
+}
+
+#[test]
+fn a_name_slow_to_look_up_holds_up_no_other_client_under_the_epoll_driver() {
+    // The file thread says it is done on a socket the epoll driver waits
+    // on; an eventfd read through monoio's file ops would block the worker.
+    std::env::set_var("TERN_DRIVER", "epoll");
+    let slow = SlowFs::mount();
+    let fast = fast_site();
+    let tern = Tern::start(&slow_and_fast_config(&slow.mount, ("", ""), &fast));
+    assert!(tern.has_said("driver=epoll"));
+    let response = slow.answered_after(&tern, &get("/slow/slow-name.bin"), "lookup");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body.len(), 4_000);
 }

@@ -4,26 +4,29 @@
 //! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
 //! io_uring operation monoio 0.2.4 doesn't submit. So each open (and each
 //! directory listing of such a root, `list`) is a task for the file threads
-//! (`pool.rs`), carrying its own eventfd: the thread stores what it made
-//! and writes the eventfd; the worker waits for it through the ring like
-//! any read. A waiting task holds two descriptors (the eventfd and its
-//! duplicate).
+//! (`pool.rs`), carrying its own socket pair: the thread stores what it
+//! made and sends a byte; the worker waits to read it like any client's
+//! bytes (io_uring, or epoll's readiness). A waiting task holds two
+//! descriptors (the pair).
 //!
 //! A request the queue can't take waits for room, asking again after
-//! pauses that double up to `MAX_PAUSE` and holding no eventfd: a burst
+//! pauses that double up to `MAX_PAUSE` and holding no socket: a burst
 //! of names after a cold start drains in milliseconds on a working disk.
 //! Past `QUEUE_WAIT` it is answered 503: a filesystem that hangs must not
 //! take the workers, and the proxied traffic with them (nginx answers 500
 //! at once when its thread pool's queue overflows). A task that can't get
-//! an eventfd, or a thread to run it, runs in place: the worker
+//! a socket pair, or a thread to run it, runs in place: the worker
 //! waits, as it did before, but the request is answered.
 //! Counted in `tern_static_slow_opens_total`.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use monoio::io::AsyncReadRent;
 
 use super::deny::Deny;
 use super::open::{c_path, open_waiting, OpenFile};
@@ -73,9 +76,10 @@ pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
 }
 
 /// Runs what `make_work` makes on a file thread, waiting for it through the
-/// ring; in place without an eventfd or a thread; `Deny::Busy` after
-/// `QUEUE_WAIT` of a full queue (each try makes its work and eventfd anew:
-/// a refused try's eventfd is closed while the request waits for room).
+/// worker's driver; in place without a socket pair or a thread;
+/// `Deny::Busy` after `QUEUE_WAIT` of a full queue (each try makes its work
+/// and pair anew: a refused try's pair is closed while the request waits
+/// for room).
 async fn on_file_thread<T, W>(make_work: impl Fn() -> W) -> Result<T, Deny>
 where
     T: Send + 'static,
@@ -85,7 +89,7 @@ where
     let mut pause = Duration::from_millis(1);
     loop {
         let work = make_work();
-        let Some(done) = Done::new() else {
+        let Some((done, hear)) = Done::new() else {
             return Ok(work());
         };
         let done = Arc::new(done);
@@ -94,7 +98,7 @@ where
             Ok(()) => {
                 SLOW_OPENS.fetch_add(1, Relaxed);
                 BEHIND.store(false, Relaxed);
-                return done.wait().await.ok_or(Deny::NotFound);
+                return done.wait(hear).await.ok_or(Deny::NotFound);
             }
             Err(Refused::NoThread(task)) => {
                 task();
@@ -121,57 +125,48 @@ fn refused_busy() -> Deny {
     Deny::Busy
 }
 
-/// Where a file thread leaves what its work made, and the eventfd it
-/// writes then.
+/// Where a file thread leaves what its work made, and the socket it says
+/// so on: one byte to the worker's end of a pair, which the worker waits to
+/// read through its driver — io_uring, or epoll's readiness (an eventfd read
+/// through monoio's file ops would block the epoll driver).
 struct Done<T> {
     made: Mutex<Option<T>>,
-    event: OwnedFd,
+    tell: UnixStream,
 }
 
 impl<T> Done<T> {
-    /// `None` without an eventfd (out of descriptors).
-    fn new() -> Option<Done<T>> {
-        // SAFETY: eventfd takes no pointers; the result is checked below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-        let event = unsafe { OwnedFd::from_raw_fd(fd) };
-        Some(Done {
+    /// The place and the worker's end; `None` without descriptors for it.
+    fn new() -> Option<(Done<T>, UnixStream)> {
+        let (tell, hear) = UnixStream::pair().ok()?;
+        let done = Done {
             made: Mutex::new(None),
-            event,
-        })
+            tell,
+        };
+        Some((done, hear))
     }
 
     /// On the file thread: keeps what the work made and says so.
     fn finish(&self, made: T) {
         *self.made.lock().unwrap_or_else(PoisonError::into_inner) = Some(made);
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writes 8 bytes from a live array to this job's own eventfd.
-        let _ = unsafe { libc::write(self.event.as_raw_fd(), one.as_ptr().cast(), 8) };
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: sends 1 byte from a live array on this job's own socket
+        // (the worker may have gone: NOSIGNAL; its buffer is empty: DONTWAIT
+        // never refuses one byte).
+        let _ = unsafe { libc::send(self.tell.as_raw_fd(), [1u8].as_ptr().cast(), 1, flags) };
     }
 
-    /// Waits for the work through the ring (on a duplicate of the eventfd:
-    /// monoio's file owns and closes its own), or in place if that fails.
-    async fn wait(&self) -> Option<T> {
-        let ring_event = self
-            .event
-            .try_clone()
-            .map(File::from)
-            .and_then(monoio::fs::File::from_std);
-        if let Ok(ring_event) = ring_event {
-            let (_read, _) = ring_event.read_at(Vec::with_capacity(8), 0).await;
+    /// Waits for the work on `hear`; should the driver refuse the socket,
+    /// by looking again every millisecond.
+    async fn wait(&self, hear: UnixStream) -> Option<T> {
+        if let Ok(mut hear) = monoio::net::UnixStream::from_std(hear) {
+            let (_read, _) = hear.read(Vec::with_capacity(1)).await;
         }
-        if let Some(made) = self.take() {
-            return Some(made);
+        loop {
+            if let Some(made) = self.take() {
+                return Some(made);
+            }
+            monoio::time::sleep(Duration::from_millis(1)).await;
         }
-        // The ring's read failed: wait here.
-        let mut count = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live array from this job's
-        // own eventfd (blocking: it was made without EFD_NONBLOCK).
-        let _ = unsafe { libc::read(self.event.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
-        self.take()
     }
 
     fn take(&self) -> Option<T> {

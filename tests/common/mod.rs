@@ -22,6 +22,7 @@ pub mod dns;
 pub mod fifo;
 pub mod pebble;
 pub mod routing;
+pub mod slow_fs;
 pub mod tls_client;
 pub mod traffic;
 

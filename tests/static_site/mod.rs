@@ -47,3 +47,27 @@ pub fn logged(tern: &Tern, parts: &[&str]) -> bool {
             .any(|line| parts.iter().all(|part| line.contains(part)))
     })
 }
+
+/// The ordinary directory `/fast/` serves: `fast.txt` holding "fast".
+pub fn fast_site() -> TempDir {
+    let fast = TempDir::new("fast");
+    fast.write("fast.txt", b"fast");
+    fast
+}
+
+/// One worker: `/slow/` on `slow` (its static table with `settings`, its
+/// route with `route_lines`), `/fast/` on `fast`, and the admin endpoint.
+pub fn slow_and_fast_config(
+    slow: &Path,
+    (settings, route_lines): (&str, &str),
+    fast: &TempDir,
+) -> String {
+    let mut toml = config(Some("/slow/"), slow, settings).replace("workers = 2", "workers = 1");
+    toml.push_str(route_lines);
+    toml.push_str(&format!(
+        "\n[[route]]\npath_prefix = \"/fast/\"\nstatic = {{ root = \"{}\" }}\n",
+        fast.path.display()
+    ));
+    toml.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
+    toml
+}
