@@ -1,6 +1,7 @@
 //! Building a worker's monoio runtime: io_uring where the kernel allows it,
 //! else the epoll driver (containers often refuse io_uring).
 
+use std::cell::Cell;
 use std::fmt;
 
 use monoio::time::TimeDriver;
@@ -26,8 +27,25 @@ impl fmt::Display for Driver {
     }
 }
 
+thread_local! {
+    /// The driver of the runtime this thread built: a worker's.
+    static DRIVER: Cell<Option<Driver>> = const { Cell::new(None) };
+}
+
+/// Whether this thread's runtime is the epoll driver, whose file operations
+/// are plain blocking system calls (monoio keeps its own answer private).
+pub fn on_epoll() -> bool {
+    DRIVER.with(|driver| driver.get() == Some(Driver::Epoll))
+}
+
 /// `TERN_DRIVER=epoll` forces the fallback (to test it, or to compare).
 pub fn build() -> std::io::Result<(Runtime, Driver)> {
+    let built = build_either()?;
+    DRIVER.with(|driver| driver.set(Some(built.1)));
+    Ok(built)
+}
+
+fn build_either() -> std::io::Result<(Runtime, Driver)> {
     let forced_epoll = std::env::var("TERN_DRIVER").is_ok_and(|v| v == "epoll");
     if !forced_epoll {
         match build_uring() {

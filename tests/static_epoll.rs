@@ -29,16 +29,34 @@ fn large_files_and_ranges_arrive_whole_under_the_epoll_driver() {
     assert!(r.body == body[1000..2_001_000], "range differs");
 }
 
+/// tern on the epoll driver, `/slow/` on the slow filesystem, `/fast/` on
+/// `fast`.
+fn tern_on_epoll(slow: &SlowFs, fast: &TempDir) -> Tern {
+    std::env::set_var("TERN_DRIVER", "epoll");
+    let tern = Tern::start(&slow_and_fast_config(&slow.mount, ("", ""), fast));
+    assert!(tern.has_said("driver=epoll"));
+    tern
+}
+
 #[test]
 fn a_name_slow_to_look_up_holds_up_no_other_client_under_the_epoll_driver() {
     // The file thread says it is done on a socket the epoll driver waits
     // on; an eventfd read through monoio's file ops would block the worker.
-    std::env::set_var("TERN_DRIVER", "epoll");
-    let slow = SlowFs::mount();
-    let fast = fast_site();
-    let tern = Tern::start(&slow_and_fast_config(&slow.mount, ("", ""), &fast));
-    assert!(tern.has_said("driver=epoll"));
+    let (slow, fast) = (SlowFs::mount(), fast_site());
+    let tern = tern_on_epoll(&slow, &fast);
     let response = slow.answered_after(&tern, &get("/slow/slow-name.bin"), "lookup");
     assert_eq!(response.status, 200);
     assert_eq!(response.body.len(), 4_000);
+}
+
+#[test]
+fn a_file_the_disk_is_slow_to_give_holds_up_no_other_client_under_the_epoll_driver() {
+    // monoio's file reads on the epoll driver are plain preads: a file
+    // thread reads instead.
+    let (slow, fast) = (SlowFs::mount(), fast_site());
+    let tern = tern_on_epoll(&slow, &fast);
+    let response = slow.answered_after(&tern, &get("/slow/small.bin"), "read");
+    assert_eq!(response.status, 200);
+    let expected: Vec<u8> = (0..4_000).map(|i| (i * 7) as u8).collect();
+    assert!(response.body == expected, "small.bin arrived changed");
 }

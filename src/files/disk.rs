@@ -18,13 +18,15 @@
 //! blocking `sendfile` of before (found once, not asked again). A
 //! filesystem that can't read without waiting (FUSE, some network
 //! filesystems: EOPNOTSUPP) has every read go through the ring. The epoll
-//! driver's file reads are plain `pread`s: they block as before.
+//! driver's file reads are plain `pread`s: there a file thread reads instead
+//! (`opener::on_file_thread`); its `sendfile` of uncached bytes is avoided
+//! the same way as io_uring's.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use monoio::buf::{IoBufMut, SliceMut};
 
@@ -48,6 +50,8 @@ pub fn disk_reads() -> u64 {
 pub struct Reader<'f> {
     file: &'f File,
     ring_file: Option<monoio::fs::File>,
+    /// The epoll driver's: a duplicate a file thread reads from.
+    thread_file: Option<Arc<File>>,
 }
 
 impl<'f> Reader<'f> {
@@ -55,6 +59,7 @@ impl<'f> Reader<'f> {
         Reader {
             file,
             ring_file: None,
+            thread_file: None,
         }
     }
 
@@ -107,6 +112,9 @@ impl<'f> Reader<'f> {
         offset: u64,
         want: usize,
     ) -> (io::Result<usize>, Vec<u8>) {
+        if crate::runtime::on_epoll() {
+            return self.read_on_a_file_thread(buf, offset, want).await;
+        }
         if self.ring_file.is_none() {
             let made = self.file.try_clone().and_then(monoio::fs::File::from_std);
             self.ring_file = made.ok();
@@ -118,6 +126,38 @@ impl<'f> Reader<'f> {
         let target: SliceMut<Vec<u8>> = buf.slice_mut(from..from + want);
         let (read, target) = ring_file.read_at(target, offset).await;
         (read, target.into_inner())
+    }
+
+    /// The epoll driver's file reads are plain `pread`s that would stop the
+    /// worker: a file thread reads instead (into a buffer of its own, copied
+    /// after `buf`'s bytes), on a duplicate of the descriptor kept for the
+    /// response; in place when there is none to spare.
+    async fn read_on_a_file_thread(
+        &mut self,
+        buf: Vec<u8>,
+        offset: u64,
+        want: usize,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        if self.thread_file.is_none() {
+            self.thread_file = self.file.try_clone().ok().map(Arc::new);
+        }
+        let Some(file) = &self.thread_file else {
+            return read_in_place(self.file, buf, offset, want);
+        };
+        let read = super::opener::on_file_thread(None, || {
+            let file = Arc::clone(file);
+            move || read_in_place(&file, Vec::new(), offset, want)
+        })
+        .await;
+        match read {
+            Ok((Ok(n), bytes)) => {
+                let mut buf = buf;
+                buf.extend_from_slice(&bytes);
+                (Ok(n), buf)
+            }
+            Ok((Err(err), _)) => (Err(err), buf),
+            Err(_) => (Err(io::Error::other("the file threads stayed busy")), buf),
+        }
     }
 }
 

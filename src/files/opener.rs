@@ -55,7 +55,7 @@ pub fn slow_opens() -> u64 {
 pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
     let c_rel = Arc::new(c_path(rel).map_err(|_| Deny::Forbidden("NUL"))?);
     let root = site.root.held_fd();
-    on_file_thread(|| {
+    on_file_thread(Some(&SLOW_OPENS), || {
         let (root, rel) = (Arc::clone(&root), Arc::clone(&c_rel));
         move || open_waiting(root.as_fd(), &rel)
     })
@@ -65,7 +65,7 @@ pub async fn open(site: &StaticSite, rel: &[u8]) -> Result<OpenFile, Deny> {
 /// Renders the listing of the open directory `dir` on a file thread.
 pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
     let shown_path: Arc<[u8]> = Arc::from(shown_path);
-    on_file_thread(|| {
+    on_file_thread(Some(&SLOW_OPENS), || {
         let (dir, shown_path) = (Arc::clone(&dir), Arc::clone(&shown_path));
         move || {
             super::listing::render(&dir, &shown_path)
@@ -75,12 +75,15 @@ pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
     .await?
 }
 
-/// Runs what `make_work` makes on a file thread, waiting for it through the
-/// worker's driver; in place without a socket pair or a thread;
+/// Runs what `make_work` makes on a file thread (counted in `counted`),
+/// waiting for it through the worker's driver; in place without a socket pair or a thread;
 /// `Deny::Busy` after `QUEUE_WAIT` of a full queue (each try makes its work
 /// and pair anew: a refused try's pair is closed while the request waits
 /// for room).
-async fn on_file_thread<T, W>(make_work: impl Fn() -> W) -> Result<T, Deny>
+pub(super) async fn on_file_thread<T, W>(
+    counted: Option<&AtomicU64>,
+    make_work: impl Fn() -> W,
+) -> Result<T, Deny>
 where
     T: Send + 'static,
     W: FnOnce() -> T + Send + 'static,
@@ -96,7 +99,9 @@ where
         let finished = Arc::clone(&done);
         match pool::submit(Box::new(move || finished.finish(work()))) {
             Ok(()) => {
-                SLOW_OPENS.fetch_add(1, Relaxed);
+                if let Some(counter) = counted {
+                    counter.fetch_add(1, Relaxed);
+                }
                 BEHIND.store(false, Relaxed);
                 return done.wait(hear).await.ok_or(Deny::NotFound);
             }
