@@ -1,7 +1,8 @@
 //! The file threads: a few plain threads that do for the workers what can
-//! wait on a disk or a network filesystem and io_uring can't take (opening
-//! beneath a root, `opener.rs`; looking at a network root's path again,
-//! `root.rs`).
+//! wait on a disk or a network filesystem and their driver can't take
+//! (opening beneath a root and listing a directory, `opener.rs`; reading
+//! under the epoll driver, `disk.rs`; looking at a network root's path
+//! again, `root.rs`).
 //!
 //! Shared by all workers, started when first needed (a server whose names
 //! stay cached never starts one), they take tasks from one queue. Bounded
