@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// A lookup on the worker that took longer than this was not served from
 /// memory.
-const SLOW_LOOKUP: Duration = Duration::from_micros(200);
+pub const SLOW_LOOKUP: Duration = Duration::from_micros(200);
 /// How long misses are handed off after a slow lookup that followed a quick
 /// one; each slow lookup right after a hand-off doubles it.
 const FIRST_HAND_OFF: Duration = Duration::from_secs(1);

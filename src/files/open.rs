@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::deny::Deny;
+use super::lookups::SLOW_LOOKUP;
 use super::opened::Opened;
 use super::site::StaticSite;
 
@@ -85,8 +86,10 @@ fn look_up_here(site: &StaticSite, rel: &CStr) -> io::Result<File> {
     let result = site
         .root
         .with(|root_fd, _| openat2_beneath(root_fd, rel, false));
-    let slept = times_slept() != slept_before;
-    site.lookups.took(started.elapsed(), slept);
+    let took = started.elapsed();
+    // Whether it slept matters only for a slow one: asked only then.
+    let slept = took > SLOW_LOOKUP && times_slept() != slept_before;
+    site.lookups.took(took, slept);
     result
 }
 
