@@ -234,7 +234,7 @@ fn edge(out: &mut String) {
         (
             "tern_static_disk_reads_total",
             "counter",
-            "Static file reads that found the bytes not in the page cache (or on a filesystem that can't tell, such as FUSE) and waited for the disk: through io_uring, the worker serving its other connections meanwhile (with the epoll driver, the worker waited).",
+            "Static file reads that found the bytes not in the page cache (or on a filesystem that can't tell, such as FUSE) and waited for the disk: through io_uring (with the epoll driver, on a file thread), the worker serving its other connections meanwhile.",
             crate::files::disk_reads(),
         ),
         (

@@ -102,7 +102,11 @@ where
                 if let Some(counter) = counted {
                     counter.fetch_add(1, Relaxed);
                 }
-                BEHIND.store(false, Relaxed);
+                // Read first: a store on every miss would bounce the line
+                // between the workers.
+                if BEHIND.load(Relaxed) {
+                    BEHIND.store(false, Relaxed);
+                }
                 return done.wait(hear).await.ok_or(Deny::NotFound);
             }
             Err(Refused::NoThread(task)) => {

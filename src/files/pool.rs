@@ -11,6 +11,7 @@
 //! decide what a refusal means.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 /// File threads at most, for the whole process.
@@ -29,6 +30,8 @@ pub enum Refused {
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
+/// Set once a thread could not be started and none was running (logged).
+static NO_THREAD_SAID: AtomicBool = AtomicBool::new(false);
 
 /// Queues `task` for a file thread, starting one if none is free.
 pub fn submit(task: Task) -> Result<(), Refused> {
@@ -65,7 +68,12 @@ impl Pool {
             match started {
                 Ok(_) => state.threads += 1,
                 Err(err) if state.threads == 0 => {
-                    crate::log::warn(format_args!("can't start a file thread: {err}"));
+                    // Every task then runs in place: said once, not per task.
+                    if !NO_THREAD_SAID.swap(true, Ordering::Relaxed) {
+                        crate::log::warn(format_args!(
+                            "can't start a file thread ({err}): what they would do runs on the workers"
+                        ));
+                    }
                     if let Some(task) = state.tasks.pop_back() {
                         return Err(Refused::NoThread(task));
                     }
