@@ -21,7 +21,8 @@
 //! of its own and applies answers as a reload; `health_checker` probes
 //! servers on another; `admin` serves /metrics, /status and the status page.
 //! Small leaf modules: `buffer`, `timer`, `peek`, `log`, `html`, `shutdown`,
-//! `signals`, `tls`, `edge_counts`, `one_or_many`. `acme` orders and renews certificates
+//! `signals`, `tls`, `edge_counts`, `one_or_many`, `doorbell` (how another
+//! thread wakes a worker's waiting tasks: file threads, server slots). `acme` orders and renews certificates
 //! on a control thread of its own. `fuzzing` holds the bodies of the fuzz
 //! targets in `fuzz/`.
 //!
@@ -36,7 +37,7 @@
 //!
 //! 1. Leaves: `allocator` `buffer` `timer` `peek` `log` `html` `shutdown`
 //!    `signals` `cli` `pinning` `runtime` `one_or_many` `acme` `tls` `control`
-//!    `edge_counts`
+//!    `edge_counts` `doorbell`
 //! 2. Bytes and HTTP: `http` `conn` `failure` `compress` `files` `limits`
 //!    `proxy_protocol` `route` `discovery` `rlimit` `upstream`
 //! 3. The plan and what counts it: `contain` `config` `access_log` `metrics`
@@ -86,6 +87,7 @@ pub mod conn;
 pub mod contain;
 pub mod control;
 pub mod discovery;
+pub mod doorbell;
 pub mod edge_counts;
 pub mod failure;
 pub mod files;

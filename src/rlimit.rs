@@ -45,7 +45,8 @@ pub fn low_limit_warning(soft: u64, cap: usize) -> Option<String> {
 }
 
 /// Descriptors kept out of the connection budget: standard streams, log
-/// files, io_uring rings, eventfds, the admin endpoint, health checks.
+/// files, io_uring rings, each worker's doorbell, eventfds, the admin
+/// endpoint, health checks, the file threads' opens in progress (four).
 pub const RESERVED: u64 = 64;
 
 /// The soft open-files limit now (after `raise_nofile`).

@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use crate::access_log::AccessLog;
 use crate::config::Plan;
+use crate::doorbell::{NextWake, Waiters};
 use crate::listen::ListenerInfo;
 use crate::metrics::snapshot::{self, ListenerFd};
 use crate::metrics::{WorkerSnapshot, WorkerStats};
 use crate::shutdown::Drain;
 use crate::upstream::pool::UpstreamPool;
-use crate::upstream::queue::{SlotWait, Waiters};
 use crate::upstream::server_state::ServerStates;
 use crate::upstream::state::WorkerUpstreams;
 
@@ -240,7 +240,7 @@ impl Connections {
     }
 
     /// Resolves when a connection ends (or spuriously): check again then.
-    pub fn freed(&self) -> SlotWait<'_> {
+    pub fn freed(&self) -> NextWake<'_> {
         self.freed.wait()
     }
 }

@@ -266,6 +266,42 @@ fn names_past_what_the_file_threads_can_take_wait_then_get_503_and_the_worker_go
     assert_eq!(tern.said("stayed full").len(), 1, "logged once");
 }
 
+#[test]
+fn requests_waiting_for_the_file_threads_hold_no_descriptors_of_their_own() {
+    // 100 names at 2 s a lookup: 4 being looked up, 96 queued, for minutes.
+    // Each client costs tern its socket; waiting costs nothing more (the
+    // file thread rings the worker's doorbell): the connection cap, which
+    // counts two descriptors per client, holds.
+    let slow = SlowFs::mount_waiting("2");
+    let fast = fast_site();
+    let tern = serve_both(&slow.mount, ("", ""), &fast);
+    let before = open_descriptors(&tern);
+    let clients = ask_for_missing_names(&tern, 100);
+    assert!(
+        wait_until(Duration::from_secs(20), || slow_opens(&tern) == 100),
+        "not every name went to the file threads: {}",
+        slow_opens(&tern)
+    );
+    let waiting = open_descriptors(&tern) - before;
+    // Beyond the 100 sockets: the threads' opens in progress, the admin
+    // connection just made.
+    assert!(
+        waiting <= 100 + 8,
+        "{waiting} descriptors more while 100 requests wait"
+    );
+    let mut other = tern.connect();
+    other.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(other.roundtrip(&get("/fast/fast.txt")).body, b"fast");
+    drop(clients);
+}
+
+/// How many descriptors tern's process has open.
+fn open_descriptors(tern: &Tern) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", tern.pid()))
+        .expect("tern's descriptors")
+        .count()
+}
+
 /// `count` clients, each asking for its own name the slow filesystem looks
 /// up slowly and doesn't find ("missing-N").
 fn ask_for_missing_names(tern: &Tern, count: usize) -> Vec<Conn> {

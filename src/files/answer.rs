@@ -266,7 +266,8 @@ fn log_denied(site: &StaticSite, req: &RequestHead, deny: Deny) {
             crate::log::debug(format_args!("static: {path:?} refused ({why}): 400"))
         }
         Deny::NotFound => crate::log::debug(format_args!("static: {path:?} not found: 404")),
-        // Logged by the opener, once per episode.
-        Deny::Busy | Deny::Uncached => {}
+        // Logged by the opener once per episode (Busy), by the file
+        // thread (Lost).
+        Deny::Busy | Deny::Uncached | Deny::Lost => {}
     }
 }

@@ -13,6 +13,9 @@ pub enum Deny {
     /// The file threads stayed behind (a disk that hangs): the worker
     /// does not wait in their place.
     Busy,
+    /// The file thread's work for it ended without an answer (it
+    /// panicked, and was logged).
+    Lost,
 }
 
 impl Deny {
@@ -24,6 +27,7 @@ impl Deny {
             // Never sent: `answer` turns it into `Answer::Open`.
             Deny::Uncached => 503,
             Deny::Busy => 503,
+            Deny::Lost => 500,
         }
     }
 }

@@ -156,7 +156,10 @@ impl<'f> Reader<'f> {
                 (Ok(n), buf)
             }
             Ok((Err(err), _)) => (Err(err), buf),
-            Err(_) => (Err(io::Error::other("the file threads stayed busy")), buf),
+            Err(super::deny::Deny::Busy) => {
+                (Err(io::Error::other("the file threads stayed busy")), buf)
+            }
+            Err(_) => (Err(io::Error::other("the file thread's read ended")), buf),
         }
     }
 }

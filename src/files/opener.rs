@@ -4,34 +4,33 @@
 //! The ring can't do it for us: `openat2` with `RESOLVE_BENEATH` is an
 //! io_uring operation monoio 0.2.4 doesn't submit. So each open (and each
 //! directory listing of such a root, `list`) is a task for the file threads
-//! (`pool.rs`), carrying its own socket pair: the thread stores what it
-//! made and sends a byte; the worker waits to read it like any client's
-//! bytes (io_uring, or epoll's readiness). A waiting task holds two
-//! descriptors (the pair).
+//! (`pool.rs`): the thread leaves what it made in the task's `Done` and
+//! rings the waiting worker's doorbell (`crate::doorbell`), which the
+//! worker hears like any client's bytes (io_uring, or epoll's readiness).
+//! A waiting request holds no descriptor for it: the doorbell is one pair
+//! per worker, however many wait (the connection cap counts the rest).
 //!
 //! A request the queue can't take waits for room, asking again after
-//! pauses that double up to `MAX_PAUSE` and holding no socket: a burst
-//! of names after a cold start drains in milliseconds on a working disk.
-//! Past `QUEUE_WAIT` it is answered 503: a filesystem that hangs must not
-//! take the workers, and the proxied traffic with them (nginx answers 500
-//! at once when its thread pool's queue overflows). A task that can't get
-//! a socket pair, or a thread to run it, runs in place: the worker
-//! waits, as it did before, but the request is answered.
+//! pauses that double up to `MAX_PAUSE`: a burst of names after a cold
+//! start drains in milliseconds on a working disk. Past `QUEUE_WAIT` it is
+//! answered 503: a filesystem that hangs must not take the workers, and the
+//! proxied traffic with them (nginx answers 500 at once when its thread
+//! pool's queue overflows). A task no thread can be started for runs in
+//! place: the worker waits, as it did before, but the request is answered.
+//! A task that panics is answered 500 (`Deny::Lost`).
 //! Counted in `tern_static_slow_opens_total`.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-use monoio::io::AsyncReadRent;
 
 use super::deny::Deny;
 use super::open::{c_path, open_waiting, OpenFile};
 use super::pool::{self, Refused};
 use super::site::StaticSite;
+use crate::doorbell::{self, Bell};
 
 /// How long a request waits for room in the queue before its 503.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
@@ -76,10 +75,9 @@ pub async fn list(dir: Arc<File>, shown_path: &[u8]) -> Result<Vec<u8>, Deny> {
 }
 
 /// Runs what `make_work` makes on a file thread (counted in `counted`),
-/// waiting for it through the worker's driver; in place without a socket pair or a thread;
-/// `Deny::Busy` after `QUEUE_WAIT` of a full queue (each try makes its work
-/// and pair anew: a refused try's pair is closed while the request waits
-/// for room).
+/// waiting for it through the worker's doorbell; in place when no thread
+/// can be started; `Deny::Busy` after `QUEUE_WAIT` of a full queue (each
+/// try makes its work anew).
 pub(super) async fn on_file_thread<T, W>(
     counted: Option<&AtomicU64>,
     make_work: impl Fn() -> W,
@@ -91,13 +89,13 @@ where
     let deadline = Instant::now() + QUEUE_WAIT;
     let mut pause = Duration::from_millis(1);
     loop {
-        let work = make_work();
-        let Some((done, hear)) = Done::new() else {
-            return Ok(work());
+        let done = Arc::new(Done::default());
+        let finisher = Finisher {
+            done: Some(Arc::clone(&done)),
+            worker: doorbell::me(),
         };
-        let done = Arc::new(done);
-        let finished = Arc::clone(&done);
-        match pool::submit(Box::new(move || finished.finish(work()))) {
+        let work = make_work();
+        match pool::submit(Box::new(move || finisher.finish(work()))) {
             Ok(()) => {
                 if let Some(counter) = counted {
                     counter.fetch_add(1, Relaxed);
@@ -107,11 +105,11 @@ where
                 if BEHIND.load(Relaxed) {
                     BEHIND.store(false, Relaxed);
                 }
-                return done.wait(hear).await.ok_or(Deny::NotFound);
+                return done.wait().await;
             }
             Err(Refused::NoThread(task)) => {
                 task();
-                return done.take().ok_or(Deny::NotFound);
+                return done.wait().await;
             }
             Err(Refused::QueueFull) if Instant::now() < deadline => {
                 monoio::time::sleep(pause).await;
@@ -134,54 +132,136 @@ fn refused_busy() -> Deny {
     Deny::Busy
 }
 
-/// Where a file thread leaves what its work made, and the socket it says
-/// so on: one byte to the worker's end of a pair, which the worker waits to
-/// read through its driver — io_uring, or epoll's readiness (an eventfd read
-/// through monoio's file ops would block the epoll driver).
+/// Where a file thread leaves what its work made for the worker waiting.
+/// No descriptor of its own: the worker's doorbell says it is there.
 struct Done<T> {
-    made: Mutex<Option<T>>,
-    tell: UnixStream,
+    outcome: Mutex<Outcome<T>>,
+}
+
+enum Outcome<T> {
+    Waiting,
+    Made(T),
+    /// The work ended without making anything (it panicked).
+    Lost,
+}
+
+impl<T> Default for Done<T> {
+    fn default() -> Self {
+        Done {
+            outcome: Mutex::new(Outcome::Waiting),
+        }
+    }
 }
 
 impl<T> Done<T> {
-    /// The place and the worker's end; `None` without descriptors for it.
-    fn new() -> Option<(Done<T>, UnixStream)> {
-        let (tell, hear) = UnixStream::pair().ok()?;
-        let done = Done {
-            made: Mutex::new(None),
-            tell,
-        };
-        Some((done, hear))
-    }
-
-    /// On the file thread: keeps what the work made and says so.
-    fn finish(&self, made: T) {
-        *self.made.lock().unwrap_or_else(PoisonError::into_inner) = Some(made);
-        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-        // SAFETY: sends 1 byte from a live array on this job's own socket
-        // (the worker may have gone: NOSIGNAL; its buffer is empty: DONTWAIT
-        // never refuses one byte).
-        let _ = unsafe { libc::send(self.tell.as_raw_fd(), [1u8].as_ptr().cast(), 1, flags) };
-    }
-
-    /// Waits for the work on `hear`; should the driver refuse the socket,
-    /// by looking again every millisecond.
-    async fn wait(&self, hear: UnixStream) -> Option<T> {
-        if let Ok(mut hear) = monoio::net::UnixStream::from_std(hear) {
-            let (_read, _) = hear.read(Vec::with_capacity(1)).await;
-        }
+    /// Waits for the work: woken by the worker's doorbell, or, on a thread
+    /// without one, looking again every millisecond.
+    async fn wait(&self) -> Result<T, Deny> {
         loop {
-            if let Some(made) = self.take() {
-                return Some(made);
+            match std::mem::replace(&mut *self.lock(), Outcome::Waiting) {
+                Outcome::Made(made) => return Ok(made),
+                Outcome::Lost => return Err(Deny::Lost),
+                Outcome::Waiting => {}
             }
-            monoio::time::sleep(Duration::from_millis(1)).await;
+            if doorbell::me().is_some() {
+                doorbell::local(Bell::Files).wait().await;
+            } else {
+                monoio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
     }
 
-    fn take(&self) -> Option<T> {
-        self.made
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Outcome<T>> {
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The file thread's side of a `Done`: leaves what the work made, or
+/// `Lost` should the work panic (dropped unfinished), and rings the
+/// waiting worker's doorbell either way.
+struct Finisher<T> {
+    done: Option<Arc<Done<T>>>,
+    /// The waiting worker, when its doorbell is installed.
+    worker: Option<usize>,
+}
+
+impl<T> Finisher<T> {
+    fn finish(mut self, made: T) {
+        if let Some(done) = self.done.take() {
+            *done.lock() = Outcome::Made(made);
+            self.ring();
+        }
+    }
+
+    fn ring(&self) {
+        if let Some(worker) = self.worker {
+            doorbell::ring(worker, Bell::Files);
+        }
+    }
+}
+
+impl<T> Drop for Finisher<T> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            *done.lock() = Outcome::Lost;
+            self.ring();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `test` on a worker's runtime, its doorbell installed as worker
+    /// `id` when one is given. Nothing but the answer wakes a waiting test
+    /// before the 10 s guard does (and a woken wait looks again): a test
+    /// that ends only then failed to be woken.
+    fn on_a_worker(id: Option<usize>, test: impl AsyncFnOnce()) {
+        let (mut runtime, _) = crate::runtime::build().expect("runtime");
+        runtime.block_on(async move {
+            if let Some(id) = id {
+                doorbell::install(id).expect("doorbell");
+            }
+            let began = Instant::now();
+            let waited = monoio::time::timeout(Duration::from_secs(10), test()).await;
+            assert!(waited.is_ok(), "still waiting after 10 s");
+            assert!(
+                began.elapsed() < Duration::from_secs(5),
+                "answered only when the guard woke the test"
+            );
+        });
+    }
+
+    fn slowly_made() -> u32 {
+        std::thread::sleep(Duration::from_millis(50));
+        42
+    }
+
+    #[test]
+    fn a_finished_task_wakes_its_worker_through_the_doorbell() {
+        // Worker ids far above any other test's.
+        on_a_worker(Some(9001), async || {
+            assert_eq!(doorbell::me(), Some(9001));
+            let made = on_file_thread(None, || slowly_made).await;
+            assert_eq!(made, Ok(42));
+        });
+    }
+
+    #[test]
+    fn a_thread_without_a_doorbell_still_gets_the_answer() {
+        on_a_worker(None, async || {
+            let made = on_file_thread(None, || slowly_made).await;
+            assert_eq!(made, Ok(42));
+        });
+    }
+
+    #[test]
+    fn a_task_that_panics_is_answered_lost_not_waited_for() {
+        on_a_worker(Some(9002), async || {
+            let made: Result<u32, Deny> =
+                on_file_thread(None, || || panic!("a task that panics (on purpose)")).await;
+            assert_eq!(made, Err(Deny::Lost));
+        });
     }
 }

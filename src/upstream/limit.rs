@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::backend::Backend;
-use super::doorbell;
+use crate::doorbell::{self, Bell};
 
 /// `Ticket::granted` before a slot was handed to the ticket.
 const NOT_GRANTED: u32 = u32::MAX;
@@ -121,7 +121,7 @@ impl ServerSlots {
             Some(ticket) => {
                 ticket.granted.store(u32::from(pos), Ordering::Release);
                 drop(queue);
-                doorbell::ring(ticket.worker);
+                doorbell::ring(ticket.worker, Bell::Slots);
             }
             None => {
                 self.used[id].fetch_sub(1, Ordering::AcqRel);
@@ -176,7 +176,7 @@ pub async fn wait_for_slot(
             place.forget();
             return Some(pos);
         }
-        let bell = doorbell::local();
+        let bell = doorbell::local(Bell::Slots);
         if crate::timer::timeout_at(deadline, bell.wait())
             .await
             .is_err()

@@ -6,13 +6,11 @@
 pub mod backend;
 pub mod balance;
 pub mod connect;
-pub mod doorbell;
 pub mod hash;
 pub mod health;
 pub mod limit;
 pub mod pick;
 pub mod pool;
-pub mod queue;
 pub mod rng;
 pub mod server_state;
 pub mod state;

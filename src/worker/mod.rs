@@ -106,9 +106,9 @@ async fn run(spec: WorkerSpec) {
         listening: RefCell::new(Vec::new()),
         retired: RefCell::new(Vec::new()),
     });
-    if let Err(err) = crate::upstream::doorbell::install(spec.id) {
+    if let Err(err) = crate::doorbell::install(spec.id) {
         crate::log::error(format_args!(
-            "worker {}: no doorbell for server queues ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker",
+            "worker {}: no doorbell ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker, and one waiting for a file thread looks for its answer every millisecond",
             spec.id
         ));
     }
