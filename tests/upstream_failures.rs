@@ -1,7 +1,8 @@
 //! Upstreams that fail: a server that takes a request and closes without an
 //! answer costs an idempotent request nothing when another server can take
 //! it; absurd chunk framing from an upstream is a 502 while nothing has
-//! reached the client, and a close after.
+//! reached the client, and a close after; an upstream that answers an
+//! upload before taking it (and stops reading) has that answer relayed.
 
 mod common;
 
@@ -132,4 +133,75 @@ fn bad_chunk_framing_after_the_response_started_closes_the_connection() {
         !contains(&resp, b"0\r\n\r\n"),
         "a broken body was ended as complete"
     );
+}
+
+/// An upstream that refuses uploads on sight: it reads the head, answers
+/// 413 and closes with the body unread (its kernel resets the connection).
+fn refusing_uploads() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        if c.read_head().is_some() {
+            c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
+        }
+    })
+}
+
+#[test]
+fn an_upload_the_upstream_refuses_before_taking_it_gets_its_answer_not_a_502() {
+    upload_gets_the_early_answer(refusing_uploads());
+}
+
+#[test]
+fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_at_the_server_timeout() {
+    // The upstream keeps the connection open and reads no more: tern's
+    // sending waits until the server timeout (3 s), then finds the answer.
+    upload_gets_the_early_answer(RecordingUpstream::start(|c| {
+        if c.read_head().is_some() {
+            c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
+            std::thread::sleep(Duration::from_secs(8));
+        }
+    }));
+}
+
+/// A 16 MiB upload through tern to `up`, which answers 413 without taking
+/// it: the client gets that answer, and its connection ends after it.
+fn upload_gets_the_early_answer(up: RecordingUpstream) {
+    let tern = one_server(up.addr);
+    let size = 16 << 20;
+    let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {size}\r\n\r\n");
+    let mut writer = client.try_clone().expect("clone");
+    // More than the sockets between can hold: tern is still sending when
+    // the upstream resets. The client stops when tern stops reading.
+    let sending = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = writer.write_all(head.as_bytes());
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..size / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let read = std::io::Read::read_to_end(&mut client, &mut answer);
+    let _ = sending.join();
+    assert_eq!(status_of(&answer), Some(413), "{}", show(&answer));
+    assert!(contains(&answer, b"\r\n\r\ntoo large"), "{}", show(&answer));
+    assert!(
+        contains(&answer, b"Connection: close"),
+        "the rest of the body is unread: the connection must end: {}",
+        show(&answer)
+    );
+    // Ended, by its FIN or, should tern close before the client stops
+    // sending, by a reset; not by the read timeout.
+    let timed_out = read.as_ref().is_err_and(|err| {
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(!timed_out, "the connection did not end: {read:?}");
 }

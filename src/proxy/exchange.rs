@@ -8,6 +8,7 @@
 
 use crate::timer::timeout;
 use std::future::Future;
+use std::os::fd::AsRawFd;
 
 use super::acquire::{acquire, Attempts, Upstream};
 use super::answer::send_answer;
@@ -24,6 +25,7 @@ use crate::config::{Backend, Server};
 use crate::failure::{Failure, Retry, Source};
 use crate::http::status::error_response;
 use crate::http::{chunked::ChunkedReframer, status, BodyKind};
+use crate::peek::{peek, Peeked};
 use crate::worker_ctx::WorkerCtx;
 
 /// A body no larger than this that is already buffered goes out with the head.
@@ -94,7 +96,15 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
         break Ending::Failed(failure, position);
     };
     match ending {
-        Ending::Answered(unsent, next) => finish(client, unsent, next, ctx).await,
+        Ending::Answered(unsent, next) => {
+            let next = finish(client, unsent, next, ctx).await;
+            if req.body_unread {
+                // The rest of the body must not reset the answer away.
+                // Boxed: rare, and kept out of every connection's future.
+                Box::pin(client.linger_close()).await;
+            }
+            next
+        }
         Ending::NoUpstream(failure) => answer_failure(client, req, failure, ctx).await,
         Ending::Failed(failure, position) => {
             let server = &backend.servers[position];
@@ -154,9 +164,21 @@ struct Missed {
     chances: Chances,
 }
 
+/// Whether a request with a body whose sending failed was answered all the
+/// same: the upstream has sent something and stopped reading (it answered
+/// early and closed, or its window stayed shut until the server timeout).
+/// Only with a body: a pooled connection is looked at before such a
+/// request takes it (`upstream::pool`), so what waits there now is this
+/// request's answer, not a stale word the server sent as it closed an idle
+/// connection (a bodiless request may skip that look and is retried).
+fn answered_early(failure: Failure, req: &Prepared, upstream: &Conn) -> bool {
+    failure == Failure::SendFailed
+        && !req.body.is_empty()
+        && peek(upstream.stream.as_raw_fd()) == Peeked::Bytes
+}
+
 /// One attempt on `upstream`: the request sent, the response relayed, and
-/// the connection given back to the pool if it can serve again. `Ok`: what
-/// is left to write to the client and how the connection goes on.
+/// the connection given back to the pool if it can serve again.
 ///
 /// Not `async fn`: its arguments would be held twice in the future (once
 /// as passed, once moved into the body), `upstream` alone 160 bytes.
@@ -178,7 +200,16 @@ fn attempt<'a, C: Downstream>(
             chances,
         };
         if let Err(failure) = send_request(client, &mut upstream.conn, req, backend, ctx).await {
-            return Err(missed(failure));
+            if !answered_early(failure, req, &upstream.conn) {
+                return Err(missed(failure));
+            }
+            // The upstream answered before it took the whole request, and
+            // stopped reading (an application refusing an upload: 413,
+            // 401). A client sending a body watches for such an answer
+            // (RFC 9112 §9.6): it is relayed, not turned into a 502, and
+            // the client's connection ends after it, its body unread.
+            req.client.keep_alive = false;
+            req.body_unread = true;
         }
         // The head is only kept for a retry; a long-poll may wait for
         // minutes, so free it now when there can be none.
@@ -202,10 +233,14 @@ fn attempt<'a, C: Downstream>(
                 unsent,
                 ..
             } => {
-                if reusable && !upstream.private && !req.unframed_body {
+                if reusable && !upstream.private && !req.unframed_body && !req.body_unread {
                     ctx.pool.put(upstream.in_flight.server_id(), upstream.conn);
                 }
                 Ok((unsent, next))
+            }
+            // What looked like an answer was the upstream's end after all.
+            Relay::Failed(Failure::NoResponse) if req.body_unread => {
+                Err(missed(Failure::SendFailed))
             }
             Relay::Failed(failure) => Err(missed(failure)),
         }

@@ -79,6 +79,9 @@ pub struct Prepared {
     /// draft-76 key bytes went up unframed, and a server that declined
     /// the upgrade would read them as the start of the next request.
     pub unframed_body: bool,
+    /// The upstream answered before taking the whole body (`exchange`):
+    /// the client may still be sending the rest.
+    pub body_unread: bool,
     /// When the client's leaving aborts the request while it waits.
     pub abort_on: AbortOn,
     pub expect_continue: bool,
@@ -337,6 +340,7 @@ fn forward(
         idempotent: req.is_idempotent(),
         upgrade: req.upgrade,
         unframed_body: body != req.body,
+        body_unread: false,
         abort_on: proxy.abort_on,
         expect_continue: req.expect_continue,
         compress: compress_pending(req, route, proxy),
