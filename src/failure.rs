@@ -42,6 +42,9 @@ pub enum Failure {
     UriTooLong,
     /// The head is over `max_head_bytes` or `max_headers`.
     HeadTooLarge,
+    /// The body is over `max_body_bytes` (said by its Content-Length, or
+    /// found while a chunked one streamed).
+    BodyTooLarge,
     /// A transfer coding tern doesn't implement.
     CodingNotImplemented,
     /// Not HTTP/1.0 or 1.1.
@@ -84,8 +87,9 @@ impl Failure {
     pub fn source(self) -> Source {
         use Failure::*;
         match self {
-            Malformed | UriTooLong | HeadTooLarge | CodingNotImplemented | VersionNotSupported
-            | MethodNotAllowed | HeadTimedOut | ClientLeft | ClientStalled => Source::Client,
+            Malformed | UriTooLong | HeadTooLarge | BodyTooLarge | CodingNotImplemented
+            | VersionNotSupported | MethodNotAllowed | HeadTimedOut | ClientLeft
+            | ClientStalled => Source::Client,
             ConnectFailed | ConnectTimedOut | SendFailed | NoResponse | ResponseTimedOut
             | BadResponse | ResponseCut => Source::Upstream,
             NoServer => Source::Tern,
@@ -100,6 +104,7 @@ impl Failure {
             Malformed => 400,
             UriTooLong => 414,
             HeadTooLarge => 431,
+            BodyTooLarge => 413,
             CodingNotImplemented => 501,
             VersionNotSupported => 505,
             MethodNotAllowed => 405,
@@ -137,6 +142,7 @@ impl Failure {
             Malformed => "malformed request",
             UriTooLong => "request target too long",
             HeadTooLarge => "request head too large",
+            BodyTooLarge => "request body larger than max_body_bytes",
             CodingNotImplemented => "transfer coding not implemented",
             VersionNotSupported => "HTTP version not supported",
             MethodNotAllowed => "method not allowed",
@@ -162,6 +168,7 @@ impl From<crate::http::request::RequestError> for Failure {
             RequestError::BadRequest(_) => Failure::Malformed,
             RequestError::UriTooLong => Failure::UriTooLong,
             RequestError::HeadTooLarge => Failure::HeadTooLarge,
+            RequestError::BodyTooLarge => Failure::BodyTooLarge,
             RequestError::NotImplemented => Failure::CodingNotImplemented,
             RequestError::VersionNotSupported => Failure::VersionNotSupported,
             RequestError::MethodNotAllowed => Failure::MethodNotAllowed,

@@ -301,3 +301,25 @@ fn a_pid_file_or_upgrade_socket_in_a_missing_directory_is_refused() {
         );
     }
 }
+
+#[test]
+fn max_body_bytes_is_a_positive_number_of_bytes() {
+    let with = |value: &str| {
+        replace_once(
+            BASE,
+            "max_headers = 100",
+            &format!("max_headers = 100\nmax_body_bytes = {value}"),
+        )
+    };
+    accepted("bodylimit.toml", &with("10485760"));
+    refused(
+        "bodyzero.toml",
+        &with("0"),
+        &["server.limits.max_body_bytes", "at least 1", "leave it out"],
+    );
+    refused(
+        "bodytext.toml",
+        &with("\"10m\""),
+        &["server.limits.max_body_bytes"],
+    );
+}

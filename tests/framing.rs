@@ -443,3 +443,87 @@ fn rejection_after_a_good_request_on_the_same_connection() {
     );
     assert_eq!(up.request_count(), 1);
 }
+
+// --- max_body_bytes -------------------------------------------------------
+
+fn limited(cfg: Cfg) -> Cfg {
+    cfg.limit("max_body_bytes", 1000)
+}
+
+#[test]
+fn a_content_length_over_max_body_bytes_is_413_before_the_upstream() {
+    // The head alone says it: no byte of the body need come.
+    assert_rejected_with(
+        limited,
+        b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
+        413,
+    );
+}
+
+#[test]
+fn a_first_chunk_over_max_body_bytes_is_413_before_the_upstream() {
+    let mut req =
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n".to_vec();
+    req.extend_from_slice(&[b'a'; 1001]);
+    assert_rejected_with(limited, &req, 413);
+}
+
+#[test]
+fn bodies_up_to_max_body_bytes_are_forwarded() {
+    let up = RecordingUpstream::echo();
+    let tern = limited(Cfg::new(up.addr)).start();
+    let mut c = tern.connect();
+    let body = vec![b'b'; 1000];
+    let r = c.roundtrip(&post("/up", &body));
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+    let mut chunked =
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    chunked.extend_from_slice(b"1f4\r\n");
+    chunked.extend_from_slice(&[b'c'; 500]);
+    chunked.extend_from_slice(b"\r\n1f4\r\n");
+    chunked.extend_from_slice(&[b'c'; 500]);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let r = c.roundtrip(&chunked);
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+}
+
+#[test]
+fn a_chunked_body_growing_past_max_body_bytes_is_413_and_cut_off_upstream() {
+    let up = RecordingUpstream::echo();
+    let tern = limited(Cfg::new(up.addr).workers(1)).start();
+    let mut c = tern.connect();
+    c.set_read_timeout(Duration::from_secs(5));
+    let chunk = |byte: u8| {
+        let mut out = b"190\r\n".to_vec();
+        out.extend_from_slice(&[byte; 400]);
+        out.extend_from_slice(b"\r\n");
+        out
+    };
+    // The first chunk passes the check made before any upstream is
+    // contacted; the third would take the body to 1,200 bytes.
+    let mut head = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    head.extend_from_slice(&chunk(b'1'));
+    c.send(&head);
+    assert!(
+        wait_until(Duration::from_secs(5), || contains(
+            &up.all_bytes(),
+            &[b'1'; 400]
+        )),
+        "the first chunk never reached the upstream"
+    );
+    c.send(&chunk(b'2'));
+    c.send(&chunk(b'3'));
+    let r = c.read_response().expect("an answer");
+    assert_eq!(r.status, 413, "{}", r.body_str());
+    thread::sleep(Duration::from_millis(100));
+    let seen = up.all_bytes();
+    assert!(
+        !contains(&seen, b"333"),
+        "the chunk past the limit reached the upstream:\n{}",
+        show(&seen)
+    );
+    assert!(
+        !seen.ends_with(b"0\r\n\r\n"),
+        "the cut body was passed off as whole"
+    );
+}

@@ -24,6 +24,8 @@ pub enum ChunkError {
     LineTooLong,
     BadExtension,
     BadTrailer,
+    /// More data than the decoder's limit (`with_limit`).
+    TooLarge,
 }
 
 /// What a decoder writes to its output.
@@ -63,6 +65,8 @@ pub struct ChunkedReframer {
     remaining: u64,
     line_len: usize,
     trailer_len: usize,
+    /// Data bytes the body may still carry.
+    allowed: u64,
 }
 
 impl Default for ChunkedReframer {
@@ -73,6 +77,7 @@ impl Default for ChunkedReframer {
             remaining: 0,
             line_len: 0,
             trailer_len: 0,
+            allowed: u64::MAX,
         }
     }
 }
@@ -88,10 +93,20 @@ impl ChunkedReframer {
 
     /// Checks the start of a chunked body without copying it anywhere:
     /// `Ok` when `input` is a valid body or a valid beginning of one.
-    pub fn check_prefix(input: &[u8]) -> Result<(), ChunkError> {
+    /// A re-framing decoder whose body may carry `max` data bytes at most:
+    /// a chunk that would go past them is `ChunkError::TooLarge`, refused
+    /// before any of its data is passed on.
+    pub fn with_limit(max: u64) -> Self {
+        ChunkedReframer {
+            allowed: max,
+            ..ChunkedReframer::default()
+        }
+    }
+
+    pub fn check_prefix(input: &[u8], max: u64) -> Result<(), ChunkError> {
         let mut checker = ChunkedReframer {
             emit: Emit::Nothing,
-            ..ChunkedReframer::default()
+            ..ChunkedReframer::with_limit(max)
         };
         checker.feed(input, &mut Vec::new()).map(|_| ())
     }
@@ -208,6 +223,10 @@ impl ChunkedReframer {
         if self.remaining == 0 {
             return Ok(State::TrailerLineStart);
         }
+        if self.remaining > self.allowed {
+            return Err(ChunkError::TooLarge);
+        }
+        self.allowed -= self.remaining;
         if self.reframe() {
             push_hex(out, self.remaining);
             out.extend_from_slice(b"\r\n");

@@ -65,6 +65,8 @@ pub enum RequestError {
     UriTooLong,
     /// 431
     HeadTooLarge,
+    /// 413: a Content-Length over `max_body_bytes`.
+    BodyTooLarge,
     /// 501: a transfer coding tern does not implement.
     NotImplemented,
     /// 505
@@ -110,13 +112,17 @@ pub fn parse<'b, 'h>(
     if version == Version::Http11 && fields.host_count == 0 {
         return Err(RequestError::BadRequest("HTTP/1.1 request without Host"));
     }
+    let body = fields.body()?;
+    if matches!(body, BodyKind::Length(n) if n > limits.max_body_bytes) {
+        return Err(RequestError::BodyTooLarge);
+    }
     Ok(RequestHead {
         method,
         version,
         origin_target,
         target_authority,
         host,
-        body: fields.body()?,
+        body,
         keep_alive: fields.keep_alive(version),
         upgrade: version == Version::Http11 && fields.upgrade && fields.connection_upgrade,
         expect_continue: fields.expect_continue,

@@ -23,8 +23,9 @@ use crate::conn::Next;
 
 use crate::config::{Backend, Server};
 use crate::failure::{Failure, Retry, Source};
+use crate::http::chunked::{ChunkError, ChunkedReframer};
 use crate::http::status::error_response;
-use crate::http::{chunked::ChunkedReframer, status, BodyKind};
+use crate::http::{status, BodyKind};
 use crate::peek::{peek, Peeked};
 use crate::worker_ctx::WorkerCtx;
 
@@ -133,8 +134,16 @@ async fn preflight<C: Downstream>(
     req: &Prepared,
     ctx: &WorkerCtx,
 ) -> Result<bool, Next> {
-    if req.body == BodyKind::Chunked && ChunkedReframer::check_prefix(client.buffered()).is_err() {
-        return Err(fail(client, req, Failure::Malformed, None, ctx).await);
+    if req.body == BodyKind::Chunked {
+        let max = ctx.plan.limits.max_body_bytes;
+        let refused = match ChunkedReframer::check_prefix(client.buffered(), max) {
+            Ok(()) => None,
+            Err(ChunkError::TooLarge) => Some(Failure::BodyTooLarge),
+            Err(_) => Some(Failure::Malformed),
+        };
+        if let Some(failure) = refused {
+            return Err(fail(client, req, failure, None, ctx).await);
+        }
     }
     let continue_sent = req.expect_continue && !req.body.is_empty() && client.buffered().is_empty();
     if continue_sent {
@@ -381,7 +390,8 @@ async fn send_request<C: Downstream>(
         BodyKind::Length(n) => Box::pin(pump_length(&mut pipe, n)).await,
         BodyKind::Chunked => {
             let out = crate::buffer::take_big();
-            let pumped = pump_chunked(&mut pipe, ChunkedReframer::default(), out);
+            let decoder = ChunkedReframer::with_limit(ctx.plan.limits.max_body_bytes);
+            let pumped = pump_chunked(&mut pipe, decoder, out);
             Box::pin(pumped).await.map_err(|stopped| stopped.stop)
         }
         BodyKind::None | BodyKind::UntilClose => Ok(()),
@@ -391,6 +401,7 @@ async fn send_request<C: Downstream>(
         Stop::Source => Failure::ClientStalled,
         Stop::Sink => Failure::SendFailed,
         Stop::Framing => Failure::Malformed,
+        Stop::TooLarge => Failure::BodyTooLarge,
     })
 }
 

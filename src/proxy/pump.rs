@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
 use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
-use crate::http::chunked::ChunkedReframer;
+use crate::http::chunked::{ChunkError, ChunkedReframer};
 use crate::timer::timeout;
 
 /// Input fed to a chunked decoder at once, so its re-framed output stays
@@ -31,6 +31,8 @@ pub enum Stop {
     Sink,
     /// The source's chunk framing is broken.
     Framing,
+    /// The source's chunked body went past the decoder's limit.
+    TooLarge,
 }
 
 /// One direction of a body transfer.
@@ -84,9 +86,13 @@ pub async fn pump_chunked<P: Pipe>(
     let stopped = |stop, wrote| ChunkedStop { stop, wrote };
     loop {
         let input = &pipe.pending()[..pipe.pending().len().min(FEED_MAX)];
-        let consumed = decoder
-            .feed(input, &mut out)
-            .map_err(|_| stopped(Stop::Framing, wrote))?;
+        let consumed = decoder.feed(input, &mut out).map_err(|err| {
+            let stop = match err {
+                ChunkError::TooLarge => Stop::TooLarge,
+                _ => Stop::Framing,
+            };
+            stopped(stop, wrote)
+        })?;
         pipe.consume(consumed);
         let done = decoder.is_done();
         let waits = pipe.pending().is_empty();

@@ -612,7 +612,7 @@ async fn relay_chunked<C: Downstream>(
         .await
         .map_err(|stopped| match stopped {
             ChunkedStop {
-                stop: Stop::Source | Stop::Framing,
+                stop: Stop::Source | Stop::Framing | Stop::TooLarge,
                 wrote: false,
             } => Cut::BeforeSending,
             _ => Cut::Midway,

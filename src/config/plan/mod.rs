@@ -296,11 +296,18 @@ fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
             "must be at least 16",
         ));
     }
+    if l.max_body_bytes == Some(0) {
+        return Err(err(
+            "server.limits.max_body_bytes",
+            "must be at least 1 (leave it out for no limit)",
+        ));
+    }
     Ok(Limits {
         max_head_bytes: l.max_head_bytes,
         // The request line is part of the head, so the head limit caps it too.
         max_request_line_bytes: l.max_request_line_bytes.min(l.max_head_bytes),
         max_headers: l.max_headers,
+        max_body_bytes: l.max_body_bytes.unwrap_or(u64::MAX),
     })
 }
 

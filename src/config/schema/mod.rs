@@ -91,6 +91,8 @@ pub struct LimitsSection {
     pub max_head_bytes: usize,
     pub max_request_line_bytes: usize,
     pub max_headers: usize,
+    /// None: no limit.
+    pub max_body_bytes: Option<u64>,
 }
 
 impl Default for LimitsSection {
@@ -99,6 +101,7 @@ impl Default for LimitsSection {
             max_head_bytes: 64 * 1024,
             max_request_line_bytes: 8 * 1024,
             max_headers: 100,
+            max_body_bytes: None,
         }
     }
 }

@@ -146,15 +146,37 @@ fn refuses_absurd_chunk_sizes() {
 
 #[test]
 fn checks_a_body_prefix_without_copying() {
-    assert!(ChunkedReframer::check_prefix(b"").is_ok());
-    assert!(ChunkedReframer::check_prefix(b"5\r\nhel").is_ok());
-    assert!(ChunkedReframer::check_prefix(b"5\r\nhello\r\n0\r\n\r\nGET").is_ok());
+    assert!(ChunkedReframer::check_prefix(b"", u64::MAX).is_ok());
+    assert!(ChunkedReframer::check_prefix(b"5\r\nhel", u64::MAX).is_ok());
+    assert!(ChunkedReframer::check_prefix(b"5\r\nhello\r\n0\r\n\r\nGET", u64::MAX).is_ok());
     assert_eq!(
-        ChunkedReframer::check_prefix(b"ZZZ-not-hex\r\n"),
+        ChunkedReframer::check_prefix(b"ZZZ-not-hex\r\n", u64::MAX),
         Err(ChunkError::BadSize)
     );
     assert_eq!(
-        ChunkedReframer::check_prefix(b"5\r\nhello!!"),
+        ChunkedReframer::check_prefix(b"5\r\nhello!!", u64::MAX),
         Err(ChunkError::BadLineEnding)
+    );
+}
+
+#[test]
+fn a_limited_decoder_takes_up_to_its_limit_and_refuses_a_chunk_past_it() {
+    let mut out = Vec::new();
+    let mut exact = ChunkedReframer::with_limit(8);
+    assert!(exact
+        .feed(b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n", &mut out)
+        .is_ok());
+    assert!(exact.is_done());
+    // The chunk is refused from its size line: none of its data goes out.
+    let mut over = ChunkedReframer::with_limit(8);
+    let mut out = Vec::new();
+    assert_eq!(
+        over.feed(b"5\r\nhello\r\n4\r\nabcd\r\n0\r\n\r\n", &mut out),
+        Err(ChunkError::TooLarge)
+    );
+    assert_eq!(out, b"5\r\nhello\r\n");
+    assert_eq!(
+        ChunkedReframer::check_prefix(b"9\r\nhel", 8),
+        Err(ChunkError::TooLarge)
     );
 }
