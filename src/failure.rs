@@ -168,7 +168,6 @@ impl From<crate::http::request::RequestError> for Failure {
             RequestError::BadRequest(_) => Failure::Malformed,
             RequestError::UriTooLong => Failure::UriTooLong,
             RequestError::HeadTooLarge => Failure::HeadTooLarge,
-            RequestError::BodyTooLarge => Failure::BodyTooLarge,
             RequestError::NotImplemented => Failure::CodingNotImplemented,
             RequestError::VersionNotSupported => Failure::VersionNotSupported,
             RequestError::MethodNotAllowed => Failure::MethodNotAllowed,

@@ -323,3 +323,20 @@ fn max_body_bytes_is_a_positive_number_of_bytes() {
         &["server.limits.max_body_bytes"],
     );
 }
+
+#[test]
+fn a_route_s_max_body_bytes_is_a_positive_number_of_bytes() {
+    let with = |value: &str| {
+        replace_once(
+            BASE,
+            "backend = \"app\"",
+            &format!("backend = \"app\"\nmax_body_bytes = {value}"),
+        )
+    };
+    accepted("routebody.toml", &with("1048576"));
+    refused(
+        "routebodyzero.toml",
+        &with("0"),
+        &["route[0].max_body_bytes", "at least 1"],
+    );
+}

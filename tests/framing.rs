@@ -527,3 +527,59 @@ fn a_chunked_body_growing_past_max_body_bytes_is_413_and_cut_off_upstream() {
         "the cut body was passed off as whole"
     );
 }
+
+#[test]
+fn a_route_s_max_body_bytes_takes_the_place_of_the_server_s() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&format!(
+        "[server]\nworkers = 1\n[server.limits]\nmax_body_bytes = 1000\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\npath_prefix = \"/upload\"\nbackend = \"app\"\nmax_body_bytes = 5000\n\
+         [[route]]\npath_prefix = \"/tiny\"\nbackend = \"app\"\nmax_body_bytes = 10\n\
+         [[route]]\nbackend = \"app\"\n\
+         [backend.app]\nservers = [\"{}\"]\n",
+        up.addr
+    ));
+    let status = |path: &str, len: usize, chunked: bool| {
+        let body = vec![b'u'; len];
+        let req = if chunked {
+            let mut req = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{len:x}\r\n"
+            )
+            .into_bytes();
+            req.extend_from_slice(&body);
+            req.extend_from_slice(b"\r\n0\r\n\r\n");
+            req
+        } else {
+            post(path, &body)
+        };
+        status_of(&raw_request(tern.addr(), &req).0)
+    };
+    for chunked in [false, true] {
+        assert_eq!(
+            status("/upload", 3000, chunked),
+            Some(200),
+            "chunked: {chunked}"
+        );
+        assert_eq!(
+            status("/upload", 5001, chunked),
+            Some(413),
+            "chunked: {chunked}"
+        );
+        assert_eq!(
+            status("/other", 3000, chunked),
+            Some(413),
+            "chunked: {chunked}"
+        );
+        assert_eq!(
+            status("/tiny", 11, chunked),
+            Some(413),
+            "chunked: {chunked}"
+        );
+        assert_eq!(
+            status("/tiny", 10, chunked),
+            Some(200),
+            "chunked: {chunked}"
+        );
+    }
+}

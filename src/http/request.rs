@@ -65,8 +65,6 @@ pub enum RequestError {
     UriTooLong,
     /// 431
     HeadTooLarge,
-    /// 413: a Content-Length over `max_body_bytes`.
-    BodyTooLarge,
     /// 501: a transfer coding tern does not implement.
     NotImplemented,
     /// 505
@@ -113,9 +111,6 @@ pub fn parse<'b, 'h>(
         return Err(RequestError::BadRequest("HTTP/1.1 request without Host"));
     }
     let body = fields.body()?;
-    if matches!(body, BodyKind::Length(n) if n > limits.max_body_bytes) {
-        return Err(RequestError::BodyTooLarge);
-    }
     Ok(RequestHead {
         method,
         version,

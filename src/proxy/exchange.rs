@@ -135,7 +135,7 @@ async fn preflight<C: Downstream>(
     ctx: &WorkerCtx,
 ) -> Result<bool, Next> {
     if req.body == BodyKind::Chunked {
-        let max = ctx.plan.limits.max_body_bytes;
+        let max = ctx.plan.max_body_bytes(req.meter.route());
         let refused = match ChunkedReframer::check_prefix(client.buffered(), max) {
             Ok(()) => None,
             Err(ChunkError::TooLarge) => Some(Failure::BodyTooLarge),
@@ -390,7 +390,7 @@ async fn send_request<C: Downstream>(
         BodyKind::Length(n) => Box::pin(pump_length(&mut pipe, n)).await,
         BodyKind::Chunked => {
             let out = crate::buffer::take_big();
-            let decoder = ChunkedReframer::with_limit(ctx.plan.limits.max_body_bytes);
+            let decoder = ChunkedReframer::with_limit(ctx.plan.max_body_bytes(req.meter.route()));
             let pumped = pump_chunked(&mut pipe, decoder, out);
             Box::pin(pumped).await.map_err(|stopped| stopped.stop)
         }

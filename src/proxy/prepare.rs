@@ -171,6 +171,9 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
     }
     let route = &plan.routes[route_index];
+    if matches!(req.body, BodyKind::Length(n) if n > plan.max_body_bytes(route_index)) {
+        return Err(Failure::BodyTooLarge);
+    }
     let limited = route
         .rate_limit
         .as_deref()

@@ -26,6 +26,9 @@ pub struct Route {
     /// `rate_limit`: shared by every worker; `None` keeps the route off
     /// shared state.
     pub rate_limit: Option<std::sync::Arc<crate::limits::RateLimit>>,
+    /// `max_body_bytes`: this route's own bound on a request body, in
+    /// place of `[server.limits]`'s.
+    pub max_body_bytes: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -148,6 +151,7 @@ mod tests {
                 compress: None,
             })),
             rate_limit: None,
+            max_body_bytes: None,
         }
     }
 

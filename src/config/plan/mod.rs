@@ -67,6 +67,17 @@ pub struct Plan {
     pub discovery: crate::discovery::Wanted,
 }
 
+impl Plan {
+    /// The most a request body may carry on route `route`: its own
+    /// `max_body_bytes`, else `[server.limits]`'s (`u64::MAX`: no limit).
+    pub fn max_body_bytes(&self, route: usize) -> u64 {
+        self.routes
+            .get(route)
+            .and_then(|route| route.max_body_bytes)
+            .unwrap_or(self.limits.max_body_bytes)
+    }
+}
+
 pub use crate::http::Limits;
 
 #[derive(Debug, Clone, Copy)]

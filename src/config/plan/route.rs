@@ -32,12 +32,19 @@ pub fn build_route(
         .as_ref()
         .map(|limit| super::limits::rate_limit(&at, &name, limit))
         .transpose()?;
+    if section.max_body_bytes == Some(0) {
+        return Err(err(
+            format!("{at}.max_body_bytes"),
+            "must be at least 1 (leave it out for [server.limits]'s)",
+        ));
+    }
     Ok(Route {
         name,
         all,
         none,
         action: build_action(index, &at, section, names, backends)?,
         rate_limit,
+        max_body_bytes: section.max_body_bytes,
     })
 }
 

@@ -44,6 +44,8 @@ pub struct RouteSection {
     pub abort_on_close: Option<String>,
     /// Requests per client address (any action).
     pub rate_limit: Option<RateLimitSection>,
+    /// A request body's bytes at most, in place of `[server.limits]`'s.
+    pub max_body_bytes: Option<u64>,
     /// With `backend` or `static`.
     pub compress: Option<crate::config::compress::CompressSetting>,
 }
