@@ -235,32 +235,34 @@ mod tests {
             .expect("ringer");
     }
 
+    /// On worker `id`, a waiter of each bell; `bells` rung from another
+    /// thread. Once the Files waiter is woken: how many Slots waiters are
+    /// still waiting.
+    async fn ring_with_both_waiting(id: usize, bells: &'static [Bell]) -> usize {
+        let (slots, files) = (local(Bell::Slots), local(Bell::Files));
+        let mut slot_wait = slots.wait();
+        register(&mut slot_wait).await;
+        let mut file_wait = files.wait();
+        register(&mut file_wait).await;
+        ring_from_another_thread(id, bells);
+        woken(&files).await;
+        slots.len()
+    }
+
     #[test]
     fn a_ring_from_another_thread_wakes_the_waiters_of_its_bell_only() {
         on_worker(9101, async || {
-            let (slots, files) = (local(Bell::Slots), local(Bell::Files));
-            let mut slot_wait = slots.wait();
-            register(&mut slot_wait).await;
-            let mut file_wait = files.wait();
-            register(&mut file_wait).await;
-            ring_from_another_thread(9101, &[Bell::Files]);
-            woken(&files).await;
-            assert_eq!(slots.len(), 1, "a file thread's ring woke the slot waiters");
+            let waiting = ring_with_both_waiting(9101, &[Bell::Files]).await;
+            assert_eq!(waiting, 1, "a file thread's ring woke the slot waiters");
         });
     }
 
     #[test]
     fn two_bells_rung_before_the_worker_looks_wake_both() {
         on_worker(9102, async || {
-            let (slots, files) = (local(Bell::Slots), local(Bell::Files));
-            let mut slot_wait = slots.wait();
-            register(&mut slot_wait).await;
-            let mut file_wait = files.wait();
-            register(&mut file_wait).await;
             // The second ring finds the first's mark: it sends no byte.
-            ring_from_another_thread(9102, &[Bell::Slots, Bell::Files]);
-            woken(&files).await;
-            woken(&slots).await;
+            ring_with_both_waiting(9102, &[Bell::Slots, Bell::Files]).await;
+            woken(&local(Bell::Slots)).await;
         });
     }
 }

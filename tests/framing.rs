@@ -540,46 +540,36 @@ fn a_route_s_max_body_bytes_takes_the_place_of_the_server_s() {
          [backend.app]\nservers = [\"{}\"]\n",
         up.addr
     ));
+    // Each request ends its connection: raw_request reads to the end.
     let status = |path: &str, len: usize, chunked: bool| {
-        let body = vec![b'u'; len];
-        let req = if chunked {
-            let mut req = format!(
-                "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{len:x}\r\n"
-            )
-            .into_bytes();
-            req.extend_from_slice(&body);
-            req.extend_from_slice(b"\r\n0\r\n\r\n");
-            req
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_string()
         } else {
-            post(path, &body)
+            format!("Content-Length: {len}")
         };
+        let mut req =
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{framing}\r\n\r\n")
+                .into_bytes();
+        if chunked {
+            req.extend_from_slice(format!("{len:x}\r\n").as_bytes());
+        }
+        req.extend_from_slice(&vec![b'u'; len]);
+        if chunked {
+            req.extend_from_slice(b"\r\n0\r\n\r\n");
+        }
         status_of(&raw_request(tern.addr(), &req).0)
     };
+    let expected = [
+        ("/upload", 3000, 200),
+        ("/upload", 5001, 413),
+        ("/other", 3000, 413),
+        ("/tiny", 11, 413),
+        ("/tiny", 10, 200),
+    ];
     for chunked in [false, true] {
-        assert_eq!(
-            status("/upload", 3000, chunked),
-            Some(200),
-            "chunked: {chunked}"
-        );
-        assert_eq!(
-            status("/upload", 5001, chunked),
-            Some(413),
-            "chunked: {chunked}"
-        );
-        assert_eq!(
-            status("/other", 3000, chunked),
-            Some(413),
-            "chunked: {chunked}"
-        );
-        assert_eq!(
-            status("/tiny", 11, chunked),
-            Some(413),
-            "chunked: {chunked}"
-        );
-        assert_eq!(
-            status("/tiny", 10, chunked),
-            Some(200),
-            "chunked: {chunked}"
-        );
+        for (path, len, want) in expected {
+            let got = status(path, len, chunked);
+            assert_eq!(got, Some(want), "{len} bytes to {path}, chunked: {chunked}");
+        }
     }
 }
