@@ -1074,3 +1074,44 @@ fn stop_sends_goaway_and_the_stream_in_flight_finishes() {
     tern.sigterm();
     assert_eq!(talk.line(), "GOAWAY NO_ERROR last=1 RESPONSE 200");
 }
+
+#[test]
+fn a_stream_s_body_over_max_body_bytes_gets_413_with_or_without_a_length() {
+    let up = RecordingUpstream::echo();
+    let limited = h2c_config(up.addr, "").replace(
+        "[[listener]]",
+        "[server.limits]\nmax_body_bytes = 1000\n[[listener]]",
+    );
+    let tern = Tern::start(&limited);
+    let url = format!("http://{}/up", tern.addr());
+    let body = TempFile::new("body", &"b".repeat(2000));
+    let status = |args: &[&str]| {
+        let mut all = vec![
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ];
+        all.extend_from_slice(args);
+        curl(&all, &url).0
+    };
+    let file = format!("@{}", body.path_str());
+    // With a length: refused from the head.
+    assert_eq!(status(&["--data-binary", &file]), "413");
+    // Without (`-T -` from a pipe): refused as the DATA crosses the limit.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cat {} | curl -s --http2-prior-knowledge -o /dev/null -w '%{{http_code}}' -T - {url}",
+            body.path_str()
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), "413");
+    let small = TempFile::new("small", &"s".repeat(1000));
+    assert_eq!(
+        status(&["--data-binary", &format!("@{}", small.path_str())]),
+        "200"
+    );
+}
