@@ -1,6 +1,7 @@
 //! A chunked body, fed to the decoder that re-frames it in reads of any
 //! size. The re-framed body must decode to the same data, re-frame to
-//! itself, and the decoder must stop exactly where the body ends.
+//! itself, and the decoder must stop exactly where the body ends; limited
+//! to the data's length it must take the body, to a byte less refuse it.
 
 use crate::http::chunked::{ChunkError, ChunkedReframer};
 
@@ -35,6 +36,7 @@ pub fn chunked(data: &[u8]) {
         panic!("the re-framer finished a body decode-only did not");
     };
     assert_eq!(used, data_used);
+    limits_hold(body, used, &reframed, plain.len() as u64);
     // The clean framing tern forwards is a fixed point, and carries the data.
     let again = decode(ChunkedReframer::default(), &reframed, reframed.len());
     assert_eq!(
@@ -52,6 +54,27 @@ pub fn chunked(data: &[u8]) {
             out: plain
         }
     );
+}
+
+/// A decoder limited to the body's data length decodes it as an unlimited
+/// one does; one limited to a byte less refuses it as too large.
+fn limits_hold(body: &[u8], used: usize, reframed: &[u8], data_len: u64) {
+    let whole = body.len().max(1);
+    assert_eq!(
+        decode(ChunkedReframer::with_limit(data_len), body, whole),
+        Decoded::Done {
+            used,
+            out: reframed.to_vec()
+        },
+        "a limit the body keeps to changed the result"
+    );
+    if data_len > 0 {
+        assert_eq!(
+            decode(ChunkedReframer::with_limit(data_len - 1), body, whole),
+            Decoded::Failed(ChunkError::TooLarge),
+            "a body past its limit was taken"
+        );
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
