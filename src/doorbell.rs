@@ -147,11 +147,25 @@ pub fn ring(worker: usize, bell: Bell) {
 }
 
 /// Tasks of one worker waiting for something another task or thread
-/// makes. A wake wakes every one, and each checks again: a waiter that
-/// went away leaves only a stale waker, which is harmless to wake.
+/// makes. A wake wakes every one, and each checks again. A wait dropped
+/// before its wake (its deadline passed, its client left) takes its waker
+/// back: a waker keeps its task's memory alive, and a queue whose waiters
+/// time out while nothing rings must not hold every one of them (it did:
+/// 2.5 KB per request refused 503 from a full server's queue, until the
+/// next ring).
 #[derive(Default)]
 pub struct Waiters {
-    wakers: RefCell<Vec<Waker>>,
+    slots: RefCell<Slots>,
+}
+
+/// The registered wakers; a dropped wait's slot is emptied and reused.
+#[derive(Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+    /// Wakes so far: a place taken before the last wake is gone.
+    round: u64,
+    waiting: usize,
 }
 
 impl Waiters {
@@ -159,42 +173,96 @@ impl Waiters {
     pub fn wait(&self) -> NextWake<'_> {
         NextWake {
             waiters: self,
-            registered: false,
+            place: None,
         }
     }
 
     pub fn wake_all(&self) {
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for waker in wakers {
+        let wakers = {
+            let mut slots = self.slots.borrow_mut();
+            slots.round += 1;
+            slots.free.clear();
+            slots.waiting = 0;
+            std::mem::take(&mut slots.wakers)
+        };
+        for waker in wakers.into_iter().flatten() {
             waker.wake();
         }
     }
 
+    /// Waits registered and not yet woken or dropped.
     pub fn len(&self) -> usize {
-        self.wakers.borrow().len()
+        self.slots.borrow().waiting
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn register(&self, waker: Waker) -> Place {
+        let mut slots = self.slots.borrow_mut();
+        let index = match slots.free.pop() {
+            Some(index) => {
+                slots.wakers[index] = Some(waker);
+                index
+            }
+            None => {
+                slots.wakers.push(Some(waker));
+                slots.wakers.len() - 1
+            }
+        };
+        slots.waiting += 1;
+        Place {
+            round: slots.round,
+            index,
+        }
+    }
+
+    /// Takes back the waker at `place`, unless a wake took it already.
+    fn forget(&self, place: Place) {
+        let mut slots = self.slots.borrow_mut();
+        if slots.round != place.round {
+            return;
+        }
+        let taken = slots.wakers.get_mut(place.index).and_then(Option::take);
+        if taken.is_some() {
+            slots.free.push(place.index);
+            slots.waiting -= 1;
+        }
+    }
+}
+
+/// Where a wait's waker is: its slot, in the round it was put there.
+#[derive(Clone, Copy)]
+struct Place {
+    round: u64,
+    index: usize,
 }
 
 /// `Waiters::wait`'s future.
 pub struct NextWake<'a> {
     waiters: &'a Waiters,
-    registered: bool,
+    place: Option<Place>,
 }
 
 impl Future for NextWake<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.registered {
+        if self.place.is_some() {
             return Poll::Ready(());
         }
-        self.registered = true;
-        self.waiters.wakers.borrow_mut().push(cx.waker().clone());
+        let place = self.waiters.register(cx.waker().clone());
+        self.place = Some(place);
         Poll::Pending
+    }
+}
+
+impl Drop for NextWake<'_> {
+    fn drop(&mut self) {
+        if let Some(place) = self.place {
+            self.waiters.forget(place);
+        }
     }
 }
 
@@ -235,25 +303,30 @@ mod tests {
             .expect("ringer");
     }
 
-    /// On worker `id`, a waiter of each bell; `bells` rung from another
-    /// thread. Once the Files waiter is woken: how many Slots waiters are
-    /// still waiting.
-    async fn ring_with_both_waiting(id: usize, bells: &'static [Bell]) -> usize {
+    /// On worker `id`, a wait on each bell; `bells` rung from another
+    /// thread; `then` runs while both waits are still registered.
+    async fn ring_while_both_wait(
+        id: usize,
+        bells: &'static [Bell],
+        then: impl AsyncFnOnce(&Waiters, &Waiters),
+    ) {
         let (slots, files) = (local(Bell::Slots), local(Bell::Files));
         let mut slot_wait = slots.wait();
         register(&mut slot_wait).await;
         let mut file_wait = files.wait();
         register(&mut file_wait).await;
         ring_from_another_thread(id, bells);
-        woken(&files).await;
-        slots.len()
+        then(&slots, &files).await;
     }
 
     #[test]
     fn a_ring_from_another_thread_wakes_the_waiters_of_its_bell_only() {
         on_worker(9101, async || {
-            let waiting = ring_with_both_waiting(9101, &[Bell::Files]).await;
-            assert_eq!(waiting, 1, "a file thread's ring woke the slot waiters");
+            ring_while_both_wait(9101, &[Bell::Files], async |slots, files| {
+                woken(files).await;
+                assert_eq!(slots.len(), 1, "a file thread's ring woke the slot waiters");
+            })
+            .await;
         });
     }
 
@@ -261,8 +334,65 @@ mod tests {
     fn two_bells_rung_before_the_worker_looks_wake_both() {
         on_worker(9102, async || {
             // The second ring finds the first's mark: it sends no byte.
-            ring_with_both_waiting(9102, &[Bell::Slots, Bell::Files]).await;
-            woken(&local(Bell::Slots)).await;
+            let bells = &[Bell::Slots, Bell::Files];
+            ring_while_both_wait(9102, bells, async |slots, files| {
+                woken(files).await;
+                woken(slots).await;
+            })
+            .await;
         });
+    }
+
+    /// A task's stand-in: counts its wakes; its `Arc`'s count is how many
+    /// wakers of it are alive.
+    #[derive(Default)]
+    struct Task(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Task {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls `wait` once as `task` would.
+    fn poll_as(task: &std::sync::Arc<Task>, wait: &mut NextWake<'_>) -> Poll<()> {
+        let waker = Waker::from(std::sync::Arc::clone(task));
+        Pin::new(wait).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn a_wait_dropped_before_its_wake_lets_its_task_go() {
+        let waiters = Waiters::default();
+        let task = std::sync::Arc::new(Task::default());
+        let mut wait = waiters.wait();
+        assert!(poll_as(&task, &mut wait).is_pending());
+        assert_eq!(std::sync::Arc::strong_count(&task), 2, "the waker kept");
+        drop(wait);
+        assert_eq!(
+            std::sync::Arc::strong_count(&task),
+            1,
+            "a dropped wait's waker still holds its task"
+        );
+        assert!(waiters.is_empty());
+    }
+
+    #[test]
+    fn waits_that_come_and_go_reuse_their_places_and_the_next_wake_finds_the_one_left() {
+        let waiters = Waiters::default();
+        let task = std::sync::Arc::new(Task::default());
+        for _ in 0..1000 {
+            let mut wait = waiters.wait();
+            assert!(poll_as(&task, &mut wait).is_pending());
+        }
+        assert_eq!(waiters.slots.borrow().wakers.len(), 1, "places not reused");
+        let mut staying = waiters.wait();
+        assert!(poll_as(&task, &mut staying).is_pending());
+        waiters.wake_all();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        // Dropped after the wake: it takes nothing from the next round.
+        let mut next = waiters.wait();
+        assert!(poll_as(&task, &mut next).is_pending());
+        drop(staying);
+        assert_eq!(waiters.len(), 1);
     }
 }

@@ -316,15 +316,16 @@ mod tests {
     }
 
     /// Polls `freed()` once, so a waker is registered; returns its count.
-    fn wait_at_the_cap(connections: &Connections) -> Arc<CountWakes> {
+    /// An accept loop's wait at the cap, registered; it waits as long as
+    /// the returned wait lives (a dropped one takes its waker back).
+    fn wait_at_the_cap(connections: &Connections) -> (NextWake<'_>, Arc<CountWakes>) {
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
-        let mut wait = std::pin::pin!(connections.freed());
-        assert!(wait
-            .as_mut()
+        let mut wait = connections.freed();
+        assert!(std::pin::Pin::new(&mut wait)
             .poll(&mut Context::from_waker(&waker))
             .is_pending());
-        wakes
+        (wait, wakes)
     }
 
     #[test]
@@ -332,7 +333,7 @@ mod tests {
         let connections = Rc::new(Connections::default());
         let place = connections.post_accept();
         assert_eq!(connections.held(), 1);
-        let wakes = wait_at_the_cap(&connections);
+        let (_waiting, wakes) = wait_at_the_cap(&connections);
         drop(place);
         assert_eq!(connections.held(), 0);
         assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
@@ -342,7 +343,7 @@ mod tests {
     fn an_accept_that_brings_a_connection_passes_its_place_on_and_wakes_nobody() {
         let connections = Rc::new(Connections::default());
         let place = connections.post_accept();
-        let wakes = wait_at_the_cap(&connections);
+        let (_waiting, wakes) = wait_at_the_cap(&connections);
         place.accepted();
         assert_eq!(connections.held(), 1);
         assert_eq!(connections.starting.get(), 1);
