@@ -219,16 +219,22 @@ impl Waiters {
     }
 
     /// Takes back the waker at `place`, unless a wake took it already.
+    /// The waker is dropped once the slots are let go: dropping one may
+    /// end a task, whose own waits then come here.
     fn forget(&self, place: Place) {
-        let mut slots = self.slots.borrow_mut();
-        if slots.round != place.round {
-            return;
-        }
-        let taken = slots.wakers.get_mut(place.index).and_then(Option::take);
-        if taken.is_some() {
-            slots.free.push(place.index);
-            slots.waiting -= 1;
-        }
+        let taken = {
+            let mut slots = self.slots.borrow_mut();
+            if slots.round != place.round {
+                return;
+            }
+            let taken = slots.wakers.get_mut(place.index).and_then(Option::take);
+            if taken.is_some() {
+                slots.free.push(place.index);
+                slots.waiting -= 1;
+            }
+            taken
+        };
+        drop(taken);
     }
 }
 
