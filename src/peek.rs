@@ -1,6 +1,7 @@
 //! Looking at what waits on a socket without waiting for it: is a pooled
 //! upstream connection still quiet, has a waiting client sent more or gone
-//! away (`peek`, with `MSG_PEEK`), taking what is already there
+//! away (`peek`, with `MSG_PEEK`), what an upstream has begun to answer
+//! (`peek_into`), taking what is already there
 //! (`recv_now`), and the other side: sending what the socket takes at once
 //! (`send_now`, `send_parts_now` for a response in pieces, or
 //! `send_more_now` for a static file's head) and ending the
@@ -42,6 +43,23 @@ pub fn peek(fd: RawFd) -> Peeked {
         }
         _ => Peeked::Failed,
     }
+}
+
+/// Copies what waits first on `fd` into `out` without taking it, as much
+/// as waits up to `out`'s length; never blocks. 0: nothing waits, the
+/// peer closed, or the socket failed.
+pub fn peek_into(fd: RawFd, out: &mut [u8]) -> usize {
+    // SAFETY: recv writes at most `out.len()` bytes into `out`; a bad
+    // descriptor only makes it fail.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            out.as_mut_ptr().cast(),
+            out.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).unwrap_or(0)
 }
 
 /// Reads what already waits on `fd` into `out`'s spare capacity, up to

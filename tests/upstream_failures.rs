@@ -91,10 +91,15 @@ fn answering(response: &'static [u8]) -> RecordingUpstream {
 }
 
 fn one_server(upstream: SocketAddr) -> Tern {
+    one_server_waiting(upstream, "3s")
+}
+
+/// `one_server` whose server timeout is `server_timeout`.
+fn one_server_waiting(upstream: SocketAddr, server_timeout: &str) -> Tern {
     Tern::start(&format!(
         "[server]\nworkers = 1\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
          [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{upstream}\"]\n\
-         timeouts = {{ server = \"3s\" }}\n"
+         timeouts = {{ server = \"{server_timeout}\" }}\n"
     ))
 }
 
@@ -147,25 +152,28 @@ fn refusing_uploads() -> RecordingUpstream {
 
 #[test]
 fn an_upload_the_upstream_refuses_before_taking_it_gets_its_answer_not_a_502() {
-    upload_gets_the_early_answer(refusing_uploads());
+    let up = refusing_uploads();
+    upload_gets_the_early_answer(&one_server(up.addr));
 }
 
 #[test]
-fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_at_the_server_timeout() {
+fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_before_the_server_timeout() {
     // The upstream keeps the connection open and reads no more: tern's
-    // sending waits until the server timeout (3 s), then finds the answer.
-    upload_gets_the_early_answer(RecordingUpstream::start(|c| {
+    // write waits, and a look at the upstream's socket while it waits finds
+    // the answer, long before the server timeout (60 s; the client gives up
+    // at 10).
+    let up = RecordingUpstream::start(|c| {
         if c.read_head().is_some() {
             c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
-            std::thread::sleep(Duration::from_secs(8));
+            std::thread::sleep(Duration::from_secs(30));
         }
-    }));
+    });
+    upload_gets_the_early_answer(&one_server_waiting(up.addr, "60s"));
 }
 
-/// A 16 MiB upload through tern to `up`, which answers 413 without taking
-/// it: the client gets that answer, and its connection ends after it.
-fn upload_gets_the_early_answer(up: RecordingUpstream) {
-    let tern = one_server(up.addr);
+/// A 16 MiB upload through `tern` to an upstream that answers 413 without
+/// taking it: the client gets that answer, and its connection ends after it.
+fn upload_gets_the_early_answer(tern: &Tern) {
     let size = 16 << 20;
     let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
     client
@@ -204,4 +212,45 @@ fn upload_gets_the_early_answer(up: RecordingUpstream) {
         )
     });
     assert!(!timed_out, "the connection did not end: {read:?}");
+}
+
+/// An upstream that takes an upload slowly: it reads the head, sends
+/// `first` (nothing, or an interim response), pauses while tern's writes
+/// wait on its full window, then reads the whole body and answers with its
+/// length.
+fn slow_reader(first: &'static [u8]) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
+        let Some(head) = c.read_head() else { return };
+        c.write(first);
+        std::thread::sleep(Duration::from_millis(800));
+        if let Some((body, _)) = c.read_body(&head) {
+            let length = body.len().to_string();
+            c.respond(200, &[], length.as_bytes());
+        }
+    })
+}
+
+#[test]
+fn an_upload_the_upstream_takes_slowly_is_sent_whole_even_after_an_interim_answer() {
+    // tern looks for an early answer while its writes wait: a pause, or a
+    // 102 Processing before it, is no answer, and the body goes on.
+    let size: usize = 8 << 20;
+    for first in [&b""[..], b"HTTP/1.1 102 Processing\r\n\r\n"] {
+        let up = slow_reader(first);
+        let tern = one_server_waiting(up.addr, "20s");
+        let mut client = tern.connect();
+        let mut request =
+            format!("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {size}\r\n\r\n")
+                .into_bytes();
+        request.resize(request.len() + size, b'x');
+        let resp = client.roundtrip(&request);
+        assert_eq!(
+            resp.status,
+            200,
+            "after {}: {}",
+            show(first),
+            resp.body_str()
+        );
+        assert_eq!(resp.body_str(), size.to_string(), "after {}", show(first));
+    }
 }

@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 
 use super::acquire::{acquire, Attempts, Upstream};
 use super::answer::send_answer;
+use super::early_answer;
 use super::failure_log::upstream_failed;
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, Stop, ToUpstream, Waits};
@@ -174,16 +175,21 @@ struct Missed {
 }
 
 /// Whether a request with a body whose sending failed was answered all the
-/// same: the upstream has sent something and stopped reading (it answered
-/// early and closed, or its window stayed shut until the server timeout).
+/// same: the upstream has sent a final answer and stopped reading (it
+/// answered early and closed, or kept the connection open: `early_answer`).
 /// Only with a body: a pooled connection is looked at before such a
 /// request takes it (`upstream::pool`), so what waits there now is this
 /// request's answer, not a stale word the server sent as it closed an idle
-/// connection (a bodiless request may skip that look and is retried).
+/// connection (a bodiless request may skip that look and is retried). A TLS
+/// upstream's bytes can't be told apart unread: any counts.
 fn answered_early(failure: Failure, req: &Prepared, upstream: &Conn) -> bool {
-    failure == Failure::SendFailed
-        && !req.body.is_empty()
-        && peek(upstream.stream.as_raw_fd()) == Peeked::Bytes
+    if failure != Failure::SendFailed || req.body.is_empty() {
+        return false;
+    }
+    match early_answer::watch_of(upstream) {
+        Some(plain) => early_answer::final_answer_waits(plain),
+        None => peek(upstream.stream.as_raw_fd()) == Peeked::Bytes,
+    }
 }
 
 /// One attempt on `upstream`: the request sent, the response relayed, and

@@ -48,6 +48,7 @@ mod answer;
 mod client_watch;
 mod compress_relay;
 mod downstream;
+mod early_answer;
 mod exchange;
 mod failure_log;
 pub(crate) mod follow;

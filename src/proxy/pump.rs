@@ -10,6 +10,7 @@
 //! sink has taken the bytes, so a slow side holds the other back instead of
 //! tern buffering without bound.
 
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::buffer::{self, BIG_BUF_SIZE, BUF_SIZE};
@@ -17,6 +18,8 @@ use crate::conn::downstream::Downstream;
 use crate::conn::Conn;
 use crate::http::chunked::{ChunkError, ChunkedReframer};
 use crate::timer::timeout;
+
+use super::early_answer;
 
 /// Input fed to a chunked decoder at once, so its re-framed output stays
 /// within one big buffer.
@@ -136,7 +139,9 @@ pub struct Waits {
     pub upstream: Duration,
 }
 
-/// The request body: client → upstream.
+/// The request body: client → upstream. A write that waits is watched
+/// for the upstream's early answer (`early_answer`): it ends as a
+/// `Stop::Sink` when one comes.
 pub struct ToUpstream<'a, C> {
     pub client: &'a mut C,
     pub upstream: &'a mut Conn,
@@ -157,15 +162,18 @@ impl<C: Downstream> Pipe for ToUpstream<'_, C> {
     }
 
     async fn forward(&mut self, n: usize) -> Result<(), Stop> {
+        let watch = early_answer::watch_of(self.upstream);
         let sent = self.client.send_buffered(n, self.upstream);
-        match timeout(self.waits.upstream, sent).await {
-            Ok(Ok(())) => Ok(()),
+        match early_answer::write_within(self.waits.upstream, watch, sent).await {
+            Some(Ok(())) => Ok(()),
             _ => Err(Stop::Sink),
         }
     }
 
     async fn write(&mut self, bytes: Vec<u8>) -> (Result<(), Stop>, Vec<u8>) {
-        write_within(self.waits.upstream, self.upstream.write_owned(bytes)).await
+        let watch = early_answer::watch_of(self.upstream);
+        let written = self.upstream.write_owned(bytes);
+        write_within(self.waits.upstream, watch, written).await
     }
 }
 
@@ -198,7 +206,7 @@ impl<C: Downstream> Pipe for ToClient<'_, C> {
     }
 
     async fn write(&mut self, bytes: Vec<u8>) -> (Result<(), Stop>, Vec<u8>) {
-        write_within(self.waits.client, self.client.write_owned(bytes)).await
+        write_within(self.waits.client, None, self.client.write_owned(bytes)).await
     }
 }
 
@@ -212,16 +220,18 @@ async fn read_some(
     }
 }
 
-/// A write that timed out lost its buffer with its future: an empty one
-/// stands in (the transfer is over anyway).
+/// A write that timed out (or was given up for an early answer on
+/// `watch`) lost its buffer with its future: an empty one stands in (the
+/// transfer is over anyway).
 async fn write_within(
     wait: Duration,
+    watch: Option<RawFd>,
     write: impl std::future::Future<Output = (std::io::Result<()>, Vec<u8>)>,
 ) -> (Result<(), Stop>, Vec<u8>) {
-    match timeout(wait, write).await {
-        Ok((Ok(()), bytes)) => (Ok(()), bytes),
-        Ok((Err(_), bytes)) => (Err(Stop::Sink), bytes),
-        Err(_) => (Err(Stop::Sink), Vec::new()),
+    match early_answer::write_within(wait, watch, write).await {
+        Some((Ok(()), bytes)) => (Ok(()), bytes),
+        Some((Err(_), bytes)) => (Err(Stop::Sink), bytes),
+        None => (Err(Stop::Sink), Vec::new()),
     }
 }
 
