@@ -272,19 +272,34 @@ impl Drop for NextWake<'_> {
     }
 }
 
+/// For tests here and of what rings a doorbell (`files::opener`): runs
+/// `test` on a worker's runtime, with worker `id`'s doorbell installed when
+/// given (ids far above any other test's). It fails if `test` has not
+/// ended in 5 s: a wait its ring should have ended, ended instead by a
+/// later look or a guard, would pass a test that only checks its result.
+#[cfg(test)]
+pub(crate) fn on_test_worker(id: Option<usize>, test: impl AsyncFnOnce()) {
+    let (mut runtime, _) = crate::runtime::build().expect("runtime");
+    runtime.block_on(async move {
+        if let Some(id) = id {
+            install(id).expect("doorbell");
+        }
+        let began = std::time::Instant::now();
+        let guarded = monoio::time::timeout(std::time::Duration::from_secs(10), test()).await;
+        assert!(guarded.is_ok(), "still waiting after 10 s");
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(5),
+            "ended only when the guard woke the test"
+        );
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Runs `test` on a worker's runtime whose doorbell is worker `id` (ids
-    /// far above any other test's).
     fn on_worker(id: usize, test: impl AsyncFnOnce()) {
-        let (mut runtime, _) = crate::runtime::build().expect("runtime");
-        runtime.block_on(async move {
-            install(id).expect("doorbell");
-            let guarded = monoio::time::timeout(std::time::Duration::from_secs(10), test());
-            assert!(guarded.await.is_ok(), "not woken in 10 s");
-        });
+        on_test_worker(Some(id), test);
     }
 
     /// Registers `wait` (its first poll) without waiting.

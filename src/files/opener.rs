@@ -213,26 +213,6 @@ impl<T> Drop for Finisher<T> {
 mod tests {
     use super::*;
 
-    /// Runs `test` on a worker's runtime, its doorbell installed as worker
-    /// `id` when one is given. Nothing but the answer wakes a waiting test
-    /// before the 10 s guard does (and a woken wait looks again): a test
-    /// that ends only then failed to be woken.
-    fn on_a_worker(id: Option<usize>, test: impl AsyncFnOnce()) {
-        let (mut runtime, _) = crate::runtime::build().expect("runtime");
-        runtime.block_on(async move {
-            if let Some(id) = id {
-                doorbell::install(id).expect("doorbell");
-            }
-            let began = Instant::now();
-            let waited = monoio::time::timeout(Duration::from_secs(10), test()).await;
-            assert!(waited.is_ok(), "still waiting after 10 s");
-            assert!(
-                began.elapsed() < Duration::from_secs(5),
-                "answered only when the guard woke the test"
-            );
-        });
-    }
-
     fn slowly_made() -> u32 {
         std::thread::sleep(Duration::from_millis(50));
         42
@@ -241,7 +221,7 @@ mod tests {
     #[test]
     fn a_finished_task_wakes_its_worker_through_the_doorbell() {
         // Worker ids far above any other test's.
-        on_a_worker(Some(9001), async || {
+        doorbell::on_test_worker(Some(9001), async || {
             assert_eq!(doorbell::me(), Some(9001));
             let made = on_file_thread(None, || slowly_made).await;
             assert_eq!(made, Ok(42));
@@ -250,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_thread_without_a_doorbell_still_gets_the_answer() {
-        on_a_worker(None, async || {
+        doorbell::on_test_worker(None, async || {
             let made = on_file_thread(None, || slowly_made).await;
             assert_eq!(made, Ok(42));
         });
@@ -258,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_task_that_panics_is_answered_lost_not_waited_for() {
-        on_a_worker(Some(9002), async || {
+        doorbell::on_test_worker(Some(9002), async || {
             let made: Result<u32, Deny> =
                 on_file_thread(None, || || panic!("a task that panics (on purpose)")).await;
             assert_eq!(made, Err(Deny::Lost));
