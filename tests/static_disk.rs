@@ -347,3 +347,46 @@ fn counter(tern: &Tern, name: &str) -> u64 {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} in /metrics"))
 }
+
+#[test]
+fn a_reload_whose_new_root_does_not_answer_is_refused_and_tern_still_takes_signals() {
+    // A root whose lookup takes 60 s stands for a network filesystem
+    // whose server is gone: opening it must not hold the main thread.
+    let slow = SlowFs::mount_waiting("60");
+    let fast = fast_site();
+    let before = TempDir::new("before");
+    before.write("inside.txt", b"before");
+    let mut tern = serve_both(&before.path, ("", ""), &fast);
+    let gone = slow.mount.join("slow-root");
+    let text = slow_and_fast_config(&gone, ("", ""), &fast);
+    std::fs::write(tern.config_path(), text).expect("rewrite the config");
+
+    tern.signal("HUP");
+    let refused = wait_until(Duration::from_secs(20), || {
+        tern.has_said("reload refused") && tern.has_said("did not answer within 5 s")
+    });
+    assert!(refused, "no refusal naming the root: {:?}", tern.stderr());
+    assert!(tern.said("reload refused")[0].contains("slow-root"));
+    // The first look is still under way: the next reload is refused at
+    // once, without a second thread waiting on the same root.
+    tern.signal("HUP");
+    let at_once = wait_until(Duration::from_secs(20), || {
+        tern.has_said("has not come back yet")
+    });
+    assert!(at_once, "{:?}", tern.stderr());
+    assert_eq!(
+        tern.connect().roundtrip(&get("/slow/inside.txt")).body,
+        b"before",
+        "the running configuration is not served"
+    );
+    tern.sigterm();
+    let stopping = wait_until(Duration::from_secs(20), || tern.has_said("stopping"));
+    assert!(stopping, "SIGTERM not taken: {:?}", tern.stderr());
+    // The process ends once the filesystem lets its thread go (a FUSE
+    // request under way holds even an exiting thread; an NFS one doesn't).
+    drop(slow);
+    assert!(
+        tern.wait_exit(Duration::from_secs(20)).is_some(),
+        "tern did not stop"
+    );
+}

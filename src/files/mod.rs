@@ -17,7 +17,9 @@
 //! (`opener`) and the request answered again with it (`opened`) — unless
 //! the root is on a local disk that has been quick (`lookups`, `mounts`):
 //! then on the worker, as nginx does, timed. The file threads (`pool`)
-//! also look at a network root's path again (`root`).
+//! also look at a network root's path again (`root`). A root is opened
+//! within a bound (`root_wait`): a network filesystem that is gone must not
+//! hold the main thread, which opens it.
 
 mod answer;
 mod compressed;
@@ -41,6 +43,7 @@ mod pool;
 mod range;
 mod reply;
 mod root;
+mod root_wait;
 mod send;
 mod send_error;
 mod sendfile;

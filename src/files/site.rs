@@ -3,6 +3,7 @@
 
 use super::lookups::Lookups;
 use super::root::Root;
+use super::root_wait::{open_within, ROOT_WAIT};
 
 #[derive(Debug)]
 pub struct StaticSite {
@@ -39,12 +40,7 @@ impl StaticSite {
     /// Opens the root. The error says what is wrong with which setting, for
     /// a config error.
     pub fn open(settings: &SiteSettings) -> Result<StaticSite, (&'static str, String)> {
-        let meta = std::fs::metadata(settings.root)
-            .map_err(|err| ("root", format!("{:?}: {err}", settings.root)))?;
-        if !meta.is_dir() {
-            return Err(("root", format!("{:?} is not a directory", settings.root)));
-        }
-        let root = Root::open(settings.root).map_err(|err| ("root", err))?;
+        let root = open_within(settings.root, ROOT_WAIT).map_err(|err| ("root", err))?;
         if settings.index.contains('/') {
             return Err(("index", "must be a file name, without '/'".into()));
         }

@@ -5,6 +5,9 @@
 //! is carried (health, admin states, pooled connections), and every worker
 //! switches to the new plan on its own thread (see `worker::reload`).
 //! A change in DNS (`discovery`) takes the same path with the same file.
+//! Reading the file opens the static roots, each within a bound
+//! (`files::root_wait`), so a network filesystem that is gone can't hold
+//! this thread.
 
 pub mod carry;
 pub mod dns;
