@@ -4,10 +4,15 @@
 
 Two passes per proxy, each with a fresh proxy:
   throughput  h2load over TLS, C connections x M concurrent streams, small responses (GET /):
-              requests/s, CPU microseconds per request (the proxy's utime+stime over the run).
+              requests/s, CPU microseconds per request (the proxy's utime+stime over the run);
+              --rounds rounds, the proxies' order rotated, medians reported.
+              In each mode (--modes): "defaults", each proxy as it ships plus only what HTTP/2
+              needs (nginx `http2` on the listen line, HAProxy `alpn h2,http/1.1`; tern offers
+              h2 on TLS unasked), and "tuned", configured alike (bench/templates/).
   held        S long-poll streams held at once (GET /poll/<ch>?timeout=...: the origin holds
               them), opened 100 per connection by a small Python h2 client: RSS before and with
-              the streams held, and bytes per held stream.
+              the streams held, and bytes per held stream. Tuned only: nginx as Debian ships it
+              takes 768 connections per worker, far fewer than the streams' upstream connections.
 Writes bench/results/h2-latest.md. Everything listens on 127.0.0.1."""
 import os
 import re
@@ -29,10 +34,18 @@ def parse_args(argv):
     p.add_argument("--connections", type=int, default=10, help="h2load -c (default 10)")
     p.add_argument("--streams", type=int, default=100, help="h2load -m: streams per connection (default 100)")
     p.add_argument("--duration", type=int, default=10, help="h2load -D seconds (default 10)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="throughput rounds per mode, the proxies' order rotated each round; medians "
+                        "reported (default 3)")
     p.add_argument("--held", type=int, default=9500, help="long-poll streams held at once (default 9500)")
     p.add_argument("--skip-held", action="store_true", help="throughput pass only")
+    p.add_argument("--modes", default="defaults,tuned",
+                   help="comma list of throughput modes: defaults, tuned (default both)")
     p.add_argument("--out", help="report directory (default bench/results)")
     a = tg.parse_proxy_args(p, argv)
+    a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    if not a.modes or any(m not in ("defaults", "tuned") for m in a.modes):
+        p.error(f"--modes: a comma list of defaults, tuned (got {','.join(a.modes) or 'nothing'})")
     a.out = a.out or os.path.join(a.root, "bench", "results")
     return a
 
@@ -59,8 +72,8 @@ def h2load(port, a):
     }
 
 
-def throughput(name, a, origin, base, tls, cpus):
-    t = tg.start_proxy(name, a.root, base, a.workers, cpus, origin.port, tls=tls, mode="tuned")
+def throughput(name, a, origin, base, tls, cpus, mode):
+    t = tg.start_proxy(name, a.root, base, a.workers, cpus, origin.port, tls=tls, mode=mode)
     try:
         pids = t.pids()
         c0 = procs.cpu_ticks(pids)
@@ -131,6 +144,36 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
+def median(runs, key):
+    values = sorted(run[key] for run in runs if run.get(key) is not None)
+    return values[len(values) // 2] if values else None
+
+
+def spread(runs, key, spec):
+    """`median (min-max)` of runs' `key`, or n/a."""
+    values = [run[key] for run in runs if run.get(key) is not None]
+    if not values:
+        return "n/a"
+    mid = format(median(runs, key), spec)
+    return mid if len(values) == 1 else f"{mid} ({format(min(values), spec)}-{format(max(values), spec)})"
+
+
+def ratios(rows, mode):
+    """tern against the better of the others, by medians: req/s (higher better), CPU (lower)."""
+    by_name = {name: r.get(mode) or [] for name, r in rows}
+    if "tern" not in by_name or len(by_name) < 2:
+        return []
+    peers = [name for name in by_name if name != "tern"]
+    rps = {name: median(runs, "rps") for name, runs in by_name.items()}
+    cpu = {name: median(runs, "cpu_us_per_req") for name, runs in by_name.items()}
+    best_rps = max((rps[p] for p in peers if rps[p]), default=None)
+    best_cpu = min((cpu[p] for p in peers if cpu[p]), default=None)
+    if not (rps["tern"] and best_rps and cpu["tern"] and best_cpu):
+        return []
+    return ["", f"tern against the better peer: req/s {rps['tern'] / best_rps:.2f}×, "
+                f"CPU per request {cpu['tern'] / best_cpu:.2f}×"]
+
+
 def report(a, rows, note):
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, "h2-latest.md")
@@ -139,18 +182,21 @@ def report(a, rows, note):
         "",
         f"{note}. TLS (ALPN h2) on the proxy, HTTP/1.1 to one tern-loadtest origin; "
         f"{a.workers} worker(s).",
-        "",
-        f"## Throughput: h2load -c {a.connections} -m {a.streams} -D {a.duration}, GET / (small)",
-        "",
-        "| proxy | protocol | req/s | succeeded | failed | CPU µs/request |",
-        "|---|---|---:|---:|---:|---:|",
     ]
-    for name, r in rows:
-        t = r.get("throughput") or {}
-        lines.append(f"| {name} | {t.get('protocol', '?')} | {fmt(t.get('rps'), '.0f')} | {t.get('ok', 0)} | "
-                     f"{fmt(t.get('failed'), 'd')} | {fmt(t.get('cpu_us_per_req'), '.1f')} |")
+    for mode in a.modes:
+        lines += ["", f"## Throughput, {mode}: h2load -c {a.connections} -m {a.streams} -D {a.duration}, "
+                  f"GET / (small); median of {a.rounds} round(s) (min-max)", "",
+                  "| proxy | protocol | req/s | failed | CPU µs/request |",
+                  "|---|---|---:|---:|---:|"]
+        for name, r in rows:
+            runs = r.get(mode) or []
+            rps, cpu = spread(runs, "rps", ".0f"), spread(runs, "cpu_us_per_req", ".1f")
+            failed = sum(run.get("failed") or 0 for run in runs)
+            protocols = "/".join(sorted({run.get("protocol", "?") for run in runs})) or "?"
+            lines.append(f"| {name} | {protocols} | {rps} | {failed} | {cpu} |")
+        lines += ratios(rows, mode)
     if not a.skip_held:
-        lines += ["", f"## {a.held} held long-poll streams ({STREAMS_PER_CONN} per connection)", "",
+        lines += ["", f"## {a.held} held long-poll streams ({STREAMS_PER_CONN} per connection), tuned", "",
                   "| proxy | RSS before | RSS held | bytes per held stream |", "|---|---:|---:|---:|"]
         for name, r in rows:
             h = r.get("held") or {}
@@ -169,15 +215,19 @@ def main(argv):
     # taskset -c takes a list as text ("0,1"): every CPU this process may use.
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
     origin = tg.start_origin("loadtest", a.root, base, 1, cpus)
-    rows = []
+    rows = [(name, {mode: [] for mode in a.modes}) for name in a.proxies]
     try:
-        for name in a.proxies:
-            say(f"{name}: throughput")
-            row = {"throughput": throughput(name, a, origin, base, tls, cpus)}
+        for mode in a.modes:
+            for round_no in range(a.rounds):
+                # Rotated, so no proxy always runs first (or after the same one).
+                shift = round_no % len(rows)
+                for name, row in rows[shift:] + rows[:shift]:
+                    say(f"{name}: throughput, {mode}, round {round_no + 1}")
+                    row[mode].append(throughput(name, a, origin, base, tls, cpus, mode))
+        for name, row in rows:
             if not a.skip_held:
                 say(f"{name}: {a.held} held streams")
                 row["held"] = held_pass(name, a, origin, base, tls, cpus)
-            rows.append((name, row))
     finally:
         origin.stop()
     report(a, rows, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
