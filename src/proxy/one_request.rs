@@ -45,7 +45,10 @@ pub(crate) async fn serve<C: Downstream>(
             let _ = client.write_owned(response).await;
         }
         Ok(Outcome::Static(reply)) => {
-            crate::files::send(client, reply, ctx.plan.client_timeouts.inflight).await;
+            // Boxed: a file's send (its state, a compressor's) would
+            // otherwise lie in every stream's future, a held long-poll's too.
+            let wait = ctx.plan.client_timeouts.inflight;
+            Box::pin(crate::files::send(client, reply, wait)).await;
         }
         Err(failure) => {
             ctx.stats

@@ -222,3 +222,27 @@ async fn refuse(
     let _ = crate::conn::downstream::Downstream::write_owned(&mut client, response).await;
     client.finish();
 }
+
+/// What a held HTTP/2 stream costs is mostly its task's future: keep it
+/// small, as `proxy::size_tests` does a connection's.
+#[cfg(test)]
+mod size_tests {
+    /// Bytes of a stream's whole future. With a static reply's send held
+    /// inline (its compressor and file state beside every long-poll's
+    /// exchange) it was 3328; boxed, as the HTTP/1.1 session boxes it, 2384.
+    const STREAM_FUTURE_MAX: usize = 2400;
+
+    /// The size of the future `serve` returns, without calling it.
+    fn output_size<A, B, C, D, E, G, F>(_serve: impl FnOnce(A, B, C, D, E, G) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn a_stream_s_future_stays_small() {
+        let size = output_size(super::serve_stream);
+        assert!(
+            size <= STREAM_FUTURE_MAX,
+            "a stream's future grew to {size} bytes"
+        );
+    }
+}
