@@ -11,8 +11,8 @@ Two passes per proxy, each with a fresh proxy:
               h2 on TLS unasked), and "tuned", configured alike (bench/templates/).
   held        S long-poll streams held at once (GET /poll/<ch>?timeout=...: the origin holds
               them), opened 100 per connection by a small Python h2 client: RSS before and with
-              the streams held, and bytes per held stream. Tuned only: nginx as Debian ships it
-              takes 768 connections per worker, far fewer than the streams' upstream connections.
+              the streams held, and bytes per held stream. Tuned only: the pass sets each
+              proxy's upstream timeout and connection limit to the streams it holds.
 Writes bench/results/h2-latest.md. Everything listens on 127.0.0.1."""
 import os
 import re
