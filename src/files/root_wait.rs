@@ -6,11 +6,11 @@
 //! of its own opens the root, and the configuration is refused, naming it,
 //! if it has not answered within `ROOT_WAIT`. The thread is left to its
 //! look (nothing can end a wait in the kernel); while it lasts, that root
-//! is refused at once, so a filesystem that stays gone holds one thread
-//! per root, not one per attempt.
+//! is refused at once (`STUCK`), so a filesystem that stays gone holds one
+//! thread per root, not one per attempt.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::root::Root;
@@ -20,36 +20,60 @@ use super::root::Root;
 pub const ROOT_WAIT: Duration = Duration::from_secs(5);
 
 /// Roots whose opening outlasted its wait and has not ended yet.
-static STILL_OPENING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static STUCK: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Where one opening stands, between its thread and whoever waits for it.
+#[derive(PartialEq)]
+enum Opening {
+    UnderWay,
+    /// Its wait ran out: the path is in `STUCK` until the thread ends.
+    GivenUp,
+}
 
 /// Opens the directory `path` names, within `wait`; the error is for a
 /// config message.
 pub fn open_within(path: &str, wait: Duration) -> Result<Root, String> {
-    if !begin(path) {
+    if lock(&STUCK).iter().any(|stuck| stuck == path) {
         return Err(format!(
             "{path:?}: a look at it begun earlier has not come back yet (a network filesystem \
              that does not answer?)"
         ));
     }
+    let opening = Arc::new(Mutex::new(Opening::UnderWay));
     let (done, opened) = mpsc::sync_channel(1);
-    let owned = path.to_owned();
+    let (owned, theirs) = (path.to_owned(), Arc::clone(&opening));
     let spawned = std::thread::Builder::new()
         .name("tern-root".into())
         .spawn(move || {
             let result = open_dir(&owned);
-            end(&owned);
+            // Under the lock, so that the waiter either finds the answer
+            // or has marked the path stuck before this looks.
+            let state = lock(&theirs);
+            if *state == Opening::GivenUp {
+                lock(&STUCK).retain(|stuck| *stuck != owned);
+            }
             let _ = done.send(result);
+            drop(state);
         });
     if spawned.is_err() {
-        end(path);
         return open_dir(path);
     }
     match opened.recv_timeout(wait) {
         Ok(result) => result,
-        Err(RecvTimeoutError::Timeout) => Err(format!(
-            "{path:?} did not answer within {} s (a network filesystem that does not answer?)",
-            wait.as_secs_f32()
-        )),
+        Err(RecvTimeoutError::Timeout) => {
+            let mut state = lock(&opening);
+            // Ended since: its answer is there after all.
+            if let Ok(result) = opened.try_recv() {
+                return result;
+            }
+            *state = Opening::GivenUp;
+            lock(&STUCK).push(path.to_owned());
+            Err(format!(
+                "{path:?} did not answer within {} s (a network filesystem that does not \
+                 answer?)",
+                wait.as_secs_f32()
+            ))
+        }
         Err(RecvTimeoutError::Disconnected) => Err(format!("{path:?}: looking at it failed")),
     }
 }
@@ -62,19 +86,8 @@ fn open_dir(path: &str) -> Result<Root, String> {
     Root::open(path)
 }
 
-/// Marks `path` as being opened; false if it already was.
-fn begin(path: &str) -> bool {
-    let mut opening = STILL_OPENING.lock().unwrap_or_else(PoisonError::into_inner);
-    if opening.iter().any(|p| p == path) {
-        return false;
-    }
-    opening.push(path.to_owned());
-    true
-}
-
-fn end(path: &str) {
-    let mut opening = STILL_OPENING.lock().unwrap_or_else(PoisonError::into_inner);
-    opening.retain(|p| p != path);
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -94,5 +107,16 @@ mod tests {
         let err = open_within(&file, ROOT_WAIT).expect_err("a file");
         let _ = std::fs::remove_file(&file);
         assert!(err.ends_with("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn the_same_root_opened_at_once_by_two_threads_opens_for_both() {
+        let dir = std::env::temp_dir();
+        let dir = dir.to_str().expect("utf-8 temp dir").to_owned();
+        let other = dir.clone();
+        let beside =
+            std::thread::spawn(move || (0..50).all(|_| open_within(&other, ROOT_WAIT).is_ok()));
+        assert!((0..50).all(|_| open_within(&dir, ROOT_WAIT).is_ok()));
+        assert!(beside.join().expect("thread"));
     }
 }
