@@ -290,6 +290,20 @@ def case_chunked_body(sock, conn):
     return outcome(sock, conn, 1)
 
 
+def case_body_past_limit(sock, conn):
+    """A body without content-length, 2,000 bytes in four DATA frames, all
+    sent before anything is read (a server that answers midway is read
+    after): the answer tern gives, not whether a client kept sending."""
+    conn.send_headers(1, request_headers("/upload", method="POST"), end_stream=False)
+    for _ in range(4):
+        conn.send_data(1, b"b" * 500)
+        flush(sock, conn)
+        time.sleep(0.02)
+    conn.end_stream(1)
+    flush(sock, conn)
+    return outcome(sock, conn, 1)
+
+
 def case_rapid_reset(sock, conn):
     """CVE-2023-44487: streams opened and reset at once, many times."""
     sent = 0
@@ -720,6 +734,7 @@ def case_zero_window_streams(sock, conn):
 
 
 CASES = {
+    "body_past_limit": case_body_past_limit,
     "early_hints": case_early_hints,
     "settings_flood": flood_then_request(settings, "/after-settings"),
     "panic_then_ok": case_panic_then_ok,
