@@ -13,7 +13,6 @@ const LIMITS: Limits = Limits {
     max_head_bytes: 64 * 1024,
     max_request_line_bytes: 8 * 1024,
     max_headers: 100,
-    max_body_bytes: u64::MAX,
 };
 
 /// xorshift64*: deterministic, no dependency.

@@ -13,7 +13,6 @@ pub fn host(data: &[u8]) {
         max_head_bytes: usize::MAX,
         max_request_line_bytes: usize::MAX,
         max_headers: 8,
-        max_body_bytes: u64::MAX,
     };
     let field = [b"GET / HTTP/1.1\r\nHost: ", data, b"\r\n\r\n"].concat();
     let mut fields = request::field_slots::<8>();

@@ -125,7 +125,6 @@ fn check_upstream_head(req: &RequestHead, out: &[u8], expected: &Expected) {
         max_head_bytes: usize::MAX,
         max_request_line_bytes: usize::MAX,
         max_headers: usize::MAX,
-        max_body_bytes: u64::MAX,
     };
     let mut fields = request::field_slots::<{ MAX_HEADERS_CAP + 16 }>();
     let sent = match request::parse(out, &mut fields, &roomy) {

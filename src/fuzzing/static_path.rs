@@ -24,7 +24,6 @@ pub fn static_path(data: &[u8]) {
         max_head_bytes: usize::MAX,
         max_request_line_bytes: usize::MAX,
         max_headers: 64,
-        max_body_bytes: u64::MAX,
     };
     let mut fields = request::field_slots::<64>();
     let Ok(req) = request::parse(&data[..head_len], &mut fields, &limits) else {

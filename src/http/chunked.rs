@@ -91,8 +91,6 @@ impl ChunkedReframer {
         }
     }
 
-    /// Checks the start of a chunked body without copying it anywhere:
-    /// `Ok` when `input` is a valid body or a valid beginning of one.
     /// A re-framing decoder whose body may carry `max` data bytes at most:
     /// a chunk that would go past them is `ChunkError::TooLarge`, refused
     /// before any of its data is passed on.
@@ -103,6 +101,9 @@ impl ChunkedReframer {
         }
     }
 
+    /// Checks the start of a chunked body without copying it anywhere:
+    /// `Ok` when `input` is a valid body or a valid beginning of one,
+    /// within `max` data bytes.
     pub fn check_prefix(input: &[u8], max: u64) -> Result<(), ChunkError> {
         let mut checker = ChunkedReframer {
             emit: Emit::Nothing,

@@ -15,8 +15,6 @@ pub struct Limits {
     pub max_head_bytes: usize,
     pub max_request_line_bytes: usize,
     pub max_headers: usize,
-    /// A request body's bytes at most (`u64::MAX`: no limit).
-    pub max_body_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

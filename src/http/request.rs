@@ -110,14 +110,13 @@ pub fn parse<'b, 'h>(
     if version == Version::Http11 && fields.host_count == 0 {
         return Err(RequestError::BadRequest("HTTP/1.1 request without Host"));
     }
-    let body = fields.body()?;
     Ok(RequestHead {
         method,
         version,
         origin_target,
         target_authority,
         host,
-        body,
+        body: fields.body()?,
         keep_alive: fields.keep_alive(version),
         upgrade: version == Version::Http11 && fields.upgrade && fields.connection_upgrade,
         expect_continue: fields.expect_continue,

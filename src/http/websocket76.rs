@@ -44,7 +44,6 @@ mod tests {
             max_head_bytes: 8192,
             max_request_line_bytes: 1024,
             max_headers: 32,
-            max_body_bytes: u64::MAX,
         };
         let mut fields = request::field_slots::<32>();
         let req = request::parse(head, &mut fields, &limits).expect("parses");

@@ -36,6 +36,10 @@ pub struct Plan {
     /// `[server.http2]`.
     pub http2: http2::Http2Limits,
     pub limits: Limits,
+    /// `[server.limits] max_body_bytes` (`u64::MAX`: no limit); a route's
+    /// own takes its place (`max_body_bytes()`). Not the parser's: a body
+    /// is checked as it is forwarded.
+    pub body_limit: u64,
     pub client_timeouts: ClientTimeouts,
     pub pool: PoolSettings,
     pub listeners: Vec<ListenerPlan>,
@@ -74,7 +78,7 @@ impl Plan {
         self.routes
             .get(route)
             .and_then(|route| route.max_body_bytes)
-            .unwrap_or(self.limits.max_body_bytes)
+            .unwrap_or(self.body_limit)
     }
 }
 
@@ -126,6 +130,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         return Err(err("server.max_connections", "must be at least 1"));
     }
     let limits = build_limits(file)?;
+    let body_limit = build_body_limit(file)?;
     let listeners = build_listeners(file)?;
     let built = backend::build_backends(file)?;
     let routes = build_routes(file, &listeners, &built.backends)?;
@@ -139,6 +144,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         shutdown_grace: server.shutdown_grace.0,
         http2: http2::build(&server.http2)?,
         limits,
+        body_limit,
         client_timeouts: ClientTimeouts {
             header: t.client_header.0,
             idle: t.client_idle.0,
@@ -307,19 +313,22 @@ fn build_limits(file: &ConfigFile) -> Result<Limits, PlanError> {
             "must be at least 16",
         ));
     }
-    if l.max_body_bytes == Some(0) {
-        return Err(err(
-            "server.limits.max_body_bytes",
-            "must be at least 1 (leave it out for no limit)",
-        ));
-    }
     Ok(Limits {
         max_head_bytes: l.max_head_bytes,
         // The request line is part of the head, so the head limit caps it too.
         max_request_line_bytes: l.max_request_line_bytes.min(l.max_head_bytes),
         max_headers: l.max_headers,
-        max_body_bytes: l.max_body_bytes.unwrap_or(u64::MAX),
     })
+}
+
+fn build_body_limit(file: &ConfigFile) -> Result<u64, PlanError> {
+    match file.server.limits.max_body_bytes {
+        Some(0) => Err(err(
+            "server.limits.max_body_bytes",
+            "must be at least 1 (leave it out for no limit)",
+        )),
+        limit => Ok(limit.unwrap_or(u64::MAX)),
+    }
 }
 
 fn build_listener(

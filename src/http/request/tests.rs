@@ -5,7 +5,6 @@ const LIMITS: Limits = Limits {
     max_head_bytes: 64 * 1024,
     max_request_line_bytes: 8 * 1024,
     max_headers: 100,
-    max_body_bytes: u64::MAX,
 };
 
 /// Runs the same two steps as a session: line-ending scan, then parse.

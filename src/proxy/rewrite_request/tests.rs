@@ -6,7 +6,6 @@ const LIMITS: Limits = Limits {
     max_head_bytes: 65536,
     max_request_line_bytes: 8192,
     max_headers: 100,
-    max_body_bytes: u64::MAX,
 };
 
 fn forward(head: &[u8]) -> String {
