@@ -290,18 +290,23 @@ def case_chunked_body(sock, conn):
     return outcome(sock, conn, 1)
 
 
-def case_body_past_limit(sock, conn):
-    """A body without content-length, 2,000 bytes in four DATA frames, all
+def body_past_limit(extra=()):
+    """A 2,000-byte body in four DATA frames (with `extra` headers), all
     sent before anything is read (a server that answers midway is read
     after): the answer tern gives, not whether a client kept sending."""
-    conn.send_headers(1, request_headers("/upload", method="POST"), end_stream=False)
-    for _ in range(4):
-        conn.send_data(1, b"b" * 500)
+
+    def case(sock, conn):
+        headers = request_headers("/upload", extra, method="POST")
+        conn.send_headers(1, headers, end_stream=False)
+        for _ in range(4):
+            conn.send_data(1, b"b" * 500)
+            flush(sock, conn)
+            time.sleep(0.02)
+        conn.end_stream(1)
         flush(sock, conn)
-        time.sleep(0.02)
-    conn.end_stream(1)
-    flush(sock, conn)
-    return outcome(sock, conn, 1)
+        return outcome(sock, conn, 1)
+
+    return case
 
 
 def case_rapid_reset(sock, conn):
@@ -734,7 +739,8 @@ def case_zero_window_streams(sock, conn):
 
 
 CASES = {
-    "body_past_limit": case_body_past_limit,
+    "body_past_limit": body_past_limit(),
+    "length_past_limit": body_past_limit([("content-length", "2000")]),
     "early_hints": case_early_hints,
     "settings_flood": flood_then_request(settings, "/after-settings"),
     "panic_then_ok": case_panic_then_ok,
