@@ -181,10 +181,11 @@ impl Conn {
             // (and so every held connection) stay small.
             return Box::pin(self.fill_tls()).await;
         }
-        let buf = std::mem::take(&mut *self.buf);
-        let (len, cap) = (buf.len(), buf.capacity());
-        let (result, slice): (io::Result<usize>, SliceMut<Vec<u8>>) =
-            self.stream.read(buf.slice_mut(len..cap)).await;
+        // No local for the buffer: one the read borrowed from would stay in
+        // the future beside the read's own (every held connection's cost).
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        let into = std::mem::take(&mut *self.buf).slice_mut(len..cap);
+        let (result, slice): (io::Result<usize>, SliceMut<Vec<u8>>) = self.stream.read(into).await;
         *self.buf = slice.into_inner();
         if let Ok(n) = result {
             wire::read(self.client, n);

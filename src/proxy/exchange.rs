@@ -33,9 +33,11 @@ use crate::worker_ctx::WorkerCtx;
 /// A body no larger than this that is already buffered goes out with the head.
 const INLINE_BODY_MAX: u64 = 64 * 1024;
 
-pub async fn proxy<C: Downstream>(client: &mut C, mut req: Prepared, ctx: &WorkerCtx) -> Next {
+/// `req` is borrowed, not moved in: a request held upstream for minutes
+/// (a long-poll) stays in the one place its driver keeps it.
+pub async fn proxy<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &WorkerCtx) -> Next {
     let sent_before = client.sent();
-    let next = exchange(client, &mut req, ctx).await;
+    let next = exchange(client, req, ctx).await;
     req.meter.sent(client.sent() - sent_before);
     next
 }

@@ -21,7 +21,7 @@ pub(crate) async fn serve<C: Downstream>(
     ctx: &WorkerCtx,
 ) {
     let listener = peer.listener;
-    let prepared = match prepare(&head, peer, ctx) {
+    let mut prepared = match prepare(&head, peer, ctx) {
         Ok(Step::Ready(outcome)) => Ok(outcome),
         Ok(Step::Opening(opening)) => {
             Box::pin(static_open::settle(opening, &head, peer, ctx)).await
@@ -35,8 +35,10 @@ pub(crate) async fn serve<C: Downstream>(
     // `prepare` made the upstream's own copy.
     drop(head);
     match prepared {
-        Ok(Outcome::Proxy(prepared)) => {
-            exchange::proxy(client, prepared, ctx).await;
+        // Borrowed: the request stays in this one place while it waits
+        // upstream.
+        Ok(Outcome::Proxy(ref mut req)) => {
+            exchange::proxy(client, req, ctx).await;
         }
         Ok(Outcome::Answer { response, .. }) => {
             let status = status_of_response(&response);

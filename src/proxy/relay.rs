@@ -1,6 +1,7 @@
 //! Reading the upstream's response and relaying it to the client: interim
 //! responses, the final head, and the body by length, chunks or close.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -106,81 +107,87 @@ impl Meta {
 
 /// `position`: the answering server's place in the backend, for the
 /// route's changes to the response head.
-pub async fn relay_response<C: Downstream>(
-    client: &mut C,
-    upstream: &mut Conn,
-    req: &Prepared,
-    (backend, position): (&Backend, u16),
-    ctx: &WorkerCtx,
+///
+/// Not `async fn`: its arguments would be held twice while a long-poll
+/// waits (as passed, and moved into the body).
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+pub fn relay_response<'a, C: Downstream>(
+    client: &'a mut C,
+    upstream: &'a mut Conn,
+    req: &'a Prepared,
+    (backend, position): (&'a Backend, u16),
+    ctx: &'a WorkerCtx,
     continue_sent: bool,
-) -> Relay {
-    let waits = Waits {
-        client: ctx.plan.client_timeouts.inflight,
-        upstream: backend.timeouts.server,
-    };
-    let mut first_head = true;
-    loop {
-        // Inline, not a function of its own: a nested future would hold its
-        // own copies of these references next to this one's (72 bytes).
-        let quick = ctx.backend_is_quick(req.backend);
-        // On the meter's clock (the TSC where the kernel trusts it): this
-        // wait is timed for every response, `Instant` costs a vDSO call.
-        let started_us = ctx.stats.now_us();
-        let read = read_response_head(upstream, waits.upstream, quick);
-        let read = if first_head && req.abort_on != AbortOn::Never {
-            // The first head races the client's leaving: a long-poll whose
-            // client is gone frees its upstream at once.
-            let limit = ctx.plan.limits.max_head_bytes + 1;
-            monoio::select! {
-                read = read => read,
-                _ = client.gone(req.abort_on, req.client.version, limit) => {
-                    return Relay::Failed(Failure::ClientLeft)
+) -> impl Future<Output = Relay> + 'a {
+    async move {
+        let waits = Waits {
+            client: ctx.plan.client_timeouts.inflight,
+            upstream: backend.timeouts.server,
+        };
+        let mut first_head = true;
+        loop {
+            // Inline, not a function of its own: a nested future would hold its
+            // own copies of these references next to this one's (72 bytes).
+            let quick = ctx.backend_is_quick(req.backend);
+            // On the meter's clock (the TSC where the kernel trusts it): this
+            // wait is timed for every response, `Instant` costs a vDSO call.
+            let started_us = ctx.stats.now_us();
+            let read = read_response_head(upstream, waits.upstream, quick);
+            let read = if first_head && req.abort_on != AbortOn::Never {
+                // The first head races the client's leaving: a long-poll whose
+                // client is gone frees its upstream at once.
+                let limit = ctx.plan.limits.max_head_bytes + 1;
+                monoio::select! {
+                    read = read => read,
+                    _ = client.gone(req.abort_on, req.client.version, limit) => {
+                        return Relay::Failed(Failure::ClientLeft)
+                    }
                 }
-            }
-        } else {
-            read.await
-        };
-        let waited_us = ctx.stats.now_us().saturating_sub(started_us);
-        let head_len = match head_read(read, waited_us, first_head, (ctx, req.backend)) {
-            Ok(head_len) => head_len,
-            Err(failure) => return Relay::Failed(failure),
-        };
-        first_head = false;
-        let draining = ctx.drain.is_draining();
-        let head = &upstream.buffered()[..head_len];
-        let (out, meta) = match tell_head(
-            client,
-            head,
-            req,
-            (draining, continue_sent),
-            (ctx, backend, position),
-        ) {
-            Ok(told) => told,
-            Err(failure) => return Relay::Failed(failure),
-        };
-        upstream.consume(head_len);
-        if meta.interim {
-            // Empty for an interim response the client must not get, or
-            // one an HTTP/2 stream has sent already.
-            if out.is_empty() {
-                buffer::give(out);
+            } else {
+                read.await
+            };
+            let waited_us = ctx.stats.now_us().saturating_sub(started_us);
+            let head_len = match head_read(read, waited_us, first_head, (ctx, req.backend)) {
+                Ok(head_len) => head_len,
+                Err(failure) => return Relay::Failed(failure),
+            };
+            first_head = false;
+            let draining = ctx.drain.is_draining();
+            let head = &upstream.buffered()[..head_len];
+            let (out, meta) = match tell_head(
+                client,
+                head,
+                req,
+                (draining, continue_sent),
+                (ctx, backend, position),
+            ) {
+                Ok(told) => told,
+                Err(failure) => return Relay::Failed(failure),
+            };
+            upstream.consume(head_len);
+            if meta.interim {
+                // Empty for an interim response the client must not get, or
+                // one an HTTP/2 stream has sent already.
+                if out.is_empty() {
+                    buffer::give(out);
+                    continue;
+                }
+                if write_out(client, out, waits.client).await.is_err() {
+                    return Relay::Failed(Failure::ResponseCut);
+                }
                 continue;
             }
-            if write_out(client, out, waits.client).await.is_err() {
-                return Relay::Failed(Failure::ResponseCut);
+            if meta.status == 101 {
+                // Logged as the client sees it: 200 on an HTTP/2 stream.
+                req.meter.switched(client.switched_status());
+                return switch_protocols(client, upstream, out, (ctx, backend), waits.client).await;
             }
-            continue;
+            req.meter.response_head(meta.status);
+            return match body_buffered(upstream, out, &meta) {
+                Ok(relay) => relay,
+                Err(out) => Box::pin(relay_body(client, upstream, out, &meta, waits)).await,
+            };
         }
-        if meta.status == 101 {
-            // Logged as the client sees it: 200 on an HTTP/2 stream.
-            req.meter.switched(client.switched_status());
-            return switch_protocols(client, upstream, out, (ctx, backend), waits.client).await;
-        }
-        req.meter.response_head(meta.status);
-        return match body_buffered(upstream, out, &meta) {
-            Ok(relay) => relay,
-            Err(out) => Box::pin(relay_body(client, upstream, out, &meta, waits)).await,
-        };
     }
 }
 
@@ -313,39 +320,45 @@ fn client_framing<C: Downstream>(
 /// Reads one response head. `quick`: this backend usually answers fast, so
 /// the first read may be posted with a buffer (see `Conn::wait_and_fill`).
 /// Returns the head's length.
-async fn read_response_head(
+/// Not `async fn`, and the scanner made after the first wait: a long-poll
+/// waits in here, so what this future holds meanwhile is every held
+/// connection's cost.
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+fn read_response_head(
     upstream: &mut Conn,
     wait: Duration,
     quick: bool,
-) -> Result<usize, HeadFail> {
+) -> impl Future<Output = Result<usize, HeadFail>> + '_ {
     let deadline = deadline_after(wait);
-    let mut scanner = HeadScanner::default();
-    if upstream.buffered().is_empty() {
-        // A long-poll waits here for minutes, holding no buffer unless quick.
-        match timeout_at(
-            deadline,
-            upstream.wait_and_fill(quick, MAX_RESPONSE_HEAD + 1),
-        )
-        .await
-        {
-            Err(_) => return Err(HeadFail::TimedOut),
-            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::NoBytes),
-            Ok(Ok(_)) => {}
-        }
-    }
-    loop {
-        match scanner.scan(upstream.buffered()) {
-            Scan::Complete { head_len } => return Ok(head_len),
-            Scan::BareLineEnding => return Err(HeadFail::Bad),
-            Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
-                return Err(HeadFail::Bad)
+    async move {
+        if upstream.buffered().is_empty() {
+            // A long-poll waits here for minutes, holding no buffer unless quick.
+            match timeout_at(
+                deadline,
+                upstream.wait_and_fill(quick, MAX_RESPONSE_HEAD + 1),
+            )
+            .await
+            {
+                Err(_) => return Err(HeadFail::TimedOut),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::NoBytes),
+                Ok(Ok(_)) => {}
             }
-            Scan::Partial { .. } => {}
         }
-        match timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await {
-            Err(_) => return Err(HeadFail::TimedOut),
-            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::Bad),
-            Ok(Ok(_)) => {}
+        let mut scanner = HeadScanner::default();
+        loop {
+            match scanner.scan(upstream.buffered()) {
+                Scan::Complete { head_len } => return Ok(head_len),
+                Scan::BareLineEnding => return Err(HeadFail::Bad),
+                Scan::Partial { .. } if upstream.buffered().len() > MAX_RESPONSE_HEAD => {
+                    return Err(HeadFail::Bad)
+                }
+                Scan::Partial { .. } => {}
+            }
+            match timeout_at(deadline, upstream.fill(MAX_RESPONSE_HEAD + 1)).await {
+                Err(_) => return Err(HeadFail::TimedOut),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFail::Bad),
+                Ok(Ok(_)) => {}
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The life of one client connection.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -24,40 +25,48 @@ use crate::worker_ctx::{ConnectionGuard, WorkerCtx};
 /// its connection.
 const GOODBYE: Duration = Duration::from_secs(1);
 
-pub async fn serve(
+/// Not `async fn`: an `async fn`'s arguments stay in its future for the
+/// connection's life, the socket (80 bytes) beside the connection made of
+/// it. Here the future holds the connection alone.
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+pub fn serve(
     stream: TcpStream,
     mut addr: SocketAddr,
     listener: Rc<ListenerInfo>,
     ctx: Rc<WorkerCtx>,
-) {
-    let _counted = ConnectionGuard::new(&ctx);
-    let mut _limit_slot = None;
+) -> impl Future<Output = ()> {
     let plain = listener.tls.is_none() && !takes_h2c(&ctx, &listener);
-    let mut client = if plain && !admission::needed(&ctx.plan, listener.index) {
-        Conn::client(stream)
-    } else {
-        // Boxed: a handshake's or a PROXY header's state stays out of
-        // every connection's future.
-        let Some(opened) = Box::pin(open(stream, addr, &listener, &ctx)).await else {
-            return;
-        };
-        // The client a PROXY header names replaces the peer in place: a
-        // second address would grow every connection's future.
-        addr = opened.client;
-        _limit_slot = opened.slot;
-        if opened.http2 {
-            // Boxed: an HTTP/2 connection's state stays out of every
-            // HTTP/1.1 connection's future.
-            return Box::pin(crate::proxy::http2::serve(opened.conn, addr, listener, ctx)).await;
+    let opens = !plain || admission::needed(&ctx.plan, listener.index);
+    let mut client = Conn::client(stream);
+    async move {
+        let _counted = ConnectionGuard::new(&ctx);
+        let mut _limit_slot = None;
+        if opens {
+            // Boxed: a handshake's or a PROXY header's state stays out of
+            // every connection's future. The connection is made anew in
+            // the same place.
+            let Some(opened) = Box::pin(open(client, addr, &listener, &ctx)).await else {
+                return;
+            };
+            // The client a PROXY header names replaces the peer in place: a
+            // second address would grow every connection's future.
+            addr = opened.client;
+            _limit_slot = opened.slot;
+            if opened.http2 {
+                // Boxed: an HTTP/2 connection's state stays out of every
+                // HTTP/1.1 connection's future.
+                let h2 = crate::proxy::http2::serve(opened.conn, addr, listener, ctx);
+                return Box::pin(h2).await;
+            }
+            client = opened.conn;
         }
-        opened.conn
-    };
-    converse(&mut client, addr, listener, ctx).await;
-    // Every orderly end of a TLS connection (a response with close, an idle
-    // or header timeout, a refusal, a drain, a tunnel's end) says
-    // close_notify first; tern's own half-closes have said it already.
-    if client.is_tls() {
-        let _ = crate::timer::timeout(GOODBYE, client.close_notify()).await;
+        converse(&mut client, addr, listener, ctx).await;
+        // Every orderly end of a TLS connection (a response with close, an
+        // idle or header timeout, a refusal, a drain, a tunnel's end) says
+        // close_notify first; tern's own half-closes have said it already.
+        if client.is_tls() {
+            let _ = crate::timer::timeout(GOODBYE, client.close_notify()).await;
+        }
     }
 }
 
@@ -70,13 +79,14 @@ struct Opened {
     http2: bool,
 }
 
+/// `fresh`: the accepted socket as a connection that has read nothing yet.
 async fn open(
-    stream: TcpStream,
+    fresh: Conn,
     peer: SocketAddr,
     listener: &ListenerInfo,
     ctx: &WorkerCtx,
 ) -> Option<Opened> {
-    let admitted = admission::admit(stream, peer, &ctx.plan, listener.index).await?;
+    let admitted = admission::admit(fresh.stream, peer, &ctx.plan, listener.index).await?;
     let limit = ctx.plan.client_timeouts.header;
     let mut conn = match &listener.tls {
         None => Conn::client(admitted.stream),
@@ -127,27 +137,78 @@ async fn h2c_preface(conn: &mut Conn, limit: Duration) -> bool {
 }
 
 /// Requests and responses on one connection, until it is to close.
-async fn converse(
+///
+/// Not `async fn`: its arguments would be held twice for the connection's
+/// life (as passed, and moved into the body).
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+fn converse(
     client: &mut Conn,
     addr: SocketAddr,
     mut listener: Rc<ListenerInfo>,
     mut ctx: Rc<WorkerCtx>,
-) {
-    let mut first = true;
-    let mut between = Between::default();
-    loop {
-        let head_len = match read_head(client, &ctx, first, &mut between).await {
-            Ok(len) => len,
-            Err(HeadEnd::Closed) => return,
-            Err(HeadEnd::Reject(failure)) => {
-                ctx.stats.answered_locally(listener.index, failure.status());
-                log_refusal(&ctx, client.buffered(), addr, failure);
-                return refuse(client, failure.status()).await;
+) -> impl Future<Output = ()> + '_ {
+    async move {
+        let mut first = true;
+        let mut between = Between::default();
+        loop {
+            let head_len = match read_head(client, &ctx, first, &mut between).await {
+                Ok(len) => len,
+                Err(HeadEnd::Closed) => return,
+                Err(HeadEnd::Reject(failure)) => {
+                    ctx.stats.answered_locally(listener.index, failure.status());
+                    log_refusal(&ctx, client.buffered(), addr, failure);
+                    return refuse(client, failure.status()).await;
+                }
+            };
+            first = false;
+            crate::contain::note_request(&client.buffered()[..head_len]);
+            follow_reload(&mut ctx, &mut listener);
+            // The request's outcome is all this future keeps of the making
+            // (`outcome_of`'s state lies in the place of the exchange's).
+            let Some(mut outcome) = outcome_of(client, head_len, addr, &listener, &ctx).await
+            else {
+                return;
+            };
+            client.consume(head_len);
+            let next = match outcome {
+                // Borrowed: the request stays in this one place while it
+                // waits upstream.
+                Outcome::Proxy(ref mut req) => exchange::proxy(client, req, &ctx).await,
+                Outcome::Answer { response, close } => {
+                    ctx.stats
+                        .answered_locally(listener.index, status_of_response(&response));
+                    send_answer(client, response, close).await
+                }
+                Outcome::Static(reply) => {
+                    let wait = ctx.plan.client_timeouts.inflight;
+                    // Boxed: a file transfer's state stays out of every
+                    // connection's future.
+                    let next = Box::pin(crate::files::send(client, reply, wait)).await;
+                    if next == Next::Close {
+                        // An unread request body must not reset the response.
+                        linger_close(client).await;
+                    }
+                    next
+                }
+            };
+            if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
+                return;
             }
-        };
-        first = false;
-        crate::contain::note_request(&client.buffered()[..head_len]);
-        follow_reload(&mut ctx, &mut listener);
+        }
+    }
+}
+
+/// What to do with the request whose head is the first `head_len` bytes
+/// buffered; `None` when it was refused (answered, and the connection is
+/// to close).
+async fn outcome_of(
+    client: &mut Conn,
+    head_len: usize,
+    addr: SocketAddr,
+    listener: &ListenerInfo,
+    ctx: &WorkerCtx,
+) -> Option<Outcome> {
+    let prepared = {
         let peer = Peer {
             addr,
             local: LocalAddr::Socket(&client.stream),
@@ -156,48 +217,26 @@ async fn converse(
             http2: false,
         };
         // `peer` and `head` are held across no await but a static answer's
-        // wait for a file thread: the exchange below borrows `client`.
+        // wait for a file thread.
         let head = &client.buffered()[..head_len];
-        let prepared = match prepare(head, &peer, &ctx) {
+        match prepare(head, &peer, ctx) {
             Ok(Step::Ready(outcome)) => Ok(outcome),
-            // Boxed: rare, and its state stays out of every connection's future.
+            // Boxed: rare, and its state stays out of every connection's
+            // future.
             Ok(Step::Opening(opening)) => {
-                Box::pin(static_open::settle(opening, head, &peer, &ctx)).await
+                Box::pin(static_open::settle(opening, head, &peer, ctx)).await
             }
             Err(failure) => Err(failure),
-        };
-        let next = match prepared {
-            Ok(Outcome::Proxy(prepared)) => {
-                client.consume(head_len);
-                exchange::proxy(client, prepared, &ctx).await
-            }
-            Ok(Outcome::Answer { response, close }) => {
-                ctx.stats
-                    .answered_locally(listener.index, status_of_response(&response));
-                client.consume(head_len);
-                send_answer(client, response, close).await
-            }
-            Ok(Outcome::Static(reply)) => {
-                client.consume(head_len);
-                let wait = ctx.plan.client_timeouts.inflight;
-                // Boxed: a file transfer's state stays out of every
-                // connection's future.
-                let next = Box::pin(crate::files::send(client, reply, wait)).await;
-                if next == Next::Close {
-                    // An unread request body must not reset the response.
-                    linger_close(client).await;
-                }
-                next
-            }
-            // A head that doesn't parse leaves the framing unknown: close.
-            Err(failure) => {
-                ctx.stats.answered_locally(listener.index, failure.status());
-                log_refusal(&ctx, &client.buffered()[..head_len], addr, failure);
-                return refuse(client, failure.status()).await;
-            }
-        };
-        if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
-            return;
+        }
+    };
+    match prepared {
+        Ok(outcome) => Some(outcome),
+        // A head that doesn't parse leaves the framing unknown: close.
+        Err(failure) => {
+            ctx.stats.answered_locally(listener.index, failure.status());
+            log_refusal(ctx, &client.buffered()[..head_len], addr, failure);
+            refuse(client, failure.status()).await;
+            None
         }
     }
 }
