@@ -228,9 +228,13 @@ fn attempt<'a, C: Downstream>(
             req.client.keep_alive = false;
             req.body_unread = true;
         }
-        // The head is only kept for a retry; a long-poll may wait for
-        // minutes, so free it now when there can be none.
-        if !chances.may_retry {
+        // The head is only kept for a retry, until the upstream answers
+        // (`relay_response`); a long-poll may wait for minutes, so keep it
+        // at its length (it was made with room for added fields), or free
+        // it now when there can be no retry.
+        if chances.may_retry {
+            req.upstream_head.shrink_to_fit();
+        } else {
             req.upstream_head = Vec::new();
         }
         let relayed = relay_response(

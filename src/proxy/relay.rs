@@ -114,7 +114,7 @@ impl Meta {
 pub fn relay_response<'a, C: Downstream>(
     client: &'a mut C,
     upstream: &'a mut Conn,
-    req: &'a Prepared,
+    req: &'a mut Prepared,
     (backend, position): (&'a Backend, u16),
     ctx: &'a WorkerCtx,
     continue_sent: bool,
@@ -151,6 +151,9 @@ pub fn relay_response<'a, C: Downstream>(
                 Ok(head_len) => head_len,
                 Err(failure) => return Relay::Failed(failure),
             };
+            // The upstream answered: the head kept for a retry can't serve
+            // one now (a WebSocket, an event stream, would hold it for hours).
+            req.upstream_head = Vec::new();
             first_head = false;
             let draining = ctx.drain.is_draining();
             let head = &upstream.buffered()[..head_len];
