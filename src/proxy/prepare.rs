@@ -388,8 +388,9 @@ fn upstream_head(req: &RequestHead, head: &[u8], peer: &Peer, proxy: &Proxy) -> 
             .flatten(),
         edit,
     };
-    // Exact size, not a pooled buffer: it is kept for a possible retry while
-    // the request waits upstream, which for a long-poll is minutes.
+    // Its own allocation, not a pooled buffer: it is kept for a possible
+    // retry while the request waits upstream, which for a long-poll is
+    // minutes (at its length then: `exchange::attempt`).
     let mut upstream_head = Vec::with_capacity(head.len() + 256);
     write_upstream_head(req, head, &info, &mut upstream_head);
     upstream_head
