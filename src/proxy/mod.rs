@@ -41,7 +41,9 @@
 //! The `Box::pin`s on this path keep rare states (TLS, file transfers,
 //! compression, a static answer's wait for a file thread, the probe after
 //! a FIN, a tunnel) out of every connection's future, whose size bounds what
-//! a held long-poll costs (size test below).
+//! a held long-poll costs (size test below); and nothing is held in it twice
+//! (the functions a long-poll waits in are `fn`s returning `async move`
+//! blocks, the request is borrowed: `LIFECYCLE.md`, "Nothing held twice").
 
 mod acquire;
 mod answer;

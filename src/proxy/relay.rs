@@ -323,6 +323,7 @@ fn client_framing<C: Downstream>(
 /// Reads one response head. `quick`: this backend usually answers fast, so
 /// the first read may be posted with a buffer (see `Conn::wait_and_fill`).
 /// Returns the head's length.
+///
 /// Not `async fn`, and the scanner made after the first wait: a long-poll
 /// waits in here, so what this future holds meanwhile is every held
 /// connection's cost.
