@@ -64,8 +64,15 @@ impl Downstream for Conn {
         super::client_watch::client_gone(self, mode, version, limit).await
     }
 
-    async fn tunnel(&mut self, upstream: &mut Conn, idle: Duration) {
-        super::tunnel::run(self, upstream, idle).await
+    // Not `async fn`: a WebSocket lives in it, and a future of its own would
+    // hold the arguments once more in every tunnel's.
+    #[allow(clippy::manual_async_fn)]
+    fn tunnel<'s, 'u>(
+        &'s mut self,
+        upstream: &'u mut Conn,
+        idle: Duration,
+    ) -> impl Future<Output = ()> + use<'s, 'u> {
+        super::tunnel::run(self, upstream, idle)
     }
 
     fn plain_socket(&mut self) -> Option<&mut Conn> {

@@ -6,6 +6,7 @@
 //! no buffer. A side's EOF is passed on as a half-close (shutdown of the
 //! other side's write half); the other direction keeps flowing.
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::buffer::BUF_SIZE;
@@ -17,28 +18,36 @@ enum Side {
     Upstream,
 }
 
-pub async fn run(client: &mut Conn, upstream: &mut Conn, idle: Duration) {
-    if flush_leftovers(client, upstream).await.is_err() {
-        return;
-    }
-    let mut client_open = true;
-    let mut upstream_open = true;
-    while client_open || upstream_open {
-        let ready = monoio::select! {
-            r = client.readable(), if client_open => r.map(|()| Side::Client),
-            r = upstream.readable(), if upstream_open => r.map(|()| Side::Upstream),
-            _ = crate::timer::sleep(idle) => return,
-        };
-        let moved = match ready {
-            Ok(Side::Client) => pass(client, upstream).await,
-            Ok(Side::Upstream) => pass(upstream, client).await,
-            Err(_) => return,
-        };
-        match (ready, moved) {
-            (_, Err(())) => return,
-            (Ok(Side::Client), Ok(false)) => client_open = false,
-            (Ok(Side::Upstream), Ok(false)) => upstream_open = false,
-            _ => {}
+/// Not `async fn`: its arguments would be held twice for the tunnel's life.
+#[allow(clippy::manual_async_fn)] // on purpose, as said above
+pub fn run<'c, 'u>(
+    client: &'c mut Conn,
+    upstream: &'u mut Conn,
+    idle: Duration,
+) -> impl Future<Output = ()> + use<'c, 'u> {
+    async move {
+        if flush_leftovers(client, upstream).await.is_err() {
+            return;
+        }
+        let mut client_open = true;
+        let mut upstream_open = true;
+        while client_open || upstream_open {
+            let ready = monoio::select! {
+                r = client.readable(), if client_open => r.map(|()| Side::Client),
+                r = upstream.readable(), if upstream_open => r.map(|()| Side::Upstream),
+                _ = crate::timer::sleep(idle) => return,
+            };
+            let moved = match ready {
+                Ok(Side::Client) => pass(client, upstream).await,
+                Ok(Side::Upstream) => pass(upstream, client).await,
+                Err(_) => return,
+            };
+            match (ready, moved) {
+                (_, Err(())) => return,
+                (Ok(Side::Client), Ok(false)) => client_open = false,
+                (Ok(Side::Upstream), Ok(false)) => upstream_open = false,
+                _ => {}
+            }
         }
     }
 }
@@ -78,5 +87,42 @@ async fn pass(from: &mut Conn, to: &mut Conn) -> Result<bool, ()> {
             Ok(true)
         }
         Err(_) => Err(()),
+    }
+}
+
+/// A WebSocket keeps its tunnel's future, boxed, for its life: keep it
+/// small, as `proxy::size_tests` does a connection's.
+#[cfg(test)]
+mod size_tests {
+    use std::time::Duration;
+
+    use crate::conn::Conn;
+
+    /// Bytes of `run`'s future. 504 as an `async fn` (its arguments held
+    /// twice); 472 as an `fn` returning its future. What is left is one
+    /// read's and one write's operations (`pass`).
+    const TUNNEL_FUTURE_MAX: usize = 480;
+
+    #[test]
+    fn a_tunnel_s_future_stays_small() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        let size = rt.block_on(async {
+            let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let connect = || monoio::net::TcpStream::connect_addr(addr);
+            let mut client = Conn::client(connect().await.expect("connect"));
+            let mut upstream = Conn::new(connect().await.expect("connect"));
+            let tunnel = super::run(&mut client, &mut upstream, Duration::ZERO);
+            let size = std::mem::size_of_val(&tunnel);
+            drop(tunnel);
+            size
+        });
+        assert!(
+            size <= TUNNEL_FUTURE_MAX,
+            "a tunnel's future grew to {size} bytes"
+        );
     }
 }
