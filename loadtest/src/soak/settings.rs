@@ -14,8 +14,11 @@ pub struct Settings {
     pub origin: SocketAddr,
     pub tern_pid: u32,
     pub duration: Duration,
-    /// Samples before this are warm-up; the verdict compares the first one
-    /// after it with the last.
+    /// Samples before this are warm-up; the verdict compares the first
+    /// window after it with the last (`window`). By default a third of the
+    /// run, at most 5 minutes: tern's heap settles over its first ~3 minutes
+    /// of the soak's traffic (the lowest sample per minute rises ~6% and then
+    /// stays), which a warm-up of one minute counted as growth.
     pub warmup: Duration,
     pub sample_every: Duration,
     pub restart_every: Duration,
@@ -75,7 +78,7 @@ impl Settings {
         let secs =
             |name, default, lo, hi| f.number(name, default, lo, hi).map(Duration::from_secs_f64);
         let duration = secs("seconds", 600.0, 10.0, 86_400.0)?;
-        let warmup_default = (duration.as_secs_f64() / 4.0).min(60.0);
+        let warmup_default = (duration.as_secs_f64() / 3.0).min(300.0);
         Ok(Settings {
             target: loopback_addr(&f.required::<String>("target")?)?,
             origin: loopback_addr(&f.required::<String>("origin")?)?,
@@ -95,5 +98,33 @@ impl Settings {
             origin_pid_file: f.str("origin-pid-file").map(PathBuf::from),
             admin: f.str("admin").map(loopback_addr).transpose()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Settings {
+        let args: Vec<String> = ["--target", "127.0.0.1:1", "--origin", "127.0.0.1:2"]
+            .iter()
+            .chain(["--tern-pid", "1"].iter())
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect();
+        Settings::parse(&args).expect("settings")
+    }
+
+    #[test]
+    fn the_warm_up_is_a_third_of_the_run_at_most_five_minutes() {
+        let ten_minutes = parse(&["--seconds", "600"]);
+        assert_eq!(ten_minutes.warmup, Duration::from_secs(200));
+        assert_eq!(ten_minutes.window(), Duration::from_secs(60));
+        let two_minutes = parse(&["--seconds", "120"]);
+        assert_eq!(two_minutes.warmup, Duration::from_secs(40));
+        let an_hour = parse(&["--seconds", "3600"]);
+        assert_eq!(an_hour.warmup, Duration::from_secs(300));
+        let asked = parse(&["--seconds", "600", "--warmup", "30"]);
+        assert_eq!(asked.warmup, Duration::from_secs(30));
     }
 }
