@@ -101,14 +101,20 @@ impl ChunkedReframer {
         }
     }
 
+    /// A decoder that passes nothing on: it finds where a body of at most
+    /// `max` data bytes ends, and whether it is valid.
+    pub fn checker(max: u64) -> Self {
+        ChunkedReframer {
+            emit: Emit::Nothing,
+            ..ChunkedReframer::with_limit(max)
+        }
+    }
+
     /// Checks the start of a chunked body without copying it anywhere:
     /// `Ok` when `input` is a valid body or a valid beginning of one,
     /// within `max` data bytes.
     pub fn check_prefix(input: &[u8], max: u64) -> Result<(), ChunkError> {
-        let mut checker = ChunkedReframer {
-            emit: Emit::Nothing,
-            ..ChunkedReframer::with_limit(max)
-        };
+        let mut checker = ChunkedReframer::checker(max);
         checker.feed(input, &mut Vec::new()).map(|_| ())
     }
 
