@@ -1,21 +1,34 @@
 //! tern's own answers, in one place: writing a response tern made (an
-//! error, a redirect, a refusal), closing after it without the kernel
+//! error, a redirect, a refusal), reading and dropping the request body it
+//! answered without (`drop_body`) or closing after it without the kernel
 //! resetting it away (`linger_close`), and logging a refused request.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::access_log::Entry;
+use crate::buffer::BUF_SIZE;
 use crate::conn::downstream::Downstream;
 use crate::conn::{Conn, Next};
 use crate::failure::Failure;
+use crate::http::chunked::ChunkedReframer;
 use crate::http::status::error_response;
+use crate::http::BodyKind;
 use crate::worker_ctx::WorkerCtx;
 
 /// How long a refused client gets to stop sending before the socket closes.
 const LINGER: Duration = Duration::from_millis(500);
 /// How much unread input is drained at most before closing.
 const LINGER_BYTES: usize = 256 * 1024;
+/// The largest request body tern reads and drops after answering the
+/// request itself, so that the connection carries the next request (a
+/// beacon's POST to a `respond` route; nginx discards such bodies too). A
+/// larger one ends the connection: reading it costs more than the client's
+/// new connection would.
+pub const DROP_MAX: u64 = 64 * 1024;
+/// The most bytes a dropped chunked body may take on the wire: its data is
+/// bounded by `DROP_MAX`, its framing (many tiny chunks) by this.
+const DROP_MAX_WIRE: u64 = 2 * DROP_MAX;
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
@@ -46,6 +59,61 @@ pub(super) async fn send_answer<C: Downstream>(
             Next::Close
         }
         (Err(_), _) => Next::Close,
+    }
+}
+
+/// Writes tern's answer to a request whose body (`body`) it needs not
+/// read; unless the connection is to close, reads and drops that body
+/// (each read within `wait`) before the next request.
+pub(super) async fn answer_and_drop_body(
+    client: &mut Conn,
+    response: Vec<u8>,
+    close: bool,
+    body: BodyKind,
+    wait: Duration,
+) -> Next {
+    match send_answer(client, response, close).await {
+        Next::KeepAlive if !body.is_empty() => drop_body(client, body, wait).await,
+        next => next,
+    }
+}
+
+/// Reads and drops a request body of at most `DROP_MAX` bytes: `KeepAlive`
+/// once it has all come, `Close` when it is larger or malformed (after a
+/// linger, as it is still coming) or when the client stops sending.
+async fn drop_body(client: &mut Conn, body: BodyKind, wait: Duration) -> Next {
+    let mut left = match body {
+        BodyKind::Length(len) if len <= DROP_MAX => len,
+        BodyKind::Chunked => DROP_MAX_WIRE,
+        _ => return Next::Close,
+    };
+    let mut chunked = (body == BodyKind::Chunked).then(|| ChunkedReframer::checker(DROP_MAX));
+    loop {
+        let buffered = client.buffered();
+        let take = buffered
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        let (used, done) = match chunked.as_mut() {
+            None => (take, take as u64 == left),
+            Some(checker) => match checker.feed(&buffered[..take], &mut Vec::new()) {
+                Ok(used) => (used, checker.is_done()),
+                Err(_) => (0, false),
+            },
+        };
+        client.consume(used);
+        left -= used as u64;
+        if done {
+            return Next::KeepAlive;
+        }
+        if used < take || left == 0 {
+            // Malformed, or larger than what is dropped.
+            linger_close(client).await;
+            return Next::Close;
+        }
+        let read = crate::timer::timeout(wait, client.wait_and_fill(true, BUF_SIZE)).await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return Next::Close;
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::answer::DROP_MAX;
 use super::response::edit::{response_needs, ResponseNeeds};
 use super::response::write::ClientSide;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
@@ -30,11 +31,14 @@ use crate::worker_ctx::WorkerCtx;
 /// What to do with a request.
 pub enum Outcome {
     Proxy(Prepared),
-    /// tern answers itself (redirect, respond, no route); `close` when the
-    /// connection can't go on (a request body unread, or the client's wish).
+    /// tern answers itself (redirect, respond, no route, a rate limit);
+    /// `close` when the connection can't go on (a request body too large to
+    /// drop, or the client's wish), else `body` is the request's body, read
+    /// and dropped after the answer (`answer::answer_and_drop_body`).
     Answer {
         response: Vec<u8>,
         close: bool,
+        body: BodyKind,
     },
     /// A static route's answer, already decided; only sending remains.
     Static(crate::files::Reply),
@@ -147,16 +151,22 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let plan = &ctx.plan;
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
-    // An answer leaves the body unread; an HTTP/1.0 client would need an
-    // explicit keep-alive, which tern's own answers don't give.
-    let close = !req.body.is_empty() || !req.keep_alive || req.version == Version::Http10;
+    // An answer needs no body: a small one is dropped after it, a larger
+    // one ends the connection. An HTTP/1.0 client would need an explicit
+    // keep-alive, which tern's own answers don't give.
+    let close = !body_droppable(&req) || !req.keep_alive || req.version == Version::Http10;
+    let answer = |response| Outcome::Answer {
+        response,
+        close,
+        body: req.body,
+    };
     // Before any route: a redirect to https must not hide the challenge.
     if !peer.tls {
         if let Some(response) =
             crate::acme::challenge::http01_response(req.path(), req.is_head(), close)
         {
             log_local(ctx, head, &req, peer, None, &response, 0);
-            return Ok(Step::Ready(Outcome::Answer { response, close }));
+            return Ok(Step::Ready(answer(response)));
         }
     }
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
@@ -165,7 +175,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), close);
         log_local(ctx, head, &req, peer, None, &response, 0);
-        return Ok(Step::Ready(Outcome::Answer { response, close }));
+        return Ok(Step::Ready(answer(response)));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
@@ -180,7 +190,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         .and_then(|limit| crate::limits::check_route(limit, &route.name, &peer.addr, &req, close));
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
-        return Ok(Step::Ready(Outcome::Answer { response, close }));
+        return Ok(Step::Ready(answer(response)));
     }
     let step = act(&req, head, peer, ctx, route_index, close);
     match &step {
@@ -193,6 +203,19 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         Step::Ready(Outcome::Proxy(_)) | Step::Opening(_) => {}
     }
     Ok(step)
+}
+
+/// Whether tern may read and drop the request's body after answering it
+/// itself: a body of at most `DROP_MAX` bytes, or a chunked one (dropped
+/// while it stays under that), unless the client waits for a `100 Continue`
+/// before sending it (tern's answer says it won't come).
+fn body_droppable(req: &RequestHead) -> bool {
+    match req.body {
+        BodyKind::Length(len) => len <= DROP_MAX && !req.expect_continue,
+        BodyKind::Chunked => !req.expect_continue,
+        BodyKind::None => true,
+        BodyKind::UntilClose => false,
+    }
 }
 
 /// Answers a static request again, with what `opening` had opened for it:
@@ -278,6 +301,7 @@ fn act(
         Action::Respond(respond) => Outcome::Answer {
             response: respond.response(req.is_head(), close),
             close,
+            body: req.body,
         },
         Action::Redirect(redirect) => {
             let local = peer.local.get().map(|a| a.to_string());
@@ -291,7 +315,11 @@ fn act(
                 target: req.origin_target,
             };
             let response = redirect.response(&url, close);
-            Outcome::Answer { response, close }
+            Outcome::Answer {
+                response,
+                close,
+                body: req.body,
+            }
         }
     };
     Step::Ready(outcome)

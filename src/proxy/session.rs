@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
-use super::answer::{linger_close, log_refusal, refuse, send_answer};
+use super::answer::{answer_and_drop_body, linger_close, log_refusal, refuse};
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
@@ -174,10 +174,15 @@ fn converse(
                 // Borrowed: the request stays in this one place while it
                 // waits upstream.
                 Outcome::Proxy(ref mut req) => exchange::proxy(client, req, &ctx).await,
-                Outcome::Answer { response, close } => {
+                Outcome::Answer {
+                    response,
+                    close,
+                    body,
+                } => {
                     ctx.stats
                         .answered_locally(listener.index, status_of_response(&response));
-                    send_answer(client, response, close).await
+                    let wait = ctx.plan.client_timeouts.inflight;
+                    answer_and_drop_body(client, response, close, body, wait).await
                 }
                 Outcome::Static(reply) => {
                     let wait = ctx.plan.client_timeouts.inflight;

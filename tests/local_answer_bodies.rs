@@ -1,0 +1,185 @@
+//! Request bodies tern answers without needing (a `respond` route, a
+//! redirect, no route): a small one is read and dropped after the answer so
+//! that the connection carries the next request, as nginx does; a larger
+//! one, a malformed one, or one the client sends only after a
+//! `100 Continue` ends the connection. No byte of a dropped body is ever
+//! taken for a request.
+
+mod common;
+
+use common::routing::*;
+use common::*;
+use std::time::Duration;
+
+/// One worker, a `respond` route at /beacon, a redirect at /old, and
+/// everything else to `app`.
+fn start(app: &RecordingUpstream) -> Tern {
+    Tern::start(&format!(
+        "[server]\nworkers = 1\n[server.timeouts]\nclient = \"2s\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\npath_prefix = \"/beacon\"\nrespond = {{ status = 204 }}\n\
+         [[route]]\npath_prefix = \"/old\"\nredirect = {{ path = \"/new\", status = 308 }}\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n",
+        app.addr
+    ))
+}
+
+/// A request that, read as a request, would reach the upstream.
+const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+
+fn post(target: &str, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {target} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+fn post_chunked(target: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut req =
+        format!("POST {target} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
+    for chunk in chunks {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
+}
+
+/// A body `len` bytes long that holds a whole request at its start.
+fn body_with_request(len: usize) -> Vec<u8> {
+    let mut body = SMUGGLED.to_vec();
+    body.resize(len, b'x');
+    body
+}
+
+/// What the app saw: each request's method and target.
+fn seen(app: &RecordingUpstream) -> Vec<String> {
+    let line = |r: &SeenRequest| format!("{} {}", r.head.method(), r.head.target());
+    app.requests().iter().map(line).collect()
+}
+
+fn keeps_alive(r: &Response) -> bool {
+    !r.header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+}
+
+#[test]
+fn a_small_body_is_dropped_and_the_connection_goes_on() {
+    let app = named("app");
+    let tern = start(&app);
+    let mut c = tern.connect();
+    for target in ["/beacon", "/old", "/beacon"] {
+        let r = c.roundtrip(&post(target, &body_with_request(5000)));
+        assert!(r.status == 204 || r.status == 308, "{target}: {}", r.status);
+        assert!(keeps_alive(&r), "{target}: said close");
+    }
+    let r = c.roundtrip(&get("/next"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "app /next"));
+    assert_eq!(
+        seen(&app),
+        ["GET /next"],
+        "the app saw only the request after the bodies"
+    );
+}
+
+#[test]
+fn a_chunked_body_and_a_pipelined_request_behind_it() {
+    let app = named("app");
+    let tern = start(&app);
+    let mut c = tern.connect();
+    let mut both = post_chunked("/beacon", &[SMUGGLED, b"more", &[b'y'; 3000]]);
+    both.extend_from_slice(&get("/after"));
+    c.send(&both);
+    let first = c.read_response().expect("the beacon's answer");
+    assert_eq!(first.status, 204);
+    assert!(keeps_alive(&first));
+    let second = c.read_response().expect("the pipelined request's answer");
+    assert_eq!(
+        (second.status, second.body_str().as_str()),
+        (200, "app /after")
+    );
+    assert_eq!(seen(&app), ["GET /after"]);
+}
+
+#[test]
+fn a_body_that_comes_after_the_answer_is_waited_for() {
+    let app = named("app");
+    let tern = start(&app);
+    let mut c = tern.connect();
+    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf");
+    let r = c
+        .read_response()
+        .expect("answered before the body is whole");
+    assert!(r.status == 204 && keeps_alive(&r));
+    std::thread::sleep(Duration::from_millis(100));
+    c.send(b"-whole");
+    let r = c.roundtrip(&get("/next"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "app /next"));
+    assert_eq!(seen(&app), ["GET /next"]);
+}
+
+#[test]
+fn a_body_too_large_to_drop_ends_the_connection() {
+    let app = named("app");
+    let tern = start(&app);
+    // Said by its length: the answer says close.
+    let mut c = tern.connect();
+    let r = c.roundtrip(&post("/beacon", &body_with_request(70_000)));
+    assert_eq!(r.status, 204);
+    assert!(!keeps_alive(&r), "a 70,000-byte body is not dropped");
+    assert!(c.expect_close(Duration::from_secs(5)).is_ok());
+    // Chunked, found larger on the way: the connection ends after the answer.
+    let mut c = tern.connect();
+    let big = vec![b'z'; 40_000];
+    c.send(&post_chunked("/beacon", &[SMUGGLED, &big, &big]));
+    let r = c.read_response().expect("answered");
+    assert_eq!(r.status, 204);
+    assert!(c.expect_close(Duration::from_secs(5)).is_ok(), "still open");
+    assert_eq!(app.request_count(), 0);
+}
+
+#[test]
+fn a_malformed_or_missing_body_ends_the_connection() {
+    let app = named("app");
+    let tern = start(&app);
+    let mut c = tern.connect();
+    let mut bad =
+        b"POST /beacon HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    bad.extend_from_slice(b"zz\r\n");
+    bad.extend_from_slice(SMUGGLED);
+    c.send(&bad);
+    assert_eq!(c.read_response().expect("answered").status, 204);
+    assert!(
+        c.expect_close(Duration::from_secs(5)).is_ok(),
+        "a bad chunk"
+    );
+    // A body that never comes: closed after the `client` timeout (2 s).
+    let mut c = tern.connect();
+    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf");
+    assert_eq!(c.read_response().expect("answered").status, 204);
+    assert!(
+        c.expect_close(Duration::from_secs(10)).is_ok(),
+        "still open"
+    );
+    assert_eq!(app.request_count(), 0);
+}
+
+#[test]
+fn a_client_waiting_for_100_continue_is_told_close() {
+    let app = named("app");
+    let tern = start(&app);
+    let mut c = tern.connect();
+    let r = c.roundtrip(
+        b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(r.status, 204);
+    assert!(
+        !keeps_alive(&r),
+        "the body won't come: the connection can't go on"
+    );
+}
