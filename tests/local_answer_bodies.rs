@@ -1,5 +1,5 @@
 //! Request bodies tern answers without needing (a `respond` route, a
-//! redirect, no route): a small one is read and dropped after the answer so
+//! redirect, a static file, no route): a small one is read and dropped after the answer so
 //! that the connection carries the next request, as nginx does; a larger
 //! one, a malformed one, or one the client sends only after a
 //! `100 Continue` ends the connection. No byte of a dropped body is ever
@@ -11,17 +11,22 @@ use common::routing::*;
 use common::*;
 use std::time::Duration;
 
-/// One worker, a `respond` route at /beacon, a redirect at /old, and
-/// everything else to `app`.
-fn start(app: &RecordingUpstream) -> Tern {
-    Tern::start(&format!(
+/// One worker, a `respond` route at /beacon, a redirect at /old, static
+/// files at /files (`site`), and everything else to `app`.
+fn start(app: &RecordingUpstream) -> (Tern, TempDir) {
+    let site = TempDir::new("drop-body");
+    site.write("page.txt", b"a page\n");
+    let tern = Tern::start(&format!(
         "[server]\nworkers = 1\n[server.timeouts]\nclient = \"2s\"\n\
          [[listener]]\nbind = \"127.0.0.1:0\"\n\
          [[route]]\npath_prefix = \"/beacon\"\nrespond = {{ status = 204 }}\n\
          [[route]]\npath_prefix = \"/old\"\nredirect = {{ path = \"/new\", status = 308 }}\n\
+         [[route]]\npath_prefix = \"/files\"\nstatic = {{ root = \"{}\" }}\n\
          [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n",
+        site.path.display(),
         app.addr
-    ))
+    ));
+    (tern, site)
 }
 
 /// A request that, read as a request, would reach the upstream.
@@ -71,7 +76,7 @@ fn keeps_alive(r: &Response) -> bool {
 #[test]
 fn a_small_body_is_dropped_and_the_connection_goes_on() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     let mut c = tern.connect();
     for target in ["/beacon", "/old", "/beacon"] {
         let r = c.roundtrip(&post(target, &body_with_request(5000)));
@@ -88,9 +93,33 @@ fn a_small_body_is_dropped_and_the_connection_goes_on() {
 }
 
 #[test]
+fn a_static_route_drops_a_small_body_too() {
+    let app = named("app");
+    let (tern, _site) = start(&app);
+    let mut c = tern.connect();
+    let r = c.roundtrip(&post("/files/page.txt", &body_with_request(3000)));
+    assert_eq!(r.status, 405);
+    assert!(keeps_alive(&r), "405 said close");
+    let mut get_with_body =
+        b"GET /files/page.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n".to_vec();
+    get_with_body.extend_from_slice(&body_with_request(40));
+    let r = c.roundtrip(&get_with_body);
+    assert_eq!((r.status, r.body_str().as_str()), (200, "a page\n"));
+    assert!(keeps_alive(&r), "200 said close");
+    let r = c.roundtrip(&get("/next"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "app /next"));
+    assert_eq!(seen(&app), ["GET /next"]);
+    // Too large to drop: the reply says close, and the connection ends.
+    let r = c.roundtrip(&post("/files/page.txt", &body_with_request(70_000)));
+    assert_eq!(r.status, 405);
+    assert!(!keeps_alive(&r));
+    assert!(c.expect_close(Duration::from_secs(5)).is_ok());
+}
+
+#[test]
 fn a_chunked_body_and_a_pipelined_request_behind_it() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     let mut c = tern.connect();
     let mut both = post_chunked("/beacon", &[SMUGGLED, b"more", &[b'y'; 3000]]);
     both.extend_from_slice(&get("/after"));
@@ -109,7 +138,7 @@ fn a_chunked_body_and_a_pipelined_request_behind_it() {
 #[test]
 fn a_body_that_comes_after_the_answer_is_waited_for() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     let mut c = tern.connect();
     c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf");
     let r = c
@@ -126,7 +155,7 @@ fn a_body_that_comes_after_the_answer_is_waited_for() {
 #[test]
 fn a_body_too_large_to_drop_ends_the_connection() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     // Said by its length: the answer says close.
     let mut c = tern.connect();
     let r = c.roundtrip(&post("/beacon", &body_with_request(70_000)));
@@ -146,7 +175,7 @@ fn a_body_too_large_to_drop_ends_the_connection() {
 #[test]
 fn a_malformed_or_missing_body_ends_the_connection() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     let mut c = tern.connect();
     let mut bad =
         b"POST /beacon HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -172,7 +201,7 @@ fn a_malformed_or_missing_body_ends_the_connection() {
 #[test]
 fn a_client_waiting_for_100_continue_is_told_close() {
     let app = named("app");
-    let tern = start(&app);
+    let (tern, _site) = start(&app);
     let mut c = tern.connect();
     let r = c.roundtrip(
         b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",

@@ -180,12 +180,10 @@ fn a_request_body_is_not_taken_for_the_next_request() {
     let body = b"GET /static/a.txt HTTP/1.1\r\nHost: t\r\n\r\n";
     let r = c.roundtrip(&post("/static/a.txt", body));
     assert_eq!(r.status, 405);
-    assert!(r.head.has_token("connection", "close"));
-    let rest = c.expect_close(std::time::Duration::from_secs(3));
-    assert!(
-        rest.is_ok_and(|extra| extra.is_empty()),
-        "the body was answered as a request"
-    );
+    // A small body is read and dropped (tests/local_answer_bodies.rs): the
+    // connection goes on, and the next answer is the next request's.
+    let next = c.roundtrip(&get("/static/missing"));
+    assert_eq!(next.status, 404, "the body was answered as a request");
 }
 
 #[test]

@@ -67,9 +67,10 @@ pub fn answer(
     Answer::Ready(reply)
 }
 
-/// A request body was not read: the connection can't carry another request.
+/// A request body too large to drop (`RequestHead::body_droppable`) ends
+/// the connection; a smaller one is dropped after the reply.
 fn persist_of(req: &RequestHead) -> Persist {
-    match (req.keep_alive && req.body.is_empty(), req.version) {
+    match (req.keep_alive && req.body_droppable(), req.version) {
         (false, _) => Persist::Close,
         (true, Version::Http10) => Persist::KeepAliveHttp10,
         (true, Version::Http11) => Persist::KeepAlive,

@@ -9,6 +9,13 @@ use super::headers::{classify, has_token, ContentLength, FieldKind};
 use super::{BodyKind, Version};
 use crate::http::Limits;
 
+/// The largest request body tern reads and drops when it answers a request
+/// itself (a `respond` or `redirect` route, a static file, a refusal of a
+/// route's), so that the connection carries the next request (a beacon's
+/// POST; nginx discards such bodies too). A larger one ends the connection:
+/// reading it costs more than the client's new connection would.
+pub const DROPPABLE_BODY_MAX: u64 = 64 * 1024;
+
 /// A parsed, validated request head. Everything borrows the read buffer.
 #[derive(Debug)]
 pub struct RequestHead<'b, 'h> {
@@ -46,6 +53,20 @@ impl RequestHead<'_, '_> {
 
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
+    }
+
+    /// Whether a server answering without the body may read and drop it
+    /// instead of closing the connection: one of at most
+    /// `DROPPABLE_BODY_MAX` bytes, or a chunked one (dropped while it stays
+    /// under that), unless the client waits for a `100 Continue` before
+    /// sending it (the answer says it won't come).
+    pub fn body_droppable(&self) -> bool {
+        match self.body {
+            BodyKind::Length(len) => len <= DROPPABLE_BODY_MAX && !self.expect_continue,
+            BodyKind::Chunked => !self.expect_continue,
+            BodyKind::None => true,
+            BodyKind::UntilClose => false,
+        }
     }
 
     /// Safe to send twice (RFC 9110 §9.2.2).

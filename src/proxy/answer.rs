@@ -11,7 +11,9 @@ use crate::buffer::BUF_SIZE;
 use crate::conn::downstream::Downstream;
 use crate::conn::{Conn, Next};
 use crate::failure::Failure;
+use crate::files::Reply;
 use crate::http::chunked::ChunkedReframer;
+use crate::http::request::DROPPABLE_BODY_MAX;
 use crate::http::status::error_response;
 use crate::http::BodyKind;
 use crate::worker_ctx::WorkerCtx;
@@ -20,15 +22,9 @@ use crate::worker_ctx::WorkerCtx;
 const LINGER: Duration = Duration::from_millis(500);
 /// How much unread input is drained at most before closing.
 const LINGER_BYTES: usize = 256 * 1024;
-/// The largest request body tern reads and drops after answering the
-/// request itself, so that the connection carries the next request (a
-/// beacon's POST to a `respond` route; nginx discards such bodies too). A
-/// larger one ends the connection: reading it costs more than the client's
-/// new connection would.
-pub const DROP_MAX: u64 = 64 * 1024;
 /// The most bytes a dropped chunked body may take on the wire: its data is
-/// bounded by `DROP_MAX`, its framing (many tiny chunks) by this.
-const DROP_MAX_WIRE: u64 = 2 * DROP_MAX;
+/// bounded by `DROPPABLE_BODY_MAX`, its framing (many tiny chunks) by this.
+const DROPPED_WIRE_MAX: u64 = 2 * DROPPABLE_BODY_MAX;
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
@@ -78,16 +74,44 @@ pub(super) async fn answer_and_drop_body(
     }
 }
 
-/// Reads and drops a request body of at most `DROP_MAX` bytes: `KeepAlive`
+/// Sends a static file's reply, then drops the request's unread `body`
+/// or lingers before the close (`after_reply`).
+pub(super) async fn send_static(
+    client: &mut Conn,
+    reply: Reply,
+    body: BodyKind,
+    wait: Duration,
+) -> Next {
+    let next = crate::files::send(client, reply, wait).await;
+    after_reply(client, next, body, wait).await
+}
+
+/// What follows a reply tern made itself whose request `body` it did not
+/// read: the body is dropped when the connection goes on (`next`), and
+/// lingered over when it closes, so that the kernel doesn't reset the
+/// reply away.
+async fn after_reply(client: &mut Conn, next: Next, body: BodyKind, wait: Duration) -> Next {
+    match next {
+        Next::KeepAlive if !body.is_empty() => drop_body(client, body, wait).await,
+        Next::KeepAlive => Next::KeepAlive,
+        Next::Close => {
+            linger_close(client).await;
+            Next::Close
+        }
+    }
+}
+
+/// Reads and drops a request body of at most `DROPPABLE_BODY_MAX` bytes: `KeepAlive`
 /// once it has all come, `Close` when it is larger or malformed (after a
 /// linger, as it is still coming) or when the client stops sending.
 async fn drop_body(client: &mut Conn, body: BodyKind, wait: Duration) -> Next {
     let mut left = match body {
-        BodyKind::Length(len) if len <= DROP_MAX => len,
-        BodyKind::Chunked => DROP_MAX_WIRE,
+        BodyKind::Length(len) if len <= DROPPABLE_BODY_MAX => len,
+        BodyKind::Chunked => DROPPED_WIRE_MAX,
         _ => return Next::Close,
     };
-    let mut chunked = (body == BodyKind::Chunked).then(|| ChunkedReframer::checker(DROP_MAX));
+    let mut chunked =
+        (body == BodyKind::Chunked).then(|| ChunkedReframer::checker(DROPPABLE_BODY_MAX));
     loop {
         let buffered = client.buffered();
         let take = buffered

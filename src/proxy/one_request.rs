@@ -52,7 +52,7 @@ pub(crate) fn serve<'a, C: Downstream>(
                     .answered_locally_over(listener, status, peer.http2);
                 let _ = client.write_owned(response).await;
             }
-            Ok(Outcome::Static(reply)) => {
+            Ok(Outcome::Static { reply, .. }) => {
                 // Boxed: a file's send (its state, a compressor's) would
                 // otherwise lie in every stream's future, a held long-poll's too.
                 let wait = ctx.plan.client_timeouts.inflight;

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::answer::DROP_MAX;
 use super::response::edit::{response_needs, ResponseNeeds};
 use super::response::write::ClientSide;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
@@ -40,8 +39,12 @@ pub enum Outcome {
         close: bool,
         body: BodyKind,
     },
-    /// A static route's answer, already decided; only sending remains.
-    Static(crate::files::Reply),
+    /// A static route's answer, already decided; only sending remains, and
+    /// dropping the request's `body` when the connection goes on.
+    Static {
+        reply: crate::files::Reply,
+        body: BodyKind,
+    },
 }
 
 /// What `prepare` made of a request.
@@ -154,7 +157,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     // An answer needs no body: a small one is dropped after it, a larger
     // one ends the connection. An HTTP/1.0 client would need an explicit
     // keep-alive, which tern's own answers don't give.
-    let close = !body_droppable(&req) || !req.keep_alive || req.version == Version::Http10;
+    let close = !req.body_droppable() || !req.keep_alive || req.version == Version::Http10;
     let answer = |response| Outcome::Answer {
         response,
         close,
@@ -197,25 +200,12 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         Step::Ready(Outcome::Answer { response, .. }) => {
             log_local(ctx, head, &req, peer, Some(route_index), response, 0)
         }
-        Step::Ready(Outcome::Static(reply)) => {
+        Step::Ready(Outcome::Static { reply, .. }) => {
             log_static(ctx, head, &req, peer, route_index, reply)
         }
         Step::Ready(Outcome::Proxy(_)) | Step::Opening(_) => {}
     }
     Ok(step)
-}
-
-/// Whether tern may read and drop the request's body after answering it
-/// itself: a body of at most `DROP_MAX` bytes, or a chunked one (dropped
-/// while it stays under that), unless the client waits for a `100 Continue`
-/// before sending it (tern's answer says it won't come).
-fn body_droppable(req: &RequestHead) -> bool {
-    match req.body {
-        BodyKind::Length(len) => len <= DROP_MAX && !req.expect_continue,
-        BodyKind::Chunked => !req.expect_continue,
-        BodyKind::None => true,
-        BodyKind::UntilClose => false,
-    }
 }
 
 /// Answers a static request again, with what `opening` had opened for it:
@@ -236,7 +226,7 @@ pub fn answer_static_again(
     } = opening;
     let url_path = plan.routes[route_index].strip_prefix(req.path());
     let step = answer_static(&site, &req, url_path, route_index, opened);
-    if let Step::Ready(Outcome::Static(reply)) = &step {
+    if let Step::Ready(Outcome::Static { reply, .. }) = &step {
         log_static(ctx, head, &req, peer, route_index, reply);
     }
     Ok(step)
@@ -251,7 +241,10 @@ fn answer_static(
     mut opened: Opened,
 ) -> Step {
     match crate::files::answer(site, req, url_path, &mut opened) {
-        Answer::Ready(reply) => Step::Ready(Outcome::Static(reply)),
+        Answer::Ready(reply) => Step::Ready(Outcome::Static {
+            reply,
+            body: req.body,
+        }),
         Answer::Open => Step::Opening(Box::new(Opening {
             site: Arc::clone(site),
             route_index,

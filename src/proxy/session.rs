@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
-use super::answer::{answer_and_drop_body, linger_close, log_refusal, refuse};
+use super::answer::{answer_and_drop_body, log_refusal, refuse, send_static};
 use super::exchange;
 use super::follow::{follow_reload, listener_removed};
 use super::handshake::accept_tls;
@@ -184,16 +184,11 @@ fn converse(
                     let wait = ctx.plan.client_timeouts.inflight;
                     answer_and_drop_body(client, response, close, body, wait).await
                 }
-                Outcome::Static(reply) => {
+                Outcome::Static { reply, body } => {
                     let wait = ctx.plan.client_timeouts.inflight;
                     // Boxed: a file transfer's state stays out of every
                     // connection's future.
-                    let next = Box::pin(crate::files::send(client, reply, wait)).await;
-                    if next == Next::Close {
-                        // An unread request body must not reset the response.
-                        linger_close(client).await;
-                    }
-                    next
+                    Box::pin(send_static(client, reply, body, wait)).await
                 }
             };
             if next == Next::Close || ctx.drain.is_draining() || listener_removed(&ctx, &listener) {
