@@ -225,6 +225,22 @@ def check_http(port, path="/", expect_len=None, timeout=5.0, tls=False):
     return negotiated
 
 
+def check_beacon(port):
+    """Two POSTs with a body to /beacon on one connection; raises TargetError unless each gets
+    the 204 the proxy makes itself (the beacon scenario must measure that answer, not a 404)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
+        for _ in range(2):
+            conn.request("POST", "/beacon", body=b"b" * 512)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 204:
+                raise TargetError(f"POST :{port}/beacon answered {resp.status}, not 204")
+        conn.close()
+    except (OSError, http.client.HTTPException) as e:
+        raise TargetError(f"POST :{port}/beacon failed: {e}") from e
+
+
 def check_gzip(port, path):
     """One GET with Accept-Encoding: gzip; raises TargetError unless the answer is gzip-compressed
     and decodes to the file (the compress scenario must compare compression, not a plain send)."""
@@ -419,6 +435,7 @@ def start_proxy(name, root, base, workers, cpus, origin_port, timeout="60s", max
                 values)
     try:
         check_http(t.port, "/", ORIGIN_BODY)
+        check_beacon(t.port)
         if name in ("tern", "nginx"):
             check_http(t.port, "/static/small.bin", STATIC_FILES["small.bin"])
             check_gzip(t.port, "/zip/page.html")

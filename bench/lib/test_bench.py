@@ -326,6 +326,19 @@ class Templates(unittest.TestCase):
                 self.assertIn(needed, nginx)
             self.assertNotIn("\\thttp-reuse", text("haproxy-defaults.cfg.tmpl", False))
 
+    def test_every_proxy_answers_the_beacon_itself_in_both_modes(self):
+        values = dict(WORKERS=1, NOFILE=20000, MAXCONN=9000, DIR="/tmp/x", PORT=1, ORIGIN_PORT=2,
+                      TIMEOUT="60s", STATIC_ROOT="/tmp/s", ADMIN_PORT=4)
+        answer = {"tern": 'path_prefix = "/beacon" respond = { status = 204 }',
+                  "nginx": "location /beacon { return 204; }",
+                  "haproxy": "http-request return status 204 if { path_beg /beacon }"}
+        with tempfile.TemporaryDirectory() as d:
+            for mode in targets.TEMPLATE.values():
+                for proxy, name in mode.items():
+                    with open(targets.render(name, os.path.join(d, name), **values)) as f:
+                        text = " ".join(f.read().split())
+                    self.assertIn(answer[proxy], text, name)
+
     def test_workers_to_set(self):
         self.assertTrue(targets.workers_to_set("tuned", 1, "1", "tern"))
         for name in ("tern", "haproxy"):  # one per CPU of the mask

@@ -63,6 +63,12 @@ SCENARIOS = {s.name: s for s in [
              path="/limited/x", only=("tern", "nginx"),
              note="The cost of a client limit: tern `rate_limit` vs nginx `limit_req`, the limit never reached. "
                   "Compare CPU µs/request with the `small` scenario for the cost per limited request."),
+    Scenario("beacon", "POST 512 B to an answer the proxy makes itself (204), keep-alive, 64 conns",
+             path="/beacon", script="post.lua", env={"BENCH_POST_BYTES": "512"}, only=PROXIES,
+             note="A beacon endpoint (`navigator.sendBeacon` posting to a fixed 204): tern `respond`, nginx "
+                  "`return 204`, HAProxy `http-request return status 204`; no origin. The proxy must read "
+                  "and drop each body to keep the connection: one that closes instead makes every "
+                  "request a new connection."),
     Scenario("https", "HTTPS GET 100 B, keep-alive, 64 conns", tls=True, only=PROXIES, note=TLS_NOTE),
     Scenario("https-256k", "HTTPS GET 256 KiB, keep-alive, 64 conns", path="/bytes/262144", body_size=262144,
              tls=True, only=PROXIES,
