@@ -29,6 +29,9 @@ fn start(app: &RecordingUpstream) -> (Tern, TempDir) {
     (tern, site)
 }
 
+/// A beacon whose 10-byte body has sent 4 bytes so far.
+const HALF_A_BODY: &[u8] = b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf";
+
 /// A request that, read as a request, would reach the upstream.
 const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
 
@@ -140,7 +143,7 @@ fn a_body_that_comes_after_the_answer_is_waited_for() {
     let app = named("app");
     let (tern, _site) = start(&app);
     let mut c = tern.connect();
-    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf");
+    c.send(HALF_A_BODY);
     let r = c
         .read_response()
         .expect("answered before the body is whole");
@@ -189,7 +192,7 @@ fn a_malformed_or_missing_body_ends_the_connection() {
     );
     // A body that never comes: closed after the `client` timeout (2 s).
     let mut c = tern.connect();
-    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhalf");
+    c.send(HALF_A_BODY);
     assert_eq!(c.read_response().expect("answered").status, 204);
     assert!(
         c.expect_close(Duration::from_secs(10)).is_ok(),
