@@ -40,6 +40,35 @@ fn respond_answers_without_touching_an_upstream() {
 }
 
 #[test]
+fn an_http10_keep_alive_client_keeps_its_connection_through_tern_s_own_answers() {
+    let tern = Tern::start(&config(
+        "[[route]]\npath_prefix = \"/health\"\nrespond = { status = 200, body = \"ok\\n\" }\n\
+         [[route]]\npath_prefix = \"/old\"\nredirect = { path = \"/new\", status = 301 }\n",
+    ));
+    let mut c = tern.connect();
+    for (target, status) in [
+        ("/health", 200),
+        ("/old", 301),
+        ("/elsewhere", 404),
+        ("/health", 200),
+    ] {
+        let req = format!("GET {target} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = c.roundtrip(req.as_bytes());
+        assert_eq!(r.status, status, "{target}");
+        assert_eq!(
+            r.header("connection").as_deref(),
+            Some("keep-alive"),
+            "{target}"
+        );
+    }
+    // Without keep-alive, an HTTP/1.0 client is told close, and the
+    // connection ends.
+    let r = c.roundtrip(b"GET /health HTTP/1.0\r\n\r\n");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(c.expect_close(Duration::from_secs(5)).is_ok());
+}
+
+#[test]
 fn no_route_gets_404_or_the_configured_answer() {
     let tern = Tern::start(&config(
         "[[route]]\npath_prefix = \"/only\"\nrespond = { status = 204 }\n",

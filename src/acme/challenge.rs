@@ -21,14 +21,15 @@ static PENDING: AtomicUsize = AtomicUsize::new(0);
 /// Answers `GET /.well-known/acme-challenge/TOKEN` for a token of a
 /// running order; `None` for every other request (one prefix comparison,
 /// no lock, no allocation), which then goes on to the routes.
-pub fn http01_response(path: &[u8], is_head: bool, close: bool) -> Option<Vec<u8>> {
+/// `connection` is the `Connection` field line the answer ends with, if any
+/// (`http::Persist::field`: `acme` lies below `http`).
+pub fn http01_response(path: &[u8], is_head: bool, connection: &str) -> Option<Vec<u8>> {
     let token = path.strip_prefix(HTTP01_PREFIX)?;
     if PENDING.load(Ordering::Acquire) == 0 {
         return None;
     }
     let table = HTTP01.read().ok()?;
     let (_, key_auth) = table.iter().find(|(t, _)| t.as_bytes() == token)?;
-    let connection = if close { "Connection: close\r\n" } else { "" };
     let mut response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{connection}\r\n",
         key_auth.len()

@@ -262,7 +262,11 @@ fn no_route_answer_is_configurable() {
         "tern.toml",
     )
     .expect("valid");
-    let response = String::from_utf8(plan.no_route.response(false, false)).expect("utf-8");
+    let response = String::from_utf8(
+        plan.no_route
+            .response(false, crate::http::Persist::KeepAlive),
+    )
+    .expect("utf-8");
     assert!(response.starts_with("HTTP/1.1 421 "), "{response}");
     assert!(response.ends_with("\r\n\r\nwrong host"), "{response}");
 }

@@ -13,7 +13,7 @@ use super::date::http_date;
 use super::deny::Deny;
 use super::find::{find, Found};
 use super::gzip::accepts_gzip;
-use super::head::{Persist, ResponseHead};
+use super::head::ResponseHead;
 use super::open::{open_beneath, OpenFile};
 use super::opened::Opened;
 use super::range::{self, Ranged};
@@ -21,6 +21,7 @@ use super::reply::{FileBody, Reply};
 use super::site::StaticSite;
 use crate::compress::head::Change;
 use crate::http::request::RequestHead;
+use crate::http::Persist;
 use crate::http::Version;
 
 pub enum Answer {
@@ -38,7 +39,9 @@ pub fn answer(
     url_path: &[u8],
     opened: &mut Opened,
 ) -> Answer {
-    let persist = persist_of(req);
+    // A request body too large to drop ends the connection; a smaller one
+    // is dropped after the reply.
+    let persist = req.persist();
     let is_head = req.is_head();
     if !matches!(req.method, "GET" | "HEAD") {
         let mut head = ResponseHead::new(405);
@@ -65,16 +68,6 @@ pub fn answer(
         }
     };
     Answer::Ready(reply)
-}
-
-/// A request body too large to drop (`RequestHead::body_droppable`) ends
-/// the connection; a smaller one is dropped after the reply.
-fn persist_of(req: &RequestHead) -> Persist {
-    match (req.keep_alive && req.body_droppable(), req.version) {
-        (false, _) => Persist::Close,
-        (true, Version::Http10) => Persist::KeepAliveHttp10,
-        (true, Version::Http11) => Persist::KeepAlive,
-    }
 }
 
 /// `(file, meta, gz)`: the file found, and the `.gz` beside it to serve

@@ -4,14 +4,7 @@
 use std::fmt::Display;
 use std::io::Write;
 
-/// What the response says about the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
-    KeepAlive,
-    /// An HTTP/1.0 client that asked for keep-alive must be told it is kept.
-    KeepAliveHttp10,
-    Close,
-}
+use crate::http::Persist;
 
 /// A head being written into a pooled buffer, which may then take a small
 /// body too, so head and body leave in one write.
@@ -49,11 +42,7 @@ impl ResponseHead {
 
     /// Ends the head; the body, if any, is appended by the caller.
     pub fn finish(mut self, persist: Persist) -> Vec<u8> {
-        match persist {
-            Persist::KeepAlive => {}
-            Persist::KeepAliveHttp10 => self.0.extend_from_slice(b"Connection: keep-alive\r\n"),
-            Persist::Close => self.0.extend_from_slice(b"Connection: close\r\n"),
-        }
+        self.0.extend_from_slice(persist.field().as_bytes());
         self.0.extend_from_slice(b"\r\n");
         self.0
     }

@@ -4,7 +4,8 @@
 use std::fs::File;
 
 use super::compressed::Compressed;
-use super::head::{reason, Persist, ResponseHead};
+use super::head::{reason, ResponseHead};
+use crate::http::Persist;
 
 pub struct Reply {
     /// The head, followed by the whole body when it is generated here.

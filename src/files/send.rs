@@ -8,13 +8,13 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::copy;
-use super::head::Persist;
 use super::reply::{FileBody, Reply};
 use super::send_error::SendError;
 use super::sendfile;
 use crate::buffer::{self, BUF_SIZE};
 use crate::conn::downstream::Downstream;
 use crate::conn::Next;
+use crate::http::Persist;
 use crate::timer::timeout;
 
 /// Sends `reply`; `wait` bounds each wait for the client to take bytes.

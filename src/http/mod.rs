@@ -17,6 +17,27 @@ pub struct Limits {
     pub max_headers: usize,
 }
 
+/// What a response tern writes itself says about the connection
+/// (`RequestHead::persist`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    KeepAlive,
+    /// An HTTP/1.0 client that asked for keep-alive must be told it is kept.
+    KeepAliveHttp10,
+    Close,
+}
+
+impl Persist {
+    /// The `Connection` field line that says so, if one is needed.
+    pub fn field(self) -> &'static str {
+        match self {
+            Persist::KeepAlive => "",
+            Persist::KeepAliveHttp10 => "Connection: keep-alive\r\n",
+            Persist::Close => "Connection: close\r\n",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http10,

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use httparse::{Header, Status};
 
 use super::headers::{classify, has_token, ContentLength, FieldKind};
-use super::{BodyKind, Version};
+use super::{BodyKind, Persist, Version};
 use crate::http::Limits;
 
 /// The largest request body tern reads and drops when it answers a request
@@ -66,6 +66,16 @@ impl RequestHead<'_, '_> {
             BodyKind::Chunked => !self.expect_continue,
             BodyKind::None => true,
             BodyKind::UntilClose => false,
+        }
+    }
+
+    /// What a response tern writes itself says about the connection: kept
+    /// when the client asked for it and the body, if any, can be dropped.
+    pub fn persist(&self) -> Persist {
+        match (self.keep_alive && self.body_droppable(), self.version) {
+            (false, _) => Persist::Close,
+            (true, Version::Http10) => Persist::KeepAliveHttp10,
+            (true, Version::Http11) => Persist::KeepAlive,
         }
     }
 

@@ -52,20 +52,24 @@ pub fn check_route(
     route: &str,
     client: &std::net::SocketAddr,
     req: &crate::http::request::RequestHead,
-    close: bool,
+    persist: crate::http::Persist,
 ) -> Option<Vec<u8>> {
     let retry_after = limit.check(client.ip()).err()?;
     crate::log::debug(format_args!(
         "rate_limit of route {route}: refused a request from {}",
         client.ip()
     ));
-    Some(too_many_requests(retry_after, req.is_head(), close))
+    Some(too_many_requests(retry_after, req.is_head(), persist))
 }
 
 /// The 429 a rate-limited request gets; `retry_after` in whole seconds.
-pub fn too_many_requests(retry_after: u64, head_only: bool, close: bool) -> Vec<u8> {
+pub fn too_many_requests(
+    retry_after: u64,
+    head_only: bool,
+    persist: crate::http::Persist,
+) -> Vec<u8> {
     let body = "Too Many Requests\n";
-    let connection = if close { "Connection: close\r\n" } else { "" };
+    let connection = persist.field();
     let mut response = format!(
         "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: {retry_after}\r\n{connection}\r\n",
         body.len()

@@ -20,7 +20,7 @@ use crate::files::{Answer, Opened, StaticSite};
 use crate::http::headers::{classify, FieldKind};
 use crate::http::request::{self, RequestHead};
 use crate::http::status::status_of_response;
-use crate::http::{BodyKind, Version};
+use crate::http::{BodyKind, Persist};
 use crate::metrics::RequestMeter;
 use crate::route::answer::RequestUrl;
 use crate::route::{AbortOn, Action, Proxy, RouteInput};
@@ -155,30 +155,24 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
     let mut req = request::parse(head, &mut fields, &plan.limits).map_err(Failure::from)?;
     // An answer needs no body: a small one is dropped after it, a larger
-    // one ends the connection. An HTTP/1.0 client would need an explicit
-    // keep-alive, which tern's own answers don't give.
-    let close = !req.body_droppable() || !req.keep_alive || req.version == Version::Http10;
-    let answer = |response| Outcome::Answer {
-        response,
-        close,
-        body: req.body,
-    };
+    // one ends the connection.
+    let persist = req.persist();
     // Before any route: a redirect to https must not hide the challenge.
     if !peer.tls {
         if let Some(response) =
-            crate::acme::challenge::http01_response(req.path(), req.is_head(), close)
+            crate::acme::challenge::http01_response(req.path(), req.is_head(), persist.field())
         {
             log_local(ctx, head, &req, peer, None, &response, 0);
-            return Ok(Step::Ready(answer(response)));
+            return Ok(Step::Ready(local_answer(response, &req)));
         }
     }
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
     let live = |backend: usize| ctx.backend_live(backend);
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     let Some(route_index) = route_index else {
-        let response = plan.no_route.response(req.is_head(), close);
+        let response = plan.no_route.response(req.is_head(), persist);
         log_local(ctx, head, &req, peer, None, &response, 0);
-        return Ok(Step::Ready(answer(response)));
+        return Ok(Step::Ready(local_answer(response, &req)));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
@@ -187,15 +181,14 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     if matches!(req.body, BodyKind::Length(n) if n > plan.max_body_bytes(route_index)) {
         return Err(Failure::BodyTooLarge);
     }
-    let limited = route
-        .rate_limit
-        .as_deref()
-        .and_then(|limit| crate::limits::check_route(limit, &route.name, &peer.addr, &req, close));
+    let limited = route.rate_limit.as_deref().and_then(|limit| {
+        crate::limits::check_route(limit, &route.name, &peer.addr, &req, persist)
+    });
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
-        return Ok(Step::Ready(answer(response)));
+        return Ok(Step::Ready(local_answer(response, &req)));
     }
-    let step = act(&req, head, peer, ctx, route_index, close);
+    let step = act(&req, head, peer, ctx, route_index);
     match &step {
         Step::Ready(Outcome::Answer { response, .. }) => {
             log_local(ctx, head, &req, peer, Some(route_index), response, 0)
@@ -206,6 +199,16 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         Step::Ready(Outcome::Proxy(_)) | Step::Opening(_) => {}
     }
     Ok(step)
+}
+
+/// tern's own answer to `req`: its body, if any, is dropped after it
+/// unless the connection is to close (`RequestHead::persist`).
+fn local_answer(response: Vec<u8>, req: &RequestHead) -> Outcome {
+    Outcome::Answer {
+        response,
+        close: req.persist() == Persist::Close,
+        body: req.body,
+    }
 }
 
 /// Answers a static request again, with what `opening` had opened for it:
@@ -276,26 +279,16 @@ fn upgrade_allowed(req: &RequestHead, proxy: &Proxy) -> bool {
 }
 
 /// What the matched route does with the request.
-fn act(
-    req: &RequestHead,
-    head: &[u8],
-    peer: &Peer,
-    ctx: &WorkerCtx,
-    route_index: usize,
-    close: bool,
-) -> Step {
+fn act(req: &RequestHead, head: &[u8], peer: &Peer, ctx: &WorkerCtx, route_index: usize) -> Step {
     let plan = &ctx.plan;
+    let persist = req.persist();
     let outcome = match &plan.routes[route_index].action {
         Action::Proxy(proxy) => Outcome::Proxy(forward(req, head, peer, ctx, (route_index, proxy))),
         Action::Static(site) => {
             let url_path = plan.routes[route_index].strip_prefix(req.path());
             return answer_static(site, req, url_path, route_index, Opened::default());
         }
-        Action::Respond(respond) => Outcome::Answer {
-            response: respond.response(req.is_head(), close),
-            close,
-            body: req.body,
-        },
+        Action::Respond(respond) => local_answer(respond.response(req.is_head(), persist), req),
         Action::Redirect(redirect) => {
             let local = peer.local.get().map(|a| a.to_string());
             let host = match (req.host, &local) {
@@ -307,12 +300,7 @@ fn act(
                 host,
                 target: req.origin_target,
             };
-            let response = redirect.response(&url, close);
-            Outcome::Answer {
-                response,
-                close,
-                body: req.body,
-            }
+            local_answer(redirect.response(&url, persist), req)
         }
     };
     Step::Ready(outcome)

@@ -3,6 +3,7 @@
 
 use crate::http::headers::push_decimal;
 use crate::http::status::reason;
+use crate::http::Persist;
 
 /// `redirect = { scheme = "https", host = "example.com", path = "/", status = 301 }`:
 /// whatever is not given is kept from the request; the query always is.
@@ -49,12 +50,12 @@ impl Redirect {
     }
 
     /// The whole response, without a body.
-    pub fn response(&self, url: &RequestUrl, close: bool) -> Vec<u8> {
+    pub fn response(&self, url: &RequestUrl, persist: Persist) -> Vec<u8> {
         let mut out = status_line(self.status);
         out.extend_from_slice(b"Location: ");
         out.extend_from_slice(&self.location(url));
         out.extend_from_slice(b"\r\nContent-Length: 0\r\n");
-        end_head(&mut out, close);
+        end_head(&mut out, persist);
         out
     }
 }
@@ -88,7 +89,7 @@ impl Respond {
         }
     }
 
-    pub fn response(&self, is_head: bool, close: bool) -> Vec<u8> {
+    pub fn response(&self, is_head: bool, persist: Persist) -> Vec<u8> {
         let mut out = status_line(self.status);
         out.extend_from_slice(&self.fields);
         let bodiless = matches!(self.status, 204 | 304) || self.status < 200;
@@ -97,7 +98,7 @@ impl Respond {
             push_decimal(&mut out, self.body.len() as u64);
             out.extend_from_slice(b"\r\n");
         }
-        end_head(&mut out, close);
+        end_head(&mut out, persist);
         if !is_head && !bodiless {
             out.extend_from_slice(&self.body);
         }
@@ -115,10 +116,8 @@ fn status_line(status: u16) -> Vec<u8> {
     out
 }
 
-fn end_head(out: &mut Vec<u8>, close: bool) {
-    if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
+fn end_head(out: &mut Vec<u8>, persist: Persist) {
+    out.extend_from_slice(persist.field().as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -173,7 +172,7 @@ mod tests {
             host: b"h",
             target: b"/",
         };
-        let text = String::from_utf8(r.response(&url, true)).expect("utf-8");
+        let text = String::from_utf8(r.response(&url, Persist::Close)).expect("utf-8");
         assert_eq!(
             text,
             "HTTP/1.1 301 Moved Permanently\r\nLocation: https://h/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -183,12 +182,12 @@ mod tests {
     #[test]
     fn respond_writes_fields_and_body_not_for_head() {
         let r = Respond::new(503, &[("Retry-After".into(), "60".into())], "down\n");
-        let text = String::from_utf8(r.response(false, false)).expect("utf-8");
+        let text = String::from_utf8(r.response(false, Persist::KeepAlive)).expect("utf-8");
         assert_eq!(
             text,
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nContent-Length: 5\r\n\r\ndown\n"
         );
-        let head = String::from_utf8(r.response(true, false)).expect("utf-8");
+        let head = String::from_utf8(r.response(true, Persist::KeepAlive)).expect("utf-8");
         assert!(head.ends_with("Content-Length: 5\r\n\r\n"), "{head}");
     }
 }
