@@ -10,8 +10,8 @@ use super::{BodyKind, Persist, Version};
 use crate::http::Limits;
 
 /// The largest request body tern reads and drops when it answers a request
-/// itself (a `respond` or `redirect` route, a static file, a refusal of a
-/// route's), so that the connection carries the next request (a beacon's
+/// itself (a `respond`, `redirect` or `static` route, no route, a rate
+/// limit), so that the connection carries the next request (a beacon's
 /// POST; nginx discards such bodies too). A larger one ends the connection:
 /// reading it costs more than the client's new connection would.
 pub const DROPPABLE_BODY_MAX: u64 = 64 * 1024;

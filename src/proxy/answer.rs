@@ -101,9 +101,10 @@ async fn after_reply(client: &mut Conn, next: Next, body: BodyKind, wait: Durati
     }
 }
 
-/// Reads and drops a request body of at most `DROPPABLE_BODY_MAX` bytes: `KeepAlive`
-/// once it has all come, `Close` when it is larger or malformed (after a
-/// linger, as it is still coming) or when the client stops sending.
+/// Reads and drops a request body of at most `DROPPABLE_BODY_MAX` bytes:
+/// `KeepAlive` once it has all come, `Close` when it is larger or malformed
+/// (after a linger, as it is still coming) or when the client stops
+/// sending.
 async fn drop_body(client: &mut Conn, body: BodyKind, wait: Duration) -> Next {
     let mut left = match body {
         BodyKind::Length(len) if len <= DROPPABLE_BODY_MAX => len,
