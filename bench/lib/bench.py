@@ -44,7 +44,7 @@ def parse_args(argv):
                         "one full pass each (default both)")
     p.add_argument("--defaults", action="store_true", help="the same as --modes defaults")
     p.add_argument("--paced", type=float, default=0.5,
-                   help="after the wrk rounds of each plain keep-alive GET scenario (and of https-close and "
+                   help="after the wrk rounds of each plain keep-alive GET or POST scenario (and of https-close and "
                         "https-resume), the same rounds with tern-loadtest paced (tls-latency) at this fraction "
                         "of the slowest proxy's wrk req/s: latency at equal offered load (default 0.5, 0 = none)")
     p.add_argument("--paced-duration",
@@ -269,9 +269,9 @@ def start_origins(a, base, workers, cpus, sizes, clients):
 
 
 def equal_load_client(scenario):
-    """The client of a scenario's equal-load rounds: `paced` for the plain keep-alive GETs,
+    """The client of a scenario's equal-load rounds: `paced` for the plain keep-alive GETs and POSTs,
     `tls-latency` for the handshake ones (a new TLS connection per request); None for the rest."""
-    if paced.plain_get(scenario):
+    if paced.replayable(scenario):
         return "paced"
     if tlslat.handshake_scenario(scenario):
         return "tls-latency"
@@ -298,7 +298,7 @@ def equal_load_run(a, sc, client, target, origin, rate, client_cpus):
 def paced_rounds(a, sc, pass_key, proxies, origins, client_cpus, samples):
     """wrk offers the proxy that answers sooner more load, so its p99 is taken at a higher rate.
     These rounds offer every proxy the same fixed rate, open loop, and record latency from each
-    request's slot: tern-loadtest paced (bench/README.md, *bench/paced.sh*) for keep-alive GETs,
+    request's slot: tern-loadtest paced (bench/README.md, *bench/paced.sh*) for keep-alive GETs and POSTs,
     tern-loadtest tls-latency (*bench/tls_latency.sh*) for a new TLS connection per request."""
     mode, workers = pass_key
     client = equal_load_client(sc)

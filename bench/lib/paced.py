@@ -22,13 +22,19 @@ import wrkrun  # noqa: E402
 from fixedrate import median  # noqa: E402
 
 
-def plain_get(scenario):
-    """Scenarios the paced client can replay: plain-HTTP keep-alive GETs with no extra headers
-    (against the proxies the scenario runs on: the static ones skip HAProxy)."""
-    return not (scenario.tls or scenario.headers) and scenario.script == "report.lua"
+def replayable(scenario):
+    """Scenarios the paced client can replay: plain-HTTP keep-alive GETs with no extra headers, and
+    POSTs of a fixed body (wrk/post.lua: the beacon), against the proxies the scenario runs on (the
+    static ones skip HAProxy)."""
+    return not (scenario.tls or scenario.headers) and scenario.script in ("report.lua", "post.lua")
 
 
-SCENARIOS = [name for name, s in wrkrun.SCENARIOS.items() if plain_get(s)]
+def post_bytes(scenario):
+    """The body each request of `scenario` carries (0: a GET)."""
+    return int(scenario.env.get("BENCH_POST_BYTES", 0)) if scenario.script == "post.lua" else 0
+
+
+SCENARIOS = [name for name, s in wrkrun.SCENARIOS.items() if replayable(s)]
 
 
 def parse_args(argv):
@@ -53,6 +59,8 @@ def one_run(root, scenario, target, origin, rate, seconds, cpus):
     cmd = [tg.release_binary(root, "tern-loadtest"), "paced", "--target", f"127.0.0.1:{target.port}",
            "--path", scenario.path, "--connections", str(scenario.connections), "--rate", str(rate),
            "--seconds", str(seconds), "--json"]
+    if post_bytes(scenario):
+        cmd += ["--post-bytes", str(post_bytes(scenario))]
     return fixedrate.measured_run("paced", procs.pinned(cmd, cpus), target, origin, seconds)
 
 

@@ -213,7 +213,7 @@ def markdown(agg, scenarios, meta, paced=None):
               "wrk CPU = wrk's own CPU time (max over rounds, % of the CPUs it is pinned to): near 100% the "
               "load generator set the pace, so req/s say little and CPU µs/req is the comparison. "
               "p99 at equal load: wrk offers the proxy that answers sooner more requests, so its p99 is "
-              "taken at a higher rate; on the plain keep-alive GET scenarios every proxy is then also "
+              "taken at a higher rate; on the plain keep-alive GET and POST scenarios every proxy is then also "
               "offered the same fixed rate (`tern-loadtest paced`, open loop, at `--paced` × the slowest "
               "proxy's wrk req/s), latency counted from each request's slot; on https-close and "
               "https-resume the same with `tern-loadtest tls-latency` (a new connection per request; its "

@@ -432,13 +432,15 @@ class Cold(unittest.TestCase):
 
 
 class Paced(unittest.TestCase):
-    def test_only_plain_keep_alive_gets_can_be_paced(self):
-        for name in ("256k", "c1000", "static-1m", "ratelimit"):
+    def test_only_plain_keep_alive_gets_and_fixed_posts_can_be_paced(self):
+        for name in ("256k", "c1000", "static-1m", "ratelimit", "beacon"):
             self.assertIn(name, paced.SCENARIOS)
         for other in ("close", "post64k", "https", "compress"):
             self.assertNotIn(other, paced.SCENARIOS)
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(open(os.devnull, "w")):
             paced.parse_args(["--root", "/r", "--scenario", "close"])
+        self.assertEqual(paced.post_bytes(wrkrun.SCENARIOS["beacon"]), 512)
+        self.assertEqual(paced.post_bytes(wrkrun.SCENARIOS["small"]), 0)
 
     def test_each_cell_is_the_median_round_and_errors_are_summed(self):
         def run(latency_p99, errors):

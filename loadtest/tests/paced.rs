@@ -1,10 +1,11 @@
 //! `tern-loadtest paced` sends every request its rate and length ask for
 //! over kept-alive connections, charges a late answer to the requests
-//! queued behind it, counts an answer other than 200 as an error, and opens
-//! a new connection where the server said it would close. The test itself
-//! plays the server.
+//! queued behind it, counts an answer other than 2xx as an error, opens a
+//! new connection where the server said it would close, and sends POSTs
+//! whose bodies are exactly as long as they say. The test itself plays the
+//! server.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,8 @@ use std::time::Duration;
 struct Seen {
     connections: AtomicU64,
     requests: AtomicU64,
+    /// Request body bytes, read by Content-Length.
+    body_bytes: AtomicU64,
 }
 
 /// How the test server answers.
@@ -36,8 +39,9 @@ const OK: Answer = Answer {
     close: false,
 };
 
-/// An HTTP/1.1 server on 127.0.0.1 answering every GET with a 5-byte body
-/// as `answer` says; it serves until the test process ends.
+/// An HTTP/1.1 server on 127.0.0.1 answering every request (its body read
+/// by Content-Length) with a 5-byte body, or none for a 204, as `answer`
+/// says; it serves until the test process ends.
 fn server(answer: Answer) -> (String, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
@@ -58,7 +62,8 @@ fn answer_each(tcp: TcpStream, answer: Answer, seen: &Seen) {
     let mut writer = tcp;
     let mut line = String::new();
     loop {
-        // A GET's head: lines up to the empty one.
+        // The head: lines up to the empty one; then the body it announces.
+        let mut body_len = 0;
         loop {
             line.clear();
             match reader.read_line(&mut line) {
@@ -66,7 +71,15 @@ fn answer_each(tcp: TcpStream, answer: Answer, seen: &Seen) {
                 Ok(_) if line == "\r\n" => break,
                 Ok(_) => {}
             }
+            if let Some(len) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                body_len = len.trim().parse().expect("a Content-Length");
+            }
         }
+        let mut body = vec![0; body_len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        seen.body_bytes.fetch_add(body_len as u64, Ordering::SeqCst);
         if seen.requests.fetch_add(1, Ordering::SeqCst) + 1 == answer.slow {
             thread::sleep(Duration::from_millis(300));
         }
@@ -75,10 +88,10 @@ fn answer_each(tcp: TcpStream, answer: Answer, seen: &Seen) {
         } else {
             ""
         };
-        let reply = format!(
-            "HTTP/1.1 {}\r\nContent-Length: 5\r\n{close}\r\nhello",
-            answer.status
-        );
+        let reply = match answer.status {
+            "204 No Content" => format!("HTTP/1.1 204 No Content\r\n{close}\r\n"),
+            status => format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\n{close}\r\nhello"),
+        };
         if writer.write_all(reply.as_bytes()).is_err() || answer.close {
             return;
         }
@@ -87,6 +100,10 @@ fn answer_each(tcp: TcpStream, answer: Answer, seen: &Seen) {
 
 /// Runs the client for half a second and returns its one-line JSON.
 fn run_client(addr: &str, rate: &str, connections: &str) -> String {
+    run_client_with(addr, rate, connections, &[])
+}
+
+fn run_client_with(addr: &str, rate: &str, connections: &str, more: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tern-loadtest"))
         .args([
             "paced",
@@ -98,6 +115,7 @@ fn run_client(addr: &str, rate: &str, connections: &str) -> String {
             "0.5",
         ])
         .args(["--connections", connections, "--json"])
+        .args(more)
         .output()
         .expect("run tern-loadtest");
     assert!(
@@ -132,6 +150,20 @@ fn every_slot_is_sent_on_a_kept_alive_connection_and_answered() {
 }
 
 #[test]
+fn posts_send_bodies_as_long_as_they_say_and_a_204_is_an_answer() {
+    let (addr, seen) = server(Answer {
+        status: "204 No Content",
+        ..OK
+    });
+    let json = run_client_with(&addr, "200", "4", &["--post-bytes", "512"]);
+    assert_eq!(field(&json, "completed"), 100.0, "{json}");
+    assert_eq!(field(&json, "errors"), 0.0, "{json}");
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 100);
+    assert_eq!(seen.body_bytes.load(Ordering::SeqCst), 100 * 512);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 4);
+}
+
+#[test]
 fn a_late_answer_is_charged_to_the_requests_queued_behind_it() {
     // One connection, a request every 10 ms; the 10th answer takes 300 ms,
     // so about 30 requests wait behind it. Timed from their slots, half the
@@ -146,7 +178,7 @@ fn a_late_answer_is_charged_to_the_requests_queued_behind_it() {
 }
 
 #[test]
-fn an_answer_other_than_200_is_an_error() {
+fn an_answer_other_than_2xx_is_an_error() {
     let (addr, _) = server(Answer {
         status: "503 Service Unavailable",
         ..OK

@@ -69,7 +69,7 @@ pub async fn run(plan: &Plan, conn: usize, tally: &RefCell<Tally>) {
         last_answer = Instant::now();
         match answer {
             Ok(Ok(info)) => {
-                if info.status == 200 {
+                if (200..300).contains(&info.status) {
                     tally.borrow_mut().record(&Times {
                         answered: last_answer,
                         ..times

@@ -28,6 +28,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally::Tally;
 
+/// The one request every slot sends: a GET, or a POST of `post_bytes`.
+fn request(s: &Settings) -> Vec<u8> {
+    let (path, host) = (&s.path, s.target);
+    if s.post_bytes == 0 {
+        return format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tern-loadtest\r\n\r\n")
+            .into_bytes();
+    }
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tern-loadtest\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        s.post_bytes
+    )
+    .into_bytes();
+    request.resize(request.len() + s.post_bytes, b'b');
+    request
+}
+
 /// Time for the connections to open before the first slot: this, and
 /// `LEAD_PER_CONNECTION` more for each. With 200 ms alone, 9,000
 /// connections were not all open at their first slots, which then waited:
@@ -37,10 +54,7 @@ const LEAD_PER_CONNECTION: Duration = Duration::from_micros(100);
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let s = Settings::parse(args)?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tern-loadtest\r\n\r\n",
-        s.path, s.target
-    );
+    let request = request(&s);
     let start = Instant::now() + connect_lead(s.connections);
     let schedule = Schedule::new(start, s.rate, s.seconds, s.connections);
     let timeout = Duration::from_secs_f64(s.timeout);
@@ -49,7 +63,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         give_up_at: start + Duration::from_secs_f64(s.seconds) + timeout,
         schedule,
         // One small allocation for the process's life, shared by every write.
-        request: Box::leak(request.into_bytes().into_boxed_slice()),
+        request: Box::leak(request.into_boxed_slice()),
         timeout,
     });
     let threads: Vec<_> = (0..s.threads)

@@ -12,6 +12,8 @@ pub struct Settings {
     pub connections: usize,
     pub threads: usize,
     pub path: String,
+    /// With a body of this many bytes, each request is a POST (0: a GET).
+    pub post_bytes: usize,
     /// The longest a response may take before the connection is dropped.
     pub timeout: f64,
     pub json: bool,
@@ -24,6 +26,7 @@ const OPTIONS: &[&str] = &[
     "connections",
     "threads",
     "path",
+    "post-bytes",
     "timeout",
 ];
 
@@ -37,6 +40,7 @@ impl Settings {
             connections: f.get("connections", 64)?,
             threads: f.get("threads", 1)?,
             path: f.get("path", "/".to_string())?,
+            post_bytes: f.get("post-bytes", 0)?,
             timeout: f.number("timeout", 10.0, 0.001, 3600.0)?,
             json: f.has("json"),
         };
@@ -45,6 +49,9 @@ impl Settings {
         }
         if s.threads > s.connections {
             return Err("--threads must not exceed --connections".into());
+        }
+        if s.post_bytes > 1 << 20 {
+            return Err("--post-bytes must be at most 1048576".into());
         }
         if !s.path.starts_with('/') || s.path.bytes().any(|b| b <= b' ') {
             return Err("--path must start with / and hold no spaces".into());
