@@ -1,9 +1,9 @@
 //! Request bodies tern answers without needing (a `respond` route, a
-//! redirect, a static file, no route): a small one is read and dropped after the answer so
-//! that the connection carries the next request, as nginx does; a larger
-//! one, a malformed one, or one the client sends only after a
-//! `100 Continue` ends the connection. No byte of a dropped body is ever
-//! taken for a request.
+//! redirect, a static file, no route): a small one is read and dropped
+//! after the answer so that the connection carries the next request, as
+//! nginx does; a larger one, a malformed one, or one the client sends only
+//! after a `100 Continue` ends the connection. No byte of a dropped body is
+//! ever taken for a request.
 
 mod common;
 

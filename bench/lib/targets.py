@@ -226,8 +226,9 @@ def check_http(port, path="/", expect_len=None, timeout=5.0, tls=False):
 
 
 def check_beacon(port):
-    """Two POSTs with a body to /beacon on one connection; raises TargetError unless each gets
-    the 204 the proxy makes itself (the beacon scenario must measure that answer, not a 404)."""
+    """Two POSTs with a body to /beacon (the second on the same connection if the proxy kept it);
+    raises TargetError unless each gets the 204 the proxy makes itself (the beacon scenario must
+    measure that answer, not a 404)."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
         for _ in range(2):
