@@ -1,9 +1,9 @@
 //! Request bodies tern answers without needing (a `respond` route, a
 //! redirect, a static file, no route): a small one is read and dropped
 //! after the answer so that the connection carries the next request, as
-//! nginx does; a larger one, a malformed one, or one the client sends only
-//! after a `100 Continue` ends the connection. No byte of a dropped body is
-//! ever taken for a request.
+//! nginx does (a client waiting for a `100 Continue` gets one first); a
+//! larger or a malformed one ends the connection. No byte of a dropped body
+//! is ever taken for a request.
 
 mod common;
 
@@ -202,16 +202,30 @@ fn a_malformed_or_missing_body_ends_the_connection() {
 }
 
 #[test]
-fn a_client_waiting_for_100_continue_is_told_close() {
+fn a_client_waiting_for_100_continue_gets_one_and_keeps_its_connection() {
     let app = named("app");
     let (tern, _site) = start(&app);
+    for (target, status) in [("/beacon", 204), ("/files/page.txt", 405)] {
+        let mut c = tern.connect();
+        let head = format!(
+            "POST {target} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\
+             Expect: 100-continue\r\n\r\n",
+            SMUGGLED.len()
+        );
+        c.send(head.as_bytes());
+        assert_eq!(c.read_response().expect("an interim answer").status, 100);
+        c.send(SMUGGLED);
+        let r = c.read_response().expect("the answer");
+        assert_eq!(r.status, status, "{target}");
+        assert!(keeps_alive(&r), "{target}: said close");
+        let r = c.roundtrip(&get("/next"));
+        assert_eq!((r.status, r.body_str().as_str()), (200, "app /next"));
+    }
+    assert_eq!(seen(&app), ["GET /next", "GET /next"]);
+    // Too large to drop: no `100 Continue` (the body won't be read), and close.
     let mut c = tern.connect();
-    let r = c.roundtrip(
-        b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
-    );
+    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response().expect("the answer");
     assert_eq!(r.status, 204);
-    assert!(
-        !keeps_alive(&r),
-        "the body won't come: the connection can't go on"
-    );
+    assert!(!keeps_alive(&r));
 }

@@ -58,13 +58,12 @@ impl RequestHead<'_, '_> {
     /// Whether a server answering without the body may read and drop it
     /// instead of closing the connection: one of at most
     /// `DROPPABLE_BODY_MAX` bytes, or a chunked one (dropped while it stays
-    /// under that), unless the client waits for a `100 Continue` before
-    /// sending it (the answer says it won't come).
+    /// under that). A client that waits for a `100 Continue` before sending
+    /// it is sent one first (`UnreadBody`), as nginx does.
     pub fn body_droppable(&self) -> bool {
         match self.body {
-            BodyKind::Length(len) => len <= DROPPABLE_BODY_MAX && !self.expect_continue,
-            BodyKind::Chunked => !self.expect_continue,
-            BodyKind::None => true,
+            BodyKind::Length(len) => len <= DROPPABLE_BODY_MAX,
+            BodyKind::Chunked | BodyKind::None => true,
             BodyKind::UntilClose => false,
         }
     }

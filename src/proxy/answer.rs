@@ -13,9 +13,9 @@ use crate::conn::{Conn, Next};
 use crate::failure::Failure;
 use crate::files::Reply;
 use crate::http::chunked::ChunkedReframer;
-use crate::http::request::DROPPABLE_BODY_MAX;
-use crate::http::status::error_response;
-use crate::http::BodyKind;
+use crate::http::request::{RequestHead, DROPPABLE_BODY_MAX};
+use crate::http::status::{error_response, CONTINUE};
+use crate::http::{BodyKind, Persist};
 use crate::worker_ctx::WorkerCtx;
 
 /// How long a refused client gets to stop sending before the socket closes.
@@ -25,6 +25,33 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// The most bytes a dropped chunked body may take on the wire: its data is
 /// bounded by `DROPPABLE_BODY_MAX`, its framing (many tiny chunks) by this.
 const DROPPED_WIRE_MAX: u64 = 2 * DROPPABLE_BODY_MAX;
+
+/// A request body tern answers without: how it is framed, and whether the
+/// client waits for a `100 Continue` before sending it.
+#[derive(Debug, Clone, Copy)]
+pub struct UnreadBody {
+    pub kind: BodyKind,
+    pub expects_continue: bool,
+}
+
+impl UnreadBody {
+    pub fn of(req: &RequestHead) -> UnreadBody {
+        UnreadBody {
+            kind: req.body,
+            expects_continue: req.expect_continue,
+        }
+    }
+
+    fn is_empty(self) -> bool {
+        self.kind.is_empty()
+    }
+
+    /// Whether a `100 Continue` must go before the answer: the body is to
+    /// be dropped (`keep`), and its client won't send it without one.
+    fn needs_continue(self, keep: bool) -> bool {
+        keep && self.expects_continue && !self.is_empty()
+    }
+}
 
 /// Refused requests go to the access log (with what of the request line
 /// there is) and, at debug level, to the error log.
@@ -60,30 +87,41 @@ pub(super) async fn send_answer<C: Downstream>(
 
 /// Writes tern's answer to a request whose body (`body`) it needs not
 /// read; unless the connection is to close, reads and drops that body
-/// (each read within `wait`) before the next request.
+/// (each read within `wait`) before the next request, after a `100
+/// Continue` in the same write when the client waits for one.
 pub(super) async fn answer_and_drop_body(
     client: &mut Conn,
-    response: Vec<u8>,
+    mut response: Vec<u8>,
     close: bool,
-    body: BodyKind,
+    body: UnreadBody,
     wait: Duration,
 ) -> Next {
+    if body.needs_continue(!close) {
+        response.splice(0..0, CONTINUE.iter().copied());
+    }
     match send_answer(client, response, close).await {
-        Next::KeepAlive if !body.is_empty() => drop_body(client, body, wait).await,
+        Next::KeepAlive if !body.is_empty() => drop_body(client, body.kind, wait).await,
         next => next,
     }
 }
 
-/// Sends a static file's reply, then drops the request's unread `body`
+/// Sends a static file's reply (after a `100 Continue` when its client
+/// waits for one to send the body), then drops the request's unread `body`
 /// or lingers before the close (`after_reply`).
 pub(super) async fn send_static(
     client: &mut Conn,
     reply: Reply,
-    body: BodyKind,
+    body: UnreadBody,
     wait: Duration,
 ) -> Next {
+    if body.needs_continue(reply.persist != Persist::Close) {
+        let (written, _) = client.write_owned(CONTINUE.to_vec()).await;
+        if written.is_err() {
+            return Next::Close;
+        }
+    }
     let next = crate::files::send(client, reply, wait).await;
-    after_reply(client, next, body, wait).await
+    after_reply(client, next, body.kind, wait).await
 }
 
 /// What follows a reply tern made itself whose request `body` it did not

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::answer::UnreadBody;
 use super::response::edit::{response_needs, ResponseNeeds};
 use super::response::write::ClientSide;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
@@ -37,13 +38,13 @@ pub enum Outcome {
     Answer {
         response: Vec<u8>,
         close: bool,
-        body: BodyKind,
+        body: UnreadBody,
     },
     /// A static route's answer, already decided; only sending remains, and
     /// dropping the request's `body` when the connection goes on.
     Static {
         reply: crate::files::Reply,
-        body: BodyKind,
+        body: UnreadBody,
     },
 }
 
@@ -207,7 +208,7 @@ fn local_answer(response: Vec<u8>, req: &RequestHead) -> Outcome {
     Outcome::Answer {
         response,
         close: req.persist() == Persist::Close,
-        body: req.body,
+        body: UnreadBody::of(req),
     }
 }
 
@@ -246,7 +247,7 @@ fn answer_static(
     match crate::files::answer(site, req, url_path, &mut opened) {
         Answer::Ready(reply) => Step::Ready(Outcome::Static {
             reply,
-            body: req.body,
+            body: UnreadBody::of(req),
         }),
         Answer::Open => Step::Opening(Box::new(Opening {
             site: Arc::clone(site),
