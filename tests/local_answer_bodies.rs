@@ -202,6 +202,37 @@ fn a_malformed_or_missing_body_ends_the_connection() {
 }
 
 #[test]
+fn a_body_trickled_past_the_client_timeout_is_cut_off() {
+    // A byte every 200 ms of a 100-byte body: each read comes well within
+    // the 2 s `client` timeout, but the whole body would take 20 s. The
+    // timeout is for the whole body, so the connection ends long before.
+    let app = named("app");
+    let (tern, _site) = start(&app);
+    let mut c = tern.connect();
+    c.send(b"POST /beacon HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n");
+    assert_eq!(c.read_response().expect("answered").status, 204);
+    let start = std::time::Instant::now();
+    let mut cut_off = false;
+    while start.elapsed() < Duration::from_secs(15) {
+        if c.try_send(b"x").is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if c.expect_close(Duration::from_millis(1)).is_ok() {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(
+        cut_off,
+        "still open after {:?} of trickling",
+        start.elapsed()
+    );
+    assert_eq!(app.request_count(), 0);
+}
+
+#[test]
 fn a_client_waiting_for_100_continue_gets_one_and_keeps_its_connection() {
     let app = named("app");
     let (tern, _site) = start(&app);

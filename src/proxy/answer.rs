@@ -87,7 +87,7 @@ pub(super) async fn send_answer<C: Downstream>(
 
 /// Writes tern's answer to a request whose body (`body`) it needs not
 /// read; unless the connection is to close, reads and drops that body
-/// (each read within `wait`) before the next request, after a `100
+/// (all of it within `wait`) before the next request, after a `100
 /// Continue` in the same write when the client waits for one.
 pub(super) async fn answer_and_drop_body(
     client: &mut Conn,
@@ -141,9 +141,12 @@ async fn after_reply(client: &mut Conn, next: Next, body: BodyKind, wait: Durati
 
 /// Reads and drops a request body of at most `DROPPABLE_BODY_MAX` bytes:
 /// `KeepAlive` once it has all come, `Close` when it is larger or malformed
-/// (after a linger, as it is still coming) or when the client stops
-/// sending.
+/// (after a linger, as it is still coming) or when it has not all come
+/// within `wait`. One deadline for the whole body, as nginx's
+/// `lingering_time`: a client trickling a byte at a time must not hold the
+/// connection past it.
 async fn drop_body(client: &mut Conn, body: BodyKind, wait: Duration) -> Next {
+    let deadline = crate::timer::deadline_after(wait);
     let mut left = match body {
         BodyKind::Length(len) if len <= DROPPABLE_BODY_MAX => len,
         BodyKind::Chunked => DROPPED_WIRE_MAX,
@@ -173,7 +176,7 @@ async fn drop_body(client: &mut Conn, body: BodyKind, wait: Duration) -> Next {
             linger_close(client).await;
             return Next::Close;
         }
-        let read = crate::timer::timeout(wait, client.wait_and_fill(true, BUF_SIZE)).await;
+        let read = crate::timer::timeout_at(deadline, client.wait_and_fill(true, BUF_SIZE)).await;
         if !matches!(read, Ok(Ok(n)) if n > 0) {
             return Next::Close;
         }
