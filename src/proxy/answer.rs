@@ -1,7 +1,8 @@
 //! tern's own answers, in one place: writing a response tern made (an
 //! error, a redirect, a refusal), reading and dropping the request body it
-//! answered without (`drop_body`) or closing after it without the kernel
-//! resetting it away (`linger_close`), and logging a refused request.
+//! answered without (`drop_body`, after a `100 Continue` when the client
+//! waits for one) or closing after it without the kernel resetting it away
+//! (`linger_close`), and logging a refused request.
 
 use std::net::SocketAddr;
 use std::time::Duration;
