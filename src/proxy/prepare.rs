@@ -164,7 +164,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
             crate::acme::challenge::http01_response(req.path(), req.is_head(), persist.field())
         {
             log_local(ctx, head, &req, peer, None, &response, 0);
-            return Ok(Step::Ready(local_answer(response, &req)));
+            return Ok(Step::Ready(local_answer(response, persist, &req)));
         }
     }
     let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
@@ -173,7 +173,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), persist);
         log_local(ctx, head, &req, peer, None, &response, 0);
-        return Ok(Step::Ready(local_answer(response, &req)));
+        return Ok(Step::Ready(local_answer(response, persist, &req)));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
         req.upgrade = req.upgrade && upgrade_allowed(&req, proxy);
@@ -187,9 +187,9 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     });
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
-        return Ok(Step::Ready(local_answer(response, &req)));
+        return Ok(Step::Ready(local_answer(response, persist, &req)));
     }
-    let step = act(&req, head, peer, ctx, route_index);
+    let step = act(&req, head, peer, ctx, route_index, persist);
     match &step {
         Step::Ready(Outcome::Answer { response, .. }) => {
             log_local(ctx, head, &req, peer, Some(route_index), response, 0)
@@ -203,11 +203,11 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
 }
 
 /// tern's own answer to `req`: its body, if any, is dropped after it
-/// unless the connection is to close (`RequestHead::persist`).
-fn local_answer(response: Vec<u8>, req: &RequestHead) -> Outcome {
+/// unless the connection is to close (`persist`, `RequestHead::persist`).
+fn local_answer(response: Vec<u8>, persist: Persist, req: &RequestHead) -> Outcome {
     Outcome::Answer {
         response,
-        close: req.persist() == Persist::Close,
+        close: persist == Persist::Close,
         body: UnreadBody::of(req),
     }
 }
@@ -279,17 +279,26 @@ fn upgrade_allowed(req: &RequestHead, proxy: &Proxy) -> bool {
         .all(|field| proxy.allows_upgrade(field.value))
 }
 
-/// What the matched route does with the request.
-fn act(req: &RequestHead, head: &[u8], peer: &Peer, ctx: &WorkerCtx, route_index: usize) -> Step {
+/// What the matched route does with the request; `persist` is what an
+/// answer of tern's own says about the connection.
+fn act(
+    req: &RequestHead,
+    head: &[u8],
+    peer: &Peer,
+    ctx: &WorkerCtx,
+    route_index: usize,
+    persist: Persist,
+) -> Step {
     let plan = &ctx.plan;
-    let persist = req.persist();
     let outcome = match &plan.routes[route_index].action {
         Action::Proxy(proxy) => Outcome::Proxy(forward(req, head, peer, ctx, (route_index, proxy))),
         Action::Static(site) => {
             let url_path = plan.routes[route_index].strip_prefix(req.path());
             return answer_static(site, req, url_path, route_index, Opened::default());
         }
-        Action::Respond(respond) => local_answer(respond.response(req.is_head(), persist), req),
+        Action::Respond(respond) => {
+            local_answer(respond.response(req.is_head(), persist), persist, req)
+        }
         Action::Redirect(redirect) => {
             let local = peer.local.get().map(|a| a.to_string());
             let host = match (req.host, &local) {
@@ -301,7 +310,7 @@ fn act(req: &RequestHead, head: &[u8], peer: &Peer, ctx: &WorkerCtx, route_index
                 host,
                 target: req.origin_target,
             };
-            local_answer(redirect.response(&url, persist), req)
+            local_answer(redirect.response(&url, persist), persist, req)
         }
     };
     Step::Ready(outcome)
