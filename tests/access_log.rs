@@ -441,6 +441,43 @@ fn answers_tern_makes_after_routing_log_their_bytes_and_the_failed_server() {
     );
 }
 
+#[test]
+fn tern_s_own_answers_count_the_100_continue_they_send_first() {
+    let dir = log_dir("continue");
+    let path = dir.join("access.log");
+    dir.write("page.txt", b"a page\n");
+    let tern = Tern::start(&format!(
+        "[server]\nworkers = 1\n[log]\naccess = \"{}\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\npath_prefix = \"/health\"\nrespond = {{ status = 200, body = \"ok\" }}\n\
+         [[route]]\npath_prefix = \"/files\"\nstatic = {{ root = \"{}\" }}\n",
+        path.display(),
+        dir.path.display()
+    ));
+    // A respond route, and a POST to a static file (405): each drops the
+    // body after a `100 Continue`, which the client got and the log counts.
+    for (i, (target, status)) in [("/health", 200), ("/files/page.txt", 405)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = tern.connect();
+        c.send(
+            format!(
+                "POST {target} HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\
+                 Expect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let interim = c.read_response().expect("a 100 Continue");
+        assert_eq!(interim.status, 100);
+        c.send(b"body");
+        let answer = c.read_response().expect("the answer");
+        assert_eq!(answer.status, status, "{target}");
+        let got = wait_lines(&path, i + 1);
+        let sent = (interim.raw.len() + answer.raw.len()) as u64;
+        assert_eq!(logged_bytes(&got[i], status), sent, "{got:?}");
+    }
+}
+
 /// A target long enough that 300 lines are several times what a pipe holds.
 fn long_target(i: usize) -> String {
     format!("/api/{i:03}/{}", "x".repeat(1000))

@@ -52,6 +52,17 @@ impl UnreadBody {
     fn needs_continue(self, keep: bool) -> bool {
         keep && self.expects_continue && !self.is_empty()
     }
+
+    /// The bytes sent before an answer that says `persist` of the
+    /// connection: a `100 Continue`, or nothing. (Over HTTP/2, which sends
+    /// none, not asked.)
+    pub fn interim_bytes(self, persist: Persist) -> u64 {
+        if self.needs_continue(persist != Persist::Close) {
+            CONTINUE.len() as u64
+        } else {
+            0
+        }
+    }
 }
 
 /// Refused requests go to the access log (with what of the request line

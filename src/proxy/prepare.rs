@@ -163,7 +163,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         if let Some(response) =
             crate::acme::challenge::http01_response(req.path(), req.is_head(), persist.field())
         {
-            log_local(ctx, head, &req, peer, None, &response, 0);
+            log_answer(ctx, head, &req, peer, None, &response, persist);
             return Ok(Step::Ready(local_answer(response, persist, &req)));
         }
     }
@@ -172,7 +172,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), persist);
-        log_local(ctx, head, &req, peer, None, &response, 0);
+        log_answer(ctx, head, &req, peer, None, &response, persist);
         return Ok(Step::Ready(local_answer(response, persist, &req)));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
@@ -186,13 +186,13 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         crate::limits::check_route(limit, &route.name, &peer.addr, &req, persist)
     });
     if let Some(response) = limited {
-        log_local(ctx, head, &req, peer, Some(route_index), &response, 0);
+        log_answer(ctx, head, &req, peer, Some(route_index), &response, persist);
         return Ok(Step::Ready(local_answer(response, persist, &req)));
     }
     let step = act(&req, head, peer, ctx, route_index, persist);
     match &step {
         Step::Ready(Outcome::Answer { response, .. }) => {
-            log_local(ctx, head, &req, peer, Some(route_index), response, 0)
+            log_answer(ctx, head, &req, peer, Some(route_index), response, persist)
         }
         Step::Ready(Outcome::Static { reply, .. }) => {
             log_static(ctx, head, &req, peer, route_index, reply)
@@ -266,7 +266,34 @@ fn log_static(
     reply: &crate::files::Reply,
 ) {
     let body = reply.body.as_ref().map_or(0, |b| b.len);
-    log_local(ctx, head, req, peer, Some(route_index), &reply.head, body)
+    let sent = body + interim_bytes(req, peer, reply.persist);
+    log_local(ctx, head, req, peer, Some(route_index), &reply.head, sent)
+}
+
+/// Logs tern's own answer `response` to `req`, which says `persist` of the
+/// connection.
+fn log_answer(
+    ctx: &WorkerCtx,
+    head: &[u8],
+    req: &RequestHead,
+    peer: &Peer,
+    route: Option<usize>,
+    response: &[u8],
+    persist: Persist,
+) {
+    let interim = interim_bytes(req, peer, persist);
+    log_local(ctx, head, req, peer, route, response, interim)
+}
+
+/// What the client gets before tern's own answer to `req` that says
+/// `persist` of the connection: a `100 Continue` over HTTP/1.1 when the
+/// body is to be read and dropped and the client waits for one, else nothing.
+fn interim_bytes(req: &RequestHead, peer: &Peer, persist: Persist) -> u64 {
+    if peer.http2 {
+        0
+    } else {
+        UnreadBody::of(req).interim_bytes(persist)
+    }
 }
 
 /// Whether the protocols the request's `Upgrade` fields offer are all ones
@@ -317,7 +344,8 @@ fn act(
 }
 
 /// Logs a request tern answers itself, with its head's status and the
-/// bytes the client gets (`extra`: a file body sent after the head).
+/// bytes the client gets (`extra`: a `100 Continue` before the head, a
+/// file body after it).
 fn log_local(
     ctx: &WorkerCtx,
     head: &[u8],
