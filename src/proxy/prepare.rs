@@ -158,12 +158,14 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     // An answer needs no body: a small one is dropped after it, a larger
     // one ends the connection.
     let persist = req.persist();
+    // What goes before such an answer, for the access log.
+    let interim = interim_bytes(&req, peer, persist);
     // Before any route: a redirect to https must not hide the challenge.
     if !peer.tls {
         if let Some(response) =
             crate::acme::challenge::http01_response(req.path(), req.is_head(), persist.field())
         {
-            log_answer(ctx, head, &req, peer, None, &response, persist);
+            log_local(ctx, head, &req, peer, None, &response, interim);
             return Ok(Step::Ready(local_answer(response, persist, &req)));
         }
     }
@@ -172,7 +174,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     let Some(route_index) = route_index else {
         let response = plan.no_route.response(req.is_head(), persist);
-        log_answer(ctx, head, &req, peer, None, &response, persist);
+        log_local(ctx, head, &req, peer, None, &response, interim);
         return Ok(Step::Ready(local_answer(response, persist, &req)));
     };
     if let Action::Proxy(proxy) = &plan.routes[route_index].action {
@@ -186,13 +188,13 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         crate::limits::check_route(limit, &route.name, &peer.addr, &req, persist)
     });
     if let Some(response) = limited {
-        log_answer(ctx, head, &req, peer, Some(route_index), &response, persist);
+        log_local(ctx, head, &req, peer, Some(route_index), &response, interim);
         return Ok(Step::Ready(local_answer(response, persist, &req)));
     }
     let step = act(&req, head, peer, ctx, route_index, persist);
     match &step {
         Step::Ready(Outcome::Answer { response, .. }) => {
-            log_answer(ctx, head, &req, peer, Some(route_index), response, persist)
+            log_local(ctx, head, &req, peer, Some(route_index), response, interim)
         }
         Step::Ready(Outcome::Static { reply, .. }) => {
             log_static(ctx, head, &req, peer, route_index, reply)
@@ -268,21 +270,6 @@ fn log_static(
     let body = reply.body.as_ref().map_or(0, |b| b.len);
     let sent = body + interim_bytes(req, peer, reply.persist);
     log_local(ctx, head, req, peer, Some(route_index), &reply.head, sent)
-}
-
-/// Logs tern's own answer `response` to `req`, which says `persist` of the
-/// connection.
-fn log_answer(
-    ctx: &WorkerCtx,
-    head: &[u8],
-    req: &RequestHead,
-    peer: &Peer,
-    route: Option<usize>,
-    response: &[u8],
-    persist: Persist,
-) {
-    let interim = interim_bytes(req, peer, persist);
-    log_local(ctx, head, req, peer, route, response, interim)
 }
 
 /// What the client gets before tern's own answer to `req` that says
