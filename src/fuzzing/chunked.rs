@@ -2,6 +2,9 @@
 //! size. The re-framed body must decode to the same data, re-frame to
 //! itself, and the decoder must stop exactly where the body ends; limited
 //! to the data's length it must take the body, to a byte less refuse it.
+//! The checker (what a body tern answers without is read and dropped with)
+//! must end, refuse or wait exactly where the re-framer does: a dropped
+//! body that ended elsewhere would leave its bytes to be read as a request.
 
 use crate::http::chunked::{ChunkError, ChunkedReframer};
 
@@ -16,6 +19,16 @@ pub fn chunked(data: &[u8]) {
     assert_eq!(
         whole, in_reads,
         "the reads a body arrives in changed the result"
+    );
+    let checked = decode(
+        ChunkedReframer::checker(u64::MAX),
+        body,
+        usize::from(read_size) + 1,
+    );
+    assert_eq!(
+        checked,
+        whole.without_output(),
+        "the checker and the re-framer disagree on where the body ends"
     );
     let data_only = decode(ChunkedReframer::decode_only(), body, body.len().max(1));
     let Decoded::Done {
@@ -68,12 +81,22 @@ fn limits_hold(body: &[u8], used: usize, reframed: &[u8], data_len: u64) {
         },
         "a limit the body keeps to changed the result"
     );
+    assert_eq!(
+        decode(ChunkedReframer::checker(data_len), body, whole),
+        Decoded::Done {
+            used,
+            out: Vec::new()
+        },
+        "a limit the body keeps to changed where the checker ends"
+    );
     if data_len > 0 {
-        assert_eq!(
-            decode(ChunkedReframer::with_limit(data_len - 1), body, whole),
-            Decoded::Failed(ChunkError::TooLarge),
-            "a body past its limit was taken"
-        );
+        for decoder in [ChunkedReframer::with_limit, ChunkedReframer::checker] {
+            assert_eq!(
+                decode(decoder(data_len - 1), body, whole),
+                Decoded::Failed(ChunkError::TooLarge),
+                "a body past its limit was taken"
+            );
+        }
     }
 }
 
@@ -89,6 +112,20 @@ enum Decoded {
         out: Vec<u8>,
     },
     Failed(ChunkError),
+}
+
+impl Decoded {
+    /// The same end, with nothing passed on (as the checker decodes).
+    fn without_output(&self) -> Decoded {
+        match self {
+            Decoded::Done { used, .. } => Decoded::Done {
+                used: *used,
+                out: Vec::new(),
+            },
+            Decoded::Unfinished { .. } => Decoded::Unfinished { out: Vec::new() },
+            Decoded::Failed(err) => Decoded::Failed(*err),
+        }
+    }
 }
 
 /// Feeds `body` in reads of `read_size`, as a connection would.
