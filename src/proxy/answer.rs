@@ -54,8 +54,8 @@ impl UnreadBody {
     }
 
     /// The bytes sent before an answer that says `persist` of the
-    /// connection: a `100 Continue`, or nothing. (Over HTTP/2, which sends
-    /// none, not asked.)
+    /// connection: a `100 Continue`, or nothing. Not asked over HTTP/2,
+    /// which sends none.
     pub fn interim_bytes(self, persist: Persist) -> u64 {
         if self.needs_continue(persist != Persist::Close) {
             CONTINUE.len() as u64
