@@ -81,12 +81,9 @@ fn after_the_upstream_closed(idle: Duration, second: &[u8]) -> (RecordingUpstrea
     (up, r)
 }
 
-/// A connection back in the pool moments ago (pool.rs: within a timer tick)
-/// is taken without a peek for a request that can be sent again; when the
-/// upstream closed it meanwhile, the GET goes again on a fresh connection.
-/// The answer is the same with the peek (this test fails when the resend
-/// is broken); the peek skipped shows in the syscalls per request
-/// (bench/floor.sh).
+/// A connection the upstream closed moments after answering: the pool's
+/// peek finds the FIN and the GET goes on a fresh connection (and were the
+/// FIN to arrive after the peek, the exchange would send it again there).
 #[test]
 fn a_get_on_a_connection_closed_moments_ago_is_sent_again_on_a_fresh_one() {
     let (up, r) = after_the_upstream_closed(Duration::from_millis(20), &get("/second"));
@@ -114,6 +111,52 @@ fn a_post_is_not_sent_on_a_connection_closed_moments_ago() {
         posts,
         vec![1],
         "the POST went once, on the second connection"
+    );
+}
+
+/// Upstream: answers `HEAD /late` with a head that promises a body, then,
+/// a moment later, writes a whole response the next request on this
+/// connection would take for its own (an origin that writes a HEAD's body
+/// anyway, in a write of its own). Anything else gets its path back.
+fn writes_past_its_head_answer() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            if req.head.method() != "HEAD" {
+                c.respond(200, &[], req.head.target().as_bytes());
+                continue;
+            }
+            c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n");
+            thread::sleep(Duration::from_millis(2));
+            c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged");
+        }
+    })
+}
+
+/// Bytes an upstream sends after its answer ended are never read as the
+/// next request's answer (RFC 9112 §6.3): the pooled connection they wait
+/// on is dropped and the next request goes on a fresh one. Each round
+/// takes the connection back moments after the HEAD, within one of the
+/// pool's timer ticks (a pool that skipped its look at connections that
+/// came back that recently served "forged" here).
+#[test]
+fn bytes_an_upstream_sent_past_its_answer_are_not_the_next_answer() {
+    let up = writes_past_its_head_answer();
+    let tern = Cfg::new(up.addr).workers(1).start();
+    let mut c = tern.connect();
+    let rounds = 5;
+    for round in 0..rounds {
+        c.send(b"HEAD /late HTTP/1.1\r\nHost: t\r\n\r\n");
+        let head = c.read_response_to("HEAD").expect("the HEAD's answer");
+        assert_eq!(head.status, 200, "{}", show(&head.raw));
+        thread::sleep(Duration::from_millis(15));
+        let path = format!("/next-{round}");
+        let r = c.roundtrip(&get(&path));
+        assert_eq!(r.body_str(), path, "round {round}: {}", show(&r.raw));
+    }
+    assert_eq!(
+        up.conn_count(),
+        1 + rounds,
+        "a fresh connection after each HEAD"
     );
 }
 

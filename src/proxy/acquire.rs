@@ -98,7 +98,7 @@ pub async fn acquire<'c>(
             in_flight,
         };
         if !fresh_only {
-            if let Some(conn) = ctx.pool.take(server.id, req.resendable()) {
+            if let Some(conn) = ctx.pool.take(server.id) {
                 ctx.stats.upstream_reused(server.id);
                 return Ok(upstream(conn, true, false));
             }

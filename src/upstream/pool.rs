@@ -26,15 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::backend::PoolSettings;
 use crate::conn::Conn;
-use crate::timer::{last_tick, TICK};
-
-/// How recently a connection must have come back for a resendable request
-/// to take it without a peek (`Pool::take`): one timer tick. Idle times are
-/// measured on the tick clock (`timer::last_tick`, no clock read), so this
-/// means "since the last tick", at most ~100 ms. Under load connections
-/// come back within microseconds, so nearly every request skips the system
-/// call; upstreams' keep-alive timeouts are seconds long.
-const UNPEEKED_IDLE: Duration = TICK;
+use crate::timer::last_tick;
 
 /// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {
@@ -97,23 +89,24 @@ impl UpstreamPool {
     }
 
     /// A live idle connection to `server`, if there is one. Connections that
-    /// idled too long, or that the upstream closed, are discarded here.
+    /// idled too long, or that have anything to read, are discarded here.
     ///
-    /// Whether the upstream closed one costs a peek (a system call), which
-    /// is skipped for a connection back in the pool less than
-    /// `UNPEEKED_IDLE` ago when the request is `resendable`: should the
-    /// upstream have closed it after all, the exchange finds no response and
-    /// sends the request again on a fresh connection (`exchange`'s `stale`),
-    /// and an upstream seldom closes a connection moments after answering on
-    /// it without saying so. A request that can't be sent twice gets the peek.
-    pub fn take(&self, server: usize, resendable: bool) -> Option<Conn> {
+    /// Every connection taken gets a peek (a system call), however recently
+    /// it came back: an upstream that wrote past the end of its last
+    /// response (a body after a HEAD, a 204 or a 304, a Content-Length that
+    /// undercounts) left bytes that the next request on the connection
+    /// would read as its response, another client's answer or a forged one
+    /// (RFC 9112 §6.3: such data must not be forwarded as a response). nginx
+    /// and HAProxy drop an idle connection that becomes readable for the
+    /// same reason. Bytes that arrive after the peek can't be told from the
+    /// answer; that race is every HTTP/1.1 pool's.
+    pub fn take(&self, server: usize) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(server)?;
         while let Some(idle) = list.pop() {
             self.kept.set(self.kept.get() - 1);
             let idled = last_tick() - idle.since;
-            let unpeeked = resendable && idled < UNPEEKED_IDLE;
-            if idled < self.settings.idle_timeout && (unpeeked || is_quiet(&idle.conn.stream)) {
+            if idled < self.settings.idle_timeout && is_quiet(&idle.conn.stream) {
                 return Some(idle.conn);
             }
         }
