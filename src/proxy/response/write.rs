@@ -43,11 +43,17 @@ impl<'b> ClientHead<'_, 'b> {
             FieldKind::Upgrade => resp.status == 101,
             // Framing fields are re-derived by the writer, except where the
             // response has no body: then they describe the representation
-            // (HEAD, 304).
-            FieldKind::ContentLength => resp.body == BodyKind::None,
+            // (HEAD, 304) — never on a 1xx or a 204, which have none to
+            // describe (RFC 9110 §8.6, RFC 9112 §6.1: an HTTP/2 client
+            // refuses such a response), and Transfer-Encoding only to an
+            // HTTP/1.1 client.
+            FieldKind::ContentLength => self.describes_representation(),
             FieldKind::TransferEncoding => {
-                resp.body == BodyKind::None
-                    || (resp.keep_transfer_encoding && self.client.version == Version::Http11)
+                self.client.version == Version::Http11
+                    && match resp.body {
+                        BodyKind::None => self.describes_representation(),
+                        _ => resp.keep_transfer_encoding,
+                    }
             }
             _ => !named.names(field.name),
         };
@@ -62,6 +68,13 @@ impl<'b> ClientHead<'_, 'b> {
                 .map_or(FieldEdit::Keep, FieldEdit::Replace),
             (edited, _) => edited,
         }
+    }
+
+    /// A response without a body whose framing fields may still say what
+    /// the body would have been: a HEAD's, a 304's; not a 1xx's or a 204's.
+    fn describes_representation(&self) -> bool {
+        let resp = self.resp;
+        resp.body == BodyKind::None && !matches!(resp.status, 100..=199 | 204)
     }
 
     /// The fields tern adds after the upstream's own, as header lines.
@@ -211,6 +224,45 @@ mod tests {
     fn head_response_keeps_its_content_length() {
         let out = relay(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, KEEP);
         assert_eq!(out, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+    }
+
+    #[test]
+    fn no_framing_field_goes_out_on_a_1xx_or_a_204() {
+        for head in [
+            &b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n"[..],
+            b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
+            b"HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n",
+            b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
+        ] {
+            let out = relay(head, false, KEEP);
+            let status = &out[..out.find("\r\n").expect("a status line")];
+            assert_eq!(out, format!("{status}\r\nX-A: 1\r\n\r\n"));
+        }
+    }
+
+    #[test]
+    fn transfer_encoding_describes_a_bodiless_answer_to_http11_clients_only() {
+        let head = b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let out = relay(head, false, KEEP);
+        assert_eq!(
+            out,
+            "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let old = ClientSide {
+            version: Version::Http10,
+            keep_alive: false,
+        };
+        let out = relay(head, false, old);
+        assert_eq!(
+            out,
+            "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+        );
+        let out = relay(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            true,
+            old,
+        );
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
     }
 
     #[test]
