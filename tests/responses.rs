@@ -77,8 +77,11 @@ fn chunked_response_is_relayed() {
     assert_eq!(r.body_str(), "Wikipedia in\r\n\r\nchunks.");
 }
 
+/// A body the upstream ends by closing reaches an HTTP/1.1 client chunked
+/// (as nginx sends it), whole, and the client's connection stays open for
+/// the next request: the last chunk, not a close, says the body ended.
 #[test]
-fn close_delimited_response_is_relayed_then_closed() {
+fn a_close_delimited_body_reaches_an_http11_client_chunked_and_the_connection_stays() {
     let up = scripted(true, |_| {
         let mut v = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
         v.extend_from_slice(&pattern(100_000, 3));
@@ -86,20 +89,84 @@ fn close_delimited_response_is_relayed_then_closed() {
     });
     let tern = Cfg::new(up.addr).start();
     let mut c = tern.connect();
-    c.send(&get("/"));
-    let r = c.read_response().expect("response");
-    assert_eq!(r.status, 200);
-    assert!(
-        r.body == pattern(100_000, 3),
-        "body differs ({} bytes)",
-        r.body.len()
-    );
-    if !r.close_delimited {
-        // tern re-framed it; the contract still wants the close afterwards.
+    for round in 0..2 {
+        c.send(&get("/"));
+        let r = c.read_response().expect("response");
+        assert_eq!(r.status, 200);
         assert!(
-            c.expect_close(Duration::from_secs(3)).is_ok(),
-            "connection not closed after a close-delimited upstream response"
+            r.chunked && !r.close_delimited,
+            "round {round}: {}",
+            show(&r.raw[..200])
         );
+        assert!(
+            r.body == pattern(100_000, 3),
+            "round {round}: body differs ({} bytes)",
+            r.body.len()
+        );
+    }
+}
+
+/// An HTTP/1.0 client, which can't take chunks, still gets such a body
+/// delimited by the close.
+#[test]
+fn a_close_delimited_body_reaches_an_http10_client_until_the_close() {
+    let up = scripted(true, |_| b"HTTP/1.1 200 OK\r\n\r\nuntil close".to_vec());
+    let tern = Cfg::new(up.addr).start();
+    let (raw, closed) = raw_request(tern.addr(), b"GET / HTTP/1.0\r\n\r\n");
+    assert!(closed, "{}", show(&raw));
+    assert!(raw.ends_with(b"\r\n\r\nuntil close"), "{}", show(&raw));
+    assert!(!contains(&raw, b"chunked"), "{}", show(&raw));
+}
+
+/// Upstream for one connection: answers its first request with a head
+/// and the start of a close-delimited body, then resets the connection
+/// (SO_LINGER 0; the recording upstream's close would send a FIN first).
+fn resets_mid_body() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut c = Conn::new(s.try_clone().expect("clone"), None);
+        if c.read_until(b"\r\n\r\n").is_ok() {
+            let _ = std::io::Write::write_all(&mut s, b"HTTP/1.1 200 OK\r\n\r\npartial body");
+            thread::sleep(Duration::from_millis(100));
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+    });
+    addr
+}
+
+/// A close-delimited body the upstream cuts (a reset, or silence past the
+/// server timeout) ends without its last chunk: the client sees a cut
+/// response, never a whole-looking one (README: "never a short body passed
+/// off as complete").
+#[test]
+fn a_close_delimited_body_cut_short_ends_without_its_last_chunk() {
+    let silent = RecordingUpstream::start(|c| {
+        if c.read_request().is_some() {
+            c.write(b"HTTP/1.1 200 OK\r\n\r\npartial body");
+            thread::sleep(Duration::from_secs(3));
+        }
+    });
+    for upstream in [resets_mid_body(), silent.addr] {
+        let tern = Cfg::new(upstream)
+            .timeout("server", "1s")
+            .timeout("client_idle", "30s")
+            .start();
+        let mut c = tern.connect();
+        c.set_read_timeout(Duration::from_secs(5));
+        c.send(&get("/"));
+        match c.read_response() {
+            Ok(r) => panic!("a whole-looking response: {}", show(&r.raw)),
+            Err(RespErr::Closed { partial }) | Err(RespErr::Io { partial, .. }) => {
+                assert!(contains(&partial, b"partial body"), "{}", show(&partial));
+                assert!(!contains(&partial, b"0\r\n\r\n"), "{}", show(&partial));
+            }
+            Err(e) => panic!("client connection not closed: {e:?}"),
+        }
     }
 }
 

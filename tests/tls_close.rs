@@ -61,6 +61,8 @@ fn a_response_with_connection_close_ends_with_close_notify() {
     assert!(all.starts_with(b"HTTP/1.1 200"), "{all:?}");
 }
 
+/// An HTTP/1.0 client gets a close-delimited body delimited by the close
+/// (an HTTP/1.1 one gets it chunked, on a connection that stays open).
 #[test]
 fn a_close_delimited_upstream_body_ends_with_close_notify() {
     let up = RecordingUpstream::start(|c| {
@@ -69,7 +71,7 @@ fn a_close_delimited_upstream_body_ends_with_close_notify() {
         }
     });
     let (_tern, mut tls) = start(up.addr, "");
-    tls.write_all(b"GET / HTTP/1.1\r\nHost: close.test\r\n\r\n")
+    tls.write_all(b"GET / HTTP/1.0\r\nHost: close.test\r\n\r\n")
         .expect("write");
     let all = read_to_clean_end(&mut tls);
     assert!(

@@ -10,7 +10,9 @@ use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{BodyKind, Version};
 use crate::proxy::relay::{MAX_RESPONSE_FIELDS, MAX_RESPONSE_HEAD};
 use crate::proxy::response::edit::ResponseEdit;
-use crate::proxy::response::write::{chunked_to_client, write_client_head, ClientSide};
+use crate::proxy::response::write::{
+    chunk_until_close, chunked_to_client, write_client_head, ClientSide,
+};
 use crate::route::reverse::Public;
 use crate::route::Action;
 
@@ -30,9 +32,10 @@ pub fn response_head(data: &[u8]) {
     let head = &sent[..head_len];
     let is_head = knobs & 1 != 0;
     let mut fields = crate::http::request::field_slots::<MAX_RESPONSE_FIELDS>();
-    let Ok(resp) = response::parse(head, &mut fields, is_head) else {
+    let Ok(mut resp) = response::parse(head, &mut fields, is_head) else {
         return;
     };
+    chunk_until_close(&mut resp);
     let version = match knobs & 2 {
         0 => Version::Http11,
         _ => Version::Http10,

@@ -10,7 +10,7 @@ use crate::timer::{deadline_after, timeout, timeout_at, Elapsed};
 use super::prepare::Prepared;
 use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
 use super::response::edit::response_edit;
-use super::response::write::{chunked_to_client, ClientHead, ClientSide};
+use super::response::write::{chunk_until_close, chunked_to_client, ClientHead, ClientSide};
 use crate::buffer::{self, BUF_SIZE};
 use crate::config::Backend;
 use crate::conn::downstream::{Downstream, ResponseStart};
@@ -18,7 +18,7 @@ use crate::conn::pieces::Pieces;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
-use crate::http::chunked::ChunkedReframer;
+use crate::http::chunked::{push_chunk, ChunkedReframer};
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
 use crate::route::AbortOn;
@@ -270,6 +270,7 @@ fn tell_head<C: Downstream>(
     let upstream_body = resp.body;
     let (change, encoding) = super::compress_relay::for_relay(req.compress, &ctx.plan, &mut resp)
         .map_or((None, None), |(change, encoding)| (Some(change), encoding));
+    chunk_until_close(&mut resp);
     let (client_chunked, side) = client_framing(client, resp.body, req, draining);
     let told = ClientHead {
         resp: &resp,
@@ -390,6 +391,9 @@ async fn relay_body<C: Downstream>(
             relay_chunked(client, upstream, out, decoder, waits)
                 .await
                 .map(|()| None)
+        }
+        BodyKind::UntilClose if meta.client_chunked => {
+            midway(relay_until_close_chunked(client, upstream, out, waits).await).map(|()| None)
         }
         BodyKind::UntilClose => {
             midway(relay_until_close(client, upstream, out, waits).await).map(|()| None)
@@ -661,6 +665,41 @@ async fn relay_until_close<C: Downstream>(
         pipe.forward(take).await.map_err(|_| ())?;
     }
 }
+
+/// A body that ends with the upstream's connection, chunked for an HTTP/1.1
+/// client (see `tell_head`): its end is the last chunk, written when the
+/// upstream closes, so a body cut short by a reset or a timeout ends without
+/// one and the client can tell. Each read is copied into a chunk of its own:
+/// such upstreams are rare, and one write per piece beats three.
+async fn relay_until_close_chunked<C: Downstream>(
+    client: &mut C,
+    upstream: &mut Conn,
+    out: Vec<u8>,
+    waits: Waits,
+) -> Result<(), ()> {
+    write_out(client, out, waits.client).await?;
+    loop {
+        if upstream.buffered().is_empty() {
+            match timeout(waits.upstream, upstream.fill(BUF_SIZE)).await {
+                Ok(Ok(0)) => return write_out(client, LAST_CHUNK.to_vec(), waits.client).await,
+                Ok(Ok(_)) => {}
+                _ => return Err(()),
+            }
+        }
+        let mut chunk = buffer::take();
+        let room = chunk.capacity().saturating_sub(CHUNK_FRAMING).max(1);
+        let data = upstream.buffered();
+        let n = data.len().min(room);
+        push_chunk(&mut chunk, &data[..n]);
+        upstream.consume(n);
+        write_out(client, chunk, waits.client).await?;
+    }
+}
+
+/// The end of a chunked body without trailers.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+/// Room a chunk's size line and closing CRLF take (a 16-digit size at most).
+const CHUNK_FRAMING: usize = 16 + 4;
 
 #[cfg(test)]
 mod tests {

@@ -166,6 +166,18 @@ fn write_connection(resp: &ResponseHead, client: ClientSide, out: &mut Vec<u8>) 
     }
 }
 
+/// A body that ends with the upstream's connection is framed as chunks for
+/// the client, as nginx sends it: a cut one then lacks its last chunk where
+/// a close would pass it off as whole (RFC 9112 §8), and an HTTP/1.1
+/// client's connection outlives it. HTTP/1.0 clients still get it
+/// delimited by the close (`chunked_to_client`). Not under a transfer
+/// coding tern doesn't decode, which must stay the last one.
+pub fn chunk_until_close(resp: &mut ResponseHead) {
+    if resp.body == BodyKind::UntilClose && !resp.keep_transfer_encoding {
+        resp.body = BodyKind::Chunked;
+    }
+}
+
 /// Whether the client gets the body chunked. HTTP/1.0 clients must not
 /// (RFC 9112 §7): they get it decoded and delimited by closing.
 pub fn chunked_to_client(body: BodyKind, client: Version) -> bool {
