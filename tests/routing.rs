@@ -18,6 +18,59 @@ fn config(body: &str) -> String {
     )
 }
 
+/// Routes see the path in canonical form: every spelling of `/admin` a
+/// client can send (merged slashes, dot segments, escaped letters or
+/// slashes) meets the rule written for `/admin`, a path that climbs above
+/// the root or carries a fragment is a 400, and a rewritten prefix starts
+/// from the canonical path, so `..` can't climb out of `upstream_prefix`.
+/// The target goes upstream as the client sent it unless rewritten.
+#[test]
+fn routes_match_the_path_in_canonical_form_whatever_its_spelling() {
+    let app = named("app");
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\npath_prefix = \"/admin\"\nrespond = {{ status = 403 }}\n\
+         [[route]]\npath_regex = \"^/internal(/|$)\"\nrespond = {{ status = 403 }}\n\
+         [[route]]\npath_prefix = \"/api\"\nupstream_prefix = \"/inner/api\"\nbackend = \"app\"\n\
+         [[route]]\npath_prefix = \"/raw\"\nbackend = \"app\"\n\
+         [[route]]\npath_prefix = \"/\"\nrespond = {{ status = 404 }}\n\
+         [backend.app]\nservers = [\"{}\"]\n",
+        app.addr
+    )));
+    let status = |target: &str| {
+        let req = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        fetch(tern.addr(), req.as_bytes()).status
+    };
+    for target in [
+        "/admin/users",
+        "//admin/users",
+        "/./admin/users",
+        "/x/../admin/users",
+        "/%61dmin/users",
+        "/%2e/admin",
+        "/admin%2fusers",
+        "http://h//admin",
+        "//internal/x",
+        "/%69nternal/x",
+        "/a/../internal/x",
+    ] {
+        assert_eq!(status(target), 403, "{target}");
+    }
+    for target in ["/x/../../admin", "/%2e%2e/admin", "/admin#x", "/bad%zz"] {
+        assert_eq!(status(target), 400, "{target}");
+    }
+    assert_eq!(status("/api/../secret"), 404);
+    assert_eq!(status("/api/%2e%2e/secret"), 404);
+    assert_eq!(status("/api/x/../y?q=1"), 200);
+    assert_eq!(status("/api//v%31/./z"), 200);
+    assert_eq!(status("/plain/%7Euser"), 404);
+    let targets: Vec<String> = app
+        .requests()
+        .iter()
+        .map(|r| r.head.target().to_owned())
+        .collect();
+    assert_eq!(targets, ["/inner/api/y?q=1", "/inner/api/v1/z"]);
+}
+
 #[test]
 fn respond_answers_without_touching_an_upstream() {
     let app = named("app");

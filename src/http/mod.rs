@@ -3,6 +3,7 @@
 
 pub mod chunked;
 pub mod headers;
+pub mod path;
 pub mod request;
 pub mod response;
 pub mod scan;

@@ -1,6 +1,7 @@
 //! Request heads: parsed in place with httparse, then held to RFC 9112's
 //! framing rules before a byte of them is forwarded.
 
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 use httparse::{Header, Status};
@@ -26,6 +27,9 @@ pub struct RequestHead<'b, 'h> {
     pub origin_target: &'b [u8],
     /// Authority of an absolute-form target; it replaces Host upstream.
     pub target_authority: Option<&'b [u8]>,
+    /// The target's path in canonical form (`http::path`), what routes
+    /// match and rewrite; borrowed from the target when it already is.
+    pub canonical_path: Cow<'b, [u8]>,
     /// The effective host: target authority, else the Host field, else empty.
     pub host: &'b [u8],
     pub body: BodyKind,
@@ -42,13 +46,10 @@ pub struct RequestHead<'b, 'h> {
 }
 
 impl RequestHead<'_, '_> {
-    /// The path of the target, without the query, for routing.
+    /// The path of the target, without the query and in canonical form
+    /// (`http::path`): what routing looks at.
     pub fn path(&self) -> &[u8] {
-        let end = memchr::memchr(b'?', self.origin_target).unwrap_or(self.origin_target.len());
-        match &self.origin_target[..end] {
-            b"" => b"/",
-            path => path,
-        }
+        &self.canonical_path
     }
 
     pub fn is_head(&self) -> bool {
@@ -133,6 +134,8 @@ pub fn parse<'b, 'h>(
     };
     let fields = FieldSummary::collect(request.headers, version)?;
     let (origin_target, target_authority) = split_target(method, target)?;
+    let canonical_path =
+        super::path::canonical(raw_path(origin_target)).map_err(RequestError::BadRequest)?;
     let host = match target_authority {
         Some(authority) => authority,
         None => fields.host.unwrap_or_default(),
@@ -145,6 +148,7 @@ pub fn parse<'b, 'h>(
         version,
         origin_target,
         target_authority,
+        canonical_path,
         host,
         body: fields.body()?,
         keep_alive: fields.keep_alive(version),
@@ -198,6 +202,19 @@ fn split_target<'b>(
         ));
     }
     Ok((&rest[authority_end..], Some(authority)))
+}
+
+/// The target up to its query (`/` for an empty one), fragment included so
+/// that `path::canonical` refuses it wherever it is.
+fn raw_path(origin_target: &[u8]) -> &[u8] {
+    let end = match memchr::memchr(b'#', origin_target) {
+        Some(_) => origin_target.len(),
+        None => memchr::memchr(b'?', origin_target).unwrap_or(origin_target.len()),
+    };
+    match &origin_target[..end] {
+        b"" => b"/",
+        path => path,
+    }
 }
 
 fn strip_prefix_ignore_case<'b>(bytes: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {

@@ -14,7 +14,16 @@ impl PathPrefix {
         if !prefix.starts_with('/') {
             return Err(format!("{prefix:?} must start with '/'"));
         }
-        Ok(PathPrefix(prefix.to_owned()))
+        // Requests are matched in canonical form (`http::path`): a prefix
+        // in another would never match, or match what it doesn't say.
+        match crate::http::path::canonical(prefix.as_bytes()) {
+            Ok(canon) if *canon == *prefix.as_bytes() => Ok(PathPrefix(prefix.to_owned())),
+            Ok(canon) => Err(format!(
+                "{prefix:?} is matched as {:?}: write that",
+                String::from_utf8_lossy(&canon)
+            )),
+            Err(problem) => Err(format!("{prefix:?}: {problem}")),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -157,6 +166,10 @@ mod tests {
     #[test]
     fn prefix_must_be_absolute() {
         assert!(PathPrefix::new("app").is_err());
+        assert!(PathPrefix::new("/a//b").is_err());
+        assert!(PathPrefix::new("/%61pp").is_err());
+        assert!(PathPrefix::new("/caf%c3%a9").is_err());
+        assert!(PathPrefix::new("/caf%C3%A9").is_ok());
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! The path routes are matched in: the request's path in canonical form.
+//!
+//! Routes that refuse or steer by path (`respond` on `/admin`, a
+//! `path_regex`, a prefix rewritten to `upstream_prefix`) must see the path
+//! the application will act on, not one of its many spellings: `//admin`,
+//! `/./admin`, `/x/../admin`, `/%61dmin` and `/admin%2F` all name
+//! `/admin` to most applications, and a route matched against the raw bytes
+//! would let each of them past a rule written for `/admin`. nginx matches
+//! its locations against a normalised URI for the same reason. The
+//! canonical form (RFC 3986 §6.2.2):
+//!
+//! - percent-encoded unreserved characters and `/` decoded (`%61` is `a`,
+//!   `%2F` is a separator, as nginx has it); every other escape kept, its
+//!   hex digits in upper case, so the path stays a valid encoded one (a
+//!   static route decodes it once, an upstream receives it as is);
+//! - runs of `/` merged into one (nginx's `merge_slashes`);
+//! - `.` and `..` segments removed (§5.2.4).
+//!
+//! A path that climbs above the root, a malformed escape or a fragment
+//! (`#`, which a request target can't carry, RFC 9112 §3.2) is refused:
+//! the application and tern could read it differently. A path already in
+//! canonical form, nearly every one, is borrowed as it is.
+//!
+//! Requests are forwarded with the target the client sent unless a route
+//! rewrites the path; a rewrite starts from the canonical form.
+
+use std::borrow::Cow;
+
+/// Why a path was refused (the client gets 400).
+pub type PathError = &'static str;
+
+/// `path` (the target up to its query) in canonical form.
+pub fn canonical(path: &[u8]) -> Result<Cow<'_, [u8]>, PathError> {
+    if memchr::memchr(b'#', path).is_some() {
+        return Err("fragment in the request target");
+    }
+    if !path.starts_with(b"/") || is_canonical(path) {
+        return Ok(Cow::Borrowed(path));
+    }
+    let decoded = decode_unreserved(path)?;
+    remove_dot_segments(&decoded).map(Cow::Owned)
+}
+
+/// No escape, no empty segment but a last one, no `.` or `..` segment.
+fn is_canonical(path: &[u8]) -> bool {
+    if memchr::memchr(b'%', path).is_some() {
+        return false;
+    }
+    let mut segments = path[1..].split(|&b| b == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if matches!(segment, b"." | b"..") || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Decodes escapes of unreserved characters and `/`; upper-cases the rest.
+fn decode_unreserved(path: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut at = 0;
+    while at < path.len() {
+        let byte = path[at];
+        if byte != b'%' {
+            out.push(byte);
+            at += 1;
+            continue;
+        }
+        let (Some(high), Some(low)) = (hex(path.get(at + 1)), hex(path.get(at + 2))) else {
+            return Err("malformed percent-encoding in the path");
+        };
+        let decoded = (high << 4) | low;
+        if decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(decoded);
+        } else {
+            let escape = [b'%', path[at + 1], path[at + 2]];
+            out.extend_from_slice(&escape.map(|b| b.to_ascii_uppercase()));
+        }
+        at += 3;
+    }
+    Ok(out)
+}
+
+fn hex(digit: Option<&u8>) -> Option<u8> {
+    let digit = *digit?;
+    (digit as char)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Merges runs of `/` and resolves `.` and `..` segments of an absolute
+/// path; a trailing `/`, or a last `.` or `..`, leaves the result ending in
+/// `/` as RFC 3986 §5.2.4 does.
+fn remove_dot_segments(path: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut ends_in_slash = false;
+    for segment in path[1..].split(|&b| b == b'/') {
+        ends_in_slash = matches!(segment, b"" | b"." | b"..");
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                kept.pop().ok_or("the path climbs above the root")?;
+            }
+            segment => kept.push(segment),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len());
+    for segment in &kept {
+        out.push(b'/');
+        out.extend_from_slice(segment);
+    }
+    if ends_in_slash || out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    fn canon(path: &str) -> Result<String, &'static str> {
+        canonical(path.as_bytes()).map(|c| String::from_utf8_lossy(&c).into_owned())
+    }
+
+    #[test]
+    fn canonical_paths_are_borrowed_as_they_are() {
+        for path in ["/", "/admin", "/a/b/", "/.well-known/x", "/a.b/c..d", "*"] {
+            let got = canonical(path.as_bytes()).expect("canonical");
+            assert!(matches!(got, std::borrow::Cow::Borrowed(_)), "{path}");
+            assert_eq!(got.as_ref(), path.as_bytes());
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_path_becomes_that_path() {
+        for path in [
+            "//admin/users",
+            "/./admin/users",
+            "/x/../admin/users",
+            "/%61dmin/users",
+            "/%2e/admin/users",
+            "/x/%2E%2E/admin/users",
+            "/admin%2fusers",
+            "/admin%2Fusers",
+            "/admin//users",
+            "/admin/users/.",
+        ] {
+            let want = if path.ends_with('.') {
+                "/admin/users/"
+            } else {
+                "/admin/users"
+            };
+            assert_eq!(canon(path).as_deref(), Ok(want), "{path}");
+        }
+    }
+
+    #[test]
+    fn other_escapes_stay_escaped_in_upper_case() {
+        assert_eq!(canon("/a%20b/%c3%a9").as_deref(), Ok("/a%20b/%C3%A9"));
+        assert_eq!(canon("/q%3fx%23y%25").as_deref(), Ok("/q%3Fx%23y%25"));
+        assert_eq!(canon("/nul%00").as_deref(), Ok("/nul%00"));
+    }
+
+    #[test]
+    fn trailing_slashes_and_dot_segments_end_as_rfc_3986_says() {
+        assert_eq!(canon("/a/b/..").as_deref(), Ok("/a/"));
+        assert_eq!(canon("/a/b/../").as_deref(), Ok("/a/"));
+        assert_eq!(canon("/a/..").as_deref(), Ok("/"));
+        assert_eq!(canon("/a//").as_deref(), Ok("/a/"));
+        assert_eq!(canon("//").as_deref(), Ok("/"));
+    }
+
+    #[test]
+    fn paths_that_can_be_read_two_ways_are_refused() {
+        for path in [
+            "/..",
+            "/a/../..",
+            "/%2e%2e/etc",
+            "/a/../../b",
+            "/bad%zz",
+            "/end%",
+            "/end%4",
+            "/admin#x",
+        ] {
+            assert!(canon(path).is_err(), "{path}");
+        }
+    }
+}
