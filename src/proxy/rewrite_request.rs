@@ -50,7 +50,9 @@ pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, o
     let mut forwarded_for: Vec<&[u8]> = Vec::new();
     for field in req.headers {
         let keep = match classify(field.name.as_bytes()) {
-            FieldKind::Other => !named.names(field.name) && !removes(field.name),
+            FieldKind::Other => {
+                !named.names(field.name) && !removes(field.name) && !is_alias(field.name)
+            }
             FieldKind::Host => !host_replaced,
             FieldKind::Upgrade => req.upgrade,
             // An HTTP/1.0 client's expectation is to be ignored (RFC 9110
@@ -76,6 +78,24 @@ pub fn write_upstream_head(req: &RequestHead, head: &[u8], info: &ForwardInfo, o
         out.extend_from_slice(headers.added_lines());
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A field named like one tern frames, drops or sets itself but with `_`
+/// for `-` (`Transfer_Encoding`, `X_Forwarded_Proto`): not that field to
+/// tern (RFC 9110 §5.1), but to an application that reads fields through
+/// CGI-style names (Rack, WSGI, PHP: `HTTP_X_FORWARDED_PROTO`) the same one
+/// — a forged scheme or client address next to tern's, or a second framing.
+/// Such aliases are dropped, as nginx drops every name with `_` by default.
+fn is_alias(name: &str) -> bool {
+    const LONGEST: usize = "transfer-encoding".len();
+    if !name.contains('_') || name.len() > LONGEST {
+        return false;
+    }
+    let mut dashed = [0u8; LONGEST];
+    for (to, from) in dashed.iter_mut().zip(name.bytes()) {
+        *to = if from == b'_' { b'-' } else { from };
+    }
+    classify(&dashed[..name.len()]) != FieldKind::Other
 }
 
 fn write_request_line(req: &RequestHead, rewritten: Option<&[u8]>, out: &mut Vec<u8>) {

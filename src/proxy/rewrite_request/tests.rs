@@ -167,3 +167,17 @@ fn route_edits_change_target_host_and_fields() {
          X-Env: prod\r\nX-Added: 1\r\n\r\n"
     );
 }
+
+#[test]
+fn underscore_aliases_of_fields_tern_handles_are_dropped() {
+    let out = forward(
+        b"POST / HTTP/1.1\r\nHost: h\r\nX_Forwarded_Proto: https\r\nX_Forwarded_For: 6.6.6.6\r\n\
+          x_forwarded_host: evil\r\nTransfer_Encoding: chunked\r\nKeep_Alive: 1\r\nX_Custom: kept\r\n\
+          Content-Length: 3\r\n\r\n",
+    );
+    assert_eq!(
+        out,
+        "POST / HTTP/1.1\r\nHost: h\r\nX_Custom: kept\r\nX-Forwarded-For: 10.0.0.9\r\n\
+         X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nContent-Length: 3\r\n\r\n"
+    );
+}
