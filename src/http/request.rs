@@ -223,9 +223,38 @@ fn strip_prefix_ignore_case<'b>(bytes: &'b [u8], prefix: &[u8]) -> Option<&'b [u
         .then(|| &bytes[prefix.len()..])
 }
 
-/// RFC 3986 host[:port] characters: no spaces, slashes, '@' or controls.
+/// A Host value or authority: RFC 3986 `host [ ":" port ]`, stricter where
+/// strictness costs no real client anything. A host that routing and the
+/// application could read differently must be a 400 (RFC 9112 §3.2): a
+/// port that isn't a port, a bracketed literal that isn't an address, an
+/// escape (`a%00b`), an empty label (`internal.example..`). Empty is valid
+/// (a Host field may be; an authority is checked for that apart).
 fn is_valid_host(host: &[u8]) -> bool {
-    host.iter().all(|&b| {
+    let (name_ok, port) = match host.strip_prefix(b"[") {
+        Some(bracketed) => match memchr::memchr(b']', bracketed) {
+            Some(end) => (is_ip_literal(&bracketed[..end]), &bracketed[end + 1..]),
+            None => return false,
+        },
+        None => match memchr::memchr(b':', host) {
+            Some(colon) => (is_reg_name(&host[..colon]), &host[colon..]),
+            None => (is_reg_name(host), &b""[..]),
+        },
+    };
+    name_ok && is_port(port)
+}
+
+/// IPv6 (or IPv4-mapped) address characters between the brackets.
+fn is_ip_literal(literal: &[u8]) -> bool {
+    !literal.is_empty()
+        && literal
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+}
+
+/// A name or IPv4 address: unreserved and sub-delim characters, no escapes,
+/// no empty label but a last (an absolute name's trailing dot).
+fn is_reg_name(name: &[u8]) -> bool {
+    let allowed = |b: u8| {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
@@ -243,12 +272,24 @@ fn is_valid_host(host: &[u8]) -> bool {
                     | b','
                     | b';'
                     | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-                    | b'%'
             )
-    })
+    };
+    name.iter().all(|&b| allowed(b))
+        && memchr::memmem::find(name, b"..").is_none()
+        && !name.starts_with(b".")
+}
+
+/// Nothing, or `:` and at most five digits up to 65535 (`:` alone is valid).
+fn is_port(port: &[u8]) -> bool {
+    let Some(digits) = port.strip_prefix(b":") else {
+        return port.is_empty();
+    };
+    digits.len() <= 5
+        && digits.iter().all(u8::is_ascii_digit)
+        && digits
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+            <= 65535
 }
 
 /// What the header fields say about framing and the connection.

@@ -92,6 +92,47 @@ fn host_is_required_once_on_http11() {
 }
 
 #[test]
+fn a_host_routing_and_the_application_could_read_two_ways_is_refused() {
+    for host in [
+        "a:xx",
+        "a:999999",
+        "a:65536",
+        "a:1:2",
+        "[zz]",
+        "[]",
+        "[::1",
+        "[::1]x",
+        "[::1]:x",
+        "a%00b",
+        "a%2eb",
+        "internal.example..",
+        "a..b",
+        ".a",
+        "a[1]",
+    ] {
+        let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert!(check(head.as_bytes()).is_err(), "{host}");
+        let absolute = format!("GET http://{host}/ HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert!(check(absolute.as_bytes()).is_err(), "absolute-form {host}");
+    }
+    for host in [
+        "a",
+        "a:",
+        "a:80",
+        "a:65535",
+        "example.com.",
+        "[::1]",
+        "[::1]:8080",
+        "[::ffff:1.2.3.4]",
+        "10.0.0.1:443",
+        "under_score.example",
+    ] {
+        let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert!(check(head.as_bytes()).is_ok(), "{host}");
+    }
+}
+
+#[test]
 fn other_versions_get_505() {
     for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
         let head = format!("GET / {version}\r\nHost: a\r\n\r\n");
