@@ -275,7 +275,7 @@ fn is_reg_name(name: &[u8]) -> bool {
             )
     };
     name.iter().all(|&b| allowed(b))
-        && memchr::memmem::find(name, b"..").is_none()
+        && !name.windows(2).any(|pair| pair == b"..")
         && !name.starts_with(b".")
 }
 
