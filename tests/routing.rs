@@ -52,6 +52,8 @@ fn routes_match_the_path_in_canonical_form_whatever_its_spelling() {
         "//internal/x",
         "/%69nternal/x",
         "/a/../internal/x",
+        "/admin;/users",
+        "/admin;jsessionid=1",
     ] {
         assert_eq!(status(target), 403, "{target}");
     }
@@ -63,12 +65,21 @@ fn routes_match_the_path_in_canonical_form_whatever_its_spelling() {
     assert_eq!(status("/api/x/../y?q=1"), 200);
     assert_eq!(status("/api//v%31/./z"), 200);
     assert_eq!(status("/plain/%7Euser"), 404);
+    assert_eq!(status("/administrator"), 404);
+    assert_eq!(status("/raw//x/%7ey"), 200);
+    assert_eq!(status("/api;v=1/z"), 200);
     let targets: Vec<String> = app
         .requests()
         .iter()
         .map(|r| r.head.target().to_owned())
         .collect();
-    assert_eq!(targets, ["/inner/api/y?q=1", "/inner/api/v1/z"]);
+    let want = [
+        "/inner/api/y?q=1",
+        "/inner/api/v1/z",
+        "/raw//x/%7ey",
+        "/inner/api;v=1/z",
+    ];
+    assert_eq!(targets, want);
 }
 
 #[test]

@@ -6,6 +6,9 @@ use regex::bytes::Regex;
 
 /// A path prefix matched on segment boundaries: `/app` matches `/app` and
 /// `/app/x` but not `/apple`, as a user expects; `/app/` matches `/app/x` only.
+/// A `;` ends a segment's name too (`/app;jsessionid=1`): Java servers read
+/// what follows as the segment's parameters, so `/admin;/users` is their
+/// `/admin/users`, and a rule for `/admin` must hold there.
 #[derive(Debug, Clone)]
 pub struct PathPrefix(String);
 
@@ -38,7 +41,8 @@ impl PathPrefix {
     pub fn rest<'p>(&self, path: &'p [u8]) -> Option<&'p [u8]> {
         let prefix = self.0.as_bytes();
         let rest = path.strip_prefix(prefix)?;
-        (prefix.ends_with(b"/") || rest.is_empty() || rest.starts_with(b"/")).then_some(rest)
+        let boundary = matches!(rest.first(), None | Some(b'/' | b';'));
+        (prefix.ends_with(b"/") || boundary).then_some(rest)
     }
 }
 
@@ -117,6 +121,8 @@ pub fn join(base: &[u8], rest: &[u8]) -> Vec<u8> {
         [] if base_had_slash || out.is_empty() => out.push(b'/'),
         [] => {}
         [b'/', ..] => out.extend_from_slice(rest),
+        // The prefix's last segment's parameters stay on it.
+        [b';', ..] if !base_had_slash => out.extend_from_slice(rest),
         _ => {
             out.push(b'/');
             out.extend_from_slice(rest);
@@ -153,6 +159,18 @@ mod tests {
         assert!(!app.matches(b"/apple"));
         assert!(!app.matches(b"/ap"));
         assert!(!app.matches(b"/other/app"));
+    }
+
+    #[test]
+    fn a_semicolon_ends_the_prefix_s_segment_and_stays_on_it_when_rewritten() {
+        let app = prefix("/app");
+        assert!(app.matches(b"/app;jsessionid=1"));
+        assert!(app.matches(b"/app;/x"));
+        let moved = rewrite("/app", "/inner");
+        assert_eq!(
+            text(moved.target(b"/app;v=1/x", b"")).as_deref(),
+            Some("/inner;v=1/x")
+        );
     }
 
     #[test]
