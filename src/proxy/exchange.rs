@@ -179,11 +179,11 @@ struct Missed {
 /// Whether a request with a body whose sending failed was answered all the
 /// same: the upstream has sent a final answer and stopped reading (it
 /// answered early and closed, or kept the connection open: `early_answer`).
-/// Only with a body: a pooled connection is looked at before such a
-/// request takes it (`upstream::pool`), so what waits there now is this
-/// request's answer, not a stale word the server sent as it closed an idle
-/// connection (a bodiless request may skip that look and is retried). A TLS
-/// upstream's bytes can't be told apart unread: any counts.
+/// Only with a body (a bodiless request is sent whole or retried). A pooled
+/// connection is looked at before any request takes it (`upstream::pool`),
+/// so what waits there now is this request's answer, not a stale word the
+/// server sent as it closed an idle connection. A TLS upstream's bytes
+/// can't be told apart unread: any counts.
 fn answered_early(failure: Failure, req: &Prepared, upstream: &Conn) -> bool {
     if failure != Failure::SendFailed || req.body.is_empty() {
         return false;
