@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::timer::{deadline_after, timeout, timeout_at, Elapsed};
 
 use super::prepare::Prepared;
-use super::pump::{pump_chunked, pump_length, ChunkedStop, Pipe, Stop, ToClient, Waits};
+use super::pump::{pump_chunked, pump_length, ChunkedStop, Stop, ToClient, Waits};
 use super::response::edit::response_edit;
 use super::response::write::{chunk_until_close, chunked_to_client, ClientHead, ClientSide};
 use crate::buffer::{self, BUF_SIZE};
@@ -392,11 +392,9 @@ async fn relay_body<C: Downstream>(
                 .await
                 .map(|()| None)
         }
-        BodyKind::UntilClose if meta.client_chunked => {
-            midway(relay_until_close_chunked(client, upstream, out, waits).await).map(|()| None)
-        }
         BodyKind::UntilClose => {
-            midway(relay_until_close(client, upstream, out, waits).await).map(|()| None)
+            let relayed = relay_until_close(client, upstream, out, meta.client_chunked, waits);
+            midway(relayed.await).map(|()| None)
         }
     };
     ended(relayed, upstream, meta)
@@ -640,60 +638,52 @@ async fn relay_chunked<C: Downstream>(
         })
 }
 
+/// A body that ends with the upstream's connection. `chunked` for an
+/// HTTP/1.1 client (see `tell_head`): its end is then the last chunk,
+/// written when the upstream closes, so a body cut short by a reset or a
+/// timeout ends without one and the client can tell. Each read is copied
+/// into a chunk of its own: such upstreams are rare, and one write per
+/// piece beats three.
 async fn relay_until_close<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
     out: Vec<u8>,
-    waits: Waits,
-) -> Result<(), ()> {
-    write_out(client, out, waits.client).await?;
-    let mut pipe = ToClient {
-        upstream,
-        client,
-        waits,
-    };
-    loop {
-        if pipe.pending().is_empty() {
-            // The upstream's close ends the body.
-            match timeout(waits.upstream, pipe.upstream.fill(BUF_SIZE)).await {
-                Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(_)) => {}
-                _ => return Err(()),
-            }
-        }
-        let take = pipe.pending().len();
-        pipe.forward(take).await.map_err(|_| ())?;
-    }
-}
-
-/// A body that ends with the upstream's connection, chunked for an HTTP/1.1
-/// client (see `tell_head`): its end is the last chunk, written when the
-/// upstream closes, so a body cut short by a reset or a timeout ends without
-/// one and the client can tell. Each read is copied into a chunk of its own:
-/// such upstreams are rare, and one write per piece beats three.
-async fn relay_until_close_chunked<C: Downstream>(
-    client: &mut C,
-    upstream: &mut Conn,
-    out: Vec<u8>,
+    chunked: bool,
     waits: Waits,
 ) -> Result<(), ()> {
     write_out(client, out, waits.client).await?;
     loop {
         if upstream.buffered().is_empty() {
             match timeout(waits.upstream, upstream.fill(BUF_SIZE)).await {
-                Ok(Ok(0)) => return write_out(client, LAST_CHUNK.to_vec(), waits.client).await,
+                Ok(Ok(0)) if chunked => {
+                    return write_out(client, LAST_CHUNK.to_vec(), waits.client).await
+                }
+                Ok(Ok(0)) => return Ok(()),
                 Ok(Ok(_)) => {}
                 _ => return Err(()),
             }
         }
-        let mut chunk = buffer::take();
-        let room = chunk.capacity().saturating_sub(CHUNK_FRAMING).max(1);
-        let data = upstream.buffered();
-        let n = data.len().min(room);
-        push_chunk(&mut chunk, &data[..n]);
-        upstream.consume(n);
-        write_out(client, chunk, waits.client).await?;
+        if chunked {
+            write_out(client, next_chunk(upstream), waits.client).await?;
+        } else {
+            let take = upstream.buffered().len();
+            match timeout(waits.client, client.take_from(upstream, take)).await {
+                Ok(Ok(())) => {}
+                _ => return Err(()),
+            }
+        }
     }
+}
+
+/// What the upstream's buffer holds, taken from it as one chunk.
+fn next_chunk(upstream: &mut Conn) -> Vec<u8> {
+    let mut chunk = buffer::take();
+    let room = chunk.capacity().saturating_sub(CHUNK_FRAMING).max(1);
+    let data = upstream.buffered();
+    let n = data.len().min(room);
+    push_chunk(&mut chunk, &data[..n]);
+    upstream.consume(n);
+    chunk
 }
 
 /// The end of a chunked body without trailers.
