@@ -28,6 +28,7 @@ pub fn request_head(data: &[u8]) {
         };
         let mut fields = request::field_slots::<MAX_HEADERS_CAP>();
         if let Ok(req) = request::parse(head, &mut fields, &plan.limits) {
+            check_canonical(req.path());
             let client_ip = match knobs & 1 {
                 0 => IpAddr::V4(Ipv4Addr::LOCALHOST),
                 _ => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -35,6 +36,28 @@ pub fn request_head(data: &[u8]) {
             forward(&req, head, client_ip, plan);
         }
     });
+}
+
+/// The path routes see is canonical: putting it in canonical form again
+/// changes nothing, and no segment is empty (but a last), `.` or `..`.
+fn check_canonical(path: &[u8]) {
+    let again = crate::http::path::canonical(path);
+    assert!(
+        matches!(again, Ok(std::borrow::Cow::Borrowed(same)) if same == path),
+        "a routed path is not canonical: {:?}",
+        String::from_utf8_lossy(path)
+    );
+    if let Some(rest) = path.strip_prefix(b"/") {
+        let segments: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            assert!(
+                !matches!(*segment, b"." | b"..") && (last || !segment.is_empty()),
+                "a dot or empty segment in a routed path: {:?}",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
 }
 
 /// What `read_head` does with the bytes: skip leading empty lines, scan

@@ -41,9 +41,21 @@ pub fn canonical(path: &[u8]) -> Result<Cow<'_, [u8]>, PathError> {
     remove_dot_segments(&decoded).map(Cow::Owned)
 }
 
-/// No escape, no empty segment but a last one, no `.` or `..` segment.
+/// Every escape one that stays (upper-case, not of an unreserved character
+/// or `/`), no empty segment but a last one, no `.` or `..` segment.
 fn is_canonical(path: &[u8]) -> bool {
-    if memchr::memchr(b'%', path).is_some() {
+    let escapes_stay = memchr::memchr_iter(b'%', path).all(|at| {
+        let digits = (path.get(at + 1), path.get(at + 2));
+        let upper =
+            |d: Option<&u8>| d.is_some_and(|d| d.is_ascii_digit() || d.is_ascii_uppercase());
+        match (hex(digits.0), hex(digits.1)) {
+            (Some(high), Some(low)) => {
+                upper(digits.0) && upper(digits.1) && !stays_decoded((high << 4) | low)
+            }
+            _ => false,
+        }
+    });
+    if !escapes_stay {
         return false;
     }
     let mut segments = path[1..].split(|&b| b == b'/').peekable();
@@ -71,7 +83,7 @@ fn decode_unreserved(path: &[u8]) -> Result<Vec<u8>, PathError> {
             return Err("malformed percent-encoding in the path");
         };
         let decoded = (high << 4) | low;
-        if decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~' | b'/') {
+        if stays_decoded(decoded) {
             out.push(decoded);
         } else {
             let escape = [b'%', path[at + 1], path[at + 2]];
@@ -80,6 +92,11 @@ fn decode_unreserved(path: &[u8]) -> Result<Vec<u8>, PathError> {
         at += 3;
     }
     Ok(out)
+}
+
+/// An unreserved character or `/`: what an escape of it means, it says.
+fn stays_decoded(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/')
 }
 
 fn hex(digit: Option<&u8>) -> Option<u8> {
@@ -126,7 +143,15 @@ mod tests {
 
     #[test]
     fn canonical_paths_are_borrowed_as_they_are() {
-        for path in ["/", "/admin", "/a/b/", "/.well-known/x", "/a.b/c..d", "*"] {
+        for path in [
+            "/",
+            "/admin",
+            "/a/b/",
+            "/.well-known/x",
+            "/a.b/c..d",
+            "*",
+            "/a%20b/%C3%A9",
+        ] {
             let got = canonical(path.as_bytes()).expect("canonical");
             assert!(matches!(got, std::borrow::Cow::Borrowed(_)), "{path}");
             assert_eq!(got.as_ref(), path.as_bytes());
