@@ -352,6 +352,38 @@ fn an_upstreams_103_is_relayed_as_interim_headers() {
     );
 }
 
+/// An upstream's 204 or 103 that carries Content-Length reaches an HTTP/2
+/// client without it (RFC 9110 §8.6): curl resets a stream whose 204 says
+/// `content-length`, and the 103's took the final answer down with it.
+#[test]
+fn framing_fields_an_upstream_puts_on_a_204_or_a_103_never_reach_an_h2_client() {
+    let up = RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            let answer: &[u8] = match req.head.target() {
+                "/204" => b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                _ => {
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nContent-Length: 5\r\n\r\n\
+                       HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                }
+            };
+            if !c.write(answer) {
+                return;
+            }
+        }
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    for (path, want) in [("/204", ""), ("/103", "ok")] {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--http2-prior-knowledge"])
+            .arg(format!("http://{}{path}", tern.addr()))
+            .output()
+            .expect("curl runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{path}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{path}");
+    }
+}
+
 /// A chunked response with fields a route edits and fields HTTP/2 forbids.
 fn chunked_upstream() -> RecordingUpstream {
     RecordingUpstream::start(|c| {
