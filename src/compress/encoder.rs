@@ -112,7 +112,7 @@ impl Encoder {
             }
         }
         if chunked {
-            wire.extend_from_slice(b"0\r\n\r\n");
+            wire.extend_from_slice(crate::http::chunked::LAST_CHUNK);
         }
         Ok(())
     }

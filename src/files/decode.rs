@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::deny::Deny;
+use crate::http::hex_value;
 
 /// The path under the root, ready for `openat2`: segments joined by '/',
 /// without a leading one; empty for the root itself.
@@ -60,7 +61,7 @@ fn decode_segment(raw: &[u8]) -> Result<Cow<'_, [u8]>, Deny> {
             continue;
         }
         let (high, low) = match tail {
-            [high, low, ..] => (hex(*high), hex(*low)),
+            [high, low, ..] => (hex_value(*high), hex_value(*low)),
             _ => (None, None),
         };
         let (Some(high), Some(low)) = (high, low) else {
@@ -70,15 +71,6 @@ fn decode_segment(raw: &[u8]) -> Result<Cow<'_, [u8]>, Deny> {
         rest = &tail[2..];
     }
     Ok(Cow::Owned(out))
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! directions (RFC 9110 §6.5.1 lets a recipient discard them). Sizes are hex
 //! with an overflow check, and every CR must be followed by LF.
 
+use super::hex_value;
+
 /// Longest chunk-size line (size plus extensions) accepted.
 const MAX_SIZE_LINE: usize = 4096;
 /// Largest chunk size accepted (1 TiB), from clients and upstreams alike. A
@@ -190,7 +192,7 @@ impl ChunkedReframer {
             State::TrailerLf => expect(byte, b'\n', State::TrailerLineStart)?,
             State::EndLf => {
                 if self.reframe() {
-                    out.extend_from_slice(b"0\r\n\r\n");
+                    out.extend_from_slice(LAST_CHUNK);
                 }
                 expect(byte, b'\n', State::Done)?
             }
@@ -266,15 +268,6 @@ fn expect(byte: u8, wanted: u8, next: State) -> Result<State, ChunkError> {
     }
 }
 
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Appends `n` in lower-case hex.
 pub fn push_hex(out: &mut Vec<u8>, n: u64) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -291,6 +284,12 @@ pub fn push_hex(out: &mut Vec<u8>, n: u64) {
     }
     out.extend_from_slice(&buf[at..]);
 }
+
+/// The end of a chunked body without trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+/// The most a chunk's framing adds to its data (`push_chunk`): a size of at
+/// most 16 hex digits, its CRLF and the CRLF after the data.
+pub const CHUNK_FRAMING_MAX: usize = 16 + 4;
 
 /// Frames `data` as one chunk (for bodies tern itself chunk-encodes).
 pub fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {

@@ -10,6 +10,16 @@ pub mod scan;
 pub mod status;
 pub mod websocket76;
 
+/// The value of one hex digit, in either case (chunk sizes, escapes).
+pub fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// What a request head may be: `[limits]` in the config.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

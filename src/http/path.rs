@@ -26,6 +26,8 @@
 
 use std::borrow::Cow;
 
+use super::hex_value;
+
 /// Why a path was refused (the client gets 400).
 pub type PathError = &'static str;
 
@@ -44,17 +46,8 @@ pub fn canonical(path: &[u8]) -> Result<Cow<'_, [u8]>, PathError> {
 /// Every escape one that stays (upper-case, not of an unreserved character
 /// or `/`), no empty segment but a last one, no `.` or `..` segment.
 fn is_canonical(path: &[u8]) -> bool {
-    let escapes_stay = memchr::memchr_iter(b'%', path).all(|at| {
-        let digits = (path.get(at + 1), path.get(at + 2));
-        let upper =
-            |d: Option<&u8>| d.is_some_and(|d| d.is_ascii_digit() || d.is_ascii_uppercase());
-        match (hex(digits.0), hex(digits.1)) {
-            (Some(high), Some(low)) => {
-                upper(digits.0) && upper(digits.1) && !stays_decoded((high << 4) | low)
-            }
-            _ => false,
-        }
-    });
+    let escapes_stay = memchr::memchr_iter(b'%', path)
+        .all(|at| matches!(escape_at(path, at), Some((value, true)) if !stays_decoded(value)));
     if !escapes_stay {
         return false;
     }
@@ -79,10 +72,9 @@ fn decode_unreserved(path: &[u8]) -> Result<Vec<u8>, PathError> {
             at += 1;
             continue;
         }
-        let (Some(high), Some(low)) = (hex(path.get(at + 1)), hex(path.get(at + 2))) else {
+        let Some((decoded, _)) = escape_at(path, at) else {
             return Err("malformed percent-encoding in the path");
         };
-        let decoded = (high << 4) | low;
         if stays_decoded(decoded) {
             out.push(decoded);
         } else {
@@ -99,11 +91,15 @@ fn stays_decoded(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/')
 }
 
-fn hex(digit: Option<&u8>) -> Option<u8> {
-    let digit = *digit?;
-    (digit as char)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+/// What the escape at `at` (a `%`) stands for, and whether its digits are
+/// written in upper case; `None` when it is malformed.
+fn escape_at(path: &[u8], at: usize) -> Option<(u8, bool)> {
+    let (&high, &low) = (path.get(at + 1)?, path.get(at + 2)?);
+    let value = (hex_value(high)? << 4) | hex_value(low)?;
+    Some((
+        value,
+        !high.is_ascii_lowercase() && !low.is_ascii_lowercase(),
+    ))
 }
 
 /// Merges runs of `/` and resolves `.` and `..` segments of an absolute

@@ -18,7 +18,7 @@ use crate::conn::pieces::Pieces;
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
-use crate::http::chunked::{push_chunk, ChunkedReframer};
+use crate::http::chunked::{push_chunk, ChunkedReframer, CHUNK_FRAMING_MAX, LAST_CHUNK};
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
 use crate::route::AbortOn;
@@ -678,18 +678,13 @@ async fn relay_until_close<C: Downstream>(
 /// What the upstream's buffer holds, taken from it as one chunk.
 fn next_chunk(upstream: &mut Conn) -> Vec<u8> {
     let mut chunk = buffer::take();
-    let room = chunk.capacity().saturating_sub(CHUNK_FRAMING).max(1);
+    let room = chunk.capacity().saturating_sub(CHUNK_FRAMING_MAX).max(1);
     let data = upstream.buffered();
     let n = data.len().min(room);
     push_chunk(&mut chunk, &data[..n]);
     upstream.consume(n);
     chunk
 }
-
-/// The end of a chunked body without trailers.
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-/// Room a chunk's size line and closing CRLF take (a 16-digit size at most).
-const CHUNK_FRAMING: usize = 16 + 4;
 
 #[cfg(test)]
 mod tests {

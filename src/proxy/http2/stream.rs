@@ -303,7 +303,8 @@ impl Downstream for H2Stream {
                 None => {
                     self.body_done = true;
                     if self.framing == BodyFraming::Chunked {
-                        self.body.extend_from_slice(b"0\r\n\r\n");
+                        self.body
+                            .extend_from_slice(crate::http::chunked::LAST_CHUNK);
                     }
                     break;
                 }
