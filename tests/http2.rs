@@ -263,6 +263,33 @@ fn a_stream_is_forwarded_as_http11_with_host_from_authority_and_cookies_joined()
 }
 
 #[test]
+fn trace_is_answered_405_by_tern_over_http11_and_h2_and_never_reaches_the_upstream() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let url = format!("http://{}/trace", tern.addr());
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-o", "/dev/null"])
+            .args(["-w", "%{http_code} %{http_version}", "-X", "TRACE", version])
+            .args(["-H", "cookie: session=secret", &url])
+            .output()
+            .expect("curl runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        let expected = if version == "--http1.1" {
+            "405 1.1"
+        } else {
+            "405 2"
+        };
+        assert_eq!(said, expected, "{version}");
+    }
+    // A GET after them goes through: the upstream saw only that.
+    assert_eq!(curl(&["--http1.1"], &url).0, "/trace");
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1, "a TRACE reached the upstream");
+    assert_eq!(seen[0].head.method(), "GET");
+}
+
+#[test]
 fn local_answers_and_nghttp_work_over_h2() {
     let up = RecordingUpstream::echo();
     let tern = Tern::start(&h2c_config(up.addr, ""));

@@ -100,7 +100,7 @@ pub enum RequestError {
     NotImplemented,
     /// 505
     VersionNotSupported,
-    /// 405: CONNECT and other authority-form requests.
+    /// 405: a method tern refuses to carry (`is_refused_method`).
     MethodNotAllowed,
 }
 
@@ -132,6 +132,9 @@ pub fn parse<'b, 'h>(
         Some(0) => Version::Http10,
         _ => Version::Http11,
     };
+    if is_refused_method(method) {
+        return Err(RequestError::MethodNotAllowed);
+    }
     let fields = FieldSummary::collect(request.headers, version)?;
     let (origin_target, target_authority) = split_target(method, target)?;
     let canonical_path =
@@ -176,15 +179,21 @@ fn version_error(head: &[u8]) -> RequestError {
     }
 }
 
+/// Methods tern answers with 405 itself, as nginx does: CONNECT (its
+/// authority-form target asks for a tunnel; tern is no forward proxy) and
+/// TRACE, whose echo of the request as the application received it would
+/// show a page's script the cookies and credentials it can't read, and the
+/// fields tern adds (Cross-Site Tracing).
+pub fn is_refused_method(method: &str) -> bool {
+    matches!(method, "CONNECT" | "TRACE")
+}
+
 /// Splits the target into origin-form and, for absolute-form, its authority
 /// (RFC 9112 §3.2).
 fn split_target<'b>(
     method: &str,
     target: &'b [u8],
 ) -> Result<(&'b [u8], Option<&'b [u8]>), RequestError> {
-    if method == "CONNECT" {
-        return Err(RequestError::MethodNotAllowed);
-    }
     if target.starts_with(b"/") || (target == b"*" && method == "OPTIONS") {
         return Ok((target, None));
     }

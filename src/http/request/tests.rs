@@ -188,6 +188,17 @@ fn connect_is_refused() {
 }
 
 #[test]
+fn trace_is_refused_and_other_methods_are_not() {
+    let head = b"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: session=1\r\n\r\n";
+    assert_eq!(status_of(head), Some(RequestError::MethodNotAllowed));
+    // Methods are case-sensitive (RFC 9110 §9.1): "trace" is some other one.
+    for method in ["trace", "OPTIONS", "PROPFIND", "DELETE"] {
+        let head = format!("{method} / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status_of(head.as_bytes()), None, "{method}");
+    }
+}
+
+#[test]
 fn upgrade_needs_connection_upgrade() {
     let head = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
     let mut headers = field_slots::<8>();

@@ -272,6 +272,7 @@ async fn refuse(
         request::Refused::HostConflict => return respond.send_reset(h2::Reason::PROTOCOL_ERROR),
         request::Refused::NoHost => 400,
         request::Refused::Method => 501,
+        request::Refused::RefusedMethod => 405,
     };
     let mut client = stream::H2Stream::new(body, respond, request::BodyFraming::None, false);
     ctx.stats.answered_locally_over(listener, status, true);

@@ -43,6 +43,9 @@ pub enum Refused {
     /// A method tern doesn't carry over HTTP/2 (CONNECT other than a
     /// WebSocket): 501.
     Method,
+    /// A method tern refuses whatever the protocol (TRACE,
+    /// `http::request::is_refused_method`): 405.
+    RefusedMethod,
 }
 
 /// Writes the HTTP/1.1 head of `parts` into `out`.
@@ -58,6 +61,9 @@ pub fn write_head(
             .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
     if parts.method == Method::CONNECT && !websocket {
         return Err(Refused::Method);
+    }
+    if !websocket && crate::http::request::is_refused_method(parts.method.as_str()) {
+        return Err(Refused::RefusedMethod);
     }
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
     let host = match (authority, parts.headers.get(header::HOST)) {
@@ -211,6 +217,16 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(head(req, true).0, Err(Refused::HostConflict));
+    }
+
+    #[test]
+    fn trace_is_refused_with_405() {
+        let req = ::http::Request::builder()
+            .method("TRACE")
+            .uri("https://example.com/")
+            .body(())
+            .unwrap();
+        assert_eq!(head(req, true).0, Err(Refused::RefusedMethod));
     }
 
     #[test]
