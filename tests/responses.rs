@@ -1,7 +1,7 @@
 //! Responses: Content-Length, chunked and close-delimited bodies; no body
-//! for HEAD/204/304; 103 Early Hints relayed; bad upstream responses → 502
-//! with the upstream connection dropped; truncated bodies never look
-//! complete.
+//! for HEAD/204/304; 103 Early Hints relayed, up to 32 interim responses;
+//! bad upstream responses → 502 with the upstream connection dropped;
+//! truncated bodies never look complete.
 
 mod common;
 
@@ -254,6 +254,28 @@ fn early_hints_relayed_before_final_response() {
     let fin = c.read_response().expect("final response");
     assert_eq!(fin.status, 200);
     assert_eq!(fin.body_str(), "final");
+}
+
+#[test]
+fn interim_responses_past_the_32_allowed_end_in_a_502() {
+    // `/N`: N `102 Processing` heads, then the final answer.
+    let up = scripted(false, |req| {
+        let count: usize = req.head.target()[1..].parse().unwrap_or(0);
+        let mut out = b"HTTP/1.1 102 Processing\r\n\r\n".repeat(count);
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+        out
+    });
+    let tern = Cfg::new(up.addr).start();
+    for (count, status) in [(32, 200), (33, 502)] {
+        let mut c = tern.connect();
+        c.send(&get(&format!("/{count}")));
+        for nth in 0..32 {
+            let interim = c.read_response().expect("interim response");
+            assert_eq!(interim.status, 102, "/{count}, interim {nth}");
+        }
+        let last = c.read_response().expect("final response");
+        assert_eq!(last.status, status, "/{count}: {}", show(&last.raw));
+    }
 }
 
 #[test]

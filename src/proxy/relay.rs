@@ -28,6 +28,14 @@ use crate::worker_ctx::WorkerCtx;
 pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Response header fields accepted from an upstream.
 pub(crate) const MAX_RESPONSE_FIELDS: usize = 128;
+/// Interim (1xx) responses accepted before the final one. Each restarts
+/// the wait for the server, so without a bound an upstream could hold the
+/// exchange and its client past every timeout by sending them without end;
+/// one more is a bad response (502). `100 Continue` and `103 Early Hints`
+/// come once or twice; `102 Processing`, every so often through a long
+/// WebDAV operation: 32 of them at the default server timeout is half an
+/// hour.
+pub(crate) const MAX_INTERIM_RESPONSES: u8 = 32;
 
 pub enum Relay {
     /// The upstream sent the response whole: it reached the client, or
@@ -124,8 +132,10 @@ pub fn relay_response<'a, C: Downstream>(
             client: ctx.plan.client_timeouts.inflight,
             upstream: backend.timeouts.server,
         };
-        let mut first_head = true;
+        // Interim responses come first: every head before this one was one.
+        let mut heads_read: u8 = 0;
         loop {
+            let first_head = heads_read == 0;
             // Inline, not a function of its own: a nested future would hold its
             // own copies of these references next to this one's (72 bytes).
             let quick = ctx.backend_is_quick(req.backend);
@@ -154,7 +164,7 @@ pub fn relay_response<'a, C: Downstream>(
             // The upstream answered: the head kept for a retry can't serve
             // one now (a WebSocket, an event stream, would hold it for hours).
             req.upstream_head = Vec::new();
-            first_head = false;
+            heads_read = heads_read.saturating_add(1);
             let draining = ctx.drain.is_draining();
             let head = &upstream.buffered()[..head_len];
             let (out, meta) = match tell_head(
@@ -169,6 +179,10 @@ pub fn relay_response<'a, C: Downstream>(
             };
             upstream.consume(head_len);
             if meta.interim {
+                if heads_read > MAX_INTERIM_RESPONSES {
+                    buffer::give(out);
+                    return Relay::Failed(Failure::BadResponse);
+                }
                 // Empty for an interim response the client must not get, or
                 // one an HTTP/2 stream has sent already.
                 if out.is_empty() {
