@@ -63,14 +63,17 @@ pub enum Failure {
     ConnectFailed,
     /// The connect took longer than `timeouts.connect`.
     ConnectTimedOut,
-    /// Writing the request to the upstream failed or took too long.
+    /// Writing the request to the upstream failed.
     SendFailed,
+    /// The upstream stopped taking the request's bytes for `timeouts.server`.
+    SendTimedOut,
     /// The upstream closed the connection without a response byte.
     NoResponse,
     /// No response head within `timeouts.server`.
     ResponseTimedOut,
     /// The response head broke HTTP/1.1's rules (or a 101 no upgrade was
-    /// asked for).
+    /// asked for, or more interim responses came than
+    /// `relay::MAX_INTERIM_RESPONSES`).
     BadResponse,
     /// The response started but could not finish.
     ResponseCut,
@@ -90,8 +93,8 @@ impl Failure {
             Malformed | UriTooLong | HeadTooLarge | BodyTooLarge | CodingNotImplemented
             | VersionNotSupported | MethodNotAllowed | HeadTimedOut | ClientLeft
             | ClientStalled => Source::Client,
-            ConnectFailed | ConnectTimedOut | SendFailed | NoResponse | ResponseTimedOut
-            | BadResponse | ResponseCut => Source::Upstream,
+            ConnectFailed | ConnectTimedOut | SendFailed | SendTimedOut | NoResponse
+            | ResponseTimedOut | BadResponse | ResponseCut => Source::Upstream,
             NoServer => Source::Tern,
         }
     }
@@ -112,7 +115,7 @@ impl Failure {
             ClientLeft => CLIENT_CLOSED,
             ClientStalled | ResponseCut => 0,
             ConnectFailed | SendFailed | NoResponse | BadResponse => 502,
-            ConnectTimedOut | ResponseTimedOut => 504,
+            ConnectTimedOut | SendTimedOut | ResponseTimedOut => 504,
             NoServer => 503,
         }
     }
@@ -130,7 +133,7 @@ impl Failure {
         use Failure::*;
         match self {
             ConnectFailed | ConnectTimedOut => Retry::Always,
-            SendFailed | NoResponse => Retry::IfIdempotent,
+            SendFailed | SendTimedOut | NoResponse => Retry::IfIdempotent,
             _ => Retry::Never,
         }
     }
@@ -152,6 +155,7 @@ impl Failure {
             ConnectFailed => "connect failed",
             ConnectTimedOut => "connect timed out",
             SendFailed => "sending the request failed",
+            SendTimedOut => "took no more of the request within the server timeout",
             NoResponse => "closed the connection without a response",
             ResponseTimedOut => "sent no response head within the server timeout",
             BadResponse => "sent an invalid response head",
@@ -180,7 +184,7 @@ mod tests {
     use super::*;
     use crate::metrics::class::{class_of, CLASS_NAMES};
 
-    const ALL: [Failure; 17] = [
+    const ALL: [Failure; 18] = [
         Failure::Malformed,
         Failure::UriTooLong,
         Failure::HeadTooLarge,
@@ -193,6 +197,7 @@ mod tests {
         Failure::ConnectFailed,
         Failure::ConnectTimedOut,
         Failure::SendFailed,
+        Failure::SendTimedOut,
         Failure::NoResponse,
         Failure::ResponseTimedOut,
         Failure::BadResponse,
@@ -236,6 +241,7 @@ mod tests {
         assert_eq!(always, [Failure::ConnectFailed, Failure::ConnectTimedOut]);
         assert_eq!(Failure::NoResponse.retry(), Retry::IfIdempotent);
         assert_eq!(Failure::SendFailed.retry(), Retry::IfIdempotent);
+        assert_eq!(Failure::SendTimedOut.retry(), Retry::IfIdempotent);
         assert_eq!(Failure::ResponseTimedOut.retry(), Retry::Never);
     }
 }

@@ -2,7 +2,8 @@
 //! answer costs an idempotent request nothing when another server can take
 //! it; absurd chunk framing from an upstream is a 502 while nothing has
 //! reached the client, and a close after; an upstream that answers an
-//! upload before taking it (and stops reading) has that answer relayed.
+//! upload before taking it (and stops reading) has that answer relayed, one
+//! that stops reading without an answer is a 504.
 
 mod common;
 
@@ -171,31 +172,73 @@ fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_before_the_
     upload_gets_the_early_answer(&one_server_waiting(up.addr, "60s"));
 }
 
-/// A 16 MiB upload through `tern` to an upstream that answers 413 without
-/// taking it: the client gets that answer, and its connection ends after it.
-fn upload_gets_the_early_answer(tern: &Tern) {
-    let size = 16 << 20;
+#[test]
+fn an_upload_the_client_pauses_gets_the_early_answer_before_the_client_timeout() {
+    // The client sends part of its body, then waits (for the answer, say):
+    // tern's read of it waits, and a look at the upstream's socket while it
+    // waits finds the answer, long before the client timeout (60 s; the
+    // client gives up at 10).
+    let up = RecordingUpstream::start(|c| {
+        if c.read_head().is_some() {
+            c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
+            std::thread::sleep(Duration::from_secs(15));
+        }
+    });
+    let tern = Tern::start(&format!(
+        "[server]\nworkers = 1\n[server.timeouts]\nclient = \"60s\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n[[route]]\nbackend = \"app\"\n\
+         [backend.app]\nservers = [\"{}\"]\n",
+        up.addr
+    ));
     let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let head = format!("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {size}\r\n\r\n");
-    let mut writer = client.try_clone().expect("clone");
-    // More than the sockets between can hold: tern is still sending when
-    // the upstream resets. The client stops when tern stops reading.
-    let sending = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = writer.write_all(head.as_bytes());
-        let chunk = vec![b'x'; 64 * 1024];
-        for _ in 0..size / chunk.len() {
-            if writer.write_all(&chunk).is_err() {
-                return;
-            }
-        }
-    });
+    let request = b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nfirst ten.";
+    std::io::Write::write_all(&mut client, request).expect("send");
     let mut answer = Vec::new();
     let read = std::io::Read::read_to_end(&mut client, &mut answer);
-    let _ = sending.join();
+    assert_eq!(status_of(&answer), Some(413), "{read:?}: {}", show(&answer));
+    assert!(contains(&answer, b"\r\n\r\ntoo large"), "{}", show(&answer));
+    assert!(
+        contains(&answer, b"Connection: close"),
+        "the rest of the body is unread: the connection must end: {}",
+        show(&answer)
+    );
+}
+
+#[test]
+fn an_upload_the_client_pauses_goes_on_after_an_early_answer_that_is_no_refusal() {
+    // The upstream answers 200 on sight of the head and still reads the
+    // body: a client that pauses mid-way must not have the rest cut off.
+    let taken = Arc::new(AtomicUsize::new(0));
+    let counted = taken.clone();
+    let up = RecordingUpstream::start(move |c| {
+        let Some(head) = c.read_head() else { return };
+        c.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+        if let Some((body, _)) = c.read_body(&head) {
+            counted.store(body.len(), Ordering::SeqCst);
+        }
+    });
+    let tern = one_server(up.addr);
+    let mut client = tern.connect();
+    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\nfirst ten.");
+    std::thread::sleep(Duration::from_millis(500));
+    client.send(b"then ten..");
+    let answer = client.read_response().expect("answer");
+    assert_eq!((answer.status, answer.body_str()), (200, "early".into()));
+    assert!(
+        wait_until(Duration::from_secs(5), || taken.load(Ordering::SeqCst)
+            == 20),
+        "the upstream got {} of the body's 20 bytes",
+        taken.load(Ordering::SeqCst)
+    );
+}
+
+/// A 16 MiB upload through `tern` to an upstream that answers 413 without
+/// taking it: the client gets that answer, and its connection ends after it.
+fn upload_gets_the_early_answer(tern: &Tern) {
+    let (answer, read) = upload_16_mib(tern);
     assert_eq!(status_of(&answer), Some(413), "{}", show(&answer));
     assert!(contains(&answer, b"\r\n\r\ntoo large"), "{}", show(&answer));
     assert!(
@@ -212,6 +255,48 @@ fn upload_gets_the_early_answer(tern: &Tern) {
         )
     });
     assert!(!timed_out, "the connection did not end: {read:?}");
+}
+
+/// Sends a 16 MiB upload through `tern`, more than the sockets between can
+/// hold, stopping when tern stops reading; what came back, and how the
+/// read of it ended.
+fn upload_16_mib(tern: &Tern) -> (Vec<u8>, std::io::Result<usize>) {
+    let size = 16 << 20;
+    let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: {size}\r\n\r\n");
+    let mut writer = client.try_clone().expect("clone");
+    // The client stops when tern stops reading.
+    let sending = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = writer.write_all(head.as_bytes());
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..size / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let read = std::io::Read::read_to_end(&mut client, &mut answer);
+    let _ = sending.join();
+    (answer, read)
+}
+
+#[test]
+fn an_upstream_that_stops_taking_an_upload_without_an_answer_is_a_504() {
+    // It reads the head and then nothing, and says nothing: tern's write
+    // waits out the server timeout, as a wait for an answer would (nginx's
+    // proxy_send_timeout is a 504 too).
+    let up = RecordingUpstream::start(|c| {
+        if c.read_head().is_some() {
+            std::thread::sleep(Duration::from_secs(6));
+        }
+    });
+    let (answer, _) = upload_16_mib(&one_server_waiting(up.addr, "1s"));
+    assert_eq!(status_of(&answer), Some(504), "{}", show(&answer));
 }
 
 /// An upstream that takes an upload slowly: it reads the head, sends

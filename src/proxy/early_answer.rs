@@ -7,15 +7,19 @@
 //! at once, not after the server timeout.
 //!
 //! tern sends the body before it reads the response, so the look is made
-//! when a write to the upstream has waited: after a `timer::TICK` or two,
-//! and every tick after while it still waits, a peek at the upstream's
-//! socket (`final_answer_waits`). A write that completes costs nothing more
-//! than the timeout it always had. Only a final answer counts: an interim
-//! one (`102 Processing`) says the upstream is still at work. The body's
-//! writes are watched (`pump::ToUpstream`), not the head's: it fits the
-//! socket's buffer (with at most 64 KiB of body), and its future lies in
-//! every connection's, which must stay small (`proxy::size_tests`); should
-//! it fail or time out, `exchange::answered_early` still looks.
+//! when a step of the body's sending has waited — a write to the upstream
+//! (it stopped reading), or a read of the client's body (the client
+//! paused, waiting for the answer the upstream already gave): after a
+//! `timer::TICK` or two, and every tick after while it still waits, a peek
+//! at the upstream's socket. A step that completes costs nothing more than
+//! the timeout it always had. Only a final answer counts: an interim one
+//! (`102 Processing`) says the upstream is still at work; and for a paused
+//! client only an error answer (`refusal_waits`): an upstream may answer
+//! 200 early and still read the body. The body's steps are watched (`pump::ToUpstream`), not the head's
+//! write: it fits the socket's buffer (with at most 64 KiB of body), and
+//! its future lies in every connection's, which must stay small
+//! (`proxy::size_tests`); should it fail or time out,
+//! `exchange::answered_early` still looks.
 //!
 //! Plain upstreams only: on a TLS one the bytes waiting are records that
 //! may hold no answer (a session ticket sent after the handshake), so a
@@ -39,32 +43,61 @@ pub fn watch_of(upstream: &Conn) -> Option<RawFd> {
 /// Whether a final response from `upstream` (a plain connection's) waits
 /// unread: the first ten bytes are there and are not a 1xx status line's.
 pub fn final_answer_waits(upstream: RawFd) -> bool {
-    // "HTTP/1.1 4": the status's first digit is the tenth byte.
-    let mut start = [0u8; 10];
-    peek_into(upstream, &mut start) == start.len() && start[9] != b'1'
+    waiting_status_class(upstream).is_some_and(|class| class != b'1')
 }
 
-/// `write`'s output if it completes within `wait`; `None` if it doesn't,
-/// or if, while it waits, a final answer turns up on `watch` (the upstream
-/// stopped reading to answer). The write is abandoned either way: its
-/// connection must not carry another request.
-pub async fn write_within<T>(
+/// Whether an error response (4xx, 5xx) waits unread. A write that waits
+/// says the upstream stopped reading, and then any final answer ends the
+/// body; while a client pauses mid-body the upstream may still be reading
+/// it, having answered early, and only a refusal says it wants no more
+/// (RFC 9112 §9.6).
+pub fn refusal_waits(upstream: RawFd) -> bool {
+    matches!(waiting_status_class(upstream), Some(b'4' | b'5'))
+}
+
+/// The first digit of the status of the response waiting unread on
+/// `upstream`, once its first ten bytes are there ("HTTP/1.1 4").
+fn waiting_status_class(upstream: RawFd) -> Option<u8> {
+    let mut start = [0u8; 10];
+    (peek_into(upstream, &mut start) == start.len()).then_some(start[9])
+}
+
+/// Why a watched step of the body's sending was abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// It did not complete within its wait.
+    TimedOut,
+    /// A final answer turned up while it waited.
+    AnswerWaits,
+}
+
+/// `step`'s output (a write to the upstream, or a read of the client's
+/// body) if it completes within `wait`; else why not: it didn't, or while
+/// it waited the answer `answer_waits` looks for turned up on `watch`. The
+/// step is abandoned either way, and with it the body: its connection must
+/// not carry another request.
+pub async fn within<T>(
     wait: Duration,
     watch: Option<RawFd>,
-    write: impl Future<Output = T>,
-) -> Option<T> {
+    answer_waits: fn(RawFd) -> bool,
+    step: impl Future<Output = T>,
+) -> Result<T, Abandoned> {
     let Some(upstream) = watch else {
-        return crate::timer::timeout(wait, write).await.ok();
+        let done = crate::timer::timeout(wait, step).await;
+        return done.map_err(|_| Abandoned::TimedOut);
     };
     let deadline = deadline_after(wait);
-    let mut write = pin!(write);
+    let mut step = pin!(step);
     loop {
         let look = deadline_after(TICK).min(deadline);
-        if let Ok(done) = timeout_at(look, write.as_mut()).await {
-            return Some(done);
+        if let Ok(done) = timeout_at(look, step.as_mut()).await {
+            return Ok(done);
         }
-        if last_tick() >= deadline || final_answer_waits(upstream) {
-            return None;
+        if answer_waits(upstream) {
+            return Err(Abandoned::AnswerWaits);
+        }
+        if last_tick() >= deadline {
+            return Err(Abandoned::TimedOut);
         }
     }
 }
@@ -85,6 +118,11 @@ mod tests {
     /// Whether an answer waits once `sent` has arrived whole (as far as
     /// the look goes).
     fn waits_after(sent: &[u8]) -> bool {
+        look_after(sent, final_answer_waits)
+    }
+
+    /// What `look` says once `sent` has arrived whole (as far as it goes).
+    fn look_after(sent: &[u8], look: fn(RawFd) -> bool) -> bool {
         let (near, mut far) = pair();
         far.write_all(sent).expect("write");
         let mut start = [0u8; 10];
@@ -94,13 +132,22 @@ mod tests {
             peek_into(near.as_raw_fd(), &mut start) == expected
         });
         assert!(arrived, "{sent:?} did not arrive");
-        final_answer_waits(near.as_raw_fd())
+        look(near.as_raw_fd())
     }
 
     #[test]
     fn a_final_status_line_is_an_answer() {
         assert!(waits_after(b"HTTP/1.1 413 Payload Too Large\r\n"));
         assert!(waits_after(b"HTTP/1.0 200 OK\r\n"));
+    }
+
+    #[test]
+    fn only_an_error_status_line_is_a_refusal() {
+        let refusal = |sent: &[u8]| look_after(sent, refusal_waits);
+        assert!(refusal(b"HTTP/1.1 413 Payload Too Large\r\n"));
+        assert!(refusal(b"HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(!refusal(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!refusal(b"HTTP/1.1 102 Processing\r\n\r\n"));
     }
 
     #[test]

@@ -185,7 +185,8 @@ struct Missed {
 /// server sent as it closed an idle connection. A TLS upstream's bytes
 /// can't be told apart unread: any counts.
 fn answered_early(failure: Failure, req: &Prepared, upstream: &Conn) -> bool {
-    if failure != Failure::SendFailed || req.body.is_empty() {
+    let sending = matches!(failure, Failure::SendFailed | Failure::SendTimedOut);
+    if !sending || req.body.is_empty() {
         return false;
     }
     match early_answer::watch_of(upstream) {
@@ -381,7 +382,7 @@ async fn send_request<C: Downstream>(
     };
     let written = timeout(backend.timeouts.server, upstream.write_owned(head)).await;
     let Ok((result, head)) = written else {
-        return Err(Failure::SendFailed);
+        return Err(Failure::SendTimedOut);
     };
     req.upstream_head = head;
     result.map_err(|_| Failure::SendFailed)?;
@@ -412,6 +413,7 @@ async fn send_request<C: Downstream>(
     sent.map_err(|stop| match stop {
         Stop::Source => Failure::ClientStalled,
         Stop::Sink => Failure::SendFailed,
+        Stop::SinkTimedOut => Failure::SendTimedOut,
         Stop::Framing => Failure::Malformed,
         Stop::TooLarge => Failure::BodyTooLarge,
     })

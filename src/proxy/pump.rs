@@ -19,7 +19,7 @@ use crate::conn::Conn;
 use crate::http::chunked::{ChunkError, ChunkedReframer};
 use crate::timer::timeout;
 
-use super::early_answer;
+use super::early_answer::{self, Abandoned};
 
 /// Input fed to a chunked decoder at once, so its re-framed output stays
 /// within one big buffer.
@@ -30,8 +30,11 @@ pub const FEED_MAX: usize = BIG_BUF_SIZE / 4;
 pub enum Stop {
     /// The source closed, failed or went quiet past its wait.
     Source,
-    /// The sink failed or didn't take the bytes within its wait.
+    /// The sink failed, or its early answer ended the transfer
+    /// (`early_answer`).
     Sink,
+    /// The sink took none of the bytes within its wait.
+    SinkTimedOut,
     /// The source's chunk framing is broken.
     Framing,
     /// The source's chunked body went past the decoder's limit.
@@ -139,9 +142,9 @@ pub struct Waits {
     pub upstream: Duration,
 }
 
-/// The request body: client → upstream. A write that waits is watched
-/// for the upstream's early answer (`early_answer`): it ends as a
-/// `Stop::Sink` when one comes.
+/// The request body: client → upstream. A write, or a read of the client,
+/// that waits is watched for the upstream's early answer (`early_answer`):
+/// it ends as a `Stop::Sink` when one comes.
 pub struct ToUpstream<'a, C> {
     pub client: &'a mut C,
     pub upstream: &'a mut Conn,
@@ -158,15 +161,24 @@ impl<C: Downstream> Pipe for ToUpstream<'_, C> {
     }
 
     async fn fill(&mut self) -> Result<(), Stop> {
-        read_some(self.waits.client, self.client.fill(BUF_SIZE)).await
+        let watch = early_answer::watch_of(self.upstream);
+        let read = self.client.fill(BUF_SIZE);
+        let answer_waits = early_answer::refusal_waits;
+        match early_answer::within(self.waits.client, watch, answer_waits, read).await {
+            Ok(Ok(n)) if n > 0 => Ok(()),
+            Err(Abandoned::AnswerWaits) => Err(Stop::Sink),
+            _ => Err(Stop::Source),
+        }
     }
 
     async fn forward(&mut self, n: usize) -> Result<(), Stop> {
         let watch = early_answer::watch_of(self.upstream);
         let sent = self.client.send_buffered(n, self.upstream);
-        match early_answer::write_within(self.waits.upstream, watch, sent).await {
-            Some(Ok(())) => Ok(()),
-            _ => Err(Stop::Sink),
+        let answer_waits = early_answer::final_answer_waits;
+        match early_answer::within(self.waits.upstream, watch, answer_waits, sent).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(Abandoned::AnswerWaits) => Err(Stop::Sink),
+            Err(Abandoned::TimedOut) => Err(Stop::SinkTimedOut),
         }
     }
 
@@ -201,7 +213,8 @@ impl<C: Downstream> Pipe for ToClient<'_, C> {
         let taken = self.client.take_from(self.upstream, n);
         match timeout(self.waits.client, taken).await {
             Ok(Ok(())) => Ok(()),
-            _ => Err(Stop::Sink),
+            Ok(Err(_)) => Err(Stop::Sink),
+            Err(_) => Err(Stop::SinkTimedOut),
         }
     }
 
@@ -228,10 +241,12 @@ async fn write_within(
     watch: Option<RawFd>,
     write: impl std::future::Future<Output = (std::io::Result<()>, Vec<u8>)>,
 ) -> (Result<(), Stop>, Vec<u8>) {
-    match early_answer::write_within(wait, watch, write).await {
-        Some((Ok(()), bytes)) => (Ok(()), bytes),
-        Some((Err(_), bytes)) => (Err(Stop::Sink), bytes),
-        None => (Err(Stop::Sink), Vec::new()),
+    let answer_waits = early_answer::final_answer_waits;
+    match early_answer::within(wait, watch, answer_waits, write).await {
+        Ok((Ok(()), bytes)) => (Ok(()), bytes),
+        Ok((Err(_), bytes)) => (Err(Stop::Sink), bytes),
+        Err(Abandoned::AnswerWaits) => (Err(Stop::Sink), Vec::new()),
+        Err(Abandoned::TimedOut) => (Err(Stop::SinkTimedOut), Vec::new()),
     }
 }
 
