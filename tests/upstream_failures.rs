@@ -157,18 +157,23 @@ fn an_upload_the_upstream_refuses_before_taking_it_gets_its_answer_not_a_502() {
     upload_gets_the_early_answer(&one_server(up.addr));
 }
 
-#[test]
-fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_before_the_server_timeout() {
-    // The upstream keeps the connection open and reads no more: tern's
-    // write waits, and a look at the upstream's socket while it waits finds
-    // the answer, long before the server timeout (60 s; the client gives up
-    // at 10).
-    let up = RecordingUpstream::start(|c| {
+/// An upstream that answers 413 on sight of the head, then reads no more
+/// and keeps the connection open for `hold`.
+fn refusing_and_holding(hold: Duration) -> RecordingUpstream {
+    RecordingUpstream::start(move |c| {
         if c.read_head().is_some() {
             c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
-            std::thread::sleep(Duration::from_secs(30));
+            std::thread::sleep(hold);
         }
-    });
+    })
+}
+
+#[test]
+fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_before_the_server_timeout() {
+    // tern's write waits, and a look at the upstream's socket while it
+    // waits finds the answer, long before the server timeout (60 s; the
+    // client gives up at 10).
+    let up = refusing_and_holding(Duration::from_secs(30));
     upload_gets_the_early_answer(&one_server_waiting(up.addr, "60s"));
 }
 
@@ -176,20 +181,10 @@ fn an_upload_the_upstream_answers_then_stops_reading_gets_its_answer_before_the_
 fn an_upload_the_client_pauses_gets_the_early_answer_before_the_client_timeout() {
     // The client sends part of its body, then waits (for the answer, say):
     // tern's read of it waits, and a look at the upstream's socket while it
-    // waits finds the answer, long before the client timeout (60 s; the
-    // client gives up at 10).
-    let up = RecordingUpstream::start(|c| {
-        if c.read_head().is_some() {
-            c.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
-            std::thread::sleep(Duration::from_secs(15));
-        }
-    });
-    let tern = Tern::start(&format!(
-        "[server]\nworkers = 1\n[server.timeouts]\nclient = \"60s\"\n\
-         [[listener]]\nbind = \"127.0.0.1:0\"\n[[route]]\nbackend = \"app\"\n\
-         [backend.app]\nservers = [\"{}\"]\n",
-        up.addr
-    ));
+    // waits finds the answer, long before the client timeout (the default
+    // 60 s; the client gives up at 10).
+    let up = refusing_and_holding(Duration::from_secs(15));
+    let tern = one_server(up.addr);
     let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
