@@ -15,11 +15,11 @@
 //! the timeout it always had. Only a final answer counts: an interim one
 //! (`102 Processing`) says the upstream is still at work; and for a paused
 //! client only an error answer (`refusal_waits`): an upstream may answer
-//! 200 early and still read the body. The body's steps are watched (`pump::ToUpstream`), not the head's
-//! write: it fits the socket's buffer (with at most 64 KiB of body), and
-//! its future lies in every connection's, which must stay small
-//! (`proxy::size_tests`); should it fail or time out,
-//! `exchange::answered_early` still looks.
+//! 200 early and still read the body. The body's steps are watched
+//! (`pump::ToUpstream`), not the head's write: it fits the socket's buffer
+//! (with at most 64 KiB of body), and its future lies in every
+//! connection's, which must stay small (`proxy::size_tests`); should it
+//! fail or time out, `exchange::answered_early` still looks.
 //!
 //! Plain upstreams only: on a TLS one the bytes waiting are records that
 //! may hold no answer (a session ticket sent after the handshake), so a
@@ -67,7 +67,7 @@ fn waiting_status_class(upstream: RawFd) -> Option<u8> {
 pub enum Abandoned {
     /// It did not complete within its wait.
     TimedOut,
-    /// A final answer turned up while it waited.
+    /// The answer looked for turned up while it waited.
     AnswerWaits,
 }
 

@@ -33,7 +33,7 @@ pub enum Stop {
     /// The sink failed, or its early answer ended the transfer
     /// (`early_answer`).
     Sink,
-    /// The sink took none of the bytes within its wait.
+    /// The sink didn't take the bytes within its wait.
     SinkTimedOut,
     /// The source's chunk framing is broken.
     Framing,
