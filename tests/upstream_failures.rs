@@ -182,17 +182,12 @@ fn an_upload_the_client_pauses_gets_the_early_answer_before_the_client_timeout()
     // The client sends part of its body, then waits (for the answer, say):
     // tern's read of it waits, and a look at the upstream's socket while it
     // waits finds the answer, long before the client timeout (the default
-    // 60 s; the client gives up at 10).
+    // 60 s; the client gives up at 5).
     let up = refusing_and_holding(Duration::from_secs(15));
     let tern = one_server(up.addr);
-    let mut client = std::net::TcpStream::connect(tern.addr()).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nfirst ten.";
-    std::io::Write::write_all(&mut client, request).expect("send");
-    let mut answer = Vec::new();
-    let read = std::io::Read::read_to_end(&mut client, &mut answer);
+    let mut client = tern.connect();
+    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nfirst ten.");
+    let (answer, read) = client.read_to_eof();
     assert_eq!(status_of(&answer), Some(413), "{read:?}: {}", show(&answer));
     assert!(contains(&answer, b"\r\n\r\ntoo large"), "{}", show(&answer));
     assert!(
