@@ -261,7 +261,11 @@ fn is_ip_literal(literal: &[u8]) -> bool {
 }
 
 /// A name or IPv4 address: unreserved and sub-delim characters, no escapes,
-/// no empty label but a last (an absolute name's trailing dot).
+/// no empty label but a last (an absolute name's trailing dot). Not `,` nor
+/// `;`, which RFC 3986 allows but no DNS name has: the Host goes upstream in
+/// `X-Forwarded-Host`, a list by custom, where `admin.example,x` is
+/// `admin.example` to an application that takes the first element, and
+/// `;` separates `Forwarded`'s parameters.
 fn is_reg_name(name: &[u8]) -> bool {
     let allowed = |b: u8| {
         b.is_ascii_alphanumeric()
@@ -278,8 +282,6 @@ fn is_reg_name(name: &[u8]) -> bool {
                     | b')'
                     | b'*'
                     | b'+'
-                    | b','
-                    | b';'
                     | b'='
             )
     };
@@ -374,8 +376,14 @@ impl<'b> FieldSummary<'b> {
         Ok(s)
     }
 
+    /// A field that names no coding (empty, or only commas: `Transfer-
+    /// Encoding: ,`) is invalid, not absent: a peer that frames by "has
+    /// Transfer-Encoding" would read the body one way and a parser that
+    /// fell back to Content-Length, or to no body, another (a desync).
     fn add_transfer_encoding(&mut self, value: &[u8]) {
+        let mut codings = 0;
         for coding in super::headers::list_tokens(value) {
+            codings += 1;
             self.transfer_encoding = match self.transfer_encoding {
                 TransferCoding::Absent if coding.eq_ignore_ascii_case(b"chunked") => {
                     TransferCoding::Chunked
@@ -387,7 +395,7 @@ impl<'b> FieldSummary<'b> {
                 _ => TransferCoding::Unsupported,
             };
         }
-        if value.trim_ascii().is_empty() {
+        if codings == 0 {
             self.transfer_encoding = TransferCoding::Invalid;
         }
     }

@@ -59,6 +59,31 @@ fn refuses_ambiguous_framing() {
 }
 
 #[test]
+fn a_transfer_encoding_that_names_no_coding_is_refused() {
+    // Read as absent, these framed the body by Content-Length, or left it
+    // unread to be parsed as the next request: a desync with any peer that
+    // frames by the field's presence (nginx answers 501, HAProxy 400).
+    for te in ["", ",", " , ,", ",\t,"] {
+        for length in ["", "Content-Length: 5\r\n"] {
+            let head =
+                format!("POST / HTTP/1.1\r\nHost: a\r\n{length}Transfer-Encoding: {te}\r\n\r\n");
+            assert!(
+                matches!(
+                    status_of(head.as_bytes()),
+                    Some(RequestError::BadRequest(_))
+                ),
+                "{te:?} {length:?}"
+            );
+        }
+        let head = format!("POST / HTTP/1.0\r\nTransfer-Encoding: {te}\r\n\r\n");
+        assert!(matches!(
+            status_of(head.as_bytes()),
+            Some(RequestError::BadRequest(_))
+        ));
+    }
+}
+
+#[test]
 fn transfer_coding_other_than_final_chunked_is_not_implemented() {
     for te in ["gzip", "chunked, gzip", "gzip, chunked"] {
         let head = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
@@ -109,6 +134,8 @@ fn a_host_routing_and_the_application_could_read_two_ways_is_refused() {
         "a..b",
         ".a",
         "a[1]",
+        "admin.example,x",
+        "a;b",
     ] {
         let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
         assert!(check(head.as_bytes()).is_err(), "{host}");
