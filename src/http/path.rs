@@ -16,9 +16,11 @@
 //! - runs of `/` merged into one (nginx's `merge_slashes`);
 //! - `.` and `..` segments removed (§5.2.4).
 //!
-//! A path that climbs above the root, a malformed escape or a fragment
-//! (`#`, which a request target can't carry, RFC 9112 §3.2) is refused:
-//! the application and tern could read it differently. A path already in
+//! A path that climbs above the root, a malformed escape, a fragment
+//! (`#`, which a request target can't carry, RFC 9112 §3.2) or a dot
+//! segment dressed in `;` parameters (`/x/..;/admin`, which Java servers
+//! resolve to `/admin`: `hides_a_dot_segment`) is refused: the application
+//! and tern could read it differently. A path already in
 //! canonical form, nearly every one, is borrowed as it is.
 //!
 //! Requests are forwarded with the target the client sent unless a route
@@ -51,14 +53,45 @@ fn is_canonical(path: &[u8]) -> bool {
     if !escapes_stay {
         return false;
     }
+    let params = has_parameters(path);
     let mut segments = path[1..].split(|&b| b == b'/').peekable();
     while let Some(segment) = segments.next() {
         let last = segments.peek().is_none();
         if matches!(segment, b"." | b"..") || (segment.is_empty() && !last) {
             return false;
         }
+        if params && hides_a_dot_segment(segment, last) {
+            return false;
+        }
     }
     true
+}
+
+/// Whether `path` has a `;`, written as it is or as `%3B`.
+fn has_parameters(path: &[u8]) -> bool {
+    memchr::memchr(b';', path).is_some()
+        || memchr::memchr_iter(b'%', path).any(|at| matches!(escape_at(path, at), Some((b';', _))))
+}
+
+/// Whether `segment` is a dot segment, or an empty one, behind `;`
+/// parameters: Tomcat, Jetty and Spring drop a segment's parameters before
+/// they resolve dot segments, so `/x/..;/admin` is their `/admin` and
+/// `/;/admin` their `//admin`, while to tern (RFC 3986) `..;` is a name and
+/// a rule for `/admin` would not hold. `%3B` counts as `;` (some decode it
+/// first). A last empty one stays: `/app/;jsessionid=1` is a session id on
+/// `/app/`.
+fn hides_a_dot_segment(segment: &[u8], last: bool) -> bool {
+    let plain = memchr::memchr(b';', segment);
+    let escaped = memchr::memchr_iter(b'%', segment)
+        .find(|&at| matches!(escape_at(segment, at), Some((b';', _))));
+    let Some(name_end) = plain.into_iter().chain(escaped).min() else {
+        return false;
+    };
+    match &segment[..name_end] {
+        b"." | b".." => true,
+        b"" => !last,
+        _ => false,
+    }
 }
 
 /// Decodes escapes of unreserved characters and `/`; upper-cases the rest.
@@ -108,7 +141,11 @@ fn escape_at(path: &[u8], at: usize) -> Option<(u8, bool)> {
 fn remove_dot_segments(path: &[u8]) -> Result<Vec<u8>, PathError> {
     let mut kept: Vec<&[u8]> = Vec::new();
     let mut ends_in_slash = false;
-    for segment in path[1..].split(|&b| b == b'/') {
+    let mut segments = path[1..].split(|&b| b == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        if hides_a_dot_segment(segment, segments.peek().is_none()) {
+            return Err("a dot segment behind `;` parameters (Java servers resolve it)");
+        }
         ends_in_slash = matches!(segment, b"" | b"." | b"..");
         match segment {
             b"" | b"." => {}
@@ -206,6 +243,35 @@ mod tests {
             "/admin#x",
         ] {
             assert!(canon(path).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_behind_java_parameters_are_refused() {
+        for path in [
+            "/x/..;/admin",
+            "/x/..;jsessionid=1/admin",
+            "/x/%2e%2e;/admin",
+            "/x/..%3b/admin",
+            "/x/..%3B/admin",
+            "/.;/admin",
+            "/;/admin",
+            "/x/;x/admin",
+            "/admin/.;x",
+        ] {
+            assert!(canon(path).is_err(), "{path}");
+        }
+        // Parameters on a named segment, or on a last empty one (a session
+        // id on a directory), are the application's.
+        for path in [
+            "/app;jsessionid=1",
+            "/;jsessionid=1",
+            "/app/;jsessionid=1",
+            "/a;b/c",
+            "/a..;/b",
+            "/a%3Bb",
+        ] {
+            assert_eq!(canon(path).as_deref(), Ok(path), "{path}");
         }
     }
 }
