@@ -58,10 +58,16 @@ pub fn parse<'b, 'h>(
     let status_text = head.get("HTTP/1.1 ".len()..line_end).unwrap_or_default();
     let fields = ResponseFields::collect(response.headers)?;
     let body = fields.body(status, request_is_head)?;
+    // An HTTP/1.0 message with Transfer-Encoding has faulty framing: read
+    // as it says, then the connection closes (RFC 9112 §6.1).
     let reusable = body != BodyKind::UntilClose
         && match version {
             Version::Http11 => !fields.connection_close,
-            Version::Http10 => fields.connection_keep_alive && !fields.connection_close,
+            Version::Http10 => {
+                fields.connection_keep_alive
+                    && !fields.connection_close
+                    && !fields.has_transfer_encoding
+            }
         };
     Ok(ResponseHead {
         status,
@@ -199,5 +205,12 @@ mod tests {
         assert_eq!(plain.map(|r| r.2), Ok(false));
         let ka = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n";
         assert_eq!(parse_head(ka, false).map(|r| r.2), Ok(true));
+    }
+
+    #[test]
+    fn an_http10_response_with_transfer_encoding_ends_its_connection() {
+        let head =
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse_head(head, false), Ok((200, BodyKind::Chunked, false)));
     }
 }
