@@ -118,6 +118,27 @@ fn a_close_delimited_body_reaches_an_http10_client_until_the_close() {
     assert!(!contains(&raw, b"chunked"), "{}", show(&raw));
 }
 
+/// A coding other than chunked travels only in Transfer-Encoding, which an
+/// HTTP/1.0 client may not get: relayed without it, the gzip bytes would
+/// reach the client as the body itself. An HTTP/1.1 client gets it whole.
+#[test]
+fn a_transfer_coding_an_http10_client_cannot_be_told_of_is_a_502() {
+    let up = scripted(false, |_| {
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n".to_vec()
+    });
+    let tern = Cfg::new(up.addr).start();
+    let (raw, _) = raw_request(tern.addr(), b"GET / HTTP/1.0\r\n\r\n");
+    assert!(raw.starts_with(b"HTTP/1.1 502 "), "{}", show(&raw));
+    let r = tern.connect().roundtrip(&get("/"));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("transfer-encoding")
+            .is_some_and(|te| te.starts_with("gzip")),
+        "{}",
+        show(&r.raw)
+    );
+}
+
 /// Upstream for one connection: answers its first request with a head
 /// and the start of a close-delimited body, then resets the connection
 /// (SO_LINGER 0; the recording upstream's close would send a FIN first).

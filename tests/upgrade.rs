@@ -191,6 +191,41 @@ fn non_101_answer_to_upgrade_is_a_normal_response() {
     );
 }
 
+/// A 101 must switch to a protocol the request offered (RFC 9110 §7.8),
+/// and name it: else an upstream opens a tunnel the client never asked
+/// for, of a protocol the route may keep out. It is a 502, and no bytes
+/// pass as a tunnel.
+#[test]
+fn a_101_to_a_protocol_the_request_did_not_offer_is_a_502() {
+    let switches = [
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket, h2c\r\nConnection: Upgrade\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
+    ];
+    for switch in switches {
+        let up = RecordingUpstream::start(move |c| {
+            if c.read_request().is_some() {
+                c.write(switch.as_bytes());
+                c.write(b"tunnelled bytes");
+            }
+        });
+        let tern = Tern::start(&format!(
+            "[[listener]]\nbind = \"127.0.0.1:0\"\n[[route]]\nbackend = \"app\"\n\
+             upgrade = [\"websocket\", \"h2c\"]\n[backend.app]\nservers = [\"{}\"]\n",
+            up.addr
+        ));
+        let mut c = tern.connect();
+        c.send(UPGRADE_REQ);
+        let r = c.read_response().expect("response");
+        assert_eq!(r.status, 502, "{switch:?}: {}", show(&r.raw));
+        assert!(
+            !contains(&r.raw, b"tunnelled"),
+            "{switch:?}: {}",
+            show(&r.raw)
+        );
+    }
+}
+
 #[test]
 fn idle_tunnel_is_closed_after_tunnel_timeout() {
     let up = RecordingUpstream::start(|c| {

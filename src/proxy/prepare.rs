@@ -82,7 +82,10 @@ pub struct Prepared {
     pub client: ClientSide,
     pub is_head: bool,
     pub idempotent: bool,
-    pub upgrade: bool,
+    /// When the request asks to switch protocols, to ones its route
+    /// forwards: those it offers (its `Upgrade` fields, joined), which a
+    /// 101 must choose from. Boxed: upgrades are few, requests many.
+    pub upgrade: Option<Box<[u8]>>,
     /// The upstream connection is not to be pooled after this exchange:
     /// draft-76 key bytes went up unframed, and a server that declined
     /// the upgrade would read them as the start of the next request.
@@ -293,6 +296,20 @@ fn upgrade_allowed(req: &RequestHead, proxy: &Proxy) -> bool {
         .all(|field| proxy.allows_upgrade(field.value))
 }
 
+/// The protocols the request's `Upgrade` fields offer, as one list.
+fn offered_protocols(req: &RequestHead) -> Box<[u8]> {
+    let mut offered = Vec::new();
+    for field in req.headers {
+        if classify(field.name.as_bytes()) == FieldKind::Upgrade {
+            if !offered.is_empty() {
+                offered.push(b',');
+            }
+            offered.extend_from_slice(field.value);
+        }
+    }
+    offered.into_boxed_slice()
+}
+
 /// What the matched route does with the request; `persist` is what an
 /// answer of tern's own says about the connection.
 fn act(
@@ -375,7 +392,7 @@ fn forward(
         },
         is_head: req.is_head(),
         idempotent: req.is_idempotent(),
-        upgrade: req.upgrade,
+        upgrade: req.upgrade.then(|| offered_protocols(req)),
         unframed_body: body != req.body,
         body_unread: false,
         abort_on: proxy.abort_on,

@@ -19,6 +19,7 @@ use crate::conn::Conn;
 use crate::conn::Next;
 use crate::failure::Failure;
 use crate::http::chunked::{push_chunk, ChunkedReframer, CHUNK_FRAMING_MAX, LAST_CHUNK};
+use crate::http::headers::{classify, has_token, list_tokens, FieldKind};
 use crate::http::scan::{HeadScanner, Scan};
 use crate::http::{response, BodyKind, Version};
 use crate::route::AbortOn;
@@ -278,7 +279,13 @@ fn tell_head<C: Downstream>(
         return Ok((Vec::new(), Meta::interim(resp.status)));
     }
     // Checked before the client's side is told: HTTP/2 sends HEADERS at once.
-    if resp.status == 101 && !req.upgrade {
+    if resp.status == 101 && !switch_allowed(&resp, req) {
+        return Err(Failure::BadResponse);
+    }
+    if resp.keep_transfer_encoding
+        && resp.body != BodyKind::None
+        && !takes_transfer_codings(client, req)
+    {
         return Err(Failure::BadResponse);
     }
     let upstream_body = resp.body;
@@ -313,6 +320,33 @@ fn tell_head<C: Downstream>(
         compress: encoding,
     };
     Ok((out, meta))
+}
+
+/// Whether a 101 switches to what the request asked for: its `Upgrade`
+/// names only protocols the request offered (RFC 9110 §7.8), all of them
+/// on the route's list (others were dropped with the request's field).
+/// Without this, an upstream could open a tunnel of a protocol the client
+/// never asked for, or the route keeps out.
+fn switch_allowed(resp: &response::ResponseHead, req: &Prepared) -> bool {
+    let Some(offered) = req.upgrade.as_deref() else {
+        return false;
+    };
+    let mut chosen = resp
+        .headers
+        .iter()
+        .filter(|field| classify(field.name.as_bytes()) == FieldKind::Upgrade)
+        .flat_map(|field| list_tokens(field.value))
+        .peekable();
+    chosen.peek().is_some() && chosen.all(|protocol| has_token(offered, protocol))
+}
+
+/// Whether the client can be sent a coding other than chunked (`gzip,
+/// chunked`): only in `Transfer-Encoding`, which neither an HTTP/1.0 client
+/// nor an HTTP/2 stream may get (RFC 9112 §6.1, RFC 9113 §8.2.2). Relayed
+/// without it, the body would reach them as something it isn't; such a
+/// response is a 502, as HAProxy has it.
+fn takes_transfer_codings<C: Downstream>(client: &C, req: &Prepared) -> bool {
+    req.client.version == Version::Http11 && client.frames_body()
 }
 
 /// How a response body framed as `body` reaches the client: whether a
