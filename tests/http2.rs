@@ -1031,6 +1031,58 @@ fn after_a_reload_new_streams_on_the_same_connection_use_the_new_plan() {
 // WebSockets over HTTP/2 (RFC 8441)
 // ---------------------------------------------------------------------------
 
+/// An upstream whose answers end early by path: a chunked body cut after
+/// its first chunk, one cut before its first byte, one whole; and a plain
+/// 200 to a WebSocket upgrade.
+fn cutting_upstream() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        while let Some(req) = c.read_request() {
+            let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let (answer, then_close) = match req.head.target() {
+                "/cut-chunked" => (format!("{head}5\r\nhello\r\n"), true),
+                "/cut-before-body" => (head.to_owned(), true),
+                "/whole-chunked" => (format!("{head}5\r\nhello\r\n0\r\n\r\n"), false),
+                _ => (
+                    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<html>".to_owned(),
+                    false,
+                ),
+            };
+            if !c.write(answer.as_bytes()) || then_close {
+                return;
+            }
+        }
+    })
+}
+
+/// A body that runs to its end (chunked, or until the upstream closes)
+/// and is cut short must not reach an h2 client as a whole response: the
+/// stream is reset (RFC 9113 §8.1), as a Content-Length one already was.
+/// Cut before its first byte, after tern sent HEADERS, it was worse: tern's
+/// 502 page went out as the 200's body.
+#[test]
+fn an_upstream_body_cut_short_resets_the_stream_and_a_whole_one_ends_it() {
+    let up = cutting_upstream();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    assert_eq!(frames("cut_chunked", &tern), "RST_STREAM 1 INTERNAL_ERROR");
+    assert_eq!(
+        frames("cut_before_body", &tern),
+        "RST_STREAM 1 INTERNAL_ERROR"
+    );
+    assert_eq!(frames("whole_chunked", &tern), "RESPONSE 200 hello");
+}
+
+/// RFC 8441 §5: any 2xx to an extended CONNECT opens the tunnel, so an
+/// upstream that answers a WebSocket upgrade with a plain 200 (it ignored
+/// the upgrade) must not be relayed as one: the client would take the page
+/// for WebSocket frames. Over HTTP/1.1 the client sees the 200 for itself.
+#[test]
+fn rfc8441_a_websocket_the_upstream_did_not_switch_is_a_502() {
+    let up = cutting_upstream();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let outcome = frames("websocket_not_switched", &tern);
+    assert!(outcome.starts_with("RESPONSE 502 "), "{outcome}");
+}
+
 #[test]
 fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
     // An HTTP/1.1 WebSocket upstream: checks the upgrade, answers 101, then

@@ -577,6 +577,36 @@ def case_websocket(sock, conn):
     return "TIMEOUT status=%s sent=%s got=%r" % (status, sent, got)
 
 
+def get(path):
+    """A GET of `path`; its outcome (a response, or the stream's reset)."""
+
+    def case(sock, conn):
+        conn.send_headers(1, request_headers(path), end_stream=True)
+        flush(sock, conn)
+        return outcome(sock, conn, 1)
+
+    return case
+
+
+def case_websocket_not_switched(sock, conn):
+    """RFC 8441: an extended CONNECT whose upstream answers without a 101:
+    the outcome the client sees (a 2xx would tell it the tunnel is open)."""
+    for ev in events(sock, conn, time.time() + TIMEOUT):
+        if isinstance(ev, h2.events.RemoteSettingsChanged):
+            break
+    headers = [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "http"),
+        (":path", "/ws-plain"),
+        (":authority", "localhost"),
+        ("sec-websocket-version", "13"),
+    ]
+    conn.send_headers(1, headers, end_stream=False)
+    flush(sock, conn)
+    return outcome(sock, conn, 1)
+
+
 def case_panic_then_ok(sock, conn):
     """A stream whose task panics (debug builds, TERN_DEBUG_PANIC), then a
     second stream on the same connection."""
@@ -745,6 +775,10 @@ CASES = {
     "settings_flood": flood_then_request(settings, "/after-settings"),
     "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
+    "websocket_not_switched": case_websocket_not_switched,
+    "cut_chunked": get("/cut-chunked"),
+    "cut_before_body": get("/cut-before-body"),
+    "whole_chunked": get("/whole-chunked"),
     "hold_window": case_hold_window,
     "reset_while_waiting": case_reset_while_waiting,
     "two_streams_with_pause": case_two_streams_with_pause,

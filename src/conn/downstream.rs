@@ -88,6 +88,23 @@ pub trait Downstream {
     fn switched_status(&self) -> u16 {
         101
     }
+    /// Whether a final response has begun in a way that can't be taken
+    /// back: an HTTP/2 stream sends HEADERS at `start_response`, while an
+    /// HTTP/1.1 head goes out with the first body bytes (until then an
+    /// error answer can still take its place).
+    fn response_begun(&self) -> bool {
+        false
+    }
+    /// The response stops short of its end, and what the client has must
+    /// not look complete: an HTTP/2 stream is reset, not ended. (An
+    /// HTTP/1.1 connection closes with its framing unfinished anyway.)
+    fn cut_short(&mut self) {}
+    /// Whether a final `status` can't be relayed as it is. A WebSocket
+    /// over HTTP/2 (RFC 8441 §5) takes any 2xx as its tunnel open, so only
+    /// the upstream's 101 may give it one.
+    fn refuses_status(&self, _status: u16) -> bool {
+        false
+    }
     /// The plain socket under this client, for sendfile (none on TLS or
     /// HTTP/2, whose bytes must pass through tern).
     fn plain_socket(&mut self) -> Option<&mut Conn>;

@@ -286,6 +286,7 @@ async fn finish<C: Downstream>(
         Ok(()) => next,
         Err(()) => {
             crate::log::debug(format_args!("client did not take the response's end"));
+            client.cut_short();
             Next::Close
         }
     }
@@ -346,9 +347,10 @@ fn fail<'c, C: Downstream>(
             failure.cause()
         )),
     }
-    let response = failure
-        .answerable()
-        .then(|| error_response(failure.status(), true));
+    // Once an HTTP/2 stream has its HEADERS, an error answer would read as
+    // its body: the response is cut instead.
+    let begun = client.response_begun();
+    let response = (failure.answerable() && !begun).then(|| error_response(failure.status(), true));
     match (&response, failure) {
         (Some(response), _) => req.meter.answered(failure.status(), response.len() as u64),
         // The status a client that left is logged with (no client gets it).
@@ -357,8 +359,11 @@ fn fail<'c, C: Downstream>(
         (None, _) => {}
     }
     async move {
-        if let Some(response) = response {
-            send_answer(client, response, true).await;
+        match response {
+            Some(response) => {
+                send_answer(client, response, true).await;
+            }
+            None => client.cut_short(),
         }
         Next::Close
     }

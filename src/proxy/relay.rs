@@ -282,6 +282,9 @@ fn tell_head<C: Downstream>(
     if resp.status == 101 && !switch_allowed(&resp, req) {
         return Err(Failure::BadResponse);
     }
+    if !resp.is_interim() && resp.status != 101 && client.refuses_status(resp.status) {
+        return Err(Failure::BadResponse);
+    }
     if resp.keep_transfer_encoding
         && resp.body != BodyKind::None
         && !takes_transfer_codings(client, req)

@@ -46,6 +46,8 @@ pub struct H2Stream {
     head_request: bool,
     pub(super) out: Framing,
     sent: u64,
+    /// The exchange ended the response short of its end (`cut_short`).
+    cut: bool,
 }
 
 impl H2Stream {
@@ -68,16 +70,19 @@ impl H2Stream {
             head_request,
             out: Framing::UntilEnd,
             sent: 0,
+            cut: false,
         }
     }
 
     /// Ends the stream after the exchange: END_STREAM if the response was
-    /// whole, RST_STREAM if it was cut short (or never started).
+    /// whole, RST_STREAM if it was cut short (or never started). A body
+    /// that runs until its end (an upstream's chunked or close-delimited
+    /// one) is whole unless the exchange said it was cut.
     pub fn finish(&mut self) {
         match (&self.out, self.send.as_mut()) {
             (Framing::Done, _) => {}
             (Framing::Tunnel, Some(send)) => send.send_reset(Reason::CANCEL),
-            (Framing::UntilEnd, Some(send)) => {
+            (Framing::UntilEnd, Some(send)) if !self.cut => {
                 let _ = send.send_data(Bytes::new(), true);
             }
             (_, Some(send)) => send.send_reset(Reason::INTERNAL_ERROR),
@@ -150,8 +155,12 @@ impl H2Stream {
 
     /// Sends a response head: interim, final (the body follows by
     /// `framing`), or an upstream's 101, which RFC 8441 §5 makes the
-    /// stream's 200, the stream carrying the WebSocket from here.
+    /// stream's 200, the stream carrying the WebSocket from here (and no
+    /// other 2xx may: `refuses_status`).
     fn begin(&mut self, mut response: Response<()>, framing: Framing) -> io::Result<()> {
+        if self.refuses_status(response.status().as_u16()) {
+            return Err(invalid());
+        }
         let respond = self.respond.as_mut().ok_or_else(invalid)?;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if self.framing != BodyFraming::Tunnel {
@@ -256,6 +265,18 @@ impl Downstream for H2Stream {
 
     fn frames_body(&self) -> bool {
         false
+    }
+
+    fn response_begun(&self) -> bool {
+        self.send.is_some()
+    }
+
+    fn cut_short(&mut self) {
+        self.cut = true;
+    }
+
+    fn refuses_status(&self, status: u16) -> bool {
+        self.framing == BodyFraming::Tunnel && (200..300).contains(&status)
     }
 
     fn buffered(&self) -> &[u8] {
