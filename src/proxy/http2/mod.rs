@@ -269,7 +269,9 @@ async fn refuse(
     ctx: Rc<WorkerCtx>,
 ) {
     let status = match refused {
-        request::Refused::HostConflict => return respond.send_reset(h2::Reason::PROTOCOL_ERROR),
+        request::Refused::HostConflict | request::Refused::PaddedValue => {
+            return respond.send_reset(h2::Reason::PROTOCOL_ERROR)
+        }
         request::Refused::NoHost => 400,
         request::Refused::Method => 501,
         request::Refused::RefusedMethod => 405,

@@ -5,7 +5,9 @@
 //! a request line and a Host field (RFC 9113 §8.3.1): `:authority` wins,
 //! and a Host that disagrees with it is refused. The `h2` crate has
 //! already refused connection-specific fields and any `te` but `trailers`
-//! (§8.2.2) and checked the pseudo-headers (§8.3); cookies split over
+//! (§8.2.2) and checked the pseudo-headers (§8.3); a value padded with
+//! a space or tab, which it lets through, is malformed here (§8.2.1), a
+//! reset stream as a Host that contradicts `:authority` is; cookies split over
 //! several fields are joined with `; ` (§8.2.3). A body whose length the
 //! client didn't announce is read as chunked (the HTTP/1.1 framing the
 //! exchange relays); header values can't carry CR or LF (the `http` crate
@@ -38,6 +40,10 @@ pub enum BodyFraming {
 pub enum Refused {
     /// Host and `:authority` disagree: malformed (§8.3.1), a stream error.
     HostConflict,
+    /// A field value that starts or ends with a space or tab: malformed
+    /// (§8.2.1), a stream error. Over HTTP/1.1 the whitespace is the
+    /// field's padding; passed on, it could make a value read two ways.
+    PaddedValue,
     /// Neither Host nor `:authority`: 400.
     NoHost,
     /// A method tern doesn't carry over HTTP/2 (CONNECT other than a
@@ -46,6 +52,12 @@ pub enum Refused {
     /// A method tern refuses whatever the protocol (TRACE,
     /// `http::request::is_refused_method`): 405.
     RefusedMethod,
+}
+
+/// Whether `value` starts or ends with a space or a tab.
+fn is_padded(value: &[u8]) -> bool {
+    let padding = |b: &u8| matches!(b, b' ' | b'\t');
+    value.first().is_some_and(padding) || value.last().is_some_and(padding)
 }
 
 /// Writes the HTTP/1.1 head of `parts` into `out`.
@@ -86,6 +98,13 @@ pub fn write_head(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host);
     out.extend_from_slice(b"\r\n");
+    if parts
+        .headers
+        .values()
+        .any(|value| is_padded(value.as_bytes()))
+    {
+        return Err(Refused::PaddedValue);
+    }
     let mut cookies = 0;
     for (name, value) in &parts.headers {
         if name == header::HOST || name == header::COOKIE {
@@ -217,6 +236,24 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(head(req, true).0, Err(Refused::HostConflict));
+    }
+
+    #[test]
+    fn a_value_with_leading_or_trailing_whitespace_is_malformed() {
+        for value in [" b", "b ", "\tb", "b\t", " b "] {
+            let req = ::http::Request::builder()
+                .uri("https://example.com/")
+                .header("x-a", value)
+                .body(())
+                .unwrap();
+            assert_eq!(head(req, true).0, Err(Refused::PaddedValue), "{value:?}");
+        }
+        let inner = ::http::Request::builder()
+            .uri("https://example.com/")
+            .header("x-a", "b c")
+            .body(())
+            .unwrap();
+        assert!(head(inner, true).0.is_ok());
     }
 
     #[test]
