@@ -19,6 +19,10 @@
 //! finish (the worker waits for the connection up to `shutdown_grace`).
 //! After a reload, each new stream follows the newest plan. Idle: GOAWAY
 //! once no stream has been served for `client_idle` (`idle`).
+//!
+//! Rapid reset: no more stream tasks are alive than the streams the
+//! connection advertises, a reset stream's task counted until it ends
+//! (`tasks`).
 
 mod idle;
 mod io;
@@ -26,6 +30,7 @@ pub mod limits;
 pub mod request;
 mod response;
 pub mod stream;
+mod tasks;
 mod tunnel;
 pub(crate) mod watch;
 
@@ -33,6 +38,7 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ::http::Request;
@@ -81,6 +87,7 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         let task = serve_stream(Box::new(StreamStart {
             request,
             respond,
+            task: accepting.tasks.start(),
             serving: accepting.idle.serving(),
             shared: shared.clone(),
             listener: listener.clone(),
@@ -105,6 +112,8 @@ struct Accepting {
     going_away: bool,
     /// The streams being served, and since when none has been.
     idle: Rc<idle::Idle>,
+    /// The streams' tasks alive.
+    tasks: Rc<tasks::Tasks>,
 }
 
 type NewStream = (Request<RecvStream>, SendResponse<Bytes>);
@@ -122,6 +131,7 @@ impl Accepting {
         match crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await {
             Ok(Ok(conn)) => Some(Accepting {
                 conn,
+                tasks: tasks::Tasks::new(ctx.plan.http2.max_concurrent_streams),
                 calm,
                 going_away: false,
                 idle: idle::Idle::new(),
@@ -130,17 +140,19 @@ impl Accepting {
         }
     }
 
-    /// The next stream the client opens; `None` once the connection ended.
-    /// Meanwhile sends GOAWAY: at once when `calm` trips, gracefully on a
-    /// drain, and once no stream has been served for `client_idle`.
+    /// The next stream the client opens, once a task may start for it
+    /// (`accept`); `None` once the connection ended. Meanwhile sends
+    /// GOAWAY: at once when `calm` trips, gracefully on a drain, and once no
+    /// stream has been served for `client_idle`.
     async fn next_stream(&mut self, ctx: &WorkerCtx) -> Option<Result<NewStream, h2::Error>> {
         let limit = ctx.plan.client_timeouts.idle;
         loop {
             let going_away = self.going_away;
             let check = self.idle_check(limit);
             let conn = &mut self.conn;
+            let tasks = &self.tasks;
             monoio::select! {
-                accepted = poll_fn(|cx| conn.poll_accept(cx)) => return accepted,
+                accepted = poll_fn(|cx| accept(conn, tasks, cx)) => return accepted,
                 reason = poll_fn(|cx| self.calm.poll_tripped(cx)), if !going_away => {
                     conn.abrupt_shutdown(reason);
                     self.going_away = true;
@@ -170,10 +182,32 @@ impl Accepting {
     }
 }
 
+/// The next stream while fewer tasks are alive than the connection's
+/// advertised streams. At the cap the connection is only driven (frames
+/// read, responses and resets written): streams opened meanwhile wait in
+/// `h2`, a reset one counting against its pending-accept limit, until a
+/// task ends (`tasks`).
+fn accept(
+    conn: &mut h2::server::Connection<io::H2Io, Bytes>,
+    tasks: &tasks::Tasks,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<NewStream, h2::Error>>> {
+    if tasks.poll_room(cx).is_ready() {
+        return conn.poll_accept(cx);
+    }
+    match conn.poll_closed(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(None),
+        Poll::Ready(Err(err)) => Poll::Ready(Some(Err(err))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 /// What a new stream's task starts from.
 struct StreamStart {
     request: Request<RecvStream>,
     respond: SendResponse<Bytes>,
+    /// Held to the task's end: counted among the connection's tasks.
+    task: tasks::Task,
     /// Held to the stream's end: the connection is not idle meanwhile.
     serving: idle::Serving,
     shared: Rc<Shared>,
@@ -189,6 +223,7 @@ async fn serve_stream(start: Box<StreamStart>) {
     let Begun {
         mut client,
         head,
+        _task,
         _serving,
         shared,
         listener,
@@ -213,6 +248,7 @@ struct Begun {
     client: stream::H2Stream,
     /// The request as an HTTP/1.1 head.
     head: Vec<u8>,
+    _task: tasks::Task,
     _serving: idle::Serving,
     shared: Rc<Shared>,
     listener: Rc<ListenerInfo>,
@@ -227,6 +263,7 @@ fn begin(start: StreamStart) -> Result<Begun, Refusing> {
     let StreamStart {
         request,
         respond,
+        task,
         serving,
         shared,
         mut listener,
@@ -244,6 +281,7 @@ fn begin(start: StreamStart) -> Result<Begun, Refusing> {
         Ok(framing) => Ok(Begun {
             client: stream::H2Stream::new(body, respond, framing, head_request),
             head,
+            _task: task,
             _serving: serving,
             shared,
             listener,
@@ -251,8 +289,8 @@ fn begin(start: StreamStart) -> Result<Begun, Refusing> {
         }),
         Err(refused) => Err(Box::pin(refuse(
             refused,
-            body,
-            respond,
+            (body, respond),
+            task,
             listener.index,
             ctx,
         ))),
@@ -260,11 +298,12 @@ fn begin(start: StreamStart) -> Result<Begun, Refusing> {
 }
 
 /// A stream whose head can't be translated: a malformed one is reset
-/// (PROTOCOL_ERROR, RFC 9113 §8.1.1), others are answered.
+/// (PROTOCOL_ERROR, RFC 9113 §8.1.1), others are answered (the task
+/// counted among the connection's until then).
 async fn refuse(
     refused: request::Refused,
-    body: RecvStream,
-    mut respond: SendResponse<Bytes>,
+    (body, mut respond): (RecvStream, SendResponse<Bytes>),
+    _task: tasks::Task,
     listener: usize,
     ctx: Rc<WorkerCtx>,
 ) {
