@@ -21,8 +21,9 @@
 //! once no stream has been served for `client_idle` (`idle`).
 //!
 //! Rapid reset: no more stream tasks are alive than the streams the
-//! connection advertises, a reset stream's task counted until it ends
-//! (`tasks`).
+//! connection advertises, a reset stream's task counted until it ends, and
+//! a client that resets most of what it opens is sent GOAWAY
+//! ENHANCE_YOUR_CALM (`tasks`).
 
 mod idle;
 mod io;
@@ -112,7 +113,7 @@ struct Accepting {
     going_away: bool,
     /// The streams being served, and since when none has been.
     idle: Rc<idle::Idle>,
-    /// The streams' tasks alive.
+    /// The streams' tasks alive, and the client's resets under them.
     tasks: Rc<tasks::Tasks>,
 }
 
@@ -131,7 +132,7 @@ impl Accepting {
         match crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await {
             Ok(Ok(conn)) => Some(Accepting {
                 conn,
-                tasks: tasks::Tasks::new(ctx.plan.http2.max_concurrent_streams),
+                tasks: tasks::Tasks::new(ctx.plan.http2.max_concurrent_streams, calm.clone()),
                 calm,
                 going_away: false,
                 idle: idle::Idle::new(),
@@ -223,7 +224,7 @@ async fn serve_stream(start: Box<StreamStart>) {
     let Begun {
         mut client,
         head,
-        _task,
+        task,
         _serving,
         shared,
         listener,
@@ -240,6 +241,10 @@ async fn serve_stream(start: Box<StreamStart>) {
         http2: true,
     };
     crate::proxy::one_request::serve(&mut client, head, &peer, &ctx).await;
+    // Before `finish`, which resets a stream whose response never started.
+    if client.reset_by_client() {
+        task.reset_by_client();
+    }
     client.finish();
 }
 
@@ -248,7 +253,7 @@ struct Begun {
     client: stream::H2Stream,
     /// The request as an HTTP/1.1 head.
     head: Vec<u8>,
-    _task: tasks::Task,
+    task: tasks::Task,
     _serving: idle::Serving,
     shared: Rc<Shared>,
     listener: Rc<ListenerInfo>,
@@ -281,7 +286,7 @@ fn begin(start: StreamStart) -> Result<Begun, Refusing> {
         Ok(framing) => Ok(Begun {
             client: stream::H2Stream::new(body, respond, framing, head_request),
             head,
-            _task: task,
+            task,
             _serving: serving,
             shared,
             listener,

@@ -9,6 +9,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ::http::{Response, StatusCode};
@@ -91,6 +92,31 @@ impl H2Stream {
                     respond.send_reset(Reason::INTERNAL_ERROR);
                 }
             }
+        }
+    }
+
+    /// Whether the client reset the stream (or `h2` did, for the client's
+    /// errors) before tern ended it: what the connection's budget of
+    /// resets counts (`tasks`). Asked as the task ends, before `finish`.
+    pub(super) fn reset_by_client(&mut self) -> bool {
+        matches!(self.ended_early(), Some(Ok(_)))
+    }
+
+    /// The stream's end from the client's side, looked at without waiting:
+    /// `Ok` with the code of its reset, `Err` once the connection ended;
+    /// `None` while the stream is open.
+    fn ended_early(&mut self) -> Option<Result<Reason, h2::Error>> {
+        // Registers no waker that matters: each wait on the stream
+        // registers its own when it polls.
+        let mut cx = Context::from_waker(Waker::noop());
+        let polled = match (self.send.as_mut(), self.respond.as_mut()) {
+            (Some(send), _) => send.poll_reset(&mut cx),
+            (None, Some(respond)) => respond.poll_reset(&mut cx),
+            (None, None) => return None,
+        };
+        match polled {
+            Poll::Ready(ended) => Some(ended),
+            Poll::Pending => None,
         }
     }
 

@@ -50,7 +50,9 @@ pub struct Calm {
 }
 
 impl Calm {
-    fn trip(&self, reason: Reason) {
+    /// Ends the connection with `reason` (also for `tasks`' budget of
+    /// resets).
+    pub(super) fn trip(&self, reason: Reason) {
         self.tripped.set(Some(reason));
         if let Some(waker) = self.waker.take() {
             waker.wake();
