@@ -78,6 +78,14 @@ pub trait Downstream {
     /// Writes the first `n` bytes buffered in `upstream` to the client and
     /// consumes them there.
     async fn take_from(&mut self, upstream: &mut Conn, n: usize) -> io::Result<()>;
+    /// Whether the client has gone (by `mode`), looked at without waiting:
+    /// a request whose client left before its upstream was chosen is not
+    /// sent. An HTTP/2 stream knows (a reset, or its connection ended, is
+    /// recorded by `h2`); an HTTP/1.1 connection would need a read, and
+    /// says no.
+    fn left(&mut self, _mode: AbortOn) -> bool {
+        false
+    }
     /// Returns when the client has gone (by `mode`); otherwise never.
     async fn gone(&mut self, mode: AbortOn, version: Version, limit: usize);
     /// After a 101: bytes both ways until both sides close or `idle` passes.

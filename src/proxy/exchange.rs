@@ -55,6 +55,11 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
     // writes that end the exchange come after it, so the future holds one
     // of them at a time, and no upstream connection while they wait.
     let ending = loop {
+        // A client that left (an HTTP/2 stream reset under its task) costs
+        // no upstream connection: rapid reset with a delay.
+        if client.left(req.abort_on) {
+            break Ending::NoUpstream(Failure::ClientLeft);
+        }
         req.meter.upstream_begins();
         // `upstream` moves into the attempt; in a block of its own, or the
         // moved-from local would keep 160 bytes of this future across the
@@ -121,7 +126,8 @@ async fn exchange<C: Downstream>(client: &mut C, req: &mut Prepared, ctx: &Worke
 enum Ending {
     /// The upstream answered; what is left of the response to write.
     Answered(Option<Unsent>, Next),
-    /// No upstream connection could be had.
+    /// No upstream connection could be had (or the client left before one
+    /// was sought).
     NoUpstream(Failure),
     /// The last attempt failed, on the server at this position.
     Failed(Failure, usize),
@@ -293,7 +299,8 @@ async fn finish<C: Downstream>(
 }
 
 /// No upstream could be had (no server, or every connect failed): answered
-/// at once, keeping the connection when nothing of a body is pending.
+/// at once, keeping the connection when nothing of a body is pending. (Or
+/// none was sought: the client left, and is only logged.)
 async fn answer_failure<C: Downstream>(
     client: &mut C,
     req: &Prepared,
@@ -301,9 +308,10 @@ async fn answer_failure<C: Downstream>(
     ctx: &WorkerCtx,
 ) -> Next {
     // Nothing of the body was read yet: only an empty one lets the
-    // connection go on to the next request.
+    // connection go on to the next request. A client that left gets no
+    // answer.
     let keep = req.body.is_empty() && req.client.keep_alive && !ctx.drain.is_draining();
-    if !keep {
+    if !keep || !failure.answerable() {
         return fail(client, req, failure, None, ctx).await;
     }
     let response = error_response(failure.status(), false);

@@ -385,6 +385,10 @@ impl Downstream for H2Stream {
         self.take_from_upstream(upstream, n).await
     }
 
+    fn left(&mut self, mode: AbortOn) -> bool {
+        mode != AbortOn::Never && self.ended_early().is_some()
+    }
+
     async fn gone(&mut self, mode: AbortOn, _version: Version, _limit: usize) {
         if mode != AbortOn::Never {
             if let Some(respond) = self.respond.as_mut() {
