@@ -718,6 +718,81 @@ fn rapid_reset_ends_the_connection_and_others_are_still_served() {
     assert!(up.request_count() < 200, "{}", up.request_count());
 }
 
+/// The N of a verdict ending "... after N streams".
+fn streams_in(verdict: &str) -> usize {
+    let count = verdict.rsplit(" after ").next().unwrap_or_default();
+    let count = count.trim_end_matches(" streams");
+    count.parse().unwrap_or(usize::MAX)
+}
+
+#[test]
+fn streams_reset_after_they_were_accepted_end_the_connection() {
+    // Rapid reset with a delay: each stream is reset some 5 ms after it
+    // was opened, once tern has accepted it (h2's pending-accept limit
+    // never sees these resets). tern's budget of resets ends the
+    // connection within a bounded number of streams, not the 3,000 sent.
+    let up = RecordingUpstream::start(|c| match c.read_request() {
+        Some(req) if req.head.target() == "/after" => {
+            c.respond(200, &[], b"/after");
+        }
+        // Silent: the reset streams' requests wait here until tern leaves.
+        _ => drop(c.conn.read_to_eof()),
+    });
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let verdict = frames("reset_after_accept", &tern);
+    eprintln!("{verdict}; upstream saw {} connections", up.conn_count());
+    assert!(
+        verdict.starts_with("GOAWAY ENHANCE_YOUR_CALM"),
+        "{verdict}; upstream saw {} connections",
+        up.conn_count()
+    );
+    // The floor (2 × 128 resets) and a window of streams, with room for
+    // the batches sent before the GOAWAY arrived.
+    assert!(streams_in(&verdict) <= 600, "{verdict}");
+    assert!(up.conn_count() <= 600, "{}", up.conn_count());
+    still_serves(&tern);
+}
+
+#[test]
+fn streams_reset_under_their_tasks_hold_no_more_upstream_requests_than_the_window() {
+    // A route whose requests run to their end when the client leaves:
+    // every reset stream's exchange stays on its (silent) upstream. The
+    // client opens 16 streams (the window), resets them once tern has
+    // them, and again: tern takes no new stream while 16 tasks are alive,
+    // so the upstream never has more than 16 requests at once from this
+    // connection; the resets of the streams left waiting end it.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (open_in, peak_in) = (open.clone(), peak.clone());
+    let up = RecordingUpstream::start(move |c| {
+        let now = open_in.fetch_add(1, Ordering::SeqCst) + 1;
+        peak_in.fetch_max(now, Ordering::SeqCst);
+        let _ = c.conn.read_to_eof();
+        open_in.fetch_sub(1, Ordering::SeqCst);
+    });
+    let toml = h2c_config(up.addr, "")
+        .replace(
+            "shutdown_grace = \"5s\"\n",
+            "shutdown_grace = \"5s\"\n[server.http2]\nmax_concurrent_streams = 16\n",
+        )
+        .replace(
+            "[[route]]\nbackend = \"app\"\n",
+            "[[route]]\nbackend = \"app\"\nabort_on_close = \"never\"\n",
+        );
+    assert!(toml.contains("abort_on_close"), "{toml}");
+    let tern = Tern::start(&toml);
+    let verdict = frames("reset_held_streams", &tern);
+    let peak = peak.load(Ordering::SeqCst);
+    eprintln!("{verdict}; at most {peak} upstream requests at once");
+    assert!(
+        peak <= 16 + 2,
+        "{peak} upstream requests at once ({verdict}, {} in all)",
+        up.conn_count()
+    );
+    assert!(verdict.starts_with("GOAWAY ENHANCE_YOUR_CALM"), "{verdict}");
+}
+
 #[test]
 fn a_continuation_flood_ends_the_connection() {
     let up = RecordingUpstream::echo();

@@ -329,6 +329,67 @@ def case_rapid_reset(sock, conn):
     return outcome_goaway(sock, conn)
 
 
+def goaway_seen(sock, conn):
+    """The GOAWAY tern sent, read without waiting ("CLOSED" if the
+    connection ended without one); None while none came."""
+    sock.settimeout(0)
+    try:
+        while True:
+            try:
+                data = sock.recv(65536)
+            except (BlockingIOError, socket.timeout):
+                return None
+            except (ConnectionResetError, ssl.SSLError):
+                return "CLOSED"
+            if not data:
+                return "CLOSED"
+            try:
+                evs = conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                return "CLOSED"
+            for ev in evs:
+                if isinstance(ev, h2.events.ConnectionTerminated):
+                    return "GOAWAY %s" % h2.errors.ErrorCodes(ev.error_code).name
+            flush(sock, conn)
+    finally:
+        sock.settimeout(TIMEOUT)
+
+
+def reset_in_rounds(batch, pause, most):
+    """Rapid reset with a delay: rounds of `batch` streams opened, `pause`
+    seconds for tern to accept them, then all reset; up to `most` streams.
+    Prints what ended it and how many streams were opened."""
+
+    def case(sock, conn):
+        # Each round's HEADERS and RST_STREAM frames leave at once, never
+        # joined in one segment (Nagle's algorithm would hold the resets
+        # back until tern acknowledged the HEADERS).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        opened = 0
+        while opened < most:
+            streams = []
+            try:
+                for _ in range(batch):
+                    stream = conn.get_next_available_stream_id()
+                    conn.send_headers(stream, request_headers("/r%d" % opened), end_stream=True)
+                    streams.append(stream)
+                    opened += 1
+                flush(sock, conn)
+                time.sleep(pause)
+                for stream in streams:
+                    conn.reset_stream(stream, h2.errors.ErrorCodes.CANCEL)
+                flush(sock, conn)
+            except (h2.exceptions.ProtocolError, BrokenPipeError, ConnectionResetError):
+                break
+            seen = goaway_seen(sock, conn)
+            if seen:
+                return "%s after %d streams" % (seen, opened)
+        seen = outcome_goaway(sock, conn) if opened < most else goaway_seen(sock, conn)
+        return "%s after %d streams" % (seen or "NO GOAWAY", opened)
+
+    return case
+
+
 def case_continuation_flood(sock, conn):
     """CVE-2024-27316: a header block that never ends."""
     frame = hf.HeadersFrame(1)
@@ -802,6 +863,10 @@ CASES = {
     "window_stall": case_window_stall,
     "chunked_body": case_chunked_body,
     "rapid_reset": case_rapid_reset,
+    # 10 streams at a time, each reset 5 ms after it was opened.
+    "reset_after_accept": reset_in_rounds(10, 0.005, 3000),
+    # 16 streams (tern's window in the test) at a time, reset after 50 ms.
+    "reset_held_streams": reset_in_rounds(16, 0.05, 320),
     "continuation_flood": case_continuation_flood,
     "header_list_too_large": case_header_list_too_large,
     "ping_flood": flood_then_request(pings, "/after-pings"),
