@@ -8,7 +8,9 @@
 //!   size, then the stream is refused);
 //! - pending-accept and locally-reset streams: rapid reset
 //!   (CVE-2023-44487) — streams the client opens and cancels at once cost
-//!   a bounded count before the connection ends with ENHANCE_YOUR_CALM;
+//!   a bounded count before the connection ends with ENHANCE_YOUR_CALM
+//!   (those it cancels after tern took them: `tasks`, which also holds the
+//!   streams served at once to the concurrent streams);
 //! - send buffer per stream: a reader with a zero window holds at most
 //!   this much (then the exchange waits, and its upstream with it);
 //! - windows: what a client may send ahead of the upstream taking it.
