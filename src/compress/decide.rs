@@ -1,5 +1,6 @@
 //! What is not compressed (the list, nginx's and HAProxy's rules):
-//! HEAD, Range requests and upgrades, decided from the request; 1xx, 204,
+//! HEAD, Range requests, upgrades and HTTP/1.0 clients, decided from the
+//! request; 1xx, 204,
 //! 206 and 304, bodies already encoded, `Cache-Control: no-transform`,
 //! types not listed and known lengths under `min_length`, decided from
 //! the response.
@@ -11,22 +12,23 @@ use super::head::Change;
 use super::policy::Policy;
 use super::Ask;
 use crate::http::headers::{has_token, list_tokens};
+use crate::http::request::RequestHead;
 use crate::http::response::ResponseHead;
-use crate::http::BodyKind;
+use crate::http::{BodyKind, Version};
 
 /// For a request on a route with `policy`: `None` when its response must
-/// go out as it is whatever it turns out to be.
-pub fn for_request(
-    policy: &Policy,
-    is_head: bool,
-    upgrade: bool,
-    headers: &[Header],
-) -> Option<Ask> {
-    if is_head || upgrade || has_field(headers, "range") {
+/// go out as it is whatever it turns out to be. An HTTP/1.0 client gets no
+/// compressed body (nginx's `gzip_http_version 1.1`): it has no chunks, so
+/// such a body, whose length isn't known up front, would end only with the
+/// connection, and one cut short (an upstream that died, a file that
+/// shrank) would look whole to it.
+pub fn for_request(policy: &Policy, req: &RequestHead, upgrade: bool) -> Option<Ask> {
+    let http10 = req.version == Version::Http10;
+    if req.is_head() || upgrade || http10 || has_field(req.headers, "range") {
         return None;
     }
     Some(Ask {
-        coding: choose(headers, &policy.codings),
+        coding: choose(req.headers, &policy.codings),
     })
 }
 

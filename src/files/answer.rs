@@ -7,7 +7,7 @@ use std::fs::{File, Metadata};
 use std::time::UNIX_EPOCH;
 
 use super::compressed::Compressed;
-use super::conditional::{not_modified, range_applies, Validators};
+use super::conditional::{not_modified, precondition_fails, range_applies, Validators};
 use super::content_type::content_type;
 use super::date::http_date;
 use super::deny::Deny;
@@ -89,6 +89,9 @@ fn serve_file(
         .then(|| compress_change(site, req, content_type, size))
         .flatten();
     let validators = Validators::of(size, meta.modified().unwrap_or(UNIX_EPOCH));
+    if precondition_fails(req.headers, &validators) {
+        return Reply::status(412, req.is_head(), persist);
+    }
     if not_modified(req.headers, &validators) {
         let head = validated_head(site, &validators, 304, change);
         return Reply::with_no_body(head, persist);
@@ -140,7 +143,7 @@ fn compress_change(
     size: u64,
 ) -> Option<Change> {
     let policy = site.compress.as_ref()?;
-    let chosen = crate::compress::decide::for_request(policy, req.is_head(), false, req.headers)?;
+    let chosen = crate::compress::decide::for_request(policy, req, false)?;
     let eligible =
         size > 0 && size >= policy.min_length && policy.compresses_type(content_type.as_bytes());
     // `Vary` itself is written by `validated_head` (for `.gz` files too).

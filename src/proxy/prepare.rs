@@ -455,8 +455,7 @@ fn compress_pending(
     proxy: &Proxy,
 ) -> Option<crate::compress::Pending> {
     let policy = proxy.compress.as_ref()?;
-    let ask =
-        crate::compress::decide::for_request(policy, req.is_head(), req.upgrade, req.headers)?;
+    let ask = crate::compress::decide::for_request(policy, req, req.upgrade)?;
     let route = u32::try_from(route).ok()?;
     Some(crate::compress::Pending { route, ask })
 }
