@@ -66,6 +66,14 @@ impl<'b> ClientHead<'_, 'b> {
             (FieldEdit::Keep, Some(change)) if field.name.eq_ignore_ascii_case("etag") => change
                 .etag(field.value)
                 .map_or(FieldEdit::Keep, FieldEdit::Replace),
+            // A range of the compressed body can't be had (a Range request
+            // is never compressed): a client resuming with `bytes=N-` would
+            // glue plain bytes to a gzip prefix. As for a static file.
+            (FieldEdit::Keep, Some(change))
+                if change.coding.is_some() && field.name.eq_ignore_ascii_case("accept-ranges") =>
+            {
+                FieldEdit::Drop
+            }
             (edited, _) => edited,
         }
     }
