@@ -1,5 +1,6 @@
 //! Static files: conditional requests (ETag, If-None-Match,
-//! If-Modified-Since → 304), ranges (206, 416, If-Range) and precompressed
+//! If-Modified-Since → 304; If-Match, If-Unmodified-Since → 412), ranges
+//! (206, 416, If-Range) and precompressed
 //! `.gz` variants (gzip_static).
 
 mod common;
@@ -57,6 +58,38 @@ fn if_modified_since_gives_304_unless_the_file_is_newer() {
     let r = c.roundtrip(&old);
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"hello");
+}
+
+/// RFC 9110 §13.2.2: If-Match (strong), or without it If-Unmodified-Since,
+/// is checked first, and a failed one is a 412: a client resuming a
+/// download "only if the file is still the one I have" must not get a
+/// slice of another. The connection goes on after it.
+#[test]
+fn a_failed_if_match_or_if_unmodified_since_gives_412_before_any_range() {
+    let (_root, tern) = site_with("a.txt", b"hello world");
+    let mut c = tern.connect();
+    let etag = c
+        .roundtrip(&get("/static/a.txt"))
+        .header("etag")
+        .expect("etag");
+    for failing in [
+        "If-Match: \"not-the-etag\"\r\n".to_owned(),
+        format!("If-Match: W/{etag}\r\n"),
+        "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:01 GMT\r\n".to_owned(),
+        "If-Match: \"stale\"\r\nRange: bytes=0-4\r\n".to_owned(),
+    ] {
+        let r = c.roundtrip(&get_with("/static/a.txt", &failing));
+        assert_eq!(r.status, 412, "{failing}");
+        assert!(!contains(&r.body, b"hello"), "{failing}");
+    }
+    for passing in [
+        format!("If-Match: {etag}\r\nRange: bytes=0-4\r\n"),
+        "If-Match: *\r\nRange: bytes=0-4\r\n".to_owned(),
+    ] {
+        let r = c.roundtrip(&get_with("/static/a.txt", &passing));
+        assert_eq!(r.status, 206, "{passing}");
+        assert_eq!(r.body, b"hello");
+    }
 }
 
 #[test]

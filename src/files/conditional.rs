@@ -42,6 +42,34 @@ impl Validators {
     }
 }
 
+/// Whether a precondition fails, for a 412 (RFC 9110 §13.2.2, steps 1 and
+/// 2, before the 304 and the range are looked at): `If-Match` decides
+/// when present (strong comparison, `*` matches the file there is), else
+/// `If-Unmodified-Since` (one that isn't a date is ignored). A client
+/// that asks for a range "only if the file is still the one I have" must
+/// not get a slice of another.
+pub fn precondition_fails(headers: &[Header], validators: &Validators) -> bool {
+    let mut saw_if_match = false;
+    let mut if_unmodified_since = None;
+    for field in headers {
+        if field.name.eq_ignore_ascii_case("if-match") {
+            saw_if_match = true;
+            let strong = |tag: &[u8]| tag == b"*" || tag == validators.etag.as_bytes();
+            if list_tokens(field.value).any(strong) {
+                return false;
+            }
+        } else if field.name.eq_ignore_ascii_case("if-unmodified-since") {
+            if_unmodified_since = Some(field.value);
+        }
+    }
+    if saw_if_match {
+        return true;
+    }
+    if_unmodified_since
+        .and_then(parse_date)
+        .is_some_and(|since| validators.modified_secs > since)
+}
+
 /// Whether a GET or HEAD gets 304: `If-None-Match` decides when present
 /// (weak comparison, `*` matches), else `If-Modified-Since`.
 pub fn not_modified(headers: &[Header], validators: &Validators) -> bool {
@@ -106,6 +134,34 @@ mod tests {
     fn file() -> Validators {
         // 2023-11-14T22:13:20Z
         Validators::of(1234, UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_if_unmodified_since_only_without_it() {
+        let etag = file().etag;
+        let fails = |fields: &[Header]| precondition_fails(fields, &file());
+        assert!(!fails(&[]));
+        assert!(!fails(&[field("If-Match", &etag)]));
+        assert!(!fails(&[field("If-Match", &format!("\"x\", {etag}"))]));
+        assert!(!fails(&[field("If-Match", "*")]));
+        assert!(fails(&[field("If-Match", "\"not-the-etag\"")]));
+        assert!(fails(&[field("If-Match", &format!("W/{etag}"))]));
+        // Modified after the date: fails; at or before it, or no date: passes.
+        assert!(fails(&[field(
+            "If-Unmodified-Since",
+            "Thu, 01 Jan 1970 00:00:01 GMT"
+        )]));
+        assert!(!fails(&[field(
+            "If-Unmodified-Since",
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        )]));
+        assert!(!fails(&[field("If-Unmodified-Since", "yesterday")]));
+        // If-Match, when present, is what decides.
+        let both = [
+            field("If-Match", &etag),
+            field("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:01 GMT"),
+        ];
+        assert!(!fails(&both));
     }
 
     #[test]
