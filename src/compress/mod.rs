@@ -4,7 +4,7 @@
 //! The decision has two halves. When the request is routed, `accept` picks
 //! the coding the client takes best (Accept-Encoding with q-values) and
 //! `decide::for_request` rules out what must never be compressed (HEAD,
-//! Range requests, upgrades). When the response head is known,
+//! Range requests, upgrades, HTTP/1.0 clients). When the response head is known,
 //! `decide::for_response` checks the rest (status, an existing
 //! Content-Encoding, `no-transform`, the type, a known length under
 //! `min_length`). Only then is an encoder made: a response that is not
@@ -35,7 +35,7 @@ pub mod policy_defaults {
 }
 
 /// What a request on a compressing route allows: `None` from
-/// `decide::for_request` when nothing (HEAD, Range, upgrade); else the
+/// `decide::for_request` when nothing (HEAD, Range, upgrade, HTTP/1.0); else the
 /// coding the client takes (`None`: it takes none the route offers, and
 /// only `Vary` is added to responses that would have been compressed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
