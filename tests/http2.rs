@@ -1039,6 +1039,24 @@ fn metrics_split_requests_by_protocol() {
     assert!(found, "{text}");
 }
 
+/// A graceful GOAWAY waits for the client's answer to its PING; a client
+/// that never answers (or a dead one) must not hold the connection for
+/// ever: it is closed `shutdown_grace` after the GOAWAY (nginx closes at
+/// its idle timeout).
+#[test]
+fn an_idle_connection_whose_client_says_nothing_is_closed_all_the_same() {
+    let up = RecordingUpstream::echo();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"1s\"\n[server.timeouts]\nclient_idle = \"300ms\"\n",
+    );
+    let tern = Tern::start(&toml);
+    assert_eq!(
+        frames("idle_silent", &tern),
+        "200 | GOAWAY NO_ERROR | closed"
+    );
+}
+
 #[test]
 fn an_idle_connection_is_closed_with_goaway() {
     let up = RecordingUpstream::echo();

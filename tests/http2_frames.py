@@ -517,6 +517,35 @@ def case_idle(sock, conn):
     return "%s | %s" % (first.split(" ")[1], goaway)
 
 
+def case_idle_silent(sock, conn):
+    """One request, then a client that says nothing more, not even the
+    answer to the PING that comes with a graceful GOAWAY: whether tern
+    closes the connection all the same (within TIMEOUT)."""
+    first = simple()(sock, conn)
+    goaway = "no GOAWAY"
+    deadline = time.time() + TIMEOUT
+    buf = b""
+    while time.time() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            return "%s | %s | closed" % (first.split(" ")[1], goaway)
+        buf += data
+        while len(buf) >= 9:
+            frame, length = hf.Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9 : 9 + length]))
+            buf = buf[9 + length :]
+            if isinstance(frame, hf.GoAwayFrame):
+                goaway = "GOAWAY %s" % h2.errors.ErrorCodes(frame.error_code).name
+    return "%s | %s | still open" % (first.split(" ")[1], goaway)
+
+
 def case_idle_after_slow_response(sock, conn):
     """One request the upstream is slow to answer, then silence: prints
     how long after the response the first GOAWAY came (in ms)."""
@@ -845,6 +874,7 @@ CASES = {
     "two_streams_with_pause": case_two_streams_with_pause,
     "idle": case_idle,
     "idle_after_slow_response": case_idle_after_slow_response,
+    "idle_silent": case_idle_silent,
     "get": case_get,
     "connection_header": simple([("connection", "keep-alive")]),
     "te_gzip": simple([("te", "gzip")]),

@@ -98,9 +98,11 @@ pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, c
         // connection's: the stream ends, the connection and the worker go on.
         monoio::spawn(crate::contain::contained(addr, ctx.id, task));
     }
+    let closed_by = accepting
+        .gone_by
+        .unwrap_or_else(|| crate::timer::deadline_after(ctx.plan.shutdown_grace));
     let conn = &mut accepting.conn;
-    let _ =
-        crate::timer::timeout(ctx.plan.shutdown_grace, poll_fn(|cx| conn.poll_closed(cx))).await;
+    let _ = crate::timer::timeout_at(closed_by, poll_fn(|cx| conn.poll_closed(cx))).await;
 }
 
 /// An HTTP/2 connection taking new streams, and what decides when it stops
@@ -109,8 +111,11 @@ struct Accepting {
     conn: h2::server::Connection<io::H2Io, Bytes>,
     /// Trips on too many frames of no progress or a SETTINGS value (`watch`).
     calm: Rc<watch::Calm>,
-    /// GOAWAY sent: only the streams open may finish.
-    going_away: bool,
+    /// GOAWAY sent: only the streams open may finish, until then. A graceful
+    /// GOAWAY waits for the client's answer to its PING, which a client
+    /// that says nothing never gives: without this, an idle connection
+    /// would be held for ever.
+    gone_by: Option<Instant>,
     /// The streams being served, and since when none has been.
     idle: Rc<idle::Idle>,
     /// The streams' tasks alive, and the client's resets under them.
@@ -134,7 +139,7 @@ impl Accepting {
                 conn,
                 tasks: tasks::Tasks::new(ctx.plan.http2.max_concurrent_streams, calm.clone()),
                 calm,
-                going_away: false,
+                gone_by: None,
                 idle: idle::Idle::new(),
             }),
             _ => None,
@@ -142,13 +147,16 @@ impl Accepting {
     }
 
     /// The next stream the client opens, once a task may start for it
-    /// (`accept`); `None` once the connection ended. Meanwhile sends
-    /// GOAWAY: at once when `calm` trips, gracefully on a drain, and once no
-    /// stream has been served for `client_idle`.
+    /// (`accept`); `None` once the connection ended, or `shutdown_grace`
+    /// after GOAWAY. Meanwhile sends GOAWAY: at once when `calm` trips,
+    /// gracefully on a drain, and once no stream has been served for
+    /// `client_idle`.
     async fn next_stream(&mut self, ctx: &WorkerCtx) -> Option<Result<NewStream, h2::Error>> {
         let limit = ctx.plan.client_timeouts.idle;
+        let grace = ctx.plan.shutdown_grace;
         loop {
-            let going_away = self.going_away;
+            let gone_by = self.gone_by;
+            let going_away = gone_by.is_some();
             let check = self.idle_check(limit);
             let conn = &mut self.conn;
             let tasks = &self.tasks;
@@ -156,17 +164,20 @@ impl Accepting {
                 accepted = poll_fn(|cx| accept(conn, tasks, cx)) => return accepted,
                 reason = poll_fn(|cx| self.calm.poll_tripped(cx)), if !going_away => {
                     conn.abrupt_shutdown(reason);
-                    self.going_away = true;
+                    self.gone_by = Some(crate::timer::deadline_after(grace));
                 }
                 _ = ctx.drain.wait(), if !going_away => {
                     conn.graceful_shutdown();
-                    self.going_away = true;
+                    self.gone_by = Some(crate::timer::deadline_after(grace));
                 }
                 _ = crate::timer::sleep_until(check), if !going_away => {
                     if self.idle.idled(limit) && !conn.has_streams() {
                         conn.graceful_shutdown();
-                        self.going_away = true;
+                        self.gone_by = Some(crate::timer::deadline_after(grace));
                     }
+                }
+                _ = crate::timer::sleep_until(gone_by.unwrap_or(check)), if going_away => {
+                    return None;
                 }
             }
         }
