@@ -21,7 +21,8 @@
 //! of its own and applies answers as a reload; `health_checker` probes
 //! servers on another; `admin` serves /metrics, /status and the status page.
 //! Small leaf modules: `buffer`, `timer`, `peek`, `log`, `html`, `shutdown`,
-//! `signals`, `tls`, `edge_counts`, `one_or_many`, `doorbell` (how another
+//! `signals`, `tls`, `edge_counts`, `one_or_many`, `operator_file` (the
+//! config, certificates and keys: regular files only, and capped), `doorbell` (how another
 //! thread wakes a worker's waiting tasks: file threads, server slots). `acme` orders and renews certificates
 //! on a control thread of its own. `fuzzing` holds the bodies of the fuzz
 //! targets in `fuzz/`.
@@ -36,7 +37,8 @@
 //! no import cycle can come back unnoticed. A new module gets a place here.
 //!
 //! 1. Leaves: `allocator` `buffer` `timer` `peek` `log` `html` `shutdown`
-//!    `signals` `cli` `pinning` `runtime` `one_or_many` `acme` `tls` `control`
+//!    `signals` `cli` `pinning` `runtime` `one_or_many` `operator_file` `acme`
+//!    `tls` `control`
 //!    `edge_counts` `doorbell`
 //! 2. Bytes and HTTP: `http` `conn` `failure` `compress` `files` `limits`
 //!    `proxy_protocol` `route` `discovery` `rlimit` `upstream`
@@ -101,6 +103,7 @@ pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod one_or_many;
+pub mod operator_file;
 pub mod peek;
 pub mod pinning;
 pub mod proxy;

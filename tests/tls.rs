@@ -475,6 +475,33 @@ fn missing_certificate_file_is_named() {
     assert!(err.contains("listener[0].tls.certificates"), "{err}");
 }
 
+/// A FIFO named for a key blocked the check (and a reload: the main thread,
+/// and every signal with it) until something wrote to it; `/dev/zero` named
+/// for a certificate was read until memory ran out. Both are refused at
+/// once, named.
+#[test]
+fn a_fifo_or_a_device_named_for_a_certificate_or_key_is_refused_at_once() {
+    let cert = make_cert("fifo", &["f.test"]);
+    let dir = TempDir::new("tls-fifo");
+    let fifo = dir.join("site.key");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    let fifo = fifo.display().to_string();
+    let config = tls_config(dead_addr(), &[&cert]).replace(&cert.key_file.path_str(), &fifo);
+    let err = refused(&config);
+    assert!(err.contains(&fifo), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    let config = tls_config(dead_addr(), &[&cert]).replace(&cert.cert_file.path_str(), "/dev/zero");
+    let err = refused(&config);
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn key_that_does_not_match_is_named() {
     let one = make_cert("one", &["one.test"]);

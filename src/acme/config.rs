@@ -153,8 +153,9 @@ fn is_dns_name(name: &str) -> bool {
 
 fn check_root(path: &Path) -> Result<(), String> {
     let shown = path.display();
-    let mut certs = CertificateDer::pem_file_iter(path)
+    let pem = crate::operator_file::read(path)
         .map_err(|e| format!("{shown}: cannot read certificates: {e}"))?;
+    let mut certs = CertificateDer::pem_slice_iter(&pem);
     match certs.next() {
         Some(Ok(_)) => Ok(()),
         Some(Err(e)) => Err(format!("{shown}: malformed PEM: {e}")),

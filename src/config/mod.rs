@@ -55,7 +55,7 @@ pub struct Source {
 impl Source {
     pub fn read(path: &Path) -> Result<Source, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+        let text = crate::operator_file::read_to_string(path).map_err(|err| ConfigError {
             file: file.clone(),
             key: String::new(),
             message: format!("cannot read the file: {err}"),

@@ -49,7 +49,9 @@ pub fn load_certified_key(
     provider: &CryptoProvider,
 ) -> Result<LoadedCert, CertError> {
     let chain = load_chain(paths.cert)?;
-    let key = PrivateKeyDer::from_pem_file(paths.key)
+    let pem = crate::operator_file::read(paths.key)
+        .map_err(|err| CertError::new(paths.key, format!("cannot read the key: {err}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|err| CertError::new(paths.key, format!("no usable private key: {err}")))?;
     let names = check_end_entity(paths.cert, &chain[0])?;
     let certified = CertifiedKey::from_der(chain, key, provider).map_err(|err| {
@@ -65,8 +67,9 @@ pub fn load_certified_key(
 }
 
 fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|err| CertError::new(path, format!("cannot read certificates: {err}")))?
+    let pem = crate::operator_file::read(path)
+        .map_err(|err| CertError::new(path, format!("cannot read certificates: {err}")))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| CertError::new(path, format!("malformed PEM: {err}")))?;
     if chain.is_empty() {

@@ -26,9 +26,9 @@ pub fn client_config(ca_file: Option<&str>) -> Result<Arc<ClientConfig>, String>
 
 fn roots_from_file(path: &str) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
+    let pem = crate::operator_file::read(path)
         .map_err(|err| format!("{path}: cannot read certificates: {err}"))?;
-    for cert in certs {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|err| format!("{path}: malformed PEM: {err}"))?;
         roots
             .add(cert)
