@@ -82,6 +82,24 @@ fn zero_workers_and_empty_listeners_are_refused() {
 }
 
 #[test]
+fn a_timeout_of_0_for_a_step_of_every_request_is_refused() {
+    for key in ["client_header", "client", "connect", "server", "tunnel"] {
+        let text = format!("[server.timeouts]\n{key} = \"0s\"\n{MINIMAL}");
+        let err = error_of(&text);
+        assert_eq!(err.key, format!("server.timeouts.{key}"));
+        assert!(err.message.contains("must be more than 0"), "{err}");
+    }
+    let backend = MINIMAL.replace(
+        "[backend.app]\n",
+        "[backend.app]\ntimeouts = { server = \"0ms\" }\n",
+    );
+    assert_eq!(error_of(&backend).key, "backend.app.timeouts.server");
+    // No keep-alive wait, and no queueing, are what 0 says there.
+    let idle = format!("[server.timeouts]\nclient_idle = \"0s\"\n{MINIMAL}");
+    assert!(crate::config::from_str(&idle, "t").is_ok());
+}
+
+#[test]
 fn toml_syntax_errors_give_a_line() {
     let err = error_of("[[listener]\nbind = 1");
     assert!(err.message.contains("line 1"), "{err}");

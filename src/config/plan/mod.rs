@@ -129,6 +129,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     if server.max_connections == Some(0) {
         return Err(err("server.max_connections", "must be at least 1"));
     }
+    check_step_timeouts(file)?;
     let limits = build_limits(file)?;
     let body_limit = build_body_limit(file)?;
     let listeners = build_listeners(file)?;
@@ -267,6 +268,40 @@ fn check_directory(key: &str, path: &std::path::Path) -> Result<(), PlanError> {
         key,
         format!("the directory {} does not exist", dir.display()),
     ))
+}
+
+/// Timeouts that bound one step of every request can't be 0: each step
+/// would fail at once (a head not in the first read, a 408), a mistake, not
+/// "no timeout". `client_idle`, the pool's `idle_timeout` and a backend's
+/// `queue` may be 0: no keep-alive wait, no idle pool, no queueing.
+fn check_step_timeouts(file: &ConfigFile) -> Result<(), PlanError> {
+    const ZERO: &str = "must be more than 0 (at 0 every request would fail at once)";
+    let t = &file.server.timeouts;
+    let server = [
+        ("client_header", t.client_header),
+        ("client", t.client),
+        ("connect", t.connect),
+        ("server", t.server),
+        ("tunnel", t.tunnel),
+    ];
+    if let Some((key, _)) = server.iter().find(|(_, d)| d.0.is_zero()) {
+        return Err(err(format!("server.timeouts.{key}"), ZERO));
+    }
+    for (name, backend) in &file.backends {
+        let o = &backend.timeouts;
+        let overrides = [
+            ("connect", o.connect),
+            ("server", o.server),
+            ("tunnel", o.tunnel),
+        ];
+        if let Some((key, _)) = overrides
+            .iter()
+            .find(|(_, d)| d.is_some_and(|d| d.0.is_zero()))
+        {
+            return Err(err(format!("backend.{name}.timeouts.{key}"), ZERO));
+        }
+    }
+    Ok(())
 }
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> PlanError {
