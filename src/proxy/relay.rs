@@ -279,16 +279,7 @@ fn tell_head<C: Downstream>(
         return Ok((Vec::new(), Meta::interim(resp.status)));
     }
     // Checked before the client's side is told: HTTP/2 sends HEADERS at once.
-    if resp.status == 101 && !switch_allowed(&resp, req) {
-        return Err(Failure::BadResponse);
-    }
-    if !resp.is_interim() && resp.status != 101 && client.refuses_status(resp.status) {
-        return Err(Failure::BadResponse);
-    }
-    if resp.keep_transfer_encoding
-        && resp.body != BodyKind::None
-        && !takes_transfer_codings(client, req)
-    {
+    if !relayable(&resp, req, client) {
         return Err(Failure::BadResponse);
     }
     let upstream_body = resp.body;
@@ -323,6 +314,20 @@ fn tell_head<C: Downstream>(
         compress: encoding,
     };
     Ok((out, meta))
+}
+
+/// Whether this client may be told this head: a 101 only to the protocol
+/// the request asked for, no 2xx but a 101 to a WebSocket over HTTP/2, no
+/// transfer coding the client can't be told of. Else it is a 502.
+fn relayable<C: Downstream>(resp: &response::ResponseHead, req: &Prepared, client: &C) -> bool {
+    if resp.status == 101 {
+        return switch_allowed(resp, req);
+    }
+    if !resp.is_interim() && client.refuses_status(resp.status) {
+        return false;
+    }
+    let coded = resp.keep_transfer_encoding && resp.body != BodyKind::None;
+    !coded || takes_transfer_codings(client, req)
 }
 
 /// Whether a 101 switches to what the request asked for: its `Upgrade`
