@@ -6,8 +6,10 @@
 mod admin_support;
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use admin_support::*;
 use common::*;
@@ -588,4 +590,67 @@ fn counters_go_on_across_a_reload_with_requests_in_flight_across_it() {
     let late = "tern_backend_requests_total{backend=\"slow\",class=\"5xx\"}";
     assert_eq!(wait_metric(&tern, late, 1.0), Some(1.0));
     assert_eq!(metric(&scrape(&tern), ok), Some(3.0));
+}
+
+/// A GET on the admin endpoint, waiting up to 10 s: its status (0 if none)
+/// and how long the answer took.
+fn timed_admin_get(tern: &Tern, path: &str) -> (u16, Duration) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let started = Instant::now();
+    let (raw, _) = raw_request_timeout(admin_addr(tern), req.as_bytes(), Duration::from_secs(10));
+    (status_of(&raw).unwrap_or(0), started.elapsed())
+}
+
+/// Connects to the admin endpoint and sends `head` (an unfinished one).
+fn admin_conn_with(tern: &Tern, head: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(admin_addr(tern)).expect("connect to admin");
+    stream.write_all(head).expect("send a partial head");
+    stream
+}
+
+/// What the admin endpoint finally says to a held connection: its status,
+/// or 0 for a close without one; `None` if it says nothing for `wait`.
+fn final_word(stream: &mut TcpStream, wait: Duration) -> Option<u16> {
+    stream.set_read_timeout(Some(wait)).expect("read timeout");
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => Some(status_of(&raw).unwrap_or(0)),
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Some(0),
+        Err(_) => None,
+    }
+}
+
+/// A client sending its head a byte at a time (each byte well within any
+/// per-read timeout) is cut off by the whole request's deadline, and
+/// another client's /metrics is answered meanwhile.
+#[test]
+fn a_client_trickling_its_head_does_not_keep_metrics_from_others() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let mut trickler = admin_conn_with(&tern, b"G");
+    let mut writer = trickler.try_clone().expect("clone");
+    let sender = thread::spawn(move || {
+        for byte in b"ET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+            .iter()
+            .chain(&[b'a'; 200])
+        {
+            if writer.write_all(&[*byte]).is_err() {
+                return; // cut off: what the endpoint should do
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    });
+    thread::sleep(Duration::from_millis(500));
+    let (status, took) = timed_admin_get(&tern, "/metrics");
+    assert_eq!(
+        status, 200,
+        "GET /metrics beside a trickler (after {took:?})"
+    );
+    assert!(took < Duration::from_secs(10), "answered in {took:?}");
+    let word = final_word(&mut trickler, Duration::from_secs(15));
+    assert!(
+        matches!(word, Some(408 | 0)),
+        "the trickler should get 408 or a close, got {word:?}"
+    );
+    let _ = sender.join();
 }

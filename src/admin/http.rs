@@ -1,16 +1,46 @@
 //! Just enough HTTP/1.1 for the admin endpoint: one request per connection
-//! (blocking, with timeouts), parsed with httparse, answered with
-//! `Connection: close`.
+//! (blocking, each read and write bounded by a deadline), parsed with
+//! httparse, answered with `Connection: close`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Heads and bodies larger than this are refused: nothing here needs more.
 const MAX_REQUEST: usize = 16 * 1024;
-/// A client gets this long to send its request and take the answer, so a
-/// stalled one can't hold the (one-at-a-time) admin thread for long.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The whole request, head and body, must arrive within this (else 408),
+/// as the workers' `client_header` bounds a whole head: a timeout per read
+/// let a client sending a byte every 1.9 s hold its connection for hours.
+/// An admin request is a few hundred bytes that curl, Prometheus or a
+/// browser send at once, so 5 s is ample even across a slow link, and
+/// leaves room for two lost segments to be resent (TCP resends after 1 s,
+/// then 2 s more) before a sound client is cut off.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// The whole answer must be taken within this, so a client that stops
+/// reading can't hold its connection either. Longer than the request's:
+/// a `/metrics` of a large config is hundreds of KiB, sent at the
+/// client's pace.
+pub const RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// When a request or an answer must be done by. Each blocking read or write
+/// waits at most what is left of it, so a client trickling bytes gets no
+/// more time in all than one that sends nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(time: Duration) -> Self {
+        Deadline(Instant::now() + time)
+    }
+
+    /// The time left; `None` once it has passed (a socket timeout of zero
+    /// would mean "wait forever").
+    fn left(&self) -> Option<Duration> {
+        self.0
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+}
 
 pub struct Request {
     pub method: String,
@@ -44,12 +74,13 @@ impl Response {
     }
 }
 
-/// Reads one request; `Err` with the status to refuse it with.
-pub fn read_request(stream: &mut TcpStream) -> Result<Request, u16> {
+/// Reads one request, all of it by `deadline`; `Err` with the status to
+/// refuse it with (408 when the deadline passed).
+pub fn read_request(stream: &mut TcpStream, deadline: Deadline) -> Result<Request, u16> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut len = 0;
     loop {
-        let n = stream.read(&mut buf[len..]).map_err(|_| 408u16)?;
+        let n = read_by(stream, &mut buf[len..], deadline)?;
         if n == 0 {
             return Err(400);
         }
@@ -60,7 +91,7 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, u16> {
             Ok(httparse::Status::Complete(head_len)) => {
                 let request = to_request(&req)?;
                 let body = content_length(&req)?;
-                drain_body(stream, len - head_len, body)?;
+                drain_body(stream, len - head_len, body, deadline)?;
                 return Ok(request);
             }
             Ok(httparse::Status::Partial) if len < buf.len() => {}
@@ -105,13 +136,16 @@ fn content_length(req: &httparse::Request) -> Result<usize, u16> {
 }
 
 /// Reads and drops the body, so closing doesn't reset the answer away.
-fn drain_body(stream: &mut TcpStream, buffered: usize, body: usize) -> Result<(), u16> {
+fn drain_body(
+    stream: &mut TcpStream,
+    buffered: usize,
+    body: usize,
+    deadline: Deadline,
+) -> Result<(), u16> {
     let mut left = body.saturating_sub(buffered);
     let mut sink = [0u8; 1024];
     while left > 0 {
-        let n = stream
-            .read(&mut sink[..left.min(1024)])
-            .map_err(|_| 408u16)?;
+        let n = read_by(stream, &mut sink[..left.min(1024)], deadline)?;
         if n == 0 {
             return Err(400);
         }
@@ -120,7 +154,35 @@ fn drain_body(stream: &mut TcpStream, buffered: usize, body: usize) -> Result<()
     Ok(())
 }
 
-pub fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
+/// One read that waits at most until `deadline`: 408 once it has passed
+/// (or the read failed, which ends the request as well).
+fn read_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Deadline) -> Result<usize, u16> {
+    let left = deadline.left().ok_or(408u16)?;
+    stream.set_read_timeout(Some(left)).map_err(|_| 408u16)?;
+    stream.read(buf).map_err(|_| 408u16)
+}
+
+/// `write_all`, with every write waiting at most until `deadline`.
+fn write_all_by(stream: &mut TcpStream, mut data: &[u8], deadline: Deadline) -> io::Result<()> {
+    while !data.is_empty() {
+        let left = deadline.left().ok_or(io::ErrorKind::TimedOut)?;
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = data.get(n..).unwrap_or_default(),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Writes the answer, all of it by `deadline`.
+pub fn write_response(
+    stream: &mut TcpStream,
+    response: &Response,
+    deadline: Deadline,
+) -> io::Result<()> {
     let reason = crate::http::status::reason(response.status);
     let reason = match response.status {
         200 => "OK",
@@ -140,9 +202,8 @@ pub fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result
         head.push_str(&format!("Location: {location}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(&response.body)?;
-    stream.flush()
+    write_all_by(stream, head.as_bytes(), deadline)?;
+    write_all_by(stream, &response.body, deadline)
 }
 
 /// Percent-encodes a path segment (names from the config may hold anything).
@@ -179,6 +240,60 @@ pub fn decode_segment(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// Accepts one connection whose client runs `client` in a thread of its own.
+    fn served(client: impl FnOnce(TcpStream) + Send + 'static) -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || client(TcpStream::connect(addr).expect("connect")));
+        listener.accept().expect("accept").0
+    }
+
+    /// Sends `data` a byte every 50 ms, the connection held open after.
+    fn trickle(data: &'static [u8]) -> impl FnOnce(TcpStream) + Send {
+        move |mut stream| {
+            for byte in data {
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    }
+
+    #[test]
+    fn a_trickled_head_gets_408_once_the_deadline_passes() {
+        let mut stream = served(trickle(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        let started = Instant::now();
+        let got = read_request(&mut stream, Deadline::after(Duration::from_millis(300)));
+        assert_eq!(got.err(), Some(408));
+        // Each byte comes well within a read's time; only the whole
+        // request's deadline ends it (the head takes 2 s to trickle).
+        assert!(started.elapsed() < Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_trickled_body_counts_against_the_same_deadline() {
+        let head = b"POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 40\r\n\r\n";
+        let mut stream = served(move |mut stream| {
+            let _ = stream.write_all(head);
+            trickle(&[b'a'; 40])(stream);
+        });
+        let got = read_request(&mut stream, Deadline::after(Duration::from_millis(300)));
+        assert_eq!(got.err(), Some(408));
+    }
+
+    #[test]
+    fn a_request_sent_at_once_is_read() {
+        let mut stream = served(|mut stream| {
+            let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            std::thread::sleep(Duration::from_secs(1));
+        });
+        let got = read_request(&mut stream, Deadline::after(Duration::from_secs(5)));
+        assert_eq!(got.map(|req| req.path).ok().as_deref(), Some("/metrics"));
+    }
 
     #[test]
     fn segments_round_trip_through_percent_encoding() {

@@ -22,7 +22,8 @@ use crate::config::Plan;
 use crate::upstream::server_state::ServerStates;
 use crate::worker::inbox::Workers;
 use endpoints::Admin;
-use http::{read_request, write_response, Response, IO_TIMEOUT};
+use http::{read_request, write_response, Deadline, Response};
+use http::{REQUEST_DEADLINE, RESPONSE_DEADLINE};
 
 /// The plan and server states the endpoint shows: replaced by a reload.
 pub struct View {
@@ -86,16 +87,14 @@ fn accept_failure_line(err: &std::io::Error) -> Option<String> {
 }
 
 fn answer(mut stream: TcpStream, admin: &mut Admin, loopback_only: bool) {
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let response = match read_request(&mut stream) {
+    let response = match read_request(&mut stream, Deadline::after(REQUEST_DEADLINE)) {
         Ok(req) => match guard::check(&req, loopback_only) {
             Ok(()) => admin.handle(&req),
             Err(reason) => Response::text(403, reason),
         },
         Err(status) => Response::text(status, crate::http::status::reason(status)),
     };
-    let _ = write_response(&mut stream, &response);
+    let _ = write_response(&mut stream, &response, Deadline::after(RESPONSE_DEADLINE));
 }
 
 #[cfg(test)]
