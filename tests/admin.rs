@@ -654,3 +654,22 @@ fn a_client_trickling_its_head_does_not_keep_metrics_from_others() {
     );
     let _ = sender.join();
 }
+
+/// Many connections holding unfinished heads take no turn from a /status:
+/// connections are served side by side, not one after another.
+#[test]
+fn partial_heads_held_open_do_not_delay_status() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let held: Vec<_> = (0..50)
+        .map(|_| admin_conn_with(&tern, b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n"))
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let (status, took) = timed_admin_get(&tern, "/status");
+    assert_eq!(
+        status, 200,
+        "GET /status beside 50 held heads (after {took:?})"
+    );
+    assert!(took < Duration::from_secs(10), "answered in {took:?}");
+    drop(held);
+}

@@ -1,8 +1,10 @@
 //! The admin endpoint (`[admin] bind`): metrics, status and run-time server
-//! states, served by a thread of its own with blocking sockets (it sees a
-//! scrape every few seconds, not traffic), one connection at a time. It
-//! reaches the workers only through their inboxes (`link`) and the shared
-//! server-state table.
+//! states, served apart from the workers with blocking sockets (it sees a
+//! scrape every few seconds, not traffic): an accept thread, and a short
+//! thread per connection that reads its request and writes the answer, so
+//! a slow client holds only its own (`MAX_CONNECTIONS` of them at once).
+//! Answering takes turns (`Admin` behind a mutex). It reaches the workers
+//! only through their inboxes (`link`) and the shared server-state table.
 
 pub mod endpoints;
 pub mod guard;
@@ -14,7 +16,7 @@ pub mod rates;
 pub mod status;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::admin::AdminPlan;
@@ -60,10 +62,20 @@ pub fn start(
     Ok(addr)
 }
 
-fn serve(listener: TcpListener, mut admin: Admin, loopback_only: bool) {
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => answer(stream, &mut admin, loopback_only),
+/// Connections served at once. A scrape needs one for a moment, so this
+/// leaves room for scrapers and a few browsers while bounding the threads a
+/// flood of connections can start; past it, connections wait in the listen
+/// queue until one ends, which the deadlines of `http` bound (5 s to send a
+/// request, 10 s to take the answer).
+const MAX_CONNECTIONS: usize = 64;
+
+fn serve(listener: TcpListener, admin: Admin, loopback_only: bool) {
+    let admin = Arc::new(Mutex::new(admin));
+    let slots = Arc::new(Slots::default());
+    loop {
+        let slot = slots.take();
+        match listener.accept() {
+            Ok((stream, _)) => spawn_answer(stream, slot, admin.clone(), loopback_only),
             Err(err) => {
                 if let Some(line) = accept_failure_line(&err) {
                     crate::log::warn(format_args!("{line}"));
@@ -71,6 +83,61 @@ fn serve(listener: TcpListener, mut admin: Admin, loopback_only: bool) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+}
+
+/// Answers `stream` on a thread of its own, which gives `slot` back when done.
+fn spawn_answer(stream: TcpStream, slot: Slot, admin: Arc<Mutex<Admin>>, loopback_only: bool) {
+    let spawned = std::thread::Builder::new()
+        .name("tern-admin-conn".into())
+        .spawn(move || {
+            answer(stream, &admin, loopback_only);
+            drop(slot);
+        });
+    if let Err(err) = spawned {
+        // The closure, with the connection and the slot, is dropped.
+        crate::log::warn(format_args!(
+            "admin: cannot start a connection thread: {err}"
+        ));
+    }
+}
+
+/// How many connections are being answered; `take` waits for a free slot.
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn take(self: &Arc<Self>) -> Slot {
+        let mut busy = self.count();
+        while *busy >= MAX_CONNECTIONS {
+            busy = self
+                .freed
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy += 1;
+        Slot(self.clone())
+    }
+
+    /// The count is only ever added to or taken from, so a thread that
+    /// panicked holding it left it sound.
+    fn count(&self) -> MutexGuard<'_, usize> {
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One connection's place among `MAX_CONNECTIONS`, given back on drop (also
+/// when its thread panics).
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = self.0.count();
+        *busy = busy.saturating_sub(1);
+        self.0.freed.notify_one();
     }
 }
 
@@ -86,10 +153,17 @@ fn accept_failure_line(err: &std::io::Error) -> Option<String> {
     Some(format!("admin: accept failed: {err}"))
 }
 
-fn answer(mut stream: TcpStream, admin: &mut Admin, loopback_only: bool) {
+/// Reads the request and writes the answer, each by its deadline; only
+/// working out the answer takes turns with the other connections.
+fn answer(mut stream: TcpStream, admin: &Mutex<Admin>, loopback_only: bool) {
     let response = match read_request(&mut stream, Deadline::after(REQUEST_DEADLINE)) {
         Ok(req) => match guard::check(&req, loopback_only) {
-            Ok(()) => admin.handle(&req),
+            // A panic while answering leaves the state that shows the
+            // endpoint (a copy of the plan, rates) fit to answer the next.
+            Ok(()) => admin
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .handle(&req),
             Err(reason) => Response::text(403, reason),
         },
         Err(status) => Response::text(status, crate::http::status::reason(status)),
