@@ -673,3 +673,41 @@ fn partial_heads_held_open_do_not_delay_status() {
     assert!(took < Duration::from_secs(10), "answered in {took:?}");
     drop(held);
 }
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without a Host, or any with two, is
+/// a 400 (the guard would otherwise see none, or only the first).
+#[test]
+fn a_missing_or_doubled_host_is_a_400() {
+    let up = RecordingUpstream::echo();
+    let tern = start_with_admin(&Cfg::new(up.addr));
+    let status = |head: &str| {
+        let (raw, _) = raw_request(admin_addr(&tern), head.as_bytes());
+        status_of(&raw)
+    };
+    let cases = [
+        ("no Host", "GET /status HTTP/1.1\r\n\r\n", 400),
+        (
+            "two Hosts",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+            400,
+        ),
+        (
+            "two Hosts, the foreign first",
+            "GET /status HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\n\r\n",
+            400,
+        ),
+        (
+            "HTTP/1.0 without a Host",
+            "GET /status HTTP/1.0\r\n\r\n",
+            200,
+        ),
+        (
+            "one Host",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            200,
+        ),
+    ];
+    for (what, head, want) in cases {
+        assert_eq!(status(head), Some(want), "{what}");
+    }
+}

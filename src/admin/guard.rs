@@ -6,7 +6,10 @@
 //!   `localhost` (a rebound name is neither);
 //! - a post carrying an `Origin` must come from this same host.
 //!
-//! Clients that send neither (curl, Prometheus) are not affected.
+//! Clients that send neither (curl, Prometheus) are not affected. A request
+//! reaches here with one `Host`, or none only as HTTP/1.0: `http::host`
+//! refuses the rest with 400, so the check can't be dodged by sending a
+//! local name first and a rebound one second.
 
 use super::http::Request;
 

@@ -113,10 +113,32 @@ fn to_request(req: &httparse::Request) -> Result<Request, u16> {
     Ok(Request {
         method: req.method.ok_or(400u16)?.to_owned(),
         path: target.split('?').next().unwrap_or_default().to_owned(),
-        host: field("host"),
+        host: host(req)?,
         origin: field("origin"),
         content_type: field("content-type"),
     })
+}
+
+/// The request's one `Host`. An HTTP/1.1 request without one, or any with
+/// two, is a 400 (RFC 9112 §3.2), as on the listeners: otherwise the guard
+/// would see only the first of two, or none at all. So is a `Host` that is
+/// not UTF-8, which the guard could not read. HTTP/1.0 may leave it out.
+fn host(req: &httparse::Request) -> Result<Option<String>, u16> {
+    let mut hosts = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"));
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(400);
+    }
+    match first {
+        Some(field) => std::str::from_utf8(field.value)
+            .map(|host| Some(host.to_owned()))
+            .map_err(|_| 400),
+        None if req.version == Some(0) => Ok(None),
+        None => Err(400),
+    }
 }
 
 fn content_length(req: &httparse::Request) -> Result<usize, u16> {
@@ -283,6 +305,34 @@ mod tests {
         });
         let got = read_request(&mut stream, Deadline::after(Duration::from_millis(300)));
         assert_eq!(got.err(), Some(408));
+    }
+
+    /// The request in `head`, as `read_request` makes it.
+    fn parsed(head: &[u8]) -> Result<Request, u16> {
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut fields);
+        assert!(matches!(req.parse(head), Ok(httparse::Status::Complete(_))));
+        to_request(&req)
+    }
+
+    #[test]
+    fn an_http_1_1_request_needs_exactly_one_host() {
+        let host = |head: &[u8]| parsed(head).map(|req| req.host);
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\n\r\n"), Err(400));
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(host(b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n"), Err(400));
+        assert_eq!(host(b"GET / HTTP/1.0\r\n\r\n"), Ok(None));
+        assert_eq!(
+            host(b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+            Err(400)
+        );
     }
 
     #[test]
