@@ -340,3 +340,39 @@ fn a_route_s_max_body_bytes_is_a_positive_number_of_bytes() {
         &["route[0].max_body_bytes", "at least 1"],
     );
 }
+
+/// `[admin] bind` on a listener's address passed `--check`, then tern
+/// stopped at start ("Address already in use"): the check names both.
+#[test]
+fn the_admin_endpoint_and_a_listener_on_one_address_fail_the_check() {
+    let with = |listener: &str, admin: &str| {
+        let base = replace_once(
+            BASE,
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = {listener:?}"),
+        );
+        format!("{base}\n[admin]\nbind = {admin:?}\n")
+    };
+    refused(
+        "admin_same.toml",
+        &with("127.0.0.1:9911", "127.0.0.1:9911"),
+        &[
+            "admin.bind",
+            "[admin] bind 127.0.0.1:9911 is also listener \"web\"'s bind (listener[0].bind)",
+            "already in use",
+        ],
+    );
+    refused(
+        "admin_wildcard.toml",
+        &with("0.0.0.0:9911", "127.0.0.1:9911"),
+        &["[admin] bind 127.0.0.1:9911 overlaps listener \"web\"'s bind 0.0.0.0:9911"],
+    );
+    accepted(
+        "admin_own_port.toml",
+        &with("127.0.0.1:9911", "127.0.0.1:9912"),
+    );
+    accepted(
+        "admin_other_ip.toml",
+        &with("127.0.0.2:9911", "127.0.0.1:9911"),
+    );
+}

@@ -138,6 +138,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     let no_route = build_no_route(server)?;
     let t = &server.timeouts;
     let server_slots = Arc::new(ServerSlots::new(&built.backends, built.server_count));
+    let admin = build_admin(file, &listeners)?;
     Ok(Plan {
         workers: server.workers,
         pin_workers: server.pin_workers,
@@ -165,7 +166,7 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         max_connections: server.max_connections,
         worker_connections: usize::MAX,
         no_route,
-        admin: super::admin::build_admin(file.admin.as_ref())?,
+        admin,
         log: super::log_section::build_log(&file.log)?,
         pid_file: nonempty_path("server.pid_file", &server.pid_file)?,
         upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
@@ -420,6 +421,45 @@ fn check_addresses(listeners: &[ListenerPlan]) -> Result<(), PlanError> {
                 format!("{addr} is already bound by {other} (another bind address): address already in use"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// `[admin]`, whose address must not be a listener's too: the admin
+/// endpoint binds without SO_REUSEPORT, so the clash passed `--check` and
+/// only failed at start ("Address already in use").
+fn build_admin(
+    file: &ConfigFile,
+    listeners: &[ListenerPlan],
+) -> Result<Option<super::admin::AdminPlan>, PlanError> {
+    let admin = super::admin::build_admin(file.admin.as_ref())?;
+    if let Some(admin) = &admin {
+        check_admin_address(admin.bind, listeners)?;
+    }
+    Ok(admin)
+}
+
+/// The admin bind against every listener's, named as a person would: by
+/// the listener's name and its key.
+fn check_admin_address(admin: SocketAddr, listeners: &[ListenerPlan]) -> Result<(), PlanError> {
+    for (index, listener) in listeners.iter().enumerate() {
+        let Some(addr) = listener.addrs.iter().find(|addr| overlap(**addr, admin)) else {
+            continue;
+        };
+        let whose = format!("listener {:?}'s bind", listener.name);
+        // A wildcard on either side takes the other's address too.
+        let clash = if *addr == admin {
+            format!("is also {whose}")
+        } else {
+            format!("overlaps {whose} {addr}")
+        };
+        return Err(err(
+            "admin.bind",
+            format!(
+                "[admin] bind {admin} {clash} (listener[{index}].bind): address already \
+                 in use (give the admin endpoint a port of its own)"
+            ),
+        ));
     }
     Ok(())
 }
