@@ -3,7 +3,8 @@
 //! it; absurd chunk framing from an upstream is a 502 while nothing has
 //! reached the client, and a close after; an upstream that answers an
 //! upload before taking it (and stops reading) has that answer relayed, one
-//! that stops reading without an answer is a 504.
+//! that stops reading without an answer is a 504. A client that stops
+//! reading is no upstream failure.
 
 mod common;
 
@@ -329,4 +330,42 @@ fn an_upload_the_upstream_takes_slowly_is_sent_whole_even_after_an_interim_answe
         );
         assert_eq!(resp.body_str(), size.to_string(), "after {}", show(first));
     }
+}
+
+/// An upstream that answers every request with a body of 64 MiB, by length.
+fn large_answers() -> RecordingUpstream {
+    RecordingUpstream::start(|c| {
+        while c.read_request().is_some() {
+            let len = 64 << 20;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            if !c.write(head.as_bytes()) || !c.write(&vec![b'x'; len]) {
+                return;
+            }
+        }
+    })
+}
+
+/// A client that stops reading a large answer stops the exchange at its
+/// `client` timeout, and that is the client's doing: not logged as an
+/// upstream failure (which sends an operator after a healthy server), nor
+/// counted against the server.
+#[test]
+fn a_client_that_stops_reading_is_no_upstream_failure() {
+    let up = large_answers();
+    let tern = Tern::start(&format!(
+        "[server]\nworkers = 1\n[server.timeouts]\nclient = \"1s\"\n\
+         [[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nbackend = \"app\"\n[backend.app]\nservers = [\"{}\"]\n",
+        up.addr
+    ));
+    let mut c = tern.connect();
+    c.send(&get("/"));
+    // Read nothing while tern's write waits past `client`, then all there is.
+    std::thread::sleep(Duration::from_secs(3));
+    c.set_read_timeout(Duration::from_secs(10));
+    let (got, _) = c.read_to_eof();
+    assert!(got.len() < 64 << 20, "the answer was cut short");
+    // The exchange has ended; give its log line time to be read.
+    let blamed = wait_until(Duration::from_secs(1), || tern.has_said("upstream failed"));
+    assert!(!blamed, "{:?}", tern.said("upstream failed"));
 }

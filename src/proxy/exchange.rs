@@ -330,7 +330,7 @@ fn note_outcome(ctx: &WorkerCtx, backend: usize, position: usize, relayed: &Rela
     match relayed {
         Relay::Done { status, .. } if *status < 500 => ctx.upstreams.note_success(server),
         Relay::Failed(Failure::NoResponse) if stale => {}
-        Relay::Failed(Failure::ResponseCut | Failure::ClientLeft) => {}
+        Relay::Failed(Failure::ResponseCut | Failure::ClientLeft | Failure::ClientStalled) => {}
         _ => ctx.upstreams.note_failure(backend, server),
     }
 }

@@ -490,6 +490,7 @@ fn ended(relayed: Result<Option<Pieces>, Cut>, upstream: &Conn, meta: &Meta) -> 
     match relayed {
         Err(Cut::BeforeSending) => Relay::Failed(Failure::BadResponse),
         Err(Cut::Midway) => Relay::Failed(Failure::ResponseCut),
+        Err(Cut::ClientStopped) => Relay::Failed(Failure::ClientStalled),
         Ok(unsent) => Relay::Done {
             status: meta.status,
             reusable: meta.reusable && upstream.buffered().is_empty(),
@@ -531,12 +532,25 @@ async fn compressed<C: Downstream>(
 enum Cut {
     /// Part of the response reached the client: all that is left is to close.
     Midway,
+    /// The same, but because the client stopped taking it (a write failed
+    /// or waited past its timeout): no failure of the upstream's, which
+    /// is neither logged as one nor counted against its server.
+    ClientStopped,
     /// Nothing reached the client yet: it can still be answered 502.
     BeforeSending,
 }
 
 fn midway(relayed: Result<(), ()>) -> Result<(), Cut> {
     relayed.map_err(|()| Cut::Midway)
+}
+
+/// How a body pumped to the client stopped short: by the client, or else
+/// by the upstream.
+fn cut_by(stop: Stop) -> Cut {
+    match stop {
+        Stop::Sink | Stop::SinkTimedOut => Cut::ClientStopped,
+        Stop::Source | Stop::Framing | Stop::TooLarge => Cut::Midway,
+    }
 }
 
 /// Writes a response in pieces to the client (its last bytes when `next` is
@@ -610,7 +624,9 @@ async fn relay_length<C: Downstream>(
     if inline as u64 == n {
         return Ok(Some(pieces));
     }
-    midway(write_pieces(client, pieces, Next::KeepAlive, waits.client).await)?;
+    write_pieces(client, pieces, Next::KeepAlive, waits.client)
+        .await
+        .map_err(|()| Cut::ClientStopped)?;
     let mut pipe = ToClient {
         upstream,
         client,
@@ -619,7 +635,7 @@ async fn relay_length<C: Downstream>(
     pump_length(&mut pipe, n - inline as u64)
         .await
         .map(|()| None)
-        .map_err(|_| Cut::Midway)
+        .map_err(cut_by)
 }
 
 /// Head and body joined in one buffer up to this size; past it, pieces
@@ -690,7 +706,7 @@ async fn relay_chunked<C: Downstream>(
                 stop: Stop::Source | Stop::Framing | Stop::TooLarge,
                 wrote: false,
             } => Cut::BeforeSending,
-            _ => Cut::Midway,
+            ChunkedStop { stop, .. } => cut_by(stop),
         })
 }
 
