@@ -226,6 +226,36 @@ fn a_101_to_a_protocol_the_request_did_not_offer_is_a_502() {
     }
 }
 
+/// A client that stops reading while its upstream keeps sending: nothing
+/// moves through the tunnel, and at the tunnel timeout it ends, the
+/// upstream's connection with it (it was held for as long as the client
+/// stayed, 75 s in the probe with a 2 s timeout).
+#[test]
+fn a_tunnel_whose_client_stops_reading_ends_at_the_tunnel_timeout() {
+    let (ended, seen) = std::sync::mpsc::channel();
+    let up = RecordingUpstream::start(move |c| {
+        if accept_upgrade(c) {
+            let chunk = vec![b'x'; 64 << 10];
+            // Bounded: 64 MiB is far more than the sockets between hold.
+            for _ in 0..1024 {
+                if !c.write(&chunk) {
+                    let _ = ended.send(());
+                    return;
+                }
+            }
+        }
+    });
+    let tern = Cfg::new(up.addr).timeout("tunnel", "1s").start();
+    let mut c = tern.connect();
+    upgrade(&mut c);
+    // The client reads nothing more.
+    assert!(
+        seen.recv_timeout(Duration::from_secs(15)).is_ok(),
+        "the upstream's connection outlived the tunnel timeout"
+    );
+    drop(c);
+}
+
 #[test]
 fn idle_tunnel_is_closed_after_tunnel_timeout() {
     let up = RecordingUpstream::start(|c| {

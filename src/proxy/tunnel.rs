@@ -4,7 +4,10 @@
 //! One task serves both directions, waiting for readiness on both sockets
 //! and taking a buffer only when bytes are there, so an idle WebSocket holds
 //! no buffer. A side's EOF is passed on as a half-close (shutdown of the
-//! other side's write half); the other direction keeps flowing.
+//! other side's write half); the other direction keeps flowing. A write the
+//! other side doesn't take within the tunnel timeout ends the tunnel too:
+//! nothing moves meanwhile, and a client that stopped reading would
+//! otherwise hold its upstream connection for ever.
 
 use std::future::Future;
 use std::time::Duration;
@@ -26,7 +29,7 @@ pub fn run<'c, 'u>(
     idle: Duration,
 ) -> impl Future<Output = ()> + use<'c, 'u> {
     async move {
-        if flush_leftovers(client, upstream).await.is_err() {
+        if flush_leftovers(client, upstream, idle).await.is_err() {
             return;
         }
         let mut client_open = true;
@@ -38,8 +41,8 @@ pub fn run<'c, 'u>(
                 _ = crate::timer::sleep(idle) => return,
             };
             let moved = match ready {
-                Ok(Side::Client) => pass(client, upstream).await,
-                Ok(Side::Upstream) => pass(upstream, client).await,
+                Ok(Side::Client) => pass(client, upstream, idle).await,
+                Ok(Side::Upstream) => pass(upstream, client, idle).await,
                 Err(_) => return,
             };
             match (ready, moved) {
@@ -54,27 +57,30 @@ pub fn run<'c, 'u>(
 
 /// Bytes that arrived with the heads: the client's first frames, or the
 /// upstream's, read together with the 101.
-async fn flush_leftovers(client: &mut Conn, upstream: &mut Conn) -> Result<(), ()> {
+async fn flush_leftovers(client: &mut Conn, upstream: &mut Conn, idle: Duration) -> Result<(), ()> {
     let from_upstream = upstream.buffered().len();
     if from_upstream > 0 {
-        upstream
-            .forward_buffered(from_upstream, client)
-            .await
-            .map_err(|_| ())?;
+        forward(upstream, from_upstream, client, idle).await?;
     }
     let from_client = client.buffered().len();
     if from_client > 0 {
-        client
-            .forward_buffered(from_client, upstream)
-            .await
-            .map_err(|_| ())?;
+        forward(client, from_client, upstream, idle).await?;
     }
     Ok(())
 }
 
+/// `from`'s first `n` buffered bytes written to `to`, if `to` takes them
+/// within `idle`.
+async fn forward(from: &mut Conn, n: usize, to: &mut Conn, idle: Duration) -> Result<(), ()> {
+    match crate::timer::timeout(idle, from.forward_buffered(n, to)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
 /// Moves one read's worth from `from` to `to`. `Ok(false)` on EOF, after
 /// passing the half-close on.
-async fn pass(from: &mut Conn, to: &mut Conn) -> Result<bool, ()> {
+async fn pass(from: &mut Conn, to: &mut Conn, idle: Duration) -> Result<bool, ()> {
     match from.fill(BUF_SIZE).await {
         Ok(0) => {
             from.release();
@@ -83,8 +89,12 @@ async fn pass(from: &mut Conn, to: &mut Conn) -> Result<bool, ()> {
         }
         Ok(_) => {
             let buffered = from.buffered().len();
-            from.forward_buffered(buffered, to).await.map_err(|_| ())?;
-            Ok(true)
+            // Not through `forward`: inline, its future is the smaller
+            // (a tunnel's is held for the WebSocket's life).
+            match crate::timer::timeout(idle, from.forward_buffered(buffered, to)).await {
+                Ok(Ok(())) => Ok(true),
+                _ => Err(()),
+            }
         }
         Err(_) => Err(()),
     }
@@ -100,8 +110,10 @@ mod size_tests {
 
     /// Bytes of `run`'s future. 504 as an `async fn` (its arguments held
     /// twice); 472 as an `fn` returning its future. What is left is one
-    /// read's and one write's operations (`pass`).
-    const TUNNEL_FUTURE_MAX: usize = 480;
+    /// read's and one write's operations (`pass`); the write's timeout (a
+    /// client that stopped reading held its upstream for ever) took it to
+    /// 568.
+    const TUNNEL_FUTURE_MAX: usize = 576;
 
     #[test]
     fn a_tunnel_s_future_stays_small() {

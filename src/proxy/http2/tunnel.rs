@@ -3,7 +3,9 @@
 //! go back as DATA, until both sides have ended or nothing moved for the
 //! tunnel timeout. As in `proxy::tunnel`, the upstream is waited on by
 //! readiness, so an idle WebSocket stream holds no buffer; the client's
-//! window is given back as the upstream takes its bytes.
+//! window is given back as the upstream takes its bytes. A write not taken
+//! within the tunnel timeout (an upstream that stopped reading, a client
+//! that keeps its window shut) ends the tunnel.
 
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ enum Event {
 pub async fn run(stream: &mut H2Stream, upstream: &mut Conn, idle: Duration) {
     // Bytes the upstream sent right after its 101.
     let early = upstream.buffered().len();
-    if early > 0 && stream.take_from_upstream(upstream, early).await.is_err() {
+    if early > 0 && !taken(idle, stream.take_from_upstream(upstream, early)).await {
         return;
     }
     let mut client_open = true;
@@ -41,7 +43,8 @@ pub async fn run(stream: &mut H2Stream, upstream: &mut Conn, idle: Duration) {
             Event::Idle => return,
             Event::Client(Some(Ok(data))) => {
                 let n = data.len();
-                if upstream.write_owned(Vec::from(data)).await.0.is_err() {
+                let write = async { upstream.write_owned(Vec::from(data)).await.0 };
+                if !taken(idle, write).await {
                     return;
                 }
                 let _ = stream.recv.flow_control().release_capacity(n);
@@ -59,7 +62,7 @@ pub async fn run(stream: &mut H2Stream, upstream: &mut Conn, idle: Duration) {
                     }
                 }
                 Ok(n) => {
-                    if stream.take_from_upstream(upstream, n).await.is_err() {
+                    if !taken(idle, stream.take_from_upstream(upstream, n)).await {
                         return;
                     }
                 }
@@ -67,4 +70,12 @@ pub async fn run(stream: &mut H2Stream, upstream: &mut Conn, idle: Duration) {
         }
     }
     stream.out = Framing::Done;
+}
+
+/// Whether `write` completed, and within `idle`.
+async fn taken(
+    idle: Duration,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> bool {
+    matches!(crate::timer::timeout(idle, write).await, Ok(Ok(())))
 }
