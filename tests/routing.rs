@@ -439,6 +439,141 @@ fn a_queue_wait_that_runs_out_gets_503() {
     assert_eq!(first.join().expect("first"), 200);
 }
 
+/// An upstream that answers as `named` does after holding each request
+/// for the milliseconds its target names (`/hold/MS`), and answers its
+/// health checks (`/ping`) 503 once the flag returned is set.
+fn holding(
+    name: &'static str,
+) -> (
+    RecordingUpstream,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let down = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = down.clone();
+    let up = RecordingUpstream::start(move |c| {
+        while let Some(req) = c.read_request() {
+            let target = req.head.target().to_string();
+            if target == "/ping" {
+                let status = if flag.load(Ordering::SeqCst) {
+                    503
+                } else {
+                    200
+                };
+                if !c.respond(status, &[], b"") {
+                    return;
+                }
+                continue;
+            }
+            let ms = target
+                .strip_prefix("/hold/")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+            if !c.respond(200, &[("X-Upstream", name)], name.as_bytes()) {
+                return;
+            }
+        }
+    });
+    (up, down)
+}
+
+/// Sends `GET target` (with `cookie`, when given) on its own thread.
+fn in_background(
+    addr: SocketAddr,
+    target: &'static str,
+    cookie: Option<&'static str>,
+) -> std::thread::JoinHandle<Response> {
+    std::thread::spawn(move || {
+        let extra: Vec<String> = cookie.iter().map(|c| format!("Cookie: {c}")).collect();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        fetch(addr, &get_with("h", target, &extra))
+    })
+}
+
+/// Two servers with `max_connections = 1` each, sticky cookies, a queue,
+/// and `second`'s extra keys: a long request holds `a`, a shorter one
+/// sticky to `b` holds the other, `between` runs, then two plain requests
+/// queue. When `b`'s request ends its slot must not go to a queued
+/// request, which `b` may not serve: both wait for `a` and are not pinned
+/// to `b`. Returns what the queued requests got.
+fn queued_behind(second: &str, health: &str, between: impl FnOnce(&Tern)) -> Vec<Response> {
+    let (a, _) = holding("a");
+    let (b, b_down) = holding("b");
+    let tern = Tern::start(&config(&format!(
+        "[[route]]\nbackend = \"app\"\n[backend.app]\n\
+         sticky = {{ cookie = \"SRV\", mode = \"insert\" }}\n\
+         servers = [{{ address = \"{}\", max_connections = 1, route = \"a\" }}, \
+         {{ address = \"{}\", max_connections = 1, route = \"b\", {second} }}]\n\
+         timeouts = {{ queue = \"5s\" }}\n{health}\n",
+        a.addr, b.addr
+    )));
+    let addr = tern.addr();
+    let long = in_background(addr, "/hold/2500", Some("SRV=a"));
+    let short = in_background(addr, "/hold/1000", Some("SRV=b"));
+    std::thread::sleep(Duration::from_millis(200));
+    b_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    between(&tern);
+    let queued: Vec<_> = (0..2)
+        .map(|_| in_background(addr, "/hold/0", None))
+        .collect();
+    let queued = queued.into_iter().map(|q| q.join().expect("queued"));
+    let queued = queued.collect();
+    assert_eq!(
+        long.join().expect("long").header("x-upstream").as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        short.join().expect("short").header("x-upstream").as_deref(),
+        Some("b")
+    );
+    queued
+}
+
+fn served_by_a(queued: &[Response]) {
+    assert_eq!(queued.len(), 2);
+    queued.iter().for_each(served_by_a_alone);
+}
+
+fn served_by_a_alone(r: &Response) {
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("x-upstream").as_deref(),
+        Some("a"),
+        "{:?}",
+        r.header("set-cookie")
+    );
+    assert_eq!(
+        r.header("set-cookie")
+            .as_deref()
+            .map(|c| c.split(';').next()),
+        Some(Some("SRV=a"))
+    );
+}
+
+#[test]
+fn a_queued_request_is_not_handed_a_server_of_weight_0() {
+    served_by_a(&queued_behind("weight = 0", "", |_| {}));
+}
+
+#[test]
+fn a_queued_request_is_not_handed_a_backup_while_a_primary_is_live() {
+    served_by_a(&queued_behind("backup = true", "", |_| {}));
+}
+
+#[test]
+fn a_queued_request_is_not_handed_a_server_marked_down() {
+    let health =
+        "health_check = { path = \"/ping\", interval = \"100ms\", timeout = \"200ms\", fall = 1 }";
+    served_by_a(&queued_behind("weight = 1", health, |tern| {
+        assert!(
+            wait_log(tern, &["is down"], Duration::from_secs(3)),
+            "{:?}",
+            tern.stderr()
+        );
+    }));
+}
+
 #[test]
 fn sticky_insert_cookie_is_honoured_by_a_second_tern_node() {
     let a = named("a");

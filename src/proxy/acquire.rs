@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;
-use crate::upstream::pick::{pick, Pick, Tried};
+use crate::upstream::pick::{allows, pick, Pick, Tried};
 use crate::upstream::state::InFlight;
 use crate::worker_ctx::WorkerCtx;
 
@@ -127,27 +127,57 @@ pub async fn acquire<'c>(
 /// The server to try next, among those not tried yet, and whether the
 /// queue handed it over with its slot already taken. The queue's wait
 /// starts at the first `Pick::Full` and its deadline holds for the request.
+///
+/// The queue hands a freed slot to the first waiter without knowing what
+/// that waiter may use, so a handed server is checked by the same rules as
+/// a fresh pick (`pick::allows`): one that is down, drained, tried, a
+/// backup while a primary is live, or of weight 0 for a request not sticky
+/// to it, gets its slot passed on to the next waiter, and this request
+/// picks again, queueing if it must, never to be handed that server again.
 async fn next_server(
     ctx: &WorkerCtx,
     req: &Prepared,
     attempts: &Attempts,
     queue_deadline: &mut Option<Instant>,
 ) -> Result<(usize, bool), Failure> {
-    match pick_for(ctx, req, &attempts.tried) {
-        Pick::Server(position) => Ok((position, false)),
-        Pick::Exhausted if attempts.tried.is_empty() => Err(Failure::NoServer),
-        Pick::Exhausted => Err(attempts.last),
-        Pick::Full => {
-            let queue_wait = ctx.plan.backends[req.backend].timeouts.queue;
-            let deadline =
-                *queue_deadline.get_or_insert_with(|| crate::timer::deadline_after(queue_wait));
-            let queued = queue(ctx, req, deadline, || pick_for(ctx, req, &attempts.tried));
-            match Box::pin(queued).await {
-                Some(position) => Ok((position, true)),
-                None => Err(Failure::NoServer),
-            }
+    let mut refused = attempts.tried;
+    loop {
+        match pick_for(ctx, req, &attempts.tried) {
+            Pick::Server(position) => return Ok((position, false)),
+            Pick::Exhausted if attempts.tried.is_empty() => return Err(Failure::NoServer),
+            Pick::Exhausted => return Err(attempts.last),
+            Pick::Full => {}
+        }
+        let queue_wait = ctx.plan.backends[req.backend].timeouts.queue;
+        let deadline =
+            *queue_deadline.get_or_insert_with(|| crate::timer::deadline_after(queue_wait));
+        let retry = || pick_for(ctx, req, &attempts.tried);
+        let Some(position) = Box::pin(queue(ctx, req, refused, deadline, retry)).await else {
+            return Err(Failure::NoServer);
+        };
+        if may_use(ctx, req, &attempts.tried, position) {
+            return Ok((position, true));
+        }
+        refused.add(position);
+        let servers = &ctx.plan.backends[req.backend].servers;
+        if let Some(server) = servers.get(position) {
+            ctx.upstreams.slots().release(server.id);
         }
     }
+}
+
+/// Whether `pick_for` could choose the server at `position`, its slot aside.
+fn may_use(ctx: &WorkerCtx, req: &Prepared, tried: &Tried, position: usize) -> bool {
+    allows(
+        &ctx.plan.backends,
+        &ctx.plan.health,
+        &ctx.upstreams,
+        req.backend,
+        req.steer,
+        tried,
+        &|server: usize| ctx.server_states.accepts(server),
+        position,
+    )
 }
 
 /// The balancer's choice for `req` now, skipping the servers in `tried`
@@ -196,10 +226,12 @@ fn connect_failed(
 
 /// Every server the request may use is at its `max_connections`: waits in
 /// the backend's queue, for the whole process, until a slot is handed over
-/// (see `upstream::limit`); `None` when `deadline` passes first.
+/// (see `upstream::limit`), never one of the servers in `refused`; `None`
+/// when `deadline` passes first.
 async fn queue(
     ctx: &WorkerCtx,
     req: &Prepared,
+    refused: Tried,
     deadline: Instant,
     pick_now: impl Fn() -> Pick,
 ) -> Option<usize> {
@@ -215,7 +247,7 @@ async fn queue(
         })
     });
     let slots = ctx.upstreams.slots();
-    wait_for_slot(slots, req.backend, ctx.id, only, deadline, retry).await
+    wait_for_slot(slots, req.backend, ctx.id, only, refused, deadline, retry).await
 }
 
 /// A new connection to `server`, with a TLS handshake on TLS backends (a

@@ -8,7 +8,13 @@
 //! waiter that can use it (a sticky request only takes its own server):
 //! so newcomers can't overtake the queue, and the waiter, woken on its own
 //! worker (directly, or through that worker's doorbell), finds its slot
-//! already held. Waiting costs an allocation and a mutex; a request that
+//! already held. Only the waiter can tell whether it may use that server
+//! now (passive marks are per worker, `tried` per request): one that may
+//! not hands the slot on with `release` and queues again refusing that
+//! server, so the slot is not lost and is not offered again to a waiter
+//! that refused it (no ping-pong between two waiters that can't use it).
+//!
+//! Waiting costs an allocation and a mutex; a request that
 //! didn't wait costs the compare-and-swap and, when it ends, the mutex
 //! (uncontended unless requests end at the same moment on several cores).
 //!
@@ -25,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::backend::Backend;
+use super::pick::Tried;
 use crate::doorbell::{self, Bell};
 
 /// `Ticket::granted` before a slot was handed to the ticket.
@@ -46,6 +53,8 @@ struct Ticket {
     worker: usize,
     /// A sticky request waits for its own server only.
     only: Option<u16>,
+    /// Positions it must not be handed: tried, or handed and refused.
+    refuses: Tried,
     /// The position of the server whose slot it was handed.
     granted: AtomicU32,
 }
@@ -114,9 +123,9 @@ impl ServerSlots {
         }
         let (backend, pos) = self.place[id];
         let mut queue = self.queue(backend as usize);
-        let next = queue
-            .iter()
-            .position(|t| t.only.is_none_or(|only| only == pos));
+        let next = queue.iter().position(|t| {
+            t.only.is_none_or(|only| only == pos) && !t.refuses.has(usize::from(pos))
+        });
         match next.and_then(|i| queue.remove(i)) {
             Some(ticket) => {
                 ticket.granted.store(u32::from(pos), Ordering::Release);
@@ -143,7 +152,8 @@ impl ServerSlots {
 }
 
 /// Waits in `backend`'s queue until a slot is handed over (its server's
-/// position) or `deadline` passes (`None`: 503). `retry` picks a server and
+/// position) or `deadline` passes (`None`: 503); it is never handed a
+/// position in `refuses`. `retry` picks a server and
 /// takes its slot; it runs once under the queue's lock before queueing, so
 /// a slot freed between the caller's pick and the queueing is not missed.
 pub async fn wait_for_slot(
@@ -151,12 +161,14 @@ pub async fn wait_for_slot(
     backend: usize,
     worker: usize,
     only: Option<u16>,
+    refuses: Tried,
     deadline: Instant,
     retry: impl FnOnce() -> Option<usize>,
 ) -> Option<usize> {
     let ticket = Arc::new(Ticket {
         worker,
         only,
+        refuses,
         granted: AtomicU32::new(NOT_GRANTED),
     });
     {
@@ -242,9 +254,16 @@ mod tests {
     }
 
     fn ticket(only: Option<u16>) -> Arc<Ticket> {
+        refusing(only, &[])
+    }
+
+    fn refusing(only: Option<u16>, positions: &[usize]) -> Arc<Ticket> {
+        let mut refuses = Tried::default();
+        positions.iter().for_each(|&pos| refuses.add(pos));
         Arc::new(Ticket {
             worker: usize::MAX - 1,
             only,
+            refuses,
             granted: AtomicU32::new(NOT_GRANTED),
         })
     }
@@ -264,6 +283,30 @@ mod tests {
         assert_eq!(sticky.granted(), Some(1));
         slots.release(0);
         slots.release(1);
+        assert_eq!((slots.in_use(0), slots.in_use(1)), (0, 0));
+    }
+
+    /// A waiter handed a server it may not use gives the slot back with
+    /// `release`: it goes to the next waiter that can take it, never back
+    /// to one that refused (or tried) that server, and is freed when no
+    /// waiter is left for it.
+    #[test]
+    fn a_refused_slot_goes_on_and_never_back_to_who_refused_it() {
+        let slots = slots(&[1, 1]);
+        assert!(slots.try_take(0) && slots.try_take(1));
+        let (refused, tried, any) = (refusing(None, &[1]), refusing(None, &[1]), ticket(None));
+        slots
+            .queue(0)
+            .extend([refused.clone(), tried.clone(), any.clone()]);
+        slots.release(1);
+        assert_eq!((refused.granted(), tried.granted()), (None, None));
+        assert_eq!(any.granted(), Some(1), "the first waiter that can use it");
+        slots.release(1);
+        assert_eq!(slots.in_use(1), 0, "no waiter left for server 1: freed");
+        slots.release(0);
+        assert_eq!(refused.granted(), Some(0), "server 0 is still for it");
+        slots.queue(0).clear();
+        slots.release(0);
         assert_eq!((slots.in_use(0), slots.in_use(1)), (0, 0));
     }
 

@@ -2,7 +2,7 @@
 //! else the balancer's choice among live primaries (backups only when no
 //! primary is live), never one already tried, never one at its limit.
 
-use super::backend::Backend;
+use super::backend::{Backend, Server};
 use super::balance::View;
 use super::health::Health;
 use super::state::WorkerUpstreams;
@@ -64,24 +64,19 @@ pub fn pick(
 ) -> Pick {
     let backend = &backends[backend_index];
     let servers = &backend.servers;
-    let live = |pos: usize| admitted(servers[pos].id) && upstreams.is_live(health, &servers[pos]);
+    let rules = Rules::new(servers, health, upstreams, steer, tried, admitted);
     let slot = |pos: usize| upstreams.has_slot(servers[pos].id);
-    let sticky = steer.sticky.map(usize::from);
-    if let Some(pos) = sticky.filter(|&p| p < servers.len() && !tried.has(p) && live(p)) {
+    if let Some(pos) = rules.sticky {
         return if slot(pos) {
             Pick::Server(pos)
         } else {
             Pick::Full
         };
     }
-    let in_rotation = |pos: usize| servers[pos].weight > 0 && live(pos);
-    let backups = !(0..servers.len()).any(|p| !servers[p].backup && in_rotation(p));
-    let eligible =
-        |pos: usize| servers[pos].backup == backups && in_rotation(pos) && !tried.has(pos);
-    if !(0..servers.len()).any(eligible) {
+    if !(0..servers.len()).any(|pos| rules.allows(pos)) {
         return Pick::Exhausted;
     }
-    let usable = |pos: usize| eligible(pos) && slot(pos);
+    let usable = |pos: usize| rules.allows(pos) && slot(pos);
     let load = |pos: usize| upstreams.load(servers[pos].id);
     let view = View {
         servers,
@@ -96,5 +91,91 @@ pub fn pick(
     ) {
         Some(pos) => Pick::Server(pos),
         None => Pick::Full,
+    }
+}
+
+/// Whether `pick` could choose the server at `position` for this request
+/// now, its slot aside. The queue hands a freed slot to the first waiter
+/// without knowing what that waiter may use (the passive marks are the
+/// waiter's worker's, `tried` is the request's), so the waiter asks this
+/// on waking: a server down, drained, tried, a backup while a primary is
+/// live or of weight 0 (sticky requests aside) is not for it.
+#[allow(clippy::too_many_arguments)]
+pub fn allows(
+    backends: &[Backend],
+    health: &Health,
+    upstreams: &WorkerUpstreams,
+    backend_index: usize,
+    steer: Steer,
+    tried: &Tried,
+    admitted: &dyn Fn(usize) -> bool,
+    position: usize,
+) -> bool {
+    let servers = &backends[backend_index].servers;
+    Rules::new(servers, health, upstreams, steer, tried, admitted).allows(position)
+}
+
+/// Which servers a request may be sent to now, slots aside: its sticky
+/// server alone when that is live and not tried; else the live servers in
+/// rotation (weight above 0) not tried, primaries, or backups when no
+/// primary is live.
+struct Rules<'a> {
+    servers: &'a [Server],
+    health: &'a Health,
+    upstreams: &'a WorkerUpstreams,
+    tried: &'a Tried,
+    admitted: &'a dyn Fn(usize) -> bool,
+    sticky: Option<usize>,
+    /// No primary is live: backups take the traffic.
+    backups: bool,
+}
+
+impl<'a> Rules<'a> {
+    fn new(
+        servers: &'a [Server],
+        health: &'a Health,
+        upstreams: &'a WorkerUpstreams,
+        steer: Steer,
+        tried: &'a Tried,
+        admitted: &'a dyn Fn(usize) -> bool,
+    ) -> Self {
+        let mut rules = Rules {
+            servers,
+            health,
+            upstreams,
+            tried,
+            admitted,
+            sticky: None,
+            backups: false,
+        };
+        let sticky = steer.sticky.map(usize::from);
+        rules.sticky = sticky.filter(|&p| p < servers.len() && !tried.has(p) && rules.live(p));
+        if rules.sticky.is_none() {
+            rules.backups = !(0..servers.len()).any(|p| !servers[p].backup && rules.in_rotation(p));
+        }
+        rules
+    }
+
+    /// Admitted by the admin endpoint and up by the health checks.
+    fn live(&self, pos: usize) -> bool {
+        let server = &self.servers[pos];
+        (self.admitted)(server.id) && self.upstreams.is_live(self.health, server)
+    }
+
+    fn in_rotation(&self, pos: usize) -> bool {
+        self.servers[pos].weight > 0 && self.live(pos)
+    }
+
+    fn allows(&self, pos: usize) -> bool {
+        match self.sticky {
+            Some(sticky) => pos == sticky,
+            None => {
+                self.servers
+                    .get(pos)
+                    .is_some_and(|s| s.backup == self.backups)
+                    && self.in_rotation(pos)
+                    && !self.tried.has(pos)
+            }
+        }
     }
 }
