@@ -84,16 +84,19 @@ pub fn run(
     }
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
     crate::acme::start();
-    if let Some(handover) = handover {
-        handover.ready()?;
-    }
     let table = Arc::new(Mutex::new(listeners.table));
-    let _upgrade_socket = serve_upgrades(&plan, start, &table, &shared)?;
+    // All that can still fail comes before `ready`: once told, the old
+    // process stops accepting, and a new one that failed after (a pid file
+    // it can't write) left nothing serving.
     let _pid_file = plan
         .pid_file
         .as_deref()
         .map(control::write_pid)
         .transpose()?;
+    let _upgrade_socket = serve_upgrades(&plan, start, &table, &shared)?;
+    if let Some(handover) = handover {
+        handover.ready()?;
+    }
     // `pinning::plan` leaves `cores` empty when no worker is pinned.
     announce(
         &listening,

@@ -1,7 +1,8 @@
 //! Zero-downtime binary upgrade (`tern --upgrade`): under a client loop of
 //! keep-alive and new connections, a second tern takes the listening
 //! sockets over from the running one through `upgrade_socket`; no request
-//! fails, the old process exits 0, the new one serves and owns the pid file.
+//! fails, the old process exits 0, the new one serves and owns the pid file;
+//! a new one that fails, early or late, leaves the old one serving.
 //! (tests/upgrade.rs is about WebSocket upgrades.)
 
 mod common;
@@ -109,4 +110,40 @@ fn upgrade_without_a_running_tern_says_so() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the running tern"), "{stderr}");
+}
+
+/// A new process that fails after it took the sockets (its pid file can't
+/// be written: here a directory) must leave the old one serving, as one
+/// that fails earlier does: it told the old one it was ready before that,
+/// and nothing served after.
+#[test]
+fn an_upgrade_that_fails_late_leaves_the_old_process_serving() {
+    let up = says("ok");
+    let socket = TempFile::new("upgrade.sock", "");
+    let pid_file = TempFile::new("tern.pid", "");
+    let server = |pid_file: &str| {
+        format!(
+            "[server]\nupgrade_socket = \"{}\"\npid_file = \"{pid_file}\"\n",
+            socket.path_str()
+        )
+    };
+    let text = Cfg::new(up.addr).render();
+    let old = Tern::start(&text.replacen("[server]\n", &server(&pid_file.path_str()), 1));
+    let addr = old.addr();
+    let dir = TempDir::new("upgrade-pid-dir");
+    let bad = TempFile::new(
+        "bad.toml",
+        &text.replacen(
+            "[server]\n",
+            &server(&dir.join("").display().to_string()),
+            1,
+        ),
+    );
+    let out = run_tern(&["--upgrade", "--config", &bad.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot write the pid file"), "{stderr}");
+    assert_eq!(fetch(addr, "/"), Ok("ok".into()), "the old process serves");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(fetch(addr, "/"), Ok("ok".into()), "and goes on serving");
 }
