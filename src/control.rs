@@ -102,8 +102,15 @@ pub struct PidFile(std::path::PathBuf);
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        if read_pid(&self.0).ok() == i32::try_from(std::process::id()).ok() {
-            let _ = std::fs::remove_file(&self.0);
-        }
+        remove_pid_file(&self.0);
+    }
+}
+
+/// Removes `pid_file` if it holds this process's pid. Also on a stop at
+/// once (SIGQUIT), which skips the guard: a pid file left behind names a
+/// pid the system may give another process, which `tern -s` would signal.
+pub fn remove_pid_file(pid_file: &Path) {
+    if read_pid(pid_file).ok() == i32::try_from(std::process::id()).ok() {
+        let _ = std::fs::remove_file(pid_file);
     }
 }

@@ -360,6 +360,9 @@ fn wait_for_stop(
             Request::Quit => {
                 crate::log::info(format_args!("SIGQUIT: stopping at once"));
                 worker::quit::and_wait(workers, QUIT_FLUSH_WAIT);
+                if let Some(pid_file) = running.plan.pid_file.as_deref() {
+                    control::remove_pid_file(pid_file);
+                }
                 std::process::exit(0);
             }
             Request::Reload(requester) => {

@@ -287,10 +287,13 @@ fn dash_s_reload_quit_and_stop_work_as_nginx_users_type_them() {
     );
 
     for (how, signal) in [("quit", "graceful"), ("stop", "at once")] {
-        let (mut tern, _pid, config) = with_pid_file();
+        let (mut tern, pid, config) = with_pid_file();
         let out = run_tern(&["-s", how, "-c", &config]);
         assert!(out.status.success(), "{how}: {}", text(&out.stderr));
         let exit = tern.wait_exit(Duration::from_secs(15));
         assert!(exit.is_some(), "-s {how} ({signal}) did not stop tern");
+        // A pid file left behind names a pid the system may give another
+        // process, which the next `-s` would signal.
+        assert!(!pid.path.exists(), "-s {how} left the pid file behind");
     }
 }
