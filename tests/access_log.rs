@@ -548,6 +548,32 @@ fn a_stop_waits_a_few_seconds_for_a_log_file_that_takes_nothing_then_exits() {
     assert!(tern.has_said("lines not written"), "{:?}", tern.stderr());
 }
 
+/// A log file that can't be reopened after SIGUSR1 (its directory gone):
+/// serving goes on, and the lines lost meanwhile are counted, not silently
+/// dropped.
+#[test]
+fn lines_lost_while_the_log_cannot_be_reopened_are_counted() {
+    let up = RecordingUpstream::echo();
+    let dir = TempDir::new("access-gone");
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let path = logs.join("access.log");
+    let tern = Tern::start(&format!(
+        "{}[admin]\nbind = \"127.0.0.1:0\"\n",
+        config(up.addr, &format!("access = \"{}\"", path.display()))
+    ));
+    std::fs::remove_dir_all(&logs).expect("rm");
+    tern.signal("USR1");
+    assert!(wait_until(Duration::from_secs(5), || tern.has_said("access log")));
+    let mut c = tern.connect();
+    for i in 0..20 {
+        let req = format!("GET /api/{i} HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.roundtrip(req.as_bytes()).status, 200);
+    }
+    let dropped = wait_metric(&tern, "tern_log_dropped_lines_total", 20.0);
+    assert_eq!(dropped, Some(20.0));
+}
+
 #[test]
 fn a_full_disk_is_said_once_not_at_every_write() {
     let up = RecordingUpstream::echo();

@@ -125,7 +125,10 @@ impl AccessLog {
                     crate::log::warn(format_args!("access log write failed: {err}"));
                 }
             }
-            _ => {}
+            // The file could not be (re)opened (said when it failed): its
+            // lines are lost, and counted as such.
+            (AccessTarget::File(_), None) => crate::log::writer::count_dropped(buf),
+            (AccessTarget::Off, None) => {}
         }
         buf.clear();
     }

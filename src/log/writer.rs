@@ -268,7 +268,8 @@ fn report(file: &LogFile, written: std::io::Result<()>, buf: &[u8]) {
     }
 }
 
-pub(super) fn count_dropped(buf: &[u8]) {
+/// Counts `buf`'s lines as lost (`tern_log_dropped_lines_total`).
+pub fn count_dropped(buf: &[u8]) {
     let lines = memchr::memchr_iter(b'\n', buf).count() as u64;
     DROPPED_LINES.fetch_add(lines, Ordering::Relaxed);
 }
