@@ -129,6 +129,15 @@ fn duplicate_route_names_are_refused() {
     assert!(err.message.contains("already named \"a\""), "{err}");
 }
 
+/// `route=""` in the metrics is the requests no route matched: a route
+/// named so made every one of its series appear twice.
+#[test]
+fn an_empty_route_name_is_refused() {
+    let err = error_of(&with("[[route]]\nname = \"\"\nbackend = \"app\"\n"));
+    assert_eq!(err.key, "route[0].name");
+    assert!(err.message.contains("is empty"), "{err}");
+}
+
 #[test]
 fn conflicting_options_are_refused() {
     let cases = [

@@ -27,6 +27,13 @@ pub fn build_route(
         .name
         .clone()
         .unwrap_or_else(|| format!("route{index}"));
+    // The metrics' `route=""` is the requests no route matched.
+    if name.is_empty() {
+        return Err(err(
+            format!("{at}.name"),
+            "is empty; give the route a name, or none",
+        ));
+    }
     let rate_limit = section
         .rate_limit
         .as_ref()
