@@ -151,6 +151,25 @@ fn half_close_is_propagated_through_the_tunnel() {
     assert!(up.conn_peer_eof(0), "upstream never saw EOF");
 }
 
+/// A WebSocket's close is its normal end: no "upstream failed" line, which
+/// would send an operator after a healthy server at every close.
+#[test]
+fn a_websocket_that_closes_is_no_upstream_failure() {
+    let up = ws_echo_upstream();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    upgrade(&mut c);
+    c.send(&ws_encode(true, 1, b"hi", Some([1, 2, 3, 4])));
+    assert_eq!(c.read_ws_frame().expect("echo").payload, b"hi");
+    c.send(&ws_encode(true, 8, b"", Some([1, 2, 3, 4])));
+    assert_eq!(c.read_ws_frame().expect("close echoed").opcode, 8);
+    assert!(c.expect_close(Duration::from_secs(3)).is_ok());
+    // The client's side closed too: the tunnel, and its exchange, end.
+    drop(c);
+    let blamed = wait_until(Duration::from_secs(2), || tern.has_said("upstream failed"));
+    assert!(!blamed, "{:?}", tern.said("upstream failed"));
+}
+
 #[test]
 fn server_speaks_first_after_upgrade() {
     let up = RecordingUpstream::start(|c| {

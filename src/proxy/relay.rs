@@ -229,8 +229,10 @@ fn head_read(
 }
 
 /// A 101: its head goes to the client, then bytes flow both ways until
-/// either side ends (`Downstream::tunnel`). It ends as `ResponseCut`: the
-/// connection is no longer HTTP, and neither side is reused.
+/// either side ends (`Downstream::tunnel`). A tunnel that ran is an answer
+/// given, however it ended (a WebSocket's close is its normal end, no
+/// failure of the upstream's to log): the connection is no longer HTTP,
+/// and neither side is reused. A client that can't take the 101 stalled.
 async fn switch_protocols<C: Downstream>(
     client: &mut C,
     upstream: &mut Conn,
@@ -238,15 +240,21 @@ async fn switch_protocols<C: Downstream>(
     (ctx, backend): (&WorkerCtx, &Backend),
     client_wait: Duration,
 ) -> Relay {
-    if write_out(client, head, client_wait).await.is_ok() {
-        // The guard lives in the boxed future, not in every connection's.
-        let tunnel = async {
-            let _open = ctx.stats.tunnel_opened();
-            client.tunnel(upstream, backend.timeouts.tunnel).await
-        };
-        Box::pin(tunnel).await;
+    if write_out(client, head, client_wait).await.is_err() {
+        return Relay::Failed(Failure::ClientStalled);
     }
-    Relay::Failed(Failure::ResponseCut)
+    // The guard lives in the boxed future, not in every connection's.
+    let tunnel = async {
+        let _open = ctx.stats.tunnel_opened();
+        client.tunnel(upstream, backend.timeouts.tunnel).await
+    };
+    Box::pin(tunnel).await;
+    Relay::Done {
+        status: 101,
+        reusable: false,
+        next: Next::Close,
+        unsent: None,
+    }
 }
 
 /// Parses the head and tells the client's side its version of it
