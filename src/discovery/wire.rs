@@ -53,7 +53,11 @@ pub fn lookup(query: &Query, resolvers: &[SocketAddr], timeout: Duration) -> Res
     Ok(found)
 }
 
-/// A and AAAA records of `name`, with `port` on each.
+/// A and AAAA records of `name`, with `port` on each. Both questions must
+/// be answered: one that failed (a timeout, SERVFAIL) fails the lookup,
+/// as the half that came would replace the whole set (the backend's IPv4
+/// servers gone on a SERVFAIL for A). "No such name" for both is a failure
+/// too; for one alone, the name just has no address of that kind.
 fn addresses(
     name: &str,
     port: u16,
@@ -64,27 +68,30 @@ fn addresses(
         targets: Vec::new(),
         ttl: u32::MAX,
     };
-    let mut failures = Vec::new();
+    let mut named = false;
     for kind in [TYPE::A, TYPE::AAAA] {
-        match exchange(name, kind, resolvers, timeout) {
-            Ok(answer) => {
-                let packet = Packet::parse(&answer).map_err(|e| format!("{name}: {e}"))?;
-                for record in &packet.answers {
-                    if let Some(ip) = address_of(&record.rdata) {
-                        found
-                            .targets
-                            .push(Target::at(SocketAddr::new(ip, port), name));
-                        found.ttl = found.ttl.min(record.ttl);
-                    }
-                }
+        let Some(answer) = exchange(name, kind, resolvers, timeout)? else {
+            continue;
+        };
+        named = true;
+        let packet = Packet::parse(&answer).map_err(|e| format!("{name}: {e}"))?;
+        for record in &packet.answers {
+            if let Some(ip) = address_of(&record.rdata) {
+                found
+                    .targets
+                    .push(Target::at(SocketAddr::new(ip, port), name));
+                found.ttl = found.ttl.min(record.ttl);
             }
-            Err(why) => failures.push(why),
         }
     }
-    if failures.len() == 2 {
-        return Err(failures.join("; "));
+    if !named {
+        return Err(no_such_name(name));
     }
     Ok(found)
+}
+
+fn no_such_name(name: &str) -> String {
+    format!("{name}: no such name")
 }
 
 fn address_of(rdata: &RData) -> Option<std::net::IpAddr> {
@@ -97,8 +104,13 @@ fn address_of(rdata: &RData) -> Option<std::net::IpAddr> {
 
 /// SRV records of `name`; each target's addresses from the additional
 /// section when the server sent them, else looked up.
+/// SRV records of `name` and their targets' addresses (from the answer's
+/// glue, else looked up). A target whose addresses can't be had is left
+/// out, with a debug line, and the others are used: one stale record must
+/// not freeze the service's set (HAProxy and nginx skip it too).
 fn services(name: &str, resolvers: &[SocketAddr], timeout: Duration) -> Result<Found, String> {
-    let answer = exchange(name, TYPE::SRV, resolvers, timeout)?;
+    let answer =
+        exchange(name, TYPE::SRV, resolvers, timeout)?.ok_or_else(|| no_such_name(name))?;
     let packet = Packet::parse(&answer).map_err(|e| format!("{name}: {e}"))?;
     let mut found = Found {
         targets: Vec::new(),
@@ -118,11 +130,17 @@ fn services(name: &str, resolvers: &[SocketAddr], timeout: Duration) -> Result<F
             .collect();
         let ips = match glued.is_empty() {
             false => glued,
-            true => addresses(&host, srv.port, resolvers, timeout)?
-                .targets
-                .into_iter()
-                .map(|t| (t.addr.ip(), u32::MAX))
-                .collect(),
+            true => match addresses(&host, srv.port, resolvers, timeout) {
+                Ok(found) => found
+                    .targets
+                    .into_iter()
+                    .map(|t| (t.addr.ip(), u32::MAX))
+                    .collect(),
+                Err(why) => {
+                    crate::log::debug(format_args!("DNS: {name}: target left out: {why}"));
+                    Vec::new()
+                }
+            },
         };
         for (ip, ttl) in ips {
             found.ttl = found.ttl.min(ttl);
@@ -138,13 +156,13 @@ fn services(name: &str, resolvers: &[SocketAddr], timeout: Duration) -> Result<F
 }
 
 /// Asks each resolver in turn; the first real answer (found or "no such
-/// name") wins. Returns the answer's bytes.
+/// name") wins. Returns the answer's bytes; `None` for "no such name".
 fn exchange(
     name: &str,
     kind: TYPE,
     resolvers: &[SocketAddr],
     timeout: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Option<Vec<u8>>, String> {
     static NEXT_ID: AtomicU16 = AtomicU16::new(0x5eed);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() as u16);
     let query = build(name, kind, id)?;
@@ -156,8 +174,8 @@ fn exchange(
                 false => Ok(answer),
             });
         match answer.map(|answer| (rcode(&answer), answer)) {
-            Ok((Some(RCODE::NoError), answer)) => return Ok(answer),
-            Ok((Some(RCODE::NameError), _)) => return Err(format!("{name}: no such name")),
+            Ok((Some(RCODE::NoError), answer)) => return Ok(Some(answer)),
+            Ok((Some(RCODE::NameError), _)) => return Ok(None),
             Ok((code, _)) => why = format!("{name}: {resolver} answered {code:?}"),
             Err(err) => why = format!("{name}: {resolver}: {err}"),
         }
@@ -238,4 +256,92 @@ fn ask_tcp(query: &[u8], resolver: SocketAddr, timeout: Duration) -> Result<Vec<
     let mut answer = vec![0; usize::from(u16::from_be_bytes(len))];
     stream.read_exact(&mut answer).map_err(|e| e.to_string())?;
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simple_dns::rdata::{A, AAAA, SRV};
+    use simple_dns::ResourceRecord;
+
+    /// A resolver on loopback answering `answer(question's name, type)`:
+    /// `None` is SERVFAIL; `Some(records)` a NoError answer holding them.
+    fn resolver(
+        answer: fn(&str, TYPE) -> Option<Vec<RData<'static>>>,
+    ) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("addr");
+        let serving = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let Ok(query) = Packet::parse(&buf[..n]) else {
+                    return;
+                };
+                let Some(question) = query.questions.first() else {
+                    return;
+                };
+                let name = question.qname.to_string();
+                let QTYPE::TYPE(kind) = question.qtype else {
+                    return;
+                };
+                let mut reply = Packet::new_reply(query.id());
+                reply.questions.push(question.clone());
+                match answer(&name, kind) {
+                    None => *reply.rcode_mut() = RCODE::ServerFailure,
+                    Some(records) => {
+                        for rdata in records {
+                            let qname = Name::new_unchecked(&name).into_owned();
+                            reply
+                                .answers
+                                .push(ResourceRecord::new(qname, CLASS::IN, 60, rdata));
+                        }
+                    }
+                }
+                let bytes = reply.build_bytes_vec().expect("reply");
+                let _ = socket.send_to(&bytes, from);
+            }
+        });
+        (addr, serving)
+    }
+
+    #[test]
+    fn a_failed_a_question_fails_the_lookup_though_aaaa_answered() {
+        let (addr, _serving) = resolver(|_, kind| match kind {
+            TYPE::A => None,
+            _ => Some(vec![RData::AAAA(AAAA { address: 1 })]),
+        });
+        let query = Query::Host("app.test".into());
+        let found = lookup(&query, &[addr], Duration::from_secs(2));
+        assert!(found.is_err(), "a half answer replaced the set: {found:?}");
+    }
+
+    #[test]
+    fn an_srv_target_without_addresses_is_left_out_and_the_others_used() {
+        let (addr, _serving) = resolver(|name, kind| match (name, kind) {
+            ("_http._tcp.svc.test", TYPE::SRV) => Some(
+                ["good.svc.test", "gone.svc.test"]
+                    .map(|target| {
+                        RData::SRV(SRV {
+                            priority: 0,
+                            weight: 1,
+                            port: 8080,
+                            target: Name::new_unchecked(target).into_owned(),
+                        })
+                    })
+                    .to_vec(),
+            ),
+            ("good.svc.test", TYPE::A) => Some(vec![RData::A(A {
+                address: 0x7f00_0001,
+            })]),
+            ("good.svc.test", _) => Some(Vec::new()),
+            _ => None,
+        });
+        let query = Query::Srv("_http._tcp.svc.test".into());
+        let found = lookup(&query, &[addr], Duration::from_secs(2)).expect("found");
+        let addrs: Vec<String> = found.targets.iter().map(|t| t.addr.to_string()).collect();
+        assert_eq!(addrs, ["127.0.0.1:8080"]);
+    }
 }
