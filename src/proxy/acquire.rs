@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;
-use crate::upstream::pick::{allows, pick, Pick, Tried};
+use crate::upstream::pick::{allows, pick, Choosing, Pick, Tried};
 use crate::upstream::state::InFlight;
 use crate::worker_ctx::WorkerCtx;
 
@@ -169,13 +169,7 @@ async fn next_server(
 /// Whether `pick_for` could choose the server at `position`, its slot aside.
 fn may_use(ctx: &WorkerCtx, req: &Prepared, tried: &Tried, position: usize) -> bool {
     allows(
-        &ctx.plan.backends,
-        &ctx.plan.health,
-        &ctx.upstreams,
-        req.backend,
-        req.steer,
-        tried,
-        &|server: usize| ctx.server_states.accepts(server),
+        &choosing(ctx, req, tried, &|s| ctx.server_states.accepts(s)),
         position,
     )
 }
@@ -183,15 +177,26 @@ fn may_use(ctx: &WorkerCtx, req: &Prepared, tried: &Tried, position: usize) -> b
 /// The balancer's choice for `req` now, skipping the servers in `tried`
 /// and those draining or disabled.
 fn pick_for(ctx: &WorkerCtx, req: &Prepared, tried: &Tried) -> Pick {
-    pick(
-        &ctx.plan.backends,
-        &ctx.plan.health,
-        &ctx.upstreams,
-        req.backend,
-        req.steer,
+    pick(&choosing(ctx, req, tried, &|s| {
+        ctx.server_states.accepts(s)
+    }))
+}
+
+fn choosing<'a>(
+    ctx: &'a WorkerCtx,
+    req: &Prepared,
+    tried: &'a Tried,
+    admitted: &'a dyn Fn(usize) -> bool,
+) -> Choosing<'a> {
+    Choosing {
+        backends: &ctx.plan.backends,
+        health: &ctx.plan.health,
+        upstreams: &ctx.upstreams,
+        backend_index: req.backend,
+        steer: req.steer,
         tried,
-        &|server: usize| ctx.server_states.accepts(server),
-    )
+        admitted,
+    }
 }
 
 /// A connect to the server at `position` failed: logged, counted against

@@ -52,19 +52,44 @@ pub enum Pick {
     Exhausted,
 }
 
-/// `admitted`: the admin endpoint has not drained or disabled the server.
-pub fn pick(
-    backends: &[Backend],
-    health: &Health,
-    upstreams: &WorkerUpstreams,
-    backend_index: usize,
-    steer: Steer,
-    tried: &Tried,
-    admitted: &dyn Fn(usize) -> bool,
-) -> Pick {
+/// What a server is chosen for, and from what: the request's backend,
+/// steering and servers tried, the worker's view of the servers.
+pub struct Choosing<'a> {
+    pub backends: &'a [Backend],
+    pub health: &'a Health,
+    pub upstreams: &'a WorkerUpstreams,
+    pub backend_index: usize,
+    pub steer: Steer,
+    pub tried: &'a Tried,
+    /// The admin endpoint has not drained or disabled the server.
+    pub admitted: &'a dyn Fn(usize) -> bool,
+}
+
+impl<'a> Choosing<'a> {
+    fn rules(&self) -> Rules<'a> {
+        let servers = &self.backends[self.backend_index].servers;
+        Rules::new(
+            servers,
+            self.health,
+            self.upstreams,
+            self.steer,
+            self.tried,
+            self.admitted,
+        )
+    }
+}
+
+pub fn pick(choosing: &Choosing) -> Pick {
+    let Choosing {
+        backends,
+        upstreams,
+        backend_index,
+        steer,
+        ..
+    } = *choosing;
     let backend = &backends[backend_index];
     let servers = &backend.servers;
-    let rules = Rules::new(servers, health, upstreams, steer, tried, admitted);
+    let rules = choosing.rules();
     let slot = |pos: usize| upstreams.has_slot(servers[pos].id);
     if let Some(pos) = rules.sticky {
         return if slot(pos) {
@@ -100,19 +125,8 @@ pub fn pick(
 /// waiter's worker's, `tried` is the request's), so the waiter asks this
 /// on waking: a server down, drained, tried, a backup while a primary is
 /// live or of weight 0 (sticky requests aside) is not for it.
-#[allow(clippy::too_many_arguments)]
-pub fn allows(
-    backends: &[Backend],
-    health: &Health,
-    upstreams: &WorkerUpstreams,
-    backend_index: usize,
-    steer: Steer,
-    tried: &Tried,
-    admitted: &dyn Fn(usize) -> bool,
-    position: usize,
-) -> bool {
-    let servers = &backends[backend_index].servers;
-    Rules::new(servers, health, upstreams, steer, tried, admitted).allows(position)
+pub fn allows(choosing: &Choosing, position: usize) -> bool {
+    choosing.rules().allows(position)
 }
 
 /// Which servers a request may be sent to now, slots aside: its sticky
