@@ -79,6 +79,7 @@ impl<'a> Choosing<'a> {
     }
 }
 
+/// The server to try for `choosing` now, or why there is none.
 pub fn pick(choosing: &Choosing) -> Pick {
     let Choosing {
         backends,
