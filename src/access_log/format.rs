@@ -100,18 +100,38 @@ fn seconds(us: u64) -> f64 {
     us as f64 / 1_000_000.0
 }
 
-/// Escapes `"` and `\` (and anything not printable) as nginx does: `\x22`.
+/// Escapes `"` and `\` (and anything not printable) as nginx does: `\x22`,
+/// each byte of the character's UTF-8. The Unicode line and paragraph
+/// separators too (U+2028, U+2029): a line reader splitting on them
+/// (Python's `splitlines`, JavaScript) would read one line as two.
 struct Quoted<'a>(&'a str);
 
 impl std::fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for c in self.0.chars() {
-            if c == '"' || c == '\\' || c.is_control() {
-                write!(f, "\\x{:02X}", c as u32 & 0xff)?;
+            if c == '"' || c == '\\' || c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                for byte in c.encode_utf8(&mut [0; 4]).bytes() {
+                    write!(f, "\\x{byte:02X}")?;
+                }
             } else {
                 write!(f, "{c}")?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quoted;
+
+    #[test]
+    fn quotes_controls_and_line_separators_are_escaped_byte_by_byte() {
+        let quoted = Quoted("a\"b\\c\nd\u{85}e\u{2028}f\u{2029}gé").to_string();
+        assert_eq!(
+            quoted,
+            "a\\x22b\\x5Cc\\x0Ad\\xC2\\x85e\\xE2\\x80\\xA8f\\xE2\\x80\\xA9gé"
+        );
+        assert_eq!(quoted.lines().count(), 1);
     }
 }
