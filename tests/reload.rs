@@ -342,3 +342,26 @@ fn a_tunnel_held_across_many_reloads_keeps_no_chain_of_generations() {
     assert!(grown < 2 * 1024, "RSS grew by {grown} KiB over 100 reloads");
     assert_eq!(echo_websockets(&mut sockets, "still open"), 0);
 }
+
+/// The pid file is written once, at start: a reload that names another
+/// says so, else `tern -s` with the new config looks in a file never
+/// written.
+#[test]
+fn a_reload_that_moves_the_pid_file_says_it_takes_effect_on_restart() {
+    let up = says("A");
+    let (first, second) = (TempFile::new("a.pid", ""), TempFile::new("b.pid", ""));
+    let text = |pid: &TempFile| {
+        Cfg::new(up.addr).render().replacen(
+            "[server]\n",
+            &format!("[server]\npid_file = \"{}\"\n", pid.path_str()),
+            1,
+        )
+    };
+    let tern = Tern::start(&text(&first));
+    reload_with(&tern, &text(&second), "reloaded:", 1);
+    assert!(
+        tern.has_said("server.pid_file changed; it takes effect on restart or upgrade"),
+        "{:?}",
+        tern.stderr()
+    );
+}

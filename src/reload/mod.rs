@@ -205,6 +205,18 @@ fn warn_fixed_settings(old: &Plan, new: &Plan) {
             "reload: admin.bind changed; it takes effect on restart or upgrade"
         ));
     }
+    // `tern -s` with the new config would look for the process in a file
+    // it never wrote.
+    if old.pid_file != new.pid_file {
+        crate::log::warn(format_args!(
+            "reload: server.pid_file changed; it takes effect on restart or upgrade"
+        ));
+    }
+    if old.upgrade_socket != new.upgrade_socket {
+        crate::log::warn(format_args!(
+            "reload: server.upgrade_socket changed; it takes effect on restart or upgrade"
+        ));
+    }
 }
 
 #[cfg(test)]
