@@ -48,12 +48,15 @@ pub fn canonical(path: &[u8]) -> Result<Cow<'_, [u8]>, PathError> {
 /// Every escape one that stays (upper-case, not of an unreserved character
 /// or `/`), no empty segment but a last one, no `.` or `..` segment.
 fn is_canonical(path: &[u8]) -> bool {
-    let escapes_stay = memchr::memchr_iter(b'%', path)
-        .all(|at| matches!(escape_at(path, at), Some((value, true)) if !stays_decoded(value)));
-    if !escapes_stay {
-        return false;
+    // Whether the path has a `;`, written as it is or as `%3B` (one look at
+    // the escapes for both questions: this runs on every request).
+    let mut params = memchr::memchr(b';', path).is_some();
+    for at in memchr::memchr_iter(b'%', path) {
+        match escape_at(path, at) {
+            Some((value, true)) if !stays_decoded(value) => params |= value == b';',
+            _ => return false,
+        }
     }
-    let params = has_parameters(path);
     let mut segments = path[1..].split(|&b| b == b'/').peekable();
     while let Some(segment) = segments.next() {
         let last = segments.peek().is_none();
@@ -65,12 +68,6 @@ fn is_canonical(path: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// Whether `path` has a `;`, written as it is or as `%3B`.
-fn has_parameters(path: &[u8]) -> bool {
-    memchr::memchr(b';', path).is_some()
-        || memchr::memchr_iter(b'%', path).any(|at| matches!(escape_at(path, at), Some((b';', _))))
 }
 
 /// Whether `segment` is a dot segment, or an empty one, behind `;`
