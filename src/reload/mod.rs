@@ -189,32 +189,25 @@ fn count(now: usize, was: usize, what: &str) -> String {
 }
 
 /// Settings a reload cannot change in a running process.
+/// (A changed `pid_file` matters most: `tern -s` with the new config would
+/// look for the process in a file it never wrote.)
 fn warn_fixed_settings(old: &Plan, new: &Plan) {
-    if old.workers != new.workers {
+    let fixed = [
+        ("server.workers", old.workers != new.workers),
+        ("server.pin_workers", old.pin_workers != new.pin_workers),
+        (
+            "admin.bind",
+            old.admin.map(|a| a.bind) != new.admin.map(|a| a.bind),
+        ),
+        ("server.pid_file", old.pid_file != new.pid_file),
+        (
+            "server.upgrade_socket",
+            old.upgrade_socket != new.upgrade_socket,
+        ),
+    ];
+    for (key, _) in fixed.iter().filter(|(_, changed)| *changed) {
         crate::log::warn(format_args!(
-            "reload: server.workers changed; it takes effect on restart or upgrade"
-        ));
-    }
-    if old.pin_workers != new.pin_workers {
-        crate::log::warn(format_args!(
-            "reload: server.pin_workers changed; it takes effect on restart or upgrade"
-        ));
-    }
-    if old.admin.map(|a| a.bind) != new.admin.map(|a| a.bind) {
-        crate::log::warn(format_args!(
-            "reload: admin.bind changed; it takes effect on restart or upgrade"
-        ));
-    }
-    // `tern -s` with the new config would look for the process in a file
-    // it never wrote.
-    if old.pid_file != new.pid_file {
-        crate::log::warn(format_args!(
-            "reload: server.pid_file changed; it takes effect on restart or upgrade"
-        ));
-    }
-    if old.upgrade_socket != new.upgrade_socket {
-        crate::log::warn(format_args!(
-            "reload: server.upgrade_socket changed; it takes effect on restart or upgrade"
+            "reload: {key} changed; it takes effect on restart or upgrade"
         ));
     }
 }
