@@ -49,9 +49,10 @@ pub enum Relay {
         unsent: Option<Unsent>,
     },
     /// No response, or not all of it: `NoResponse` when the upstream
-    /// closed before a byte, `ResponseCut` when the response started but
-    /// could not finish (the client is closed), `ClientLeft` when the
-    /// client went away while the request waited.
+    /// closed before a byte, `ResponseCut` when the upstream stopped a
+    /// response that had started, `ClientStalled` when the client stopped
+    /// taking it, `ClientLeft` when the client went away while the request
+    /// waited.
     Failed(Failure),
 }
 
