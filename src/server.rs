@@ -3,6 +3,7 @@
 //! or not: `pinning`), then wait for signals: reload on SIGHUP, drain on
 //! SIGTERM/SIGINT.
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -12,7 +13,6 @@ use std::time::Duration;
 use crate::admin::{self, View};
 use crate::config::Plan;
 use crate::control::{self, Request};
-use crate::listen::table::ListenerTable;
 use crate::listen::{self, Bound, Listeners};
 use crate::reload::{self, Running};
 use crate::runtime::Driver;
@@ -63,7 +63,7 @@ pub fn run(
         workers,
         cores,
     } = prepare_process(&plan)?;
-    let (handover, listeners) = open_listeners(&plan, workers, start)?;
+    let (mut handover, listeners) = open_listeners(&plan, workers, start)?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.
     let mut listening = listening_lines(&listeners);
@@ -79,7 +79,10 @@ pub fn run(
         plan: plan.clone(),
         states: shared.states.clone(),
     }));
-    if let Some(addr) = start_admin(&plan, &admin_view, &links)? {
+    let inherited_admin = handover.as_mut().and_then(|h| h.admin.take());
+    let admin_socket = start_admin(&plan, inherited_admin, &shared, &admin_view, &links)?;
+    if let Some((_, socket)) = &admin_socket {
+        let addr = socket.local_addr().map_err(|err| err.to_string())?;
         listening.push(format!("listening on {addr} (admin)"));
     }
     let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
@@ -93,7 +96,11 @@ pub fn run(
         .as_deref()
         .map(control::write_pid)
         .transpose()?;
-    let _upgrade_socket = serve_upgrades(&plan, start, &table, &shared)?;
+    let sockets = upgrade::serve::Sockets {
+        table: table.clone(),
+        admin: admin_socket,
+    };
+    let _upgrade_socket = serve_upgrades(&plan, start, sockets, &shared)?;
     if let Some(handover) = handover {
         handover.ready()?;
     }
@@ -196,14 +203,14 @@ fn listening_lines(listeners: &Listeners) -> Vec<String> {
 fn serve_upgrades(
     plan: &Plan,
     start: Start,
-    table: &Arc<Mutex<ListenerTable>>,
+    sockets: upgrade::serve::Sockets,
     shared: &Shared,
 ) -> Result<Option<upgrade::serve::UpgradeSocket>, String> {
     let Some(path) = &plan.upgrade_socket else {
         return Ok(None);
     };
     let replacing = start == Start::Upgrade;
-    upgrade::serve::start(path, replacing, table.clone(), shared.handed_over.clone()).map(Some)
+    upgrade::serve::start(path, replacing, sockets, shared.handed_over.clone()).map(Some)
 }
 
 /// Tells the operator tern is up: the listening lines, then the started
@@ -288,15 +295,33 @@ fn start_workers(
     Ok((handles, driver))
 }
 
-/// Starts the admin endpoint if configured; returns its address.
+/// Starts the admin endpoint if configured, on the socket the old process
+/// handed over when it was bound for the same `[admin] bind`; returns a
+/// duplicate of the socket (by its configured address) for the next upgrade.
 fn start_admin(
     plan: &Plan,
+    inherited: Option<(SocketAddr, TcpListener)>,
+    shared: &Shared,
     view: &Arc<Mutex<View>>,
     links: &Workers,
-) -> Result<Option<std::net::SocketAddr>, String> {
-    plan.admin
-        .map(|config| admin::start(config, view.clone(), links.clone()))
-        .transpose()
+) -> Result<Option<(SocketAddr, TcpListener)>, String> {
+    let Some(config) = plan.admin else {
+        return Ok(None);
+    };
+    let listener = match inherited {
+        Some((configured, socket)) if configured == config.bind => socket,
+        _ => TcpListener::bind(config.bind)
+            .map_err(|err| format!("cannot listen on {} (admin): {err}", config.bind))?,
+    };
+    let duplicate = listener
+        .try_clone()
+        .map_err(|err| format!("admin: {err}"))?;
+    let listening = admin::Listening {
+        listener,
+        handed_over: shared.handed_over.clone(),
+    };
+    admin::start(config, listening, view.clone(), links.clone())?;
+    Ok(Some((config.bind, duplicate)))
 }
 
 /// Every worker reports its driver; a worker that failed stops the start.

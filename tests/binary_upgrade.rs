@@ -147,3 +147,55 @@ fn an_upgrade_that_fails_late_leaves_the_old_process_serving() {
     thread::sleep(Duration::from_millis(500));
     assert_eq!(fetch(addr, "/"), Ok("ok".into()), "and goes on serving");
 }
+
+/// The `pid` in the admin endpoint's `/status` at `admin`.
+fn status_pid(admin: std::net::SocketAddr) -> Option<u32> {
+    let request = format!("GET /status HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
+    let (answer, _) = raw_request(admin, request.as_bytes());
+    let text = String::from_utf8_lossy(&answer);
+    let body = text.split_once("\r\n\r\n")?.1;
+    let status: serde_json::Value = serde_json::from_str(body).ok()?;
+    status["pid"].as_u64().map(|pid| pid as u32)
+}
+
+/// The admin endpoint goes over with the listeners: the new process starts
+/// though the old one holds `[admin] bind`, and once the old one has its
+/// `ready`, every scrape reaches the new one while the old one still drains
+/// a long-poll.
+#[test]
+fn an_upgrade_hands_the_admin_endpoint_over() {
+    let polls = LongPolls::start();
+    let socket = TempFile::new("upgrade.sock", "");
+    let text = Cfg::new(polls.upstream.addr)
+        .grace("30s")
+        .render()
+        .replacen(
+            "[server]\n",
+            &format!("[server]\nupgrade_socket = \"{}\"\n", socket.path_str()),
+            1,
+        );
+    let mut old = Tern::start(&format!("{text}\n[admin]\nbind = \"127.0.0.1:0\"\n"));
+    let admin = old.admin_addr();
+    assert_eq!(status_pid(admin), Some(old.pid()));
+    let mut held = open_long_polls(old.addr(), 1);
+    assert!(wait_until(Duration::from_secs(5), || polls.held() == 1));
+    let mut new = start_upgrade(old.config_path());
+    assert!(
+        wait_until(Duration::from_secs(5), || old
+            .has_said("this one stops accepting")),
+        "the old process was not told the new one is ready"
+    );
+    for scrape in 0..30 {
+        assert_eq!(status_pid(admin), Some(new.0.id()), "scrape {scrape}");
+    }
+    assert!(old.is_running(), "the old process should still drain");
+    polls.release();
+    assert_eq!(finish_long_polls(&mut held), 0, "the long-poll was lost");
+    let exit = old.wait_exit(Duration::from_secs(10));
+    assert_eq!(exit.map(|status| status.code()), Some(Some(0)));
+    assert_eq!(status_pid(admin), Some(new.0.id()), "after the old exited");
+    assert!(
+        new.0.try_wait().ok().flatten().is_none(),
+        "the new process exited"
+    );
+}

@@ -1,6 +1,7 @@
 //! The admin endpoint (`[admin] bind`): metrics, status and run-time server
 //! states, served apart from the workers with blocking sockets (it sees a
-//! scrape every few seconds, not traffic): an accept thread, and a short
+//! scrape every few seconds, not traffic): an accept thread (which stops
+//! once a binary upgrade handed its socket to the new process), and a short
 //! thread per connection that reads its request and writes the answer, so
 //! a slow client holds only its own (`MAX_CONNECTIONS` of them at once).
 //! Answering takes turns (`Admin` behind a mutex). It reaches the workers
@@ -15,7 +16,10 @@ pub mod prometheus;
 pub mod rates;
 pub mod status;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,15 +37,30 @@ pub struct View {
     pub states: Arc<ServerStates>,
 }
 
-/// Binds the endpoint and starts its thread; returns the bound address.
+/// The endpoint's socket, and when to let it go.
+pub struct Listening {
+    /// Bound for `[admin] bind`, or taken over (see `crate::upgrade`).
+    pub listener: TcpListener,
+    /// Set once a new process took the sockets over: it answers from then.
+    pub handed_over: Arc<AtomicBool>,
+}
+
+/// Starts the endpoint's thread on `listening`.
 pub fn start(
     config: AdminPlan,
+    listening: Listening,
     view: Arc<Mutex<View>>,
     workers: Workers,
-) -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind(config.bind)
-        .map_err(|err| format!("cannot listen on {} (admin): {err}", config.bind))?;
-    let addr = listener.local_addr().map_err(|err| err.to_string())?;
+) -> Result<(), String> {
+    let Listening {
+        listener,
+        handed_over,
+    } = listening;
+    // Non-blocking, so a connection another process (the one an upgrade
+    // started) took first can't leave this thread stuck in accept.
+    listener
+        .set_nonblocking(true)
+        .map_err(|err| format!("admin: {err}"))?;
     let (plan, states) = match view.lock() {
         Ok(current) => (current.plan.clone(), current.states.clone()),
         Err(_) => return Err("the admin view is poisoned".into()),
@@ -57,9 +76,9 @@ pub fn start(
     let loopback_only = config.bind.ip().is_loopback();
     std::thread::Builder::new()
         .name("tern-admin".into())
-        .spawn(move || serve(listener, admin, loopback_only))
+        .spawn(move || serve(listener, admin, loopback_only, &handed_over))
         .map_err(|err| format!("cannot start the admin thread: {err}"))?;
-    Ok(addr)
+    Ok(())
 }
 
 /// Connections served at once. A scrape needs one for a moment, so this
@@ -69,13 +88,25 @@ pub fn start(
 /// request, 10 s to take the answer).
 const MAX_CONNECTIONS: usize = 64;
 
-fn serve(listener: TcpListener, admin: Admin, loopback_only: bool) {
+/// How often a waiting accept looks whether the socket was handed over.
+const HANDED_OVER_CHECK: Duration = Duration::from_millis(100);
+
+/// Accepts until a new process took the socket over.
+fn serve(listener: TcpListener, admin: Admin, loopback_only: bool, handed_over: &AtomicBool) {
     let admin = Arc::new(Mutex::new(admin));
     let slots = Arc::new(Slots::default());
-    loop {
+    while !handed_over.load(Ordering::Relaxed) {
         let slot = slots.take();
+        // Looked at again after the wait: the socket may have gone over
+        // while this thread waited.
+        if !readable(&listener, HANDED_OVER_CHECK) || handed_over.load(Ordering::Relaxed) {
+            continue;
+        }
         match listener.accept() {
+            // Blocking: on Linux an accepted socket has none of the
+            // listener's O_NONBLOCK.
             Ok((stream, _)) => spawn_answer(stream, slot, admin.clone(), loopback_only),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {}
             Err(err) => {
                 if let Some(line) = accept_failure_line(&err) {
                     crate::log::warn(format_args!("{line}"));
@@ -84,6 +115,18 @@ fn serve(listener: TcpListener, admin: Admin, loopback_only: bool) {
             }
         }
     }
+}
+
+/// Whether `listener` has a connection waiting, after at most `limit`.
+fn readable(listener: &TcpListener, limit: Duration) -> bool {
+    let mut poll = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = limit.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, valid for the call.
+    unsafe { libc::poll(&mut poll, 1, ms) > 0 }
 }
 
 /// Answers `stream` on a thread of its own, which gives `slot` back when done.

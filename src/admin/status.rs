@@ -22,6 +22,8 @@ pub struct Status {
     /// The commit the binary was built from (empty without git).
     pub build_commit: &'static str,
     pub uptime_seconds: u64,
+    /// This process's id: after a binary upgrade, which process answers.
+    pub pid: u32,
     pub workers: usize,
     pub workers_reporting: usize,
     pub totals: Totals,
@@ -155,6 +157,7 @@ pub fn build(cx: &Context, merged: &Merged) -> Status {
         version: crate::VERSION,
         build_commit: crate::BUILD_COMMIT,
         uptime_seconds: cx.uptime_seconds,
+        pid: std::process::id(),
         workers: cx.workers,
         workers_reporting: merged.workers.len(),
         totals: Totals {

@@ -1,8 +1,10 @@
 //! The running process's side of an upgrade: a thread accepting on the
-//! upgrade socket, sending the listening sockets to whoever connects, and,
-//! once that process is ready, making this one stop accepting and drain.
+//! upgrade socket, sending the listening sockets (the admin endpoint's too)
+//! to whoever connects, and, once that process is ready, making this one
+//! stop accepting and drain.
 
 use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -32,13 +34,20 @@ impl Drop for UpgradeSocket {
     }
 }
 
+/// What this process hands over: the listeners, and the admin endpoint's
+/// socket (a duplicate of the admin thread's) by its configured address.
+pub struct Sockets {
+    pub table: Arc<Mutex<ListenerTable>>,
+    pub admin: Option<(SocketAddr, TcpListener)>,
+}
+
 /// Binds `path` and starts the thread. `replacing`: this process took over
 /// from the one bound there, so its socket is replaced; otherwise a live
 /// socket at `path` means another tern runs, and is refused.
 pub fn start(
     path: &Path,
     replacing: bool,
-    table: Arc<Mutex<ListenerTable>>,
+    sockets: Sockets,
     handed_over: Arc<AtomicBool>,
 ) -> Result<UpgradeSocket, String> {
     if !replacing && UnixStream::connect(path).is_ok() {
@@ -59,7 +68,7 @@ pub fn start(
         .ino();
     std::thread::Builder::new()
         .name("tern-upgrade".into())
-        .spawn(move || serve(listener, table, handed_over))
+        .spawn(move || serve(listener, sockets, handed_over))
         .map_err(|err| format!("cannot start the upgrade thread: {err}"))?;
     Ok(UpgradeSocket {
         path: path.to_owned(),
@@ -67,10 +76,10 @@ pub fn start(
     })
 }
 
-fn serve(listener: UnixListener, table: Arc<Mutex<ListenerTable>>, handed_over: Arc<AtomicBool>) {
+fn serve(listener: UnixListener, sockets: Sockets, handed_over: Arc<AtomicBool>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        match hand_over(&stream, &table) {
+        match hand_over(&stream, &sockets) {
             Ok(()) => {
                 crate::log::info(format_args!(
                     "upgrade: the new process is ready; this one stops accepting and drains"
@@ -87,9 +96,9 @@ fn serve(listener: UnixListener, table: Arc<Mutex<ListenerTable>>, handed_over: 
 }
 
 /// Sends every socket, then waits for the new process's `ready`.
-fn hand_over(stream: &UnixStream, table: &Mutex<ListenerTable>) -> Result<(), String> {
+fn hand_over(stream: &UnixStream, sockets: &Sockets) -> Result<(), String> {
     {
-        let table = table.lock().map_err(|_| "the listener table is poisoned")?;
+        let table = (sockets.table.lock()).map_err(|_| "the listener table is poisoned")?;
         for entry in &table.entries {
             let message = Message::Listener {
                 name: entry.name.clone(),
@@ -101,6 +110,12 @@ fn hand_over(stream: &UnixStream, table: &Mutex<ListenerTable>) -> Result<(), St
                 send(stream, &message, chunk)?;
             }
         }
+    }
+    if let Some((configured, admin)) = &sockets.admin {
+        let message = Message::Admin {
+            configured: *configured,
+        };
+        send(stream, &message, &[admin.as_raw_fd()])?;
     }
     send(stream, &Message::End, &[])?;
     let _ = stream.set_read_timeout(Some(READY_WAIT));

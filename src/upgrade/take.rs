@@ -2,7 +2,7 @@
 //! the running tern, and tell it when this process serves on them.
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +17,8 @@ const RECEIVE_WAIT: Duration = Duration::from_secs(10);
 pub struct Handover {
     stream: UnixStream,
     pub entries: Vec<Entry>,
+    /// The admin endpoint's socket, by its configured address.
+    pub admin: Option<(SocketAddr, TcpListener)>,
 }
 
 /// Connects to the running tern at `path` and takes its sockets.
@@ -29,6 +31,7 @@ pub fn connect(path: &Path) -> Result<Handover, String> {
     })?;
     let _ = stream.set_read_timeout(Some(RECEIVE_WAIT));
     let mut entries: Vec<Entry> = Vec::new();
+    let mut admin = None;
     loop {
         let (text, sockets) = fds::recv(&stream)
             .map_err(|err| format!("receiving the sockets from the running tern: {err}"))?;
@@ -39,6 +42,13 @@ pub fn connect(path: &Path) -> Result<Handover, String> {
             .map_err(|err| format!("unexpected message from the running tern: {err}"))?;
         let (name, configured, addr) = match message {
             Message::End => break,
+            Message::Admin { configured } => {
+                admin = sockets
+                    .into_iter()
+                    .next()
+                    .map(|socket| (configured, TcpListener::from(socket)));
+                continue;
+            }
             Message::Listener {
                 name,
                 configured,
@@ -59,7 +69,11 @@ pub fn connect(path: &Path) -> Result<Handover, String> {
             }),
         }
     }
-    Ok(Handover { stream, entries })
+    Ok(Handover {
+        stream,
+        entries,
+        admin,
+    })
 }
 
 impl Handover {
