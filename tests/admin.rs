@@ -592,6 +592,55 @@ fn counters_go_on_across_a_reload_with_requests_in_flight_across_it() {
     assert_eq!(metric(&scrape(&tern), ok), Some(3.0));
 }
 
+/// The gauges count what the generations a reload replaced still serve: a
+/// request waiting on its upstream since before the reload, and a tunnel
+/// opened before it, are still there after it (they read 0 when only the
+/// newest generation was counted).
+#[test]
+fn gauges_count_requests_and_tunnels_begun_before_a_reload() {
+    let ws = websocket_upstream();
+    let silent = RecordingUpstream::silent();
+    let cfg = Cfg::empty()
+        .workers(1)
+        .backend("ws", &[ws.addr])
+        .backend("slow", &[silent.addr])
+        .route("/held", "slow")
+        .route("/", "ws");
+    let tern = start_with_admin(&cfg);
+    let mut tunnel = tern.connect();
+    tunnel
+        .send(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    let switched = tunnel.read_head_raw().ok().and_then(|h| status_of(&h));
+    assert_eq!(switched, Some(101));
+    let mut held = tern.connect();
+    held.send(&get("/held"));
+    assert!(silent.wait_conns(1, Duration::from_secs(5)));
+    let gauges = [
+        ("tern_upstream_waiting{worker=\"0\"}", 1.0),
+        ("tern_long_polls{worker=\"0\"}", 1.0),
+        ("tern_tunnels_open{worker=\"0\"}", 1.0),
+        ("tern_connections{worker=\"0\",state=\"active\"}", 2.0),
+    ];
+    let (long_polls, _) = gauges[1];
+    assert_eq!(wait_metric(&tern, long_polls, 1.0), Some(1.0));
+
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
+    let text = scrape(&tern);
+    for (series, want) in gauges {
+        assert_eq!(
+            metric(&text, series),
+            Some(want),
+            "{series} after the reload"
+        );
+    }
+    drop(tunnel);
+    let open = "tern_tunnels_open{worker=\"0\"}";
+    assert_eq!(wait_metric(&tern, open, 0.0), Some(0.0));
+    assert_eq!(status_after_upstream_timeout(&mut held), Some(504));
+    assert_eq!(wait_metric(&tern, long_polls, 0.0), Some(0.0));
+}
+
 /// A GET on the admin endpoint, waiting up to 10 s: its status (0 if none)
 /// and how long the answer took.
 fn timed_admin_get(tern: &Tern, path: &str) -> (u16, Duration) {

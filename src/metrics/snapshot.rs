@@ -86,6 +86,18 @@ pub fn take(stats: &WorkerStats, worker: Worker) -> WorkerSnapshot {
     }
 }
 
+/// Adds the gauges of `stats`, a replaced generation still serving, to the
+/// current generation's `snapshot`: a request that began before a reload is
+/// still in flight, waiting or a tunnel after it. (Its counters reach the
+/// newest generation when it ends; see `carry`.)
+pub fn add_gauges(stats: &WorkerStats, snapshot: &mut WorkerSnapshot) {
+    let (upstream_waiting, long_polls) = stats.waiting.counts(stats.now_us() / 1_000_000);
+    snapshot.in_flight += stats.inflight.len() as u64;
+    snapshot.upstream_waiting += upstream_waiting;
+    snapshot.long_polls += long_polls;
+    snapshot.tunnels_open += stats.tunnels_open.get();
+}
+
 impl WorkerSnapshot {
     /// Adds `other` into this one (the `worker` field is left alone).
     pub fn absorb(&mut self, other: &WorkerSnapshot) {

@@ -30,8 +30,7 @@ impl Inbox {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Snapshot(reply) => {
-                    let fds = worker.listener_fds();
-                    let _ = reply.send(worker.current().snapshot(&fds));
+                    let _ = reply.send(worker.snapshot());
                 }
                 Command::Reload(order) => worker.reload(*order),
             }

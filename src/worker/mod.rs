@@ -20,6 +20,7 @@ use crate::config::Plan;
 use crate::listen::Bound;
 use crate::listen::ListenerInfo;
 use crate::metrics::snapshot::ListenerFd;
+use crate::metrics::WorkerSnapshot;
 use crate::runtime::{self, Driver};
 use crate::upstream::server_state::ServerStates;
 use crate::worker::inbox::Inbox;
@@ -189,6 +190,16 @@ impl Worker {
     /// Keeps a replaced generation in view for `flush_access_logs`.
     fn retire(&self, old: &Rc<WorkerCtx>) {
         self.retired.borrow_mut().push(Rc::downgrade(old));
+    }
+
+    /// The worker's numbers: the current generation's, with the gauges of
+    /// the replaced generations that still serve requests.
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        let mut snapshot = self.current().snapshot(&self.listener_fds());
+        for old in self.retired.borrow().iter().filter_map(Weak::upgrade) {
+            crate::metrics::snapshot::add_gauges(&old.stats, &mut snapshot);
+        }
+        snapshot
     }
 
     /// Writes the access log lines every generation has buffered (the
