@@ -335,6 +335,34 @@ fn without_redispatch_the_same_server_is_retried() {
     assert_eq!(seen.iter().filter(|s| *s == "live").count(), 2, "{seen:?}");
 }
 
+/// An idempotent request a server took and closed without answering is
+/// retried, and without redispatch on that same server (both servers here
+/// hang up: the retry goes where the first attempt went).
+#[test]
+fn without_redispatch_a_server_that_did_not_answer_is_tried_again() {
+    let hang_up = || {
+        RecordingUpstream::start(|c| {
+            let _ = c.read_request();
+        })
+    };
+    let (a, b) = (hang_up(), hang_up());
+    let tern = Tern::start(&config(&backend_of(
+        &[a.addr, b.addr],
+        "retries = 1\nredispatch = false",
+    )));
+    let mut before = (0, 0);
+    for round in 0..2 {
+        assert_eq!(fetch(tern.addr(), &get("/")).status, 502);
+        let now = (a.requests().len(), b.requests().len());
+        let taken = (now.0 - before.0, now.1 - before.1);
+        assert!(
+            [(2, 0), (0, 2)].contains(&taken),
+            "round {round}: {taken:?}"
+        );
+        before = now;
+    }
+}
+
 #[test]
 fn passive_checks_mark_a_failing_server_down() {
     let failing = RecordingUpstream::start(|c| {

@@ -2,8 +2,10 @@
 //! balance, health, limits), wait in the queue while every live server is
 //! at `max_connections`, reuse a pooled connection or connect, and retry a
 //! failed connect up to `retries` times, on another server with
-//! `redispatch`. Nothing has been sent when a connect fails, so retrying
-//! it is always safe.
+//! `redispatch`, else on the same one. Nothing has been sent when a connect
+//! fails, so retrying it is always safe; `exchange` decides when a request a
+//! server closed on without answering may go again, and it goes by the same
+//! rule.
 
 use std::time::Instant;
 
@@ -39,6 +41,9 @@ pub struct Attempts {
     tried: Tried,
     /// Attempts still allowed: `retries` after the first.
     left: u32,
+    /// The server that took the request and closed without answering,
+    /// until the next acquire: tried again first without `redispatch`.
+    unanswered: Option<usize>,
     /// The failure to answer with when none is left.
     last: Failure,
 }
@@ -48,6 +53,7 @@ impl Attempts {
         Attempts {
             tried: Tried::default(),
             left: backend.retries.saturating_add(1),
+            unanswered: None,
             last: Failure::NoServer,
         }
     }
@@ -56,6 +62,7 @@ impl Attempts {
     /// response byte. `true` when another server may still be tried.
     pub fn no_answer_from(&mut self, position: usize) -> bool {
         self.tried.add(position);
+        self.unanswered = Some(position);
         self.last = Failure::NoResponse;
         self.left = self.left.saturating_sub(1);
         self.left > 0
@@ -76,7 +83,8 @@ pub async fn acquire<'c>(
     attempts: &mut Attempts,
 ) -> Result<Upstream<'c>, Failure> {
     let backend = &ctx.plan.backends[req.backend];
-    let mut failed: Option<usize> = None;
+    // A retry after no answer goes where a failed connect's goes.
+    let mut failed: Option<usize> = attempts.unanswered.take();
     let mut queue_deadline: Option<Instant> = None;
     loop {
         let (position, held) = match failed.filter(|_| !backend.redispatch) {
