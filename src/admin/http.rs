@@ -141,20 +141,39 @@ fn host(req: &httparse::Request) -> Result<Option<String>, u16> {
     }
 }
 
+/// The body's length, from its one `Content-Length` (fields that repeat it
+/// must agree; digits only). A body framed any other way is refused: the
+/// endpoint takes no chunked body (411, as a server that wants a length
+/// says), and answering one it read as empty would leave the body to be
+/// read as the next request, or reset the answer away on close.
 fn content_length(req: &httparse::Request) -> Result<usize, u16> {
-    let Some(field) = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-    else {
-        return Ok(0);
-    };
-    let text = std::str::from_utf8(field.value).map_err(|_| 400u16)?;
-    let len: usize = text.trim().parse().map_err(|_| 400u16)?;
-    if len > MAX_REQUEST {
-        return Err(413);
+    let mut length = None;
+    for field in req.headers.iter() {
+        if field.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(411);
+        }
+        if !field.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        for value in field.value.split(|&byte| byte == b',') {
+            let digits = value.trim_ascii();
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(400);
+            }
+            let len = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|text| text.parse::<usize>().ok())
+                .ok_or(413u16)?;
+            if length.is_some_and(|seen| seen != len) {
+                return Err(400);
+            }
+            length = Some(len);
+        }
     }
-    Ok(len)
+    match length {
+        Some(len) if len > MAX_REQUEST => Err(413),
+        length => Ok(length.unwrap_or(0)),
+    }
 }
 
 /// Reads and drops the body, so closing doesn't reset the answer away.
@@ -313,6 +332,43 @@ mod tests {
         let mut req = httparse::Request::new(&mut fields);
         assert!(matches!(req.parse(head), Ok(httparse::Status::Complete(_))));
         to_request(&req)
+    }
+
+    /// The body length `read_request` takes from `head`.
+    fn body_length(head: &[u8]) -> Result<usize, u16> {
+        let mut fields = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut fields);
+        assert!(matches!(req.parse(head), Ok(httparse::Status::Complete(_))));
+        content_length(&req)
+    }
+
+    #[test]
+    fn a_body_is_taken_only_by_a_length_all_its_fields_agree_on() {
+        let post = |fields: &str| {
+            body_length(format!("POST /reload HTTP/1.1\r\nHost: a\r\n{fields}\r\n").as_bytes())
+        };
+        assert_eq!(post(""), Ok(0));
+        assert_eq!(post("Content-Length: 12\r\n"), Ok(12));
+        assert_eq!(
+            post("Content-Length: 12, 12\r\nContent-Length: 12\r\n"),
+            Ok(12)
+        );
+        assert_eq!(post("Transfer-Encoding: chunked\r\n"), Err(411));
+        let chunked_too = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n";
+        assert_eq!(post(chunked_too), Err(411));
+        for refused in ["12, 13", "+12", "-1", "0x10", "", "1 2"] {
+            let fields = format!("Content-Length: {refused}\r\n");
+            assert_eq!(post(&fields), Err(400), "{refused:?}");
+        }
+        assert_eq!(
+            post("Content-Length: 12\r\nContent-Length: 13\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            post("Content-Length: 99999999999999999999999\r\n"),
+            Err(413)
+        );
+        assert_eq!(post("Content-Length: 16385\r\n"), Err(413));
     }
 
     #[test]
