@@ -1,8 +1,10 @@
 //! Config errors and defaults of routes and backends.
 
 use super::*;
+use crate::discovery::{Query, Target};
 use crate::route::Action;
 use crate::upstream::balance::Balance;
+use std::net::SocketAddr;
 
 fn error_of(text: &str) -> ConfigError {
     from_str(text, "tern.toml").expect_err("config should be refused")
@@ -220,6 +222,11 @@ fn backend_mistakes_are_named() {
             "backend.b.servers[1].route",
             "used by two servers",
         ),
+        (
+            "servers = [\"127.0.0.1:1\", { address = \"127.0.0.1:1\", weight = 2 }]",
+            "backend.b.servers[1]",
+            "127.0.0.1:1 is servers[0] already; list a server once",
+        ),
         ("servers = [\"127.0.0.1:1\"]\nsticky = { cookie = \"a b\" }", "backend.b.sticky.cookie", "not a valid cookie name"),
         ("servers = [\"127.0.0.1:1\"]\nhealth_check = { fall = 0 }", "backend.b.health_check.fall", "at least 1"),
         ("servers = [\"127.0.0.1:1\"]\nhealth_check = { path = \"x\" }", "backend.b.health_check.path", "start with '/'"),
@@ -231,6 +238,35 @@ fn backend_mistakes_are_named() {
         assert_eq!(err.key, key, "{body}: {err}");
         assert!(err.message.contains(message), "{body}: {err}");
     }
+}
+
+/// A name that resolves to an address the backend lists already adds no
+/// second server there (two would double its share and its metric series).
+#[test]
+fn a_name_resolving_to_a_listed_address_adds_no_second_server() {
+    let text = format!(
+        "{BASE}[[route]]\nbackend = \"b\"\n[backend.b]\nservers = [\"127.0.0.1:1\", \"twice.test:1\"]\n"
+    );
+    let answer = |last: u8| Target::at(SocketAddr::from(([127, 0, 0, last], 0)), "twice.test");
+    let found = crate::discovery::wire::Found {
+        targets: vec![answer(1), answer(2)],
+        ttl: 60,
+    };
+    crate::discovery::store(&Query::Host("twice.test".into()), found);
+    let plan = crate::config::from_str(&text, "t").expect("a plan");
+    let b = plan.backends.iter().find(|b| b.name == "b").expect("b");
+    let servers = &b.servers;
+    let at = |addr: &'static str| {
+        servers
+            .iter()
+            .filter(move |s| s.address.to_string() == addr)
+    };
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert_eq!(at("127.0.0.1:1").count(), 1, "{servers:?}");
+    assert!(
+        at("127.0.0.1:1").all(|s| !s.discovered),
+        "the written one stays"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! resolved to (see `discovery`), and none while it never has (the
 //! backend answers 503 until then).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::backend::Slots;
@@ -27,6 +28,7 @@ pub fn build_servers(
     wanted: &mut Wanted,
 ) -> Result<Vec<Server>, PlanError> {
     let mut servers = Vec::new();
+    let mut listed = HashMap::new();
     for (i, entry) in section.servers.iter().enumerate() {
         let table = &entry.0;
         let key = format!("backend.{name}.servers[{i}]");
@@ -52,6 +54,9 @@ pub fn build_servers(
         };
         let lowest = targets.iter().map(|t| t.priority).min().unwrap_or(0);
         for target in targets {
+            if !first_with_its_address(&mut listed, &target, (i, named), &key)? {
+                continue;
+            }
             let one = One {
                 index: i,
                 table,
@@ -63,6 +68,35 @@ pub fn build_servers(
         }
     }
     Ok(servers)
+}
+
+/// Whether `target` is the backend's first server at its address; the
+/// entries seen so far are in `listed` (address to entry index, and whether
+/// it was named). One server per address, as HAProxy's `prevent-dup-ip`:
+/// a second would double the server's share and its metric series (two
+/// series with the same labels fail a Prometheus scrape). An address
+/// written twice is refused; one a DNS name also resolved to is left out.
+fn first_with_its_address(
+    listed: &mut HashMap<SocketAddr, (usize, bool)>,
+    target: &Target,
+    (index, named): (usize, bool),
+    key: &str,
+) -> Result<bool, PlanError> {
+    match listed.get(&target.addr) {
+        None => {
+            listed.insert(target.addr, (index, named));
+            Ok(true)
+        }
+        Some(&(first, false)) if !named => Err(err(
+            key,
+            format!(
+                "{} is servers[{first}] already; list a server once \
+                 (a `weight` gives it a larger share)",
+                target.addr
+            ),
+        )),
+        Some(_) => Ok(false),
+    }
 }
 
 fn source(table: &ServerTable, key: &str) -> Result<Source, PlanError> {
