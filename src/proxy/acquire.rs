@@ -39,11 +39,13 @@ pub struct Upstream<'c> {
 /// servers that took an idempotent request and closed without answering.
 pub struct Attempts {
     tried: Tried,
-    /// Attempts still allowed: `retries` after the first.
-    left: u32,
+    /// Attempts still allowed: `retries` after the first (a `u16`, so
+    /// `unanswered` fits beside it in every request's future: 65,535
+    /// attempts are as many as any more).
+    left: u16,
     /// The server that took the request and closed without answering,
     /// until the next acquire: tried again first without `redispatch`.
-    unanswered: Option<usize>,
+    unanswered: Option<u16>,
     /// The failure to answer with when none is left.
     last: Failure,
 }
@@ -52,7 +54,7 @@ impl Attempts {
     pub fn new(backend: &Backend) -> Self {
         Attempts {
             tried: Tried::default(),
-            left: backend.retries.saturating_add(1),
+            left: u16::try_from(backend.retries.saturating_add(1)).unwrap_or(u16::MAX),
             unanswered: None,
             last: Failure::NoServer,
         }
@@ -62,7 +64,7 @@ impl Attempts {
     /// response byte. `true` when another server may still be tried.
     pub fn no_answer_from(&mut self, position: usize) -> bool {
         self.tried.add(position);
-        self.unanswered = Some(position);
+        self.unanswered = u16::try_from(position).ok();
         self.last = Failure::NoResponse;
         self.left = self.left.saturating_sub(1);
         self.left > 0
@@ -84,7 +86,7 @@ pub async fn acquire<'c>(
 ) -> Result<Upstream<'c>, Failure> {
     let backend = &ctx.plan.backends[req.backend];
     // A retry after no answer goes where a failed connect's goes.
-    let mut failed: Option<usize> = attempts.unanswered.take();
+    let mut failed: Option<usize> = attempts.unanswered.take().map(usize::from);
     let mut queue_deadline: Option<Instant> = None;
     loop {
         let (position, held) = match failed.filter(|_| !backend.redispatch) {
