@@ -1226,6 +1226,44 @@ fn rfc8441_a_websocket_over_h2_reaches_an_http11_upstream_as_an_upgrade() {
     assert!(logged && text.contains("/ws HTTP/2.0\" 200 "), "{text}");
 }
 
+/// A WebSocket stream whose client keeps its window shut while the
+/// upstream pushes: nothing moves, and at the tunnel timeout the tunnel
+/// ends, the upstream's connection with it (as over HTTP/1.1, where the
+/// client stops reading).
+#[test]
+fn rfc8441_a_websocket_whose_client_keeps_its_window_shut_ends_at_the_tunnel_timeout() {
+    let (ended, seen) = std::sync::mpsc::channel();
+    let up = RecordingUpstream::start(move |c| {
+        if c.read_head().is_none() {
+            return;
+        }
+        let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                       Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+        if !c.write(switch) {
+            return;
+        }
+        let chunk = vec![b'x'; 64 << 10];
+        // Bounded: 64 MiB is far more than the sockets between hold.
+        for _ in 0..1024 {
+            if !c.write(&chunk) {
+                let _ = ended.send(());
+                return;
+            }
+        }
+    });
+    let config = h2c_config(up.addr, "") + "timeouts = { tunnel = \"1s\" }\n";
+    let tern = Tern::start(&config);
+    let outcome = frames("websocket_window_shut", &tern);
+    assert!(
+        outcome.ends_with("status=200") && !outcome.starts_with("TIMEOUT"),
+        "{outcome}"
+    );
+    assert!(
+        seen.recv_timeout(Duration::from_secs(15)).is_ok(),
+        "the upstream's connection outlived the tunnel timeout"
+    );
+}
+
 #[test]
 fn a_panic_in_a_stream_ends_that_stream_only() {
     // Debug builds panic in the task of a request whose line contains this

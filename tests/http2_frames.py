@@ -655,6 +655,34 @@ def case_websocket(sock, conn):
     return "TIMEOUT status=%s sent=%s got=%r" % (status, sent, got)
 
 
+def case_websocket_window_shut(sock, conn):
+    """RFC 8441 WebSocket whose client never opens its window past 1000
+    bytes while the upstream pushes: how the stream ends (tern should end
+    the tunnel at its timeout), or TIMEOUT after 15 s."""
+    headers = [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "http"),
+        (":path", "/ws"),
+        (":authority", "localhost"),
+        ("sec-websocket-version", "13"),
+    ]
+    conn.send_headers(1, headers, end_stream=False)
+    flush(sock, conn)
+    status = None
+    for ev in events(sock, conn, time.time() + 15):
+        if isinstance(ev, str):
+            return "%s status=%s" % (ev, status)
+        if isinstance(ev, h2.events.ResponseReceived):
+            status = dict(ev.headers).get(":status")
+        if isinstance(ev, h2.events.StreamEnded):
+            return "ENDED status=%s" % status
+        if isinstance(ev, h2.events.StreamReset):
+            return "RST_STREAM status=%s" % status
+        flush(sock, conn)
+    return "TIMEOUT status=%s" % status
+
+
 def get(path):
     """A GET of `path`; its outcome (a response, or the stream's reset)."""
 
@@ -854,6 +882,7 @@ CASES = {
     "panic_then_ok": case_panic_then_ok,
     "websocket": case_websocket,
     "websocket_not_switched": case_websocket_not_switched,
+    "websocket_window_shut": case_websocket_window_shut,
     "cut_chunked": get("/cut-chunked"),
     "cut_before_body": get("/cut-before-body"),
     "whole_chunked": get("/whole-chunked"),
@@ -905,7 +934,7 @@ def main():
     tls = len(sys.argv) > 3 and sys.argv[3] == "tls"
     sock, conn = connect(port, tls)
     settings = None
-    if name in ("window_stall", "hold_window"):
+    if name in ("window_stall", "hold_window", "websocket_window_shut"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
     if name in ("zero_window_streams", "small_body_unread"):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
