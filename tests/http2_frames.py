@@ -610,6 +610,20 @@ def case_small_body_unread(sock, conn):
     return "1: %s, 3: %s" % (first, head_of(sock, conn, 3))
 
 
+def open_websocket(sock, conn, path):
+    """Opens stream 1 as an RFC 8441 WebSocket to `path`."""
+    headers = [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "localhost"),
+        ("sec-websocket-version", "13"),
+    ]
+    conn.send_headers(1, headers, end_stream=False)
+    flush(sock, conn)
+
+
 def case_websocket(sock, conn):
     """RFC 8441: extended CONNECT, bytes both ways, then END_STREAM from the
     client and (after the upstream's close) from tern."""
@@ -619,16 +633,7 @@ def case_websocket(sock, conn):
             setting = ev.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
             enabled = setting.new_value if setting else None
             break
-    headers = [
-        (":method", "CONNECT"),
-        (":protocol", "websocket"),
-        (":scheme", "http"),
-        (":path", "/ws"),
-        (":authority", "localhost"),
-        ("sec-websocket-version", "13"),
-    ]
-    conn.send_headers(1, headers, end_stream=False)
-    flush(sock, conn)
+    open_websocket(sock, conn, "/ws")
     status = None
     got = b""
     sent = False
@@ -659,16 +664,7 @@ def case_websocket_window_shut(sock, conn):
     """RFC 8441 WebSocket whose client never opens its window past 1000
     bytes while the upstream pushes: how the stream ends (tern should end
     the tunnel at its timeout), or TIMEOUT after 15 s."""
-    headers = [
-        (":method", "CONNECT"),
-        (":protocol", "websocket"),
-        (":scheme", "http"),
-        (":path", "/ws"),
-        (":authority", "localhost"),
-        ("sec-websocket-version", "13"),
-    ]
-    conn.send_headers(1, headers, end_stream=False)
-    flush(sock, conn)
+    open_websocket(sock, conn, "/ws")
     status = None
     for ev in events(sock, conn, time.time() + 15):
         if isinstance(ev, str):
@@ -700,16 +696,7 @@ def case_websocket_not_switched(sock, conn):
     for ev in events(sock, conn, time.time() + TIMEOUT):
         if isinstance(ev, h2.events.RemoteSettingsChanged):
             break
-    headers = [
-        (":method", "CONNECT"),
-        (":protocol", "websocket"),
-        (":scheme", "http"),
-        (":path", "/ws-plain"),
-        (":authority", "localhost"),
-        ("sec-websocket-version", "13"),
-    ]
-    conn.send_headers(1, headers, end_stream=False)
-    flush(sock, conn)
+    open_websocket(sock, conn, "/ws-plain")
     return outcome(sock, conn, 1)
 
 
