@@ -2,12 +2,13 @@
 //! `[server] upgrade_socket` (a Unix socket). `tern --upgrade --config FILE`
 //! (the new binary) connects there and receives every listening socket
 //! (SCM_RIGHTS), with its listener's name and addresses, and the admin
-//! endpoint's; it starts its workers on them and says `ready`. The old process then stops accepting
-//! without shutting the sockets down (they are the new process's now, and
-//! whatever waits in their accept queues is accepted there) and drains as on
-//! SIGTERM, its admin endpoint no longer answering (a scrape reaches the
-//! new process, whose numbers are the ones that go on). Passing the sockets, rather than overlapping two SO_REUSEPORT
-//! groups, means no accept queue is ever closed with connections in it.
+//! endpoint's; it starts its workers on them and says `ready`. The old
+//! process then stops accepting without shutting the sockets down (they are
+//! the new process's now, and whatever waits in their accept queues is
+//! accepted there) and drains as on SIGTERM, its admin endpoint no longer
+//! answering (a scrape reaches the new process, whose numbers go on).
+//! Passing the sockets, rather than overlapping two SO_REUSEPORT groups,
+//! means no accept queue is ever closed with connections in it.
 
 pub mod fds;
 pub mod serve;

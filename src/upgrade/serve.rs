@@ -98,7 +98,10 @@ fn serve(listener: UnixListener, sockets: Sockets, handed_over: Arc<AtomicBool>)
 /// Sends every socket, then waits for the new process's `ready`.
 fn hand_over(stream: &UnixStream, sockets: &Sockets) -> Result<(), String> {
     {
-        let table = (sockets.table.lock()).map_err(|_| "the listener table is poisoned")?;
+        let table = sockets
+            .table
+            .lock()
+            .map_err(|_| "the listener table is poisoned")?;
         for entry in &table.entries {
             let message = Message::Listener {
                 name: entry.name.clone(),
