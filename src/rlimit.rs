@@ -5,7 +5,9 @@
 //! (another process, a lower limit than planned) is reported: once per
 //! episode, not at every failed accept or connect.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Below this, tern says that the limit caps how many connections it holds.
 const COMFORTABLE: u64 = 65_536;
@@ -62,9 +64,24 @@ pub fn nofile() -> u64 {
     limit.rlim_cur
 }
 
-/// Set while descriptors are exhausted: between the first EMFILE/ENFILE
-/// and the next accept or connect that succeeds.
+/// Set while descriptors are exhausted: from the first EMFILE/ENFILE until
+/// an accept or connect succeeds with none failing for `QUIET` before it.
 static EXHAUSTED: AtomicBool = AtomicBool::new(false);
+/// When an accept or connect last failed for want of descriptors, in
+/// milliseconds on `clock_ms`.
+static LAST_FAILED_MS: AtomicU64 = AtomicU64::new(0);
+/// How long no accept or connect must have failed for an episode to end.
+/// Ended at the first success, an episode flapped: at the edge of the
+/// limit every freed descriptor is taken at once, and each pair of lines
+/// ("out of", "available again") came hundreds of times a second.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the first call: a clock for all threads.
+fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let since = EPOCH.get_or_init(Instant::now).elapsed();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// True for "too many open files" (the process's or the system's limit).
 pub fn is_exhaustion(err: &std::io::Error) -> bool {
@@ -74,18 +91,24 @@ pub fn is_exhaustion(err: &std::io::Error) -> bool {
 /// An accept or connect failed for want of descriptors: logged when an
 /// episode starts, counted in `tern_descriptor_exhaustion_total`.
 pub fn exhausted(what: &str, err: &std::io::Error) {
+    LAST_FAILED_MS.store(clock_ms(), Ordering::Relaxed);
     if !EXHAUSTED.swap(true, Ordering::Relaxed) {
         crate::edge_counts::descriptors_exhausted();
         crate::log::warn(format_args!(
-            "out of file descriptors ({what}: {err}): new connections wait in the listen queue, open ones are served; logged once until descriptors are free again"
+            "out of file descriptors ({what}: {err}): an upstream connect closes idle pooled connections to make room, new client connections wait in the listen queue; logged once until none has failed for {}s",
+            QUIET.as_secs()
         ));
     }
 }
 
-/// An accept or connect succeeded: ends an episode (one relaxed load
-/// otherwise).
+/// An accept or connect succeeded: ends an episode once none has failed
+/// for `QUIET` (one relaxed load outside an episode).
 pub fn descriptors_available() {
-    if EXHAUSTED.load(Ordering::Relaxed) && EXHAUSTED.swap(false, Ordering::Relaxed) {
+    if !EXHAUSTED.load(Ordering::Relaxed) {
+        return;
+    }
+    let quiet_for = clock_ms().saturating_sub(LAST_FAILED_MS.load(Ordering::Relaxed));
+    if quiet_for >= QUIET.as_millis() as u64 && EXHAUSTED.swap(false, Ordering::Relaxed) {
         crate::log::info(format_args!(
             "file descriptors available again: accepting and connecting"
         ));

@@ -7,7 +7,7 @@
 //! server closed on without answering may go again, and it goes by the same
 //! rule.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::failure_log::upstream_failed;
 use super::handshake::connect_tls;
@@ -19,6 +19,7 @@ use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::limit::wait_for_slot;
 use crate::upstream::pick::{allows, pick, Choosing, Pick, Tried};
+use crate::upstream::pool::SHED_WHEN_EXHAUSTED;
 use crate::upstream::state::InFlight;
 use crate::worker_ctx::WorkerCtx;
 
@@ -115,7 +116,8 @@ pub async fn acquire<'c>(
         }
         // Boxed, as the queue's wait: a request served from the pool (most)
         // allocates nothing here, and this future stays small.
-        match Box::pin(open(backend, server, req.proxy_header.as_deref())).await {
+        let opening = open_making_room(ctx, backend, server, req.proxy_header.as_deref());
+        match Box::pin(opening).await {
             Ok(conn) => {
                 ctx.stats.upstream_connected(server.id);
                 return Ok(upstream(conn, false, server.send_proxy.is_some()));
@@ -263,6 +265,28 @@ async fn queue(
     });
     let slots = ctx.upstreams.slots();
     wait_for_slot(slots, req.backend, ctx.id, only, refused, deadline, retry).await
+}
+
+/// `open`, and when no descriptor was left for it, `open` again after
+/// closing idle pooled connections (`UpstreamPool::shed`): a pool kept
+/// for one backend must not make another's requests fail.
+async fn open_making_room(
+    ctx: &WorkerCtx,
+    backend: &Backend,
+    server: &Server,
+    client: Option<&Addresses>,
+) -> Result<Conn, ConnectError> {
+    match open(backend, server, client).await {
+        Err(ConnectError::Failed(err))
+            if crate::rlimit::is_exhaustion(&err) && ctx.pool.shed(SHED_WHEN_EXHAUSTED) > 0 =>
+        {
+            // The ring closes the shed descriptors when it next submits,
+            // which a wait makes it do.
+            monoio::time::sleep(Duration::from_millis(1)).await;
+            open(backend, server, client).await
+        }
+        opened => opened,
+    }
 }
 
 /// A new connection to `server`, with a TLS handshake on TLS backends (a

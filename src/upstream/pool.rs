@@ -28,6 +28,11 @@ use super::backend::PoolSettings;
 use crate::conn::Conn;
 use crate::timer::last_tick;
 
+/// Idle connections closed when a connect finds no descriptor left: room
+/// for the one that failed and a few more, not the whole pool. (Not for an
+/// accept: a client let in that way would find no upstream connection.)
+pub const SHED_WHEN_EXHAUSTED: usize = 16;
+
 /// An idle connection keeps its TLS session, if it has one, with it.
 struct Idle {
     conn: Conn,
@@ -140,6 +145,28 @@ impl UpstreamPool {
                 self.kept.set(self.kept.get() + 1);
             }
         }
+    }
+
+    /// Closes up to `count` idle connections, least recently used first
+    /// over all servers; returns how many. Out of descriptors, an idle
+    /// connection is the cheapest one to give up: kept for one backend, it
+    /// would otherwise make another's requests fail to connect (HAProxy
+    /// bounds its idle connections by a share of its descriptors for the
+    /// same reason). Their descriptors are closed by the ring when it next
+    /// submits, not before this returns.
+    pub fn shed(&self, count: usize) -> usize {
+        let mut idle = self.idle.borrow_mut();
+        let mut shed = 0;
+        while shed < count {
+            let oldest = (idle.iter().enumerate())
+                .filter_map(|(server, list)| Some((list.first()?.since, server)))
+                .min();
+            let Some((_, server)) = oldest else { break };
+            idle[server].remove(0);
+            shed += 1;
+        }
+        self.kept.set(self.kept.get() - shed);
+        shed
     }
 
     /// Closes connections idle longer than the timeout, so they don't hold
