@@ -92,12 +92,24 @@ impl AccessLog {
         }
     }
 
+    /// Opens the log, or reopens it after SIGUSR1. A file that can't be
+    /// reopened (its directory moved away, say) leaves the one open before
+    /// in use, as nginx does: its lines go on there rather than being lost.
     fn open(&self) {
         let file = match &self.plan.log.access {
             AccessTarget::File(path) => match crate::log::open_append(path) {
                 Ok(file) => Some(file),
                 Err(err) => {
-                    crate::log::error(format_args!("access log {}: {err}", path.display()));
+                    let kept = self.out.borrow().is_some();
+                    let still = if kept {
+                        "; writing on to the file open before"
+                    } else {
+                        ""
+                    };
+                    crate::log::error(format_args!("access log {}: {err}{still}", path.display()));
+                    if kept {
+                        return;
+                    }
                     None
                 }
             },
@@ -125,7 +137,7 @@ impl AccessLog {
                     crate::log::warn(format_args!("access log write failed: {err}"));
                 }
             }
-            // The file could not be (re)opened (said when it failed): its
+            // The file could not be opened (said when it failed): its
             // lines are lost, and counted as such.
             (AccessTarget::File(_), None) => crate::log::writer::count_dropped(buf),
             (AccessTarget::Off, None) => {}
