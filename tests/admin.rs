@@ -209,6 +209,31 @@ fn a_held_request_is_waiting_then_a_long_poll_and_its_connection_active() {
     assert_eq!(metric(&text, "tern_long_polls{worker=\"0\"}"), Some(0.0));
 }
 
+/// A request whose client is still sending its body is not waiting on its
+/// upstream: a slow upload (a slow-POST attack too) showed as long-polls.
+/// Once the body is whole, the wait for the answer is counted.
+#[test]
+fn a_request_still_uploading_is_not_waiting_on_its_upstream() {
+    let silent = RecordingUpstream::silent();
+    let tern = start_with_admin(&Cfg::new(silent.addr).workers(1));
+    let mut upload = tern.connect();
+    upload.send(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello");
+    assert!(silent.wait_conns(1, Duration::from_secs(5)));
+    let active = "tern_connections{worker=\"0\",state=\"active\"}";
+    assert_eq!(wait_metric(&tern, active, 1.0), Some(1.0));
+    // Past a long-poll's threshold (1 s, rounded to whole seconds).
+    thread::sleep(Duration::from_millis(2500));
+    let text = scrape(&tern);
+    assert_eq!(
+        metric(&text, "tern_upstream_waiting{worker=\"0\"}"),
+        Some(0.0)
+    );
+    assert_eq!(metric(&text, "tern_long_polls{worker=\"0\"}"), Some(0.0));
+    upload.send(b"world");
+    let waiting = "tern_upstream_waiting{worker=\"0\"}";
+    assert_eq!(wait_metric(&tern, waiting, 1.0), Some(1.0));
+}
+
 /// The status of the response the harness's upstream timeout ends a held
 /// request with. The client waits past that timeout (the client's own read
 /// timeout equals it and starts later, so it could lose the race to the

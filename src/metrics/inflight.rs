@@ -10,6 +10,9 @@ use std::cell::RefCell;
 pub struct Record {
     pub started_us: u64,
     pub upstream_from_us: u32,
+    /// When the request was sent whole (its body too) and its wait for the
+    /// response head began.
+    pub waiting_from_us: u32,
     pub upstream_head_us: u32,
     pub server: u32,
     /// The status the client got; 0 while none.
@@ -83,6 +86,7 @@ mod tests {
         Record {
             started_us: 0,
             upstream_from_us: UNSET,
+            waiting_from_us: UNSET,
             upstream_head_us: UNSET,
             server: UNSET,
             status,

@@ -32,6 +32,7 @@ impl RequestMeter {
         let slot = stats.inflight.insert(Record {
             started_us: stats.now_us(),
             upstream_from_us: UNSET,
+            waiting_from_us: UNSET,
             upstream_head_us: UNSET,
             server: UNSET,
             status: 0,
@@ -50,15 +51,29 @@ impl RequestMeter {
         }
     }
 
-    /// The exchange asks for an upstream connection; from now until the
-    /// response head it waits on the upstream. Only the first call counts
-    /// (a retry is the same wait).
+    /// The exchange asks for an upstream connection: the upstream's time
+    /// (its latency) runs from here. Only the first call counts (a retry is
+    /// the same request).
     pub fn upstream_begins(&self) {
         let now = self.stats.now_us();
-        let waiting = &self.stats.waiting;
         self.update(|r| {
             if r.upstream_from_us == UNSET {
                 r.upstream_from_us = offset(r, now);
+            }
+        });
+    }
+
+    /// The request went upstream whole, body and all: from now until the
+    /// response head it waits on the upstream (`tern_upstream_waiting`, and
+    /// a long-poll once that lasts). A request still uploading is not: a
+    /// client trickling its body is slow, not its upstream. Only the first
+    /// call counts (a retry is the same wait).
+    pub fn request_sent(&self) {
+        let now = self.stats.now_us();
+        let waiting = &self.stats.waiting;
+        self.update(|r| {
+            if r.waiting_from_us == UNSET && r.upstream_head_us == UNSET {
+                r.waiting_from_us = offset(r, now);
                 r.waiting = true;
                 waiting.start(waiting_second(r));
             }
@@ -149,7 +164,7 @@ fn end_waiting(stats: &WorkerStats, record: &mut Record) {
 }
 
 fn waiting_second(record: &Record) -> u64 {
-    (record.started_us + u64::from(record.upstream_from_us)) / 1_000_000
+    (record.started_us + u64::from(record.waiting_from_us)) / 1_000_000
 }
 
 /// `now` as an offset from the record's start; UNSET itself means "not
@@ -185,6 +200,8 @@ mod tests {
             let meter = RequestMeter::start(&stats, (0, false), 0, 0);
             assert_eq!(stats.inflight.len(), 1);
             meter.upstream_begins();
+            assert_eq!(stats.waiting.counts(0).0, 0, "still sending the request");
+            meter.request_sent();
             assert_eq!(stats.waiting.counts(0).0, 1, "waiting on the upstream");
             meter.using_server(1);
             meter.response_head(204);
@@ -208,6 +225,7 @@ mod tests {
         let stats = stats();
         let meter = RequestMeter::start(&stats, (0, false), 0, 0);
         meter.upstream_begins();
+        meter.request_sent();
         meter.answered(502, 0);
         assert_eq!(stats.inflight.len(), 0);
         assert_eq!(stats.waiting.counts(0).0, 0);

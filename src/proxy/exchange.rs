@@ -235,6 +235,7 @@ fn attempt<'a, C: Downstream>(
             req.client.keep_alive = false;
             req.body_unread = true;
         }
+        req.meter.request_sent();
         // The head is only kept for a retry, until the upstream answers
         // (`relay_response`); a long-poll may wait for minutes, so keep it
         // at its length (it was made with room for added fields), or free
