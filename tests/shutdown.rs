@@ -160,3 +160,34 @@ fn grace_period_bounds_shutdown() {
         start.elapsed()
     );
 }
+
+/// Requests still in flight when the grace period runs out are cut as tern
+/// exits: each gets its access-log line all the same (with the status and
+/// bytes it had, here none: nginx writes them too), and the error log says
+/// how many were cut. They were missing from the log.
+#[test]
+fn requests_cut_when_the_grace_period_runs_out_are_logged() {
+    let up = slow_upstream(Duration::from_secs(20));
+    let log = TempFile::new("cut-access.log", "");
+    let text = Cfg::new(up.addr)
+        .workers(1)
+        .grace("1s")
+        .timeout("server", "60s")
+        .render();
+    let mut tern = Tern::start(&format!("[log]\naccess = \"{}\"\n{text}", log.path_str()));
+    let mut held: Vec<Conn> = (0..3).map(|_| tern.connect()).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send(&get(&format!("/forever/{i}")));
+    }
+    assert!(wait_until(Duration::from_secs(3), || up.request_count() == 3));
+    tern.sigterm();
+    assert!(tern.wait_exit(Duration::from_secs(5)).is_some());
+    let text = std::fs::read_to_string(&log.path).unwrap_or_default();
+    let cut = text.lines().filter(|l| l.contains("\"GET /forever/")).count();
+    assert_eq!(cut, 3, "{text}");
+    assert!(
+        text.lines().all(|l| !l.contains("/forever/") || l.contains("HTTP/1.1\" 0 0 ")),
+        "{text}"
+    );
+    assert!(tern.has_said("with 3 requests in flight"), "{:#?}", tern.stderr());
+}

@@ -69,6 +69,14 @@ impl InFlight {
         Some(record)
     }
 
+    /// Every record, the slab left empty (a meter whose record was taken
+    /// finds nothing to count).
+    pub fn take_all(&self) -> Vec<Record> {
+        self.free.borrow_mut().clear();
+        let slots = std::mem::take(&mut *self.slots.borrow_mut());
+        slots.into_iter().flatten().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.slots.borrow().len() - self.free.borrow().len()
     }

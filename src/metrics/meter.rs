@@ -140,13 +140,33 @@ impl RequestMeter {
     /// Counts the request into the stats, once.
     fn finish(&self) {
         let slot = self.slot.replace(UNSET);
-        if let Some(mut record) = self.stats.inflight.remove(slot) {
-            end_waiting(&self.stats, &mut record);
-            self.stats.count_request(&record);
-            if let Some(entry) = record.access.take() {
-                self.stats.log_access(&entry, &record);
-            }
+        if let Some(record) = self.stats.inflight.remove(slot) {
+            self.stats.finish(record);
         }
+    }
+}
+
+impl WorkerStats {
+    /// Counts a request whose record left the slab, and logs it.
+    pub(super) fn finish(&self, mut record: Record) {
+        end_waiting(self, &mut record);
+        self.count_request(&record);
+        if let Some(entry) = record.access.take() {
+            self.log_access(&entry, &record);
+        }
+    }
+
+    /// Counts and logs every request still in flight as it stands: at exit,
+    /// once `shutdown_grace` ran out, their connections close with the
+    /// process and their meters are never dropped (they were missing from
+    /// the access log). Returns how many.
+    pub fn cut_in_flight(&self) -> usize {
+        let records = self.inflight.take_all();
+        let cut = records.len();
+        for record in records {
+            self.finish(record);
+        }
+        cut
     }
 }
 

@@ -145,7 +145,9 @@ async fn run(spec: WorkerSpec) {
     };
     drain(&worker, how).await;
     // Connections still open after the grace period are never dropped
-    // (the process exits): write what their generations hold.
+    // (the process exits): their requests are counted and logged as cut,
+    // and what their generations hold is written.
+    worker.cut_in_flight();
     worker.flush_access_logs();
     crate::log::writer::written(LOG_WRITE_WAIT).await;
 }
@@ -200,6 +202,27 @@ impl Worker {
             crate::metrics::snapshot::add_gauges(&old.stats, &mut snapshot);
         }
         snapshot
+    }
+
+    /// At exit, after the grace period: the requests still in flight in
+    /// every generation, counted and logged as they stand, and said.
+    fn cut_in_flight(&self) {
+        let generations = self
+            .retired
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect::<Vec<_>>();
+        let cut: usize = std::iter::once(self.current())
+            .chain(generations)
+            .map(|ctx| ctx.stats.cut_in_flight())
+            .sum();
+        if cut > 0 {
+            crate::log::warn(format_args!(
+                "worker {}: shutdown_grace ran out with {cut} requests in flight: cut (logged with what they had sent)",
+                self.id
+            ));
+        }
     }
 
     /// Writes the access log lines every generation has buffered (the
