@@ -183,11 +183,19 @@ fn requests_cut_when_the_grace_period_runs_out_are_logged() {
     tern.sigterm();
     assert!(tern.wait_exit(Duration::from_secs(5)).is_some());
     let text = std::fs::read_to_string(&log.path).unwrap_or_default();
-    let cut = text.lines().filter(|l| l.contains("\"GET /forever/")).count();
+    let cut = text
+        .lines()
+        .filter(|l| l.contains("\"GET /forever/"))
+        .count();
     assert_eq!(cut, 3, "{text}");
     assert!(
-        text.lines().all(|l| !l.contains("/forever/") || l.contains("HTTP/1.1\" 0 0 ")),
+        text.lines()
+            .all(|l| !l.contains("/forever/") || l.contains("HTTP/1.1\" 0 0 ")),
         "{text}"
     );
-    assert!(tern.has_said("with 3 requests in flight"), "{:#?}", tern.stderr());
+    assert!(
+        tern.has_said("with 3 requests in flight"),
+        "{:#?}",
+        tern.stderr()
+    );
 }

@@ -81,6 +81,48 @@ fn a_close_delimited_upstream_body_ends_with_close_notify() {
     );
 }
 
+/// The same body cut short by the upstream (a reset mid-body) must not
+/// look whole: the connection ends without close_notify, which the client
+/// reads as a truncation (it was said, so the cut body looked complete).
+#[test]
+fn a_close_delimited_body_cut_short_ends_without_close_notify() {
+    // A bare socket: the harness's upstream ends its connections with a FIN.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let origin_addr = origin.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = origin.accept() else {
+            return;
+        };
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of it");
+        std::thread::sleep(Duration::from_millis(200));
+        // SO_LINGER 0: the close resets the connection.
+        let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+    });
+    let (tern, mut tls) = start(origin_addr, "");
+    tls.write_all(b"GET / HTTP/1.0\r\nHost: close.test\r\n\r\n")
+        .expect("write");
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .expect("timeout");
+    let mut all = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        match tls.read(&mut chunk) {
+            Ok(0) => break "close_notify".to_string(),
+            Ok(n) => all.extend_from_slice(&chunk[..n]),
+            Err(err) => break format!("{:?}", err.kind()),
+        }
+    };
+    assert!(
+        all.ends_with(b"part of it"),
+        "{:?}",
+        String::from_utf8_lossy(&all)
+    );
+    assert_eq!(end, "UnexpectedEof", "{:#?}", tern.stderr());
+}
+
 #[test]
 fn the_idle_timeout_ends_with_close_notify() {
     let up = RecordingUpstream::echo();

@@ -104,8 +104,9 @@ pub trait Downstream {
         false
     }
     /// The response stops short of its end, and what the client has must
-    /// not look complete: an HTTP/2 stream is reset, not ended. (An
-    /// HTTP/1.1 connection closes with its framing unfinished anyway.)
+    /// not look complete: an HTTP/2 stream is reset, not ended; an HTTP/1.1
+    /// connection closes with its framing unfinished, and over TLS without
+    /// close_notify (a body delimited by the close would look whole).
     fn cut_short(&mut self) {}
     /// Whether a final `status` can't be relayed as it is. A WebSocket
     /// over HTTP/2 (RFC 8441 §5) takes any 2xx as its tunnel open, so only

@@ -421,6 +421,15 @@ impl Conn {
         self.flush_tls().await
     }
 
+    /// What this connection sends now ends short of its framing: a TLS
+    /// connection closes without close_notify, so that a body delimited by
+    /// the close (to an HTTP/1.0 client) is seen cut, not whole.
+    pub fn cut_short(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.forgo_close_notify();
+        }
+    }
+
     /// Ends this side's writing: close_notify on TLS, then a TCP half-close.
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
         if let Some(tls) = self.tls.as_deref_mut() {

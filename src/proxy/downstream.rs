@@ -75,6 +75,10 @@ impl Downstream for Conn {
         super::tunnel::run(self, upstream, idle)
     }
 
+    fn cut_short(&mut self) {
+        Conn::cut_short(self)
+    }
+
     fn plain_socket(&mut self) -> Option<&mut Conn> {
         (!self.is_tls()).then_some(self)
     }

@@ -202,4 +202,11 @@ impl TlsSession {
             self.conn.send_close_notify();
         }
     }
+
+    /// The connection ends abnormally (a response cut short): no
+    /// close_notify is said, so the peer sees the end as a truncation
+    /// (RFC 8446 §6.1), not as the end of the data.
+    pub fn forgo_close_notify(&mut self) {
+        self.closing = true;
+    }
 }
