@@ -269,7 +269,10 @@ async fn queue(
 
 /// `open`, and when no descriptor was left for it, `open` again after
 /// closing idle pooled connections (`UpstreamPool::shed`): a pool kept
-/// for one backend must not make another's requests fail.
+/// for one backend must not make another's requests fail. Tried again
+/// even when this pool had nothing left to close: connects failing at the
+/// same moment find it emptied by the first of them, whose descriptors
+/// are closing.
 async fn open_making_room(
     ctx: &WorkerCtx,
     backend: &Backend,
@@ -277,9 +280,8 @@ async fn open_making_room(
     client: Option<&Addresses>,
 ) -> Result<Conn, ConnectError> {
     match open(backend, server, client).await {
-        Err(ConnectError::Failed(err))
-            if crate::rlimit::is_exhaustion(&err) && ctx.pool.shed(SHED_WHEN_EXHAUSTED) > 0 =>
-        {
+        Err(ConnectError::Failed(err)) if crate::rlimit::is_exhaustion(&err) => {
+            ctx.pool.shed(SHED_WHEN_EXHAUSTED);
             // The ring closes the shed descriptors when it next submits,
             // which a wait makes it do.
             monoio::time::sleep(Duration::from_millis(1)).await;
