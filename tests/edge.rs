@@ -325,10 +325,8 @@ fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
     let app = says("ok");
     let tern = one_worker_capped_at_two(app.addr);
     assert_eq!(metric(&scrape(&tern), "tern_connections_max"), Some(2.0));
-    let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
-    for conn in held.iter_mut() {
-        assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
-    }
+    // Busy: a request begun (idle keep-alives would give way, below).
+    let mut held = busy_connections(&tern, 2);
     let mut third = tern.connect();
     third.send(&get("/third"));
     third.set_read_timeout(Duration::from_millis(800));
@@ -343,7 +341,66 @@ fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
         .read_response()
         .expect("served once a connection ended");
     assert_eq!(answer.body_str(), "ok");
-    assert_eq!(held[0].roundtrip(&get("/still")).body_str(), "ok");
+    held[0].send(b"Host: x\r\n\r\n");
+    assert_eq!(
+        held[0]
+            .read_response()
+            .map(|r| r.body_str())
+            .ok()
+            .as_deref(),
+        Some("ok")
+    );
+}
+
+/// `count` connections with a request begun (its head unfinished): busy,
+/// so they don't give way to new clients at the cap.
+fn busy_connections(tern: &Tern, count: usize) -> Vec<Conn> {
+    let accepted = "tern_connections_accepted_total{worker=\"0\"}";
+    let before = metric(&scrape(tern), accepted).unwrap_or(0.0);
+    let held: Vec<Conn> = (0..count)
+        .map(|_| {
+            let mut conn = tern.connect();
+            conn.send(b"GET /held HTTP/1.1\r\n");
+            conn
+        })
+        .collect();
+    let want = before + count as f64;
+    assert_eq!(wait_metric(tern, accepted, want), Some(want));
+    held
+}
+
+/// At the cap, idle keep-alive connections are closed to make room for
+/// clients waiting to be accepted (as nginx reuses connections when its
+/// worker_connections run out), oldest waiting first; busy ones are not.
+/// New clients waited for client_idle (60 s) before.
+#[test]
+fn at_the_cap_idle_keep_alive_connections_give_way_to_waiting_clients() {
+    let app = says("ok");
+    let tern = one_worker_capped_at_two(app.addr);
+    let mut idle = tern.connect();
+    assert_eq!(idle.roundtrip(&get("/idle")).body_str(), "ok");
+    let mut busy = busy_connections(&tern, 1);
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .expect("served in the idle one's place");
+    assert_eq!(answer.body_str(), "ok");
+    assert!(
+        idle.expect_close(Duration::from_secs(2)).is_ok(),
+        "the idle one was closed"
+    );
+    busy[0].send(b"Host: x\r\n\r\n");
+    assert_eq!(
+        busy[0]
+            .read_response()
+            .map(|r| r.body_str())
+            .ok()
+            .as_deref(),
+        Some("ok")
+    );
+    assert!(tern.has_said("idle keep-alive connections closed to make room"));
 }
 
 /// More than 128 connections waiting at a tick bring in surge accepts. At
@@ -353,10 +410,7 @@ fn at_the_cap_new_connections_wait_in_the_queue_until_one_ends() {
 fn a_deep_listen_queue_at_the_cap_brings_a_surge_that_keeps_the_cap() {
     let app = says("ok");
     let tern = one_worker_capped_at_two(app.addr);
-    let mut held: Vec<Conn> = (0..2).map(|_| tern.connect()).collect();
-    for conn in held.iter_mut() {
-        assert_eq!(conn.roundtrip(&get("/held")).body_str(), "ok");
-    }
+    let held = busy_connections(&tern, 2);
     let mut queued: Vec<Conn> = (0..300)
         .map(|i| {
             let mut conn = tern.connect();

@@ -109,9 +109,10 @@ pub async fn read_head(
 }
 
 /// The wait of a kept-alive connection for its next request; `true` once
-/// bytes arrived. A drain (stop, upgrade hand-over) ends the wait only if no
-/// request has started to arrive: bytes already there are read and served
-/// (the response then says close), never cut off.
+/// bytes arrived. A drain (stop, upgrade hand-over), or the worker asking
+/// idle connections to give way at its connection cap, ends the wait only
+/// if no request has started to arrive: bytes already there are read and
+/// served (the response then says close), never cut off.
 async fn wait_between_requests(
     client: &mut Conn,
     ctx: &WorkerCtx,
@@ -130,7 +131,7 @@ async fn wait_between_requests(
         let mut read = std::pin::pin!(client.fill_cancelable(limit, cancel));
         monoio::select! {
             read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
-            _ = ctx.drain.wait() => {}
+            _ = ctx.drain.wait_idle() => {}
         }
         if let Some(canceller) = between.canceller.take() {
             canceller.cancel();
@@ -142,7 +143,7 @@ async fn wait_between_requests(
     client.release();
     let ready = monoio::select! {
         ready = timeout(wait, client.readable()) => Some(matches!(ready, Ok(Ok(())))),
-        _ = ctx.drain.wait() => None,
+        _ = ctx.drain.wait_idle() => None,
     };
     // Waiting for readiness holds nothing, so stopping it loses nothing.
     let ready = ready.unwrap_or_else(|| client.has_input());

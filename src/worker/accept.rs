@@ -229,17 +229,22 @@ async fn back_off(worker: &Worker, err: &std::io::Error) {
 
 /// At the worker's share of `[server] max_connections`, stop accepting:
 /// new connections wait in the kernel's listen queue (nothing is refused
-/// while it has room) until a connection of this worker ends. Also looks
-/// every `ROOM_POLL` whether the loop was stopped or a reload moved the cap.
+/// while it has room) until a connection of this worker ends. While some
+/// wait there, idle keep-alive connections are closed to make room for
+/// them (`make_room`). Also looks every `ROOM_POLL` whether the loop was
+/// stopped or a reload moved the cap.
 async fn wait_for_room(worker: &Worker, slot: &Listening, report: bool) {
-    let mut paused = false;
+    let (mut paused, mut said) = (false, false);
     loop {
         let ctx = worker.current();
         let (connections, cap) = (ctx.connections.clone(), ctx.plan.worker_connections);
-        drop(ctx);
         if slot.is_stopped() || connections.held() < cap {
             return;
         }
+        // One loop per listener reports and makes room: every loop of it
+        // doing so would close that many connections per client waiting.
+        let closed = if report { make_room(&ctx, slot) } else { 0 };
+        drop(ctx);
         if report && !paused {
             paused = true;
             crate::edge_counts::accept_paused();
@@ -248,8 +253,32 @@ async fn wait_for_room(worker: &Worker, slot: &Listening, report: bool) {
                 worker.id
             ));
         }
+        if closed > 0 && !said {
+            said = true;
+            crate::log::warn(format_args!(
+                "worker {}: at max_connections ({cap} on this worker) with clients waiting to be accepted: idle keep-alive connections closed to make room (said once while it lasts)",
+                worker.id
+            ));
+        }
         let _ = crate::timer::timeout(ROOM_POLL, connections.freed()).await;
     }
+}
+
+/// Idle keep-alive connections closed at most at once to make room, as
+/// nginx closes up to 32 reusable connections when it runs out.
+const GIVE_WAY_AT_ONCE: usize = 32;
+
+/// Asks as many idle keep-alive connections to close as clients wait in
+/// `slot`'s listen queue (at most `GIVE_WAY_AT_ONCE`): a client that is
+/// there now gets a place, one that would come back later reconnects.
+/// Returns how many were asked.
+fn make_room(ctx: &crate::worker_ctx::WorkerCtx, slot: &Listening) -> usize {
+    let queued = accept_queue_len(slot.fd).unwrap_or(0);
+    let wanted = usize::try_from(queued).map_or(GIVE_WAY_AT_ONCE, |n| n.min(GIVE_WAY_AT_ONCE));
+    if wanted == 0 {
+        return 0;
+    }
+    ctx.drain.give_way(wanted)
 }
 
 #[cfg(test)]
