@@ -1057,6 +1057,27 @@ fn an_idle_connection_whose_client_says_nothing_is_closed_all_the_same() {
     );
 }
 
+/// RFC 9113 §3.4: the preface is followed by SETTINGS. A client that sends
+/// the preface alone is closed at the header timeout (1 s here), as one
+/// that sends nothing is; it was held for client_idle (20 s here) and
+/// shutdown_grace, seven times as long at the defaults (nginx: its
+/// header timeout).
+#[test]
+fn s3_4_a_preface_without_settings_is_closed_at_the_header_timeout() {
+    let up = RecordingUpstream::echo();
+    let toml = h2c_config(up.addr, "").replace(
+        "shutdown_grace = \"5s\"\n",
+        "shutdown_grace = \"5s\"\n[server.timeouts]\nclient_header = \"1s\"\nclient_idle = \"20s\"\n",
+    );
+    let tern = Tern::start(&toml);
+    let mut conn = Conn::connect(tern.addr());
+    conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert!(
+        conn.expect_close(Duration::from_secs(10)).is_ok(),
+        "a preface alone held the connection past the header timeout"
+    );
+}
+
 #[test]
 fn an_idle_connection_is_closed_with_goaway() {
     let up = RecordingUpstream::echo();

@@ -120,6 +120,10 @@ struct Accepting {
     idle: Rc<idle::Idle>,
     /// The streams' tasks alive, and the client's resets under them.
     tasks: Rc<tasks::Tasks>,
+    /// When the client's SETTINGS must have come by (the header timeout
+    /// from the connection's start): a client that sent the preface alone
+    /// was held for `client_idle` and `shutdown_grace`.
+    settings_by: Instant,
 }
 
 type NewStream = (Request<RecvStream>, SendResponse<Bytes>);
@@ -134,13 +138,15 @@ impl Accepting {
         let limit = ctx.plan.http2.no_progress_frames_per_second;
         let io = io::H2Io::new(poll, tls, early, calm.clone(), limit);
         let handshake = limits::builder(&ctx.plan.http2).handshake::<_, Bytes>(io);
-        match crate::timer::timeout(ctx.plan.client_timeouts.header, handshake).await {
+        let settings_by = crate::timer::deadline_after(ctx.plan.client_timeouts.header);
+        match crate::timer::timeout_at(settings_by, handshake).await {
             Ok(Ok(conn)) => Some(Accepting {
                 conn,
                 tasks: tasks::Tasks::new(ctx.plan.http2.max_concurrent_streams, calm.clone()),
                 calm,
                 gone_by: None,
                 idle: idle::Idle::new(),
+                settings_by,
             }),
             _ => None,
         }
@@ -157,6 +163,7 @@ impl Accepting {
         loop {
             let gone_by = self.gone_by;
             let going_away = gone_by.is_some();
+            let unheard = !self.calm.heard();
             let check = self.idle_check(limit);
             let conn = &mut self.conn;
             let tasks = &self.tasks;
@@ -178,6 +185,13 @@ impl Accepting {
                 }
                 _ = crate::timer::sleep_until(gone_by.unwrap_or(check)), if going_away => {
                     return None;
+                }
+                _ = crate::timer::sleep_until(self.settings_by), if unheard && !going_away => {
+                    if !self.calm.heard() {
+                        // Nothing to say GOAWAY about: closed at once.
+                        self.gone_by = Some(crate::timer::last_tick());
+                        return None;
+                    }
                 }
             }
         }

@@ -47,6 +47,9 @@ const SETTING_LEN: usize = 6;
 pub struct Calm {
     tripped: Cell<Option<Reason>>,
     waker: Cell<Option<Waker>>,
+    /// A whole frame head came after the preface (the client's SETTINGS,
+    /// RFC 9113 §3.4): `h2` takes the preface alone as the handshake.
+    heard: Cell<bool>,
 }
 
 impl Calm {
@@ -61,6 +64,11 @@ impl Calm {
 
     pub fn tripped(&self) -> bool {
         self.tripped.get().is_some()
+    }
+
+    /// Whether a frame followed the client's preface.
+    pub fn heard(&self) -> bool {
+        self.heard.get()
     }
 
     /// Ready once tripped, with the GOAWAY's code.
@@ -132,6 +140,7 @@ impl FrameWatch {
                 return None;
             }
             self.have = 0;
+            calm.heard.set(true);
             let [l0, l1, l2, kind, flags, ..] = self.head;
             let len = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
             self.skip = len;
