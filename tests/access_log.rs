@@ -565,9 +565,13 @@ fn a_log_that_cannot_be_reopened_goes_on_in_the_file_open_before() {
     let moved = dir.join("logs.moved");
     std::fs::rename(&logs, &moved).expect("mv");
     tern.signal("USR1");
-    assert!(wait_until(Duration::from_secs(5), || {
-        tern.has_said("writing on to the file open before")
-    }));
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            tern.has_said("writing on to the file open before")
+        }),
+        "{:#?}",
+        tern.stderr()
+    );
     let mut c = tern.connect();
     for i in 0..20 {
         let req = format!("GET /api/{i} HTTP/1.1\r\nHost: h\r\n\r\n");

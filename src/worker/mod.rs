@@ -71,10 +71,16 @@ pub fn spawn(
                     return;
                 }
             };
-            let _ = ready.send(Ok(driver));
             let id = spec.id;
+            // Said once the worker serves (its access log open, its
+            // listeners accepting), not when its runtime exists: tern says
+            // it started, and an upgrade's old process stops accepting,
+            // only then.
+            let serving = move || {
+                let _ = ready.send(Ok(driver));
+            };
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rt.block_on(run(spec));
+                rt.block_on(run(spec, serving));
             }));
             if ran.is_err() {
                 worker_died(id);
@@ -99,7 +105,7 @@ fn worker_died(id: usize) {
     crate::control::ask(crate::control::Request::Stop);
 }
 
-async fn run(spec: WorkerSpec) {
+async fn run(spec: WorkerSpec, serving: impl FnOnce()) {
     let ctx = WorkerCtx::new(spec.id, spec.plan).with_server_states(spec.server_states);
     let worker = Rc::new(Worker {
         id: spec.id,
@@ -117,6 +123,7 @@ async fn run(spec: WorkerSpec) {
         worker.listen(bound);
     }
     worker.publish_listeners();
+    serving();
     monoio::spawn(sweep_pool(worker.clone()));
     monoio::spawn(crate::timer::ticker());
     let _log_writes = crate::log::writer::OnWorker::start();
