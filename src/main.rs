@@ -37,19 +37,14 @@ fn main() -> ExitCode {
 }
 
 fn run(path: PathBuf, start: Start) -> ExitCode {
-    let (source, plan) = match config::load_resolved(&path) {
-        Ok((source, plan, warnings)) => {
-            for warning in warnings {
-                eprintln!("tern: warning: {warning}");
-            }
-            (source, plan)
-        }
+    let (source, plan, warnings) = match config::load_resolved(&path) {
+        Ok(loaded) => loaded,
         Err(err) => {
             eprintln!("tern: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match server::run(path, source, plan, start) {
+    match server::run(path, source, plan, warnings, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(problem) => {
             eprintln!("tern: {problem}");

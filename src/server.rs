@@ -51,11 +51,14 @@ impl Shared {
     }
 }
 
-/// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once).
+/// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (at once). `warnings`
+/// (from loading the config) are logged once the error log is open, so
+/// they are where a reload's are.
 pub fn run(
     config_path: PathBuf,
     source: crate::config::Source,
     mut plan: Plan,
+    warnings: Vec<String>,
     start: Start,
 ) -> Result<(), String> {
     let Process {
@@ -63,6 +66,9 @@ pub fn run(
         workers,
         cores,
     } = prepare_process(&plan)?;
+    for warning in warnings {
+        crate::log::warn(format_args!("{warning}"));
+    }
     let (mut handover, listeners) = open_listeners(&plan, workers, start)?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.

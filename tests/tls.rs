@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::tls_client::*;
 use common::*;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, HandshakeKind};
+use rustls::{CipherSuite, ClientConfig, ClientConnection, HandshakeKind, SignatureScheme};
 
 fn tls_config(upstream: std::net::SocketAddr, certs: &[&TestCert]) -> String {
     let entries: Vec<String> = certs
@@ -90,6 +90,136 @@ fn sni_picks_exact_then_wildcard_then_the_first_certificate() {
         conn.complete_io(&mut sock).expect("handshake");
     }
     assert_eq!(conn.peer_certificates().expect("cert")[0], first.der);
+}
+
+/// TLS 1.3 with every suite, over a client whose signature_algorithms are
+/// `schemes` only (what it can verify).
+fn verifying_only(schemes: &[SignatureScheme]) -> Arc<ClientConfig> {
+    let provider = rustls::crypto::ring::default_provider();
+    insecure_config_with(provider, &[&rustls::version::TLS13], schemes)
+}
+
+/// TLS 1.2 offering only `suites`, over a client that can verify every
+/// signature scheme: the suites decide which key type can be used.
+fn tls12_offering(suites: &[CipherSuite]) -> Arc<ClientConfig> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .retain(|suite| suites.contains(&suite.suite()));
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    insecure_config_with(provider, &[&rustls::version::TLS12], &schemes)
+}
+
+const RSA_ONLY: &[SignatureScheme] = &[
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA256,
+];
+
+/// nginx serves two `ssl_certificate`s for one name, ECDSA and RSA, and
+/// picks by what the client can verify; tern kept only the first, and a
+/// client that can only verify RSA failed its handshake (alert 40).
+#[test]
+fn an_ecdsa_and_an_rsa_certificate_for_one_name_go_each_to_a_client_that_can_use_it() {
+    let up = RecordingUpstream::echo();
+    let ec = make_cert("dual-ec", &["dual.test"]);
+    let rsa = make_rsa_cert("dual-rsa", &["dual.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&ec, &rsa]));
+    let ecdsa_only = &[SignatureScheme::ECDSA_NISTP256_SHA256];
+    let got = |config| peer_cert(&connect(&tern, &config, "dual.test"));
+    assert_eq!(got(verifying_only(RSA_ONLY)), rsa.der, "TLS 1.3, RSA only");
+    assert_eq!(
+        got(verifying_only(ecdsa_only)),
+        ec.der,
+        "TLS 1.3, ECDSA only"
+    );
+    let rsa_suites = [CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    let ecdsa_suites = [CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
+    assert_eq!(got(tls12_offering(&rsa_suites)), rsa.der, "ECDHE-RSA");
+    assert_eq!(got(tls12_offering(&ecdsa_suites)), ec.der, "ECDHE-ECDSA");
+    // The red-team probe's own client: OpenSSL with ECDHE-RSA only.
+    let args = ["-servername", "dual.test", "-tls1_2"];
+    let rsa_cipher = ["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"];
+    let openssl = openssl_s_client(tern.addr(), &[&args[..], &rsa_cipher].concat());
+    assert_eq!(openssl.map(|pem| pem.trim().to_owned()), Ok(cert_pem(&rsa)));
+}
+
+/// A client that can use either key type gets the first in config order.
+#[test]
+fn a_client_that_can_verify_both_key_types_gets_the_first_configured() {
+    let up = RecordingUpstream::echo();
+    let ec = make_cert("order-ec", &["order.test"]);
+    let rsa = make_rsa_cert("order-rsa", &["order.test"]);
+    let everything = insecure_config();
+    let tern = Tern::start(&tls_config(up.addr, &[&ec, &rsa]));
+    assert_eq!(
+        peer_cert(&connect(&tern, &everything, "order.test")),
+        ec.der
+    );
+    drop(tern);
+    let tern = Tern::start(&tls_config(up.addr, &[&rsa, &ec]));
+    assert_eq!(
+        peer_cert(&connect(&tern, &everything, "order.test")),
+        rsa.der
+    );
+}
+
+/// The default certificate (no SNI, or an unknown name) is the first one;
+/// a client that can't use its key gets the other key type's certificate
+/// for the same name instead of a failed handshake.
+#[test]
+fn a_client_without_sni_that_verifies_only_rsa_gets_the_first_names_rsa_certificate() {
+    let up = RecordingUpstream::echo();
+    let ec = make_cert("default-ec", &["default.test"]);
+    let other = make_rsa_cert("default-other", &["other.test"]);
+    let rsa = make_rsa_cert("default-rsa", &["default.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&ec, &other, &rsa]));
+    let no_sni = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let mut sock = TcpStream::connect(tern.addr()).expect("connect");
+    let mut conn = ClientConnection::new(verifying_only(RSA_ONLY), no_sni).expect("client");
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    assert_eq!(conn.peer_certificates().expect("cert")[0], rsa.der);
+    let unknown = connect(&tern, &verifying_only(RSA_ONLY), "unknown.test");
+    assert_eq!(peer_cert(&unknown), rsa.der);
+}
+
+/// Two certificates of one key type for one name: the earlier is served,
+/// as before, but no longer silently: `--check` and the error log say
+/// which certificate lost which name to which.
+#[test]
+fn two_certificates_of_one_key_type_for_a_name_keep_the_first_with_a_warning() {
+    let up = RecordingUpstream::echo();
+    let first = make_cert("dup-first", &["dup.test", "only-first.test"]);
+    let second = make_cert("dup-second", &["dup.test", "only-second.test"]);
+    let config = tls_config(up.addr, &[&first, &second]);
+    let said = accepted(&config);
+    let warning = said
+        .lines()
+        .find(|line| line.contains("listener[0].tls.certificates[1]"))
+        .unwrap_or_else(|| panic!("no warning for certificates[1]: {said}"));
+    for part in [
+        "warning",
+        &second.cert_file.path_str(),
+        "\"dup.test\"",
+        "ECDSA",
+        "certificates[0]",
+        &first.cert_file.path_str(),
+    ] {
+        assert!(warning.contains(part), "{part:?} not in {warning}");
+    }
+    assert!(!warning.contains("only-second.test"), "{warning}");
+    let tern = Tern::start(&config);
+    assert!(tern.has_said("listener[0].tls.certificates[1]"));
+    let everything = insecure_config();
+    assert_eq!(
+        peer_cert(&connect(&tern, &everything, "dup.test")),
+        first.der
+    );
+    let own = connect(&tern, &everything, "only-second.test");
+    assert_eq!(peer_cert(&own), second.der);
 }
 
 #[test]
@@ -456,6 +586,16 @@ fn curl_with_cacert_gets_the_proxied_answer() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "/via-curl");
+}
+
+/// `tern --check` on `config`, which must pass: what it printed on stderr
+/// (its warnings).
+fn accepted(config: &str) -> String {
+    let file = TempFile::new("tls.toml", config);
+    let out = run_tern(&["--check", "--config", &file.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "the config should pass: {stderr}");
+    stderr
 }
 
 fn refused(config: &str) -> String {

@@ -72,30 +72,44 @@ impl Source {
             message,
         })
     }
+
+    /// `plan`'s warnings as lines, each naming this file and the key, as
+    /// an error would.
+    fn plan_warnings(&self, plan: &Plan) -> Vec<String> {
+        let line = |(key, message): &plan::PlanWarning| {
+            let located = ConfigError {
+                file: self.file.clone(),
+                key: key.clone(),
+                message: message.clone(),
+            };
+            located.to_string()
+        };
+        plan.warnings.iter().map(line).collect()
+    }
 }
 
 /// Reads `path` and looks up (once, now) the names it uses that have no
 /// answer yet; the plan has a server for each address found. Also returns
-/// a warning for each name that did not resolve: tern runs, with no server
-/// from that name until it resolves.
+/// the plan's warnings (`Plan::warnings`), and one for each name that did
+/// not resolve: tern runs, with no server from that name until it
+/// resolves.
 pub fn load_resolved(path: &Path) -> Result<(Source, Plan, Vec<String>), ConfigError> {
     let source = Source::read(path)?;
     let first = source.plan()?;
     if first.discovery.queries.is_empty() {
-        return Ok((source, first, Vec::new()));
+        let warnings = source.plan_warnings(&first);
+        return Ok((source, first, warnings));
     }
     let problems = crate::discovery::resolve_missing(&first.discovery);
-    let warnings = problems
-        .iter()
-        .map(|(key, why)| {
-            format!(
-                "{}: {}",
-                source.file,
-                crate::discovery::unresolved_warning(key, why)
-            )
-        })
-        .collect();
     let plan = source.plan()?;
+    let mut warnings = source.plan_warnings(&plan);
+    warnings.extend(problems.iter().map(|(key, why)| {
+        format!(
+            "{}: {}",
+            source.file,
+            crate::discovery::unresolved_warning(key, why)
+        )
+    }));
     Ok((source, plan, warnings))
 }
 

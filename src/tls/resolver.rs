@@ -1,7 +1,10 @@
 //! Choosing a certificate by the SNI name the client sent: exact names
 //! first, then `*.example.com` wildcards (one label, as browsers match), and
 //! the first certificate configured for clients that send no name or an
-//! unknown one. An ACME certificate is looked up through its slot, so the
+//! unknown one. A name may have one certificate per key type (ECDSA and
+//! RSA, as nginx's two `ssl_certificate` lines): the first, in config order,
+//! whose key can sign with a scheme the client offered is served, else the
+//! first. An ACME certificate is looked up through its slot, so the
 //! certificate the ACME thread swapped in is served from the next
 //! handshake on; a TLS-ALPN-01 validation gets the challenge certificate.
 
@@ -10,6 +13,7 @@ use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{SignatureAlgorithm, SignatureScheme};
 
 use super::LoadedCert;
 use crate::acme::{self, Managed};
@@ -31,53 +35,166 @@ impl Source {
     }
 }
 
+/// A certificate as the resolver holds it: where from, its key type, and
+/// its place among the certificates added (what a warning names).
+#[derive(Debug, Clone)]
+struct Entry {
+    source: Source,
+    /// The key type when added: an ACME renewal keeps it (same key kind).
+    algorithm: SignatureAlgorithm,
+    ordinal: usize,
+}
+
+/// The certificates for one name: at most one per key type, in the order
+/// they were added.
+#[derive(Debug, Clone, Default)]
+struct Choices(Vec<Entry>);
+
+impl Choices {
+    /// The entry of `algorithm`'s key type, if the name has one.
+    fn of_type(&self, algorithm: SignatureAlgorithm) -> Option<&Entry> {
+        self.0.iter().find(|entry| entry.algorithm == algorithm)
+    }
+
+    /// Adds `entry` unless the name has a certificate of its key type; the
+    /// one it has is returned then (the earlier keeps the name).
+    fn add(&mut self, entry: &Entry) -> Option<&Entry> {
+        match self.0.iter().position(|e| e.algorithm == entry.algorithm) {
+            Some(found) => self.0.get(found),
+            None => {
+                self.0.push(entry.clone());
+                None
+            }
+        }
+    }
+
+    /// The first certificate whose key can sign with one of the schemes
+    /// the client offered (rustls has already dropped those no offered
+    /// TLS 1.2 suite can use), else the first: a client that offers
+    /// nothing usable fails its handshake as it would have anyway.
+    fn pick(&self, offered: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        let first = self.0.first()?;
+        if self.0.len() == 1 {
+            return Some(first.source.key());
+        }
+        let usable = self
+            .0
+            .iter()
+            .map(|entry| entry.source.key())
+            .find(|key| key.key.choose_scheme(offered).is_some());
+        usable.or_else(|| Some(first.source.key()))
+    }
+}
+
+/// A name a certificate was not added under: an earlier one of the same
+/// key type has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub name: String,
+    /// The key type both have (`ECDSA`, `RSA`).
+    pub algorithm: String,
+    /// The earlier certificate's place among those added.
+    pub earlier: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct SniResolver {
-    exact: HashMap<String, Source>,
+    exact: HashMap<String, Choices>,
     /// Keyed by the part after `*.`.
-    wildcard: HashMap<String, Source>,
-    default: Option<Source>,
+    wildcard: HashMap<String, Choices>,
+    /// The first certificate, and those of other key types for its first
+    /// name: a client that can't use the first's key still gets one.
+    default: Choices,
+    /// The first certificate's first name (`None` before one is added, or
+    /// when it names nothing).
+    default_name: Option<String>,
+    /// Certificates added so far.
+    added: usize,
     /// The listener answers TLS-ALPN-01 (it has ACME certificates).
     acme: bool,
 }
 
 impl SniResolver {
     /// Adds a certificate under each of its names; the first one added is
-    /// the default. An earlier certificate keeps a name both claim.
-    pub fn add(&mut self, cert: LoadedCert) {
-        self.add_source(&cert.names, Source::Fixed(cert.key));
+    /// the default. A name already held by a certificate of the same key
+    /// type stays with that one, and is returned.
+    pub fn add(&mut self, cert: LoadedCert) -> Vec<Shadowed> {
+        let algorithm = cert.key.key.algorithm();
+        self.add_source(&cert.names, Source::Fixed(cert.key), algorithm)
     }
 
     /// Adds an ACME certificate under its configured domains.
-    pub fn add_acme(&mut self, managed: Arc<Managed>) {
+    pub fn add_acme(&mut self, managed: Arc<Managed>) -> Vec<Shadowed> {
         let domains = managed.spec.domains.clone();
-        self.add_source(&domains, Source::Acme(managed));
+        let algorithm = managed.slot.current().key.algorithm();
         self.acme = true;
+        self.add_source(&domains, Source::Acme(managed), algorithm)
     }
 
-    fn add_source(&mut self, names: &[String], source: Source) {
+    fn add_source(
+        &mut self,
+        names: &[String],
+        source: Source,
+        algorithm: SignatureAlgorithm,
+    ) -> Vec<Shadowed> {
+        let entry = Entry {
+            source,
+            algorithm,
+            ordinal: self.added,
+        };
+        self.added += 1;
+        let mut shadowed = Vec::new();
         for name in names {
             let table = match name.strip_prefix("*.") {
                 Some(parent) => self.wildcard.entry(parent.to_owned()),
                 None => self.exact.entry(name.clone()),
             };
-            table.or_insert_with(|| source.clone());
+            if let Some(earlier) = table.or_default().add(&entry) {
+                shadowed.push(Shadowed {
+                    name: name.clone(),
+                    algorithm: format!("{algorithm:?}"),
+                    earlier: earlier.ordinal,
+                });
+            }
         }
-        self.default.get_or_insert(source);
+        self.add_default(names, &entry);
+        shadowed
     }
 
-    pub fn lookup(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    /// The first certificate is the default; a later one of another key
+    /// type joins it when it covers the first's first name.
+    fn add_default(&mut self, names: &[String], entry: &Entry) {
+        if self.default.0.is_empty() {
+            self.default.0.push(entry.clone());
+            self.default_name = names.first().cloned();
+            return;
+        }
+        let covers = |name: &String| names.contains(name);
+        if self.default_name.as_ref().is_some_and(covers)
+            && self.default.of_type(entry.algorithm).is_none()
+        {
+            self.default.0.push(entry.clone());
+        }
+    }
+
+    /// The certificate for `server_name` (lower-cased) for a client
+    /// offering `offered` signature schemes.
+    pub fn lookup(
+        &self,
+        server_name: Option<&str>,
+        offered: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
         let Some(name) = server_name.map(str::to_ascii_lowercase) else {
-            return self.default.as_ref().map(Source::key);
+            return self.default.pick(offered);
         };
-        if let Some(source) = self.exact.get(&name) {
-            return Some(source.key());
+        if let Some(choices) = self.exact.get(&name) {
+            return choices.pick(offered);
         }
         let parent = name.split_once('.').map(|(_, parent)| parent);
         parent
             .and_then(|parent| self.wildcard.get(parent))
-            .or(self.default.as_ref())
-            .map(Source::key)
+            .unwrap_or(&self.default)
+            .pick(offered)
     }
 }
 
@@ -91,6 +208,6 @@ impl ResolvesServerCert for SniResolver {
         if self.acme && validating {
             return acme::challenge::alpn_certificate(client_hello.server_name());
         }
-        self.lookup(client_hello.server_name())
+        self.lookup(client_hello.server_name(), client_hello.signature_schemes())
     }
 }

@@ -28,6 +28,40 @@ pub fn make_cert(tag: &str, names: &[&str]) -> TestCert {
     }
 }
 
+/// A self-signed certificate with an RSA key (2048 bits), made by the
+/// `openssl` command: ring, under rcgen, signs with RSA keys but does not
+/// make them.
+pub fn make_rsa_cert(tag: &str, names: &[&str]) -> TestCert {
+    use rustls::pki_types::pem::PemObject;
+    let dir = super::TempDir::new(&format!("rsa-{tag}"));
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={}", names[0])])
+        .args(["-addext", &format!("subjectAltName={}", san.join(","))])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command is needed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert_pem = std::fs::read_to_string(&cert).expect("certificate");
+    let key_pem = std::fs::read_to_string(&key).expect("key");
+    TestCert {
+        der: CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM"),
+        cert_file: TempFile::new(&format!("{tag}.crt"), &cert_pem),
+        key_file: TempFile::new(&format!("{tag}.key"), &key_pem),
+    }
+}
+
 /// A client that trusts exactly `trusted` and offers ALPN http/1.1.
 pub fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
     let provider = rustls::crypto::ring::default_provider();
@@ -193,8 +227,26 @@ fn serve_tls(
 /// Accepts any server certificate (signatures are still checked): for
 /// looking at which certificate is sent, or reaching a temporary one.
 pub fn insecure_config() -> Arc<ClientConfig> {
+    let provider = rustls::crypto::ring::default_provider();
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    insecure_config_with(provider, rustls::DEFAULT_VERSIONS, &schemes)
+}
+
+/// `insecure_config` offering `provider`'s cipher suites over `versions`,
+/// and only `schemes` in its signature_algorithms: a client that can
+/// verify only RSA signatures, say.
+pub fn insecure_config_with(
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    schemes: &[rustls::SignatureScheme],
+) -> Arc<ClientConfig> {
     #[derive(Debug)]
-    struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
+    struct AcceptAll(
+        Arc<rustls::crypto::CryptoProvider>,
+        Vec<rustls::SignatureScheme>,
+    );
     impl rustls::client::danger::ServerCertVerifier for AcceptAll {
         fn verify_server_cert(
             &self,
@@ -233,15 +285,46 @@ pub fn insecure_config() -> Arc<ClientConfig> {
             )
         }
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
+            self.1.clone()
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+    let provider = Arc::new(provider);
+    let verifier = AcceptAll(provider.clone(), schemes.to_vec());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAll(provider)))
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Arc::new(config)
+}
+
+/// Runs `openssl s_client` against `addr` with `args` (`-servername`,
+/// `-tls1_2`, `-cipher`...), stdin closed so it leaves after the
+/// handshake: whether it succeeded, and the server certificate it got (its
+/// PEM, as `s_client` prints it), or its output when it failed.
+pub fn openssl_s_client(addr: SocketAddr, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-connect", &addr.to_string()])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the openssl command is needed (.ci/run installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let begin = stdout.find("-----BEGIN CERTIFICATE-----");
+    let end = stdout
+        .find("-----END CERTIFICATE-----")
+        .map(|at| at + "-----END CERTIFICATE-----".len());
+    match (out.status.success(), begin, end) {
+        (true, Some(begin), Some(end)) => Ok(stdout[begin..end].to_owned()),
+        _ => Err(format!("{stdout}\n{stderr}")),
+    }
+}
+
+/// The PEM of `cert` as a file holds it, for comparing with what
+/// `openssl_s_client` got.
+pub fn cert_pem(cert: &TestCert) -> String {
+    let text = std::fs::read_to_string(&cert.cert_file.path).expect("certificate file");
+    text.trim().to_owned()
 }

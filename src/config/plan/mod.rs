@@ -25,6 +25,10 @@ use conditions::Names;
 /// Where a validation error is, and what is wrong.
 pub type PlanError = (String, String);
 
+/// Where something worth a warning is, and what: the config loads all the
+/// same (an expired certificate, a name two certificates claim).
+pub type PlanWarning = (String, String);
+
 #[derive(Debug)]
 pub struct Plan {
     /// `None`: one worker per CPU the process may run on.
@@ -69,6 +73,9 @@ pub struct Plan {
     pub upgrade_socket: Option<std::path::PathBuf>,
     /// Server names to look up, and where (see `discovery`).
     pub discovery: crate::discovery::Wanted,
+    /// What the operator should hear of though the config loads: printed
+    /// by `--check`, logged at start and on a reload.
+    pub warnings: Vec<PlanWarning>,
 }
 
 impl Plan {
@@ -132,7 +139,8 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     check_step_timeouts(file)?;
     let limits = build_limits(file)?;
     let body_limit = build_body_limit(file)?;
-    let listeners = build_listeners(file)?;
+    let mut warnings = Vec::new();
+    let listeners = build_listeners(file, &mut warnings)?;
     let built = backend::build_backends(file)?;
     let routes = build_routes(file, &listeners, &built.backends)?;
     let no_route = build_no_route(server)?;
@@ -171,18 +179,23 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         pid_file: nonempty_path("server.pid_file", &server.pid_file)?,
         upgrade_socket: nonempty_path("server.upgrade_socket", &server.upgrade_socket)?,
         discovery: built.wanted,
+        warnings,
     })
 }
 
-/// Every `[[listener]]`: at least one, names and addresses unique.
-fn build_listeners(file: &ConfigFile) -> Result<Vec<ListenerPlan>, PlanError> {
+/// Every `[[listener]]`: at least one, names and addresses unique. What is
+/// worth a warning (their certificates) goes to `warnings`.
+fn build_listeners(
+    file: &ConfigFile,
+    warnings: &mut Vec<PlanWarning>,
+) -> Result<Vec<ListenerPlan>, PlanError> {
     // Where an ACME HTTP-01 challenge can be answered.
     let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
     let listeners = file
         .listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| build_listener(i, l, has_plain))
+        .map(|(i, l)| build_listener(i, l, has_plain, warnings))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some((i, l)) = listeners
         .iter()
@@ -371,6 +384,7 @@ fn build_listener(
     index: usize,
     section: &ListenerSection,
     has_plain: bool,
+    warnings: &mut Vec<PlanWarning>,
 ) -> Result<ListenerPlan, PlanError> {
     let name = section
         .name
@@ -390,7 +404,7 @@ fn build_listener(
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls, has_plain, http2))
+        .map(|tls| build_tls(index, tls, has_plain, http2, warnings))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -473,11 +487,14 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
+/// A listener's TLS configuration; its certificates' warnings, named by
+/// their key (`listener[0].tls.certificates[1]`), go to `warnings`.
 fn build_tls(
     index: usize,
     tls: &ListenerTls,
     has_plain: bool,
     http2: bool,
+    warnings: &mut Vec<PlanWarning>,
 ) -> Result<Arc<crate::tls::ServerTls>, PlanError> {
     let key = format!("listener[{index}].tls.certificates");
     if tls.certificates.is_empty() && tls.acme.is_none() {
@@ -501,7 +518,14 @@ fn build_tls(
             key: &c.key,
         })
         .collect();
-    crate::tls::server_config(&paths, acme, http2).map_err(|e| err(key, e.to_string()))
+    let (server_tls, said) =
+        crate::tls::server_config(&paths, acme, http2).map_err(|e| err(key, e.to_string()))?;
+    let at = |warning: crate::tls::CertWarning| {
+        let key = format!("listener[{index}].tls.{}", warning.key);
+        (key, warning.message)
+    };
+    warnings.extend(said.into_iter().map(at));
+    Ok(server_tls)
 }
 
 /// "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, here).
