@@ -222,6 +222,25 @@ fn two_certificates_of_one_key_type_for_a_name_keep_the_first_with_a_warning() {
     assert_eq!(peer_cert(&own), second.der);
 }
 
+/// `b.test.` is the fully qualified `b.test`: tern's Host routing and
+/// nginx take it so, and so does the certificate choice now (it gave the
+/// default certificate). rustls clients drop the dot; OpenSSL sends it.
+#[test]
+fn a_server_name_with_a_trailing_dot_gets_that_names_certificate() {
+    let up = RecordingUpstream::echo();
+    let first = make_cert("dot-first", &["a.test"]);
+    let named = make_cert("dot-named", &["b.test"]);
+    let wild = make_cert("dot-wild", &["*.wild.test"]);
+    let tern = Tern::start(&tls_config(up.addr, &[&first, &named, &wild]));
+    let got = |name: &str| {
+        let pem = openssl_s_client(tern.addr(), &["-servername", name]);
+        pem.map(|pem| pem.trim().to_owned())
+    };
+    assert_eq!(got("b.test."), Ok(cert_pem(&named)));
+    assert_eq!(got("B.Test."), Ok(cert_pem(&named)));
+    assert_eq!(got("x.wild.test."), Ok(cert_pem(&wild)));
+}
+
 #[test]
 fn second_connection_resumes_the_session() {
     let up = RecordingUpstream::echo();

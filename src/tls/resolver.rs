@@ -177,8 +177,11 @@ impl SniResolver {
         }
     }
 
-    /// The certificate for `server_name` (lower-cased) for a client
-    /// offering `offered` signature schemes.
+    /// The certificate for `server_name` for a client offering `offered`
+    /// signature schemes. The name is lower-cased, and one trailing dot
+    /// dropped: `b.example.` is the fully qualified `b.example` (RFC 6066
+    /// says send it without the dot, some clients don't), as tern's Host
+    /// routing and nginx take it.
     pub fn lookup(
         &self,
         server_name: Option<&str>,
@@ -187,7 +190,8 @@ impl SniResolver {
         let Some(name) = server_name.map(str::to_ascii_lowercase) else {
             return self.default.pick(offered);
         };
-        if let Some(choices) = self.exact.get(&name) {
+        let name = name.strip_suffix('.').unwrap_or(&name);
+        if let Some(choices) = self.exact.get(name) {
             return choices.pick(offered);
         }
         let parent = name.split_once('.').map(|(_, parent)| parent);
