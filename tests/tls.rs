@@ -668,21 +668,116 @@ fn key_that_does_not_match_is_named() {
     assert!(err.contains("does not fit"), "{err}");
 }
 
-#[test]
-fn expired_certificate_is_refused() {
+/// A self-signed certificate for `name`, valid from January 1st of `from`
+/// to January 1st of `to`.
+fn dated_cert(tag: &str, name: &str, from: i32, to: i32) -> TestCert {
     let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(vec!["old.test".to_string()]).expect("params");
-    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    params.not_before = rcgen::date_time_ymd(from, 1, 1);
+    params.not_after = rcgen::date_time_ymd(to, 1, 1);
     let cert = params.self_signed(&key).expect("certificate");
-    let old = TestCert {
+    TestCert {
         der: cert.der().clone(),
-        cert_file: TempFile::new("old.crt", &cert.pem()),
-        key_file: TempFile::new("old.key", &key.serialize_pem()),
-    };
-    let err = refused(&tls_config(dead_addr(), &[&old]));
-    assert!(err.contains(&old.cert_file.path_str()), "{err}");
-    assert!(err.contains("not valid now"), "{err}");
+        cert_file: TempFile::new(&format!("{tag}.crt"), &cert.pem()),
+        key_file: TempFile::new(&format!("{tag}.key"), &key.serialize_pem()),
+    }
+}
+
+/// The line of `said` that names `file`, which must be a warning.
+fn warning_naming(said: &str, file: &TestCert) -> String {
+    let path = file.cert_file.path_str();
+    let line = said.lines().find(|line| line.contains(&path));
+    let line = line.unwrap_or_else(|| panic!("nothing names {path}: {said}"));
+    assert!(line.contains("warn"), "{line}");
+    line.to_owned()
+}
+
+/// nginx and HAProxy load an expired certificate; tern refused it, at
+/// start and on every reload, while the running process served it anyway.
+/// Now `--check` passes and warns, naming the file and the dates.
+#[test]
+fn an_expired_or_not_yet_valid_certificate_passes_check_with_a_warning_naming_its_dates() {
+    let old = dated_cert("old", "old.test", 2000, 2001);
+    let early = dated_cert("early", "early.test", 2090, 2091);
+    let said = accepted(&tls_config(dead_addr(), &[&old, &early]));
+    let expired = warning_naming(&said, &old);
+    assert!(
+        expired.contains("listener[0].tls.certificates[0]"),
+        "{expired}"
+    );
+    assert!(expired.contains("has expired"), "{expired}");
+    assert!(
+        expired.contains("notAfter Jan  1 00:00:00 2001"),
+        "{expired}"
+    );
+    assert!(
+        expired.contains("notBefore Jan  1 00:00:00 2000"),
+        "{expired}"
+    );
+    let not_yet = warning_naming(&said, &early);
+    assert!(
+        not_yet.contains("listener[0].tls.certificates[1]"),
+        "{not_yet}"
+    );
+    assert!(not_yet.contains("not valid yet"), "{not_yet}");
+    assert!(
+        not_yet.contains("notBefore Jan  1 00:00:00 2090"),
+        "{not_yet}"
+    );
+}
+
+#[test]
+fn tern_starts_with_an_expired_certificate_serves_it_and_logs_a_warning() {
+    let up = RecordingUpstream::echo();
+    let old = dated_cert("old-start", "old.test", 2000, 2001);
+    let tern = Tern::start(&tls_config(up.addr, &[&old]));
+    let logged = tern.said(&old.cert_file.path_str()).join("\n");
+    assert!(
+        logged.contains("warn") && logged.contains("has expired"),
+        "{logged}"
+    );
+    let mut tls = connect(&tern, &insecure_config(), "old.test");
+    assert_eq!(peer_cert(&tls), old.der);
+    let (_, body) = roundtrip(&mut tls, b"GET /old HTTP/1.1\r\nHost: old.test\r\n\r\n");
+    assert_eq!(body, b"/old");
+}
+
+/// Once a served certificate expired, every reload was refused, even one
+/// that changes only where a route goes. Here the files tern started with
+/// are replaced by an expired certificate, as time would have it expire.
+#[test]
+fn a_reload_after_the_certificate_expired_is_accepted_with_a_warning() {
+    let (before, after) = (RecordingUpstream::echo(), RecordingUpstream::echo());
+    let served = make_cert("expiring", &["old.test"]);
+    let tern = Tern::start(&tls_config(before.addr, &[&served]));
+    let path = served.cert_file.path_str();
+    assert!(tern.said(&path).is_empty(), "{:#?}", tern.stderr());
+    let old = dated_cert("old-reload", "old.test", 2000, 2001);
+    for (from, to) in [
+        (&old.cert_file, &served.cert_file),
+        (&old.key_file, &served.key_file),
+    ] {
+        std::fs::copy(&from.path, &to.path).expect("replace the file");
+    }
+    std::fs::write(tern.config_path(), tls_config(after.addr, &[&served])).expect("rewrite");
+    tern.signal("HUP");
+    let answered = || tern.has_said("reloaded:") || tern.has_said("reload refused");
+    assert!(wait_until(Duration::from_secs(10), answered), "no reload");
+    assert!(tern.has_said("reloaded:"), "{:#?}", tern.stderr());
+    let warned = tern.said(&path).join("\n");
+    assert!(
+        warned.contains("warn") && warned.contains("has expired"),
+        "{warned}"
+    );
+    let mut tls = connect(&tern, &insecure_config(), "old.test");
+    assert_eq!(peer_cert(&tls), old.der);
+    let (_, body) = roundtrip(&mut tls, b"GET /new HTTP/1.1\r\nHost: old.test\r\n\r\n");
+    assert_eq!(body, b"/new");
+    assert_eq!(
+        after.requests().len(),
+        1,
+        "the reloaded route goes to the new server"
+    );
 }
 
 fn tls_backend_config(upstream: std::net::SocketAddr, ca: &TestCert, extra: &str) -> String {

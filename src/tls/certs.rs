@@ -1,6 +1,9 @@
 //! Loading a certificate chain and its key, refusing what would only fail
-//! later: unreadable or empty files, a key that doesn't match, an expired
-//! or not-yet-valid certificate. Errors name the file.
+//! later: unreadable or empty files, malformed PEM, a key that doesn't
+//! match. Errors name the file. An expired or not-yet-valid certificate is
+//! loaded, with a warning: nginx and HAProxy load one too, and refusing it
+//! stopped tern from starting and, once a served certificate expired,
+//! refused every reload while the running process went on serving it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
 use super::CertPaths;
 
@@ -42,6 +45,9 @@ pub struct LoadedCert {
     /// Lower-case names from subjectAltName (or the CN when there are none);
     /// wildcards keep their `*.` prefix.
     pub names: Vec<String>,
+    /// Why it is worth a warning when it is not valid now (expired, or not
+    /// yet valid), naming the file and its dates.
+    pub validity_warning: Option<String>,
 }
 
 pub fn load_certified_key(
@@ -53,7 +59,7 @@ pub fn load_certified_key(
         .map_err(|err| CertError::new(paths.key, format!("cannot read the key: {err}")))?;
     let key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|err| CertError::new(paths.key, format!("no usable private key: {err}")))?;
-    let names = check_end_entity(paths.cert, &chain[0])?;
+    let (names, validity_warning) = read_end_entity(paths.cert, &chain[0])?;
     let certified = CertifiedKey::from_der(chain, key, provider).map_err(|err| {
         CertError::new(
             paths.key,
@@ -63,6 +69,7 @@ pub fn load_certified_key(
     Ok(LoadedCert {
         key: Arc::new(certified),
         names,
+        validity_warning,
     })
 }
 
@@ -78,21 +85,36 @@ fn load_chain(path: &str) -> Result<Vec<CertificateDer<'static>>, CertError> {
     Ok(chain)
 }
 
-/// Checks the validity period and returns the names the certificate covers.
-fn check_end_entity(path: &str, der: &CertificateDer) -> Result<Vec<String>, CertError> {
+/// The names the certificate covers, and a warning when it is not valid
+/// now.
+fn read_end_entity(
+    path: &str,
+    der: &CertificateDer,
+) -> Result<(Vec<String>, Option<String>), CertError> {
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|err| CertError::new(path, format!("not an X.509 certificate: {err}")))?;
+    let warning = validity_warning(&cert).map(|why| format!("{path}: {why}"));
+    Ok((dns_names(&cert), warning))
+}
+
+/// `None` while the certificate is valid; else what is wrong with its
+/// dates, in the terms `openssl x509 -dates` uses. A warning, not an
+/// error: a client that checks dates refuses the certificate whether tern
+/// loads it or not, and a refusal here only stopped starts and reloads.
+fn validity_warning(cert: &X509Certificate) -> Option<String> {
     let validity = cert.validity();
-    if !validity.is_valid() {
-        return Err(CertError::new(
-            path,
-            format!(
-                "certificate is not valid now (valid from {} to {})",
-                validity.not_before, validity.not_after
-            ),
-        ));
+    if validity.is_valid() {
+        return None;
     }
-    Ok(dns_names(&cert))
+    let state = match validity.not_after < ASN1Time::now() {
+        true => "has expired",
+        false => "is not valid yet",
+    };
+    Some(format!(
+        "the certificate {state} (notBefore {}, notAfter {}): served all the same, as nginx \
+         and HAProxy do, but clients that check dates refuse it",
+        validity.not_before, validity.not_after
+    ))
 }
 
 fn dns_names(cert: &X509Certificate) -> Vec<String> {

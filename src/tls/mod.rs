@@ -47,13 +47,7 @@ pub fn server_config(
 ) -> Result<(Arc<ServerTls>, Vec<CertWarning>), CertError> {
     let provider = ring::default_provider();
     let mut resolver = SniResolver::default();
-    let mut warnings = Vec::new();
-    for (index, paths) in certificates.iter().enumerate() {
-        let shadowed = resolver.add(load_certified_key(paths, &provider)?);
-        let key = format!("certificates[{index}]");
-        let file = format!("{}: ", paths.cert);
-        warnings.extend(shadowed_warnings(&key, &file, &shadowed, certificates));
-    }
+    let mut warnings = add_files(&mut resolver, certificates, &provider)?;
     let mut alpn_protocols = match http2 {
         true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         false => vec![b"http/1.1".to_vec()],
@@ -81,6 +75,29 @@ pub fn server_config(
         Ok(config)
     };
     Ok((Arc::new(ServerTls::new(provider, build)?), warnings))
+}
+
+/// Loads each `{ cert, key }` and adds it to `resolver`; returns what is
+/// worth a warning about them: dates, names another already has.
+fn add_files(
+    resolver: &mut SniResolver,
+    certificates: &[CertPaths],
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Vec<CertWarning>, CertError> {
+    let mut warnings = Vec::new();
+    for (index, paths) in certificates.iter().enumerate() {
+        let loaded = load_certified_key(paths, provider)?;
+        let key = format!("certificates[{index}]");
+        let dates = loaded.validity_warning.clone().map(|message| CertWarning {
+            key: key.clone(),
+            message,
+        });
+        warnings.extend(dates);
+        let shadowed = resolver.add(loaded);
+        let file = format!("{}: ", paths.cert);
+        warnings.extend(shadowed_warnings(&key, &file, &shadowed, certificates));
+    }
+    Ok(warnings)
 }
 
 /// One warning per earlier certificate that keeps names from the one at
