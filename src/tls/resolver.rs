@@ -57,15 +57,17 @@ impl Choices {
     }
 
     /// Adds `entry` unless the name has a certificate of its key type; the
-    /// one it has is returned then (the earlier keeps the name).
+    /// one it has is returned then (the earlier keeps the name). A
+    /// certificate that lists a name twice is there already: nothing.
     fn add(&mut self, entry: &Entry) -> Option<&Entry> {
-        match self.0.iter().position(|e| e.algorithm == entry.algorithm) {
-            Some(found) => self.0.get(found),
-            None => {
-                self.0.push(entry.clone());
-                None
-            }
-        }
+        let same_type = |held: &Entry| held.algorithm == entry.algorithm;
+        let Some(found) = self.0.iter().position(same_type) else {
+            self.0.push(entry.clone());
+            return None;
+        };
+        self.0
+            .get(found)
+            .filter(|held| held.ordinal != entry.ordinal)
     }
 
     /// The first certificate whose key can sign with one of the schemes
@@ -213,5 +215,44 @@ impl ResolvesServerCert for SniResolver {
             return acme::challenge::alpn_certificate(client_hello.server_name());
         }
         self.lookup(client_hello.server_name(), client_hello.signature_schemes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivateKeyDer;
+
+    /// An ECDSA P-256 certificate (rcgen's default key) under `names`.
+    fn ecdsa(names: &[&str]) -> LoadedCert {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["x.test".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("certificate");
+        let der = PrivateKeyDer::try_from(key.serialize_der()).expect("key DER");
+        let provider = rustls::crypto::ring::default_provider();
+        let certified = CertifiedKey::from_der(vec![cert.der().clone()], der, &provider);
+        LoadedCert {
+            key: Arc::new(certified.expect("certified key")),
+            names: names.iter().map(|name| name.to_string()).collect(),
+            validity_warning: None,
+        }
+    }
+
+    #[test]
+    fn a_certificate_listing_a_name_twice_is_not_said_to_shadow_itself() {
+        let mut resolver = SniResolver::default();
+        assert_eq!(resolver.add(ecdsa(&["a.test", "a.test"])), vec![]);
+    }
+
+    #[test]
+    fn a_second_certificate_of_one_key_type_is_said_to_lose_only_the_shared_names() {
+        let mut resolver = SniResolver::default();
+        resolver.add(ecdsa(&["a.test", "*.b.test"]));
+        let shadowed = resolver.add(ecdsa(&["c.test", "*.b.test", "a.test"]));
+        let names: Vec<&str> = shadowed.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["*.b.test", "a.test"]);
+        assert!(shadowed
+            .iter()
+            .all(|s| s.earlier == 0 && s.algorithm == "ECDSA"));
     }
 }
