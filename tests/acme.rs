@@ -523,3 +523,61 @@ fn check_validates_the_acme_table_without_contacting_the_ca() {
         );
     }
 }
+
+/// The config of `config`, with `domains` instead of NAME alone.
+fn with_domains(text: &str, domains: &[&str]) -> String {
+    let list: Vec<String> = domains.iter().map(|d| format!("\"{d}\"")).collect();
+    text.replace(
+        &format!("domains = [\"{NAME}\"]"),
+        &format!("domains = [{}]", list.join(", ")),
+    )
+}
+
+/// The subject of the certificate served for `name` (unverified).
+fn served_subject(ports: &Ports, name: &str) -> String {
+    let tls = connect_tls(tls_addr(ports), &insecure_config(), name);
+    let der = tls.conn.peer_certificates().expect("certificate")[0].clone();
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::prelude::X509Certificate::from_der(&der).expect("X.509");
+    cert.subject().to_string()
+}
+
+#[test]
+fn adding_a_name_keeps_serving_the_old_certificate_until_the_new_one_is_issued() {
+    let ports = Ports::free();
+    // new.test is not in Pebble's DNS: every order for the new set fails.
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    let acme = Acme::of(&pebble, true);
+    let mut tern = start_tern(&ports, &acme, &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let issued = served_cert(tls_addr(&ports), &trust);
+    let added = with_domains(&config(&ports, &acme, &storage, ""), &[NAME, "new.test"]);
+    let failed = |tern: &Tern| {
+        wait_until(ISSUE_WAIT, || {
+            std::thread::sleep(Duration::from_millis(100));
+            tern.has_said("ACME: order for site.test,new.test failed")
+        })
+    };
+    // By reload: the old certificate is still in the running plan.
+    std::fs::write(tern.config_path(), &added).expect("write config");
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
+    assert!(failed(&tern), "{:?}", tern.stderr());
+    assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
+    assert!(served_subject(&ports, "new.test").contains("tern temporary certificate"));
+    // By restart: the old certificate is only in storage.
+    tern.sigterm();
+    assert!(tern.wait_exit(Duration::from_secs(10)).is_some());
+    drop(tern);
+    let tern = start_tern_with(&added);
+    assert!(failed(&tern), "{:?}", tern.stderr());
+    assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
+    assert!(served_subject(&ports, "new.test").contains("tern temporary certificate"));
+}
+
+fn start_tern_with(toml: &str) -> Tern {
+    fast_retries();
+    Tern::start(toml)
+}

@@ -10,7 +10,7 @@ use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// A certificate chain and key from the CA (or storage), ready to serve.
 pub struct Issued {
@@ -18,6 +18,9 @@ pub struct Issued {
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
+    /// The DNS names the certificate covers (lower case), to tell which
+    /// names an older certificate can still serve.
+    pub names: Vec<String>,
 }
 
 /// Served for `domains` until the CA has issued the real certificate.
@@ -79,6 +82,7 @@ pub fn issued(chain_pem: &str, key_pem: &str) -> Result<Issued, String> {
         validity.not_before.timestamp(),
         validity.not_after.timestamp(),
     );
+    let names = dns_names(&cert);
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| format!("no usable private key: {e}"))?;
     let certified = CertifiedKey::from_der(chain, key, &provider())
@@ -87,9 +91,52 @@ pub fn issued(chain_pem: &str, key_pem: &str) -> Result<Issued, String> {
         key: Arc::new(certified),
         not_before,
         not_after,
+        names,
+    })
+}
+
+/// The certificate's DNS subject alternative names, lower case; none when
+/// the extension is missing or malformed (then it covers nothing).
+fn dns_names(cert: &X509Certificate) -> Vec<String> {
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a certificate for `names` is valid for `name` (exact, or a
+/// one-label wildcard as browsers match).
+pub fn covers(names: &[String], name: &str) -> bool {
+    let parent = name.split_once('.').map(|(_, parent)| parent);
+    names.iter().any(|n| {
+        n.eq_ignore_ascii_case(name)
+            || n.strip_prefix("*.")
+                .is_some_and(|p| parent.is_some_and(|parent| p.eq_ignore_ascii_case(parent)))
     })
 }
 
 fn provider() -> rustls::crypto::CryptoProvider {
     ring::default_provider()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn covers_matches_exact_names_and_one_label_wildcards() {
+        let names = vec!["site.test".to_owned(), "*.app.test".to_owned()];
+        assert!(covers(&names, "SITE.test"));
+        assert!(covers(&names, "a.app.test"));
+        assert!(!covers(&names, "a.b.app.test"));
+        assert!(!covers(&names, "app.test"));
+        assert!(!covers(&names, "new.test"));
+    }
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::certs;
+use super::certs::{self, Issued};
 use super::config::{check, AcmeSection, Spec};
-use super::slot::CertSlot;
+use super::slot::{CertSlot, Interim};
 use super::store::CertFiles;
 
 static REGISTRY: Mutex<Vec<Weak<Managed>>> = Mutex::new(Vec::new());
@@ -54,16 +54,14 @@ pub fn build(
     let spec = check(at, section, has_plain)?;
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     registry.retain(|weak| weak.strong_count() > 0);
-    let found = registry
-        .iter()
-        .filter_map(Weak::upgrade)
-        .find(|m| m.same(&spec));
+    let running: Vec<Arc<Managed>> = registry.iter().filter_map(Weak::upgrade).collect();
+    let found = running.iter().find(|m| m.same(&spec));
     let slot = match found {
-        Some(found) if found.spec == spec => return Ok(found),
+        Some(found) if found.spec == spec => return Ok(found.clone()),
         // Same certificate, other settings (contact, challenge, CA file):
         // a new entry, serving what the old one serves.
         Some(found) => found.slot.copy(),
-        None => first_certificate(&spec).map_err(|m| (format!("{at}.domains"), m))?,
+        None => first_certificate(&spec, &running).map_err(|m| (format!("{at}.domains"), m))?,
     };
     let managed = Arc::new(Managed {
         spec,
@@ -76,13 +74,12 @@ pub fn build(
 }
 
 /// The stored certificate while it is still valid (even if due for
-/// renewal: better than a self-signed one), else a self-signed one.
-fn first_certificate(spec: &Spec) -> Result<CertSlot, String> {
-    let stored = CertFiles::of(spec)
-        .load()
-        .and_then(|(chain, key)| certs::issued(&chain, &key).ok())
-        .filter(|issued| issued.not_after > now() && issued.not_before <= now());
-    if let Some(issued) = stored {
+/// renewal: better than a self-signed one), else a self-signed one, with
+/// the valid certificates of other domain sets (`running`, then storage)
+/// served meanwhile for the names they cover: a changed `domains` must
+/// not replace a working certificate by the temporary one.
+fn first_certificate(spec: &Spec, running: &[Arc<Managed>]) -> Result<CertSlot, String> {
+    if let Some(issued) = stored(&CertFiles::of(spec)) {
         return Ok(CertSlot::new(
             issued.key,
             (issued.not_before, issued.not_after),
@@ -90,7 +87,59 @@ fn first_certificate(spec: &Spec) -> Result<CertSlot, String> {
     }
     let temporary = certs::self_signed(&spec.domains)
         .map_err(|e| format!("cannot make a temporary certificate: {e}"))?;
-    Ok(CertSlot::new(temporary, (0, 0)))
+    let mut interim = running_interim(spec, running);
+    interim.extend(stored_interim(spec));
+    Ok(CertSlot::temporary(temporary, interim))
+}
+
+/// The certificate in `files` if it is there, parses and is valid now.
+fn stored(files: &CertFiles) -> Option<Issued> {
+    let (chain, key) = files.load()?;
+    certs::issued(&chain, &key)
+        .ok()
+        .filter(|issued| issued.not_after > now() && issued.not_before <= now())
+}
+
+/// What the running plans serve, from the same CA and storage, for some
+/// of `spec`'s names (a reload that changed the domains).
+fn running_interim(spec: &Spec, running: &[Arc<Managed>]) -> Vec<Interim> {
+    running
+        .iter()
+        .filter(|m| m.spec.directory == spec.directory && m.spec.storage == spec.storage)
+        .filter_map(|m| {
+            let not_after = m.slot.not_after()?;
+            let names = m.spec.domains.clone();
+            shares_a_name(spec, &names).then(|| Interim {
+                key: m.slot.current(),
+                names,
+                not_after,
+            })
+        })
+        .collect()
+}
+
+/// The valid certificates stored for other domain sets, for some of
+/// `spec`'s names (a restart after the domains changed).
+fn stored_interim(spec: &Spec) -> Vec<Interim> {
+    let Ok(entries) = std::fs::read_dir(&spec.storage) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| CertFiles { dir: entry.path() })
+        .filter(|files| files.dir.is_dir())
+        .filter_map(|files| stored(&files))
+        .filter(|issued| shares_a_name(spec, &issued.names))
+        .map(|issued| Interim {
+            key: issued.key,
+            names: issued.names,
+            not_after: issued.not_after,
+        })
+        .collect()
+}
+
+fn shares_a_name(spec: &Spec, names: &[String]) -> bool {
+    spec.domains.iter().any(|d| certs::covers(names, d))
 }
 
 /// The certificates of the plans still running.

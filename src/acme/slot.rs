@@ -10,10 +10,25 @@ use rustls::sign::CertifiedKey;
 #[derive(Debug)]
 pub struct CertSlot {
     key: RwLock<Arc<CertifiedKey>>,
+    /// Valid certificates from before (another domain set's, when the
+    /// domains changed), served for the names they cover while this slot
+    /// has only the temporary certificate: adding a name must not take the
+    /// working ones down until the new order succeeds. Emptied by `replace`.
+    interim: RwLock<Vec<Interim>>,
     /// Unix seconds the current certificate became valid and expires; 0
     /// for the temporary self-signed one (no real certificate yet).
     not_before: AtomicI64,
     not_after: AtomicI64,
+}
+
+/// An older certificate still served for some of the names.
+#[derive(Debug, Clone)]
+pub struct Interim {
+    pub key: Arc<CertifiedKey>,
+    /// The names it covers (lower case).
+    pub names: Vec<String>,
+    /// Unix seconds it expires: not served after.
+    pub not_after: i64,
 }
 
 /// Renew when fewer than this many seconds remain (30 days)...
@@ -25,6 +40,7 @@ impl CertSlot {
     pub fn new(key: Arc<CertifiedKey>, validity: (i64, i64)) -> Self {
         CertSlot {
             key: RwLock::new(key),
+            interim: RwLock::new(Vec::new()),
             not_before: AtomicI64::new(validity.0),
             not_after: AtomicI64::new(validity.1),
         }
@@ -39,12 +55,49 @@ impl CertSlot {
         }
     }
 
+    /// A temporary slot that serves `interim` for the names they cover.
+    pub fn temporary(key: Arc<CertifiedKey>, interim: Vec<Interim>) -> Self {
+        let slot = CertSlot::new(key, (0, 0));
+        slot.set_interim(interim);
+        slot
+    }
+
+    /// The certificate for a handshake asking for `name` (SNI): the
+    /// current one, unless that is the temporary one and an older, still
+    /// valid certificate covers the name.
+    pub fn for_name(&self, name: Option<&str>) -> Arc<CertifiedKey> {
+        if let (None, Some(name)) = (self.not_after(), name) {
+            let now = super::registry::now();
+            let interim = self.interim.read().unwrap_or_else(|p| p.into_inner());
+            let found = interim
+                .iter()
+                .find(|i| i.not_after > now && super::certs::covers(&i.names, name));
+            if let Some(found) = found {
+                return found.key.clone();
+            }
+        }
+        self.current()
+    }
+
+    fn set_interim(&self, interim: Vec<Interim>) {
+        *self.interim.write().unwrap_or_else(|p| p.into_inner()) = interim;
+    }
+
+    /// The older certificates served meanwhile (none once issued).
+    pub fn interim(&self) -> Vec<Interim> {
+        self.interim
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Swaps in a new certificate; handshakes under way keep the old one.
     pub fn replace(&self, key: Arc<CertifiedKey>, validity: (i64, i64)) {
         match self.key.write() {
             Ok(mut slot) => *slot = key,
             Err(poisoned) => *poisoned.into_inner() = key,
         }
+        self.set_interim(Vec::new());
         self.not_before.store(validity.0, Ordering::Relaxed);
         self.not_after.store(validity.1, Ordering::Relaxed);
     }
@@ -55,7 +108,9 @@ impl CertSlot {
             self.not_before.load(Ordering::Relaxed),
             self.not_after.load(Ordering::Relaxed),
         );
-        CertSlot::new(self.current(), validity)
+        let slot = CertSlot::new(self.current(), validity);
+        slot.set_interim(self.interim());
+        slot
     }
 
     /// Unix seconds the served certificate expires; `None` while the

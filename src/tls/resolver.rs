@@ -27,10 +27,12 @@ enum Source {
 }
 
 impl Source {
-    fn key(&self) -> Arc<CertifiedKey> {
+    /// `name`: the SNI name asked for, which an ACME certificate still
+    /// being ordered may answer with an older one that covers it.
+    fn key(&self, name: Option<&str>) -> Arc<CertifiedKey> {
         match self {
             Source::Fixed(key) => key.clone(),
-            Source::Acme(managed) => managed.slot.current(),
+            Source::Acme(managed) => managed.slot.for_name(name),
         }
     }
 }
@@ -73,18 +75,19 @@ impl Choices {
     /// The first certificate whose key can sign with one of the schemes
     /// the client offered (rustls has already dropped those no offered
     /// TLS 1.2 suite can use), else the first: a client that offers
-    /// nothing usable fails its handshake as it would have anyway.
-    fn pick(&self, offered: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+    /// nothing usable fails its handshake as it would have anyway. `name`:
+    /// the SNI name asked for (see `Source::key`).
+    fn pick(&self, offered: &[SignatureScheme], name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let first = self.0.first()?;
         if self.0.len() == 1 {
-            return Some(first.source.key());
+            return Some(first.source.key(name));
         }
         let usable = self
             .0
             .iter()
-            .map(|entry| entry.source.key())
+            .map(|entry| entry.source.key(name))
             .find(|key| key.key.choose_scheme(offered).is_some());
-        usable.or_else(|| Some(first.source.key()))
+        usable.or_else(|| Some(first.source.key(name)))
     }
 }
 
@@ -190,17 +193,17 @@ impl SniResolver {
         offered: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
         let Some(name) = server_name.map(str::to_ascii_lowercase) else {
-            return self.default.pick(offered);
+            return self.default.pick(offered, None);
         };
         let name = name.strip_suffix('.').unwrap_or(&name);
         if let Some(choices) = self.exact.get(name) {
-            return choices.pick(offered);
+            return choices.pick(offered, Some(name));
         }
         let parent = name.split_once('.').map(|(_, parent)| parent);
         parent
             .and_then(|parent| self.wildcard.get(parent))
             .unwrap_or(&self.default)
-            .pick(offered)
+            .pick(offered, Some(name))
     }
 }
 
