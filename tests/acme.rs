@@ -512,6 +512,11 @@ fn check_validates_the_acme_table_without_contacting_the_ca() {
             true,
             "listener[0].tls.acme.storage: the directory /nonexistent/dir does not exist",
         ),
+        (
+            format!("domains = [\"{NAME}\"], storage = \"/proc/tern-acme\""),
+            true,
+            "listener[0].tls.acme.storage: tern cannot write in /proc",
+        ),
     ];
     for (acme, plain, expected) in refused {
         let (ok, err) = check(&acme, plain);
@@ -580,4 +585,46 @@ fn adding_a_name_keeps_serving_the_old_certificate_until_the_new_one_is_issued()
 fn start_tern_with(toml: &str) -> Tern {
     fast_retries();
     Tern::start(toml)
+}
+
+/// store.rs's name hash (FNV-1a, 64 bits), to put obstacles where tern
+/// will store things.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn a_certificate_or_account_that_cannot_be_stored_is_used_not_ordered_again() {
+    let ports = Ports::free();
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    let acme = Acme::of(&pebble, true);
+    // Tests run as root, so modes stop nothing: a directory where the
+    // account file goes, and a file where the certificate's directory goes.
+    std::fs::create_dir_all(storage.path.join(format!(
+        "account-{:016x}.json",
+        fnv1a(acme.directory.as_bytes())
+    )))
+    .expect("account obstacle");
+    std::fs::write(
+        storage
+            .path
+            .join(format!("{NAME}-{:016x}", fnv1a(NAME.as_bytes()))),
+        "",
+    )
+    .expect("certificate obstacle");
+    let tern = start_tern(&ports, &acme, &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let issued = served_cert(tls_addr(&ports), &trust);
+    // Retries come every second in tests: none happens, none is needed.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(served_cert(tls_addr(&ports), &trust), issued);
+    assert_eq!(metric(&tern, "tern_acme_failed_orders_total"), Some(0.0));
+    assert_eq!(tern.said("ACME: new certificate for").len(), 1);
+    assert_eq!(tern.said("ACME: cannot store the new account in").len(), 1);
+    let unstored = tern.said("ACME: cannot store the certificate for site.test in");
+    assert_eq!(unstored.len(), 1, "{:?}", tern.stderr());
 }

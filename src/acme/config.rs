@@ -164,14 +164,16 @@ fn check_root(path: &Path) -> Result<(), String> {
 }
 
 /// The directory may not exist yet (tern creates it, owner-only), but
-/// its parent must, and it must not be a file.
+/// its parent must, and it must not be a file. tern must be able to write
+/// there: a certificate it cannot store would be ordered again at every
+/// start, into the CA's duplicate-certificate limit.
 fn check_storage(path: &Path) -> Result<(), String> {
     if path.as_os_str().is_empty() {
         return Err("is empty".into());
     }
     if path.exists() {
         return match path.is_dir() {
-            true => Ok(()),
+            true => check_writable(path),
             false => Err(format!("{} is not a directory", path.display())),
         };
     }
@@ -179,7 +181,23 @@ fn check_storage(path: &Path) -> Result<(), String> {
         Some(parent) if !parent.as_os_str().is_empty() && !parent.is_dir() => {
             Err(format!("the directory {} does not exist", parent.display()))
         }
-        _ => Ok(()),
+        Some(parent) if !parent.as_os_str().is_empty() => check_writable(parent),
+        _ => check_writable(Path::new(".")),
+    }
+}
+
+/// Creates and removes a file in `dir`: permissions, read-only mounts and
+/// ownership all show, as they would to the ACME thread.
+fn check_writable(dir: &Path) -> Result<(), String> {
+    let probe = dir.join(format!(".tern-check-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => std::fs::remove_file(&probe)
+            .map_err(|e| format!("cannot remove {}: {e}", probe.display())),
+        Err(e) => Err(format!("tern cannot write in {}: {e}", dir.display())),
     }
 }
 

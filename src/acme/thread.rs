@@ -143,14 +143,7 @@ async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> 
     let fresh = order::run(&account, spec).await?;
     let issued = certs::issued(&fresh.chain, &fresh.key)
         .map_err(|e| format!("the CA's certificate is unusable: {e}"))?;
-    CertFiles::of(spec)
-        .save(&spec.storage, &fresh.chain, &fresh.key)
-        .map_err(|e| {
-            format!(
-                "cannot store the certificate in {}: {e}",
-                spec.storage.display()
-            )
-        })?;
+    store_certificate(managed, &fresh.chain, &fresh.key);
     managed
         .slot
         .replace(issued.key, (issued.not_before, issued.not_after));
@@ -163,6 +156,23 @@ async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> 
         )
     ));
     Ok(())
+}
+
+/// Stores an issued certificate. One that cannot be stored is served all
+/// the same (and ordered again only at renewal or restart): throwing it
+/// away would order a new one at every retry, into the CA's limit on
+/// duplicate certificates (Let's Encrypt: 5 a week).
+fn store_certificate(managed: &Managed, chain: &str, key: &str) {
+    let spec = &managed.spec;
+    let files = CertFiles::of(spec);
+    if let Err(e) = files.save(&spec.storage, chain, key) {
+        crate::log::error(format_args!(
+            "ACME: cannot store the certificate for {} in {} (serving it anyway; \
+             it will be ordered again at the next start): {e}",
+            managed.name(),
+            files.dir.display()
+        ));
+    }
 }
 
 /// The account for the certificate's CA: cached, else restored from
@@ -200,15 +210,35 @@ async fn account(
                 .create(&new, spec.directory.clone(), None)
                 .await
                 .map_err(|e| why("new account", &e))?;
-            let json = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
-            private_dir(&spec.storage)
-                .and_then(|()| write_private(&file, json.as_bytes()))
-                .map_err(|e| format!("cannot store the account in {}: {e}", file.display()))?;
+            store_account(&spec.storage, &file, &credentials);
             account
         }
     };
     accounts.insert(file, account.clone());
     Ok(account)
+}
+
+/// Stores a new account's credentials. One that cannot be stored is
+/// still used (it is cached by the caller): creating an account at every
+/// retry would run into the CA's account limits.
+fn store_account(
+    storage: &std::path::Path,
+    file: &std::path::Path,
+    credentials: &AccountCredentials,
+) {
+    let written = serde_json::to_string(credentials)
+        .map_err(|e| e.to_string())
+        .and_then(|json| {
+            private_dir(storage)
+                .and_then(|()| write_private(file, json.as_bytes()))
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        crate::log::error(format_args!(
+            "ACME: cannot store the new account in {} (using it until tern stops): {e}",
+            file.display()
+        ));
+    }
 }
 
 #[cfg(test)]
