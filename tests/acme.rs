@@ -256,7 +256,7 @@ fn http01_first_order_gives_a_certificate_trusted_through_pebbles_root() {
         assert_eq!(mode(&entry), expected, "{}", entry.display());
         files += usize::from(entry.is_file());
     }
-    assert_eq!(files, 3, "account, certificate and key");
+    assert_eq!(files, 4, "account, certificate, key and its CA's directory");
     // Expiry is exposed; no order failed.
     let expiry = metric(&tern, "tern_certificate_expiry_seconds")
         .unwrap_or_else(|| panic!("no expiry gauge:\n{}", admin(&tern, "/metrics")));
@@ -627,4 +627,24 @@ fn a_certificate_or_account_that_cannot_be_stored_is_used_not_ordered_again() {
     assert_eq!(tern.said("ACME: cannot store the new account in").len(), 1);
     let unstored = tern.said("ACME: cannot store the certificate for site.test in");
     assert_eq!(unstored.len(), 1, "{:?}", tern.stderr());
+}
+
+#[test]
+fn switching_the_directory_orders_from_the_new_ca_at_once() {
+    let ports = Ports::free();
+    // "Staging": the first CA.
+    let staging = start_pebble(&ports, None);
+    let storage = Storage::new();
+    let tern = start_tern(&ports, &Acme::of(&staging, true), &storage, "");
+    let staging_trust = trusting_pem(&staging.root_pem());
+    wait_trusted(&tern, &ports, &staging_trust, Some(&staging));
+    // "Production": another CA, another root. The certificate stored for
+    // the same domains is the other CA's: ordered again, not served.
+    let production = start_pebble(&ports, None);
+    let switched = config(&ports, &Acme::of(&production, true), &storage, "");
+    std::fs::write(tern.config_path(), &switched).expect("write config");
+    tern.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || tern.has_said("reloaded:")));
+    let production_trust = trusting_pem(&production.root_pem());
+    wait_trusted(&tern, &ports, &production_trust, Some(&production));
 }

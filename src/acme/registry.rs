@@ -79,7 +79,8 @@ pub fn build(
 /// served meanwhile for the names they cover: a changed `domains` must
 /// not replace a working certificate by the temporary one.
 fn first_certificate(spec: &Spec, running: &[Arc<Managed>]) -> Result<CertSlot, String> {
-    if let Some(issued) = stored(&CertFiles::of(spec)) {
+    let files = CertFiles::of(spec);
+    if let Some(issued) = stored(&files).filter(|_| files.issued_by(&spec.directory)) {
         return Ok(CertSlot::new(
             issued.key,
             (issued.not_before, issued.not_after),
@@ -118,8 +119,9 @@ fn running_interim(spec: &Spec, running: &[Arc<Managed>]) -> Vec<Interim> {
         .collect()
 }
 
-/// The valid certificates stored for other domain sets, for some of
-/// `spec`'s names (a restart after the domains changed).
+/// The valid certificates stored for other domain sets (or by an older
+/// tern, with no record of their CA), for some of `spec`'s names (a
+/// restart after the domains changed); not another CA's.
 fn stored_interim(spec: &Spec) -> Vec<Interim> {
     let Ok(entries) = std::fs::read_dir(&spec.storage) else {
         return Vec::new();
@@ -127,7 +129,7 @@ fn stored_interim(spec: &Spec) -> Vec<Interim> {
     entries
         .flatten()
         .map(|entry| CertFiles { dir: entry.path() })
-        .filter(|files| files.dir.is_dir())
+        .filter(|files| files.dir.is_dir() && !files.issued_by_another(&spec.directory))
         .filter_map(|files| stored(&files))
         .filter(|issued| shares_a_name(spec, &issued.names))
         .map(|issued| Interim {

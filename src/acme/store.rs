@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! storage/account-<hash of directory URL>.json
-//! storage/<first domain>-<hash of the domain set>/cert.pem, key.pem
+//! storage/<first domain>-<hash of the domain set>/cert.pem, key.pem,
+//!     directory (the URL of the CA that issued it)
 //! ```
 
 use std::fs::{self, DirBuilder, OpenOptions};
@@ -50,13 +51,35 @@ impl CertFiles {
         Some((cert, key))
     }
 
+    /// The directory URL of the CA that issued the stored certificate.
+    fn directory_file(&self) -> PathBuf {
+        self.dir.join("directory")
+    }
+
+    /// Whether the stored certificate was issued from `directory`. The
+    /// path is keyed by the domains only, so a certificate from staging
+    /// would otherwise be served (and not ordered again until renewal)
+    /// after `directory` switched to production. One stored before the
+    /// record existed is nobody's: ordered again, once.
+    pub fn issued_by(&self, directory: &str) -> bool {
+        fs::read_to_string(self.directory_file()).is_ok_and(|stored| stored.trim() == directory)
+    }
+
+    /// Whether the stored certificate was issued by a CA other than
+    /// `directory` (false when unknown: stored before the record existed).
+    pub fn issued_by_another(&self, directory: &str) -> bool {
+        fs::read_to_string(self.directory_file()).is_ok_and(|stored| stored.trim() != directory)
+    }
+
     /// Stores a new chain and key (key first: a chain without its key is
-    /// never left behind as the newer file).
-    pub fn save(&self, storage: &Path, chain: &str, key: &str) -> io::Result<()> {
+    /// never left behind as the newer file), then the CA's directory URL
+    /// (last: a crash before it leaves a certificate that is ordered again).
+    pub fn save(&self, storage: &Path, chain: &str, key: &str, directory: &str) -> io::Result<()> {
         private_dir(storage)?;
         private_dir(&self.dir)?;
         write_private(&self.key(), key.as_bytes())?;
-        write_private(&self.cert(), chain.as_bytes())
+        write_private(&self.cert(), chain.as_bytes())?;
+        write_private(&self.directory_file(), directory.as_bytes())
     }
 }
 

@@ -165,7 +165,7 @@ async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> 
 fn store_certificate(managed: &Managed, chain: &str, key: &str) {
     let spec = &managed.spec;
     let files = CertFiles::of(spec);
-    if let Err(e) = files.save(&spec.storage, chain, key) {
+    if let Err(e) = files.save(&spec.storage, chain, key, &spec.directory) {
         crate::log::error(format_args!(
             "ACME: cannot store the certificate for {} in {} (serving it anyway; \
              it will be ordered again at the next start): {e}",
