@@ -118,7 +118,7 @@ fn check_domains(section: &AcmeSection) -> Result<Vec<String>, String> {
     }
     let mut domains: Vec<String> = Vec::new();
     for name in &section.domains {
-        let name = name.to_ascii_lowercase();
+        let name = canonical(name);
         if name.starts_with("*.") {
             return Err(format!(
                 "{name:?}: wildcard names need the DNS-01 challenge, which tern does not answer"
@@ -133,6 +133,16 @@ fn check_domains(section: &AcmeSection) -> Result<Vec<String>, String> {
         domains.push(name);
     }
     Ok(domains)
+}
+
+/// Lower case, without the root's trailing dot: the CA refuses an order
+/// for `site.test.`, and SNI never carries the dot.
+fn canonical(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.strip_suffix('.') {
+        Some(bare) => bare.to_owned(),
+        None => name,
+    }
 }
 
 /// Letters, digits and inner hyphens, in labels of 1 to 63 characters.
@@ -213,5 +223,28 @@ mod tests {
         assert!(!is_dns_name("a..b"));
         assert!(!is_dns_name("under_score.com"));
         assert!(!is_dns_name(""));
+    }
+
+    fn section(domains: &[&str]) -> AcmeSection {
+        AcmeSection {
+            domains: domains.iter().map(|d| (*d).to_owned()).collect(),
+            contact: None,
+            directory: None,
+            directory_ca: None,
+            storage: None,
+            challenge: None,
+        }
+    }
+
+    #[test]
+    fn a_trailing_dot_is_dropped_from_domains() {
+        let checked = check_domains(&section(&["Site.Test.", "www.site.test"]));
+        assert_eq!(
+            checked,
+            Ok(vec!["site.test".to_owned(), "www.site.test".to_owned()])
+        );
+        let twice = check_domains(&section(&["site.test.", "site.test"]));
+        assert_eq!(twice, Err("\"site.test\" is listed twice".to_owned()));
+        assert!(check_domains(&section(&["."])).is_err());
     }
 }
