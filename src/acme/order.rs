@@ -86,7 +86,7 @@ async fn answer_challenges(
         let key_authorization = challenge.key_authorization();
         answering.push(match kind {
             ChallengeKind::Http01 => {
-                Answering::http01(&challenge.token, key_authorization.as_str())
+                Answering::http01(&domain, &challenge.token, key_authorization.as_str())
             }
             ChallengeKind::TlsAlpn01 => {
                 let cert = certs::tls_alpn01(&domain, key_authorization.digest().as_ref())?;

@@ -165,9 +165,13 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     let interim = interim_bytes(&req, peer, persist);
     // Before any route: a redirect to https must not hide the challenge.
     if !peer.tls {
-        if let Some(response) =
-            crate::acme::challenge::http01_response(req.path(), req.is_head(), persist.field())
-        {
+        let challenge = crate::acme::challenge::http01_response(
+            req.method,
+            req.host,
+            req.path(),
+            persist.field(),
+        );
+        if let Some(response) = challenge {
             log_local(ctx, head, &req, peer, None, &response, interim);
             return Ok(Step::Ready(local_answer(response, persist, &req)));
         }
