@@ -648,3 +648,40 @@ fn switching_the_directory_orders_from_the_new_ca_at_once() {
     let production_trust = trusting_pem(&production.root_pem());
     wait_trusted(&tern, &ports, &production_trust, Some(&production));
 }
+
+#[test]
+fn corrupted_stored_files_are_named_in_a_warning_and_replaced() {
+    let ports = Ports::free();
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    let acme = Acme::of(&pebble, true);
+    let account = storage.path.join(format!(
+        "account-{:016x}.json",
+        fnv1a(acme.directory.as_bytes())
+    ));
+    let certificate = storage
+        .path
+        .join(format!("{NAME}-{:016x}", fnv1a(NAME.as_bytes())));
+    std::fs::create_dir_all(&certificate).expect("certificate directory");
+    std::fs::write(&account, "{ not json").expect("account");
+    std::fs::write(certificate.join("cert.pem"), "not a certificate").expect("cert");
+    std::fs::write(certificate.join("key.pem"), "not a key").expect("key");
+    std::fs::write(certificate.join("directory"), &acme.directory).expect("directory");
+    let tern = start_tern(&ports, &acme, &storage, "");
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let cert_warnings = tern.said(&format!(
+        "ACME: ignoring the certificate stored in {}",
+        certificate.join("cert.pem").display()
+    ));
+    assert_eq!(cert_warnings.len(), 1, "{:?}", tern.stderr());
+    assert!(
+        cert_warnings[0].contains("no certificate in the chain"),
+        "{cert_warnings:?}"
+    );
+    let account_warnings = tern.said(&format!(
+        "ACME: ignoring the account stored in {}",
+        account.display()
+    ));
+    assert_eq!(account_warnings.len(), 1, "{:?}", tern.stderr());
+}

@@ -3,6 +3,7 @@
 //! them weakly, so a certificate a reload dropped stops being renewed,
 //! and one a reload kept is found again with its schedule.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,7 +81,8 @@ pub fn build(
 /// not replace a working certificate by the temporary one.
 fn first_certificate(spec: &Spec, running: &[Arc<Managed>]) -> Result<CertSlot, String> {
     let files = CertFiles::of(spec);
-    if let Some(issued) = stored(&files).filter(|_| files.issued_by(&spec.directory)) {
+    let ours = files.issued_by(&spec.directory);
+    if let Some(issued) = ours.then(|| stored(&files)).flatten() {
         return Ok(CertSlot::new(
             issued.key,
             (issued.not_before, issued.not_after),
@@ -89,16 +91,28 @@ fn first_certificate(spec: &Spec, running: &[Arc<Managed>]) -> Result<CertSlot, 
     let temporary = certs::self_signed(&spec.domains)
         .map_err(|e| format!("cannot make a temporary certificate: {e}"))?;
     let mut interim = running_interim(spec, running);
-    interim.extend(stored_interim(spec));
+    // Ours was looked at already (and logged if it did not parse).
+    let looked_at = ours.then_some(files.dir.as_path());
+    interim.extend(stored_interim(spec, looked_at));
     Ok(CertSlot::temporary(temporary, interim))
 }
 
 /// The certificate in `files` if it is there, parses and is valid now.
+/// One that does not parse is logged: it is replaced by a new order, and
+/// the operator should know why a certificate they had is not served.
 fn stored(files: &CertFiles) -> Option<Issued> {
     let (chain, key) = files.load()?;
-    certs::issued(&chain, &key)
-        .ok()
-        .filter(|issued| issued.not_after > now() && issued.not_before <= now())
+    match certs::issued(&chain, &key) {
+        Ok(issued) => Some(issued).filter(|i| i.not_after > now() && i.not_before <= now()),
+        Err(e) => {
+            crate::log::warn(format_args!(
+                "ACME: ignoring the certificate stored in {} and {}: {e}",
+                files.cert().display(),
+                files.key().display()
+            ));
+            None
+        }
+    }
 }
 
 /// What the running plans serve, from the same CA and storage, for some
@@ -122,14 +136,16 @@ fn running_interim(spec: &Spec, running: &[Arc<Managed>]) -> Vec<Interim> {
 /// The valid certificates stored for other domain sets (or by an older
 /// tern, with no record of their CA), for some of `spec`'s names (a
 /// restart after the domains changed); not another CA's.
-fn stored_interim(spec: &Spec) -> Vec<Interim> {
+/// `skip`: a directory already looked at.
+fn stored_interim(spec: &Spec, skip: Option<&Path>) -> Vec<Interim> {
     let Ok(entries) = std::fs::read_dir(&spec.storage) else {
         return Vec::new();
     };
     entries
         .flatten()
         .map(|entry| CertFiles { dir: entry.path() })
-        .filter(|files| files.dir.is_dir() && !files.issued_by_another(&spec.directory))
+        .filter(|files| Some(files.dir.as_path()) != skip && files.dir.is_dir())
+        .filter(|files| !files.issued_by_another(&spec.directory))
         .filter_map(|files| stored(&files))
         .filter(|issued| shares_a_name(spec, &issued.names))
         .map(|issued| Interim {

@@ -191,9 +191,7 @@ async fn account(
         None => Account::builder(),
     }
     .map_err(|e| format!("HTTP client: {e}"))?;
-    let stored = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|json| serde_json::from_str::<AccountCredentials>(&json).ok());
+    let stored = stored_account(&file);
     let account = match stored {
         Some(credentials) => builder
             .from_credentials(credentials)
@@ -216,6 +214,27 @@ async fn account(
     };
     accounts.insert(file, account.clone());
     Ok(account)
+}
+
+/// The account credentials stored in `file`, if any. A file that cannot
+/// be read or parsed is logged (a new account is created in its place, and
+/// the operator should know why).
+fn stored_account(file: &std::path::Path) -> Option<AccountCredentials> {
+    let parsed = match std::fs::read_to_string(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => Err(e.to_string()),
+        Ok(json) => serde_json::from_str::<AccountCredentials>(&json).map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(credentials) => Some(credentials),
+        Err(e) => {
+            crate::log::warn(format_args!(
+                "ACME: ignoring the account stored in {} (creating a new one): {e}",
+                file.display()
+            ));
+            None
+        }
+    }
 }
 
 /// Stores a new account's credentials. One that cannot be stored is
