@@ -685,3 +685,54 @@ fn corrupted_stored_files_are_named_in_a_warning_and_replaced() {
     ));
     assert_eq!(account_warnings.len(), 1, "{:?}", tern.stderr());
 }
+
+/// A second `TestCert` with the same certificate and key (a CA restarted
+/// with the certificate tern already trusts).
+fn same_cert(cert: &TestCert) -> TestCert {
+    let read = |file: &TempFile| std::fs::read_to_string(&file.path).expect("read");
+    TestCert {
+        der: cert.der.clone(),
+        cert_file: TempFile::new("same.crt", &read(&cert.cert_file)),
+        key_file: TempFile::new("same.key", &read(&cert.key_file)),
+    }
+}
+
+#[test]
+fn an_account_the_ca_no_longer_knows_is_replaced_by_a_new_one() {
+    let ports = Ports::free();
+    let setup = PebbleSetup {
+        http_port: ports.http,
+        tls_port: ports.tls,
+        names: &[NAME],
+        // Renewed after 4 s, by then from a CA that forgot the account.
+        validity: Some(6),
+        port: Some(free_port()),
+    };
+    let cert = https_cert();
+    let again = same_cert(&cert);
+    let pebble = Pebble::start(&setup, cert);
+    let storage = Storage::new();
+    let acme = Acme {
+        ca: again.cert_file.path_str(),
+        ..Acme::of(&pebble, true)
+    };
+    let tern = start_tern(&ports, &acme, &storage, "");
+    wait_trusted(
+        &tern,
+        &ports,
+        &trusting_pem(&pebble.root_pem()),
+        Some(&pebble),
+    );
+    // Restarted with no state: the account is unknown to it.
+    drop(pebble);
+    let pebble = Pebble::start(&setup, again);
+    wait_trusted(
+        &tern,
+        &ports,
+        &trusting_pem(&pebble.root_pem()),
+        Some(&pebble),
+    );
+    let dropped = tern.said("ACME: dropping the account stored in");
+    assert!(!dropped.is_empty(), "{:?}", tern.stderr());
+    assert!(dropped[0].contains("accountDoesNotExist"), "{dropped:?}");
+}

@@ -14,6 +14,18 @@ use super::config::{ChallengeKind, Spec};
 /// How long the CA may take to validate, and then to issue.
 const POLL_LIMIT: Duration = Duration::from_secs(90);
 
+/// How an order's error begins when the CA does not know the account (RFC
+/// 8555 §7.3.1: deactivated, or the CA's database reset): the caller
+/// registers a new one. tern's own words, so a CA's detail text can't
+/// pose as it.
+pub const ACCOUNT_GONE: &str = "the CA does not know the account";
+
+/// Whether `err` is the CA's `accountDoesNotExist` problem.
+fn account_unknown(err: &instant_acme::Error) -> bool {
+    matches!(err, instant_acme::Error::Api(problem)
+        if problem.r#type.as_deref() == Some("urn:ietf:params:acme:error:accountDoesNotExist"))
+}
+
 /// A certificate chain and its key, both PEM.
 pub struct Fresh {
     pub chain: String,
@@ -29,7 +41,10 @@ pub async fn run(account: &Account, spec: &Spec) -> Result<Fresh, String> {
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
         .await
-        .map_err(|e| why("new order", &e))?;
+        .map_err(|e| match account_unknown(&e) {
+            true => format!("{ACCOUNT_GONE}: {}", why("new order", &e)),
+            false => why("new order", &e),
+        })?;
     // Answered until the CA has validated (dropped on every way out).
     let answering = answer_challenges(&mut order, spec.challenge).await?;
     let polling = RetryPolicy::new()

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use instant_acme::{Account, AccountCredentials, NewAccount};
 
+use super::config::Spec;
 use super::order::why;
 use super::registry::{live, now, Managed};
 use super::store::{account_file, private_dir, write_private, CertFiles};
@@ -139,8 +140,16 @@ fn failed(managed: &Managed, message: &str, backoff: Duration) {
 /// Orders a certificate, stores it and swaps it in.
 async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> Result<(), String> {
     let spec = &managed.spec;
-    let account = account(managed, accounts).await?;
-    let fresh = order::run(&account, spec).await?;
+    let first = account(managed, accounts).await?;
+    let fresh = match order::run(&first, spec).await {
+        // Once per order: a CA that forgets every account is not looped on.
+        Err(message) if message.starts_with(order::ACCOUNT_GONE) => {
+            forget_account(spec, accounts, &message);
+            let account = account(managed, accounts).await?;
+            order::run(&account, spec).await?
+        }
+        outcome => outcome?,
+    };
     let issued = certs::issued(&fresh.chain, &fresh.key)
         .map_err(|e| format!("the CA's certificate is unusable: {e}"))?;
     store_certificate(managed, &fresh.chain, &fresh.key);
@@ -214,6 +223,22 @@ async fn account(
     };
     accounts.insert(file, account.clone());
     Ok(account)
+}
+
+/// Drops the account the CA no longer knows, cached and stored, so that
+/// a new one is registered: kept, it would fail every order (and renewal)
+/// for good.
+fn forget_account(spec: &Spec, accounts: &mut HashMap<PathBuf, Account>, message: &str) {
+    let file = account_file(&spec.storage, &spec.directory);
+    accounts.remove(&file);
+    let removed = match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => format!(" (cannot remove it: {e})"),
+        _ => String::new(),
+    };
+    crate::log::warn(format_args!(
+        "ACME: dropping the account stored in {}{removed} and registering a new one: {message}",
+        file.display()
+    ));
 }
 
 /// The account credentials stored in `file`, if any. A file that cannot
