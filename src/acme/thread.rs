@@ -127,7 +127,7 @@ fn failed(managed: &Managed, message: &str, backoff: Duration) {
         .failed_orders
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut last = managed.last_error.lock().unwrap_or_else(|p| p.into_inner());
-    if last.as_deref() != Some(message) {
+    if !same_problem(last.as_deref(), message) {
         crate::log::warn(format_args!(
             "ACME: order for {} failed (retrying in {}s, then less often while it fails): {message}",
             managed.name(),
@@ -135,6 +135,34 @@ fn failed(managed: &Managed, message: &str, backoff: Duration) {
         ));
     }
     *last = Some(message.to_owned());
+}
+
+/// Whether `message` says what the last failure said. URL paths are left
+/// out: a failed challenge names its URL, with a token new to each order,
+/// and the same problem must be logged once, not at every retry.
+fn same_problem(last: Option<&str>, message: &str) -> bool {
+    last.is_some_and(|last| without_url_paths(last) == without_url_paths(message))
+}
+
+/// `message` with the path of each URL in it cut ("http://host:80/…").
+fn without_url_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(scheme_end) = rest.find("://") {
+        let (before, after) = rest.split_at(scheme_end + 3);
+        out.push_str(before);
+        let url_end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '>' | ')'))
+            .unwrap_or(after.len());
+        let authority_end = after[..url_end].find('/').unwrap_or(url_end);
+        out.push_str(&after[..authority_end]);
+        if authority_end < url_end {
+            out.push_str("/…");
+        }
+        rest = &after[url_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Orders a certificate, stores it and swaps it in.
@@ -298,5 +326,28 @@ mod tests {
         let minutes: Vec<u64> = waits.iter().map(|w| w.as_secs() / 60).collect();
         assert_eq!(&minutes[..6], &[1, 2, 4, 8, 16, 32]);
         assert_eq!(*minutes.last().expect("waits"), 360);
+    }
+
+    #[test]
+    fn a_failure_differing_only_in_its_challenge_url_is_the_same_problem() {
+        let failure = |token: &str| {
+            format!(
+                "validation: API error: Get \"http://site.test:80/.well-known/acme-challenge/{token}\": \
+                 connection refused (urn:ietf:params:acme:error:connection)"
+            )
+        };
+        let first = failure("s3oBS78InvNELjdxS18CpQ3_0LxJDtLVJrdXNuiKDZQ");
+        let retry = failure("IxpMrGTO8I1Pf7ffeQ4NbSz3Xa52axyler_wZqeCr8o");
+        assert!(same_problem(Some(&first), &retry));
+        assert!(!same_problem(None, &first));
+        // Another host, another problem: logged.
+        let elsewhere = first.replace("site.test:80", "www.site.test:80");
+        assert!(!same_problem(Some(&first), &elsewhere));
+        let refused = first.replace("connection refused", "timeout");
+        assert!(!same_problem(Some(&first), &refused));
+        assert_eq!(
+            without_url_paths("at https://ca.test/acme/authz/123 and https://ca.test"),
+            "at https://ca.test/… and https://ca.test"
+        );
     }
 }
