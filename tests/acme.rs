@@ -495,7 +495,7 @@ fn check_validates_the_acme_table_without_contacting_the_ca() {
         (
             format!("domains = [\"{NAME}\"], challenge = \"dns-01\", {base}"),
             true,
-            "listener[0].tls.acme.challenge: unknown variant `dns-01`, expected `http-01` or `tls-alpn-01`",
+            "listener[0].tls.acme.challenge: unknown value `dns-01`, expected `http-01` or `tls-alpn-01`",
         ),
         (
             format!("domains = [\"{NAME}\"], directory = \"http://ca.test/dir\""),

@@ -91,12 +91,11 @@ fn full_example_is_valid() {
     accepted("full.toml", BASE);
 }
 
+const MINIMAL: &str = "[[listener]]\nbind = \"127.0.0.1:0\"\n\n[[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [\"127.0.0.1:9000\"]\n";
+
 #[test]
 fn minimal_config_is_valid() {
-    accepted(
-        "minimal.toml",
-        "[[listener]]\nbind = \"127.0.0.1:0\"\n\n[[route]]\nbackend = \"app\"\n\n[backend.app]\nservers = [\"127.0.0.1:9000\"]\n",
-    );
+    accepted("minimal.toml", MINIMAL);
 }
 
 #[test]
@@ -224,6 +223,9 @@ fn refused_plainly(file: &str, contents: &str, mentions: &[&str]) {
     for rust in ["usize", "u64", "u32", "u16", "u8", "i64"] {
         let word = format!("expected {rust}");
         assert!(!err.contains(&word), "a Rust type name leaks: {err}");
+    }
+    for rust in ["map", "sequence", "struct", "variant", "target type"] {
+        assert!(!err.contains(rust), "serde's word {rust:?} leaks: {err}");
     }
 }
 
@@ -375,4 +377,64 @@ fn the_admin_endpoint_and_a_listener_on_one_address_fail_the_check() {
         "admin_other_ip.toml",
         &with("127.0.0.2:9911", "127.0.0.1:9911"),
     );
+}
+
+/// Probed mistakes whose messages read as Rust ("number too large to fit
+/// in target type" with no key, "expected struct TimeoutsSection",
+/// "invalid type: map"): each names its key and says what to write.
+#[test]
+fn mistakes_are_told_in_toml_s_words() {
+    let server = |line: &str| replace_once(BASE, "[server]\n", &format!("[server]\n{line}\n"));
+    let app = |servers: &str| {
+        replace_once(
+            BASE,
+            "servers = [{ address = \"127.0.0.1:9000\" }]",
+            &format!("servers = [{servers}]"),
+        )
+    };
+    let cases: [(&str, String, &[&str]); 8] = [
+        (
+            "maxconn.toml",
+            server("max_connections = 99999999999999999999"),
+            &["server.max_connections: 99999999999999999999 is too large: at most 9223372036854775807"],
+        ),
+        (
+            "backlog.toml",
+            server("backlog = 99999999999999999999"),
+            &["server.backlog: 99999999999999999999 is too large: at most 4294967295"],
+        ),
+        (
+            "weight.toml",
+            app("{ address = \"127.0.0.1:9000\", weight = 99999999999999999999 }"),
+            &["backend.app.servers[0].weight", "too large: at most 4294967295"],
+        ),
+        (
+            "timeouts.toml",
+            format!("[server]\ntimeouts = \"5s\"\n{MINIMAL}"),
+            &["server.timeouts", "expected a table"],
+        ),
+        (
+            "tls.toml",
+            replace_once(BASE, "name = \"web\"", "name = \"web\"\ntls = \"yes\""),
+            &["listener[0].tls", "expected a table"],
+        ),
+        (
+            "onelistener.toml",
+            replace_once(BASE, "[[listener]]", "[listener]"),
+            &["listener", "write [[listener]] (a list of tables)"],
+        ),
+        (
+            "oneroute.toml",
+            replace_once(BASE, "[[route]]", "[route]"),
+            &["route", "write [[route]] (a list of tables)"],
+        ),
+        (
+            "workerstable.toml",
+            replace_once(BASE, "workers = 2", "workers = { n = 2 }"),
+            &["server.workers", "invalid type: a table, expected a whole number"],
+        ),
+    ];
+    for (file, contents, mentions) in &cases {
+        refused_plainly(file, contents, mentions);
+    }
 }

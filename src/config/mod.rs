@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod compress;
+mod describe;
 mod duration;
 pub mod log_section;
 pub mod plan;
@@ -126,66 +127,13 @@ pub fn from_str(text: &str, file: &str) -> Result<Plan, ConfigError> {
 pub(crate) fn parse(text: &str, file: &str) -> Result<ConfigFile, ConfigError> {
     let deserializer = toml::Deserializer::new(text);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let key = err.path().to_string();
-        let inner = err.into_inner();
-        let line = inner
-            .span()
-            .map(|span| format!(" (line {})", line_of(text, span.start)))
-            .unwrap_or_default();
+        let described = describe::describe(err, text);
         ConfigError {
             file: file.to_owned(),
-            // serde_path_to_error prints "." for the root.
-            key: if key == "." { String::new() } else { key },
-            // One line a person can act on: toml's messages may span several.
-            message: format!("{}{line}", plain_types(&one_line(inner.message()))),
+            key: described.key,
+            message: described.message,
         }
     })
-}
-
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// serde names the Rust type it wanted ("expected usize"); a person
-/// writing TOML wants to read what to write instead.
-fn plain_types(message: &str) -> String {
-    const PLAIN: [(&str, &str); 10] = [
-        ("expected usize", "expected a whole number"),
-        ("expected u64", "expected a whole number"),
-        ("expected u32", "expected a whole number up to 4294967295"),
-        ("expected u16", "expected a whole number up to 65535"),
-        ("expected u8", "expected a whole number up to 255"),
-        ("expected i64", "expected a whole number"),
-        ("expected f64", "expected a number"),
-        ("expected a boolean", "expected true or false"),
-        ("expected a sequence", "expected a list [...]"),
-        ("expected a map", "expected a table"),
-    ];
-    let mut message = message.to_owned();
-    for (rust, plain) in PLAIN {
-        if let Some(at) = message.find(rust) {
-            let end = at + rust.len();
-            // Whole words only: "expected u8" is not the start of "expected u80".
-            if !message[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
-                message.replace_range(at..end, plain);
-            }
-        }
-    }
-    message
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ fn backend_mistakes_are_named() {
         ("servers = [\"127.0.0.1:1\"]\nsticky = { cookie = \"a b\" }", "backend.b.sticky.cookie", "not a valid cookie name"),
         ("servers = [\"127.0.0.1:1\"]\nhealth_check = { fall = 0 }", "backend.b.health_check.fall", "at least 1"),
         ("servers = [\"127.0.0.1:1\"]\nhealth_check = { path = \"x\" }", "backend.b.health_check.path", "start with '/'"),
-        ("servers = [\"127.0.0.1:1\"]\nbalance = \"fastest\"", "backend.b.balance", "unknown variant"),
+        ("servers = [\"127.0.0.1:1\"]\nbalance = \"fastest\"", "backend.b.balance", "unknown value `fastest`"),
         ("servers = [\"127.0.0.1:1\"]\npassive = { failures = 0 }", "backend.b.passive.failures", "at least 1"),
     ];
     for (body, key, message) in cases {

@@ -104,3 +104,105 @@ fn toml_syntax_errors_give_a_line() {
     let err = error_of("[[listener]\nbind = 1");
     assert!(err.message.contains("line 1"), "{err}");
 }
+
+/// Each mistake's message says what to write in TOML's words: never a
+/// Rust type (`usize`, `map`, `struct TimeoutsSection`), and a number past
+/// what TOML holds names its key and the most it may be.
+#[test]
+fn parse_errors_name_the_key_in_toml_s_words() {
+    let server = |line: &str| format!("[server]\n{line}\n{MINIMAL}");
+    let weight = MINIMAL.replace(
+        "servers = [\"127.0.0.1:9000\"]",
+        "servers = [{ address = \"127.0.0.1:9000\", weight = 99999999999999999999 }]",
+    );
+    let cases = [
+        (
+            server("max_connections = 99999999999999999999"),
+            "server.max_connections",
+            "99999999999999999999 is too large: at most 9223372036854775807 (line 2)",
+        ),
+        (
+            server("backlog = 99999999999999999999"),
+            "server.backlog",
+            "99999999999999999999 is too large: at most 4294967295 (line 2)",
+        ),
+        (
+            server("backlog = -99999999999999999999"),
+            "server.backlog",
+            "-99999999999999999999 is too small: at least 0",
+        ),
+        (
+            weight,
+            "backend.app.servers[0].weight",
+            "99999999999999999999 is too large: at most 4294967295",
+        ),
+        (
+            server("timeouts = \"5s\""),
+            "server.timeouts",
+            "invalid type: string \"5s\", expected a table",
+        ),
+        (
+            MINIMAL.replace(
+                "bind = \"127.0.0.1:8080\"",
+                "bind = \"127.0.0.1:8080\"\ntls = \"yes\"",
+            ),
+            "listener[0].tls",
+            "expected a table",
+        ),
+        (
+            MINIMAL.replace("[[listener]]", "[listener]"),
+            "listener",
+            "invalid type: a table, expected a list [...]; write [[listener]] (a list of tables)",
+        ),
+        (
+            MINIMAL.replace("[[route]]", "[route]"),
+            "route",
+            "write [[route]] (a list of tables)",
+        ),
+        (
+            server("workers = { n = 2 }"),
+            "server.workers",
+            "invalid type: a table, expected a whole number",
+        ),
+        (
+            server("resolvers = [[1]]"),
+            "server.resolvers[0]",
+            "invalid type: a list, expected a string",
+        ),
+        (
+            format!("{MINIMAL}balance = 5\n"),
+            "backend.app.balance",
+            "expected a string",
+        ),
+    ];
+    for (text, key, message) in cases {
+        let err = error_of(&text);
+        assert_eq!(err.key, key, "{err}");
+        assert!(err.message.contains(message), "{err}");
+        for rust in [
+            "map",
+            "sequence",
+            "struct",
+            "variant",
+            "target type",
+            "usize",
+        ] {
+            assert!(!err.message.contains(rust), "{rust:?} in: {err}");
+        }
+    }
+}
+
+/// A number past TOML's range whose key can't be found (another mistake
+/// comes first in the file, or the key takes a string) still says it in
+/// words.
+#[test]
+fn a_number_past_toml_s_range_is_described_without_its_key_when_it_must_be() {
+    let text = format!("[server]\nworkerz = 1\nbacklog = 99999999999999999999\n{MINIMAL}");
+    let err = error_of(&text);
+    assert_eq!(err.key, "");
+    assert_eq!(
+        err.message,
+        "99999999999999999999 is too large: TOML's numbers go from \
+         -9223372036854775808 to 9223372036854775807 (line 3)"
+    );
+}
