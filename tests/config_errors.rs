@@ -199,6 +199,20 @@ fn zero_workers() {
 }
 
 #[test]
+fn more_workers_than_tern_runs() {
+    let c = replace_once(BASE, "workers = 2", "workers = 100000");
+    refused(
+        "manyworkers.toml",
+        &c,
+        &["server.workers", "100000 is too many: at most 1024"],
+    );
+    accepted(
+        "mostworkers.toml",
+        &replace_once(BASE, "workers = 2", "workers = 1024"),
+    );
+}
+
+#[test]
 fn wrong_type_for_limit() {
     let c = replace_once(BASE, "max_headers = 100", "max_headers = \"lots\"");
     refused("limittype.toml", &c, &["server.limits.max_headers"]);

@@ -81,6 +81,24 @@ fn zero_workers_and_empty_listeners_are_refused() {
     assert_eq!(error_of("").key, "listener");
 }
 
+/// `--check` took `workers = 100000`; the start then failed on descriptors
+/// after hundreds of warnings. More than `MAX_WORKERS` is refused here.
+#[test]
+fn a_worker_count_past_max_workers_is_refused_with_the_bound() {
+    let with = |n: usize| format!("[server]\nworkers = {n}\n{MINIMAL}");
+    assert_eq!(plan::MAX_WORKERS, 1024);
+    assert!(from_str(&with(1024), "t").is_ok());
+    for n in [1025, 100_000] {
+        let err = error_of(&with(n));
+        assert_eq!(err.key, "server.workers");
+        assert!(
+            err.message
+                .starts_with(&format!("{n} is too many: at most 1024")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn a_timeout_of_0_for_a_step_of_every_request_is_refused() {
     for key in ["client_header", "client", "connect", "server", "tunnel"] {

@@ -128,11 +128,17 @@ impl std::fmt::Debug for ListenerPlan {
 /// The largest `max_headers` accepted: the parser's header array lives on the stack.
 pub const MAX_HEADERS_CAP: usize = 256;
 
+/// The most workers tern runs. A worker is a thread per core: past the
+/// CPUs it may run on, another one serves nothing more, and each costs
+/// descriptors (a ring, a doorbell, a socket per listener address) and
+/// memory. The CPU count can't be the bound: `--check` may run on another
+/// machine, and cgroups change it. This is above the hardware threads of
+/// the largest common servers (two 192-core sockets with SMT: 768).
+pub const MAX_WORKERS: usize = 1024;
+
 pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     let server = &file.server;
-    if server.workers == Some(0) {
-        return Err(err("server.workers", "must be at least 1"));
-    }
+    check_workers(server.workers)?;
     if server.max_connections == Some(0) {
         return Err(err("server.max_connections", "must be at least 1"));
     }
@@ -181,6 +187,20 @@ pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
         discovery: built.wanted,
         warnings,
     })
+}
+
+/// `[server] workers`: from 1 to `MAX_WORKERS` (absent: one per CPU).
+fn check_workers(workers: Option<usize>) -> Result<(), PlanError> {
+    match workers {
+        Some(0) => Err(err("server.workers", "must be at least 1")),
+        Some(n) if n > MAX_WORKERS => Err(err(
+            "server.workers",
+            format!(
+                "{n} is too many: at most {MAX_WORKERS}; one per CPU serves best (leave it out for that)"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Every `[[listener]]`: at least one, names and addresses unique. What is

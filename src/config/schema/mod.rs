@@ -36,7 +36,8 @@ pub struct ConfigFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSection {
-    /// Worker threads; `None` means one per CPU the process may run on.
+    /// Worker threads, at most `plan::MAX_WORKERS`; `None` means one per
+    /// CPU the process may run on.
     pub workers: Option<usize>,
     /// Pin each worker to a CPU; `None`: only when the affinity mask is
     /// narrower than the machine and holds one CPU per worker (`pinning`).
