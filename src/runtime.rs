@@ -50,6 +50,7 @@ fn build_either() -> std::io::Result<(Runtime, Driver)> {
     if !forced_epoll {
         match build_uring() {
             Ok(runtime) => return Ok((runtime, Driver::IoUring)),
+            Err(err) if out_of_descriptors(&err) => return Err(err),
             Err(reason) => crate::log::warn(format_args!(
                 "io_uring unavailable ({reason}); using the epoll driver"
             )),
@@ -61,9 +62,19 @@ fn build_either() -> std::io::Result<(Runtime, Driver)> {
     Ok((runtime.into(), Driver::Epoll))
 }
 
-fn build_uring() -> Result<Runtime, String> {
+/// A ring refused for want of descriptors is no reason to fall back: the
+/// kernel has io_uring, and the epoll driver needs descriptors as well.
+/// The process is out of them (too many workers for its open-files limit),
+/// which the start is to say once, not as a warning per worker.
+fn out_of_descriptors(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+fn build_uring() -> std::io::Result<Runtime> {
     if !monoio::utils::detect_uring() {
-        return Err("the kernel refuses it or lacks the needed operations".into());
+        return Err(std::io::Error::other(
+            "the kernel refuses it or lacks the needed operations",
+        ));
     }
     let plain = || RuntimeBuilder::<IoUringDriver>::new().with_entries(URING_ENTRIES);
     let flagged = plain().uring_builder(ring_setup()).enable_timer().build();
@@ -76,7 +87,6 @@ fn build_uring() -> Result<Runtime, String> {
             plain().enable_timer().build()
         })
         .map(Into::into)
-        .map_err(|err| err.to_string())
 }
 
 /// The ring's setup flags. COOP_TASKRUN: completions are not pushed with an

@@ -91,7 +91,14 @@ pub fn run(
         let addr = socket.local_addr().map_err(|err| err.to_string())?;
         listening.push(format!("listening on {addr} (admin)"));
     }
-    let (handles, driver) = start_workers(&plan, &shared, &cores, listeners.per_worker, inboxes)?;
+    let (handles, driver) = start_workers(
+        &plan,
+        &shared,
+        &cores,
+        listeners.per_worker,
+        inboxes,
+        nofile,
+    )?;
     crate::acme::start();
     let table = Arc::new(Mutex::new(listeners.table));
     // All that can still fail comes before `ready`: once told, the old
@@ -271,17 +278,21 @@ fn open_listeners(
     Ok((Some(handover), listeners))
 }
 
-/// Starts the workers and waits until each runs.
+/// Starts the workers one at a time, each once the one before runs: a
+/// worker that can't start (too many for the open-files limit) stops the
+/// start with one line, before the next tries and fails the same way.
 fn start_workers(
     plan: &Arc<Plan>,
     shared: &Shared,
     cores: &[core_affinity::CoreId],
     sockets: Vec<Vec<Bound>>,
     inboxes: Vec<Inbox>,
+    nofile: u64,
 ) -> Result<(Vec<JoinHandle<()>>, Driver), String> {
     let workers = sockets.len();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
+    let mut driver = Driver::IoUring;
     for (id, (listeners, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
         let spec = WorkerSpec {
             id,
@@ -296,8 +307,10 @@ fn start_workers(
         let handle = worker::spawn(spec, ready_tx.clone())
             .map_err(|err| format!("cannot start worker {id}: {err}"))?;
         handles.push(handle);
+        if wait_ready(&ready_rx, (id, workers), nofile)? == Driver::Epoll {
+            driver = Driver::Epoll;
+        }
     }
-    let driver = wait_ready(&ready_rx, workers)?;
     Ok((handles, driver))
 }
 
@@ -330,21 +343,37 @@ fn start_admin(
     Ok(Some((config.bind, duplicate)))
 }
 
-/// Every worker reports its driver; a worker that failed stops the start.
+/// Worker `id` (of `workers`) reports its driver, or why it could not
+/// start, which stops the start.
 fn wait_ready(
-    ready: &mpsc::Receiver<Result<Driver, String>>,
-    workers: usize,
+    ready: &mpsc::Receiver<Result<Driver, worker::StartFailure>>,
+    (id, workers): (usize, usize),
+    nofile: u64,
 ) -> Result<Driver, String> {
-    let mut driver = Driver::IoUring;
-    for _ in 0..workers {
-        match ready.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(Driver::Epoll)) => driver = Driver::Epoll,
-            Ok(Ok(Driver::IoUring)) => {}
-            Ok(Err(err)) => return Err(err),
-            Err(_) => return Err("a worker did not start within 10 s".into()),
-        }
+    match ready.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(driver)) => Ok(driver),
+        Ok(Err(failure)) => Err(start_failure(&failure, (id, workers), nofile)),
+        Err(_) => Err(format!("worker {id} did not start within 10 s")),
     }
-    Ok(driver)
+}
+
+/// The one line a failed start says: which worker, what it could not make
+/// and why; when the open-files limit is why, what to change.
+fn start_failure(
+    failure: &worker::StartFailure,
+    (id, workers): (usize, usize),
+    nofile: u64,
+) -> String {
+    let line = format!(
+        "cannot start worker {id} of {workers}: cannot make {}: {}",
+        failure.making, failure.err
+    );
+    if failure.err.raw_os_error() != Some(libc::EMFILE) {
+        return line;
+    }
+    format!(
+        "{line}; the open files limit ({nofile}) does not hold {workers} workers: lower [server] workers (one per CPU serves best) or raise the limit (LimitNOFILE)"
+    )
 }
 
 /// Signals become control requests, on a thread of their own (every thread

@@ -549,6 +549,41 @@ fn settled(tern: &Tern) -> bool {
     before < 60 && open() == before
 }
 
+/// 200 workers under a 512-descriptor limit: each worker that found no
+/// descriptor for its io_uring fell back to epoll with a warning, some
+/// logged "no doorbell", and the start failed only at a later worker
+/// ("cannot start a runtime: Too many open files"), some 200 lines in all.
+/// Workers start one at a time now, and the first that can't stops the
+/// start with one line saying what to change.
+#[test]
+fn more_workers_than_the_open_files_limit_holds_fail_the_start_in_one_line() {
+    let _wrapper = with_nofile(512);
+    let config = TempFile::new(
+        "workers.toml",
+        "[server]\nworkers = 200\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+         [[route]]\nrespond = { status = 200 }\n",
+    );
+    let out = run_tern(&["--config", &config.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let about_descriptors: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("Too many open files") || l.contains("no doorbell"))
+        .collect();
+    assert_eq!(about_descriptors.len(), 1, "{stderr}");
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("tern: cannot start worker ")
+            && last.contains(" of 200: cannot make ")
+            && last.contains(
+                "the open files limit (512) does not hold 200 workers: lower [server] workers"
+            ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" started:"), "{stderr}");
+}
+
 #[test]
 fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
     let _wrapper = with_nofile(100);

@@ -49,12 +49,21 @@ pub struct WorkerSpec {
     pub inbox: Inbox,
 }
 
+/// Why a worker could not start: what it could not make, and the error.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// "a runtime", "a doorbell".
+    pub making: &'static str,
+    pub err: std::io::Error,
+}
+
+/// What a worker tells the main thread once it runs (its driver), or why
+/// it could not start.
+pub type Ready = Sender<Result<Driver, StartFailure>>;
+
 /// Starts the worker thread; it reports the driver in use (or why it could
 /// not start) on `ready`.
-pub fn spawn(
-    spec: WorkerSpec,
-    ready: Sender<Result<Driver, String>>,
-) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn(spec: WorkerSpec, ready: Ready) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("tern-worker-{}", spec.id))
         .spawn(move || {
@@ -64,23 +73,14 @@ pub fn spawn(
             let (mut rt, driver) = match runtime::build() {
                 Ok(built) => built,
                 Err(err) => {
-                    let _ = ready.send(Err(format!(
-                        "worker {}: cannot start a runtime: {err}",
-                        spec.id
-                    )));
+                    let making = "a runtime";
+                    let _ = ready.send(Err(StartFailure { making, err }));
                     return;
                 }
             };
             let id = spec.id;
-            // Said once the worker serves (its access log open, its
-            // listeners accepting), not when its runtime exists: tern says
-            // it started, and an upgrade's old process stops accepting,
-            // only then.
-            let serving = move || {
-                let _ = ready.send(Ok(driver));
-            };
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rt.block_on(run(spec, serving));
+                rt.block_on(run(spec, ready, driver));
             }));
             if ran.is_err() {
                 worker_died(id);
@@ -105,7 +105,30 @@ fn worker_died(id: usize) {
     crate::control::ask(crate::control::Request::Stop);
 }
 
-async fn run(spec: WorkerSpec, serving: impl FnOnce()) {
+/// Installs the worker's doorbell, then tells the main thread the worker
+/// runs. A doorbell refused for want of descriptors fails the start (the
+/// process has more workers than its open-files limit holds: the next
+/// would fail too); another failure leaves the worker without one.
+fn ring_in(id: usize, ready: Ready, driver: Driver) -> bool {
+    match crate::doorbell::install(id) {
+        Err(err) if crate::rlimit::is_exhaustion(&err) => {
+            let making = "a doorbell";
+            let _ = ready.send(Err(StartFailure { making, err }));
+            return false;
+        }
+        Err(err) => crate::log::error(format_args!(
+            "worker {id}: no doorbell ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker, and one waiting for a file thread looks for its answer every millisecond"
+        )),
+        Ok(()) => {}
+    }
+    let _ = ready.send(Ok(driver));
+    true
+}
+
+async fn run(spec: WorkerSpec, ready: Ready, driver: Driver) {
+    // The context (and its access log) before the worker says it runs:
+    // tern says it started, and an upgrade's old process stops accepting,
+    // only once every worker can log what it serves.
     let ctx = WorkerCtx::new(spec.id, spec.plan).with_server_states(spec.server_states);
     let worker = Rc::new(Worker {
         id: spec.id,
@@ -113,17 +136,13 @@ async fn run(spec: WorkerSpec, serving: impl FnOnce()) {
         listening: RefCell::new(Vec::new()),
         retired: RefCell::new(Vec::new()),
     });
-    if let Err(err) = crate::doorbell::install(spec.id) {
-        crate::log::error(format_args!(
-            "worker {}: no doorbell ({err}): a request queued here for a server's max_connections waits for a slot freed on this worker, and one waiting for a file thread looks for its answer every millisecond",
-            spec.id
-        ));
+    if !ring_in(spec.id, ready, driver) {
+        return;
     }
     for bound in spec.listeners {
         worker.listen(bound);
     }
     worker.publish_listeners();
-    serving();
     monoio::spawn(sweep_pool(worker.clone()));
     monoio::spawn(crate::timer::ticker());
     let _log_writes = crate::log::writer::OnWorker::start();
