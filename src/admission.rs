@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::config::{ListenerPlan, Plan};
 use crate::limits::ConnSlot;
+use crate::proxy_protocol::Addresses;
 
 pub use crate::limits::ConnSlot as Slot;
 
@@ -21,11 +22,39 @@ pub fn needed(plan: &Plan, listener: usize) -> bool {
         .is_some_and(|l| l.accept_proxy.is_some() || l.conn_limit.is_some())
 }
 
+/// Who a connection is from: its peer, or the client an accepted PROXY
+/// header names, the header kept as received (a `send_proxy` server is
+/// told its source and destination). The size of one address, the rare
+/// header boxed: it is held in every connection's future.
+#[derive(Debug)]
+pub enum ClientAddr {
+    Peer(SocketAddr),
+    Proxied(Box<Addresses>),
+}
+
+impl ClientAddr {
+    /// The client's address: the peer's, or the header's source.
+    pub fn addr(&self) -> &SocketAddr {
+        match self {
+            ClientAddr::Peer(addr) => addr,
+            ClientAddr::Proxied(header) => &header.source,
+        }
+    }
+
+    /// The PROXY header accepted, if any.
+    pub fn header(&self) -> Option<&Addresses> {
+        match self {
+            ClientAddr::Peer(_) => None,
+            ClientAddr::Proxied(header) => Some(header),
+        }
+    }
+}
+
 /// A connection let in.
 pub struct Admitted {
     pub stream: TcpStream,
     /// The client: the peer, or the one its PROXY header names.
-    pub client: SocketAddr,
+    pub client: ClientAddr,
     /// Its place under the listener's connection limit, held for the
     /// connection's life.
     pub slot: Option<ConnSlot>,
@@ -41,18 +70,22 @@ pub async fn admit(
     let Some(listener) = plan.listeners.get(listener) else {
         return Some(Admitted {
             stream,
-            client: peer,
+            client: ClientAddr::Peer(peer),
             slot: None,
         });
     };
-    let client = client(&stream, peer, listener, plan.client_timeouts.header).await?;
+    let header = header(&stream, peer, listener, plan.client_timeouts.header)
+        .await
+        .ok()?;
+    let client = header.map_or(ClientAddr::Peer(peer), |h| ClientAddr::Proxied(Box::new(h)));
     let slot = match &listener.conn_limit {
         None => None,
-        Some(limit) => match limit.enter(client.ip()) {
+        Some(limit) => match limit.enter(client.addr().ip()) {
             Some(slot) => Some(slot),
             None => {
                 crate::log::debug(format_args!(
-                    "closed a connection from {client} on listener {}: over max_connections_per_client",
+                    "closed a connection from {} on listener {}: over max_connections_per_client",
+                    client.addr(),
                     listener.name
                 ));
                 return None;
@@ -66,29 +99,29 @@ pub async fn admit(
     })
 }
 
-/// Who the connection is from: the peer, or on an `accept_proxy` listener
-/// and from an address in `proxy_from`, the client its PROXY header names.
-/// `None` when such a peer sends no valid header.
-async fn client(
+/// The PROXY header of a connection to an `accept_proxy` listener from an
+/// address in `proxy_from`, which names the client. `Ok(None)`: no header
+/// is read (another listener, another peer), or it names no client
+/// (LOCAL, UNKNOWN); `Err`: such a peer sent no valid header, and the
+/// connection is to close.
+async fn header(
     stream: &TcpStream,
     peer: SocketAddr,
     listener: &ListenerPlan,
     header_timeout: Duration,
-) -> Option<SocketAddr> {
+) -> Result<Option<Addresses>, ()> {
     let Some(from) = &listener.accept_proxy else {
-        return Some(peer);
+        return Ok(None);
     };
     if !from.iter().any(|range| range.contains(peer.ip())) {
-        return Some(peer);
+        return Ok(None);
     }
-    match crate::proxy_protocol::accept::read_header(stream, header_timeout).await {
-        Ok(addresses) => Some(addresses.map_or(peer, |a| a.source)),
-        Err(why) => {
+    crate::proxy_protocol::accept::read_header(stream, header_timeout)
+        .await
+        .map_err(|why| {
             crate::log::debug(format_args!(
                 "closed a connection from {peer} on listener {}: {why}",
                 listener.name
             ));
-            None
-        }
-    }
+        })
 }

@@ -325,6 +325,64 @@ fn send_proxy_passes_on_the_client_an_accepted_header_named() {
     assert_eq!(*src, "198.51.100.3:777".parse().expect("addr"));
 }
 
+/// An h2c request (prior knowledge) for `/`: the preface, empty SETTINGS,
+/// and one HEADERS frame (HPACK: GET, http, `/`, authority `localhost`)
+/// that ends the stream.
+fn h2c_get() -> Vec<u8> {
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
+    let block = [&[0x82, 0x86, 0x84, 0x41, 9][..], b"localhost"].concat();
+    bytes.extend_from_slice(&[0, 0, block.len() as u8, 0x01, 0x05, 0, 0, 0, 1]);
+    bytes.extend_from_slice(&block);
+    bytes
+}
+
+/// The header a `send_proxy = "v1"` server gets for one request sent after
+/// `header` to a listener at `bind` with `accept_proxy` (and `extra`).
+fn passed_on(bind: &str, extra: &str, header: &[u8], request: &[u8]) -> Vec<Option<Seen>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let up = proxy_upstream(seen.clone());
+    let config = send_proxy_config(up.addr, "v1", &format!("accept_proxy = true\n{extra}"))
+        .replacen("bind = \"127.0.0.1:0\"", &format!("bind = \"{bind}\""), 1);
+    let tern = Tern::start(&config);
+    let mut c = tern.connect();
+    c.send(&[header, request].concat());
+    assert!(
+        up.wait_requests(1, Duration::from_secs(5)),
+        "{bind}: no request"
+    );
+    let seen = seen.lock().expect("lock").clone();
+    seen
+}
+
+/// HAProxy (`accept-proxy`, `send-proxy`) passes an accepted header's
+/// source and destination on unchanged. tern put its own address where the
+/// destination was, and on an IPv6 listener sent a TCP4 header as TCP6
+/// with `::ffff:1.2.3.4` (while X-Forwarded-For said 1.2.3.4).
+#[test]
+fn send_proxy_passes_on_an_accepted_header_s_source_and_destination_as_received() {
+    let tcp4 = "PROXY TCP4 1.2.3.4 5.6.7.8 1111 443";
+    let tcp6 = "PROXY TCP6 2001:db8::7 2001:db8::1 1111 443";
+    for (bind, line) in [
+        ("127.0.0.1:0", tcp4),
+        ("127.0.0.1:0", tcp6),
+        ("[::1]:0", tcp4),
+        ("[::1]:0", tcp6),
+    ] {
+        let header = format!("{line}\r\n");
+        let seen = passed_on(bind, "", header.as_bytes(), &get("/p"));
+        assert_eq!(seen, [Some(Seen::V1(line.into()))], "{bind}");
+    }
+    // A v2 header, and an HTTP/2 connection's stream.
+    let v2 = v2_tcp4([198, 51, 100, 3], 777, [10, 0, 0, 1], 8080);
+    let seen = passed_on("127.0.0.1:0", "", &v2, &get("/p"));
+    let line = "PROXY TCP4 198.51.100.3 10.0.0.1 777 8080";
+    assert_eq!(seen, [Some(Seen::V1(line.into()))], "v2");
+    let header = format!("{tcp4}\r\n");
+    let seen = passed_on("127.0.0.1:0", "http2 = true", header.as_bytes(), &h2c_get());
+    assert_eq!(seen, [Some(Seen::V1(tcp4.into()))], "h2c");
+}
+
 #[test]
 fn health_checks_of_a_send_proxy_server_start_with_a_local_header() {
     for (version, expected) in [

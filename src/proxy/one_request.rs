@@ -35,7 +35,7 @@ pub(crate) fn serve<'a, C: Downstream>(
             Err(failure) => Err(failure),
         };
         if let Err(failure) = &prepared {
-            log_refusal(ctx, &head, peer.addr, *failure);
+            log_refusal(ctx, &head, peer.addr(), *failure);
         }
         // Not held while the request waits upstream (a long-poll, for minutes):
         // `prepare` made the upstream's own copy.

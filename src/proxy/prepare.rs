@@ -15,6 +15,7 @@ use super::response::write::ClientSide;
 use super::rewrite_request::{write_upstream_head, ForwardInfo, RequestEdit};
 use super::steer::steer;
 use crate::access_log::Entry;
+use crate::admission::ClientAddr;
 use crate::config::plan::MAX_HEADERS_CAP;
 use crate::failure::Failure;
 use crate::files::{Answer, Opened, StaticSite};
@@ -116,7 +117,9 @@ impl Prepared {
 
 /// The client's connection, as far as forwarding needs it.
 pub struct Peer<'s> {
-    pub addr: SocketAddr,
+    /// The client: the peer, or the one an accepted PROXY header names
+    /// (with the header, which a `send_proxy` server is told).
+    pub from: &'s ClientAddr,
     /// The address the client connected to.
     pub local: LocalAddr<'s>,
     /// Index of the listener it arrived on.
@@ -144,6 +147,11 @@ impl LocalAddr<'_> {
 }
 
 impl Peer<'_> {
+    /// The client's address.
+    pub fn addr(&self) -> SocketAddr {
+        *self.from.addr()
+    }
+
     /// The scheme the client used.
     pub fn scheme(&self) -> &'static str {
         if self.tls {
@@ -176,7 +184,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
             return Ok(Step::Ready(local_answer(response, persist, &req)));
         }
     }
-    let input = RouteInput::of(&req, peer.addr.ip(), peer.listener);
+    let input = RouteInput::of(&req, peer.addr().ip(), peer.listener);
     let live = |backend: usize| ctx.backend_live(backend);
     let route_index = plan.routes.iter().position(|r| r.matches(&input, &live));
     let Some(route_index) = route_index else {
@@ -192,7 +200,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
         return Err(Failure::BodyTooLarge);
     }
     let limited = route.rate_limit.as_deref().and_then(|limit| {
-        crate::limits::check_route(limit, &route.name, &peer.addr, &req, persist)
+        crate::limits::check_route(limit, &route.name, &peer.addr(), &req, persist)
     });
     if let Some(response) = limited {
         log_local(ctx, head, &req, peer, Some(route_index), &response, interim);
@@ -364,7 +372,7 @@ fn log_local(
     extra: u64,
 ) {
     if ctx.stats.access_enabled() {
-        let entry = Entry::new(head, req, peer.addr.ip()).over(peer.http2);
+        let entry = Entry::new(head, req, peer.addr().ip()).over(peer.http2);
         let status = status_of_response(response);
         let bytes = response.len() as u64 + extra;
         ctx.stats.log_local(&entry, route, status, bytes);
@@ -387,7 +395,7 @@ fn forward(
     let prepared = Prepared {
         upstream_head,
         backend: proxy.backend,
-        steer: steer(backend, req, peer.addr.ip()),
+        steer: steer(backend, req, peer.addr().ip()),
         response: response_needs(route, proxy, backend, req, peer.scheme()),
         body,
         client: ClientSide {
@@ -408,14 +416,17 @@ fn forward(
             route,
             proxy.backend,
         ),
-        proxy_header: crate::proxy_protocol::addresses_for(backend.sends_proxy, peer.addr, || {
-            peer.local.get()
-        }),
+        proxy_header: crate::proxy_protocol::addresses_for(
+            backend.sends_proxy,
+            peer.from.header(),
+            peer.addr(),
+            || peer.local.get(),
+        ),
     };
     if ctx.stats.access_enabled() {
         prepared
             .meter
-            .attach(Entry::new(head, req, peer.addr.ip()).over(peer.http2));
+            .attach(Entry::new(head, req, peer.addr().ip()).over(peer.http2));
     }
     prepared
 }
@@ -434,7 +445,7 @@ fn upstream_head(req: &RequestHead, head: &[u8], peer: &Peer, proxy: &Proxy) -> 
         headers: proxy.request_edits.as_ref(),
     });
     let info = ForwardInfo {
-        client_ip: peer.addr.ip(),
+        client_ip: peer.addr().ip(),
         proto: peer.scheme(),
         strip_expect: true,
         // A system call, so only for the rare request that needs it.

@@ -14,7 +14,7 @@ use super::handshake::accept_tls;
 use super::prepare::{prepare, LocalAddr, Outcome, Peer, Step};
 use super::read_head::{read_head, Between, HeadEnd};
 use super::static_open;
-use crate::admission;
+use crate::admission::{self, ClientAddr};
 use crate::conn::Conn;
 use crate::conn::Next;
 use crate::http::status::status_of_response;
@@ -31,7 +31,7 @@ const GOODBYE: Duration = Duration::from_secs(1);
 #[allow(clippy::manual_async_fn)] // on purpose, as said above
 pub fn serve(
     stream: TcpStream,
-    mut addr: SocketAddr,
+    addr: SocketAddr,
     listener: Rc<ListenerInfo>,
     ctx: Rc<WorkerCtx>,
 ) -> impl Future<Output = ()> {
@@ -41,26 +41,29 @@ pub fn serve(
     async move {
         let _counted = ConnectionGuard::new(&ctx);
         let mut _limit_slot = None;
-        if opens {
+        let from = if opens {
             // Boxed: a handshake's or a PROXY header's state stays out of
             // every connection's future. The connection is made anew in
             // the same place.
             let Some(opened) = Box::pin(open(client, addr, &listener, &ctx)).await else {
                 return;
             };
-            // The client a PROXY header names replaces the peer in place: a
-            // second address would grow every connection's future.
-            addr = opened.client;
             _limit_slot = opened.slot;
             if opened.http2 {
                 // Boxed: an HTTP/2 connection's state stays out of every
                 // HTTP/1.1 connection's future.
-                let h2 = crate::proxy::http2::serve(opened.conn, addr, listener, ctx);
+                let h2 = crate::proxy::http2::serve(opened.conn, opened.client, listener, ctx);
                 return Box::pin(h2).await;
             }
             client = opened.conn;
-        }
-        converse(&mut client, addr, listener, ctx).await;
+            // The client a PROXY header names (and the header, boxed)
+            // replaces the peer: a second address would grow every
+            // connection's future.
+            opened.client
+        } else {
+            ClientAddr::Peer(addr)
+        };
+        converse(&mut client, from, listener, ctx).await;
         // Every orderly end of a TLS connection (a response with close, an
         // idle or header timeout, a refusal, a drain, a tunnel's end) says
         // close_notify first; tern's own half-closes have said it already.
@@ -73,7 +76,7 @@ pub fn serve(
 /// A connection let in by `admission`, past its TLS handshake if any.
 struct Opened {
     conn: Conn,
-    client: SocketAddr,
+    client: ClientAddr,
     slot: Option<admission::Slot>,
     /// It goes on as HTTP/2 (ALPN `h2`, or an h2c preface).
     http2: bool,
@@ -143,7 +146,7 @@ async fn h2c_preface(conn: &mut Conn, limit: Duration) -> bool {
 #[allow(clippy::manual_async_fn)] // on purpose, as said above
 fn converse(
     client: &mut Conn,
-    addr: SocketAddr,
+    from: ClientAddr,
     mut listener: Rc<ListenerInfo>,
     mut ctx: Rc<WorkerCtx>,
 ) -> impl Future<Output = ()> + '_ {
@@ -156,7 +159,7 @@ fn converse(
                 Err(HeadEnd::Closed) => return,
                 Err(HeadEnd::Reject(failure)) => {
                     ctx.stats.answered_locally(listener.index, failure.status());
-                    log_refusal(&ctx, client.buffered(), addr, failure);
+                    log_refusal(&ctx, client.buffered(), *from.addr(), failure);
                     return refuse(client, failure.status()).await;
                 }
             };
@@ -165,7 +168,7 @@ fn converse(
             follow_reload(&mut ctx, &mut listener);
             // The request's outcome is all this future keeps of the making
             // (`outcome_of`'s state lies in the place of the exchange's).
-            let Some(mut outcome) = outcome_of(client, head_len, addr, &listener, &ctx).await
+            let Some(mut outcome) = outcome_of(client, head_len, &from, &listener, &ctx).await
             else {
                 return;
             };
@@ -204,13 +207,13 @@ fn converse(
 async fn outcome_of(
     client: &mut Conn,
     head_len: usize,
-    addr: SocketAddr,
+    from: &ClientAddr,
     listener: &ListenerInfo,
     ctx: &WorkerCtx,
 ) -> Option<Outcome> {
     let prepared = {
         let peer = Peer {
-            addr,
+            from,
             local: LocalAddr::Socket(&client.stream),
             listener: listener.index,
             tls: client.is_tls(),
@@ -234,7 +237,7 @@ async fn outcome_of(
         // A head that doesn't parse leaves the framing unknown: close.
         Err(failure) => {
             ctx.stats.answered_locally(listener.index, failure.status());
-            log_refusal(ctx, &client.buffered()[..head_len], addr, failure);
+            log_refusal(ctx, &client.buffered()[..head_len], *from.addr(), failure);
             refuse(client, failure.status()).await;
             None
         }

@@ -6,10 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use super::parse::V2_SIGNATURE;
 use super::{Addresses, Version};
 
-/// The header for a connection made on behalf of a client. Mixed families
-/// (an IPv4 client on an IPv6 socket) are sent as IPv6, IPv4-mapped.
+/// The header for a connection made on behalf of a client, with the
+/// addresses as given (`addresses_for` decides them). Two families, which
+/// a header needs one of, go as IPv6, the IPv4 one mapped.
 pub fn write(version: Version, addresses: &Addresses, out: &mut Vec<u8>) {
-    let (source, destination) = same_family(addresses.source, addresses.destination);
+    let (source, destination) = one_family(addresses.source, addresses.destination);
     match version {
         Version::V1 => {
             let family = if source.is_ipv4() { "TCP4" } else { "TCP6" };
@@ -57,14 +58,21 @@ pub fn write_local(version: Version, out: &mut Vec<u8>) {
     }
 }
 
-fn same_family(source: SocketAddr, destination: SocketAddr) -> (SocketAddr, SocketAddr) {
+/// The addresses of a connection tern accepted itself: an IPv4 client on
+/// a dual-stack socket shows as IPv4-mapped IPv6 on both ends, and goes as
+/// the IPv4 it is (TCP4); a family each (which a socket can't have) as IPv6.
+pub(super) fn of_own_connection(client: SocketAddr, local: SocketAddr) -> (SocketAddr, SocketAddr) {
     let unmapped = |a: SocketAddr| match a.ip() {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
             .map_or(a, |v4| SocketAddr::new(v4.into(), a.port())),
         IpAddr::V4(_) => a,
     };
-    let (source, destination) = (unmapped(source), unmapped(destination));
+    one_family(unmapped(client), unmapped(local))
+}
+
+/// Addresses of one family as they are; of two, both as IPv6.
+fn one_family(source: SocketAddr, destination: SocketAddr) -> (SocketAddr, SocketAddr) {
     if source.is_ipv4() == destination.is_ipv4() {
         return (source, destination);
     }

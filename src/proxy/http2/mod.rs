@@ -47,6 +47,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 
+use crate::admission::ClientAddr;
 use crate::conn::Conn;
 use crate::listen::ListenerInfo;
 use crate::proxy::follow::follow_reload;
@@ -55,7 +56,7 @@ use crate::worker_ctx::WorkerCtx;
 
 /// What every stream of one connection shares.
 struct Shared {
-    addr: SocketAddr,
+    from: ClientAddr,
     local: Option<SocketAddr>,
     tls: bool,
 }
@@ -65,9 +66,10 @@ pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves an HTTP/2 connection until the client closes it, it idles out,
 /// or a drain's GOAWAY has let its streams finish.
-pub async fn serve(client: Conn, addr: SocketAddr, listener: Rc<ListenerInfo>, ctx: Rc<WorkerCtx>) {
+pub async fn serve(client: Conn, from: ClientAddr, listener: Rc<ListenerInfo>, ctx: Rc<WorkerCtx>) {
+    let addr = *from.addr();
     let shared = Rc::new(Shared {
-        addr,
+        from,
         local: client.stream.local_addr().ok(),
         tls: client.is_tls(),
     });
@@ -259,7 +261,7 @@ async fn serve_stream(start: Box<StreamStart>) {
         Err(refusing) => return refusing.await,
     };
     let peer = Peer {
-        addr: shared.addr,
+        from: &shared.from,
         local: LocalAddr::Known(shared.local),
         listener: listener.index,
         tls: shared.tls,
