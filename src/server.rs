@@ -281,6 +281,7 @@ fn open_listeners(
 /// Starts the workers one at a time, each once the one before runs: a
 /// worker that can't start (too many for the open-files limit) stops the
 /// start with one line, before the next tries and fails the same way.
+/// They accept once all run.
 fn start_workers(
     plan: &Arc<Plan>,
     shared: &Shared,
@@ -292,8 +293,10 @@ fn start_workers(
     let workers = sockets.len();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
+    let mut gos = Vec::new();
     let mut driver = Driver::IoUring;
     for (id, (listeners, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
+        let (go, wait_for_go) = mpsc::channel();
         let spec = WorkerSpec {
             id,
             core: cores.get(id).copied(),
@@ -303,13 +306,18 @@ fn start_workers(
             handed_over: shared.handed_over.clone(),
             server_states: shared.states.clone(),
             inbox,
+            go: wait_for_go,
         };
         let handle = worker::spawn(spec, ready_tx.clone())
             .map_err(|err| format!("cannot start worker {id}: {err}"))?;
         handles.push(handle);
+        gos.push(go);
         if wait_ready(&ready_rx, (id, workers), nofile)? == Driver::Epoll {
             driver = Driver::Epoll;
         }
+    }
+    for go in gos {
+        let _ = go.send(());
     }
     Ok((handles, driver))
 }

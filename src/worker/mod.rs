@@ -9,7 +9,7 @@ pub mod reload;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -47,6 +47,11 @@ pub struct WorkerSpec {
     pub server_states: Arc<ServerStates>,
     /// Where the admin endpoint asks for this worker's numbers.
     pub inbox: Inbox,
+    /// Said once every worker runs: only then does this one accept. A
+    /// start that fails at a later worker has accepted no connection, and
+    /// no accept was posted while later workers took the last descriptors
+    /// (io_uring takes one for an accept before any connection comes).
+    pub go: Receiver<()>,
 }
 
 /// Why a worker could not start: what it could not make, and the error.
@@ -137,6 +142,11 @@ async fn run(spec: WorkerSpec, ready: Ready, driver: Driver) {
         retired: RefCell::new(Vec::new()),
     });
     if !ring_in(spec.id, ready, driver) {
+        return;
+    }
+    // Blocking the thread, on purpose: nothing runs on it before it
+    // accepts. No word (the sender dropped): the start failed.
+    if spec.go.recv().is_err() {
         return;
     }
     for bound in spec.listeners {
