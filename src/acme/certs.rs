@@ -96,8 +96,9 @@ pub fn issued(chain_pem: &str, key_pem: &str) -> Result<Issued, String> {
 }
 
 /// The certificate's DNS subject alternative names, lower case; none when
-/// the extension is missing or malformed (then it covers nothing).
-fn dns_names(cert: &X509Certificate) -> Vec<String> {
+/// the extension is missing or malformed (then it covers nothing). Also
+/// what `tls` reads a configured certificate's names from.
+pub fn dns_names(cert: &X509Certificate) -> Vec<String> {
     let Ok(Some(san)) = cert.subject_alternative_name() else {
         return Vec::new();
     };

@@ -29,6 +29,7 @@ mod slot;
 mod store;
 mod thread;
 
+pub use certs::dns_names;
 pub use config::{AcmeSection, ChallengeKind};
 pub use registry::{build, snapshot, CertStatus, Managed};
 pub use slot::CertSlot;

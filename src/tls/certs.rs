@@ -12,7 +12,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
 use super::CertPaths;
@@ -117,22 +116,10 @@ fn validity_warning(cert: &X509Certificate) -> Option<String> {
     ))
 }
 
+/// The names from subjectAltName, else the CN (as older certificates
+/// carry them).
 fn dns_names(cert: &X509Certificate) -> Vec<String> {
-    let from_san: Vec<String> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|name| match name {
-                    GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let from_san = crate::acme::dns_names(cert);
     if !from_san.is_empty() {
         return from_san;
     }
