@@ -207,14 +207,21 @@ impl SniResolver {
     }
 }
 
+/// Whether a client's ALPN list is a TLS-ALPN-01 validator's: RFC 8737 §3
+/// has it offer `acme-tls/1` alone. A client that offers it among others
+/// (`http/1.1`, `acme-tls/1`) is an ordinary one and gets the site's
+/// certificate; it got the challenge certificate.
+fn validates<'a>(offered: Option<impl Iterator<Item = &'a [u8]>>) -> bool {
+    offered.is_some_and(|mut offered| {
+        offered.next() == Some(acme::ACME_TLS_ALPN) && offered.next().is_none()
+    })
+}
+
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // RFC 8737: a validator offers only acme-tls/1 and gets the
-        // challenge certificate (or no handshake at all).
-        let validating = client_hello
-            .alpn()
-            .is_some_and(|mut offered| offered.any(|p| p == acme::ACME_TLS_ALPN));
-        if self.acme && validating {
+        // RFC 8737: a validator gets the challenge certificate (or no
+        // handshake at all).
+        if self.acme && validates(client_hello.alpn()) {
             return acme::challenge::alpn_certificate(client_hello.server_name());
         }
         self.lookup(client_hello.server_name(), client_hello.signature_schemes())
@@ -224,6 +231,17 @@ impl ResolvesServerCert for SniResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_client_offering_acme_tls_alone_is_a_validator() {
+        let offers = |protocols: &[&'static [u8]]| validates(Some(protocols.iter().copied()));
+        assert!(offers(&[acme::ACME_TLS_ALPN]));
+        assert!(!offers(&[b"http/1.1", acme::ACME_TLS_ALPN]));
+        assert!(!offers(&[acme::ACME_TLS_ALPN, b"h2"]));
+        assert!(!offers(&[b"h2"]));
+        assert!(!offers(&[]));
+        assert!(!validates(None::<std::iter::Empty<&[u8]>>));
+    }
     use rustls::pki_types::PrivateKeyDer;
 
     /// An ECDSA P-256 certificate (rcgen's default key) under `names`.
