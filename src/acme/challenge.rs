@@ -24,11 +24,14 @@ static PENDING: AtomicUsize = AtomicUsize::new(0);
 /// other request (one prefix comparison, no lock, no allocation), which
 /// then goes on to the routes: a POST, or another site's Host on a shared
 /// listener, is the site's business, not ACME's.
-/// `connection` is the `Connection` field line the answer ends with, if any
-/// (`http::Persist::field`: `acme` lies below `http`).
-pub fn http01_response(
+/// `host`: the Host's name, without its port or trailing dot
+/// (`route::host::host_name`), asked for only when the path is a
+/// challenge's; `connection`: the `Connection` field line the answer ends
+/// with, if any (`http::Persist::field`). Both made by the caller: `acme`
+/// lies below `http` and `route`.
+pub fn http01_response<'h>(
     method: &str,
-    host: &[u8],
+    host: impl FnOnce() -> &'h [u8],
     path: &[u8],
     connection: &str,
 ) -> Option<Vec<u8>> {
@@ -36,7 +39,7 @@ pub fn http01_response(
     if PENDING.load(Ordering::Acquire) == 0 || !matches!(method, "GET" | "HEAD") {
         return None;
     }
-    let host = host_name(host);
+    let host = host();
     let table = HTTP01.read().ok()?;
     let (_, key_auth, _) = table.iter().find(|(t, _, domain)| {
         t.as_bytes() == token && domain.as_bytes().eq_ignore_ascii_case(host)
@@ -50,20 +53,6 @@ pub fn http01_response(
         response.extend_from_slice(key_auth.as_bytes());
     }
     Some(response)
-}
-
-/// The name in a Host value: without a port or the root's trailing dot.
-/// An IPv6 literal is kept whole (it matches no domain).
-fn host_name(host: &[u8]) -> &[u8] {
-    let name = match host.iter().rposition(|&b| b == b':') {
-        Some(colon)
-            if !host.starts_with(b"[") && host[colon + 1..].iter().all(u8::is_ascii_digit) =>
-        {
-            &host[..colon]
-        }
-        _ => host,
-    };
-    name.strip_suffix(b".").unwrap_or(name)
 }
 
 /// The TLS-ALPN-01 certificate for `domain`, while its challenge runs.
@@ -142,7 +131,8 @@ mod tests {
 
     fn ask(method: &str, host: &str) -> Option<Vec<u8>> {
         let path = [HTTP01_PREFIX, TOKEN.as_bytes()].concat();
-        http01_response(method, host.as_bytes(), &path, "")
+        let name = crate::route::host::host_name(host.as_bytes());
+        http01_response(method, || name, &path, "")
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub fn prepare(head: &[u8], peer: &Peer, ctx: &WorkerCtx) -> Result<Step, Failur
     if !peer.tls {
         let challenge = crate::acme::challenge::http01_response(
             req.method,
-            req.host,
+            || crate::route::host::host_name(req.host),
             req.path(),
             persist.field(),
         );
