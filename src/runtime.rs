@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Once;
 
 use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
@@ -51,15 +52,25 @@ fn build_either() -> std::io::Result<(Runtime, Driver)> {
         match build_uring() {
             Ok(runtime) => return Ok((runtime, Driver::IoUring)),
             Err(err) if out_of_descriptors(&err) => return Err(err),
-            Err(reason) => crate::log::warn(format_args!(
-                "io_uring unavailable ({reason}); using the epoll driver"
-            )),
+            Err(reason) => say_epoll_fallback(&reason),
         }
     }
     let runtime = RuntimeBuilder::<LegacyDriver>::new()
         .enable_timer()
         .build()?;
     Ok((runtime.into(), Driver::Epoll))
+}
+
+/// Why the workers run on epoll, said once for the process: every worker
+/// meets the same refusal (the kernel's, or a container's seccomp filter),
+/// and a line per worker would bury the rest of the start.
+fn say_epoll_fallback(reason: &std::io::Error) {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        crate::log::warn(format_args!(
+            "io_uring unavailable ({reason}); the workers use the epoll driver"
+        ))
+    });
 }
 
 /// A ring refused for want of descriptors is no reason to fall back: the
