@@ -162,7 +162,7 @@ fn prepare_process(plan: &Plan) -> Result<Process, String> {
     let nofile = crate::rlimit::raise_nofile();
     // The CPUs this process may run on (taskset and cgroups are respected).
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let workers = plan.workers.unwrap_or(cores.len()).max(1);
+    let workers = crate::config::plan::worker_count(plan.workers, cores.len());
     let cores = crate::pinning::plan(plan.pin_workers, workers, &cores);
     Ok(Process {
         nofile,

@@ -81,6 +81,15 @@ fn zero_workers_and_empty_listeners_are_refused() {
     assert_eq!(error_of("").key, "listener");
 }
 
+#[test]
+fn one_worker_per_cpu_by_default_up_to_max_workers() {
+    use plan::worker_count;
+    assert_eq!(worker_count(None, 2), 2);
+    assert_eq!(worker_count(None, 0), 1, "no CPU list read: one worker");
+    assert_eq!(worker_count(None, 4096), plan::MAX_WORKERS);
+    assert_eq!(worker_count(Some(3), 4096), 3, "a configured count stands");
+}
+
 /// `--check` took `workers = 100000`; the start then failed on descriptors
 /// after hundreds of warnings. More than `MAX_WORKERS` is refused here.
 #[test]

@@ -136,6 +136,13 @@ pub const MAX_HEADERS_CAP: usize = 256;
 /// the largest common servers (two 192-core sockets with SMT: 768).
 pub const MAX_WORKERS: usize = 1024;
 
+/// How many workers run: `[server] workers`, or one per CPU this process
+/// may run on, at most `MAX_WORKERS` (a machine with more CPUs gets the
+/// bound a configured count is held to, not a refusal at start).
+pub fn worker_count(configured: Option<usize>, cpus: usize) -> usize {
+    configured.unwrap_or(cpus.min(MAX_WORKERS)).max(1)
+}
+
 pub fn build(file: &ConfigFile) -> Result<Plan, PlanError> {
     let server = &file.server;
     check_workers(server.workers)?;
