@@ -53,6 +53,9 @@ pub enum Failure {
     MethodNotAllowed,
     /// The head didn't arrive whole within the header timeout.
     HeadTimedOut,
+    /// A small body, gathered before any upstream is chosen, stopped
+    /// coming for the client timeout (nginx's `client_body_timeout`).
+    BodyTimedOut,
     /// The client left while its request waited for the upstream.
     ClientLeft,
     /// The client stopped sending its body, or reading the response,
@@ -91,7 +94,7 @@ impl Failure {
         use Failure::*;
         match self {
             Malformed | UriTooLong | HeadTooLarge | BodyTooLarge | CodingNotImplemented
-            | VersionNotSupported | MethodNotAllowed | HeadTimedOut | ClientLeft
+            | VersionNotSupported | MethodNotAllowed | HeadTimedOut | BodyTimedOut | ClientLeft
             | ClientStalled => Source::Client,
             ConnectFailed | ConnectTimedOut | SendFailed | SendTimedOut | NoResponse
             | ResponseTimedOut | BadResponse | ResponseCut => Source::Upstream,
@@ -111,7 +114,7 @@ impl Failure {
             CodingNotImplemented => 501,
             VersionNotSupported => 505,
             MethodNotAllowed => 405,
-            HeadTimedOut => 408,
+            HeadTimedOut | BodyTimedOut => 408,
             ClientLeft => CLIENT_CLOSED,
             ClientStalled | ResponseCut => 0,
             ConnectFailed | SendFailed | NoResponse | BadResponse => 502,
@@ -150,6 +153,7 @@ impl Failure {
             VersionNotSupported => "HTTP version not supported",
             MethodNotAllowed => "method not allowed",
             HeadTimedOut => "request head not received within the header timeout",
+            BodyTimedOut => "request body stopped coming for the client timeout",
             ClientLeft => "client closed its connection while the request waited",
             ClientStalled => "client stopped part-way through the exchange",
             ConnectFailed => "connect failed",
@@ -184,7 +188,7 @@ mod tests {
     use super::*;
     use crate::metrics::class::{class_of, CLASS_NAMES};
 
-    const ALL: [Failure; 18] = [
+    const ALL: [Failure; 19] = [
         Failure::Malformed,
         Failure::UriTooLong,
         Failure::HeadTooLarge,
@@ -192,6 +196,7 @@ mod tests {
         Failure::VersionNotSupported,
         Failure::MethodNotAllowed,
         Failure::HeadTimedOut,
+        Failure::BodyTimedOut,
         Failure::ClientLeft,
         Failure::ClientStalled,
         Failure::ConnectFailed,

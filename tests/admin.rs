@@ -211,13 +211,14 @@ fn a_held_request_is_waiting_then_a_long_poll_and_its_connection_active() {
 
 /// A request whose client is still sending its body is not waiting on its
 /// upstream: a slow upload (a slow-POST attack too) showed as long-polls.
-/// Once the body is whole, the wait for the answer is counted.
+/// Once the body is whole, the wait for the answer is counted. A body past
+/// one buffer (a smaller one is read whole before the upstream is chosen).
 #[test]
 fn a_request_still_uploading_is_not_waiting_on_its_upstream() {
     let silent = RecordingUpstream::silent();
     let tern = start_with_admin(&Cfg::new(silent.addr).workers(1));
     let mut upload = tern.connect();
-    upload.send(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello");
+    upload.send(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 30000\r\n\r\nhello");
     assert!(silent.wait_conns(1, Duration::from_secs(5)));
     let active = "tern_connections{worker=\"0\",state=\"active\"}";
     assert_eq!(wait_metric(&tern, active, 1.0), Some(1.0));
@@ -229,7 +230,7 @@ fn a_request_still_uploading_is_not_waiting_on_its_upstream() {
         Some(0.0)
     );
     assert_eq!(metric(&text, "tern_long_polls{worker=\"0\"}"), Some(0.0));
-    upload.send(b"world");
+    upload.send(&[b'w'; 29_995]);
     let waiting = "tern_upstream_waiting{worker=\"0\"}";
     assert_eq!(wait_metric(&tern, waiting, 1.0), Some(1.0));
 }

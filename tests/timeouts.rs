@@ -142,6 +142,60 @@ fn stalled_request_body_closes_connection() {
     }
 }
 
+/// A body that fits one buffer is read whole before an upstream is chosen
+/// (nginx buffers request bodies): a client trickling it holds no upstream
+/// connection, and no application sees half a request.
+#[test]
+fn a_small_body_is_read_whole_before_any_upstream_is_contacted() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    c.send(b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\nfirst");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(up.conn_count(), 0, "the upstream was contacted mid-body");
+    c.send(b" then the rest.");
+    let r = c.read_response().expect("a response");
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "first then the rest.")
+    );
+}
+
+#[test]
+fn a_small_body_that_stops_coming_is_408_and_never_reaches_the_upstream() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).timeout("client", "1s").start();
+    let mut c = tern.connect();
+    c.send(b"POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    match c.expect_close(Duration::from_secs(5)) {
+        Ok(bytes) => assert_eq!(status_of(&bytes), Some(408), "{}", show(&bytes)),
+        Err(b) => panic!("stalled body: connection still open; got {}", show(&b)),
+    }
+    assert_eq!(
+        up.conn_count(),
+        0,
+        "the upstream saw a request never sent whole"
+    );
+}
+
+/// Past one buffer a body streams as it comes (HAProxy's default): tern
+/// holds no more than a buffer of it.
+#[test]
+fn a_body_larger_than_a_buffer_streams_to_the_upstream_as_it_comes() {
+    let up = RecordingUpstream::echo();
+    let tern = Cfg::new(up.addr).start();
+    let mut c = tern.connect();
+    c.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    c.send(&[b'u'; 1000]);
+    assert!(
+        wait_until(Duration::from_secs(5), || up.conn_count() == 1),
+        "a large body waited for its end before going upstream"
+    );
+    c.send(&[b'u'; 99_000]);
+    let r = c.read_response().expect("a response");
+    assert_eq!((r.status, r.body.len()), (200, 100_000));
+}
+
 #[test]
 fn upstream_refused_is_502() {
     let tern = Cfg::new(dead_addr()).start();

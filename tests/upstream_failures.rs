@@ -183,11 +183,12 @@ fn an_upload_the_client_pauses_gets_the_early_answer_before_the_client_timeout()
     // The client sends part of its body, then waits (for the answer, say):
     // tern's read of it waits, and a look at the upstream's socket while it
     // waits finds the answer, long before the client timeout (the default
-    // 60 s; the client gives up at 5).
+    // 60 s; the client gives up at 5). A body past one buffer: a smaller one
+    // is read whole before the upstream is contacted.
     let up = refusing_and_holding(Duration::from_secs(15));
     let tern = one_server(up.addr);
     let mut client = tern.connect();
-    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nfirst ten.");
+    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nfirst ten.");
     let (answer, read) = client.read_to_eof();
     assert_eq!(status_of(&answer), Some(413), "{read:?}: {}", show(&answer));
     is_the_413_that_ends_the_connection(&answer);
@@ -219,15 +220,15 @@ fn an_upload_the_client_pauses_goes_on_after_an_early_answer_that_is_no_refusal(
     });
     let tern = one_server(up.addr);
     let mut client = tern.connect();
-    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\nfirst ten.");
+    client.send(b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nfirst ten.");
     std::thread::sleep(Duration::from_millis(500));
-    client.send(b"then ten..");
+    client.send(&[b'r'; 99_990]);
     let answer = client.read_response().expect("answer");
     assert_eq!((answer.status, answer.body_str()), (200, "early".into()));
     assert!(
         wait_until(Duration::from_secs(5), || taken.load(Ordering::SeqCst)
-            == 20),
-        "the upstream got {} of the body's 20 bytes",
+            == 100_000),
+        "the upstream got {} of the body's 100,000 bytes",
         taken.load(Ordering::SeqCst)
     );
 }

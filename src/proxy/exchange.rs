@@ -9,6 +9,7 @@
 use crate::timer::timeout;
 use std::future::Future;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use super::acquire::{acquire, Attempts, Upstream};
 use super::answer::send_answer;
@@ -135,9 +136,10 @@ enum Ending {
 
 /// Before any upstream is contacted: body bytes that came with the head
 /// are checked (a bad chunk refused after the head went out would leave an
-/// application acting on a request tern refused), and `Expect:
-/// 100-continue` is answered when the body is still to come. `Ok`: whether
-/// a 100 went out; `Err`: the request ended here.
+/// application acting on a request tern refused), `Expect: 100-continue`
+/// is answered when the body is still to come, and a small body is read
+/// whole (`gather_small_body`). `Ok`: whether a 100 went out; `Err`: the
+/// request ended here.
 async fn preflight<C: Downstream>(
     client: &mut C,
     req: &Prepared,
@@ -162,7 +164,39 @@ async fn preflight<C: Downstream>(
         }
         req.meter.sent(status::CONTINUE.len() as u64);
     }
+    let wait = ctx.plan.client_timeouts.inflight;
+    if let Err(failure) = gather_small_body(client, req.body, wait).await {
+        return Err(fail(client, req, failure, None, ctx).await);
+    }
     Ok(continue_sent)
+}
+
+/// Reads a body that fits one buffer (by its Content-Length) whole before
+/// an upstream is chosen, as nginx buffers request bodies: a client
+/// trickling it then holds only its own connection, not an upstream
+/// connection and an application's request. Each read waits at most
+/// `wait` (the client timeout); larger bodies stream to the upstream as
+/// they come (HAProxy's default), and so do chunked ones.
+async fn gather_small_body<C: Downstream>(
+    client: &mut C,
+    body: BodyKind,
+    wait: Duration,
+) -> Result<(), Failure> {
+    let BodyKind::Length(length) = body else {
+        return Ok(());
+    };
+    if is_large(body) {
+        return Ok(());
+    }
+    let length = length as usize;
+    while client.buffered().len() < length {
+        match timeout(wait, client.fill(length)).await {
+            Ok(Ok(read)) if read > 0 => {}
+            Ok(_) => return Err(Failure::ClientLeft),
+            Err(_elapsed) => return Err(Failure::BodyTimedOut),
+        }
+    }
+    Ok(())
 }
 
 /// What a failed attempt leaves open.
