@@ -403,6 +403,57 @@ fn at_the_cap_idle_keep_alive_connections_give_way_to_waiting_clients() {
     assert!(tern.has_said("idle keep-alive connections closed to make room"));
 }
 
+/// HTTP/2 connections serving no stream give way at the cap as idle
+/// keep-alives do: GOAWAY (NO_ERROR) and the close. They held their place
+/// until client_idle before (60 s here).
+#[test]
+fn at_the_cap_idle_http2_connections_give_way_to_waiting_clients() {
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let toml = format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    )
+    .replacen("[[listener]]\n", "[[listener]]\nhttp2 = true\n", 1);
+    let tern = Tern::start(&toml);
+    let mut idle = tern.connect();
+    // The preface and an empty SETTINGS; the server's SETTINGS back.
+    idle.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
+    let header = idle.read_exact_n(9).expect("the server's SETTINGS");
+    assert_eq!(header[3], 0x4, "a SETTINGS frame first");
+    let length =
+        usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    idle.read_exact_n(length).expect("its payload");
+    // One stream served first (GET / with :authority x, HPACK's static
+    // table): idle from its end, not only before any stream.
+    idle.send(b"\0\0\x06\x01\x05\0\0\0\x01\x82\x86\x84\x41\x01x");
+    std::thread::sleep(Duration::from_millis(300));
+    let _busy = busy_connections(&tern, 1);
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .expect("served in the idle HTTP/2 connection's place");
+    assert_eq!(answer.body_str(), "ok");
+    let rest = idle
+        .expect_close(Duration::from_secs(2))
+        .expect("the idle HTTP/2 connection was closed");
+    assert!(frame_types(&rest).contains(&0x7), "GOAWAY before the close");
+}
+
+/// The type of each whole frame in `bytes`, in order.
+fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let length =
+            usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
+        types.push(bytes[3]);
+        bytes = &bytes[(9 + length).min(bytes.len())..];
+    }
+    types
+}
+
 /// More than 128 connections waiting at a tick bring in surge accepts. At
 /// the cap they wait for room like the four accepts always posted, so the
 /// cap holds, and every queued connection is served once room returns.

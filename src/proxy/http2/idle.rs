@@ -6,16 +6,21 @@
 //! long-poll that ends just before a check must not have its connection
 //! sent GOAWAY moments later. h2 tells whether streams exist but not when
 //! the last one ended, so each stream's task holds a `Serving` and stamps
-//! the time as it lets go.
+//! the time as it lets go, and wakes the connection's accept loop
+//! (`poll_idle`), which then offers the connection to give way at the
+//! connection cap (`shutdown::Drain::wait_idle`).
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// The streams of one connection being served, and since when none has been.
 pub struct Idle {
     serving: Cell<usize>,
     since: Cell<Instant>,
+    /// The accept loop, waiting for the last stream to end.
+    on_idle: Cell<Option<Waker>>,
 }
 
 /// One stream being served; the connection is not idle while it lives.
@@ -27,7 +32,22 @@ impl Idle {
         Rc::new(Idle {
             serving: Cell::new(0),
             since: Cell::new(crate::timer::last_tick()),
+            on_idle: Cell::new(None),
         })
+    }
+
+    /// Whether no stream is being served.
+    pub fn is_idle(&self) -> bool {
+        self.serving.get() == 0
+    }
+
+    /// Ready once no stream is being served.
+    pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_idle() {
+            return Poll::Ready(());
+        }
+        self.on_idle.set(Some(cx.waker().clone()));
+        Poll::Pending
     }
 
     /// Marks a stream as served until the returned guard drops.
@@ -56,6 +76,9 @@ impl Drop for Serving {
         idle.serving.set(idle.serving.get() - 1);
         if idle.serving.get() == 0 {
             idle.since.set(crate::timer::last_tick());
+            if let Some(waker) = idle.on_idle.take() {
+                waker.wake();
+            }
         }
     }
 }

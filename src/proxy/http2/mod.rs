@@ -156,9 +156,10 @@ impl Accepting {
 
     /// The next stream the client opens, once a task may start for it
     /// (`accept`); `None` once the connection ended, or `shutdown_grace`
-    /// after GOAWAY. Meanwhile sends GOAWAY: at once when `calm` trips,
-    /// gracefully on a drain, and once no stream has been served for
-    /// `client_idle`.
+    /// after GOAWAY. Meanwhile sends GOAWAY: at once when `calm` trips or,
+    /// while no stream is served, when the worker at its connection cap
+    /// asks idle connections to give way; gracefully on a drain, and once
+    /// no stream has been served for `client_idle`.
     async fn next_stream(&mut self, ctx: &WorkerCtx) -> Option<Result<NewStream, h2::Error>> {
         let limit = ctx.plan.client_timeouts.idle;
         let grace = ctx.plan.shutdown_grace;
@@ -166,6 +167,7 @@ impl Accepting {
             let gone_by = self.gone_by;
             let going_away = gone_by.is_some();
             let unheard = !self.calm.heard();
+            let idle = self.idle.is_idle();
             let check = self.idle_check(limit);
             let conn = &mut self.conn;
             let tasks = &self.tasks;
@@ -175,10 +177,15 @@ impl Accepting {
                     conn.abrupt_shutdown(reason);
                     self.gone_by = Some(crate::timer::deadline_after(grace));
                 }
-                _ = ctx.drain.wait(), if !going_away => {
+                _ = ctx.drain.wait(), if !going_away && !idle => {
                     conn.graceful_shutdown();
                     self.gone_by = Some(crate::timer::deadline_after(grace));
                 }
+                _ = ctx.drain.wait_idle(), if !going_away && idle => {
+                    self.give_way(ctx.drain.is_draining(), grace);
+                }
+                // The last stream ended: idle from now (the next pass).
+                _ = poll_fn(|cx| self.idle.poll_idle(cx)), if !going_away && !idle => {}
                 _ = crate::timer::sleep_until(check), if !going_away => {
                     if self.idle.idled(limit) && !conn.has_streams() {
                         conn.graceful_shutdown();
@@ -197,6 +204,19 @@ impl Accepting {
                 }
             }
         }
+    }
+
+    /// No stream served and a drain, or asked to make room: a drain's GOAWAY
+    /// is graceful (a stream the client opens meanwhile is served); making
+    /// room, it is at once, no new stream taken (NO_ERROR: the client opens
+    /// another connection for its next request), as nginx closes an idle
+    /// HTTP/2 connection it reuses.
+    fn give_way(&mut self, draining: bool, grace: Duration) {
+        match draining {
+            true => self.conn.graceful_shutdown(),
+            false => self.conn.abrupt_shutdown(h2::Reason::NO_ERROR),
+        }
+        self.gone_by = Some(crate::timer::deadline_after(grace));
     }
 
     /// When to look again at whether the connection idled out: when it will
