@@ -736,3 +736,66 @@ fn an_account_the_ca_no_longer_knows_is_replaced_by_a_new_one() {
     assert!(!dropped.is_empty(), "{:?}", tern.stderr());
     assert!(dropped[0].contains("accountDoesNotExist"), "{dropped:?}");
 }
+
+/// A second certificate, from a CA that hangs.
+const HUNG: &str = "hung.test";
+/// Each request to a CA is bounded by this many seconds in the test below
+/// (30 in production): far past the second Pebble takes to issue, so the
+/// certificate from Pebble is issued while the hung one's order waits.
+const REQUEST_SECONDS: u64 = 20;
+
+#[test]
+fn a_ca_that_never_answers_delays_no_other_certificate() {
+    let ports = Ports::free();
+    let pebble = start_pebble(&ports, None);
+    let storage = Storage::new();
+    // Connections to it are completed by the kernel (the backlog) and
+    // then never read from, nor answered.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hung_port = hung.local_addr().expect("address").port();
+    let acme = Acme::of(&pebble, true);
+    // The hung CA's listener comes first: ordered one after the other, its
+    // order would be the first.
+    let stuck = format!(
+        "[[listener]]\nname = \"stuck\"\nbind = \"127.0.0.1:{}\"\n\
+         tls = {{ acme = {{ domains = [\"{HUNG}\"], directory = \"https://127.0.0.1:{hung_port}/dir\", \
+         directory_ca = \"{}\", storage = \"{}\" }} }}\n",
+        free_port(),
+        acme.ca,
+        storage.path.display()
+    );
+    let text = config(&ports, &acme, &storage, "").replacen(
+        "[[listener]]\nname = \"websecure\"",
+        &format!("{stuck}[[listener]]\nname = \"websecure\""),
+        1,
+    );
+    std::env::set_var(
+        "TERN_ACME_TEST_REQUEST_SECONDS",
+        REQUEST_SECONDS.to_string(),
+    );
+    let tern = start_tern_with(&text);
+    let trust = trusting_pem(&pebble.root_pem());
+    wait_trusted(&tern, &ports, &trust, Some(&pebble));
+    let hung_failed = format!("ACME: order for {HUNG} failed");
+    assert!(
+        !tern.has_said(&hung_failed),
+        "{NAME} was issued only after the order from the hung CA gave up:\n{}",
+        tern.stderr().join("\n")
+    );
+    // The hung one fails once its first request's bound is up, saying so.
+    let failed = wait_until(Duration::from_secs(REQUEST_SECONDS + 30), || {
+        std::thread::sleep(Duration::from_millis(100));
+        tern.has_said(&hung_failed)
+    });
+    assert!(
+        failed,
+        "no failure logged for {HUNG}:\n{}",
+        tern.stderr().join("\n")
+    );
+    let failures = tern.said(&hung_failed);
+    let expected = format!(
+        "the CA did not answer GET https://127.0.0.1:{hung_port}/dir within {REQUEST_SECONDS} s"
+    );
+    assert!(failures[0].contains(&expected), "{failures:?}");
+    drop(hung);
+}

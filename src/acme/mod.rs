@@ -12,7 +12,10 @@
 //!
 //! Orders and renewals run on one control thread of their own (`thread`)
 //! with a tokio current-thread runtime, the one `instant-acme` (hyper)
-//! needs; the monoio workers never wait on the CA. Challenges are answered
+//! needs; the monoio workers never wait on the CA. Orders for different
+//! certificates run side by side there, and each request to a CA is
+//! bounded in time (`client`), so a CA that hangs delays only its own
+//! certificates. Challenges are answered
 //! by the workers from process-wide tables (`challenge`): HTTP-01 on plain
 //! listeners before any route, TLS-ALPN-01 by the TLS listener's resolver.
 //!
@@ -22,6 +25,7 @@
 
 mod certs;
 pub mod challenge;
+mod client;
 mod config;
 mod order;
 mod registry;

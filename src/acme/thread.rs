@@ -4,21 +4,29 @@
 //! current-thread runtime for instant-acme's HTTP client; nothing here is
 //! on the request path, and the workers only ever see the slot swap.
 //!
+//! Each order is a task of its own on that runtime, at most one per
+//! certificate: a CA that hangs holds up its own certificates' orders (each
+//! request to it is bounded, `client`), never another certificate's.
+//!
 //! The thread is not joined at exit: files are written by rename, so
 //! stopping it at any point leaves storage consistent.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use instant_acme::{Account, AccountCredentials, NewAccount};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 use super::config::Spec;
 use super::order::why;
 use super::registry::{live, now, Managed};
 use super::store::{account_file, private_dir, write_private, CertFiles};
-use super::{certs, order};
+use super::{certs, client, order};
 
 const POLL: Duration = Duration::from_secs(1);
 /// The first retry after a failed order, doubling up to `MAX_BACKOFF`.
@@ -54,6 +62,25 @@ struct Retry {
     backoff: Duration,
 }
 
+/// An order under way.
+struct Running {
+    managed: Arc<Managed>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+/// The account of each CA (by its file), each behind a lock of its own:
+/// two certificates of one CA, ordered side by side, register one account
+/// between them, not one each.
+#[derive(Default)]
+struct Accounts(RefCell<HashMap<PathBuf, Rc<Mutex<Option<Account>>>>>);
+
+impl Accounts {
+    fn of(&self, file: &Path) -> Rc<Mutex<Option<Account>>> {
+        let mut accounts = self.0.borrow_mut();
+        accounts.entry(file.to_owned()).or_default().clone()
+    }
+}
+
 fn run() {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,19 +96,21 @@ fn run() {
         .ok()
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs);
-    let mut accounts: HashMap<PathBuf, Account> = HashMap::new();
-    // Keyed by address; the map holds the `Arc`, so the address stays its own.
+    // Local tasks: instant-acme's `Account` and the caches here stay on
+    // this one thread.
+    tokio::task::LocalSet::new().block_on(&runtime, schedule(fixed_retry));
+}
+
+/// Every second: settles the orders that ended, and starts one for each
+/// certificate that is due and has none under way.
+async fn schedule(fixed_retry: Option<Duration>) {
+    let accounts = Rc::new(Accounts::default());
+    // Keyed by address; the maps hold the `Arc`, so the address stays its own.
     let mut retries: HashMap<usize, (Arc<Managed>, Retry)> = HashMap::new();
+    let mut running: HashMap<usize, Running> = HashMap::new();
     loop {
-        let certificates = live();
-        retries.retain(|_, (m, _)| certificates.iter().any(|c| Arc::ptr_eq(c, m)));
-        for managed in certificates {
-            let key = Arc::as_ptr(&managed) as usize;
-            let retry = retries.get(&key).map_or(0, |(_, r)| r.at);
-            if now() < managed.slot.renew_at().max(retry) {
-                continue;
-            }
-            match attempt(&runtime, &managed, &mut accounts) {
+        for (key, managed, outcome) in ended(&mut running).await {
+            match outcome {
                 Ok(()) => {
                     retries.remove(&key);
                 }
@@ -90,12 +119,49 @@ fn run() {
                     let backoff = fixed_retry.unwrap_or_else(|| next_backoff(previous));
                     failed(&managed, &message, backoff);
                     let at = now() + backoff.as_secs() as i64;
-                    retries.insert(key, (managed.clone(), Retry { at, backoff }));
+                    retries.insert(key, (managed, Retry { at, backoff }));
                 }
             }
         }
-        std::thread::sleep(POLL);
+        let certificates = live();
+        retries.retain(|_, (m, _)| certificates.iter().any(|c| Arc::ptr_eq(c, m)));
+        for managed in certificates {
+            let key = Arc::as_ptr(&managed) as usize;
+            let retry = retries.get(&key).map_or(0, |(_, r)| r.at);
+            if running.contains_key(&key) || now() < managed.slot.renew_at().max(retry) {
+                continue;
+            }
+            let task = tokio::task::spawn_local(attempt(managed.clone(), accounts.clone()));
+            running.insert(key, Running { managed, task });
+        }
+        tokio::time::sleep(POLL).await;
     }
+}
+
+/// Takes the orders that ended out of `running`, with their outcomes.
+async fn ended(
+    running: &mut HashMap<usize, Running>,
+) -> Vec<(usize, Arc<Managed>, Result<(), String>)> {
+    let done: Vec<usize> = running
+        .iter()
+        .filter(|(_, order)| order.task.is_finished())
+        .map(|(key, _)| *key)
+        .collect();
+    let mut outcomes = Vec::with_capacity(done.len());
+    for key in done {
+        let Some(Running { managed, task }) = running.remove(&key) else {
+            continue;
+        };
+        // A panic (in a crate underneath) fails this order, not the thread
+        // and every renewal after it: tokio catches it in the task.
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
+            Err(err) if err.is_panic() => Err("the order panicked (see the log above)".into()),
+            Err(err) => Err(format!("the order stopped: {err}")),
+        };
+        outcomes.push((key, managed, outcome));
+    }
+    outcomes
 }
 
 /// A minute after the first failure, then twice the last wait, up to 6 h.
@@ -103,21 +169,11 @@ fn next_backoff(previous: Option<Duration>) -> Duration {
     previous.map_or(FIRST_BACKOFF, |last| (last * 2).min(MAX_BACKOFF))
 }
 
-/// One order, bounded in time; a panic (in a crate underneath) fails this
-/// order, not the thread and every renewal after it.
-fn attempt(
-    runtime: &tokio::runtime::Runtime,
-    managed: &Managed,
-    accounts: &mut HashMap<PathBuf, Account>,
-) -> Result<(), String> {
-    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime
-            .block_on(async { tokio::time::timeout(ORDER_LIMIT, obtain(managed, accounts)).await })
-    }));
-    match attempt {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Err("the order took too long".into()),
-        Err(_) => Err("the order panicked (see the log above)".into()),
+/// One order, bounded in time.
+async fn attempt(managed: Arc<Managed>, accounts: Rc<Accounts>) -> Result<(), String> {
+    match tokio::time::timeout(ORDER_LIMIT, obtain(&managed, &accounts)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err("the order took too long".into()),
     }
 }
 
@@ -166,13 +222,13 @@ fn without_url_paths(message: &str) -> String {
 }
 
 /// Orders a certificate, stores it and swaps it in.
-async fn obtain(managed: &Managed, accounts: &mut HashMap<PathBuf, Account>) -> Result<(), String> {
+async fn obtain(managed: &Managed, accounts: &Accounts) -> Result<(), String> {
     let spec = &managed.spec;
     let first = account(managed, accounts).await?;
     let fresh = match order::run(&first, spec).await {
         // Once per order: a CA that forgets every account is not looped on.
         Err(message) if message.starts_with(order::ACCOUNT_GONE) => {
-            forget_account(spec, accounts, &message);
+            forget_account(spec, accounts, &first, &message).await;
             let account = account(managed, accounts).await?;
             order::run(&account, spec).await?
         }
@@ -214,20 +270,17 @@ fn store_certificate(managed: &Managed, chain: &str, key: &str) {
 
 /// The account for the certificate's CA: cached, else restored from
 /// storage, else created (and stored).
-async fn account(
-    managed: &Managed,
-    accounts: &mut HashMap<PathBuf, Account>,
-) -> Result<Account, String> {
+async fn account(managed: &Managed, accounts: &Accounts) -> Result<Account, String> {
     let spec = &managed.spec;
     let file = account_file(&spec.storage, &spec.directory);
-    if let Some(account) = accounts.get(&file) {
+    let cell = accounts.of(&file);
+    // Held until the account is cached: another order of this CA waits
+    // for it instead of registering one of its own.
+    let mut cached = cell.lock().await;
+    if let Some(account) = cached.as_ref() {
         return Ok(account.clone());
     }
-    let builder = match &spec.directory_ca {
-        Some(ca) => Account::builder_with_root(ca),
-        None => Account::builder(),
-    }
-    .map_err(|e| format!("HTTP client: {e}"))?;
+    let builder = client::account_builder(spec.directory_ca.as_deref())?;
     let stored = stored_account(&file);
     let account = match stored {
         Some(credentials) => builder
@@ -249,16 +302,23 @@ async fn account(
             account
         }
     };
-    accounts.insert(file, account.clone());
+    *cached = Some(account.clone());
     Ok(account)
 }
 
-/// Drops the account the CA no longer knows, cached and stored, so that
-/// a new one is registered: kept, it would fail every order (and renewal)
-/// for good.
-fn forget_account(spec: &Spec, accounts: &mut HashMap<PathBuf, Account>, message: &str) {
+/// Drops the account the CA no longer knows (`gone`), cached and stored,
+/// so that a new one is registered: kept, it would fail every order (and
+/// renewal) for good.
+async fn forget_account(spec: &Spec, accounts: &Accounts, gone: &Account, message: &str) {
     let file = account_file(&spec.storage, &spec.directory);
-    accounts.remove(&file);
+    let cell = accounts.of(&file);
+    let mut cached = cell.lock().await;
+    // Another order of this CA, refused too, has dropped it already (and
+    // maybe registered the next one): that one stays.
+    if cached.as_ref().is_none_or(|held| held.id() != gone.id()) {
+        return;
+    }
+    *cached = None;
     let removed = match std::fs::remove_file(&file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => format!(" (cannot remove it: {e})"),
         _ => String::new(),
