@@ -799,3 +799,103 @@ fn a_ca_that_never_answers_delays_no_other_certificate() {
     assert!(failures[0].contains(&expected), "{failures:?}");
     drop(hung);
 }
+
+#[test]
+fn a_tls_alpn01_validation_connection_is_closed_after_its_handshake() {
+    let ports = Ports::free();
+    // Pebble validates on a port that takes connections and never answers:
+    // the order stays pending, and tern answers its challenge meanwhile
+    // (and again at each retry, within a second, once the order fails).
+    let validation = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let setup = PebbleSetup {
+        http_port: ports.http,
+        tls_port: validation.local_addr().expect("address").port(),
+        names: &[NAME],
+        validity: None,
+        port: None,
+    };
+    let pebble = Pebble::start(&setup, https_cert());
+    let storage = Storage::new();
+    let acme = Acme::of(&pebble, false);
+    let tern = start_tern(&ports, &acme, &storage, ", challenge = \"tls-alpn-01\"");
+    // A validator offers acme-tls/1 alone; its handshake fails until the
+    // challenge is registered (there is no certificate to give it).
+    let validator = validator_config();
+    let mut handshake = Err(String::new());
+    wait_until(ISSUE_WAIT, || {
+        handshake = try_verified(tls_addr(&ports), &validator);
+        if handshake.is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        handshake.is_ok()
+    });
+    let mut tls = handshake.unwrap_or_else(|e| {
+        panic!(
+            "no validation handshake ({e})\n--- tern ---\n{}",
+            tern.stderr().join("\n")
+        )
+    });
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"acme-tls/1"[..]));
+    // A request sent anyway is not served: close_notify, and nothing else.
+    use std::io::{Read, Write};
+    let _ = tls.write_all(format!("GET / HTTP/1.1\r\nHost: {NAME}\r\n\r\n").as_bytes());
+    let mut served = Vec::new();
+    let end = tls.read_to_end(&mut served);
+    assert!(served.is_empty(), "served: {}", show(&served));
+    assert!(end.is_ok(), "not closed with close_notify: {end:?}");
+    drop(validation);
+}
+
+/// A TLS-ALPN-01 validator's client: offers `acme-tls/1` alone, and takes
+/// any certificate and signature (webpki refuses the challenge
+/// certificate's critical acmeIdentifier extension).
+fn validator_config() -> Arc<ClientConfig> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    #[derive(Debug)]
+    struct TakeAnything(Vec<SignatureScheme>);
+    impl ServerCertVerifier for TakeAnything {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.clone()
+        }
+    }
+    let provider = rustls::crypto::ring::default_provider();
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TakeAnything(schemes)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
+    Arc::new(config)
+}

@@ -95,6 +95,12 @@ async fn open(
         None => Conn::client(admitted.stream),
         Some(config) => accept_tls(admitted.stream, config.clone(), limit).await?,
     };
+    if conn.tls_mut().is_some_and(|tls| tls.chose_acme_tls()) {
+        // A TLS-ALPN-01 validation: the handshake was all of it (RFC 8737
+        // §3), so it ends there, with close_notify, and no HTTP is read.
+        let _ = crate::timer::timeout(GOODBYE, conn.close_notify()).await;
+        return None;
+    }
     let http2 = match conn.tls_mut() {
         Some(tls) => tls.chose_h2(),
         None => takes_h2c(ctx, listener) && h2c_preface(&mut conn, limit).await,

@@ -61,6 +61,12 @@ impl TlsSession {
         self.conn.alpn_protocol() == Some(b"h2")
     }
 
+    /// The client is a TLS-ALPN-01 validator: it and tern agreed on
+    /// `acme-tls/1`, which carries no application data (RFC 8737 §3).
+    pub fn chose_acme_tls(&self) -> bool {
+        self.conn.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN)
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }
