@@ -17,7 +17,7 @@ use crate::conn::Conn;
 use crate::failure::Failure;
 use crate::proxy_protocol::Addresses;
 use crate::upstream::connect::{connect, ConnectError};
-use crate::upstream::limit::wait_for_slot;
+use crate::upstream::limit::{wait_for_slot, InLine};
 use crate::upstream::pick::{allows, pick, Choosing, Pick, Tried};
 use crate::upstream::pool::SHED_WHEN_EXHAUSTED;
 use crate::upstream::state::InFlight;
@@ -145,14 +145,15 @@ pub async fn acquire<'c>(
 /// a fresh pick (`pick::allows`): one that is down, drained, tried, a
 /// backup while a primary is live, or of weight 0 for a request not sticky
 /// to it, gets its slot passed on to the next waiter, and this request
-/// picks again, queueing if it must, never to be handed that server again.
+/// picks again, queueing if it must (in its place, `InLine`), never to be
+/// handed that server again.
 async fn next_server(
     ctx: &WorkerCtx,
     req: &Prepared,
     attempts: &Attempts,
     queue_deadline: &mut Option<Instant>,
 ) -> Result<(usize, bool), Failure> {
-    let mut refused = attempts.tried;
+    let mut line = InLine::new(attempts.tried);
     loop {
         match pick_for(ctx, req, &attempts.tried) {
             Pick::Server(position) => return Ok((position, false)),
@@ -164,13 +165,13 @@ async fn next_server(
         let deadline =
             *queue_deadline.get_or_insert_with(|| crate::timer::deadline_after(queue_wait));
         let retry = || pick_for(ctx, req, &attempts.tried);
-        let Some(position) = Box::pin(queue(ctx, req, refused, deadline, retry)).await else {
+        let Some(position) = Box::pin(queue(ctx, req, &mut line, deadline, retry)).await else {
             return Err(Failure::NoServer);
         };
         if may_use(ctx, req, &attempts.tried, position) {
             return Ok((position, true));
         }
-        refused.add(position);
+        line.refuses.add(position);
         let servers = &ctx.plan.backends[req.backend].servers;
         if let Some(server) = servers.get(position) {
             ctx.upstreams.slots().release(server.id);
@@ -243,12 +244,12 @@ fn connect_failed(
 
 /// Every server the request may use is at its `max_connections`: waits in
 /// the backend's queue, for the whole process, until a slot is handed over
-/// (see `upstream::limit`), never one of the servers in `refused`; `None`
-/// when `deadline` passes first.
+/// (see `upstream::limit`), never one of the servers `line` refuses;
+/// `None` when `deadline` passes first.
 async fn queue(
     ctx: &WorkerCtx,
     req: &Prepared,
-    refused: Tried,
+    line: &mut InLine,
     deadline: Instant,
     pick_now: impl Fn() -> Pick,
 ) -> Option<usize> {
@@ -264,7 +265,7 @@ async fn queue(
         })
     });
     let slots = ctx.upstreams.slots();
-    wait_for_slot(slots, req.backend, ctx.id, only, refused, deadline, retry).await
+    wait_for_slot(slots, req.backend, ctx.id, only, line, deadline, retry).await
 }
 
 /// `open`, and when no descriptor was left for it, `open` again after

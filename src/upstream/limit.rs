@@ -13,6 +13,8 @@
 //! not hands the slot on with `release` and queues again refusing that
 //! server, so the slot is not lost and is not offered again to a waiter
 //! that refused it (no ping-pong between two waiters that can't use it).
+//! It queues again in its place by arrival, not behind those who came
+//! after it.
 //!
 //! Waiting costs an allocation and a mutex; a request that
 //! didn't wait costs the compare-and-swap and, when it ends, the mutex
@@ -26,7 +28,7 @@
 //! the old plan count against the old ones until they end.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -46,6 +48,8 @@ pub struct ServerSlots {
     place: Box<[(u32, u16)]>,
     /// Per backend: requests waiting for a slot, first come first.
     queues: Box<[Mutex<VecDeque<Arc<Ticket>>>]>,
+    /// Numbers the requests that queue, in order of arrival.
+    arrivals: AtomicU64,
 }
 
 /// One waiting request.
@@ -57,6 +61,8 @@ struct Ticket {
     refuses: Tried,
     /// The position of the server whose slot it was handed.
     granted: AtomicU32,
+    /// When it first queued (`ServerSlots::arrivals`): its place in line.
+    arrived: u64,
 }
 
 impl Ticket {
@@ -89,6 +95,7 @@ impl ServerSlots {
             used: (0..server_count).map(|_| AtomicU32::new(0)).collect(),
             place: place.into(),
             queues: backends.iter().map(|_| Mutex::default()).collect(),
+            arrivals: AtomicU64::new(0),
         }
     }
 
@@ -161,22 +168,25 @@ pub async fn wait_for_slot(
     backend: usize,
     worker: usize,
     only: Option<u16>,
-    refuses: Tried,
+    line: &mut InLine,
     deadline: Instant,
     retry: impl FnOnce() -> Option<usize>,
 ) -> Option<usize> {
+    let arrived =
+        *(line.arrived).get_or_insert_with(|| slots.arrivals.fetch_add(1, Ordering::Relaxed));
     let ticket = Arc::new(Ticket {
         worker,
         only,
-        refuses,
+        refuses: line.refuses,
         granted: AtomicU32::new(NOT_GRANTED),
+        arrived,
     });
     {
         let mut queue = slots.queue(backend);
         if let Some(pos) = retry() {
             return Some(pos);
         }
-        queue.push_back(ticket.clone());
+        line_up(&mut queue, ticket.clone());
     }
     let mut place = InQueue {
         slots,
@@ -197,6 +207,33 @@ pub async fn wait_for_slot(
             return place.leave();
         }
     }
+}
+
+/// A request's standing in its backend's queue, across the times it
+/// queues: the servers it refuses, and its place in line (taken when it
+/// first queues, kept when it queues again after refusing a slot).
+pub struct InLine {
+    pub refuses: Tried,
+    arrived: Option<u64>,
+}
+
+impl InLine {
+    pub fn new(refuses: Tried) -> Self {
+        InLine {
+            refuses,
+            arrived: None,
+        }
+    }
+}
+
+/// Puts `ticket` in `queue` by arrival: behind those who came before it,
+/// ahead of those who came after (a waiter that refused a slot keeps its
+/// place).
+fn line_up(queue: &mut VecDeque<Arc<Ticket>>, ticket: Arc<Ticket>) {
+    let place = (queue.iter())
+        .position(|t| t.arrived > ticket.arrived)
+        .unwrap_or(queue.len());
+    queue.insert(place, ticket);
 }
 
 /// A ticket in a queue: leaves it when the waiting request goes away (its
@@ -250,6 +287,7 @@ mod tests {
             used: max.iter().map(|_| AtomicU32::new(0)).collect(),
             place: (0..max.len()).map(|pos| (0, pos as u16)).collect(),
             queues: vec![Mutex::default()].into(),
+            arrivals: AtomicU64::new(0),
         }
     }
 
@@ -258,6 +296,10 @@ mod tests {
     }
 
     fn refusing(only: Option<u16>, positions: &[usize]) -> Arc<Ticket> {
+        arriving(0, only, positions)
+    }
+
+    fn arriving(arrived: u64, only: Option<u16>, positions: &[usize]) -> Arc<Ticket> {
         let mut refuses = Tried::default();
         positions.iter().for_each(|&pos| refuses.add(pos));
         Arc::new(Ticket {
@@ -265,7 +307,35 @@ mod tests {
             only,
             refuses,
             granted: AtomicU32::new(NOT_GRANTED),
+            arrived,
         })
+    }
+
+    /// A waiter that refused a slot queues again where it stood: the next
+    /// slot it can use is its, not a later arrival's.
+    #[test]
+    fn a_waiter_queueing_again_keeps_its_place_in_line() {
+        let slots = slots(&[1, 1]);
+        assert!(slots.try_take(0) && slots.try_take(1));
+        // `later` is sticky to server 0, so server 1's slot skips it.
+        let (first, later) = (arriving(1, None, &[]), arriving(2, Some(0), &[]));
+        line_up(&mut slots.queue(0), first.clone());
+        line_up(&mut slots.queue(0), later.clone());
+        slots.release(1);
+        assert_eq!(
+            first.granted(),
+            Some(1),
+            "the first in line that can use it"
+        );
+        // It may not use server 1 (marked down on its worker, say): it hands
+        // the slot on (to nobody: freed) and queues again, refusing server 1.
+        slots.release(1);
+        assert_eq!(slots.in_use(1), 0);
+        let again = arriving(1, None, &[1]);
+        line_up(&mut slots.queue(0), again.clone());
+        slots.release(0);
+        assert_eq!(again.granted(), Some(0), "ahead of who came after it");
+        assert_eq!(later.granted(), None);
     }
 
     #[test]
