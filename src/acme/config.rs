@@ -64,9 +64,38 @@ pub struct Spec {
 
 type Problem = (String, String);
 
-/// Checks `section` (at `at`, e.g. `listener[1].tls.acme`); `has_plain`:
-/// the config has a listener without TLS, where HTTP-01 can be answered.
-pub fn check(at: &str, section: &AcmeSection, has_plain: bool) -> Result<Spec, Problem> {
+/// Where the config can answer each challenge: the CA validates HTTP-01 on
+/// port 80 and TLS-ALPN-01 on port 443 (a port forward may stand between).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sites {
+    /// A listener without TLS (HTTP-01 is answered on any of them).
+    pub plain: bool,
+    /// One of them binds port 80.
+    pub plain_on_80: bool,
+    /// The listener holding this `acme` table binds port 443.
+    pub tls_on_443: bool,
+}
+
+impl Sites {
+    /// The challenge when none is set: the one whose port the config
+    /// binds, HTTP-01 first (as certbot); with neither bound (behind a port
+    /// forward), HTTP-01 where a plain listener exists.
+    fn default_challenge(self) -> ChallengeKind {
+        if self.plain_on_80 {
+            ChallengeKind::Http01
+        } else if self.tls_on_443 {
+            ChallengeKind::TlsAlpn01
+        } else if self.plain {
+            ChallengeKind::Http01
+        } else {
+            ChallengeKind::TlsAlpn01
+        }
+    }
+}
+
+/// Checks `section` (at `at`, e.g. `listener[1].tls.acme`) for a listener
+/// with these challenge `sites`.
+pub fn check(at: &str, section: &AcmeSection, sites: Sites) -> Result<Spec, Problem> {
     let key = |name: &str| format!("{at}.{name}");
     let domains = check_domains(section).map_err(|m| (key("domains"), m))?;
     let contact = section
@@ -93,14 +122,13 @@ pub fn check(at: &str, section: &AcmeSection, has_plain: bool) -> Result<Spec, P
     let storage = PathBuf::from(section.storage.as_deref().unwrap_or(DEFAULT_STORAGE));
     check_storage(&storage).map_err(|m| (key("storage"), m))?;
     let challenge = match section.challenge {
-        Some(ChallengeKind::Http01) if !has_plain => return Err((
+        Some(ChallengeKind::Http01) if !sites.plain => return Err((
             key("challenge"),
             "http-01 is answered on a listener without tls, and there is none (use tls-alpn-01)"
                 .into(),
         )),
         Some(kind) => kind,
-        None if has_plain => ChallengeKind::Http01,
-        None => ChallengeKind::TlsAlpn01,
+        None => sites.default_challenge(),
     };
     Ok(Spec {
         domains,
@@ -234,6 +262,31 @@ mod tests {
             storage: None,
             challenge: None,
         }
+    }
+
+    /// A plain listener on another port (8080 for health checks, say) no
+    /// longer makes HTTP-01 the default where TLS is on 443: the CA would
+    /// knock on port 80 and find nothing.
+    #[test]
+    fn the_default_challenge_is_the_one_whose_port_is_bound() {
+        let default = |plain, plain_on_80, tls_on_443| {
+            let sites = Sites {
+                plain,
+                plain_on_80,
+                tls_on_443,
+            };
+            let writable = std::env::temp_dir().display().to_string();
+            let section = AcmeSection {
+                storage: Some(writable),
+                ..section(&["site.test"])
+            };
+            check("t", &section, sites).map(|spec| spec.challenge)
+        };
+        use ChallengeKind::*;
+        assert_eq!(default(true, true, true), Ok(Http01), "port 80 bound");
+        assert_eq!(default(true, false, true), Ok(TlsAlpn01), "443 only");
+        assert_eq!(default(true, false, false), Ok(Http01), "a port forward");
+        assert_eq!(default(false, false, false), Ok(TlsAlpn01), "no plain");
     }
 
     #[test]

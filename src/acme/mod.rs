@@ -34,7 +34,7 @@ mod store;
 mod thread;
 
 pub use certs::dns_names;
-pub use config::{AcmeSection, ChallengeKind};
+pub use config::{AcmeSection, ChallengeKind, Sites};
 pub use registry::{build, snapshot, CertStatus, Managed};
 pub use slot::CertSlot;
 pub use thread::start;

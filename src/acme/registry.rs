@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::certs::{self, Issued};
-use super::config::{check, AcmeSection, Spec};
+use super::config::{check, AcmeSection, Sites, Spec};
 use super::slot::{CertSlot, Interim};
 use super::store::CertFiles;
 
@@ -50,9 +50,9 @@ impl Managed {
 pub fn build(
     at: &str,
     section: &AcmeSection,
-    has_plain: bool,
+    sites: Sites,
 ) -> Result<Arc<Managed>, (String, String)> {
-    let spec = check(at, section, has_plain)?;
+    let spec = check(at, section, sites)?;
     let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
     registry.retain(|weak| weak.strong_count() > 0);
     let running: Vec<Arc<Managed>> = registry.iter().filter_map(Weak::upgrade).collect();

@@ -233,3 +233,32 @@ fn a_number_past_toml_s_range_is_described_without_its_key_when_it_must_be() {
          -9223372036854775808 to 9223372036854775807 (line 3)"
     );
 }
+
+/// HTTP-01 is the default only where a plain listener binds port 80 (or,
+/// none binding 80 nor the TLS one 443, behind a port forward).
+#[test]
+fn acme_sites_name_the_plain_listeners_and_port_80() {
+    let sites = |binds: &[(&str, bool)]| {
+        let listeners: String = (binds.iter())
+            .map(|(bind, tls)| {
+                let tls = match tls {
+                    true => "tls = { certificates = [{ cert = \"c\", key = \"k\" }] }\n",
+                    false => "",
+                };
+                format!("[[listener]]\nbind = \"{bind}\"\n{tls}")
+            })
+            .collect();
+        let file = parse(&listeners, "t").expect("parses");
+        let sites = plan::challenge_sites(&file);
+        (sites.plain, sites.plain_on_80)
+    };
+    assert_eq!(
+        sites(&[("0.0.0.0:80", false), ("0.0.0.0:443", true)]),
+        (true, true)
+    );
+    assert_eq!(
+        sites(&[("127.0.0.1:8080", false), ("[::]:443", true)]),
+        (true, false)
+    );
+    assert_eq!(sites(&[("[::]:443", true)]), (false, false));
+}

@@ -216,13 +216,12 @@ fn build_listeners(
     file: &ConfigFile,
     warnings: &mut Vec<PlanWarning>,
 ) -> Result<Vec<ListenerPlan>, PlanError> {
-    // Where an ACME HTTP-01 challenge can be answered.
-    let has_plain = file.listeners.iter().any(|l| l.tls.is_none());
+    let sites = challenge_sites(file);
     let listeners = file
         .listeners
         .iter()
         .enumerate()
-        .map(|(i, l)| build_listener(i, l, has_plain, warnings))
+        .map(|(i, l)| build_listener(i, l, sites, warnings))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some((i, l)) = listeners
         .iter()
@@ -407,10 +406,28 @@ fn build_body_limit(file: &ConfigFile) -> Result<u64, PlanError> {
     }
 }
 
+/// Where ACME challenges can be answered: on plain listeners (HTTP-01),
+/// and whether one of them binds port 80, where the CA asks. A bind that
+/// doesn't parse is left to `build_listener` to name.
+pub(in crate::config) fn challenge_sites(file: &ConfigFile) -> crate::acme::Sites {
+    let plain = file.listeners.iter().filter(|l| l.tls.is_none());
+    crate::acme::Sites {
+        plain: plain.clone().next().is_some(),
+        plain_on_80: plain
+            .flat_map(|l| l.bind.to_vec())
+            .any(|text| binds_port(&text, 80)),
+        tls_on_443: false,
+    }
+}
+
+fn binds_port(text: &str, port: u16) -> bool {
+    resolve_one(text).is_ok_and(|addr| addr.port() == port)
+}
+
 fn build_listener(
     index: usize,
     section: &ListenerSection,
-    has_plain: bool,
+    sites: crate::acme::Sites,
     warnings: &mut Vec<PlanWarning>,
 ) -> Result<ListenerPlan, PlanError> {
     let name = section
@@ -428,10 +445,14 @@ fn build_listener(
     // On by default where a client can ask for it by ALPN; on a plain
     // listener only when asked (prior knowledge, behind a TLS balancer).
     let http2 = section.http2.unwrap_or(section.tls.is_some());
+    let sites = crate::acme::Sites {
+        tls_on_443: addrs.iter().any(|addr| addr.port() == 443),
+        ..sites
+    };
     let tls = section
         .tls
         .as_ref()
-        .map(|tls| build_tls(index, tls, has_plain, http2, warnings))
+        .map(|tls| build_tls(index, tls, sites, http2, warnings))
         .transpose()?;
     let at = format!("listener[{index}]");
     Ok(ListenerPlan {
@@ -519,7 +540,7 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
 fn build_tls(
     index: usize,
     tls: &ListenerTls,
-    has_plain: bool,
+    sites: crate::acme::Sites,
     http2: bool,
     warnings: &mut Vec<PlanWarning>,
 ) -> Result<Arc<crate::tls::ServerTls>, PlanError> {
@@ -533,9 +554,7 @@ fn build_tls(
     let acme = tls
         .acme
         .as_ref()
-        .map(|section| {
-            crate::acme::build(&format!("listener[{index}].tls.acme"), section, has_plain)
-        })
+        .map(|section| crate::acme::build(&format!("listener[{index}].tls.acme"), section, sites))
         .transpose()?;
     let paths: Vec<CertPaths> = tls
         .certificates
