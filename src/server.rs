@@ -69,7 +69,8 @@ pub fn run(
     for warning in warnings {
         crate::log::warn(format_args!("{warning}"));
     }
-    let (mut handover, listeners) = open_listeners(&plan, workers, start)?;
+    let (mut handover, listeners) = open_listeners(&plan, workers, start)
+        .map_err(|message| with_files_hint(message, workers, nofile))?;
     // Printed once tern is up: a start that fails later must not have
     // said it was listening.
     let mut listening = listening_lines(&listeners);
@@ -379,6 +380,20 @@ fn start_failure(
     if failure.err.raw_os_error() != Some(libc::EMFILE) {
         return line;
     }
+    files_hint(line, workers, nofile)
+}
+
+/// A failed bind said why in words: when the open-files limit is why (a
+/// socket per worker per listening address), what to change too.
+fn with_files_hint(message: String, workers: usize, nofile: u64) -> String {
+    let emfile = std::io::Error::from_raw_os_error(libc::EMFILE).to_string();
+    match message.ends_with(&emfile) {
+        true => files_hint(message, workers, nofile),
+        false => message,
+    }
+}
+
+fn files_hint(line: String, workers: usize, nofile: u64) -> String {
     format!(
         "{line}; the open files limit ({nofile}) does not hold {workers} workers: lower [server] workers (one per CPU serves best) or raise the limit (LimitNOFILE)"
     )

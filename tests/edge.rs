@@ -635,6 +635,31 @@ fn more_workers_than_the_open_files_limit_holds_fail_the_start_in_one_line() {
     assert!(!stderr.contains(" started:"), "{stderr}");
 }
 
+/// Listening sockets run out first when a worker count meets several
+/// addresses (a socket per worker per address, each held twice): the bind
+/// failure says what to change too.
+#[test]
+fn listening_sockets_past_the_open_files_limit_fail_the_start_with_the_hint() {
+    let _wrapper = with_nofile(120);
+    let config = TempFile::new(
+        "sockets.toml",
+        "[server]\nworkers = 40\n[[listener]]\n\
+         bind = [\"127.0.0.1:0\", \"127.0.0.1:0\", \"127.0.0.1:0\"]\n\
+         [[route]]\nrespond = { status = 200 }\n",
+    );
+    let out = run_tern(&["--config", &config.path_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("tern: cannot listen on 127.0.0.1:0")
+            && last.ends_with(
+                "Too many open files (os error 24); the open files limit (120) does not hold 40 workers: lower [server] workers (one per CPU serves best) or raise the limit (LimitNOFILE)"
+            ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
     let _wrapper = with_nofile(100);
