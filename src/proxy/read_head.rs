@@ -128,15 +128,20 @@ async fn wait_between_requests(
             .canceller
             .get_or_insert_with(Canceller::new)
             .handle();
-        let mut read = std::pin::pin!(client.fill_cancelable(limit, cancel));
-        monoio::select! {
-            read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
-            _ = ctx.drain.wait_idle() => {}
-        }
-        if let Some(canceller) = between.canceller.take() {
-            canceller.cancel();
-        }
-        return matches!(read.await, Ok(n) if n > 0);
+        let took = {
+            let mut read = std::pin::pin!(client.fill_cancelable(limit, cancel));
+            monoio::select! {
+                read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
+                _ = ctx.drain.wait_idle() => {}
+            }
+            if let Some(canceller) = between.canceller.take() {
+                canceller.cancel();
+            }
+            matches!(read.await, Ok(n) if n > 0)
+        };
+        // Cancelled before it took bytes that came meanwhile: they are a
+        // request, served as on the readiness path below.
+        return took || (client.has_input() && matches!(client.fill(limit).await, Ok(n) if n > 0));
     }
     drop(armed);
     between.canceller = None;
