@@ -195,11 +195,14 @@ fn start_helpers(plan: &Arc<Plan>, stop: &Arc<AtomicBool>) -> Result<Helpers, St
 
 /// Now that the worker count is known: the connection cap (`[server]
 /// max_connections`, derived from the open-files limit unless set), and a
-/// warning when that limit is low.
+/// warning when that limit is low and sets the cap (a configured cap is
+/// the operator's, and raising the limit would not raise it).
 fn settle_connection_cap(plan: &mut Plan, workers: usize, nofile: u64) {
     plan.worker_count = workers;
+    let configured = plan.max_connections.is_some();
     let cap = crate::config::plan::connection_cap::resolve_connection_cap(plan, workers, nofile);
-    if let Some(warning) = crate::rlimit::low_limit_warning(nofile, cap) {
+    let warning = crate::rlimit::low_limit_warning(nofile, cap).filter(|_| !configured);
+    if let Some(warning) = warning {
         crate::log::warn(format_args!("{warning}"));
     }
 }

@@ -660,6 +660,28 @@ fn listening_sockets_past_the_open_files_limit_fail_the_start_with_the_hint() {
     );
 }
 
+/// The low-limit warning names the cap the limit sets; with
+/// `max_connections` configured the cap is the operator's, and "raise the
+/// limit to hold more" was wrong advice.
+#[test]
+fn a_low_open_files_limit_is_warned_of_only_when_it_sets_the_cap() {
+    let _wrapper = with_nofile(2000);
+    let app = says("ok");
+    let cfg = Cfg::new(app.addr).workers(1);
+    let derived = Tern::start(&cfg.render());
+    assert!(
+        derived.has_said("open files limit is 2000: at most "),
+        "{:#?}",
+        derived.stderr()
+    );
+    let configured = Tern::start(&with_server_key(&cfg, "max_connections = 100"));
+    assert!(
+        !configured.has_said("open files limit is"),
+        "{:#?}",
+        configured.stderr()
+    );
+}
+
 #[test]
 fn running_out_of_descriptors_is_logged_once_per_episode_and_recovers() {
     let _wrapper = with_nofile(100);
