@@ -403,6 +403,41 @@ fn at_the_cap_idle_keep_alive_connections_give_way_to_waiting_clients() {
     assert!(tern.has_said("idle keep-alive connections closed to make room"));
 }
 
+/// A connection that has sent nothing yet (a browser's spare, a probe)
+/// gives way at the cap too, as nginx reuses it: it held its place for
+/// the header timeout (10 s) while a client waited in the queue.
+#[test]
+fn at_the_cap_a_connection_that_sent_nothing_gives_way() {
+    let app = says("ok");
+    // The header timeout well past the client's wait below.
+    let cfg = Cfg::new(app.addr)
+        .workers(1)
+        .timeout("client_header", "30s");
+    let tern = Tern::start(&format!(
+        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
+        with_server_key(&cfg, "max_connections = 2")
+    ));
+    let accepted = "tern_connections_accepted_total{worker=\"0\"}";
+    let before = metric(&scrape(&tern), accepted).unwrap_or(0.0);
+    let mut silent = tern.connect();
+    assert_eq!(
+        wait_metric(&tern, accepted, before + 1.0),
+        Some(before + 1.0)
+    );
+    let _busy = busy_connections(&tern, 1);
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .expect("served in the silent one's place");
+    assert_eq!(answer.body_str(), "ok");
+    let said = silent
+        .expect_close(Duration::from_secs(2))
+        .expect("the silent connection was closed");
+    assert!(said.is_empty(), "closed unanswered: {}", show(&said));
+}
+
 /// HTTP/2 connections serving no stream give way at the cap as idle
 /// keep-alives do: GOAWAY (NO_ERROR) and the close. They held their place
 /// until client_idle before (60 s here).

@@ -66,15 +66,21 @@ pub async fn read_head(
         // clock_gettime for a measure taken on every request.
         let started_us = ctx.stats.now_us();
         let limit = limits.max_head_bytes + 1;
-        let arrived = if first {
-            // A new client sends its request at once, so its first wait is
-            // quick too. A drain doesn't cut it short: a client that
-            // connected in the last moment of a stop or an upgrade
-            // hand-over is served (bounded by the header timeout).
+        let arrived = if first && client.is_tls() {
+            // The handshake came just before: the request follows at once.
             let read = timeout(wait, client.wait_and_fill(true, limit)).await;
             matches!(read, Ok(Ok(n)) if n > 0)
         } else {
-            wait_between_requests(client, ctx, wait, between, limit).await
+            // A new client sends its request at once, so its first wait is
+            // quick too. A drain doesn't cut it short: a client that
+            // connected in the last moment of a stop or an upgrade
+            // hand-over is served (bounded by the header timeout). Giving
+            // way does, as nginx reuses a connection that has sent nothing
+            // (a browser's spare, a probe): it holds a place a waiting
+            // client could have.
+            between.quick |= first;
+            let drain_ends = !first;
+            wait_between_requests(client, ctx, wait, between, limit, drain_ends).await
         };
         if !arrived {
             return Err(HeadEnd::Closed);
@@ -108,31 +114,43 @@ pub async fn read_head(
     }
 }
 
-/// The wait of a kept-alive connection for its next request; `true` once
-/// bytes arrived. A drain (stop, upgrade hand-over), or the worker asking
-/// idle connections to give way at its connection cap, ends the wait only
-/// if no request has started to arrive: bytes already there are read and
-/// served (the response then says close), never cut off.
+/// The wait of a kept-alive connection for its next request (or a new
+/// one's for its first); `true` once bytes arrived. Asked to give way at
+/// the worker's connection cap, or on a drain (stop, upgrade hand-over)
+/// when `drain_ends`, it ends only if no request has started to arrive:
+/// bytes already there are read and served (the response then says
+/// close), never cut off.
 async fn wait_between_requests(
     client: &mut Conn,
     ctx: &WorkerCtx,
     wait: Duration,
     between: &mut Between,
     limit: usize,
+    drain_ends: bool,
 ) -> bool {
+    let deadline = crate::timer::deadline_after(wait);
+    // Whether the drain signal (rather than a request to give way) may end
+    // the wait: once it is up, the wait goes on to its deadline.
+    let asked = || drain_ends || !ctx.drain.is_draining();
     let armed = between.quick.then(buffer::try_arm).flatten();
     if armed.is_some() && !client.is_tls() {
         // A posted read (see `Conn::wait_and_fill`), cancelled, not
-        // dropped, on drain: a read that had completed keeps its bytes.
+        // dropped, when asked to end: a read that had completed keeps its
+        // bytes.
         let cancel = between
             .canceller
             .get_or_insert_with(Canceller::new)
             .handle();
         let took = {
             let mut read = std::pin::pin!(client.fill_cancelable(limit, cancel));
-            monoio::select! {
-                read = timeout(wait, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
-                _ = ctx.drain.wait_idle() => {}
+            loop {
+                monoio::select! {
+                    read = timeout_at(deadline, &mut read) => return matches!(read, Ok(Ok(n)) if n > 0),
+                    _ = ctx.drain.wait_idle(), if asked() => {}
+                }
+                if asked() {
+                    break;
+                }
             }
             if let Some(canceller) = between.canceller.take() {
                 canceller.cancel();
@@ -146,9 +164,14 @@ async fn wait_between_requests(
     drop(armed);
     between.canceller = None;
     client.release();
-    let ready = monoio::select! {
-        ready = timeout(wait, client.readable()) => Some(matches!(ready, Ok(Ok(())))),
-        _ = ctx.drain.wait_idle() => None,
+    let ready = loop {
+        monoio::select! {
+            ready = timeout_at(deadline, client.readable()) => break Some(matches!(ready, Ok(Ok(())))),
+            _ = ctx.drain.wait_idle(), if asked() => {}
+        }
+        if asked() {
+            break None;
+        }
     };
     // Waiting for readiness holds nothing, so stopping it loses nothing.
     let ready = ready.unwrap_or_else(|| client.has_input());
