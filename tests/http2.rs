@@ -872,6 +872,25 @@ fn rss_kib(tern: &Tern) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// RFC 9113 §8.1.1: DATA past the content-length makes the request
+/// malformed. Past it in a later frame, the request went upstream with the
+/// declared 100 bytes and was answered 200 (nginx: 400, nothing upstream);
+/// a small body is now taken to its END_STREAM before an upstream is
+/// chosen. An END_STREAM in a frame of its own is waited for.
+#[test]
+fn s8_1_1_data_past_the_content_length_in_a_later_frame_never_reaches_the_upstream() {
+    let up = RecordingUpstream::echo();
+    let tern = Tern::start(&h2c_config(up.addr, ""));
+    let refused = frames("length_then_more_data", &tern);
+    assert!(
+        refused == "RST_STREAM 1 PROTOCOL_ERROR" || refused.starts_with("RESPONSE 400"),
+        "{refused}"
+    );
+    assert_eq!(up.conn_count(), 0, "the malformed request went upstream");
+    let whole = frames("length_then_end", &tern);
+    assert_eq!(whole, format!("RESPONSE 200 {}", "a".repeat(100)));
+}
+
 #[test]
 fn frames_of_no_progress_end_the_connection_with_enhance_your_calm() {
     // 100,000 WINDOW_UPDATE, PRIORITY, empty DATA or unknown-type frames

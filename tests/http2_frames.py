@@ -292,6 +292,24 @@ def case_chunked_body(sock, conn):
     return outcome(sock, conn, 1)
 
 
+def length_then(more):
+    """A POST with content-length 100 and its 100 bytes; 300 ms later, in a
+    frame of its own, `more` bytes with END_STREAM (none: an empty DATA
+    frame ending the stream)."""
+
+    def case(sock, conn):
+        headers = request_headers("/upload", [("content-length", "100")], method="POST")
+        conn.send_headers(1, headers, end_stream=False)
+        conn.send_data(1, b"a" * 100)
+        flush(sock, conn)
+        time.sleep(0.3)
+        conn.send_data(1, b"b" * more, end_stream=True)
+        flush(sock, conn)
+        return outcome(sock, conn, 1)
+
+    return case
+
+
 def body_past_limit(extra=()):
     """A 2,000-byte body in four DATA frames (with `extra` headers), all
     sent before anything is read (a server that answers midway is read
@@ -896,6 +914,8 @@ CASES = {
     "max_concurrent_streams": case_max_concurrent_streams,
     "window_stall": case_window_stall,
     "chunked_body": case_chunked_body,
+    "length_then_more_data": length_then(50),
+    "length_then_end": length_then(0),
     "rapid_reset": case_rapid_reset,
     # 10 streams at a time, each reset 5 ms after it was opened.
     "reset_after_accept": reset_in_rounds(10, 0.005, 3000),

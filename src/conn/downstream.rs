@@ -108,6 +108,17 @@ pub trait Downstream {
     /// connection closes with its framing unfinished, and over TLS without
     /// close_notify (a body delimited by the close would look whole).
     fn cut_short(&mut self) {}
+    /// Once a body by length has come whole: whether its end is still to
+    /// be seen. HTTP/1.1's length is its end; an HTTP/2 stream ends with
+    /// END_STREAM, which may come in a frame of its own (`await_body_end`).
+    fn body_end_unseen(&mut self) -> bool {
+        false
+    }
+    /// Waits for the end of a body that came whole by its length; an error
+    /// when more comes instead (RFC 9113 §8.1.1: a malformed request).
+    async fn await_body_end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Whether a final `status` can't be relayed as it is. A WebSocket
     /// over HTTP/2 (RFC 8441 §5) takes any 2xx as its tunnel open, so only
     /// the upstream's 101 may give it one.

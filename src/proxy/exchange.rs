@@ -196,6 +196,15 @@ async fn gather_small_body<C: Downstream>(
             Err(_elapsed) => return Err(Failure::BodyTimedOut),
         }
     }
+    // An HTTP/2 body must end where its content-length says: more DATA
+    // in a later frame is a malformed request, not to be sent on.
+    if client.body_end_unseen() {
+        match timeout(wait, client.await_body_end()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Failure::Malformed),
+            Err(_elapsed) => return Err(Failure::BodyTimedOut),
+        }
+    }
     Ok(())
 }
 

@@ -385,6 +385,29 @@ impl Downstream for H2Stream {
         self.take_from_upstream(upstream, n).await
     }
 
+    fn body_end_unseen(&mut self) -> bool {
+        !self.body_done && !self.recv.is_end_stream()
+    }
+
+    async fn await_body_end(&mut self) -> io::Result<()> {
+        loop {
+            match self.recv.data().await {
+                Some(Ok(data)) if data.is_empty() => continue,
+                Some(Ok(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "DATA past the content-length",
+                    ))
+                }
+                Some(Err(err)) => return Err(h2_error(err)),
+                None => {
+                    self.body_done = true;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     fn left(&mut self, mode: AbortOn) -> bool {
         mode != AbortOn::Never && self.ended_early().is_some()
     }
