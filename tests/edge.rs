@@ -313,11 +313,29 @@ fn with_server_key(cfg: &Cfg, line: &str) -> String {
 /// tern with one worker, `max_connections = 2` and an admin endpoint, in
 /// front of `upstream`.
 fn one_worker_capped_at_two(upstream: std::net::SocketAddr) -> Tern {
-    let cfg = Cfg::new(upstream).workers(1);
-    Tern::start(&format!(
+    Tern::start(&capped_at_two(&Cfg::new(upstream).workers(1)))
+}
+
+/// `cfg` with `max_connections = 2` and an admin endpoint.
+fn capped_at_two(cfg: &Cfg) -> String {
+    format!(
         "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
-        with_server_key(&cfg, "max_connections = 2")
-    ))
+        with_server_key(cfg, "max_connections = 2")
+    )
+}
+
+/// Beside one busy connection, a new client is served within 5 s in the
+/// place of the idle one (`idle` says which); the busy one is returned.
+fn served_in_place_of(tern: &Tern, idle: &str) -> Vec<Conn> {
+    let busy = busy_connections(tern, 1);
+    let mut third = tern.connect();
+    third.send(&get("/third"));
+    third.set_read_timeout(Duration::from_secs(5));
+    let answer = third
+        .read_response()
+        .unwrap_or_else(|err| panic!("not served in the {idle} one's place: {err:?}"));
+    assert_eq!(answer.body_str(), "ok");
+    busy
 }
 
 #[test]
@@ -379,14 +397,7 @@ fn at_the_cap_idle_keep_alive_connections_give_way_to_waiting_clients() {
     let tern = one_worker_capped_at_two(app.addr);
     let mut idle = tern.connect();
     assert_eq!(idle.roundtrip(&get("/idle")).body_str(), "ok");
-    let mut busy = busy_connections(&tern, 1);
-    let mut third = tern.connect();
-    third.send(&get("/third"));
-    third.set_read_timeout(Duration::from_secs(5));
-    let answer = third
-        .read_response()
-        .expect("served in the idle one's place");
-    assert_eq!(answer.body_str(), "ok");
+    let mut busy = served_in_place_of(&tern, "idle");
     assert!(
         idle.expect_close(Duration::from_secs(2)).is_ok(),
         "the idle one was closed"
@@ -413,10 +424,7 @@ fn at_the_cap_a_connection_that_sent_nothing_gives_way() {
     let cfg = Cfg::new(app.addr)
         .workers(1)
         .timeout("client_header", "30s");
-    let tern = Tern::start(&format!(
-        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
-        with_server_key(&cfg, "max_connections = 2")
-    ));
+    let tern = Tern::start(&capped_at_two(&cfg));
     let accepted = "tern_connections_accepted_total{worker=\"0\"}";
     let before = metric(&scrape(&tern), accepted).unwrap_or(0.0);
     let mut silent = tern.connect();
@@ -424,14 +432,7 @@ fn at_the_cap_a_connection_that_sent_nothing_gives_way() {
         wait_metric(&tern, accepted, before + 1.0),
         Some(before + 1.0)
     );
-    let _busy = busy_connections(&tern, 1);
-    let mut third = tern.connect();
-    third.send(&get("/third"));
-    third.set_read_timeout(Duration::from_secs(5));
-    let answer = third
-        .read_response()
-        .expect("served in the silent one's place");
-    assert_eq!(answer.body_str(), "ok");
+    let _busy = served_in_place_of(&tern, "silent");
     let said = silent
         .expect_close(Duration::from_secs(2))
         .expect("the silent connection was closed");
@@ -444,12 +445,11 @@ fn at_the_cap_a_connection_that_sent_nothing_gives_way() {
 #[test]
 fn at_the_cap_idle_http2_connections_give_way_to_waiting_clients() {
     let app = says("ok");
-    let cfg = Cfg::new(app.addr).workers(1);
-    let toml = format!(
-        "{}\n[admin]\nbind = \"127.0.0.1:0\"\n",
-        with_server_key(&cfg, "max_connections = 2")
-    )
-    .replacen("[[listener]]\n", "[[listener]]\nhttp2 = true\n", 1);
+    let toml = capped_at_two(&Cfg::new(app.addr).workers(1)).replacen(
+        "[[listener]]\n",
+        "[[listener]]\nhttp2 = true\n",
+        1,
+    );
     let tern = Tern::start(&toml);
     let mut idle = tern.connect();
     // The preface and an empty SETTINGS; the server's SETTINGS back.
@@ -463,14 +463,7 @@ fn at_the_cap_idle_http2_connections_give_way_to_waiting_clients() {
     // table): idle from its end, not only before any stream.
     idle.send(b"\0\0\x06\x01\x05\0\0\0\x01\x82\x86\x84\x41\x01x");
     std::thread::sleep(Duration::from_millis(300));
-    let _busy = busy_connections(&tern, 1);
-    let mut third = tern.connect();
-    third.send(&get("/third"));
-    third.set_read_timeout(Duration::from_secs(5));
-    let answer = third
-        .read_response()
-        .expect("served in the idle HTTP/2 connection's place");
-    assert_eq!(answer.body_str(), "ok");
+    let _busy = served_in_place_of(&tern, "idle HTTP/2");
     let rest = idle
         .expect_close(Duration::from_secs(2))
         .expect("the idle HTTP/2 connection was closed");
