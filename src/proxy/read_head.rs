@@ -129,8 +129,9 @@ async fn wait_between_requests(
     drain_ends: bool,
 ) -> bool {
     let deadline = crate::timer::deadline_after(wait);
-    // Whether the drain signal (rather than a request to give way) may end
-    // the wait: once it is up, the wait goes on to its deadline.
+    // Whether `wait_idle` resolving ends this wait: always when
+    // `drain_ends`; otherwise only while no drain is up (it was a request
+    // to give way). Once a drain is up, such a wait runs to its deadline.
     let asked = || drain_ends || !ctx.drain.is_draining();
     let armed = between.quick.then(buffer::try_arm).flatten();
     if armed.is_some() && !client.is_tls() {
