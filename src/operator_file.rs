@@ -19,6 +19,25 @@ use std::path::Path;
 /// certificate chain a few KiB, a config less than a megabyte.
 pub const MAX_BYTES: u64 = 16 << 20;
 
+/// The CA certificates in the PEM file at `path`, as trust roots (a
+/// backend's `tls_ca`, ACME's `directory_ca`); refused when it holds none.
+pub fn ca_roots(path: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let pem = read(path).map_err(|err| format!("{shown}: cannot read certificates: {err}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|err| format!("{shown}: malformed PEM: {err}"))?;
+        roots
+            .add(cert)
+            .map_err(|err| format!("{shown}: not a usable CA certificate: {err}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{shown}: no certificate in the file"));
+    }
+    Ok(roots)
+}
+
 /// The whole of the regular file at `path`, at most `MAX_BYTES`.
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let file = OpenOptions::new()

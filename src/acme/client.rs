@@ -16,9 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use instant_acme::{Account, AccountBuilder, BodyWrapper, BytesResponse, Error, HttpClient};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 /// How long one request may take, its response body included (certbot
 /// gives a request 45 s).
@@ -91,13 +89,8 @@ fn request_limit() -> Duration {
 
 /// A client configuration trusting the certificates in the PEM file `ca`.
 fn trusting(ca: &Path) -> Result<ClientConfig, String> {
-    let problem = |e: &dyn std::fmt::Display| format!("HTTP client: {}: {e}", ca.display());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| problem(&e))? {
-        roots
-            .add(cert.map_err(|e| problem(&e))?)
-            .map_err(|e| problem(&e))?;
-    }
+    let problem = |e: &dyn std::fmt::Display| format!("HTTP client: {e}");
+    let roots = crate::operator_file::ca_roots(ca).map_err(|e| problem(&e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use rustls::crypto::ring;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
 /// A client config trusting `ca_file`'s certificates, or the system's roots.
 pub fn client_config(ca_file: Option<&str>) -> Result<Arc<ClientConfig>, String> {
     let roots = match ca_file {
-        Some(path) => roots_from_file(path)?,
+        Some(path) => crate::operator_file::ca_roots(std::path::Path::new(path))?,
         None => system_roots()?,
     };
     let provider = Arc::new(ring::default_provider());
@@ -22,22 +21,6 @@ pub fn client_config(ca_file: Option<&str>) -> Result<Arc<ClientConfig>, String>
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-fn roots_from_file(path: &str) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    let pem = crate::operator_file::read(path)
-        .map_err(|err| format!("{path}: cannot read certificates: {err}"))?;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|err| format!("{path}: malformed PEM: {err}"))?;
-        roots
-            .add(cert)
-            .map_err(|err| format!("{path}: not a usable CA certificate: {err}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{path}: no certificate in the file"));
-    }
-    Ok(roots)
 }
 
 fn system_roots() -> Result<RootCertStore, String> {
